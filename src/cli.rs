@@ -1,0 +1,128 @@
+//! The command line as data: every flag, argument and help text of sessctl, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keep one long-lived AI coding-agent session per product alive as a systemd user service.
+///
+/// Each product gets a user service, sessctl-<product>.service, whose main process is a tmux
+/// server on the product's own socket; the agent runs in its one session. A resume, a logout
+/// (with linger), a dashboard restart or a reboot never destroys it.
+#[derive(Debug, Parser)]
+#[command(name = "sessctl", version, disable_help_subcommand = true, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 an operation failed, 2 invalid usage or input, 3 the systemd user
+manager could not be reached.
+
+Environment: XDG_CONFIG_HOME (products and units), XDG_STATE_HOME (state), XDG_RUNTIME_DIR
+(tmux sockets, user bus), DBUS_SESSION_BUS_ADDRESS (user bus).";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Enable(Enable),
+    Disable(Disable),
+    /// Print the unit file that `enable` writes for a product.
+    Render(ProductArg),
+    /// Start a product's session and wait until its tmux session exists.
+    Start(ProductArg),
+    /// Stop a product's session: SIGTERM to every process of it, SIGKILL after 30 s.
+    Stop(ProductArg),
+    /// Restart a product's session; this ends the live agent and starts a new one.
+    Restart(ProductArg),
+    Status(Status),
+    List(Json),
+    /// Attach this terminal to a product's session, starting the session first if needed.
+    ///
+    /// Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
+    Attach(ProductArg),
+    /// Show sessctl keeping a session alive next to the naive launch losing one.
+    ///
+    /// Uses your user manager when it is reachable; otherwise, as root with writable cgroups,
+    /// a private `systemd --user` of its own. Removes everything it made.
+    Demo,
+    #[command(subcommand, hide = true)]
+    Internal(Internal),
+}
+
+/// Create or update a product and its user service, enable it for login, and start it.
+///
+/// Running it again with the same settings changes nothing. With changed settings it rewrites
+/// the unit and reloads systemd, but never restarts a live session: it reports "restart
+/// pending" until you run `sessctl restart <product>`.
+#[derive(Debug, Args)]
+pub struct Enable {
+    /// Product name: 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit.
+    pub product: String,
+    /// The directory the agent works in [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// An environment variable for the agent; repeat for more.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Write and enable the unit, but do not start it.
+    #[arg(long)]
+    pub no_start: bool,
+    /// The agent's command line; its first word is looked up in PATH now [default: claude].
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Stop a product's session, disable and remove its unit; keep its config unless --purge.
+#[derive(Debug, Args)]
+pub struct Disable {
+    pub product: String,
+    /// Also remove the product's config and state.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProductArg {
+    pub product: String,
+}
+
+/// Show a product's session: state, main PID, uptime, restarts, cgroup, unit-file drift.
+///
+/// Without a product, shows every product.
+#[derive(Debug, Args)]
+pub struct Status {
+    pub product: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// List every product with its session's state.
+#[derive(Debug, Args)]
+pub struct Json {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Commands the rendered unit runs; not for people.
+#[derive(Debug, Subcommand)]
+pub enum Internal {
+    /// Become the product's tmux server, with the agent in its session.
+    Host {
+        #[arg(long)]
+        tmux: PathBuf,
+        #[arg(long)]
+        socket: PathBuf,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Wait until the product's session exists.
+    WaitReady {
+        #[arg(long)]
+        tmux: PathBuf,
+        #[arg(long)]
+        socket: PathBuf,
+    },
+}

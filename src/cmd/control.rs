@@ -1,0 +1,44 @@
+//! `sessctl start`, `stop` and `restart`: one systemd job each, waited for to its result.
+
+use anyhow::Result;
+
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::store::{self, Lock};
+use crate::systemd::Systemd;
+use crate::unit;
+
+pub fn start(paths: &Paths, name: &str) -> Result<()> {
+    let (systemd, _lock) = prepare(paths, name)?;
+    let unit = unit::unit_name(name);
+    let was_running = systemd.status(&unit)?.is_running();
+    systemd.start(&unit)?;
+    println!("{unit}: {}", if was_running { "already active" } else { "started" });
+    Ok(())
+}
+
+pub fn stop(paths: &Paths, name: &str) -> Result<()> {
+    let (systemd, _lock) = prepare(paths, name)?;
+    let unit = unit::unit_name(name);
+    systemd.stop(&unit)?;
+    println!("{unit}: stopped");
+    Ok(())
+}
+
+pub fn restart(paths: &Paths, name: &str) -> Result<()> {
+    let (systemd, _lock) = prepare(paths, name)?;
+    let unit = unit::unit_name(name);
+    systemd.restart(&unit)?;
+    store::remove_file(&super::pending_marker(paths, name))?;
+    println!("{unit}: restarted");
+    Ok(())
+}
+
+/// Checks the product exists, connects, and takes its lock, in that order.
+fn prepare(paths: &Paths, name: &str) -> Result<(Systemd, Lock)> {
+    product::check_name(name)?;
+    Product::load(paths, name)?;
+    let systemd = Systemd::connect()?;
+    let lock = Lock::acquire(&paths.lock_file(name))?;
+    Ok((systemd, lock))
+}

@@ -1,0 +1,46 @@
+//! `sessctl disable`: stops the session, disables and removes its unit; `--purge` also
+//! removes the product's config and state.
+
+use anyhow::{Context, Result};
+
+use crate::cli::Disable;
+use crate::error::usage;
+use crate::paths::Paths;
+use crate::product;
+use crate::store::{self, Lock};
+use crate::systemd::Systemd;
+use crate::unit;
+
+pub fn run(paths: &Paths, args: Disable) -> Result<()> {
+    product::check_name(&args.product)?;
+    let config = paths.product_file(&args.product);
+    let unit_file = paths.unit_file(&args.product);
+    if !config.exists() && !unit_file.exists() {
+        return Err(usage(format!(
+            "unknown product {:?}: it has no config and no unit; `sessctl list` shows the products",
+            args.product
+        )));
+    }
+    let systemd = Systemd::connect()?;
+    let _lock = Lock::acquire(&paths.lock_file(&args.product))?;
+    let name = unit::unit_name(&args.product);
+    systemd.stop(&name)?;
+    if systemd.status(&name)?.active_state == "failed" {
+        systemd.reset_failed(&name)?;
+    }
+    systemd.disable(&name)?;
+    store::remove_file(&unit_file)?;
+    systemd.reload()?;
+    println!("{name}: stopped, disabled and removed");
+    if args.purge {
+        store::remove_file(&config)?;
+        let state = paths.state_dir(&args.product);
+        if state.exists() {
+            std::fs::remove_dir_all(&state)
+                .with_context(|| format!("removing {}", state.display()))?;
+        }
+        store::remove_file(&paths.lock_file(&args.product))?;
+        println!("{}: config and state removed", args.product);
+    }
+    Ok(())
+}

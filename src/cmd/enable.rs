@@ -1,0 +1,88 @@
+//! `sessctl enable`: validates a product, writes its config and unit, enables and starts it,
+//! and never restarts a live session.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::cli::Enable;
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::store::{self, Lock};
+use crate::systemd::Systemd;
+use crate::unit;
+
+pub fn run(paths: &Paths, args: Enable) -> Result<()> {
+    // Everything that can refuse the input runs before anything is written.
+    product::check_name(&args.product)?;
+    let dir = match &args.dir {
+        Some(dir) => product::resolve_dir(dir)?,
+        None => product::resolve_dir(&product::default_dir()?)?,
+    };
+    let mut command = if args.command.is_empty() { vec!["claude".to_string()] } else { args.command };
+    command[0] = product::resolve_program(&command[0])?;
+    let env = args.env.iter().map(|a| product::parse_env(a)).collect::<Result<_>>()?;
+    let wanted = Product {
+        name: args.product,
+        dir,
+        command,
+        tmux: product::resolve_program("tmux")?,
+        env,
+    };
+    let text = super::render_unit(&wanted)?;
+    let systemd = Systemd::connect()?;
+
+    let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;
+    let name = unit::unit_name(&wanted.name);
+    let unit_file = paths.unit_file(&wanted.name);
+    let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
+    let before = systemd.status(&name)?;
+    let same = Product::load_optional(paths, &wanted.name)?.as_ref() == Some(&wanted)
+        && store::read_optional(&unit_file)?.as_deref() == Some(text.as_str())
+        && store::read_optional(&slice_file)?.as_deref() == Some(unit::SLICE_TEXT)
+        && before.unit_file_state == "enabled"
+        && !before.need_daemon_reload;
+
+    if same {
+        println!("{name}: unchanged");
+    } else {
+        wanted.save(paths)?;
+        write_if_changed(&slice_file, unit::SLICE_TEXT)?;
+        store::write_atomic(&unit_file, text.as_bytes())?;
+        systemd.reload()?;
+        systemd.enable(&name)?;
+        if before.is_running() {
+            println!("{name}: rewritten, reloaded and enabled");
+            store::write_atomic(
+                &super::pending_marker(paths, &wanted.name),
+                before.invocation_id.as_bytes(),
+            )?;
+        } else {
+            println!("{name}: written, reloaded and enabled");
+        }
+    }
+
+    if before.is_running() {
+        if super::restart_pending(paths, &wanted.name, &before.invocation_id)? {
+            println!(
+                "{name}: restart pending; the live session keeps running until `sessctl restart {}`",
+                wanted.name
+            );
+        } else {
+            println!("{name}: already active");
+        }
+    } else if args.no_start {
+        println!("{name}: not started (--no-start)");
+    } else {
+        systemd.start(&name)?;
+        println!("{name}: started");
+    }
+    Ok(())
+}
+
+fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+    if store::read_optional(path)?.as_deref() == Some(text) {
+        return Ok(());
+    }
+    store::write_atomic(path, text.as_bytes())
+}

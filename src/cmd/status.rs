@@ -1,0 +1,141 @@
+//! `sessctl status` and `sessctl list`: what systemd reports about each product's session,
+//! plus what only sessctl knows (unit-file drift, a pending restart).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::store;
+use crate::systemd::{Systemd, UnitStatus};
+use crate::unit;
+
+/// One product's report; its JSON form is the documented `--json` schema.
+#[derive(Debug, Serialize)]
+struct Report {
+    product: String,
+    unit: String,
+    active_state: String,
+    sub_state: String,
+    main_pid: u32,
+    /// Seconds since the main process started; null when not running.
+    uptime_seconds: Option<u64>,
+    n_restarts: u32,
+    cgroup: String,
+    invocation_id: String,
+    /// "current", "drifted" (differs from a fresh render) or "missing".
+    unit_file: &'static str,
+    need_daemon_reload: bool,
+    restart_pending: bool,
+}
+
+pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
+    let names = match name {
+        Some(name) => {
+            product::check_name(name)?;
+            Product::load(paths, name)?;
+            vec![name.to_string()]
+        }
+        None => Product::names(paths)?,
+    };
+    let reports = collect(paths, &names)?;
+    if json {
+        match name {
+            Some(_) => print_json(&reports[0])?,
+            None => print_json(&reports)?,
+        }
+    } else {
+        for report in &reports {
+            print_long(report);
+        }
+    }
+    Ok(())
+}
+
+pub fn list(paths: &Paths, json: bool) -> Result<()> {
+    let reports = collect(paths, &Product::names(paths)?)?;
+    if json {
+        return print_json(&reports);
+    }
+    println!("{:<24} {:<22} {:>8} {:>10} {:>8}  UNIT FILE", "PRODUCT", "STATE", "PID", "UPTIME", "RESTARTS");
+    for r in &reports {
+        println!(
+            "{:<24} {:<22} {:>8} {:>10} {:>8}  {}",
+            r.product,
+            format!("{} ({})", r.active_state, r.sub_state),
+            r.main_pid,
+            r.uptime_seconds.map_or("-".to_string(), human_duration),
+            r.n_restarts,
+            r.unit_file
+        );
+    }
+    Ok(())
+}
+
+fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let systemd = Systemd::connect()?;
+    names.iter().map(|name| report(paths, &systemd, name)).collect()
+}
+
+fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
+    let product = Product::load(paths, name)?;
+    let unit = unit::unit_name(name);
+    let s: UnitStatus = systemd.status(&unit)?;
+    let on_disk = store::read_optional(&paths.unit_file(name))?;
+    let unit_file = match on_disk {
+        None => "missing",
+        Some(text) if text == super::render_unit(&product)? => "current",
+        Some(_) => "drifted",
+    };
+    let running = s.is_running();
+    Ok(Report {
+        product: name.to_string(),
+        restart_pending: running && super::restart_pending(paths, name, &s.invocation_id)?,
+        uptime_seconds: (running && s.exec_main_start_timestamp > 0)
+            .then(|| now_micros().saturating_sub(s.exec_main_start_timestamp) / 1_000_000),
+        unit,
+        active_state: s.active_state,
+        sub_state: s.sub_state,
+        main_pid: s.main_pid,
+        n_restarts: s.n_restarts,
+        cgroup: s.control_group,
+        invocation_id: s.invocation_id,
+        unit_file,
+        need_daemon_reload: s.need_daemon_reload,
+    })
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn print_long(r: &Report) {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!("{}: {} ({})", r.unit, r.active_state, r.sub_state);
+    println!("  main pid         {}", r.main_pid);
+    println!("  uptime           {}", r.uptime_seconds.map_or("-".to_string(), human_duration));
+    println!("  restarts         {}", r.n_restarts);
+    println!("  cgroup           {}", if r.cgroup.is_empty() { "-" } else { &r.cgroup });
+    println!("  unit file        {}", r.unit_file);
+    println!("  needs reload     {}", yes_no(r.need_daemon_reload));
+    println!("  restart pending  {}", yes_no(r.restart_pending));
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}

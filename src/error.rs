@@ -1,0 +1,42 @@
+//! The exit-code contract and the error that carries a code through anyhow.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | an operation failed (a systemd job, a file, tmux) |
+//! | 2 | invalid usage or input: a bad name, directory, command or flag, an unknown product, no terminal |
+//! | 3 | the systemd user manager could not be reached |
+
+use std::fmt;
+
+pub const FAILURE: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const NO_MANAGER: u8 = 3;
+
+/// An error with a deliberate exit code. Anything else that reaches `main` exits with
+/// [`FAILURE`].
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Bad input: says what was wrong and how to fix it, exits with [`USAGE`].
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Exit { code: USAGE, message: message.into() }.into()
+}
+
+/// The exit code for `err`: the first [`Exit`] in its chain, else [`FAILURE`].
+pub fn code_of(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<Exit>())
+        .map_or(FAILURE, |exit| exit.code)
+}

@@ -1,0 +1,31 @@
+//! sessctl keeps one long-lived AI coding-agent session per product alive as a systemd user
+//! service. `unit` renders, `systemd` talks to the user manager, `session` runs tmux; the
+//! commands in `cmd` compose them.
+
+pub mod cli;
+mod cmd;
+pub mod error;
+pub mod paths;
+pub mod product;
+pub mod session;
+pub mod store;
+pub mod systemd;
+pub mod testbed;
+pub mod unit;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Runs sessctl with the process's arguments and maps the outcome to the documented exit code.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "sessctl: {err:#}");
+            ExitCode::from(error::code_of(&err))
+        }
+    }
+}

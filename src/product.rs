@@ -1,0 +1,224 @@
+//! A product: its validated name and the settings its session runs with, stored as TOML.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::usage;
+use crate::paths::Paths;
+use crate::store;
+
+/// The settings of one product, as stored in `$XDG_CONFIG_HOME/sessctl/products/<name>.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub name: String,
+    /// Absolute and canonical.
+    pub dir: String,
+    /// The agent's argv; the first word is an absolute path resolved when `enable` ran.
+    pub command: Vec<String>,
+    /// The tmux binary the unit hosts the session with, resolved like the command.
+    pub tmux: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+impl Product {
+    pub fn load(paths: &Paths, name: &str) -> Result<Product> {
+        let path = paths.product_file(name);
+        let text = store::read_optional(&path)?.ok_or_else(|| {
+            usage(format!(
+                "unknown product {name:?}: no {}; create it with `sessctl enable {name}`",
+                path.display()
+            ))
+        })?;
+        toml::from_str(&text).with_context(|| format!("parsing product config {}", path.display()))
+    }
+
+    /// Loads the product if it has a config.
+    pub fn load_optional(paths: &Paths, name: &str) -> Result<Option<Product>> {
+        if paths.product_file(name).exists() {
+            Product::load(paths, name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub fn save(&self, paths: &Paths) -> Result<()> {
+        let text = toml::to_string(self).context("serialising the product config")?;
+        store::write_atomic(&paths.product_file(&self.name), text.as_bytes())
+    }
+
+    /// The names of every configured product, sorted.
+    pub fn names(paths: &Paths) -> Result<Vec<String>> {
+        let dir = paths.products_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err).with_context(|| format!("listing {}", dir.display())),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+            let file = entry.file_name();
+            if let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".toml")) {
+                if check_name(name).is_ok() {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
+pub fn check_name(name: &str) -> Result<()> {
+    let valid = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if valid {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "invalid product name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit, for example {:?}",
+        suggest_name(name)
+    )))
+}
+
+fn suggest_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || "_.".contains(c) {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    let out: String = out.chars().take(64).collect();
+    let out = out.trim_end_matches('-');
+    if out.is_empty() { "product".to_string() } else { out.to_string() }
+}
+
+/// `DIR` as an existing directory's canonical absolute path.
+pub fn resolve_dir(dir: &Path) -> Result<String> {
+    let canonical = dir.canonicalize().map_err(|_| {
+        usage(format!("directory {:?} does not exist; pass an existing directory with --dir", dir))
+    })?;
+    if !canonical.is_dir() {
+        return Err(usage(format!(
+            "{:?} is not a directory; pass a directory with --dir",
+            dir
+        )));
+    }
+    canonical
+        .into_os_string()
+        .into_string()
+        .map_err(|raw| usage(format!("directory {raw:?} is not valid UTF-8; use another directory")))
+}
+
+/// The command's first word as an absolute path: systemd's search path lacks the places agent
+/// CLIs usually live, such as `~/.local/bin`, so the caller's `PATH` decides, once.
+pub fn resolve_program(program: &str) -> Result<String> {
+    let found = if program.contains('/') {
+        std::path::absolute(program).ok().filter(|p| is_executable(p))
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .filter(|dir| dir.is_absolute())
+                .map(|dir| dir.join(program))
+                .find(|p| is_executable(p))
+        })
+    };
+    let found = found.ok_or_else(|| {
+        usage(format!(
+            "command {program:?} was not found in PATH or is not executable; install it, or give its absolute path after --"
+        ))
+    })?;
+    found
+        .into_os_string()
+        .into_string()
+        .map_err(|raw| usage(format!("command path {raw:?} is not valid UTF-8")))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Parses `--env KEY=VALUE`.
+pub fn parse_env(assignment: &str) -> Result<(String, String)> {
+    let bad = || {
+        usage(format!(
+            "invalid --env {assignment:?}: use KEY=VALUE, KEY made of A-Z a-z 0-9 _ and not starting with a digit"
+        ))
+    };
+    let (key, value) = assignment.split_once('=').ok_or_else(bad)?;
+    let key_ok = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok {
+        return Err(bad());
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// Where to look for `DIR` when `--dir` is absent.
+pub fn default_dir() -> Result<PathBuf> {
+    std::env::current_dir().context("reading the current directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("web")]
+    #[case("A.b_c-9")]
+    #[case("0")]
+    fn valid_names(#[case] name: &str) {
+        check_name(name).unwrap();
+        assert_eq!(suggest_name(name), name);
+    }
+
+    #[rstest]
+    #[case("my app", "my-app")]
+    #[case("-lead", "lead")]
+    #[case("", "product")]
+    #[case("a/b", "a-b")]
+    #[case("ünï", "n")]
+    fn invalid_names_get_a_valid_suggestion(#[case] name: &str, #[case] suggestion: &str) {
+        assert!(check_name(name).is_err());
+        assert_eq!(suggest_name(name), suggestion);
+        check_name(suggestion).unwrap();
+    }
+
+    #[test]
+    fn long_names_are_cut_to_64() {
+        let long = "x".repeat(70);
+        assert!(check_name(&long).is_err());
+        assert_eq!(suggest_name(&long).len(), 64);
+    }
+
+    #[rstest]
+    #[case("K=v", ("K", "v"))]
+    #[case("_K1=a=b", ("_K1", "a=b"))]
+    #[case("K=", ("K", ""))]
+    fn env_assignments(#[case] input: &str, #[case] expected: (&str, &str)) {
+        let (k, v) = parse_env(input).unwrap();
+        assert_eq!((k.as_str(), v.as_str()), expected);
+    }
+
+    #[rstest]
+    #[case("K")]
+    #[case("1K=v")]
+    #[case("K-2=v")]
+    #[case("=v")]
+    fn bad_env_assignments(#[case] input: &str) {
+        assert!(parse_env(input).is_err());
+    }
+}

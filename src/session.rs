@@ -1,0 +1,130 @@
+//! The tmux host of a session: one tmux server and socket per product, the only module that
+//! runs tmux.
+//!
+//! Inside the unit, `internal host` writes a tmux config that creates the session and then
+//! execs `tmux -D` in its place, so the foreground tmux server is the unit's main process
+//! (tmux(1): `-D` does not daemonise; with `-D` no command may be given, hence the config).
+//! Every client call here passes `-N`, so a call that finds no server can never start a stray
+//! one in the caller's cgroup, where it would die with the caller.
+
+use std::convert::Infallible;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::store;
+
+/// The one tmux session each product's server hosts.
+pub const SESSION: &str = "main";
+
+/// How long the unit's start job waits for the session to exist before it fails.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs as the unit's ExecStart: writes the server config beside the socket and becomes the
+/// tmux server. Returns only on failure.
+pub fn host(tmux: &Path, socket: &Path, argv: &[String]) -> Result<Infallible> {
+    let dir = socket.parent().context("a socket path without a directory")?;
+    let conf = dir.join("tmux.conf");
+    store::write_atomic(&conf, server_config(argv).as_bytes())?;
+    let err = Command::new(tmux).arg("-D").arg("-S").arg(socket).arg("-f").arg(&conf).exec();
+    Err(err).with_context(|| format!("executing {}", tmux.display()))
+}
+
+/// The server config: `exit-empty` comes back on (`-D` turns it off) so the server, and with
+/// it the unit, ends when the agent does. The argv goes through `env` because tmux runs a
+/// single-word command through `sh -c`, which would reinterpret it.
+fn server_config(argv: &[String]) -> String {
+    let mut line = format!("new-session -d -s {SESSION} -- '/usr/bin/env' '--'");
+    for arg in argv {
+        line.push(' ');
+        line.push_str(&tmux_quote(arg));
+    }
+    format!("# Written by sessctl; recreated on every start.\nset -s exit-empty on\n{line}\n")
+}
+
+/// Single quotes keep everything literal in tmux's config syntax; a quote itself is closed,
+/// escaped and reopened, as in sh.
+fn tmux_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+/// Waits, with bounded backoff, until the product's session exists.
+pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut delay = Duration::from_millis(2);
+    loop {
+        if has_session(tmux, socket)? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "tmux session {SESSION} on {} did not appear within {}s",
+                socket.display(),
+                READY_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Whether the product's server runs and hosts its session.
+pub fn has_session(tmux: &Path, socket: &Path) -> Result<bool> {
+    if !socket.exists() {
+        return Ok(false);
+    }
+    let status = client(tmux, socket)
+        .args(["has-session", "-t", SESSION])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {} has-session", tmux.display()))?;
+    Ok(status.success())
+}
+
+/// The PID of the process in the session's pane: the agent.
+pub fn agent_pid(tmux: &Path, socket: &Path) -> Result<Option<u32>> {
+    if !socket.exists() {
+        return Ok(None);
+    }
+    let out = client(tmux, socket)
+        .args(["display-message", "-p", "-t", SESSION, "#{pane_pid}"])
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} display-message", tmux.display()))?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.trim().parse().ok())
+}
+
+/// Replaces this process with a tmux client attached to the session.
+pub fn attach(tmux: &Path, socket: &Path) -> Result<Infallible> {
+    let err = client(tmux, socket).args(["attach-session", "-t", SESSION]).exec();
+    Err(err).with_context(|| format!("executing {} attach-session", tmux.display()))
+}
+
+fn client(tmux: &Path, socket: &Path) -> Command {
+    let mut cmd = Command::new(tmux);
+    cmd.arg("-N").arg("-S").arg(socket);
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_quotes_every_argument() {
+        let argv = vec!["/bin/a b".to_string(), "it's".to_string(), "#{x} $y ;".to_string()];
+        let conf = server_config(&argv);
+        assert!(conf.contains(
+            r#"new-session -d -s main -- '/usr/bin/env' '--' '/bin/a b' 'it'\''s' '#{x} $y ;'"#
+        ));
+        assert!(conf.contains("set -s exit-empty on\n"));
+    }
+}

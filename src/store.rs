@@ -1,0 +1,74 @@
+//! Durable, crash-safe writes and the per-product lock that serialises state changes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+
+/// Writes `contents` to `path` through a temporary file in the same directory and a rename, so
+/// a reader sees the old file or the new one, never a half-written one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path.parent().context("a file path without a parent directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+    let name = path.file_name().context("a file path without a file name")?;
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let write = || -> Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        Ok(())
+    };
+    write().map_err(|err| {
+        // Best effort: the rename did not happen, so the temp file is garbage.
+        let _ = fs::remove_file(&tmp);
+        err
+    })
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Removes `path`; a file that is already gone is not an error.
+pub fn remove_file(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Reads `path`, or `None` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// An exclusive `flock` held until dropped. The kernel releases it when the process dies, so a
+/// killed sessctl never leaves a stale lock behind.
+pub struct Lock {
+    _flock: Flock<File>,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path) -> Result<Lock> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening lock file {}", path.display()))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map(|flock| Lock { _flock: flock })
+            .map_err(|(_, errno)| errno)
+            .with_context(|| format!("locking {}", path.display()))
+    }
+}

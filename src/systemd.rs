@@ -1,0 +1,402 @@
+//! sessctl's one transport to systemd: the `org.freedesktop.systemd1` D-Bus API of the user
+//! manager (org.freedesktop.systemd1(5)). The only module that imports zbus; zbus 6 is
+//! async-only, so every public method blocks on its own future here and callers stay
+//! synchronous.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::StreamExt;
+use serde::Serialize;
+use zbus::proxy::CacheProperties;
+use zbus::{block_on, proxy, Connection, OwnedObjectPath};
+
+use crate::error::{Exit, NO_MANAGER};
+
+#[proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+trait Manager {
+    fn subscribe(&self) -> zbus::Result<()>;
+    fn reload(&self) -> zbus::Result<()>;
+    fn reexecute(&self) -> zbus::Result<()>;
+    fn exit(&self) -> zbus::Result<()>;
+    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    #[zbus(name = "GetUnitByPID")]
+    fn get_unit_by_pid(&self, pid: u32) -> zbus::Result<OwnedObjectPath>;
+    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
+    fn enable_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+        force: bool,
+    ) -> zbus::Result<(bool, Vec<(String, String, String)>)>;
+    fn disable_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+    ) -> zbus::Result<Vec<(String, String, String)>>;
+    #[zbus(signal)]
+    fn job_removed(&self, id: u32, job: OwnedObjectPath, unit: String, result: String)
+        -> zbus::Result<()>;
+}
+
+#[proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1")]
+trait Unit {
+    #[zbus(property)]
+    fn id(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn load_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn active_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn sub_state(&self) -> zbus::Result<String>;
+    #[zbus(property, name = "InvocationID")]
+    fn invocation_id(&self) -> zbus::Result<Vec<u8>>;
+    #[zbus(property)]
+    fn need_daemon_reload(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn unit_file_state(&self) -> zbus::Result<String>;
+}
+
+/// One command line as systemd reports it: path, argv, ignore-failure, then timestamps, pid
+/// and status of its last run.
+type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
+
+#[proxy(
+    interface = "org.freedesktop.systemd1.Service",
+    default_service = "org.freedesktop.systemd1"
+)]
+trait Service {
+    #[zbus(property, name = "MainPID")]
+    fn main_pid(&self) -> zbus::Result<u32>;
+    #[zbus(property, name = "NRestarts")]
+    fn n_restarts(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn exec_main_start_timestamp(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn exec_main_status(&self) -> zbus::Result<i32>;
+    #[zbus(property)]
+    fn control_group(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn result(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
+    #[zbus(property)]
+    fn working_directory(&self) -> zbus::Result<String>;
+}
+
+/// What systemd reports about one service unit.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnitStatus {
+    pub unit: String,
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub main_pid: u32,
+    /// CLOCK_REALTIME microseconds; 0 when it never ran.
+    pub exec_main_start_timestamp: u64,
+    pub n_restarts: u32,
+    pub control_group: String,
+    pub need_daemon_reload: bool,
+    pub unit_file_state: String,
+    /// Hex; empty when the unit never ran.
+    pub invocation_id: String,
+    pub result: String,
+    pub exec_main_status: i32,
+}
+
+impl UnitStatus {
+    /// Whether the unit is up or on its way up.
+    pub fn is_running(&self) -> bool {
+        matches!(self.active_state.as_str(), "active" | "activating" | "reloading")
+    }
+}
+
+/// A command line of a loaded unit, as systemd parsed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecLine {
+    pub path: String,
+    pub argv: Vec<String>,
+}
+
+/// A connection to the user manager.
+pub struct Systemd {
+    conn: Connection,
+}
+
+impl Systemd {
+    /// Connects to the user manager: the user bus from `$DBUS_SESSION_BUS_ADDRESS`, else
+    /// `$XDG_RUNTIME_DIR/bus`, else the manager's private socket
+    /// `$XDG_RUNTIME_DIR/systemd/private`.
+    pub fn connect() -> Result<Systemd> {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+        let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().filter(|a| !a.is_empty());
+        Systemd::open(bus, runtime)
+    }
+
+    /// Connects to the manager whose `$XDG_RUNTIME_DIR` is `runtime_dir`.
+    pub fn connect_at(runtime_dir: &Path) -> Result<Systemd> {
+        Systemd::open(None, Some(runtime_dir.to_path_buf()))
+    }
+
+    fn open(bus: Option<String>, runtime: Option<PathBuf>) -> Result<Systemd> {
+        block_on(async {
+            let conn = open(bus, runtime).await?;
+            let systemd = Systemd { conn };
+            // Without it the manager sends no JobRemoved signals to this client.
+            systemd.manager().await?.subscribe().await.context("subscribing to systemd's signals")?;
+            Ok(systemd)
+        })
+    }
+
+    async fn manager(&self) -> Result<ManagerProxy<'_>> {
+        ManagerProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .context("creating the systemd manager proxy")
+    }
+
+    async fn unit_path(&self, unit: &str) -> Result<OwnedObjectPath> {
+        self.manager()
+            .await?
+            .load_unit(unit)
+            .await
+            .with_context(|| format!("loading unit {unit}"))
+    }
+
+    async fn unit_proxy(&self, unit: &str) -> Result<UnitProxy<'_>> {
+        let path = self.unit_path(unit).await?;
+        UnitProxy::builder(&self.conn)
+            .path(path)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .with_context(|| format!("creating the unit proxy for {unit}"))
+    }
+
+    async fn service_proxy(&self, unit: &str) -> Result<ServiceProxy<'_>> {
+        let path = self.unit_path(unit).await?;
+        ServiceProxy::builder(&self.conn)
+            .path(path)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .with_context(|| format!("creating the service proxy for {unit}"))
+    }
+
+    /// `Reload`: makes the manager read changed unit files.
+    pub fn reload(&self) -> Result<()> {
+        block_on(async { self.manager().await?.reload().await.context("reloading the user manager") })
+    }
+
+    /// `Reexecute`: the manager re-executes itself, keeping its units running.
+    pub fn reexecute(&self) -> Result<()> {
+        block_on(async {
+            self.manager().await?.reexecute().await.context("re-executing the user manager")
+        })
+    }
+
+    /// `Exit`: asks the manager to stop every unit and exit.
+    pub fn exit_manager(&self) -> Result<()> {
+        block_on(async { self.manager().await?.exit().await.context("asking the user manager to exit") })
+    }
+
+    /// `EnableUnitFiles` for autostart; returns whether the file has an [Install] section.
+    pub fn enable(&self, unit: &str) -> Result<bool> {
+        block_on(async {
+            let (install_info, _) = self
+                .manager()
+                .await?
+                .enable_unit_files(&[unit], false, true)
+                .await
+                .with_context(|| format!("enabling {unit}"))?;
+            Ok(install_info)
+        })
+    }
+
+    pub fn disable(&self, unit: &str) -> Result<()> {
+        block_on(async {
+            self.manager()
+                .await?
+                .disable_unit_files(&[unit], false)
+                .await
+                .with_context(|| format!("disabling {unit}"))?;
+            Ok(())
+        })
+    }
+
+    pub fn reset_failed(&self, unit: &str) -> Result<()> {
+        block_on(async {
+            self.manager()
+                .await?
+                .reset_failed_unit(unit)
+                .await
+                .with_context(|| format!("resetting the failed state of {unit}"))
+        })
+    }
+
+    /// `StartUnit` and waits for the job's result.
+    pub fn start(&self, unit: &str) -> Result<()> {
+        self.run_job(unit, Job::Start)
+    }
+
+    /// `StopUnit` and waits for the job's result.
+    pub fn stop(&self, unit: &str) -> Result<()> {
+        self.run_job(unit, Job::Stop)
+    }
+
+    /// `RestartUnit` and waits for the job's result.
+    pub fn restart(&self, unit: &str) -> Result<()> {
+        self.run_job(unit, Job::Restart)
+    }
+
+    fn run_job(&self, unit: &str, job: Job) -> Result<()> {
+        let verb = job.verb();
+        let result = block_on(async {
+            let manager = self.manager().await?;
+            // Listen before asking: a fast job can finish before the reply arrives, and a
+            // JobRemoved sent before the match existed would be lost for good.
+            let mut removed = manager
+                .receive_job_removed()
+                .await
+                .context("listening for systemd's JobRemoved signals")?;
+            let call = match job {
+                Job::Start => manager.start_unit(unit, "replace").await,
+                Job::Stop => manager.stop_unit(unit, "replace").await,
+                Job::Restart => manager.restart_unit(unit, "replace").await,
+            };
+            let path = call.with_context(|| format!("{verb} {unit}"))?;
+            while let Some(signal) = removed.next().await {
+                let args = signal.args().context("reading a JobRemoved signal")?;
+                if args.job == path {
+                    return Ok(args.result);
+                }
+            }
+            Err(anyhow!("the user manager closed the connection while {verb} {unit}"))
+        })?;
+        if result == "done" {
+            return Ok(());
+        }
+        let status = self.status(unit)?;
+        Err(anyhow!(
+            "{verb} {unit} failed: job {result}, Result={}, ExecMainStatus={}",
+            status.result,
+            status.exec_main_status
+        ))
+    }
+
+    /// The unit's state, read fresh from the manager.
+    pub fn status(&self, unit: &str) -> Result<UnitStatus> {
+        block_on(async {
+            let u = self.unit_proxy(unit).await?;
+            let s = self.service_proxy(unit).await?;
+            let ctx = || format!("reading the properties of {unit}");
+            let invocation = u.invocation_id().await.with_context(ctx)?;
+            Ok(UnitStatus {
+                unit: unit.to_string(),
+                load_state: u.load_state().await.with_context(ctx)?,
+                active_state: u.active_state().await.with_context(ctx)?,
+                sub_state: u.sub_state().await.with_context(ctx)?,
+                need_daemon_reload: u.need_daemon_reload().await.with_context(ctx)?,
+                unit_file_state: u.unit_file_state().await.with_context(ctx)?,
+                invocation_id: invocation.iter().map(|b| format!("{b:02x}")).collect(),
+                main_pid: s.main_pid().await.with_context(ctx)?,
+                exec_main_start_timestamp: s.exec_main_start_timestamp().await.with_context(ctx)?,
+                n_restarts: s.n_restarts().await.with_context(ctx)?,
+                control_group: s.control_group().await.with_context(ctx)?,
+                result: s.result().await.with_context(ctx)?,
+                exec_main_status: s.exec_main_status().await.with_context(ctx)?,
+            })
+        })
+    }
+
+    /// The `ExecStart=` lines and `WorkingDirectory=` systemd parsed from the unit.
+    pub fn exec_start(&self, unit: &str) -> Result<(Vec<ExecLine>, String)> {
+        block_on(async {
+            let s = self.service_proxy(unit).await?;
+            let ctx = || format!("reading ExecStart of {unit}");
+            let lines = s.exec_start().await.with_context(ctx)?;
+            let dir = s.working_directory().await.with_context(ctx)?;
+            let lines = lines.into_iter().map(|l| ExecLine { path: l.0, argv: l.1 }).collect();
+            Ok((lines, dir))
+        })
+    }
+
+    /// The unit a process belongs to (`GetUnitByPID`).
+    pub fn unit_of_pid(&self, pid: u32) -> Result<String> {
+        block_on(async {
+            let path = self
+                .manager()
+                .await?
+                .get_unit_by_pid(pid)
+                .await
+                .with_context(|| format!("looking up the unit of PID {pid}"))?;
+            let unit = UnitProxy::builder(&self.conn)
+                .path(path)
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            unit.id().await.with_context(|| format!("reading the unit name of PID {pid}"))
+        })
+    }
+}
+
+enum Job {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Job {
+    fn verb(&self) -> &'static str {
+        match self {
+            Job::Start => "starting",
+            Job::Stop => "stopping",
+            Job::Restart => "restarting",
+        }
+    }
+}
+
+async fn open(bus: Option<String>, runtime: Option<PathBuf>) -> Result<Connection> {
+    let bus = match bus {
+        Some(address) => Some(address),
+        None => runtime
+            .as_ref()
+            .map(|dir| dir.join("bus"))
+            .filter(|bus| bus.exists())
+            .map(|bus| format!("unix:path={}", bus.display())),
+    };
+    let mut tried = Vec::new();
+    if let Some(address) = bus {
+        match zbus::connection::Builder::address(address.as_str()).build().await {
+            Ok(conn) => return Ok(conn),
+            Err(err) => tried.push(format!("the user bus {address}: {err}")),
+        }
+    }
+    match runtime.map(|dir| dir.join("systemd/private")) {
+        Some(private) => match UnixStream::connect(&private) {
+            Ok(stream) => match zbus::connection::Builder::unix_stream(stream).p2p().build().await {
+                Ok(conn) => return Ok(conn),
+                Err(err) => tried.push(format!("{}: {err}", private.display())),
+            },
+            Err(err) => tried.push(format!("{}: {err}", private.display())),
+        },
+        None => tried.push("$XDG_RUNTIME_DIR is not set".to_string()),
+    }
+    Err(Exit {
+        code: NO_MANAGER,
+        message: format!(
+            "cannot reach the systemd user manager ({}); is `systemd --user` running for this user? After su or sudo, export XDG_RUNTIME_DIR=/run/user/$(id -u)",
+            tried.join("; ")
+        ),
+    }
+    .into())
+}

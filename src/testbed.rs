@@ -1,0 +1,244 @@
+//! A private `systemd --user` manager with its own D-Bus, directories, cgroup subtree and mount
+//! namespace, for `sessctl demo` and the test suite on machines whose PID 1 is not systemd.
+//!
+//! The recipe, and why each step is there:
+//! - the manager refuses to start without `/run/systemd/system`, so it gets a private mount
+//!   namespace with a tmpfs on `/run/systemd`: the host's `/run/systemd` is never touched;
+//! - a user manager started in the root cgroup takes the whole tree over (PID 1 included), so it
+//!   starts inside a cgroup subtree of its own and manages only that;
+//! - its XDG directories are fresh, so it never sees a developer's units or manager.
+//!
+//! Dropping the testbed asks the manager to exit, kills whatever is left in its cgroups,
+//! removes the cgroups depth-first and deletes its directories, also when a test panics.
+
+use std::ffi::{CStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::systemd::Systemd;
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running private user manager. Everything it made goes away on drop.
+pub struct Testbed {
+    pub name: String,
+    pub root: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub config_home: PathBuf,
+    pub state_home: PathBuf,
+    pub home: PathBuf,
+    cgroups: Vec<PathBuf>,
+    manager: Option<Child>,
+}
+
+impl Testbed {
+    /// Starts a manager and waits until its bus answers.
+    pub fn start(label: &str) -> Result<Testbed> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "sessctl-{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        if !nix::unistd::geteuid().is_root() {
+            bail!("a private systemd --user manager needs root (for its mount namespace and cgroups)");
+        }
+        let root = std::env::temp_dir().join(&name);
+        let mut bed = Testbed {
+            runtime_dir: root.join("run"),
+            config_home: root.join("config"),
+            state_home: root.join("state"),
+            home: root.join("home"),
+            root,
+            name,
+            cgroups: Vec::new(),
+            manager: None,
+        };
+        for dir in [&bed.runtime_dir, &bed.config_home, &bed.state_home, &bed.home] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        bed.cgroups = cgroup_roots()?.iter().map(|root| root.join(&bed.name)).collect();
+        let mut procs = Vec::new();
+        for cgroup in &bed.cgroups {
+            fs::create_dir(cgroup).with_context(|| format!("creating cgroup {}", cgroup.display()))?;
+            let file = OpenOptions::new()
+                .write(true)
+                .open(cgroup.join("cgroup.procs"))
+                .with_context(|| format!("opening {}/cgroup.procs", cgroup.display()))?;
+            procs.push(file);
+        }
+        let child = bed.spawn(procs)?;
+        bed.manager = Some(child);
+        bed.wait_for_bus()?;
+        Ok(bed)
+    }
+
+    fn spawn(&self, procs: Vec<File>) -> Result<Child> {
+        let binary = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .context("systemd is not installed (no /lib/systemd/systemd); apt-get install systemd")?;
+        if !Path::new("/run/systemd").is_dir() {
+            bail!("/run/systemd does not exist; it is needed as the private manager's mount point");
+        }
+        let log = File::create(self.root.join("manager.log")).context("creating manager.log")?;
+        let mut cmd = Command::new(binary);
+        cmd.arg("--user")
+            .env_clear()
+            .envs(self.env())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .current_dir(&self.home)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("duplicating manager.log")?)
+            .stderr(log);
+        // Safety: the closure only makes system calls on memory prepared before the fork
+        // (no allocation), as required between fork and exec in a threaded process.
+        unsafe {
+            cmd.pre_exec(move || {
+                for file in &procs {
+                    nix::unistd::write(file.as_fd(), b"0")?;
+                }
+                unshare(CloneFlags::CLONE_NEWNS)?;
+                let none: Option<&CStr> = None;
+                mount(none, c"/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
+                mount(Some(c"tmpfs"), c"/run/systemd", Some(c"tmpfs"), MsFlags::empty(), none)?;
+                nix::unistd::mkdir(c"/run/systemd/system", nix::sys::stat::Mode::from_bits_truncate(0o755))?;
+                Ok(())
+            });
+        }
+        cmd.spawn().with_context(|| format!("starting {} --user", binary.display()))
+    }
+
+    /// The environment that points sessctl, tmux and systemd tools at this manager.
+    pub fn env(&self) -> Vec<(OsString, OsString)> {
+        let bus = format!("unix:path={}", self.runtime_dir.join("bus").display());
+        [
+            ("XDG_RUNTIME_DIR", self.runtime_dir.clone().into_os_string()),
+            ("XDG_CONFIG_HOME", self.config_home.clone().into_os_string()),
+            ("XDG_STATE_HOME", self.state_home.clone().into_os_string()),
+            ("XDG_DATA_HOME", self.root.join("data").into_os_string()),
+            ("HOME", self.home.clone().into_os_string()),
+            ("DBUS_SESSION_BUS_ADDRESS", bus.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect()
+    }
+
+    /// A fresh connection to this manager.
+    pub fn connect(&self) -> Result<Systemd> {
+        Systemd::connect_at(&self.runtime_dir)
+    }
+
+    fn wait_for_bus(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut delay = Duration::from_millis(5);
+        loop {
+            if let Some(child) = self.manager.as_mut() {
+                if let Some(status) = child.try_wait().context("waiting for the manager")? {
+                    bail!("systemd --user exited at start ({status}); log:\n{}", self.log());
+                }
+            }
+            let last = match self.connect() {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            if Instant::now() >= deadline {
+                bail!("the private user manager's bus did not answer in time: {last:#}\nlog:\n{}", self.log());
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// The manager's own output so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.join("manager.log")).unwrap_or_default()
+    }
+
+    fn shutdown(&mut self) {
+        let Some(mut child) = self.manager.take() else { return };
+        let asked = self.connect().and_then(|systemd| systemd.exit_manager()).is_ok();
+        if !asked {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        self.shutdown();
+        for cgroup in &self.cgroups {
+            remove_cgroup(cgroup);
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The cgroup hierarchies a private manager needs a subtree in: the unified one alone on a
+/// pure cgroup2 host; the `name=systemd` one plus the unified one on a hybrid host.
+fn cgroup_roots() -> Result<Vec<PathBuf>> {
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.controllers").exists() {
+        return Ok(vec![base.to_path_buf()]);
+    }
+    let named = base.join("systemd");
+    if !named.join("cgroup.procs").exists() {
+        bail!("no usable cgroup hierarchy under /sys/fs/cgroup (neither cgroup2 nor name=systemd)");
+    }
+    let mut roots = vec![named];
+    let unified = base.join("unified");
+    if unified.join("cgroup.procs").exists() {
+        roots.push(unified);
+    }
+    Ok(roots)
+}
+
+/// Kills what is left in `cgroup` and its children, then removes them, deepest first.
+fn remove_cgroup(cgroup: &Path) {
+    if let Ok(entries) = fs::read_dir(cgroup) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_cgroup(&entry.path());
+            }
+        }
+    }
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    loop {
+        let pids = fs::read_to_string(cgroup.join("cgroup.procs")).unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if fs::remove_dir(cgroup).is_ok() || !cgroup.exists() || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

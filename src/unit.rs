@@ -1,0 +1,209 @@
+//! Pure rendering of sessctl's unit files: the product's service from `templates/` and the
+//! static units from `units/`. No I/O, and no knowledge of systemd's bus or of tmux.
+//!
+//! Every user value reaches the unit text through one of the escaping filters below, each
+//! written for the directive it lands in (systemd.syntax(7), systemd.service(5) "Command
+//! lines", systemd.unit(5) "Specifiers"). A value that no escaping can carry safely (a control
+//! character, which could start a new directive) makes rendering fail.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tera::{Tera, Value};
+
+/// The slice every session lives in, installed verbatim from `units/`.
+pub const SLICE_NAME: &str = "app-sessctl.slice";
+/// The text of [`SLICE_NAME`].
+pub const SLICE_TEXT: &str = include_str!("../units/app-sessctl.slice");
+
+const SERVICE_TEMPLATE: &str = include_str!("../templates/session.service.tera");
+
+/// The unit name that hosts `product`.
+pub fn unit_name(product: &str) -> String {
+    format!("sessctl-{product}.service")
+}
+
+/// Everything the service template needs; paths are absolute and already resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSpec<'a> {
+    pub product: &'a str,
+    pub dir: &'a str,
+    pub command: &'a [String],
+    pub env: &'a [(String, String)],
+    /// The sessctl binary that hosts and probes the session inside the unit.
+    pub sessctl: &'a str,
+    pub tmux: &'a str,
+}
+
+/// Renders the product's service unit.
+pub fn render_service(spec: &ServiceSpec) -> Result<String> {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.register_filter("exec_arg", string_filter(exec_arg));
+    tera.register_filter("path", string_filter(path_value));
+    tera.register_filter("unit_word", string_filter(unit_word));
+    tera.register_filter("env_assignment", env_assignment_filter);
+    tera.add_raw_template("session.service", SERVICE_TEMPLATE)
+        .context("parsing templates/session.service.tera")?;
+    let mut ctx = tera::Context::from_serialize(spec).context("building the template context")?;
+    ctx.insert("version", env!("CARGO_PKG_VERSION"));
+    let env: Vec<[&str; 2]> = spec.env.iter().map(|(k, v)| [k.as_str(), v.as_str()]).collect();
+    ctx.insert("env", &env);
+    tera.render("session.service", &ctx)
+        .map_err(|err| anyhow::anyhow!(innermost(&err)))
+        .with_context(|| format!("rendering the unit for product {}", spec.product))
+}
+
+/// Tera wraps a filter's error in several layers; the innermost one names the bad value.
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+type Escape = fn(&str) -> std::result::Result<String, String>;
+
+fn string_filter(
+    escape: Escape,
+) -> impl Fn(&Value, &HashMap<String, Value>) -> tera::Result<Value> + Sync + Send {
+    move |value, _| {
+        let text = value
+            .as_str()
+            .ok_or_else(|| tera::Error::msg(format!("expected a string, got {value}")))?;
+        escape(text).map(Value::String).map_err(tera::Error::msg)
+    }
+}
+
+fn env_assignment_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let pair = value
+        .as_array()
+        .filter(|pair| pair.len() == 2)
+        .and_then(|pair| Some((pair[0].as_str()?, pair[1].as_str()?)))
+        .ok_or_else(|| tera::Error::msg(format!("expected a [key, value] pair, got {value}")))?;
+    env_assignment(pair.0, pair.1).map(Value::String).map_err(tera::Error::msg)
+}
+
+/// Refuses what no unit line can carry: a control character could end the line and start a
+/// directive of the caller's choosing.
+pub fn check_no_control(value: &str) -> std::result::Result<(), String> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{value:?} contains the control character {c:?}, which a unit file cannot carry; remove it"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One word of an Exec line: double-quoted, with C escapes for `\` and `"`, `%` doubled
+/// (specifiers expand before unquoting) and `$` doubled (variable expansion ignores quotes).
+pub fn exec_arg(value: &str) -> std::result::Result<String, String> {
+    check_no_control(value)?;
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// An `Environment=` item: quoted like an Exec word, but `$` is literal there
+/// (systemd.exec(5): no variable expansion in Environment=).
+pub fn env_assignment(key: &str, value: &str) -> std::result::Result<String, String> {
+    exec_arg(&format!("{key}={value}")).map(|quoted| quoted.replace("$$", "$"))
+}
+
+/// A path setting such as `WorkingDirectory=`: taken verbatim to the end of the line, with
+/// specifiers expanded, so only `%` needs doubling. Edges that systemd would strip or treat as
+/// a line continuation cannot be expressed and are refused.
+pub fn path_value(value: &str) -> std::result::Result<String, String> {
+    check_no_control(value)?;
+    if !value.starts_with('/') {
+        return Err(format!("{value:?} is not an absolute path"));
+    }
+    if value.ends_with('\\') || value.ends_with(char::is_whitespace) {
+        return Err(format!(
+            "{value:?} ends with a backslash or whitespace, which a unit file cannot express; rename the directory"
+        ));
+    }
+    Ok(value.replace('%', "%%"))
+}
+
+/// A word that is safe anywhere in a unit without quoting: product names and versions.
+pub fn unit_word(value: &str) -> std::result::Result<String, String> {
+    let ok = !value.is_empty()
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!("{value:?} is not a plain word ([A-Za-z0-9_.-])"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("plain", r#""plain""#)]
+    #[case("a b", r#""a b""#)]
+    #[case(r#"it's "q""#, r#""it's \"q\"""#)]
+    #[case(r"back\slash", r#""back\\slash""#)]
+    #[case("100%", r#""100%%""#)]
+    #[case("$HOME", r#""$$HOME""#)]
+    #[case(";", r#"";""#)]
+    #[case("-x", r#""-x""#)]
+    fn exec_arg_escapes(#[case] input: &str, #[case] expected: &str) {
+        assert_eq!(exec_arg(input).unwrap(), expected);
+    }
+
+    #[rstest]
+    #[case("a\nb")]
+    #[case("a\rb")]
+    #[case("a\0b")]
+    #[case("a\tb")]
+    #[case("a\u{7f}b")]
+    fn control_characters_are_refused(#[case] input: &str) {
+        assert!(exec_arg(input).is_err());
+        assert!(path_value(&format!("/{input}")).is_err());
+        assert!(env_assignment("K", input).is_err());
+    }
+
+    #[test]
+    fn env_keeps_dollar_and_doubles_percent() {
+        assert_eq!(env_assignment("K", "$x 5% \"q\"").unwrap(), r#""K=$x 5%% \"q\"""#);
+    }
+
+    #[rstest]
+    #[case("/tmp/d ir\\")]
+    #[case("/tmp/dir ")]
+    #[case("relative")]
+    fn inexpressible_paths_are_refused(#[case] input: &str) {
+        assert!(path_value(input).is_err());
+    }
+
+    #[test]
+    fn rendering_fails_on_a_control_character_in_an_argument() {
+        let command = vec!["/bin/sleep".to_string(), "1\n[Service]".to_string()];
+        let spec = ServiceSpec {
+            product: "web",
+            dir: "/tmp",
+            command: &command,
+            env: &[],
+            sessctl: "/usr/bin/sessctl",
+            tmux: "/usr/bin/tmux",
+        };
+        let err = format!("{:#}", render_service(&spec).unwrap_err());
+        assert!(err.contains("control character"), "{err}");
+    }
+}
