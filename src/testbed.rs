@@ -58,7 +58,7 @@ impl Testbed {
         }
         let root = std::env::temp_dir().join(&name);
         let mut bed = Testbed {
-            runtime_dir: root.join("run"),
+            runtime_dir: runtime_base().join(&name),
             config_home: root.join("config"),
             state_home: root.join("state"),
             home: root.join("home"),
@@ -67,7 +67,7 @@ impl Testbed {
             cgroups: Vec::new(),
             manager: None,
         };
-        for dir in [&bed.runtime_dir, &bed.config_home, &bed.state_home, &bed.home] {
+        for dir in [&bed.root, &bed.runtime_dir, &bed.config_home, &bed.state_home, &bed.home] {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -198,7 +198,18 @@ impl Drop for Testbed {
         for cgroup in &self.cgroups {
             remove_cgroup(cgroup);
         }
+        let _ = fs::remove_dir_all(&self.runtime_dir);
         let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Where runtime directories go: a tmpfs, as `/run/user/<uid>` is, because systemd removes a
+/// unit's `RuntimeDirectory=` on stop only from a temporary file system.
+fn runtime_base() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    match nix::sys::statfs::statfs(shm) {
+        Ok(fs) if fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC => shm.to_path_buf(),
+        _ => std::env::temp_dir(),
     }
 }
 

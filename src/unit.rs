@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tera::{Tera, Value};
 
+use crate::error::usage;
+
 /// The slice every session lives in, installed verbatim from `units/`.
 pub const SLICE_NAME: &str = "app-sessctl.slice";
 /// The text of [`SLICE_NAME`].
@@ -50,9 +52,10 @@ pub fn render_service(spec: &ServiceSpec) -> Result<String> {
     ctx.insert("version", env!("CARGO_PKG_VERSION"));
     let env: Vec<[&str; 2]> = spec.env.iter().map(|(k, v)| [k.as_str(), v.as_str()]).collect();
     ctx.insert("env", &env);
-    tera.render("session.service", &ctx)
-        .map_err(|err| anyhow::anyhow!(innermost(&err)))
-        .with_context(|| format!("rendering the unit for product {}", spec.product))
+    // Templates are tested; what fails here is a value the filters refused: bad input.
+    tera.render("session.service", &ctx).map_err(|err| {
+        usage(format!("rendering the unit for product {}: {}", spec.product, innermost(&err)))
+    })
 }
 
 /// Tera wraps a filter's error in several layers; the innermost one names the bad value.

@@ -24,11 +24,14 @@ pub fn run(paths: &Paths, args: Disable) -> Result<()> {
     let systemd = Systemd::connect()?;
     let _lock = Lock::acquire(&paths.lock_file(&args.product))?;
     let name = unit::unit_name(&args.product);
-    systemd.stop(&name)?;
-    if systemd.status(&name)?.active_state == "failed" {
-        systemd.reset_failed(&name)?;
+    // A unit already removed (an earlier disable) has nothing left to stop or disable.
+    if systemd.status(&name)?.load_state != "not-found" {
+        systemd.stop(&name)?;
+        if systemd.status(&name)?.active_state == "failed" {
+            systemd.reset_failed(&name)?;
+        }
+        systemd.disable(&name)?;
     }
-    systemd.disable(&name)?;
     store::remove_file(&unit_file)?;
     systemd.reload()?;
     println!("{name}: stopped, disabled and removed");

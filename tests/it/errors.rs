@@ -1,0 +1,198 @@
+//! Bad input is refused with one line naming the value and the fix, exit status 2, and
+//! nothing written. None of these reach the user manager, so none needs one.
+
+use std::fs;
+
+use rstest::rstest;
+
+use crate::support::Env;
+
+#[track_caller]
+fn refused(env: &Env, args: &[&str], stderr: &str) {
+    env.sessctl().args(args).stdout("").stderr(stderr).status(2).run();
+    for dir in ["XDG_CONFIG_HOME", "XDG_STATE_HOME"] {
+        let left: Vec<_> = walk(&env.var(dir));
+        assert!(left.is_empty(), "{args:?} left files behind in {dir}: {left:?}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).expect("reading dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
+
+#[rstest]
+#[case("my app", "my-app")]
+#[case(".web", "web")]
+#[case("a/b", "a-b")]
+#[case("", "product")]
+fn bad_product_names(#[case] name: &str, #[case] suggestion: &str) {
+    let env = Env::offline();
+    refused(
+        &env,
+        &["enable", name, "--", "sleep", "1"],
+        &format!(
+            "sessctl: invalid product name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit, for example {suggestion:?}\n"
+        ),
+    );
+}
+
+#[test]
+fn a_missing_directory() {
+    let env = Env::offline();
+    refused(
+        &env,
+        &["enable", "web", "--dir", "/nonexistent/dir", "--", "sleep", "1"],
+        "sessctl: directory \"/nonexistent/dir\" does not exist; pass an existing directory with --dir\n",
+    );
+}
+
+#[test]
+fn a_file_as_directory() {
+    let env = Env::offline();
+    let file = env.scratch.join("file");
+    fs::write(&file, "").expect("writing a file");
+    refused(
+        &env,
+        &["enable", "web", "--dir", file.to_str().expect("utf-8"), "--", "sleep", "1"],
+        &format!("sessctl: {:?} is not a directory; pass a directory with --dir\n", file),
+    );
+}
+
+#[test]
+fn a_command_not_in_path() {
+    let env = Env::offline();
+    refused(
+        &env,
+        &["enable", "web", "--", "no-such-agent-cli", "--flag"],
+        "sessctl: command \"no-such-agent-cli\" was not found in PATH or is not executable; install it, or give its absolute path after --\n",
+    );
+}
+
+#[test]
+fn the_default_command_claude_must_exist() {
+    let env = Env::offline();
+    env.sessctl()
+        .args(["enable", "web"])
+        .env("PATH", "/usr/bin:/bin")
+        .stderr("sessctl: command \"claude\" was not found in PATH or is not executable; install it, or give its absolute path after --\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn a_bad_env_assignment() {
+    let env = Env::offline();
+    refused(
+        &env,
+        &["enable", "web", "--env", "1X=y", "--", "sleep", "1"],
+        "sessctl: invalid --env \"1X=y\": use KEY=VALUE, KEY made of A-Z a-z 0-9 _ and not starting with a digit\n",
+    );
+}
+
+#[rstest]
+#[case("line\nbreak", "'\\n'")]
+#[case("carriage\rreturn", "'\\r'")]
+#[case("escape\u{1b}[0m", "'\\u{1b}'")]
+fn a_control_character_in_an_argument(#[case] arg: &str, #[case] shown: &str) {
+    let env = Env::offline();
+    refused(
+        &env,
+        &["enable", "web", "--", "sleep", arg],
+        &format!(
+            "sessctl: rendering the unit for product web: {arg:?} contains the control character {shown}, which a unit file cannot carry; remove it\n"
+        ),
+    );
+}
+
+#[test]
+fn a_control_character_in_an_env_value() {
+    let env = Env::offline();
+    refused(
+        &env,
+        &["enable", "web", "--env", "K=a\nExecStartPre=/bin/evil", "--", "sleep", "1"],
+        "sessctl: rendering the unit for product web: \"K=a\\nExecStartPre=/bin/evil\" contains the control character '\\n', which a unit file cannot carry; remove it\n",
+    );
+}
+
+#[test]
+fn a_directory_ending_in_a_backslash() {
+    let env = Env::offline();
+    let dir = env.scratch.join("ends-in\\");
+    fs::create_dir_all(&dir).expect("creating dir");
+    let shown = dir.to_str().expect("utf-8");
+    refused(
+        &env,
+        &["enable", "web", "--dir", shown, "--", "sleep", "1"],
+        &format!(
+            "sessctl: rendering the unit for product web: {shown:?} ends with a backslash or whitespace, which a unit file cannot express; rename the directory\n"
+        ),
+    );
+}
+
+#[test]
+fn no_manager_is_exit_status_3_and_writes_nothing() {
+    let env = Env::offline();
+    let out = env
+        .sessctl()
+        .args(["enable", "web", "--", "sleep", "1"])
+        .env("XDG_RUNTIME_DIR", env.scratch.join("no-runtime"))
+        .status(3)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("sessctl: cannot reach the systemd user manager ("), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!env.product_file("web").exists());
+    assert!(!env.unit_file("web").exists());
+}
+
+#[test]
+fn unknown_products() {
+    let env = Env::offline();
+    let config = env.product_file("ghost");
+    for command in ["start", "stop", "restart", "render", "status", "attach"] {
+        env.sessctl()
+            .args([command, "ghost"])
+            .stderr(&format!(
+                "sessctl: unknown product \"ghost\": no {}; create it with `sessctl enable ghost`\n",
+                config.display()
+            ))
+            .status(2)
+            .run();
+    }
+    env.sessctl()
+        .args(["disable", "ghost"])
+        .stderr("sessctl: unknown product \"ghost\": it has no config and no unit; `sessctl list` shows the products\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn attach_without_a_terminal() {
+    let env = Env::offline();
+    let dir = env.scratch.to_str().expect("utf-8").to_string();
+    let config = format!(
+        "name = \"web\"\ndir = \"{dir}\"\ncommand = [\"/bin/sleep\", \"1\"]\ntmux = \"/usr/bin/tmux\"\n"
+    );
+    fs::create_dir_all(env.product_file("web").parent().expect("parent")).expect("mkdir");
+    fs::write(env.product_file("web"), config).expect("writing config");
+    env.sessctl()
+        .args(["attach", "web"])
+        .stderr("sessctl: sessctl attach needs a terminal on stdin; run it from an interactive shell, or use `sessctl start web` to start the session without attaching\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::offline();
+    let out = env.sessctl().args(["enable"]).status(2).run();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<PRODUCT>"));
+}

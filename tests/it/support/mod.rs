@@ -1,0 +1,243 @@
+//! The harness: a builder that runs the real sessctl binary and pins its output (in the style
+//! of casey/just's tests/test.rs), a private user manager per test, and bounded waits.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use sessctl::systemd::Systemd;
+pub use sessctl::testbed::Testbed;
+
+pub const SESSCTL: &str = env!("CARGO_BIN_EXE_sessctl");
+
+/// A private manager for one test. With `CI` set a manager that cannot start fails the test;
+/// elsewhere the test is skipped with the reason printed.
+pub fn manager(label: &str) -> Option<Env> {
+    match Testbed::start(label) {
+        Ok(bed) => Some(Env::with_bed(bed)),
+        Err(err) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and the private systemd --user manager could not start: {err:#}")
+        }
+        Err(err) => {
+            eprintln!("SKIPPED: no private systemd --user manager: {err:#}");
+            None
+        }
+    }
+}
+
+/// Where one test's sessctl runs: its XDG directories and, when it has one, its manager.
+pub struct Env {
+    pub bed: Option<Testbed>,
+    /// Scratch space for the test's own files (agent scripts, product directories).
+    pub scratch: PathBuf,
+    vars: Vec<(OsString, OsString)>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Env {
+    /// XDG directories in a temp dir, and no manager: for what must fail before reaching one.
+    pub fn offline() -> Env {
+        let tmp = tempfile::tempdir().expect("creating a temp dir");
+        let root = tmp.path().to_path_buf();
+        let vars = ["config", "state", "run", "home"].map(|d| {
+            fs::create_dir_all(root.join(d)).expect("creating an XDG dir");
+            root.join(d).into_os_string()
+        });
+        let [config, state, run, home] = vars;
+        let scratch = root.join("scratch");
+        fs::create_dir_all(&scratch).expect("creating scratch");
+        Env {
+            bed: None,
+            scratch,
+            vars: vec![
+                ("XDG_CONFIG_HOME".into(), config),
+                ("XDG_STATE_HOME".into(), state),
+                ("XDG_RUNTIME_DIR".into(), run),
+                ("HOME".into(), home),
+                ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/nonexistent/bus".into()),
+            ],
+            _tmp: Some(tmp),
+        }
+    }
+
+    fn with_bed(bed: Testbed) -> Env {
+        let scratch = bed.root.join("scratch");
+        fs::create_dir_all(&scratch).expect("creating scratch");
+        Env { vars: bed.env(), scratch, bed: Some(bed), _tmp: None }
+    }
+
+    pub fn var(&self, name: &str) -> PathBuf {
+        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| PathBuf::from(v)).expect(name)
+    }
+
+    pub fn systemd(&self) -> Systemd {
+        self.bed.as_ref().expect("a manager").connect().expect("connecting to the test manager")
+    }
+
+    pub fn config_home(&self) -> PathBuf {
+        self.var("XDG_CONFIG_HOME")
+    }
+
+    pub fn unit_file(&self, product: &str) -> PathBuf {
+        self.config_home().join(format!("systemd/user/sessctl-{product}.service"))
+    }
+
+    pub fn product_file(&self, product: &str) -> PathBuf {
+        self.config_home().join(format!("sessctl/products/{product}.toml"))
+    }
+
+    pub fn socket(&self, product: &str) -> PathBuf {
+        self.var("XDG_RUNTIME_DIR").join(format!("sessctl/{product}/tmux.sock"))
+    }
+
+    /// A sessctl invocation in this environment.
+    pub fn sessctl(&self) -> Test {
+        Test {
+            args: Vec::new(),
+            vars: self.vars.clone(),
+            cwd: self.scratch.clone(),
+            stdout: None,
+            stderr: None,
+            status: 0,
+        }
+    }
+
+    /// Writes an executable stand-in agent at `path`: it records its argv and cwd, records a
+    /// SIGTERM before exiting, ignores SIGHUP so only SIGTERM can end it gracefully, and waits.
+    pub fn agent(&self, path: &Path) -> PathBuf {
+        let record = self.scratch.join("agent.record");
+        let script = format!(
+            "#!/bin/sh\n\
+             record='{record}'\n\
+             trap '' HUP\n\
+             trap 'echo TERM >> \"$record.signals\"; exit 0' TERM\n\
+             pwd > \"$record.cwd\"\n\
+             echo $$ > \"$record.pid\"\n\
+             sleep 100000 &\n\
+             wait\n",
+            record = record.display()
+        );
+        fs::create_dir_all(path.parent().expect("a parent")).expect("creating the agent's dir");
+        fs::write(path, script).expect("writing the agent");
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod agent");
+        record
+    }
+}
+
+/// One run of the real binary, with the exact stdout, stderr and status it must produce.
+#[must_use]
+pub struct Test {
+    args: Vec<OsString>,
+    vars: Vec<(OsString, OsString)>,
+    cwd: PathBuf,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    status: i32,
+}
+
+impl Test {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.vars.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cwd = dir.to_path_buf();
+        self
+    }
+
+    pub fn stdout(mut self, expected: &str) -> Self {
+        self.stdout = Some(expected.to_string());
+        self
+    }
+
+    pub fn stderr(mut self, expected: &str) -> Self {
+        self.stderr = Some(expected.to_string());
+        self
+    }
+
+    pub fn status(mut self, status: i32) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Runs sessctl with no terminal on stdin and checks what was pinned.
+    #[track_caller]
+    pub fn run(self) -> Output {
+        let output = Command::new(SESSCTL)
+            .args(&self.args)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running sessctl");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let context = format!("sessctl {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}", self.args);
+        assert_eq!(output.status.code(), Some(self.status), "exit status of {context}");
+        if let Some(expected) = &self.stdout {
+            assert_eq!(&stdout, expected, "stdout of {context}");
+        }
+        if let Some(expected) = &self.stderr {
+            assert_eq!(&stderr, expected, "stderr of {context}");
+        }
+        output
+    }
+}
+
+/// Polls `probe` with bounded exponential backoff until it returns `Some`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(5);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+/// A process's argv.
+pub fn cmdline(pid: u32) -> Vec<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).expect("reading cmdline");
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+    raw.split(|b| *b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Runs tmux against a socket with `-N`, returning its stdout when it succeeds.
+pub fn tmux(socket: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("tmux")
+        .arg("-N")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .expect("running tmux");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
