@@ -31,7 +31,11 @@ impl std::error::Error for Exit {}
 
 /// Bad input: says what was wrong and how to fix it, exits with [`USAGE`].
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    Exit { code: USAGE, message: message.into() }.into()
+    Exit {
+        code: USAGE,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// The exit code for `err`: the first [`Exit`] in its chain, else [`FAILURE`].

@@ -60,7 +60,9 @@ impl Paths {
 
     /// Kept outside the product's runtime directory, which systemd deletes on every stop.
     pub fn lock_file(&self, product: &str) -> PathBuf {
-        self.state_home.join("sessctl/locks").join(format!("{product}.lock"))
+        self.state_home
+            .join("sessctl/locks")
+            .join(format!("{product}.lock"))
     }
 
     /// The product's tmux socket; the unit's `%t/sessctl/<product>/tmux.sock`.

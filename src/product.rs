@@ -77,7 +77,9 @@ impl Product {
 pub fn check_name(name: &str) -> Result<()> {
     let valid = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if valid {
         return Ok(());
     }
@@ -99,13 +101,20 @@ fn suggest_name(name: &str) -> String {
     let out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
     let out: String = out.chars().take(64).collect();
     let out = out.trim_end_matches('-');
-    if out.is_empty() { "product".to_string() } else { out.to_string() }
+    if out.is_empty() {
+        "product".to_string()
+    } else {
+        out.to_string()
+    }
 }
 
 /// `DIR` as an existing directory's canonical absolute path.
 pub fn resolve_dir(dir: &Path) -> Result<String> {
     let canonical = dir.canonicalize().map_err(|_| {
-        usage(format!("directory {:?} does not exist; pass an existing directory with --dir", dir))
+        usage(format!(
+            "directory {:?} does not exist; pass an existing directory with --dir",
+            dir
+        ))
     })?;
     if !canonical.is_dir() {
         return Err(usage(format!(
@@ -113,17 +122,20 @@ pub fn resolve_dir(dir: &Path) -> Result<String> {
             dir
         )));
     }
-    canonical
-        .into_os_string()
-        .into_string()
-        .map_err(|raw| usage(format!("directory {raw:?} is not valid UTF-8; use another directory")))
+    canonical.into_os_string().into_string().map_err(|raw| {
+        usage(format!(
+            "directory {raw:?} is not valid UTF-8; use another directory"
+        ))
+    })
 }
 
 /// The command's first word as an absolute path: systemd's search path lacks the places agent
 /// CLIs usually live, such as `~/.local/bin`, so the caller's `PATH` decides, once.
 pub fn resolve_program(program: &str) -> Result<String> {
     let found = if program.contains('/') {
-        std::path::absolute(program).ok().filter(|p| is_executable(p))
+        std::path::absolute(program)
+            .ok()
+            .filter(|p| is_executable(p))
     } else {
         std::env::var_os("PATH").and_then(|path| {
             std::env::split_paths(&path)

@@ -26,10 +26,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Runs as the unit's ExecStart: writes the server config beside the socket and becomes the
 /// tmux server. Returns only on failure.
 pub fn host(tmux: &Path, socket: &Path, argv: &[String]) -> Result<Infallible> {
-    let dir = socket.parent().context("a socket path without a directory")?;
+    let dir = socket
+        .parent()
+        .context("a socket path without a directory")?;
     let conf = dir.join("tmux.conf");
     store::write_atomic(&conf, server_config(argv).as_bytes())?;
-    let err = Command::new(tmux).arg("-D").arg("-S").arg(socket).arg("-f").arg(&conf).exec();
+    let err = Command::new(tmux)
+        .arg("-D")
+        .arg("-S")
+        .arg(socket)
+        .arg("-f")
+        .arg(&conf)
+        .exec();
     Err(err).with_context(|| format!("executing {}", tmux.display()))
 }
 
@@ -104,7 +112,9 @@ pub fn agent_pid(tmux: &Path, socket: &Path) -> Result<Option<u32>> {
 
 /// Replaces this process with a tmux client attached to the session.
 pub fn attach(tmux: &Path, socket: &Path) -> Result<Infallible> {
-    let err = client(tmux, socket).args(["attach-session", "-t", SESSION]).exec();
+    let err = client(tmux, socket)
+        .args(["attach-session", "-t", SESSION])
+        .exec();
     Err(err).with_context(|| format!("executing {} attach-session", tmux.display()))
 }
 
@@ -120,7 +130,11 @@ mod tests {
 
     #[test]
     fn config_quotes_every_argument() {
-        let argv = vec!["/bin/a b".to_string(), "it's".to_string(), "#{x} $y ;".to_string()];
+        let argv = vec![
+            "/bin/a b".to_string(),
+            "it's".to_string(),
+            "#{x} $y ;".to_string(),
+        ];
         let conf = server_config(&argv);
         assert!(conf.contains(
             r#"new-session -d -s main -- '/usr/bin/env' '--' '/bin/a b' 'it'\''s' '#{x} $y ;'"#

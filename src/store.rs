@@ -10,10 +10,18 @@ use nix::fcntl::{Flock, FlockArg};
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so
 /// a reader sees the old file or the new one, never a half-written one.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().context("a file path without a parent directory")?;
+    let dir = path
+        .parent()
+        .context("a file path without a parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
-    let name = path.file_name().context("a file path without a file name")?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .context("a file path without a file name")?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let write = || -> Result<()> {
         let mut file = File::create(&tmp)?;
         file.write_all(contents)?;
@@ -21,12 +29,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         fs::rename(&tmp, path)?;
         Ok(())
     };
-    write().map_err(|err| {
-        // Best effort: the rename did not happen, so the temp file is garbage.
-        let _ = fs::remove_file(&tmp);
-        err
-    })
-    .with_context(|| format!("writing {}", path.display()))
+    write()
+        .inspect_err(|_| {
+            // Best effort: the rename did not happen, so the temp file is garbage.
+            let _ = fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Removes `path`; a file that is already gone is not an error.

@@ -43,11 +43,19 @@ trait Manager {
         runtime: bool,
     ) -> zbus::Result<Vec<(String, String, String)>>;
     #[zbus(signal)]
-    fn job_removed(&self, id: u32, job: OwnedObjectPath, unit: String, result: String)
-        -> zbus::Result<()>;
+    fn job_removed(
+        &self,
+        id: u32,
+        job: OwnedObjectPath,
+        unit: String,
+        result: String,
+    ) -> zbus::Result<()>;
 }
 
-#[proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1")]
+#[proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1"
+)]
 trait Unit {
     #[zbus(property)]
     fn id(&self) -> zbus::Result<String>;
@@ -115,7 +123,10 @@ pub struct UnitStatus {
 impl UnitStatus {
     /// Whether the unit is up or on its way up.
     pub fn is_running(&self) -> bool {
-        matches!(self.active_state.as_str(), "active" | "activating" | "reloading")
+        matches!(
+            self.active_state.as_str(),
+            "active" | "activating" | "reloading"
+        )
     }
 }
 
@@ -137,7 +148,9 @@ impl Systemd {
     /// `$XDG_RUNTIME_DIR/systemd/private`.
     pub fn connect() -> Result<Systemd> {
         let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-        let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().filter(|a| !a.is_empty());
+        let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+            .ok()
+            .filter(|a| !a.is_empty());
         Systemd::open(bus, runtime)
     }
 
@@ -151,7 +164,12 @@ impl Systemd {
             let conn = open(bus, runtime).await?;
             let systemd = Systemd { conn };
             // Without it the manager sends no JobRemoved signals to this client.
-            systemd.manager().await?.subscribe().await.context("subscribing to systemd's signals")?;
+            systemd
+                .manager()
+                .await?
+                .subscribe()
+                .await
+                .context("subscribing to systemd's signals")?;
             Ok(systemd)
         })
     }
@@ -194,19 +212,35 @@ impl Systemd {
 
     /// `Reload`: makes the manager read changed unit files.
     pub fn reload(&self) -> Result<()> {
-        block_on(async { self.manager().await?.reload().await.context("reloading the user manager") })
+        block_on(async {
+            self.manager()
+                .await?
+                .reload()
+                .await
+                .context("reloading the user manager")
+        })
     }
 
     /// `Reexecute`: the manager re-executes itself, keeping its units running.
     pub fn reexecute(&self) -> Result<()> {
         block_on(async {
-            self.manager().await?.reexecute().await.context("re-executing the user manager")
+            self.manager()
+                .await?
+                .reexecute()
+                .await
+                .context("re-executing the user manager")
         })
     }
 
     /// `Exit`: asks the manager to stop every unit and exit.
     pub fn exit_manager(&self) -> Result<()> {
-        block_on(async { self.manager().await?.exit().await.context("asking the user manager to exit") })
+        block_on(async {
+            self.manager()
+                .await?
+                .exit()
+                .await
+                .context("asking the user manager to exit")
+        })
     }
 
     /// `EnableUnitFiles` for autostart; returns whether the file has an [Install] section.
@@ -280,7 +314,9 @@ impl Systemd {
                     return Ok(args.result);
                 }
             }
-            Err(anyhow!("the user manager closed the connection while {verb} {unit}"))
+            Err(anyhow!(
+                "the user manager closed the connection while {verb} {unit}"
+            ))
         })?;
         if result == "done" {
             return Ok(());
@@ -325,7 +361,13 @@ impl Systemd {
             let ctx = || format!("reading ExecStart of {unit}");
             let lines = s.exec_start().await.with_context(ctx)?;
             let dir = s.working_directory().await.with_context(ctx)?;
-            let lines = lines.into_iter().map(|l| ExecLine { path: l.0, argv: l.1 }).collect();
+            let lines = lines
+                .into_iter()
+                .map(|l| ExecLine {
+                    path: l.0,
+                    argv: l.1,
+                })
+                .collect();
             Ok((lines, dir))
         })
     }
@@ -344,7 +386,9 @@ impl Systemd {
                 .cache_properties(CacheProperties::No)
                 .build()
                 .await?;
-            unit.id().await.with_context(|| format!("reading the unit name of PID {pid}"))
+            unit.id()
+                .await
+                .with_context(|| format!("reading the unit name of PID {pid}"))
         })
     }
 }
@@ -376,14 +420,21 @@ async fn open(bus: Option<String>, runtime: Option<PathBuf>) -> Result<Connectio
     };
     let mut tried = Vec::new();
     if let Some(address) = bus {
-        match zbus::connection::Builder::address(address.as_str()).build().await {
+        match zbus::connection::Builder::address(address.as_str())
+            .build()
+            .await
+        {
             Ok(conn) => return Ok(conn),
             Err(err) => tried.push(format!("the user bus {address}: {err}")),
         }
     }
     match runtime.map(|dir| dir.join("systemd/private")) {
         Some(private) => match UnixStream::connect(&private) {
-            Ok(stream) => match zbus::connection::Builder::unix_stream(stream).p2p().build().await {
+            Ok(stream) => match zbus::connection::Builder::unix_stream(stream)
+                .p2p()
+                .build()
+                .await
+            {
                 Ok(conn) => return Ok(conn),
                 Err(err) => tried.push(format!("{}: {err}", private.display())),
             },

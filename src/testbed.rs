@@ -54,7 +54,9 @@ impl Testbed {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         if !nix::unistd::geteuid().is_root() {
-            bail!("a private systemd --user manager needs root (for its mount namespace and cgroups)");
+            bail!(
+                "a private systemd --user manager needs root (for its mount namespace and cgroups)"
+            );
         }
         let root = std::env::temp_dir().join(&name);
         let mut bed = Testbed {
@@ -67,17 +69,27 @@ impl Testbed {
             cgroups: Vec::new(),
             manager: None,
         };
-        for dir in [&bed.root, &bed.runtime_dir, &bed.config_home, &bed.state_home, &bed.home] {
+        for dir in [
+            &bed.root,
+            &bed.runtime_dir,
+            &bed.config_home,
+            &bed.state_home,
+            &bed.home,
+        ] {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
-        bed.cgroups = cgroup_roots()?.iter().map(|root| root.join(&bed.name)).collect();
+        bed.cgroups = cgroup_roots()?
+            .iter()
+            .map(|root| root.join(&bed.name))
+            .collect();
         let mut procs = Vec::new();
         for cgroup in &bed.cgroups {
-            fs::create_dir(cgroup).with_context(|| format!("creating cgroup {}", cgroup.display()))?;
+            fs::create_dir(cgroup)
+                .with_context(|| format!("creating cgroup {}", cgroup.display()))?;
             let file = OpenOptions::new()
                 .write(true)
                 .open(cgroup.join("cgroup.procs"))
@@ -95,7 +107,9 @@ impl Testbed {
             .into_iter()
             .map(Path::new)
             .find(|p| p.exists())
-            .context("systemd is not installed (no /lib/systemd/systemd); apt-get install systemd")?;
+            .context(
+                "systemd is not installed (no /lib/systemd/systemd); apt-get install systemd",
+            )?;
         if !Path::new("/run/systemd").is_dir() {
             bail!("/run/systemd does not exist; it is needed as the private manager's mount point");
         }
@@ -104,7 +118,10 @@ impl Testbed {
         cmd.arg("--user")
             .env_clear()
             .envs(self.env())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
             .current_dir(&self.home)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("duplicating manager.log")?)
@@ -118,13 +135,29 @@ impl Testbed {
                 }
                 unshare(CloneFlags::CLONE_NEWNS)?;
                 let none: Option<&CStr> = None;
-                mount(none, c"/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
-                mount(Some(c"tmpfs"), c"/run/systemd", Some(c"tmpfs"), MsFlags::empty(), none)?;
-                nix::unistd::mkdir(c"/run/systemd/system", nix::sys::stat::Mode::from_bits_truncate(0o755))?;
+                mount(
+                    none,
+                    c"/",
+                    none,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    none,
+                )?;
+                mount(
+                    Some(c"tmpfs"),
+                    c"/run/systemd",
+                    Some(c"tmpfs"),
+                    MsFlags::empty(),
+                    none,
+                )?;
+                nix::unistd::mkdir(
+                    c"/run/systemd/system",
+                    nix::sys::stat::Mode::from_bits_truncate(0o755),
+                )?;
                 Ok(())
             });
         }
-        cmd.spawn().with_context(|| format!("starting {} --user", binary.display()))
+        cmd.spawn()
+            .with_context(|| format!("starting {} --user", binary.display()))
     }
 
     /// The environment that points sessctl, tmux and systemd tools at this manager.
@@ -154,7 +187,10 @@ impl Testbed {
         loop {
             if let Some(child) = self.manager.as_mut() {
                 if let Some(status) = child.try_wait().context("waiting for the manager")? {
-                    bail!("systemd --user exited at start ({status}); log:\n{}", self.log());
+                    bail!(
+                        "systemd --user exited at start ({status}); log:\n{}",
+                        self.log()
+                    );
                 }
             }
             let last = match self.connect() {
@@ -162,7 +198,10 @@ impl Testbed {
                 Err(err) => err,
             };
             if Instant::now() >= deadline {
-                bail!("the private user manager's bus did not answer in time: {last:#}\nlog:\n{}", self.log());
+                bail!(
+                    "the private user manager's bus did not answer in time: {last:#}\nlog:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(250));
@@ -175,8 +214,13 @@ impl Testbed {
     }
 
     fn shutdown(&mut self) {
-        let Some(mut child) = self.manager.take() else { return };
-        let asked = self.connect().and_then(|systemd| systemd.exit_manager()).is_ok();
+        let Some(mut child) = self.manager.take() else {
+            return;
+        };
+        let asked = self
+            .connect()
+            .and_then(|systemd| systemd.exit_manager())
+            .is_ok();
         if !asked {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
         }

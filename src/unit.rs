@@ -20,6 +20,7 @@ pub const SLICE_NAME: &str = "app-sessctl.slice";
 pub const SLICE_TEXT: &str = include_str!("../units/app-sessctl.slice");
 
 const SERVICE_TEMPLATE: &str = include_str!("../templates/session.service.tera");
+const NAIVE_TEMPLATE: &str = include_str!("../templates/naive.service.tera");
 
 /// The unit name that hosts `product`.
 pub fn unit_name(product: &str) -> String {
@@ -40,22 +41,43 @@ pub struct ServiceSpec<'a> {
 
 /// Renders the product's service unit.
 pub fn render_service(spec: &ServiceSpec) -> Result<String> {
+    let mut ctx = tera::Context::from_serialize(spec).context("building the template context")?;
+    ctx.insert("version", env!("CARGO_PKG_VERSION"));
+    let env: Vec<[&str; 2]> = spec
+        .env
+        .iter()
+        .map(|(k, v)| [k.as_str(), v.as_str()])
+        .collect();
+    ctx.insert("env", &env);
+    render(SERVICE_TEMPLATE, &ctx).map_err(|err| {
+        usage(format!(
+            "rendering the unit for product {}: {err}",
+            spec.product
+        ))
+    })
+}
+
+/// Renders the demo's counter-example: a `Type=simple` unit that runs `tmux new-session -d`.
+pub fn render_naive(tmux: &str, socket: &str, agent: &str) -> Result<String> {
+    let mut ctx = tera::Context::new();
+    ctx.insert("tmux", tmux);
+    ctx.insert("socket", socket);
+    ctx.insert("agent", agent);
+    render(NAIVE_TEMPLATE, &ctx)
+        .map_err(|err| usage(format!("rendering the naive demo unit: {err}")))
+}
+
+/// Templates are tested, so what fails here is a value a filter refused: the innermost error
+/// names it.
+fn render(template: &str, ctx: &tera::Context) -> std::result::Result<String, String> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
     tera.register_filter("exec_arg", string_filter(exec_arg));
     tera.register_filter("path", string_filter(path_value));
     tera.register_filter("unit_word", string_filter(unit_word));
     tera.register_filter("env_assignment", env_assignment_filter);
-    tera.add_raw_template("session.service", SERVICE_TEMPLATE)
-        .context("parsing templates/session.service.tera")?;
-    let mut ctx = tera::Context::from_serialize(spec).context("building the template context")?;
-    ctx.insert("version", env!("CARGO_PKG_VERSION"));
-    let env: Vec<[&str; 2]> = spec.env.iter().map(|(k, v)| [k.as_str(), v.as_str()]).collect();
-    ctx.insert("env", &env);
-    // Templates are tested; what fails here is a value the filters refused: bad input.
-    tera.render("session.service", &ctx).map_err(|err| {
-        usage(format!("rendering the unit for product {}: {}", spec.product, innermost(&err)))
-    })
+    tera.render_str(template, ctx)
+        .map_err(|err| innermost(&err))
 }
 
 /// Tera wraps a filter's error in several layers; the innermost one names the bad value.
@@ -86,7 +108,9 @@ fn env_assignment_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Res
         .filter(|pair| pair.len() == 2)
         .and_then(|pair| Some((pair[0].as_str()?, pair[1].as_str()?)))
         .ok_or_else(|| tera::Error::msg(format!("expected a [key, value] pair, got {value}")))?;
-    env_assignment(pair.0, pair.1).map(Value::String).map_err(tera::Error::msg)
+    env_assignment(pair.0, pair.1)
+        .map(Value::String)
+        .map_err(tera::Error::msg)
 }
 
 /// Refuses what no unit line can carry: a control character could end the line and start a
@@ -144,7 +168,9 @@ pub fn path_value(value: &str) -> std::result::Result<String, String> {
 /// A word that is safe anywhere in a unit without quoting: product names and versions.
 pub fn unit_word(value: &str) -> std::result::Result<String, String> {
     let ok = !value.is_empty()
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(value.to_string())
     } else {
@@ -184,7 +210,10 @@ mod tests {
 
     #[test]
     fn env_keeps_dollar_and_doubles_percent() {
-        assert_eq!(env_assignment("K", "$x 5% \"q\"").unwrap(), r#""K=$x 5%% \"q\"""#);
+        assert_eq!(
+            env_assignment("K", "$x 5% \"q\"").unwrap(),
+            r#""K=$x 5%% \"q\"""#
+        );
     }
 
     #[rstest]

@@ -13,7 +13,14 @@ pub fn start(paths: &Paths, name: &str) -> Result<()> {
     let unit = unit::unit_name(name);
     let was_running = systemd.status(&unit)?.is_running();
     systemd.start(&unit)?;
-    println!("{unit}: {}", if was_running { "already active" } else { "started" });
+    println!(
+        "{unit}: {}",
+        if was_running {
+            "already active"
+        } else {
+            "started"
+        }
+    );
     Ok(())
 }
 

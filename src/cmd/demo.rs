@@ -1,5 +1,247 @@
-//! `sessctl demo`: placeholder replaced below.
-use anyhow::Result;
+//! `sessctl demo`: a throwaway product kept alive by sessctl, next to the naive launch that
+//! loses its session, on the user's manager or, failing that, a private one. Every step is
+//! printed and everything made is removed.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::error::{Exit, NO_MANAGER};
+use crate::paths::{self, Paths};
+use crate::product;
+use crate::session;
+use crate::store;
+use crate::systemd::{Systemd, UnitStatus};
+use crate::testbed::Testbed;
+use crate::unit;
+
+/// A small interactive stand-in for an agent CLI: it answers each line it reads.
+const STAND_IN: &str = "#!/bin/sh\n\
+echo 'stand-in agent for the sessctl demo: type a line and it answers'\n\
+while IFS= read -r line; do echo \"agent: $line\"; done\n";
+
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
 pub fn run() -> Result<()> {
-    anyhow::bail!("demo not written yet")
+    println!("sessctl demo: a session that survives, next to one that does not\n");
+    let bed = match Systemd::connect() {
+        Ok(_) => {
+            println!("- using your systemd user manager");
+            None
+        }
+        Err(err) if nix::unistd::geteuid().is_root() => {
+            println!("- no user manager is reachable ({err:#})");
+            let bed = Testbed::start("demo").context("starting a private systemd --user")?;
+            println!("- started a private systemd --user in cgroup /{}", bed.name);
+            Some(bed)
+        }
+        Err(err) => {
+            return Err(Exit {
+                code: NO_MANAGER,
+                message: format!(
+                    "{err:#}; the demo needs a user manager, or root to start a private one"
+                ),
+            }
+            .into())
+        }
+    };
+    let demo = Demo::new(bed.as_ref())?;
+    let played = demo.play();
+    println!("\nCleaning up");
+    let cleaned = demo.clean_up();
+    drop(bed);
+    if demo.bed_env.is_some() {
+        println!("- stopped the private manager and removed its cgroup and directories");
+    }
+    let verdict = played?;
+    cleaned?;
+    println!("\ndemo done: {verdict}");
+    Ok(())
+}
+
+struct Demo {
+    product: String,
+    dir: PathBuf,
+    paths: Paths,
+    bed_env: Option<Vec<(OsString, OsString)>>,
+    systemd: Systemd,
+    tmux: String,
+    naive_unit: String,
+}
+
+impl Demo {
+    fn new(bed: Option<&Testbed>) -> Result<Demo> {
+        let product = format!("demo-{}", std::process::id());
+        let (paths, systemd, bed_env) = match bed {
+            Some(bed) => (
+                Paths {
+                    config_home: bed.config_home.clone(),
+                    state_home: bed.state_home.clone(),
+                    runtime_dir: Some(bed.runtime_dir.clone()),
+                },
+                bed.connect()?,
+                Some(bed.env()),
+            ),
+            None => (Paths::from_env()?, Systemd::connect()?, None),
+        };
+        let dir = std::env::temp_dir().join(format!("sessctl-{product}"));
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let agent = dir.join("agent");
+        store::write_atomic(&agent, STAND_IN.as_bytes())?;
+        fs::set_permissions(&agent, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", agent.display()))?;
+        println!("- stand-in agent: {}", agent.display());
+        Ok(Demo {
+            naive_unit: format!("sessctl-{product}-naive.service"),
+            tmux: product::resolve_program("tmux")?,
+            product,
+            dir,
+            paths,
+            bed_env,
+            systemd,
+        })
+    }
+
+    fn play(&self) -> Result<String> {
+        let unit = unit::unit_name(&self.product);
+        let agent = self.dir.join("agent");
+        let dir = self.dir.to_string_lossy().into_owned();
+        let agent_arg = agent.to_string_lossy().into_owned();
+        println!("\nThe sessctl launch: a user service whose main process is the tmux server");
+        self.sessctl(&["enable", &self.product, "--dir", &dir, "--", &agent_arg])?;
+        self.sessctl(&["status", &self.product])?;
+        let socket = self.socket(&self.product);
+        let before = self.identity(&unit, &socket)?;
+        println!("\nA resume click on a live session must not start anything new:");
+        self.sessctl(&["start", &self.product])?;
+        let after = self.identity(&unit, &socket)?;
+        let survived = before == after && before.1.is_some();
+        if survived {
+            println!(
+                "- survived: same invocation {}, same main PID {} (tmux), same agent PID {}",
+                after.0.invocation_id,
+                after.0.main_pid,
+                after.1.map_or("-".to_string(), |p| p.to_string())
+            );
+        } else {
+            println!("- lost: the identity changed from {before:?} to {after:?}");
+        }
+
+        println!("\nThe naive launch: Type=simple running `tmux new-session -d`");
+        let naive_socket = self.dir.join("naive.sock");
+        let text = unit::render_naive(&self.tmux, &naive_socket.to_string_lossy(), &agent_arg)?;
+        store::write_atomic(
+            &self.paths.unit_dir().join(&self.naive_unit),
+            text.as_bytes(),
+        )?;
+        self.systemd.reload()?;
+        self.systemd.start(&self.naive_unit)?;
+        println!("- started {}", self.naive_unit);
+        let status = self.wait_stopped(&self.naive_unit)?;
+        let naive_alive = session::has_session(Path::new(&self.tmux), &naive_socket)?;
+        if naive_alive {
+            println!(
+                "- survived: {} is {} and its session still exists",
+                self.naive_unit, status.active_state
+            );
+        } else {
+            println!(
+                "- lost: {} is {} and systemd killed its tmux session with it",
+                self.naive_unit, status.active_state
+            );
+        }
+        if !survived {
+            bail!("the sessctl session did not survive the resume");
+        }
+        Ok(format!(
+            "the sessctl session survived; the naive one was {}",
+            if naive_alive {
+                "kept (unexpected here)"
+            } else {
+                "lost"
+            }
+        ))
+    }
+
+    fn clean_up(&self) -> Result<()> {
+        let product = self.sessctl(&["disable", &self.product, "--purge"]);
+        let naive = self.remove_naive();
+        let dir = fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("removing {}", self.dir.display()));
+        if dir.is_ok() {
+            println!("- removed {}", self.dir.display());
+        }
+        product.and(naive).and(dir)
+    }
+
+    fn remove_naive(&self) -> Result<()> {
+        let file = self.paths.unit_dir().join(&self.naive_unit);
+        if !file.exists() {
+            return Ok(());
+        }
+        self.systemd.stop(&self.naive_unit)?;
+        if self.systemd.status(&self.naive_unit)?.active_state == "failed" {
+            self.systemd.reset_failed(&self.naive_unit)?;
+        }
+        store::remove_file(&file)?;
+        self.systemd.reload()?;
+        println!("- removed {}", self.naive_unit);
+        Ok(())
+    }
+
+    /// Runs this sessctl binary as a user would, printing the command and its output.
+    fn sessctl(&self, args: &[&str]) -> Result<()> {
+        println!("\n$ sessctl {}", args.join(" "));
+        let exe = std::env::current_exe().context("locating the sessctl binary")?;
+        let mut cmd = Command::new(exe);
+        cmd.args(args);
+        if let Some(env) = &self.bed_env {
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        let out = cmd
+            .output()
+            .with_context(|| format!("running sessctl {}", args.join(" ")))?;
+        for line in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+        {
+            println!("  {line}");
+        }
+        if !out.status.success() {
+            bail!("sessctl {} failed ({})", args.join(" "), out.status);
+        }
+        Ok(())
+    }
+
+    fn socket(&self, product: &str) -> PathBuf {
+        match &self.paths.runtime_dir {
+            Some(dir) => paths::socket_in(dir, product),
+            None => PathBuf::new(),
+        }
+    }
+
+    fn identity(&self, unit: &str, socket: &Path) -> Result<(UnitStatus, Option<u32>)> {
+        let status = self.systemd.status(unit)?;
+        let agent = session::agent_pid(Path::new(&self.tmux), socket)?;
+        Ok((status, agent))
+    }
+
+    fn wait_stopped(&self, unit: &str) -> Result<UnitStatus> {
+        let deadline = Instant::now() + STOP_WAIT;
+        let mut delay = Duration::from_millis(5);
+        loop {
+            let status = self.systemd.status(unit)?;
+            let settled = matches!(status.active_state.as_str(), "inactive" | "failed");
+            if settled || Instant::now() >= deadline {
+                return Ok(status);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
 }

@@ -19,9 +19,17 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         Some(dir) => product::resolve_dir(dir)?,
         None => product::resolve_dir(&product::default_dir()?)?,
     };
-    let mut command = if args.command.is_empty() { vec!["claude".to_string()] } else { args.command };
+    let mut command = if args.command.is_empty() {
+        vec!["claude".to_string()]
+    } else {
+        args.command
+    };
     command[0] = product::resolve_program(&command[0])?;
-    let env = args.env.iter().map(|a| product::parse_env(a)).collect::<Result<_>>()?;
+    let env = args
+        .env
+        .iter()
+        .map(|a| product::parse_env(a))
+        .collect::<Result<_>>()?;
     let wanted = Product {
         name: args.product,
         dir,

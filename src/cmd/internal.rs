@@ -7,9 +7,11 @@ use crate::session;
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
-        Internal::Host { tmux, socket, command } => {
-            session::host(&tmux, &socket, &command).map(|never| match never {})
-        }
+        Internal::Host {
+            tmux,
+            socket,
+            command,
+        } => session::host(&tmux, &socket, &command).map(|never| match never {}),
         Internal::WaitReady { tmux, socket } => session::wait_ready(&tmux, &socket),
     }
 }

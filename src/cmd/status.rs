@@ -59,7 +59,10 @@ pub fn list(paths: &Paths, json: bool) -> Result<()> {
     if json {
         return print_json(&reports);
     }
-    println!("{:<24} {:<22} {:>8} {:>10} {:>8}  UNIT FILE", "PRODUCT", "STATE", "PID", "UPTIME", "RESTARTS");
+    println!(
+        "{:<24} {:<22} {:>8} {:>10} {:>8}  UNIT FILE",
+        "PRODUCT", "STATE", "PID", "UPTIME", "RESTARTS"
+    );
     for r in &reports {
         println!(
             "{:<24} {:<22} {:>8} {:>10} {:>8}  {}",
@@ -79,7 +82,10 @@ fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
         return Ok(Vec::new());
     }
     let systemd = Systemd::connect()?;
-    names.iter().map(|name| report(paths, &systemd, name)).collect()
+    names
+        .iter()
+        .map(|name| report(paths, &systemd, name))
+        .collect()
 }
 
 fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
@@ -111,7 +117,9 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
 }
 
 fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
@@ -123,9 +131,15 @@ fn print_long(r: &Report) {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     println!("{}: {} ({})", r.unit, r.active_state, r.sub_state);
     println!("  main pid         {}", r.main_pid);
-    println!("  uptime           {}", r.uptime_seconds.map_or("-".to_string(), human_duration));
+    println!(
+        "  uptime           {}",
+        r.uptime_seconds.map_or("-".to_string(), human_duration)
+    );
     println!("  restarts         {}", r.n_restarts);
-    println!("  cgroup           {}", if r.cgroup.is_empty() { "-" } else { &r.cgroup });
+    println!(
+        "  cgroup           {}",
+        if r.cgroup.is_empty() { "-" } else { &r.cgroup }
+    );
     println!("  unit file        {}", r.unit_file);
     println!("  needs reload     {}", yes_no(r.need_daemon_reload));
     println!("  restart pending  {}", yes_no(r.restart_pending));

@@ -9,10 +9,18 @@ use crate::support::Env;
 
 #[track_caller]
 fn refused(env: &Env, args: &[&str], stderr: &str) {
-    env.sessctl().args(args).stdout("").stderr(stderr).status(2).run();
+    env.sessctl()
+        .args(args)
+        .stdout("")
+        .stderr(stderr)
+        .status(2)
+        .run();
     for dir in ["XDG_CONFIG_HOME", "XDG_STATE_HOME"] {
         let left: Vec<_> = walk(&env.var(dir));
-        assert!(left.is_empty(), "{args:?} left files behind in {dir}: {left:?}");
+        assert!(
+            left.is_empty(),
+            "{args:?} left files behind in {dir}: {left:?}"
+        );
     }
 }
 
@@ -61,8 +69,19 @@ fn a_file_as_directory() {
     fs::write(&file, "").expect("writing a file");
     refused(
         &env,
-        &["enable", "web", "--dir", file.to_str().expect("utf-8"), "--", "sleep", "1"],
-        &format!("sessctl: {:?} is not a directory; pass a directory with --dir\n", file),
+        &[
+            "enable",
+            "web",
+            "--dir",
+            file.to_str().expect("utf-8"),
+            "--",
+            "sleep",
+            "1",
+        ],
+        &format!(
+            "sessctl: {:?} is not a directory; pass a directory with --dir\n",
+            file
+        ),
     );
 }
 
@@ -147,7 +166,10 @@ fn no_manager_is_exit_status_3_and_writes_nothing() {
         .status(3)
         .run();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("sessctl: cannot reach the systemd user manager ("), "{stderr}");
+    assert!(
+        stderr.starts_with("sessctl: cannot reach the systemd user manager ("),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!env.product_file("web").exists());
     assert!(!env.unit_file("web").exists());

@@ -14,8 +14,11 @@ const UNIT: &str = "sessctl-web.service";
 
 /// The session's agent: the process in the tmux pane.
 fn agent_pid(env: &Env, product: &str) -> u32 {
-    let out = tmux(&env.socket(product), &["display-message", "-p", "-t", "main", "#{pane_pid}"])
-        .expect("the product's tmux session");
+    let out = tmux(
+        &env.socket(product),
+        &["display-message", "-p", "-t", "main", "#{pane_pid}"],
+    )
+    .expect("the product's tmux session");
     out.trim().parse().expect("a pane pid")
 }
 
@@ -25,7 +28,9 @@ fn main_pid(systemd: &Systemd, unit: &str) -> u32 {
 
 #[test]
 fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
-    let Some(env) = manager("hostile") else { return };
+    let Some(env) = manager("hostile") else {
+        return;
+    };
     let systemd = env.systemd();
     let hostile = "d 'single' \"double\" 100% $HOME back\\slash ; ü -x";
     let dir = env.scratch.join(hostile);
@@ -34,14 +39,37 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
     let record = env.agent(&program);
     let mut command = vec![program.to_str().expect("utf-8").to_string()];
     command.extend(
-        ["a b", "it's", "say \"hi\"", "100%", "%n", "$HOME", "${X}", ";", "back\\slash", "ü", "-x", ""]
-            .map(String::from),
+        [
+            "a b",
+            "it's",
+            "say \"hi\"",
+            "100%",
+            "%n",
+            "$HOME",
+            "${X}",
+            ";",
+            "back\\slash",
+            "ü",
+            "-x",
+            "",
+        ]
+        .map(String::from),
     );
-    let mut args = vec!["enable", "web", "--dir", dir.to_str().expect("utf-8"), "--env", "K=$v %x", "--"];
+    let mut args = vec![
+        "enable",
+        "web",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "--env",
+        "K=$v %x",
+        "--",
+    ];
     args.extend(command.iter().map(String::as_str));
     env.sessctl()
         .args(&args)
-        .stdout(&format!("{UNIT}: written, reloaded and enabled\n{UNIT}: started\n"))
+        .stdout(&format!(
+            "{UNIT}: written, reloaded and enabled\n{UNIT}: started\n"
+        ))
         .stderr("")
         .run();
 
@@ -49,25 +77,49 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
     let (lines, workdir) = systemd.exec_start(UNIT).expect("reading ExecStart");
     assert_eq!(lines.len(), 1);
     let parsed = &lines[0].argv;
-    let after = parsed.iter().position(|a| a == "--").expect("a -- in ExecStart") + 1;
+    let after = parsed
+        .iter()
+        .position(|a| a == "--")
+        .expect("a -- in ExecStart")
+        + 1;
     let expected: Vec<String> = command.iter().map(|a| a.replace('$', "$$")).collect();
     assert_eq!(parsed[after..], expected[..]);
-    assert_eq!(Path::new(&workdir), dir.canonicalize().expect("canonical dir"));
+    assert_eq!(
+        Path::new(&workdir),
+        dir.canonicalize().expect("canonical dir")
+    );
 
     // What the agent got: exactly the input, in the directory, in the unit's own cgroup.
     let status = systemd.status(UNIT).expect("status");
-    assert_eq!((status.active_state.as_str(), status.sub_state.as_str()), ("active", "running"));
+    assert_eq!(
+        (status.active_state.as_str(), status.sub_state.as_str()),
+        ("active", "running")
+    );
     let server = cmdline(status.main_pid);
-    assert!(server[0].ends_with("tmux") && server[1] == "-D", "main process {server:?}");
+    assert!(
+        server[0].ends_with("tmux") && server[1] == "-D",
+        "main process {server:?}"
+    );
     let agent = agent_pid(&env, "web");
     assert_eq!(cmdline(agent)[1..], command[..], "the agent's argv");
-    assert_eq!(fs::read_link(format!("/proc/{agent}/cwd")).expect("cwd"), dir.canonicalize().expect("dir"));
+    assert_eq!(
+        fs::read_link(format!("/proc/{agent}/cwd")).expect("cwd"),
+        dir.canonicalize().expect("dir")
+    );
     let environ = fs::read(format!("/proc/{agent}/environ")).expect("environ");
-    assert!(environ.split(|b| *b == 0).any(|v| v == b"K=$v %x"), "K=$v %x in the agent's environment");
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == b"K=$v %x"),
+        "K=$v %x in the agent's environment"
+    );
     assert_eq!(systemd.unit_of_pid(agent).expect("GetUnitByPID"), UNIT);
-    assert!(status.control_group.ends_with("/app.slice/app-sessctl.slice/sessctl-web.service"));
+    assert!(status
+        .control_group
+        .ends_with("/app.slice/app-sessctl.slice/sessctl-web.service"));
     let cgroup = fs::read_to_string(format!("/proc/{agent}/cgroup")).expect("cgroup");
-    assert!(cgroup.lines().any(|l| l.ends_with(&status.control_group)), "{cgroup}");
+    assert!(
+        cgroup.lines().any(|l| l.ends_with(&status.control_group)),
+        "{cgroup}"
+    );
 
     // The unit file on disk passes the linter too.
     let verify = std::process::Command::new("systemd-analyze")
@@ -76,33 +128,55 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
         .envs(env.bed.as_ref().expect("bed").env())
         .output()
         .expect("systemd-analyze");
-    assert!(verify.status.success() && verify.stderr.is_empty() && verify.stdout.is_empty(), "{verify:?}");
+    assert!(
+        verify.status.success() && verify.stderr.is_empty() && verify.stdout.is_empty(),
+        "{verify:?}"
+    );
 
     // Stop: the agent is told with SIGTERM and nothing of the session is left.
     let server_pid = status.main_pid;
-    env.sessctl().args(["stop", "web"]).stdout(&format!("{UNIT}: stopped\n")).run();
-    assert!(!alive(agent) && !alive(server_pid), "a process of the session survived stop");
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout(&format!("{UNIT}: stopped\n"))
+        .run();
+    assert!(
+        !alive(agent) && !alive(server_pid),
+        "a process of the session survived stop"
+    );
     let signals = fs::read_to_string(record.with_extension("record.signals")).unwrap_or_default();
     assert_eq!(signals, "TERM\n", "the agent got SIGTERM");
     let status = systemd.status(UNIT).expect("status");
     assert_eq!(status.active_state, "inactive");
-    assert!(!env.socket("web").exists(), "the socket outlived the session");
+    assert!(
+        !env.socket("web").exists(),
+        "the socket outlived the session"
+    );
 
     // Disable removes the unit and keeps the config; --purge removes the config.
-    env.sessctl().args(["disable", "web"]).stdout(&format!("{UNIT}: stopped, disabled and removed\n")).run();
+    env.sessctl()
+        .args(["disable", "web"])
+        .stdout(&format!("{UNIT}: stopped, disabled and removed\n"))
+        .run();
     assert!(!env.unit_file("web").exists());
-    assert_eq!(systemd.status(UNIT).expect("status").load_state, "not-found");
+    assert_eq!(
+        systemd.status(UNIT).expect("status").load_state,
+        "not-found"
+    );
     assert!(env.product_file("web").exists());
     env.sessctl()
         .args(["disable", "web", "--purge"])
-        .stdout(&format!("{UNIT}: stopped, disabled and removed\nweb: config and state removed\n"))
+        .stdout(&format!(
+            "{UNIT}: stopped, disabled and removed\nweb: config and state removed\n"
+        ))
         .run();
     assert!(!env.product_file("web").exists());
 }
 
 #[test]
 fn enable_again_never_restarts_a_live_session() {
-    let Some(env) = manager("reenable") else { return };
+    let Some(env) = manager("reenable") else {
+        return;
+    };
     let systemd = env.systemd();
     let enable = |extra: &[&str]| {
         let mut args = vec!["enable", "web"];
@@ -112,14 +186,19 @@ fn enable_again_never_restarts_a_live_session() {
     };
     enable(&[]).run();
     let before = systemd.status(UNIT).expect("status");
-    enable(&[]).stdout(&format!("{UNIT}: unchanged\n{UNIT}: already active\n")).run();
+    enable(&[])
+        .stdout(&format!("{UNIT}: unchanged\n{UNIT}: already active\n"))
+        .run();
     enable(&["--env", "NEW=1"])
         .stdout(&format!(
             "{UNIT}: rewritten, reloaded and enabled\n{UNIT}: restart pending; the live session keeps running until `sessctl restart web`\n"
         ))
         .run();
     let after = systemd.status(UNIT).expect("status");
-    assert_eq!((after.main_pid, &after.invocation_id), (before.main_pid, &before.invocation_id));
+    assert_eq!(
+        (after.main_pid, &after.invocation_id),
+        (before.main_pid, &before.invocation_id)
+    );
     assert!(!after.need_daemon_reload);
     enable(&["--env", "NEW=1"])
         .stdout(&format!(
@@ -132,12 +211,21 @@ fn enable_again_never_restarts_a_live_session() {
     assert_eq!(json["unit_file"], "current");
     assert_eq!(json["main_pid"], before.main_pid);
 
-    env.sessctl().args(["restart", "web"]).stdout(&format!("{UNIT}: restarted\n")).run();
+    env.sessctl()
+        .args(["restart", "web"])
+        .stdout(&format!("{UNIT}: restarted\n"))
+        .run();
     let json = status_json(&env);
     assert_eq!(json["restart_pending"], Value::Bool(false));
-    assert_ne!(json["invocation_id"], Value::String(before.invocation_id.clone()));
+    assert_ne!(
+        json["invocation_id"],
+        Value::String(before.invocation_id.clone())
+    );
     let environ = fs::read(format!("/proc/{}/environ", agent_pid(&env, "web"))).expect("environ");
-    assert!(environ.split(|b| *b == 0).any(|v| v == b"NEW=1"), "the restarted agent has the new setting");
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == b"NEW=1"),
+        "the restarted agent has the new setting"
+    );
 }
 
 fn status_json(env: &Env) -> Value {
@@ -147,20 +235,38 @@ fn status_json(env: &Env) -> Value {
 
 #[test]
 fn an_agent_that_dies_takes_the_unit_down_visibly() {
-    let Some(env) = manager("agentdies") else { return };
+    let Some(env) = manager("agentdies") else {
+        return;
+    };
     let systemd = env.systemd();
-    env.sessctl().args(["enable", "web", "--", "sleep", "100000"]).run();
+    let project = env.scratch.join("project");
+    fs::create_dir_all(&project).expect("creating the project dir");
+    // Without --dir, the agent works in the directory enable ran in.
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .current_dir(&project)
+        .run();
+    assert_eq!(
+        Path::new(&systemd.exec_start(UNIT).expect("ExecStart").1),
+        project
+    );
     let agent = agent_pid(&env, "web");
     kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("killing the agent");
     let status = wait_for("the unit to stop after its agent died", || {
         let s = systemd.status(UNIT).expect("status");
         (!s.is_running()).then_some(s)
     });
-    assert_eq!((status.active_state.as_str(), status.main_pid), ("inactive", 0));
+    assert_eq!(
+        (status.active_state.as_str(), status.main_pid),
+        ("inactive", 0)
+    );
     let json = status_json(&env);
     assert_eq!(json["active_state"], "inactive");
     assert_eq!(json["uptime_seconds"], Value::Null);
-    env.sessctl().args(["start", "web"]).stdout(&format!("{UNIT}: started\n")).run();
+    env.sessctl()
+        .args(["start", "web"])
+        .stdout(&format!("{UNIT}: started\n"))
+        .run();
     assert_ne!(main_pid(&systemd, UNIT), 0);
 }
 
@@ -170,8 +276,12 @@ fn list_and_status_report_drift_and_reload() {
     env.sessctl().args(["enable", "api", "--no-start", "--", "sleep", "100000"])
         .stdout("sessctl-api.service: written, reloaded and enabled\nsessctl-api.service: not started (--no-start)\n")
         .run();
-    env.sessctl().args(["enable", "web", "--", "sleep", "100000"]).run();
-    let edited = fs::read_to_string(env.unit_file("web")).expect("unit").replace("TimeoutStopSec=30s", "TimeoutStopSec=1s");
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    let edited = fs::read_to_string(env.unit_file("web"))
+        .expect("unit")
+        .replace("TimeoutStopSec=30s", "TimeoutStopSec=1s");
     fs::write(env.unit_file("web"), edited).expect("editing the unit");
 
     let out = env.sessctl().args(["list", "--json"]).run();
@@ -185,17 +295,34 @@ fn list_and_status_report_drift_and_reload() {
     assert_eq!(list[1]["active_state"], "active");
     assert_eq!(list[1]["unit_file"], "drifted");
     assert_eq!(list[1]["need_daemon_reload"], Value::Bool(true));
-    assert!(list[1]["cgroup"].as_str().expect("cgroup").ends_with("app-sessctl.slice/sessctl-web.service"));
+    assert!(list[1]["cgroup"]
+        .as_str()
+        .expect("cgroup")
+        .ends_with("app-sessctl.slice/sessctl-web.service"));
 
     let out = env.sessctl().args(["status", "web"]).run();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("sessctl-web.service: active (running)\n"), "{text}");
-    assert!(text.contains("\n  unit file        drifted\n  needs reload     yes\n"), "{text}");
+    assert!(
+        text.starts_with("sessctl-web.service: active (running)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  unit file        drifted\n  needs reload     yes\n"),
+        "{text}"
+    );
 
     // enable puts the file back and reloads, without touching the running session.
     let pid = env.systemd().status(UNIT).expect("status").main_pid;
-    env.sessctl().args(["enable", "web", "--", "sleep", "100000"]).run();
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
     let json = status_json(&env);
-    assert_eq!((json["unit_file"].as_str(), json["need_daemon_reload"].as_bool()), (Some("current"), Some(false)));
+    assert_eq!(
+        (
+            json["unit_file"].as_str(),
+            json["need_daemon_reload"].as_bool()
+        ),
+        (Some("current"), Some(false))
+    );
     assert_eq!(json["main_pid"], pid);
 }

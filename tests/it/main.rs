@@ -2,6 +2,9 @@
 
 mod support;
 
+mod attach;
+mod demo;
 mod errors;
 mod lifecycle;
+mod readme;
 mod render;

@@ -16,7 +16,10 @@ const PLAIN_DIR: &str = "plain";
 const HOSTILE_DIR: &str = "a dir with 'single' \"double\" %n $HOME \\ ; ü -x";
 
 fn verify(unit_dir: &Path, file: &Path) {
-    let root = unit_dir.parent().and_then(Path::parent).expect("config home's parent");
+    let root = unit_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("config home's parent");
     let runtime = root.join("run");
     fs::create_dir_all(&runtime).expect("creating runtime dir");
     let out = Command::new("systemd-analyze")
@@ -25,7 +28,13 @@ fn verify(unit_dir: &Path, file: &Path) {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", root)
-        .env("XDG_CONFIG_HOME", unit_dir.parent().and_then(Path::parent).expect("config home"))
+        .env(
+            "XDG_CONFIG_HOME",
+            unit_dir
+                .parent()
+                .and_then(Path::parent)
+                .expect("config home"),
+        )
         .env("XDG_RUNTIME_DIR", &runtime)
         .output()
         .expect("running systemd-analyze (apt-get install systemd)");
@@ -34,7 +43,11 @@ fn verify(unit_dir: &Path, file: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && text.is_empty(), "{}:\n{text}", file.display());
+    assert!(
+        out.status.success() && text.is_empty(),
+        "{}:\n{text}",
+        file.display()
+    );
 }
 
 #[rstest]
@@ -50,15 +63,35 @@ fn every_rendering_verifies(
     fs::create_dir_all(&unit_dir).expect("creating unit dir");
     let dir = tmp.path().join(dir_name);
     fs::create_dir_all(&dir).expect("creating the product dir");
-    let bin_dir = if hostile_program_path { dir.clone() } else { tmp.path().join("bin") };
+    let bin_dir = if hostile_program_path {
+        dir.clone()
+    } else {
+        tmp.path().join("bin")
+    };
     fs::create_dir_all(&bin_dir).expect("creating bin dir");
     let program = bin_dir.join("agent");
     fs::write(&program, "#!/bin/sh\n").expect("writing program");
     fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).expect("chmod");
 
     let mut command = vec![program.to_str().expect("utf-8").to_string()];
-    let hostile = ["--flag=a b", "it's", "say \"hi\"", "100%", "$HOME", ";", "back\\slash", "-x", "ü"];
-    command.extend(hostile.iter().cycle().take(extra_args).map(|s| s.to_string()));
+    let hostile = [
+        "--flag=a b",
+        "it's",
+        "say \"hi\"",
+        "100%",
+        "$HOME",
+        ";",
+        "back\\slash",
+        "-x",
+        "ü",
+    ];
+    command.extend(
+        hostile
+            .iter()
+            .cycle()
+            .take(extra_args)
+            .map(|s| s.to_string()),
+    );
     let env: Vec<(String, String)> = [("PLAIN", "value"), ("HOSTILE", "a $b %c \"d\" 'e' \\f")]
         .iter()
         .take(env_count)

@@ -57,7 +57,10 @@ impl Env {
                 ("XDG_STATE_HOME".into(), state),
                 ("XDG_RUNTIME_DIR".into(), run),
                 ("HOME".into(), home),
-                ("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/nonexistent/bus".into()),
+                (
+                    "DBUS_SESSION_BUS_ADDRESS".into(),
+                    "unix:path=/nonexistent/bus".into(),
+                ),
             ],
             _tmp: Some(tmp),
         }
@@ -66,15 +69,28 @@ impl Env {
     fn with_bed(bed: Testbed) -> Env {
         let scratch = bed.root.join("scratch");
         fs::create_dir_all(&scratch).expect("creating scratch");
-        Env { vars: bed.env(), scratch, bed: Some(bed), _tmp: None }
+        Env {
+            vars: bed.env(),
+            scratch,
+            bed: Some(bed),
+            _tmp: None,
+        }
     }
 
     pub fn var(&self, name: &str) -> PathBuf {
-        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| PathBuf::from(v)).expect(name)
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| PathBuf::from(v))
+            .expect(name)
     }
 
     pub fn systemd(&self) -> Systemd {
-        self.bed.as_ref().expect("a manager").connect().expect("connecting to the test manager")
+        self.bed
+            .as_ref()
+            .expect("a manager")
+            .connect()
+            .expect("connecting to the test manager")
     }
 
     pub fn config_home(&self) -> PathBuf {
@@ -82,15 +98,18 @@ impl Env {
     }
 
     pub fn unit_file(&self, product: &str) -> PathBuf {
-        self.config_home().join(format!("systemd/user/sessctl-{product}.service"))
+        self.config_home()
+            .join(format!("systemd/user/sessctl-{product}.service"))
     }
 
     pub fn product_file(&self, product: &str) -> PathBuf {
-        self.config_home().join(format!("sessctl/products/{product}.toml"))
+        self.config_home()
+            .join(format!("sessctl/products/{product}.toml"))
     }
 
     pub fn socket(&self, product: &str) -> PathBuf {
-        self.var("XDG_RUNTIME_DIR").join(format!("sessctl/{product}/tmux.sock"))
+        self.var("XDG_RUNTIME_DIR")
+            .join(format!("sessctl/{product}/tmux.sock"))
     }
 
     /// A sessctl invocation in this environment.
@@ -186,8 +205,15 @@ impl Test {
             .expect("running sessctl");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let context = format!("sessctl {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}", self.args);
-        assert_eq!(output.status.code(), Some(self.status), "exit status of {context}");
+        let context = format!(
+            "sessctl {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            self.args
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(self.status),
+            "exit status of {context}"
+        );
         if let Some(expected) = &self.stdout {
             assert_eq!(&stdout, expected, "stdout of {context}");
         }
@@ -216,7 +242,14 @@ pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -239,5 +272,7 @@ pub fn tmux(socket: &Path, args: &[&str]) -> Option<String> {
         .stderr(Stdio::null())
         .output()
         .expect("running tmux");
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -1,0 +1,83 @@
+//! `sessctl attach` from a real terminal: an outer tmux server plays the user's terminal.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{manager, tmux, wait_for, SESSCTL};
+
+/// The user's terminal: a tmux server of the test's own, killed when dropped.
+struct Terminal(PathBuf);
+
+impl Terminal {
+    fn run(
+        socket: &Path,
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
+        args: &[&str],
+    ) -> Terminal {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S")
+            .arg(socket)
+            .args(["new-session", "-d", "-x", "100", "-y", "30"]);
+        for (k, v) in env {
+            let mut pair = k.clone();
+            pair.push("=");
+            pair.push(v);
+            cmd.arg("-e").arg(pair);
+        }
+        cmd.arg("--").arg(SESSCTL).args(args);
+        assert!(cmd.status().expect("starting the terminal").success());
+        Terminal(socket.to_path_buf())
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.0)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+#[test]
+fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
+    let Some(env) = manager("attach") else {
+        return;
+    };
+    env.sessctl()
+        .args([
+            "enable",
+            "web",
+            "--no-start",
+            "--",
+            "sh",
+            "-c",
+            "echo agent-ready; exec sleep 100000",
+        ])
+        .run();
+    let bed = env.bed.as_ref().expect("a manager");
+    let _terminal = Terminal::run(
+        &env.scratch.join("terminal.sock"),
+        &bed.env(),
+        &["attach", "web"],
+    );
+
+    let socket = env.socket("web");
+    let clients = wait_for("a client attached to the product's session", || {
+        tmux(&socket, &["list-clients", "-F", "#{client_pid}"]).filter(|out| !out.trim().is_empty())
+    });
+    let client: u32 = clients.trim().parse().expect("one client pid");
+    let status = env.systemd().status("sessctl-web.service").expect("status");
+    assert_eq!(status.active_state, "active", "attach started the unit");
+    // The attached client lives with the terminal; the server and agent stay in the unit.
+    let cgroup = std::fs::read_to_string(format!("/proc/{client}/cgroup")).expect("cgroup");
+    assert!(!cgroup.contains(&status.control_group), "{cgroup}");
+    let server =
+        std::fs::read_to_string(format!("/proc/{}/cgroup", status.main_pid)).expect("cgroup");
+    assert!(server.contains(&status.control_group), "{server}");
+    let screen = wait_for("the agent's output on screen", || {
+        tmux(&socket, &["capture-pane", "-p", "-t", "main"]).filter(|s| s.contains("agent-ready"))
+    });
+    assert!(screen.contains("agent-ready"));
+}

@@ -1,0 +1,55 @@
+//! `sessctl demo` on a machine with no reachable user manager: it starts its own, shows both
+//! launches, and leaves nothing behind.
+
+use std::process::{Command, Stdio};
+
+use crate::support::SESSCTL;
+
+#[test]
+fn demo_runs_without_a_user_manager_and_cleans_up() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the demo test as root"
+        );
+        eprintln!("SKIPPED: the demo needs root to start a private manager here");
+        return;
+    }
+    let child = Command::new(SESSCTL)
+        .arg("demo")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running sessctl demo");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("waiting for the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let product = format!("demo-{pid}");
+    for expected in [
+        format!("- started a private systemd --user in cgroup /sessctl-demo-{pid}-0\n"),
+        format!("$ sessctl enable {product} --dir /tmp/sessctl-{product} -- /tmp/sessctl-{product}/agent\n  sessctl-{product}.service: written, reloaded and enabled\n  sessctl-{product}.service: started\n"),
+        format!("$ sessctl start {product}\n  sessctl-{product}.service: already active\n- survived: same invocation "),
+        format!("- lost: sessctl-{product}-naive.service is inactive and systemd killed its tmux session with it\n"),
+        format!("$ sessctl disable {product} --purge\n"),
+        "\ndemo done: the sessctl session survived; the naive one was lost\n".to_string(),
+    ] {
+        assert!(stdout.contains(&expected), "missing {expected:?} in:\n{stdout}");
+    }
+    for hierarchy in [
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
+    ] {
+        let left = std::path::Path::new(hierarchy).join(format!("sessctl-demo-{pid}-0"));
+        assert!(!left.exists(), "{} was left behind", left.display());
+    }
+    assert!(!std::path::Path::new(&format!("/tmp/sessctl-{product}")).exists());
+}
