@@ -326,3 +326,22 @@ fn list_and_status_report_drift_and_reload() {
     );
     assert_eq!(json["main_pid"], pid);
 }
+
+#[test]
+fn a_dead_user_bus_falls_back_to_the_managers_private_socket() {
+    let Some(env) = manager("fallback") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--no-start", "--", "sleep", "100000"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .stdout(&format!(
+            "{UNIT}: written, reloaded and enabled\n{UNIT}: not started (--no-start)\n"
+        ))
+        .stderr("")
+        .run();
+    assert_eq!(
+        env.systemd().status(UNIT).expect("status").unit_file_state,
+        "enabled"
+    );
+}
