@@ -3,7 +3,7 @@
 //! async-only, so every public method blocks on its own future here and callers stay
 //! synchronous.
 
-use std::os::unix::net::UnixStream;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -140,12 +140,12 @@ pub struct ExecLine {
 /// A connection to the user manager.
 pub struct Systemd {
     conn: Connection,
+    subscribed: Cell<bool>,
 }
 
 impl Systemd {
-    /// Connects to the user manager: the user bus from `$DBUS_SESSION_BUS_ADDRESS`, else
-    /// `$XDG_RUNTIME_DIR/bus`, else the manager's private socket
-    /// `$XDG_RUNTIME_DIR/systemd/private`.
+    /// Connects to the user manager over the user bus: `$DBUS_SESSION_BUS_ADDRESS`, else
+    /// `$XDG_RUNTIME_DIR/bus`.
     pub fn connect() -> Result<Systemd> {
         let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
         let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
@@ -162,15 +162,10 @@ impl Systemd {
     fn open(bus: Option<String>, runtime: Option<PathBuf>) -> Result<Systemd> {
         block_on(async {
             let conn = open(bus, runtime).await?;
-            let systemd = Systemd { conn };
-            // Without it the manager sends no JobRemoved signals to this client.
-            systemd
-                .manager()
-                .await?
-                .subscribe()
-                .await
-                .context("subscribing to systemd's signals")?;
-            Ok(systemd)
+            Ok(Systemd {
+                conn,
+                subscribed: Cell::new(false),
+            })
         })
     }
 
@@ -302,6 +297,15 @@ impl Systemd {
                 .receive_job_removed()
                 .await
                 .context("listening for systemd's JobRemoved signals")?;
+            // Without it the manager sends this client no JobRemoved at all; a second call on
+            // the same connection is refused, hence the flag.
+            if !self.subscribed.get() {
+                manager
+                    .subscribe()
+                    .await
+                    .context("subscribing to systemd's signals")?;
+                self.subscribed.set(true);
+            }
             let call = match job {
                 Job::Start => manager.start_unit(unit, "replace").await,
                 Job::Stop => manager.stop_unit(unit, "replace").await,
@@ -409,45 +413,34 @@ impl Job {
     }
 }
 
+/// Only the bus: systemd's private socket (`$XDG_RUNTIME_DIR/systemd/private`) is no way in
+/// for zbus, which refuses every message systemd sends there because their sender field holds
+/// the well-known name `org.freedesktop.systemd1` where zbus accepts only a unique name.
 async fn open(bus: Option<String>, runtime: Option<PathBuf>) -> Result<Connection> {
-    let bus = match bus {
-        Some(address) => Some(address),
-        None => runtime
-            .as_ref()
-            .map(|dir| dir.join("bus"))
-            .filter(|bus| bus.exists())
-            .map(|bus| format!("unix:path={}", bus.display())),
-    };
-    let mut tried = Vec::new();
-    if let Some(address) = bus {
-        match zbus::connection::Builder::address(address.as_str())
-            .build()
-            .await
-        {
-            Ok(conn) => return Ok(conn),
-            Err(err) => tried.push(format!("the user bus {address}: {err}")),
-        }
-    }
-    match runtime.map(|dir| dir.join("systemd/private")) {
-        Some(private) => match UnixStream::connect(&private) {
-            Ok(stream) => match zbus::connection::Builder::unix_stream(stream)
-                .p2p()
-                .build()
-                .await
-            {
-                Ok(conn) => return Ok(conn),
-                Err(err) => tried.push(format!("{}: {err}", private.display())),
-            },
-            Err(err) => tried.push(format!("{}: {err}", private.display())),
+    let address = match bus {
+        Some(address) => address,
+        None => match runtime.map(|dir| dir.join("bus")) {
+            Some(bus) if bus.exists() => format!("unix:path={}", bus.display()),
+            Some(bus) => return Err(no_manager(format!("{} does not exist", bus.display()))),
+            None => {
+                return Err(no_manager(
+                    "neither $DBUS_SESSION_BUS_ADDRESS nor $XDG_RUNTIME_DIR is set".to_string(),
+                ))
+            }
         },
-        None => tried.push("$XDG_RUNTIME_DIR is not set".to_string()),
-    }
-    Err(Exit {
+    };
+    zbus::connection::Builder::address(address.as_str())
+        .build()
+        .await
+        .map_err(|err| no_manager(format!("the user bus {address}: {err}")))
+}
+
+fn no_manager(why: String) -> anyhow::Error {
+    Exit {
         code: NO_MANAGER,
         message: format!(
-            "cannot reach the systemd user manager ({}); is `systemd --user` running for this user? After su or sudo, export XDG_RUNTIME_DIR=/run/user/$(id -u)",
-            tried.join("; ")
+            "cannot reach the systemd user manager ({why}); is `systemd --user` running with dbus-user-session installed? After su or sudo, export XDG_RUNTIME_DIR=/run/user/$(id -u)"
         ),
     }
-    .into())
+    .into()
 }
