@@ -59,18 +59,6 @@ trait Manager {
 trait Unit {
     #[zbus(property)]
     fn id(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn load_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn active_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn sub_state(&self) -> zbus::Result<String>;
-    #[zbus(property, name = "InvocationID")]
-    fn invocation_id(&self) -> zbus::Result<Vec<u8>>;
-    #[zbus(property)]
-    fn need_daemon_reload(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn unit_file_state(&self) -> zbus::Result<String>;
 }
 
 /// One command line as systemd reports it: path, argv, ignore-failure, then timestamps, pid
@@ -82,18 +70,6 @@ type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32
     default_service = "org.freedesktop.systemd1"
 )]
 trait Service {
-    #[zbus(property, name = "MainPID")]
-    fn main_pid(&self) -> zbus::Result<u32>;
-    #[zbus(property, name = "NRestarts")]
-    fn n_restarts(&self) -> zbus::Result<u32>;
-    #[zbus(property)]
-    fn exec_main_start_timestamp(&self) -> zbus::Result<u64>;
-    #[zbus(property)]
-    fn exec_main_status(&self) -> zbus::Result<i32>;
-    #[zbus(property)]
-    fn control_group(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn result(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
     #[zbus(property)]
@@ -183,16 +159,6 @@ impl Systemd {
             .load_unit(unit)
             .await
             .with_context(|| format!("loading unit {unit}"))
-    }
-
-    async fn unit_proxy(&self, unit: &str) -> Result<UnitProxy<'_>> {
-        let path = self.unit_path(unit).await?;
-        UnitProxy::builder(&self.conn)
-            .path(path)
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .with_context(|| format!("creating the unit proxy for {unit}"))
     }
 
     async fn service_proxy(&self, unit: &str) -> Result<ServiceProxy<'_>> {
@@ -333,27 +299,46 @@ impl Systemd {
         ))
     }
 
-    /// The unit's state, read fresh from the manager.
+    /// The unit's state, read fresh from the manager: one `GetAll` per interface, so a reading
+    /// is consistent and cheap.
     pub fn status(&self, unit: &str) -> Result<UnitStatus> {
         block_on(async {
-            let u = self.unit_proxy(unit).await?;
-            let s = self.service_proxy(unit).await?;
-            let ctx = || format!("reading the properties of {unit}");
-            let invocation = u.invocation_id().await.with_context(ctx)?;
+            let path = self.unit_path(unit).await?;
+            let props = zbus::fdo::PropertiesProxy::builder(&self.conn)
+                .destination("org.freedesktop.systemd1")
+                .path(path)
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await
+                .with_context(|| format!("creating the properties proxy for {unit}"))?;
+            let read = |interface: &'static str| {
+                let props = &props;
+                async move {
+                    let name = zbus::names::InterfaceName::from_static_str(interface)?;
+                    props
+                        .get_all(name)
+                        .await
+                        .with_context(|| format!("reading the {interface} properties of {unit}"))
+                        .map(|map| Props { unit, map })
+                }
+            };
+            let u = read("org.freedesktop.systemd1.Unit").await?;
+            let s = read("org.freedesktop.systemd1.Service").await?;
+            let invocation: Vec<u8> = u.get("InvocationID")?;
             Ok(UnitStatus {
                 unit: unit.to_string(),
-                load_state: u.load_state().await.with_context(ctx)?,
-                active_state: u.active_state().await.with_context(ctx)?,
-                sub_state: u.sub_state().await.with_context(ctx)?,
-                need_daemon_reload: u.need_daemon_reload().await.with_context(ctx)?,
-                unit_file_state: u.unit_file_state().await.with_context(ctx)?,
+                load_state: u.get("LoadState")?,
+                active_state: u.get("ActiveState")?,
+                sub_state: u.get("SubState")?,
+                need_daemon_reload: u.get("NeedDaemonReload")?,
+                unit_file_state: u.get("UnitFileState")?,
                 invocation_id: invocation.iter().map(|b| format!("{b:02x}")).collect(),
-                main_pid: s.main_pid().await.with_context(ctx)?,
-                exec_main_start_timestamp: s.exec_main_start_timestamp().await.with_context(ctx)?,
-                n_restarts: s.n_restarts().await.with_context(ctx)?,
-                control_group: s.control_group().await.with_context(ctx)?,
-                result: s.result().await.with_context(ctx)?,
-                exec_main_status: s.exec_main_status().await.with_context(ctx)?,
+                main_pid: s.get("MainPID")?,
+                exec_main_start_timestamp: s.get("ExecMainStartTimestamp")?,
+                n_restarts: s.get("NRestarts")?,
+                control_group: s.get("ControlGroup")?,
+                result: s.get("Result")?,
+                exec_main_status: s.get("ExecMainStatus")?,
             })
         })
     }
@@ -394,6 +379,23 @@ impl Systemd {
                 .await
                 .with_context(|| format!("reading the unit name of PID {pid}"))
         })
+    }
+}
+
+/// The properties of one interface of one unit, from `GetAll`.
+struct Props<'a> {
+    unit: &'a str,
+    map: std::collections::HashMap<String, zbus::OwnedVariant>,
+}
+
+impl Props<'_> {
+    fn get<T: TryFrom<zbus::OwnedVariant, Error = zbus::Error>>(&self, name: &str) -> Result<T> {
+        let value = self
+            .map
+            .get(name)
+            .with_context(|| format!("systemd reported no {name} for {}", self.unit))?;
+        let value = value.try_clone().with_context(|| format!("copying {name} of {}", self.unit))?;
+        T::try_from(value).with_context(|| format!("reading {name} of {}", self.unit))
     }
 }
 
