@@ -18,7 +18,7 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 an operation failed, 2 invalid usage or input, 3 the systemd user
-manager could not be reached.
+manager could not be reached, 4 a session was lost.
 
 Environment: XDG_CONFIG_HOME (products and units), XDG_STATE_HOME (state), XDG_RUNTIME_DIR
 (tmux sockets, user bus), DBUS_SESSION_BUS_ADDRESS (user bus).";
@@ -35,8 +35,12 @@ pub enum Command {
     Stop(ProductArg),
     /// Restart a product's session; this ends the live agent and starts a new one.
     Restart(ProductArg),
+    Resume(Resume),
+    Verify(Verify),
     Status(Status),
     List(Json),
+    /// Show a product's event log: enables, starts, resumes with their verdicts, stops, losses.
+    Log(ProductJson),
     /// Attach this terminal to a product's session, starting the session first if needed.
     ///
     /// Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
@@ -80,6 +84,45 @@ pub struct Disable {
     /// Also remove the product's config and state.
     #[arg(long)]
     pub purge: bool,
+}
+
+/// Resume a product's session without ever restarting it, prove it survived, then attach.
+///
+/// A live session is never started, restarted or reloaded; a missing one is started. The
+/// verdict compares the session's identity before and after (systemd's InvocationID and
+/// MainPID, the agent's PID, each PID with its start time): survived, started, or lost (exit
+/// status 4). A session sessctl saw running that has since died is reported lost once; the
+/// next resume starts a new one. Then it attaches when stdin is a terminal, and gives the
+/// verdict again when the attach returns.
+#[derive(Debug, Args)]
+pub struct Resume {
+    pub product: String,
+    /// Do not attach; only resume and prove.
+    #[arg(long)]
+    pub no_attach: bool,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resume a product N times without attaching and fail on any identity change.
+#[derive(Debug, Args)]
+pub struct Verify {
+    pub product: String,
+    /// How many resumes.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProductJson {
+    pub product: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,12 +6,14 @@
 //! | 1 | an operation failed (a systemd job, a file, tmux) |
 //! | 2 | invalid usage or input: a bad name, directory, command or flag, an unknown product, no terminal |
 //! | 3 | the systemd user manager could not be reached |
+//! | 4 | a session was lost: `resume` or `verify` found it gone or replaced |
 
 use std::fmt;
 
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const NO_MANAGER: u8 = 3;
+pub const LOST: u8 = 4;
 
 /// An error with a deliberate exit code. Anything else that reaches `main` exits with
 /// [`FAILURE`].
@@ -34,6 +36,15 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     Exit {
         code: USAGE,
         message: message.into(),
+    }
+    .into()
+}
+
+/// An exit with `code` whose story the command already printed.
+pub fn silent(code: u8) -> anyhow::Error {
+    Exit {
+        code,
+        message: String::new(),
     }
     .into()
 }

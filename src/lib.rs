@@ -5,9 +5,12 @@
 pub mod cli;
 mod cmd;
 pub mod error;
+pub mod identity;
 pub mod paths;
 pub mod product;
+pub mod resume;
 pub mod session;
+pub mod state;
 pub mod store;
 pub mod systemd;
 pub mod testbed;
@@ -24,7 +27,10 @@ pub fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "sessctl: {err:#}");
+            let message = format!("{err:#}");
+            if !message.is_empty() {
+                let _ = writeln!(std::io::stderr(), "sessctl: {message}");
+            }
             ExitCode::from(error::code_of(&err))
         }
     }

@@ -110,12 +110,19 @@ pub fn agent_pid(tmux: &Path, socket: &Path) -> Result<Option<u32>> {
     Ok(text.trim().parse().ok())
 }
 
-/// Replaces this process with a tmux client attached to the session.
-pub fn attach(tmux: &Path, socket: &Path) -> Result<Infallible> {
-    let err = client(tmux, socket)
+/// Attaches this terminal to the session until the user detaches or the session ends.
+pub fn attach(tmux: &Path, socket: &Path) -> Result<()> {
+    let status = client(tmux, socket)
         .args(["attach-session", "-t", SESSION])
-        .exec();
-    Err(err).with_context(|| format!("executing {} attach-session", tmux.display()))
+        .status()
+        .with_context(|| format!("running {} attach-session", tmux.display()))?;
+    if !status.success() {
+        bail!(
+            "tmux attach-session on {} ended with {status}",
+            socket.display()
+        );
+    }
+    Ok(())
 }
 
 fn client(tmux: &Path, socket: &Path) -> Command {

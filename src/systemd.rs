@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use serde::Serialize;
 use zbus::proxy::CacheProperties;
@@ -361,6 +361,35 @@ impl Systemd {
         })
     }
 
+    /// The unit's last `lines` lines in the user journal, when this machine runs journald;
+    /// empty without one (a container, the private test manager). journald has no D-Bus API for
+    /// reading, so this is the one place that runs `journalctl`.
+    pub fn journal_tail(&self, unit: &str, lines: usize) -> Result<Vec<String>> {
+        if !Path::new("/run/systemd/journal/socket").exists() {
+            return Ok(Vec::new());
+        }
+        let out = std::process::Command::new("journalctl")
+            .args([
+                "--user",
+                "--unit",
+                unit,
+                "--output",
+                "cat",
+                "--no-pager",
+                "--quiet",
+            ])
+            .arg(format!("--lines={lines}"))
+            .output()
+            .context("running journalctl")?;
+        if !out.status.success() {
+            bail!("journalctl {}", out.status);
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
     /// The unit a process belongs to (`GetUnitByPID`).
     pub fn unit_of_pid(&self, pid: u32) -> Result<String> {
         block_on(async {
@@ -394,7 +423,9 @@ impl Props<'_> {
             .map
             .get(name)
             .with_context(|| format!("systemd reported no {name} for {}", self.unit))?;
-        let value = value.try_clone().with_context(|| format!("copying {name} of {}", self.unit))?;
+        let value = value
+            .try_clone()
+            .with_context(|| format!("copying {name} of {}", self.unit))?;
         T::try_from(value).with_context(|| format!("reading {name} of {}", self.unit))
     }
 }

@@ -1,5 +1,5 @@
-//! `sessctl attach`: starts the session if needed, then turns this process into a tmux client
-//! that cannot start a server of its own.
+//! `sessctl attach`: starts the session if needed, then runs a tmux client that cannot start a
+//! server of its own.
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::error::usage;
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::resume;
 use crate::session;
 use crate::store::Lock;
 use crate::systemd::Systemd;
@@ -29,8 +30,9 @@ pub fn run(paths: &Paths, name: &str) -> Result<()> {
         let unit = unit::unit_name(name);
         if !systemd.status(&unit)?.is_running() {
             systemd.start(&unit)?;
+            resume::observe(paths, &systemd, name, "start")?;
         }
     }
     session::wait_ready(tmux, &socket)?;
-    session::attach(tmux, &socket).map(|never| match never {})
+    session::attach(tmux, &socket)
 }

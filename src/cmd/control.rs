@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::resume;
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::unit;
@@ -13,6 +14,9 @@ pub fn start(paths: &Paths, name: &str) -> Result<()> {
     let unit = unit::unit_name(name);
     let was_running = systemd.status(&unit)?.is_running();
     systemd.start(&unit)?;
+    if !was_running {
+        resume::observe(paths, &systemd, name, "start")?;
+    }
     println!(
         "{unit}: {}",
         if was_running {
@@ -28,6 +32,7 @@ pub fn stop(paths: &Paths, name: &str) -> Result<()> {
     let (systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
     systemd.stop(&unit)?;
+    resume::forget(paths, name, "stop")?;
     println!("{unit}: stopped");
     Ok(())
 }
@@ -36,6 +41,7 @@ pub fn restart(paths: &Paths, name: &str) -> Result<()> {
     let (systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
     systemd.restart(&unit)?;
+    resume::observe(paths, &systemd, name, "restart")?;
     store::remove_file(&super::pending_marker(paths, name))?;
     println!("{unit}: restarted");
     Ok(())

@@ -7,6 +7,7 @@ use crate::cli::Disable;
 use crate::error::usage;
 use crate::paths::Paths;
 use crate::product;
+use crate::resume;
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::unit;
@@ -34,6 +35,7 @@ pub fn run(paths: &Paths, args: Disable) -> Result<()> {
     }
     store::remove_file(&unit_file)?;
     systemd.reload()?;
+    resume::forget(paths, &args.product, "disable")?;
     println!("{name}: stopped, disabled and removed");
     if args.purge {
         store::remove_file(&config)?;

@@ -8,6 +8,8 @@ use anyhow::Result;
 use crate::cli::Enable;
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::resume;
+use crate::state::{self, Event};
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::unit;
@@ -59,6 +61,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         store::write_atomic(&unit_file, text.as_bytes())?;
         systemd.reload()?;
         systemd.enable(&name)?;
+        state::append(paths, &wanted.name, &Event::new("enable", None))?;
         if before.is_running() {
             println!("{name}: rewritten, reloaded and enabled");
             store::write_atomic(
@@ -83,6 +86,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         println!("{name}: not started (--no-start)");
     } else {
         systemd.start(&name)?;
+        resume::observe(paths, &systemd, &wanted.name, "start")?;
         println!("{name}: started");
     }
     Ok(())

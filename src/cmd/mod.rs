@@ -6,8 +6,11 @@ mod demo;
 mod disable;
 mod enable;
 mod internal;
+mod log;
 mod render;
+mod resume;
 mod status;
+mod verify;
 
 use anyhow::{Context, Result};
 
@@ -26,6 +29,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Start(args) => control::start(&paths()?, &args.product),
         Command::Stop(args) => control::stop(&paths()?, &args.product),
         Command::Restart(args) => control::restart(&paths()?, &args.product),
+        Command::Resume(args) => resume::run(&paths()?, args),
+        Command::Verify(args) => verify::run(&paths()?, args),
+        Command::Log(args) => log::run(&paths()?, &args.product, args.json),
         Command::Status(args) => status::status(&paths()?, args.product.as_deref(), args.json),
         Command::List(args) => status::list(&paths()?, args.json),
         Command::Attach(args) => attach::run(&paths()?, &args.product),

@@ -1,15 +1,15 @@
 //! `sessctl status` and `sessctl list`: what systemd reports about each product's session,
 //! plus what only sessctl knows (unit-file drift, a pending restart).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::identity;
 use crate::paths::Paths;
 use crate::product::{self, Product};
-use crate::store;
-use crate::systemd::{Systemd, UnitStatus};
+use crate::resume;
+use crate::store::{self, Lock};
+use crate::systemd::Systemd;
 use crate::unit;
 
 /// One product's report; its JSON form is the documented `--json` schema.
@@ -20,7 +20,9 @@ struct Report {
     active_state: String,
     sub_state: String,
     main_pid: u32,
-    /// Seconds since the main process started; null when not running.
+    /// The process in the tmux pane; null when there is none.
+    agent_pid: Option<u32>,
+    /// Seconds since the main process started; null when no session runs.
     uptime_seconds: Option<u64>,
     n_restarts: u32,
     cgroup: String,
@@ -29,6 +31,8 @@ struct Report {
     unit_file: &'static str,
     need_daemon_reload: bool,
     restart_pending: bool,
+    /// Why the session sessctl last saw is gone; null when it is not.
+    lost: Option<String>,
 }
 
 pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
@@ -69,7 +73,8 @@ pub fn list(paths: &Paths, json: bool) -> Result<()> {
             r.product,
             format!("{} ({})", r.active_state, r.sub_state),
             r.main_pid,
-            r.uptime_seconds.map_or("-".to_string(), human_duration),
+            r.uptime_seconds
+                .map_or("-".to_string(), identity::human_duration),
             r.n_restarts,
             r.unit_file
         );
@@ -91,19 +96,25 @@ fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
 fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
     let product = Product::load(paths, name)?;
     let unit = unit::unit_name(name);
-    let s: UnitStatus = systemd.status(&unit)?;
+    let (now, s, lost) = {
+        // The loss check may write the event log; the lock makes "logged once" hold.
+        let _lock = Lock::acquire(&paths.lock_file(name))?;
+        let (now, s) = identity::read(systemd, &unit)?;
+        let lost = resume::loss_since_seen(paths, systemd, name, &now, &s)?;
+        (now, s, lost)
+    };
     let on_disk = store::read_optional(&paths.unit_file(name))?;
     let unit_file = match on_disk {
         None => "missing",
         Some(text) if text == super::render_unit(&product)? => "current",
         Some(_) => "drifted",
     };
-    let running = s.is_running();
     Ok(Report {
         product: name.to_string(),
-        restart_pending: running && super::restart_pending(paths, name, &s.invocation_id)?,
-        uptime_seconds: (running && s.exec_main_start_timestamp > 0)
-            .then(|| now_micros().saturating_sub(s.exec_main_start_timestamp) / 1_000_000),
+        restart_pending: s.is_running() && super::restart_pending(paths, name, &s.invocation_id)?,
+        uptime_seconds: now.uptime_seconds(),
+        agent_pid: now.agent_pid,
+        lost,
         unit,
         active_state: s.active_state,
         sub_state: s.sub_state,
@@ -116,12 +127,6 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
     })
 }
 
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -132,8 +137,13 @@ fn print_long(r: &Report) {
     println!("{}: {} ({})", r.unit, r.active_state, r.sub_state);
     println!("  main pid         {}", r.main_pid);
     println!(
+        "  agent pid        {}",
+        r.agent_pid.map_or("-".to_string(), |p| p.to_string())
+    );
+    println!(
         "  uptime           {}",
-        r.uptime_seconds.map_or("-".to_string(), human_duration)
+        r.uptime_seconds
+            .map_or("-".to_string(), identity::human_duration)
     );
     println!("  restarts         {}", r.n_restarts);
     println!(
@@ -143,13 +153,7 @@ fn print_long(r: &Report) {
     println!("  unit file        {}", r.unit_file);
     println!("  needs reload     {}", yes_no(r.need_daemon_reload));
     println!("  restart pending  {}", yes_no(r.restart_pending));
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
-        s if s < 86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        s => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    if let Some(lost) = &r.lost {
+        println!("  lost             {lost}");
     }
 }

@@ -8,3 +8,4 @@ mod errors;
 mod lifecycle;
 mod readme;
 mod render;
+mod resume;

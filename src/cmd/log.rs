@@ -1,0 +1,34 @@
+//! `sessctl log`: the product's event log.
+
+use anyhow::Result;
+
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::state;
+
+pub fn run(paths: &Paths, name: &str, json: bool) -> Result<()> {
+    product::check_name(name)?;
+    Product::load(paths, name)?;
+    let events = state::events(paths, name)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&events)?);
+        return Ok(());
+    }
+    for e in &events {
+        let mut line = format!("{}  {:<8}", e.time, e.event);
+        if let Some(verdict) = &e.verdict {
+            line.push_str(&format!(" {verdict}"));
+        }
+        if let (Some(main), Some(invocation)) = (e.main_pid, &e.invocation_id) {
+            line.push_str(&format!("  main PID {main}, invocation {invocation}"));
+        }
+        if let Some(agent) = e.agent_pid {
+            line.push_str(&format!(", agent PID {agent}"));
+        }
+        if let Some(reason) = &e.reason {
+            line.push_str(&format!("  ({reason})"));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `sessctl verify`: the proof as a command; N resumes, no attach, any identity change fails.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::Verify;
+use crate::error::{silent, LOST};
+use crate::identity::{self, Identity};
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::resume::{self, Verdict};
+use crate::systemd::Systemd;
+use crate::unit;
+
+/// The `verify --json` report.
+#[derive(Debug, Serialize)]
+struct Report {
+    product: String,
+    unit: String,
+    rounds: u32,
+    /// The first round found no session and started one.
+    started: bool,
+    /// Rounds whose verdict was not "survived" (a start in round 1 excepted).
+    changes: Vec<Change>,
+    /// The session after the last round.
+    identity: Identity,
+    uptime_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Change {
+    round: u32,
+    verdict: Verdict,
+    reason: Option<String>,
+}
+
+pub fn run(paths: &Paths, args: Verify) -> Result<()> {
+    product::check_name(&args.product)?;
+    Product::load(paths, &args.product)?;
+    let systemd = Systemd::connect()?;
+    let mut changes = Vec::new();
+    let first = resume::resume(paths, &systemd, &args.product)?;
+    let started = first.verdict == Verdict::Started;
+    if first.verdict == Verdict::Lost {
+        changes.push(Change {
+            round: 1,
+            verdict: first.verdict,
+            reason: first.reason,
+        });
+    }
+    let mut identity = first.after;
+    for round in 2..=args.rounds {
+        let outcome = resume::resume(paths, &systemd, &args.product)?;
+        if outcome.verdict != Verdict::Survived {
+            changes.push(Change {
+                round,
+                verdict: outcome.verdict,
+                reason: outcome.reason,
+            });
+        }
+        identity = outcome.after;
+    }
+    let report = Report {
+        product: args.product.clone(),
+        unit: unit::unit_name(&args.product),
+        rounds: args.rounds,
+        started,
+        uptime_seconds: identity.uptime_seconds(),
+        changes,
+        identity,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    if report.changes.is_empty() {
+        Ok(())
+    } else {
+        Err(silent(LOST))
+    }
+}
+
+fn print_text(r: &Report) {
+    println!(
+        "{}: {} resumes, {} identity changes",
+        r.unit,
+        r.rounds,
+        r.changes.len()
+    );
+    if r.started {
+        println!("  round 1 found no session and started one");
+    }
+    for c in &r.changes {
+        println!(
+            "  round {}: {}: {}",
+            c.round,
+            c.verdict.as_str(),
+            c.reason.as_deref().unwrap_or("-")
+        );
+    }
+    let uptime = r
+        .uptime_seconds
+        .map_or("-".to_string(), identity::human_duration);
+    println!("  {}, up {uptime}", r.identity.summary());
+}

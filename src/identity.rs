@@ -1,0 +1,201 @@
+//! A session's identity: what proves that the session after a resume is the one from before.
+//!
+//! systemd gives the unit's InvocationID (new on every start), MainPID (the tmux server),
+//! ExecMainStartTimestamp and NRestarts; `/proc` gives the agent (the tmux server's child, the
+//! pane's process) and, for both PIDs, the start time from `/proc/<pid>/stat`, so a PID the
+//! kernel reused for another process is never taken for a survivor.
+
+use std::fs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::systemd::{Systemd, UnitStatus};
+
+/// One reading of a session's identity; its JSON form is part of `resume --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub active_state: String,
+    pub invocation_id: String,
+    /// The tmux server; 0 when the unit is not running.
+    pub main_pid: u32,
+    /// Start time of `main_pid` in clock ticks after boot (`/proc/<pid>/stat` field 22).
+    pub main_start_ticks: Option<u64>,
+    /// The process in the tmux pane: the agent.
+    pub agent_pid: Option<u32>,
+    pub agent_start_ticks: Option<u64>,
+    /// CLOCK_REALTIME microseconds, from systemd.
+    pub exec_main_start_timestamp: u64,
+    pub n_restarts: u32,
+}
+
+/// Reads the unit's state over D-Bus and its processes from `/proc`.
+pub fn read(systemd: &Systemd, unit: &str) -> Result<(Identity, UnitStatus)> {
+    let status = systemd.status(unit)?;
+    let main = status.main_pid;
+    let agent = (main != 0).then(|| only_child(main)).flatten();
+    let identity = Identity {
+        active_state: status.active_state.clone(),
+        invocation_id: status.invocation_id.clone(),
+        main_pid: main,
+        main_start_ticks: (main != 0).then(|| start_ticks(main)).flatten(),
+        agent_pid: agent,
+        agent_start_ticks: agent.and_then(start_ticks),
+        exec_main_start_timestamp: status.exec_main_start_timestamp,
+        n_restarts: status.n_restarts,
+    };
+    Ok((identity, status))
+}
+
+impl Identity {
+    /// An active unit with a live tmux server hosting a live agent.
+    pub fn is_live(&self) -> bool {
+        self.active_state == "active"
+            && self.main_start_ticks.is_some()
+            && self.agent_start_ticks.is_some()
+    }
+
+    /// `None` when `later` is this same session, else what changed.
+    pub fn change_to(&self, later: &Identity) -> Option<String> {
+        if !later.is_live() {
+            return Some(format!(
+                "the session is gone (the unit is {})",
+                later.active_state
+            ));
+        }
+        if self.invocation_id != later.invocation_id {
+            return Some(format!(
+                "the unit was started again (invocation {} -> {}, restarts {} -> {})",
+                self.invocation_id, later.invocation_id, self.n_restarts, later.n_restarts
+            ));
+        }
+        if (self.main_pid, self.main_start_ticks) != (later.main_pid, later.main_start_ticks) {
+            return Some(format!(
+                "the tmux server changed (PID {} -> {})",
+                self.main_pid, later.main_pid
+            ));
+        }
+        if (self.agent_pid, self.agent_start_ticks) != (later.agent_pid, later.agent_start_ticks) {
+            return Some(format!(
+                "the agent changed (PID {} -> {})",
+                show(self.agent_pid),
+                show(later.agent_pid)
+            ));
+        }
+        None
+    }
+
+    /// Seconds since the main process started, for a live session.
+    pub fn uptime_seconds(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_micros() as u64;
+        (self.is_live() && self.exec_main_start_timestamp > 0)
+            .then(|| now.saturating_sub(self.exec_main_start_timestamp) / 1_000_000)
+    }
+
+    /// One line for people: invocation, main PID and agent PID.
+    pub fn summary(&self) -> String {
+        format!(
+            "invocation {}, main PID {}, agent PID {}",
+            self.invocation_id,
+            self.main_pid,
+            show(self.agent_pid)
+        )
+    }
+}
+
+fn show(pid: Option<u32>) -> String {
+    pid.map_or("none".to_string(), |p| p.to_string())
+}
+
+/// Field 22 of `/proc/<pid>/stat`; `None` for a process that is gone or a zombie.
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after the last ')' do not.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// The tmux server's one child: the process in its one pane.
+fn only_child(pid: u32) -> Option<u32> {
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    let mut pids = children.split_whitespace().filter_map(|p| p.parse().ok());
+    let first = pids.next()?;
+    pids.next().is_none().then_some(first)
+}
+
+/// Human uptime: "42s", "3m 12s", "5h 2m", "2d 3h".
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Identity {
+        Identity {
+            active_state: "active".into(),
+            invocation_id: "aa".into(),
+            main_pid: 10,
+            main_start_ticks: Some(100),
+            agent_pid: Some(11),
+            agent_start_ticks: Some(101),
+            exec_main_start_timestamp: 1,
+            n_restarts: 0,
+        }
+    }
+
+    #[test]
+    fn the_same_session_has_no_change() {
+        assert_eq!(live().change_to(&live()), None);
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_change() {
+        let mut later = live();
+        later.agent_start_ticks = Some(999);
+        assert_eq!(
+            live().change_to(&later),
+            Some("the agent changed (PID 11 -> 11)".into())
+        );
+    }
+
+    #[test]
+    fn a_new_invocation_is_a_change() {
+        let mut later = live();
+        later.invocation_id = "bb".into();
+        later.n_restarts = 1;
+        assert!(live()
+            .change_to(&later)
+            .expect("a change")
+            .contains("aa -> bb"));
+    }
+
+    #[test]
+    fn a_dead_unit_is_a_change() {
+        let mut later = live();
+        later.active_state = "inactive".into();
+        assert_eq!(
+            live().change_to(&later),
+            Some("the session is gone (the unit is inactive)".into())
+        );
+    }
+
+    #[test]
+    fn this_process_has_a_start_time() {
+        assert!(start_ticks(std::process::id()).is_some());
+    }
+}

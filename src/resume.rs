@@ -1,0 +1,257 @@
+//! Resuming a session and proving it survived: shared by `resume`, `verify`, and by every
+//! command that starts, stops or inspects a session and so must keep sessctl's memory of it.
+//!
+//! Locking. Every step that reads a session's identity to judge it, or changes the session
+//! (enable, start, stop, restart, disable, attach's start, resume), holds the product's `flock`
+//! (`$XDG_STATE_HOME/sessctl/locks/<product>.lock`) from its first reading to its last write.
+//! So concurrent calls run one after another: twenty resumes of a stopped product find it
+//! stopped exactly once, and the other nineteen find the session that one started; a resume
+//! racing a stop or a restart judges a session no other sessctl call is changing. The kernel
+//! drops a `flock` when its holder dies, so a resume killed mid-start leaves no stale lock; the
+//! start job it issued belongs to systemd and completes or fails there, and the next call
+//! judges what systemd then reports. Attaching happens after the lock is released, so a long
+//! attach never blocks other calls; the judgement after it takes the lock again.
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::identity::{self, Identity};
+use crate::paths::Paths;
+use crate::state::{self, Event, Record};
+use crate::store::Lock;
+use crate::systemd::{Systemd, UnitStatus};
+use crate::unit;
+
+/// What happened to the session across a resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Same invocation, same main PID, same agent PID (each with the same start time).
+    Survived,
+    /// There was no session, and now there is one.
+    Started,
+    /// It was running, and now it is not or it is a different process.
+    Lost,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Survived => "survived",
+            Verdict::Started => "started",
+            Verdict::Lost => "lost",
+        }
+    }
+}
+
+/// The proof a resume gives; its JSON form is the documented `resume --json` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub product: String,
+    pub unit: String,
+    pub verdict: Verdict,
+    /// Why the session was lost; null otherwise.
+    pub reason: Option<String>,
+    /// Of the session after the resume; null when there is none.
+    pub uptime_seconds: Option<u64>,
+    pub before: Identity,
+    pub after: Identity,
+}
+
+impl Outcome {
+    /// The one line a person reads.
+    pub fn line(&self) -> String {
+        let uptime = self
+            .uptime_seconds
+            .map_or("-".to_string(), identity::human_duration);
+        match self.verdict {
+            Verdict::Survived => format!(
+                "{}: survived, up {uptime} ({})",
+                self.unit,
+                self.after.summary()
+            ),
+            Verdict::Started => format!("{}: started ({})", self.unit, self.after.summary()),
+            Verdict::Lost => format!(
+                "{}: lost: {}",
+                self.unit,
+                self.reason.as_deref().unwrap_or("the session changed")
+            ),
+        }
+    }
+}
+
+/// Resumes `product`'s session: a live session is never started, restarted or reloaded; a
+/// missing one is started, unless sessctl saw one running that has since been lost, which is
+/// reported first (the next resume starts a new one).
+pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome> {
+    let unit = unit::unit_name(product);
+    let _lock = Lock::acquire(&paths.lock_file(product))?;
+    let (before, status) = identity::read(systemd, &unit)?;
+    let (verdict, reason, after) =
+        if let Some(reason) = loss_since_seen(paths, systemd, product, &before, &status)? {
+            (Verdict::Lost, Some(reason), before.clone())
+        } else if before.is_live() {
+            let (after, status) = identity::read(systemd, &unit)?;
+            match before.change_to(&after) {
+                None => (Verdict::Survived, None, after),
+                Some(change) => {
+                    let reason = explain(systemd, &status, change);
+                    log_loss(paths, product, &after, &reason)?;
+                    (Verdict::Lost, Some(reason), after)
+                }
+            }
+        } else {
+            if status.active_state == "failed" {
+                systemd.reset_failed(&unit)?;
+            }
+            systemd.start(&unit)?;
+            let (after, status) = identity::read(systemd, &unit)?;
+            if !after.is_live() {
+                bail!(
+                    "{}",
+                    explain(
+                        systemd,
+                        &status,
+                        format!("{unit} started, but no session runs in it")
+                    )
+                );
+            }
+            (Verdict::Started, None, after)
+        };
+    state::remember(paths, product, &after)?;
+    let outcome = Outcome {
+        product: product.to_string(),
+        unit,
+        verdict,
+        uptime_seconds: after.uptime_seconds(),
+        reason,
+        before,
+        after,
+    };
+    state::append(
+        paths,
+        product,
+        &Event::new("resume", Some(&outcome.after))
+            .verdict(verdict.as_str(), outcome.reason.as_deref()),
+    )?;
+    Ok(outcome)
+}
+
+/// Judges the session against `before` (the identity a resume proved) after an attach
+/// returned: survived or lost, never started.
+pub fn judge(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    before: &Identity,
+) -> Result<Outcome> {
+    let unit = unit::unit_name(product);
+    let _lock = Lock::acquire(&paths.lock_file(product))?;
+    let (after, status) = identity::read(systemd, &unit)?;
+    let reason = before
+        .change_to(&after)
+        .map(|change| explain(systemd, &status, change));
+    if let Some(reason) = &reason {
+        log_loss(paths, product, &after, reason)?;
+    }
+    state::remember(paths, product, &after)?;
+    let verdict = if reason.is_some() {
+        Verdict::Lost
+    } else {
+        Verdict::Survived
+    };
+    state::append(
+        paths,
+        product,
+        &Event::new("attach", Some(&after)).verdict(verdict.as_str(), reason.as_deref()),
+    )?;
+    Ok(Outcome {
+        product: product.to_string(),
+        unit,
+        verdict,
+        uptime_seconds: after.uptime_seconds(),
+        reason,
+        before: before.clone(),
+        after,
+    })
+}
+
+/// After a command changed the session on purpose (start, restart, enable): remember the
+/// session now running and log `event`. The caller holds the product's lock.
+pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
+    let (now, _) = identity::read(systemd, &unit::unit_name(product))?;
+    state::remember(paths, product, &now)?;
+    state::append(paths, product, &Event::new(event, Some(&now)))?;
+    Ok(now)
+}
+
+/// After a command ended the session on purpose (stop, disable): that is not a loss.
+pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
+    state::forget(paths, product)?;
+    state::append(paths, product, &Event::new(event, None))
+}
+
+/// Whether the session sessctl last saw is gone, judged from what systemd reports `now`. A
+/// loss is written to the event log once, whoever notices it first (`status`, `list`,
+/// `resume`); the record stays until a resume reports it.
+pub fn loss_since_seen(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    now: &Identity,
+    status: &UnitStatus,
+) -> Result<Option<String>> {
+    let Some(record) = state::load_record(paths, product)? else {
+        return Ok(None);
+    };
+    let Some(change) = record.identity.change_to(now) else {
+        return Ok(None);
+    };
+    let reason = explain(
+        systemd,
+        status,
+        format!("since sessctl last saw it, {change}"),
+    );
+    if !record.loss_logged {
+        state::append(
+            paths,
+            product,
+            &Event::new("loss", Some(&record.identity)).verdict("lost", Some(&reason)),
+        )?;
+        state::save_record(
+            paths,
+            product,
+            &Record {
+                loss_logged: true,
+                ..record
+            },
+        )?;
+    }
+    Ok(Some(reason))
+}
+
+fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) -> Result<()> {
+    state::append(
+        paths,
+        product,
+        &Event::new("loss", Some(seen)).verdict("lost", Some(reason)),
+    )
+}
+
+/// `change`, with what systemd says about how the unit last ended, and the journal's last
+/// lines when there is a journal.
+fn explain(systemd: &Systemd, status: &UnitStatus, change: String) -> String {
+    let text = format!(
+        "{change}; systemd: {} ({}), Result={}, ExecMainStatus={}, NRestarts={}",
+        status.active_state,
+        status.sub_state,
+        status.result,
+        status.exec_main_status,
+        status.n_restarts
+    );
+    match systemd.journal_tail(&status.unit, 3) {
+        Ok(lines) if lines.is_empty() => text,
+        Ok(lines) => format!("{text}; journal: {}", lines.join(" | ")),
+        Err(err) => format!("{text}; journal unreadable: {err:#}"),
+    }
+}

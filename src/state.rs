@@ -1,0 +1,175 @@
+//! What sessctl remembers about a product between calls, under `$XDG_STATE_HOME/sessctl/<product>/`:
+//! the identity of the session it last saw (`session.json`), so a loss is noticed even when
+//! nobody watched it happen, and the event log (`events.jsonl`).
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Identity;
+use crate::paths::Paths;
+use crate::store;
+
+/// The session sessctl last saw for a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub identity: Identity,
+    /// A loss of this session was already written to the event log.
+    #[serde(default)]
+    pub loss_logged: bool,
+}
+
+pub fn load_record(paths: &Paths, product: &str) -> Result<Option<Record>> {
+    let path = paths.state_dir(product).join("session.json");
+    match store::read_optional(&path)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("parsing {}", path.display())),
+    }
+}
+
+/// Remembers `record`, writing only when it changed.
+pub fn save_record(paths: &Paths, product: &str, record: &Record) -> Result<()> {
+    if load_record(paths, product)?.as_ref() == Some(record) {
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(record).context("serialising the session record")?;
+    store::write_atomic(
+        &paths.state_dir(product).join("session.json"),
+        text.as_bytes(),
+    )
+}
+
+/// Remembers `identity` as the product's session when it is live, else forgets the session.
+pub fn remember(paths: &Paths, product: &str, identity: &Identity) -> Result<()> {
+    if identity.is_live() {
+        let record = Record {
+            identity: identity.clone(),
+            loss_logged: false,
+        };
+        save_record(paths, product, &record)
+    } else {
+        forget(paths, product)
+    }
+}
+
+/// Forgets the product's session: a deliberate stop is not a loss.
+pub fn forget(paths: &Paths, product: &str) -> Result<()> {
+    store::remove_file(&paths.state_dir(product).join("session.json"))
+}
+
+/// One line of the event log; its JSON form is what `sessctl log --json` prints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Event {
+    /// UTC, RFC 3339.
+    pub time: String,
+    /// enable, start, resume, stop, restart, disable or loss.
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_pid: Option<u32>,
+}
+
+impl Event {
+    /// An event about the session `identity` shows, stamped now.
+    pub fn new(event: &str, identity: Option<&Identity>) -> Event {
+        let live = identity.filter(|i| i.main_pid != 0);
+        Event {
+            time: rfc3339(SystemTime::now()),
+            event: event.to_string(),
+            invocation_id: live.map(|i| i.invocation_id.clone()),
+            main_pid: live.map(|i| i.main_pid),
+            agent_pid: live.and_then(|i| i.agent_pid),
+            ..Event::default()
+        }
+    }
+
+    pub fn verdict(mut self, verdict: &str, reason: Option<&str>) -> Event {
+        self.verdict = Some(verdict.to_string());
+        self.reason = reason.map(str::to_string);
+        self
+    }
+}
+
+/// Appends one event as one JSON line: O_APPEND and a single write, so concurrent writers
+/// never interleave within a line.
+pub fn append(paths: &Paths, product: &str, event: &Event) -> Result<()> {
+    let dir = paths.state_dir(product);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("events.jsonl");
+    let mut line = serde_json::to_string(event).context("serialising an event")?;
+    line.push('\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("appending to {}", path.display()))
+}
+
+/// The product's events, oldest first.
+pub fn events(paths: &Paths, product: &str) -> Result<Vec<Event>> {
+    let path = paths.state_dir(product).join("events.jsonl");
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
+    };
+    let mut events = Vec::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let event = serde_json::from_str(&line)
+            .with_context(|| format!("parsing {} line {}", path.display(), n + 1))?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// `time` as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86400, secs % 86400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::time::Duration;
+
+    #[rstest]
+    #[case(0, "1970-01-01T00:00:00Z")]
+    #[case(951_782_400, "2000-02-29T00:00:00Z")]
+    #[case(1_795_435_199, "2026-11-23T11:59:59Z")]
+    fn formats_utc(#[case] secs: u64, #[case] expected: &str) {
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(secs)), expected);
+    }
+}

@@ -1,0 +1,473 @@
+//! `sessctl resume` and `verify` on a real private manager: the seed scenario, the naive
+//! launch for contrast, manager reloads and re-execs, losses, a killed resume, and concurrency.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::{alive, manager, tmux, wait_for, Env, SESSCTL};
+
+const UNIT: &str = "sessctl-web.service";
+
+fn enable(env: &Env, extra: &[&str]) {
+    let mut args = vec!["enable", "web"];
+    args.extend_from_slice(extra);
+    args.extend(["--", "sleep", "100000"]);
+    env.sessctl().args(args).run();
+}
+
+/// `sessctl resume web --no-attach --json` run as its own process.
+fn spawn_resume(env: &Env) -> Child {
+    Command::new(SESSCTL)
+        .args(["resume", "web", "--no-attach", "--json"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .envs(env.bed.as_ref().expect("a manager").env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning sessctl resume")
+}
+
+fn verdict_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "resume printed no JSON ({err}): status {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// One resume; its JSON and exit status.
+fn resume(env: &Env) -> (Value, i32) {
+    let out = spawn_resume(env)
+        .wait_with_output()
+        .expect("waiting for resume");
+    (verdict_of(&out), out.status.code().expect("an exit code"))
+}
+
+#[track_caller]
+fn survived(env: &Env, like: &Value) {
+    let (v, code) = resume(env);
+    assert_eq!(
+        (v["verdict"].as_str(), code),
+        (Some("survived"), 0),
+        "{v:#}"
+    );
+    assert_eq!(v["after"], *like, "the identity changed");
+    assert_eq!(v["before"], v["after"]);
+}
+
+/// A unit file the test writes itself, for a stand-in dashboard.
+fn write_unit(env: &Env, name: &str, exec: &str) {
+    let bed = env.bed.as_ref().expect("a manager");
+    let vars: Vec<String> = bed
+        .env()
+        .iter()
+        .map(|(k, v)| format!("\"{}={}\"", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    let text = format!(
+        "[Service]\nType=simple\nEnvironment={}\nExecStart={exec}\n",
+        vars.join(" ")
+    );
+    let path = env.config_home().join("systemd/user").join(name);
+    fs::create_dir_all(path.parent().expect("parent")).expect("unit dir");
+    fs::write(path, text).expect("writing the unit");
+    env.systemd().reload().expect("Reload");
+}
+
+#[test]
+fn the_seed_scenario_a_dashboard_resumes_from_its_own_cgroup_and_restarts_freely() {
+    let Some(env) = manager("seed") else {
+        return;
+    };
+    enable(&env, &["--no-start"]);
+    let out = env.scratch.join("dashboard.out");
+    write_unit(
+        &env,
+        "dashboard.service",
+        &format!(
+            "/bin/sh -c '\"$$0\" resume web --no-attach >> \"$$1\" 2>&1; exec sleep 100000' {SESSCTL} {}",
+            out.display()
+        ),
+    );
+    let systemd = env.systemd();
+    systemd
+        .start("dashboard.service")
+        .expect("starting the dashboard");
+    let read = || fs::read_to_string(&out).unwrap_or_default();
+    wait_for("the dashboard's resume", || {
+        read().contains("started").then_some(())
+    });
+    let (first, _) = resume(&env);
+    let identity = first["after"].clone();
+    let agent = identity["agent_pid"].as_u64().expect("an agent") as u32;
+    assert_eq!(systemd.unit_of_pid(agent).expect("GetUnitByPID"), UNIT);
+
+    systemd
+        .restart("dashboard.service")
+        .expect("restarting the dashboard");
+    wait_for("the restarted dashboard's resume", || {
+        read().contains("survived").then_some(())
+    });
+    systemd
+        .stop("dashboard.service")
+        .expect("stopping the dashboard");
+    assert_eq!(read().lines().count(), 2, "{}", read());
+    survived(&env, &identity);
+    assert!(alive(agent));
+}
+
+#[test]
+fn the_naive_launch_for_contrast_loses_its_session_with_the_dashboard() {
+    let Some(env) = manager("naive") else {
+        return;
+    };
+    let socket = env.scratch.join("naive.sock");
+    write_unit(
+        &env,
+        "dashboard.service",
+        &format!(
+            "/bin/sh -c 'tmux -S \"$$0\" new-session -d -s main sleep 100000; exec sleep 100000' {}",
+            socket.display()
+        ),
+    );
+    let systemd = env.systemd();
+    systemd
+        .start("dashboard.service")
+        .expect("starting the dashboard");
+    let agent: u32 = wait_for("the naive session", || {
+        tmux(
+            &socket,
+            &["display-message", "-p", "-t", "main", "#{pane_pid}"],
+        )
+    })
+    .trim()
+    .parse()
+    .expect("a pane pid");
+    // The bug: the session lives in the dashboard's cgroup...
+    assert_eq!(
+        systemd.unit_of_pid(agent).expect("GetUnitByPID"),
+        "dashboard.service"
+    );
+    // ...so restarting the dashboard kills it.
+    systemd
+        .restart("dashboard.service")
+        .expect("restarting the dashboard");
+    wait_for("the naive agent to die", || (!alive(agent)).then_some(()));
+    systemd
+        .stop("dashboard.service")
+        .expect("stopping the dashboard");
+    assert_eq!(
+        tmux(&socket, &["has-session", "-t", "main"]),
+        None,
+        "the naive session survived"
+    );
+}
+
+#[test]
+fn two_hundred_resumes_change_nothing() {
+    let Some(env) = manager("twohundred") else {
+        return;
+    };
+    enable(&env, &[]);
+    let (first, _) = resume(&env);
+    let identity = first["after"].clone();
+    for _ in 0..200 {
+        survived(&env, &identity);
+    }
+    let out = env
+        .sessctl()
+        .args(["verify", "web", "--rounds", "200", "--json"])
+        .run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["changes"], Value::Array(vec![]));
+    assert_eq!(report["identity"], identity);
+    assert_eq!(report["started"], Value::Bool(false));
+}
+
+#[test]
+fn reload_changed_settings_and_reexec_keep_the_session() {
+    let Some(env) = manager("reexec") else {
+        return;
+    };
+    enable(&env, &[]);
+    let (first, _) = resume(&env);
+    let identity = first["after"].clone();
+    let systemd = env.systemd();
+
+    systemd.reload().expect("Reload");
+    survived(&env, &identity);
+
+    enable(&env, &["--env", "CHANGED=1"]);
+    survived(&env, &identity);
+
+    // The manager re-executes and drops its clients: the reply may never come.
+    let _ = systemd.reexecute();
+    wait_for("the manager after Reexecute", || {
+        env.bed
+            .as_ref()
+            .expect("a manager")
+            .connect()
+            .ok()?
+            .status(UNIT)
+            .ok()
+    });
+    survived(&env, &identity);
+}
+
+#[test]
+fn a_killed_agent_is_lost_once_then_the_next_resume_starts_fresh() {
+    let Some(env) = manager("killed") else {
+        return;
+    };
+    enable(&env, &[]);
+    let (first, _) = resume(&env);
+    let agent = first["after"]["agent_pid"].as_u64().expect("an agent") as i32;
+    kill(Pid::from_raw(agent), Signal::SIGKILL).expect("killing the agent");
+    wait_for("the unit to stop", || {
+        (!env.systemd().status(UNIT).expect("status").is_running()).then_some(())
+    });
+
+    // status sees the loss first; the log still gets it once, and resume still reports it.
+    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(status["lost"]
+        .as_str()
+        .expect("a loss")
+        .contains("the session is gone"));
+
+    let (lost, code) = resume(&env);
+    assert_eq!(
+        (lost["verdict"].as_str(), code),
+        (Some("lost"), 4),
+        "{lost:#}"
+    );
+    let reason = lost["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("Result=success, ExecMainStatus=0"),
+        "{reason}"
+    );
+
+    let (started, code) = resume(&env);
+    assert_eq!(
+        (started["verdict"].as_str(), code),
+        (Some("started"), 0),
+        "{started:#}"
+    );
+    assert_ne!(
+        started["after"]["invocation_id"],
+        first["after"]["invocation_id"]
+    );
+
+    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let log: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kinds: Vec<(String, String)> = log
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or("").to_string(),
+                e["verdict"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("enable", ""),
+        ("start", ""),
+        ("resume", "survived"),
+        ("loss", "lost"),
+        ("resume", "lost"),
+        ("resume", "started"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(kinds, expected);
+    let text = env.sessctl().args(["log", "web"]).run();
+    assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), 6);
+
+    let out = env.sessctl().args(["verify", "web", "--rounds", "3"]).run();
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .starts_with(&format!("{UNIT}: 3 resumes, 0 identity changes\n")));
+}
+
+#[test]
+fn verify_fails_on_a_change() {
+    let Some(env) = manager("verifyfail") else {
+        return;
+    };
+    enable(&env, &[]);
+    resume(&env);
+    // A restart outside sessctl replaces the session behind sessctl's back.
+    env.systemd().restart(UNIT).expect("RestartUnit");
+    let out = env
+        .sessctl()
+        .args(["verify", "web", "--rounds", "3"])
+        .status(4)
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(&format!("{UNIT}: 3 resumes, 1 identity changes\n  round 1: lost: since sessctl last saw it, the unit was started again")), "{text}");
+}
+
+#[test]
+fn a_resume_killed_mid_start_leaves_no_stale_lock() {
+    let Some(env) = manager("midstart") else {
+        return;
+    };
+    enable(&env, &["--no-start"]);
+    // A slow start, so the kill lands while the start job runs.
+    let dropin = env.config_home().join("systemd/user/sessctl-web.service.d");
+    fs::create_dir_all(&dropin).expect("drop-in dir");
+    fs::write(
+        dropin.join("slow.conf"),
+        "[Service]\nExecStartPre=/bin/sleep 2\n",
+    )
+    .expect("drop-in");
+    env.systemd().reload().expect("Reload");
+
+    let mut victim = spawn_resume(&env);
+    wait_for("the start job", || {
+        (env.systemd().status(UNIT).expect("status").active_state == "activating").then_some(())
+    });
+    victim.kill().expect("SIGKILL");
+    victim.wait().expect("reaping");
+
+    let lock = fs::File::open(env.var("XDG_STATE_HOME").join("sessctl/locks/web.lock"))
+        .expect("lock file");
+    nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, errno)| errno)
+        .expect("the lock is free after its holder died");
+
+    let (v, code) = resume(&env);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(
+        matches!(v["verdict"].as_str(), Some("started" | "survived")),
+        "{v:#}"
+    );
+    assert_eq!(v["after"]["active_state"], "active");
+    survived(&env, &v["after"]);
+}
+
+#[test]
+fn twenty_concurrent_resumes_start_the_session_exactly_once() {
+    let Some(env) = manager("twenty") else {
+        return;
+    };
+    enable(&env, &["--no-start"]);
+    let children: Vec<Child> = (0..20).map(|_| spawn_resume(&env)).collect();
+    let verdicts: Vec<Value> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().expect("waiting");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            verdict_of(&out)
+        })
+        .collect();
+    let started = verdicts
+        .iter()
+        .filter(|v| v["verdict"] == "started")
+        .count();
+    let survived = verdicts
+        .iter()
+        .filter(|v| v["verdict"] == "survived")
+        .count();
+    assert_eq!((started, survived), (1, 19));
+    let identity = &verdicts[0]["after"];
+    assert!(
+        verdicts.iter().all(|v| v["after"] == *identity),
+        "one session for all twenty"
+    );
+    let status = env.systemd().status(UNIT).expect("status");
+    assert_eq!(identity["invocation_id"], status.invocation_id.as_str());
+    assert_eq!(identity["main_pid"], status.main_pid);
+    assert_eq!(status.n_restarts, 0);
+}
+
+#[test]
+fn resume_racing_enable_restart_and_stop_always_tells_the_truth() {
+    let Some(env) = manager("race") else {
+        return;
+    };
+    enable(&env, &["--no-start"]);
+    let bed_env = env.bed.as_ref().expect("a manager").env();
+    let other = |args: &[&str]| {
+        Command::new(SESSCTL)
+            .args(args)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .envs(bed_env.clone())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning sessctl")
+    };
+    let mut resumes: Vec<Child> = (0..4).map(|_| spawn_resume(&env)).collect();
+    let others = vec![
+        other(&["enable", "web", "--env", "RACE=1", "--", "sleep", "100000"]),
+        other(&["restart", "web"]),
+        other(&["stop", "web"]),
+    ];
+    resumes.extend((0..4).map(|_| spawn_resume(&env)));
+    for child in others {
+        let out = child.wait_with_output().expect("waiting");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for child in resumes {
+        let out = child.wait_with_output().expect("waiting");
+        let v = verdict_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{v:#}");
+        match v["verdict"].as_str() {
+            Some("survived") => assert_eq!(v["before"], v["after"]),
+            Some("started") => assert_eq!(v["after"]["active_state"], "active"),
+            other => panic!("verdict {other:?}: {v:#}"),
+        }
+    }
+    // Whatever order they ran in, the product ends in a state the next resume reads truly.
+    let (v, code) = resume(&env);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["after"]["invocation_id"],
+        env.systemd()
+            .status(UNIT)
+            .expect("status")
+            .invocation_id
+            .as_str()
+    );
+}
+
+#[test]
+fn resume_of_a_live_session_prints_survived_with_the_same_pids() {
+    let Some(env) = manager("text") else {
+        return;
+    };
+    enable(&env, &[]);
+    let status = env.systemd().status(UNIT).expect("status");
+    let out = env.sessctl().args(["resume", "web", "--no-attach"]).run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("{UNIT}: survived, up ");
+    assert!(text.starts_with(&prefix), "{text}");
+    assert!(
+        text.contains(&format!(
+            "(invocation {}, main PID {}, agent PID ",
+            status.invocation_id, status.main_pid
+        )),
+        "{text}"
+    );
+    assert!(Path::new(&env.socket("web")).exists());
+}
