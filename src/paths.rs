@@ -1,6 +1,6 @@
 //! Where sessctl keeps things, resolved once from the XDG base-directory variables.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
@@ -68,14 +68,10 @@ impl Paths {
     /// The product's tmux socket; the unit's `%t/sessctl/<product>/tmux.sock`.
     pub fn socket(&self, product: &str) -> Result<PathBuf> {
         match &self.runtime_dir {
-            Some(dir) => Ok(socket_in(dir, product)),
+            Some(dir) => Ok(dir.join("sessctl").join(product).join("tmux.sock")),
             None => bail!(
                 "$XDG_RUNTIME_DIR is not set, so the tmux socket cannot be found; log in as the user (not via su), or export XDG_RUNTIME_DIR=/run/user/$(id -u)"
             ),
         }
     }
-}
-
-pub fn socket_in(runtime_dir: &Path, product: &str) -> PathBuf {
-    runtime_dir.join("sessctl").join(product).join("tmux.sock")
 }

@@ -95,7 +95,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
             match before.change_to(&after) {
                 None => (Verdict::Survived, None, after),
                 Some(change) => {
-                    let reason = explain(systemd, &status, change);
+                    let reason = explain(systemd, &status, change)?;
                     log_loss(paths, product, &after, &reason)?;
                     (Verdict::Lost, Some(reason), after)
                 }
@@ -107,14 +107,8 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
             systemd.start(&unit)?;
             let (after, status) = identity::read(systemd, &unit)?;
             if !after.is_live() {
-                bail!(
-                    "{}",
-                    explain(
-                        systemd,
-                        &status,
-                        format!("{unit} started, but no session runs in it")
-                    )
-                );
+                let why = format!("{unit} started, but no session runs in it");
+                bail!("{}", explain(systemd, &status, why)?);
             }
             (Verdict::Started, None, after)
         };
@@ -148,9 +142,10 @@ pub fn judge(
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     let (after, status) = identity::read(systemd, &unit)?;
-    let reason = before
-        .change_to(&after)
-        .map(|change| explain(systemd, &status, change));
+    let reason = match before.change_to(&after) {
+        Some(change) => Some(explain(systemd, &status, change)?),
+        None => None,
+    };
     if let Some(reason) = &reason {
         log_loss(paths, product, &after, reason)?;
     }
@@ -211,7 +206,7 @@ pub fn loss_since_seen(
         systemd,
         status,
         format!("since sessctl last saw it, {change}"),
-    );
+    )?;
     if !record.loss_logged {
         state::append(
             paths,
@@ -240,18 +235,19 @@ fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) -> Resu
 
 /// `change`, with what systemd says about how the unit last ended, and the journal's last
 /// lines when there is a journal.
-fn explain(systemd: &Systemd, status: &UnitStatus, change: String) -> String {
+fn explain(systemd: &Systemd, status: &UnitStatus, change: String) -> Result<String> {
+    let details = systemd.details(&status.unit)?;
     let text = format!(
         "{change}; systemd: {} ({}), Result={}, ExecMainStatus={}, NRestarts={}",
         status.active_state,
-        status.sub_state,
-        status.result,
-        status.exec_main_status,
+        details.sub_state,
+        details.result,
+        details.exec_main_status,
         status.n_restarts
     );
-    match systemd.journal_tail(&status.unit, 3) {
+    Ok(match systemd.journal_tail(&status.unit, 3) {
         Ok(lines) if lines.is_empty() => text,
         Ok(lines) => format!("{text}; journal: {}", lines.join(" | ")),
         Err(err) => format!("{text}; journal unreadable: {err:#}"),
-    }
+    })
 }

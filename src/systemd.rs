@@ -4,6 +4,7 @@
 //! synchronous.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -24,7 +25,6 @@ trait Manager {
     fn reload(&self) -> zbus::Result<()>;
     fn reexecute(&self) -> zbus::Result<()>;
     fn exit(&self) -> zbus::Result<()>;
-    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     #[zbus(name = "GetUnitByPID")]
     fn get_unit_by_pid(&self, pid: u32) -> zbus::Result<OwnedObjectPath>;
     fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
@@ -76,24 +76,40 @@ trait Service {
     fn working_directory(&self) -> zbus::Result<String>;
 }
 
-/// What systemd reports about one service unit.
+const UNIT: &str = "org.freedesktop.systemd1.Unit";
+const SERVICE: &str = "org.freedesktop.systemd1.Service";
+
+/// What systemd reports about one service unit's run state.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UnitStatus {
     pub unit: String,
-    pub load_state: String,
     pub active_state: String,
-    pub sub_state: String,
+    /// Hex; empty when the unit never ran.
+    pub invocation_id: String,
     pub main_pid: u32,
     /// CLOCK_REALTIME microseconds; 0 when it never ran.
     pub exec_main_start_timestamp: u64,
     pub n_restarts: u32,
+}
+
+/// How a service unit runs, or how it last ended.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnitDetails {
+    pub sub_state: String,
     pub control_group: String,
-    pub need_daemon_reload: bool,
-    pub unit_file_state: String,
-    /// Hex; empty when the unit never ran.
-    pub invocation_id: String,
     pub result: String,
     pub exec_main_status: i32,
+}
+
+/// What systemd knows of a unit's file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnitFile {
+    /// "loaded", or "not-found" once the file is gone.
+    pub load_state: String,
+    /// "enabled", "disabled", ...
+    pub unit_file_state: String,
+    /// The file changed since systemd read it.
+    pub need_daemon_reload: bool,
 }
 
 impl UnitStatus {
@@ -153,16 +169,23 @@ impl Systemd {
             .context("creating the systemd manager proxy")
     }
 
-    async fn unit_path(&self, unit: &str) -> Result<OwnedObjectPath> {
-        self.manager()
-            .await?
-            .load_unit(unit)
-            .await
-            .with_context(|| format!("loading unit {unit}"))
+    /// The unit's object path, computed as systemd computes it (`bus_label_escape` of the name
+    /// under `/org/freedesktop/systemd1/unit/`). Any access through that path makes systemd
+    /// load the unit, as `LoadUnit` would, without the extra round trip.
+    fn unit_path(&self, unit: &str) -> Result<OwnedObjectPath> {
+        let mut path = String::from("/org/freedesktop/systemd1/unit/");
+        for byte in unit.bytes() {
+            if byte.is_ascii_alphanumeric() {
+                path.push(byte as char);
+            } else {
+                path.push_str(&format!("_{byte:02x}"));
+            }
+        }
+        OwnedObjectPath::try_from(path).with_context(|| format!("the object path of {unit}"))
     }
 
     async fn service_proxy(&self, unit: &str) -> Result<ServiceProxy<'_>> {
-        let path = self.unit_path(unit).await?;
+        let path = self.unit_path(unit)?;
         ServiceProxy::builder(&self.conn)
             .path(path)
             .cache_properties(CacheProperties::No)
@@ -291,19 +314,83 @@ impl Systemd {
         if result == "done" {
             return Ok(());
         }
-        let status = self.status(unit)?;
+        let details = self.details(unit)?;
         Err(anyhow!(
             "{verb} {unit} failed: job {result}, Result={}, ExecMainStatus={}",
-            status.result,
-            status.exec_main_status
+            details.result,
+            details.exec_main_status
         ))
     }
 
-    /// The unit's state, read fresh from the manager: one `GetAll` per interface, so a reading
-    /// is consistent and cheap.
+    /// The unit's run state, read fresh: exactly what proves a session's identity, since
+    /// every property is one more message for systemd on the hot path of a resume.
     pub fn status(&self, unit: &str) -> Result<UnitStatus> {
+        let p = self.properties(
+            unit,
+            &[
+                (UNIT, "ActiveState"),
+                (UNIT, "InvocationID"),
+                (SERVICE, "MainPID"),
+                (SERVICE, "ExecMainStartTimestamp"),
+                (SERVICE, "NRestarts"),
+            ],
+        )?;
+        let invocation: Vec<u8> = p.get("InvocationID")?;
+        Ok(UnitStatus {
+            unit: unit.to_string(),
+            active_state: p.get("ActiveState")?,
+            invocation_id: invocation.iter().map(|b| format!("{b:02x}")).collect(),
+            main_pid: p.get("MainPID")?,
+            exec_main_start_timestamp: p.get("ExecMainStartTimestamp")?,
+            n_restarts: p.get("NRestarts")?,
+        })
+    }
+
+    /// The rest of what systemd says about the unit's run: for reports and explanations.
+    pub fn details(&self, unit: &str) -> Result<UnitDetails> {
+        let p = self.properties(
+            unit,
+            &[
+                (UNIT, "SubState"),
+                (SERVICE, "ControlGroup"),
+                (SERVICE, "Result"),
+                (SERVICE, "ExecMainStatus"),
+            ],
+        )?;
+        Ok(UnitDetails {
+            sub_state: p.get("SubState")?,
+            control_group: p.get("ControlGroup")?,
+            result: p.get("Result")?,
+            exec_main_status: p.get("ExecMainStatus")?,
+        })
+    }
+
+    /// What systemd knows of the unit's file: whether it is loaded, enabled, and current.
+    pub fn unit_file(&self, unit: &str) -> Result<UnitFile> {
+        let p = self.properties(
+            unit,
+            &[
+                (UNIT, "LoadState"),
+                (UNIT, "UnitFileState"),
+                (UNIT, "NeedDaemonReload"),
+            ],
+        )?;
+        Ok(UnitFile {
+            load_state: p.get("LoadState")?,
+            unit_file_state: p.get("UnitFileState")?,
+            need_daemon_reload: p.get("NeedDaemonReload")?,
+        })
+    }
+
+    /// Reads `wanted` properties of `unit`, every `Get` sent before the first reply is awaited,
+    /// so the whole reading costs one round trip.
+    fn properties<'a>(
+        &self,
+        unit: &'a str,
+        wanted: &[(&'static str, &'static str)],
+    ) -> Result<Props<'a>> {
         block_on(async {
-            let path = self.unit_path(unit).await?;
+            let path = self.unit_path(unit)?;
             let props = zbus::fdo::PropertiesProxy::builder(&self.conn)
                 .destination("org.freedesktop.systemd1")
                 .path(path)
@@ -311,34 +398,21 @@ impl Systemd {
                 .build()
                 .await
                 .with_context(|| format!("creating the properties proxy for {unit}"))?;
-            let read = |interface: &'static str| {
+            let values = futures_util::future::try_join_all(wanted.iter().map(|&(iface, name)| {
                 let props = &props;
                 async move {
-                    let name = zbus::names::InterfaceName::from_static_str(interface)?;
-                    props
-                        .get_all(name)
+                    let iface = zbus::names::InterfaceName::from_static_str(iface)?;
+                    let value = props
+                        .get(iface, name)
                         .await
-                        .with_context(|| format!("reading the {interface} properties of {unit}"))
-                        .map(|map| Props { unit, map })
+                        .with_context(|| format!("reading {name} of {unit}"))?;
+                    anyhow::Ok((name.to_string(), value))
                 }
-            };
-            let u = read("org.freedesktop.systemd1.Unit").await?;
-            let s = read("org.freedesktop.systemd1.Service").await?;
-            let invocation: Vec<u8> = u.get("InvocationID")?;
-            Ok(UnitStatus {
-                unit: unit.to_string(),
-                load_state: u.get("LoadState")?,
-                active_state: u.get("ActiveState")?,
-                sub_state: u.get("SubState")?,
-                need_daemon_reload: u.get("NeedDaemonReload")?,
-                unit_file_state: u.get("UnitFileState")?,
-                invocation_id: invocation.iter().map(|b| format!("{b:02x}")).collect(),
-                main_pid: s.get("MainPID")?,
-                exec_main_start_timestamp: s.get("ExecMainStartTimestamp")?,
-                n_restarts: s.get("NRestarts")?,
-                control_group: s.get("ControlGroup")?,
-                result: s.get("Result")?,
-                exec_main_status: s.get("ExecMainStatus")?,
+            }))
+            .await?;
+            Ok(Props {
+                unit,
+                map: values.into_iter().collect(),
             })
         })
     }
@@ -414,7 +488,7 @@ impl Systemd {
 /// The properties of one interface of one unit, from `GetAll`.
 struct Props<'a> {
     unit: &'a str,
-    map: std::collections::HashMap<String, zbus::OwnedVariant>,
+    map: HashMap<String, zbus::OwnedVariant>,
 }
 
 impl Props<'_> {

@@ -26,7 +26,7 @@ pub fn run(paths: &Paths, args: Disable) -> Result<()> {
     let _lock = Lock::acquire(&paths.lock_file(&args.product))?;
     let name = unit::unit_name(&args.product);
     // A unit already removed (an earlier disable) has nothing left to stop or disable.
-    if systemd.status(&name)?.load_state != "not-found" {
+    if systemd.unit_file(&name)?.load_state != "not-found" {
         systemd.stop(&name)?;
         if systemd.status(&name)?.active_state == "failed" {
             systemd.reset_failed(&name)?;

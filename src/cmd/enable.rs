@@ -47,11 +47,12 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
     let unit_file = paths.unit_file(&wanted.name);
     let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
     let before = systemd.status(&name)?;
+    let file = systemd.unit_file(&name)?;
     let same = Product::load_optional(paths, &wanted.name)?.as_ref() == Some(&wanted)
         && store::read_optional(&unit_file)?.as_deref() == Some(text.as_str())
         && store::read_optional(&slice_file)?.as_deref() == Some(unit::SLICE_TEXT)
-        && before.unit_file_state == "enabled"
-        && !before.need_daemon_reload;
+        && file.unit_file_state == "enabled"
+        && !file.need_daemon_reload;
 
     if same {
         println!("{name}: unchanged");

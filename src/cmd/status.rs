@@ -109,6 +109,8 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
         Some(text) if text == super::render_unit(&product)? => "current",
         Some(_) => "drifted",
     };
+    let need_daemon_reload = systemd.unit_file(&unit)?.need_daemon_reload;
+    let details = systemd.details(&unit)?;
     Ok(Report {
         product: name.to_string(),
         restart_pending: s.is_running() && super::restart_pending(paths, name, &s.invocation_id)?,
@@ -117,13 +119,13 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
         lost,
         unit,
         active_state: s.active_state,
-        sub_state: s.sub_state,
+        sub_state: details.sub_state,
         main_pid: s.main_pid,
         n_restarts: s.n_restarts,
-        cgroup: s.control_group,
+        cgroup: details.control_group,
         invocation_id: s.invocation_id,
         unit_file,
-        need_daemon_reload: s.need_daemon_reload,
+        need_daemon_reload,
     })
 }
 

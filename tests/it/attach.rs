@@ -69,13 +69,18 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
     });
     let client: u32 = clients.trim().parse().expect("one client pid");
     let status = env.systemd().status("sessctl-web.service").expect("status");
+    let cgroup_of_unit = env
+        .systemd()
+        .details("sessctl-web.service")
+        .expect("details")
+        .control_group;
     assert_eq!(status.active_state, "active", "attach started the unit");
     // The attached client lives with the terminal; the server and agent stay in the unit.
     let cgroup = std::fs::read_to_string(format!("/proc/{client}/cgroup")).expect("cgroup");
-    assert!(!cgroup.contains(&status.control_group), "{cgroup}");
+    assert!(!cgroup.contains(&cgroup_of_unit), "{cgroup}");
     let server =
         std::fs::read_to_string(format!("/proc/{}/cgroup", status.main_pid)).expect("cgroup");
-    assert!(server.contains(&status.control_group), "{server}");
+    assert!(server.contains(&cgroup_of_unit), "{server}");
     let screen = wait_for("the agent's output on screen", || {
         tmux(&socket, &["capture-pane", "-p", "-t", "main"]).filter(|s| s.contains("agent-ready"))
     });

@@ -36,7 +36,7 @@ fn demo_runs_without_a_user_manager_and_cleans_up() {
     for expected in [
         format!("- started a private systemd --user in cgroup /sessctl-demo-{pid}-0\n"),
         format!("$ sessctl enable {product} --dir /tmp/sessctl-{product} -- /tmp/sessctl-{product}/agent\n  sessctl-{product}.service: written, reloaded and enabled\n  sessctl-{product}.service: started\n"),
-        format!("$ sessctl start {product}\n  sessctl-{product}.service: already active\n- survived: same invocation "),
+        format!("$ sessctl resume {product} --no-attach\n  sessctl-{product}.service: survived, up "),
         format!("- lost: sessctl-{product}-naive.service is inactive and systemd killed its tmux session with it\n"),
         format!("$ sessctl disable {product} --purge\n"),
         "\ndemo done: the sessctl session survived; the naive one was lost\n".to_string(),

@@ -91,8 +91,9 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
 
     // What the agent got: exactly the input, in the directory, in the unit's own cgroup.
     let status = systemd.status(UNIT).expect("status");
+    let details = systemd.details(UNIT).expect("details");
     assert_eq!(
-        (status.active_state.as_str(), status.sub_state.as_str()),
+        (status.active_state.as_str(), details.sub_state.as_str()),
         ("active", "running")
     );
     let server = cmdline(status.main_pid);
@@ -112,12 +113,12 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
         "K=$v %x in the agent's environment"
     );
     assert_eq!(systemd.unit_of_pid(agent).expect("GetUnitByPID"), UNIT);
-    assert!(status
+    assert!(details
         .control_group
         .ends_with("/app.slice/app-sessctl.slice/sessctl-web.service"));
     let cgroup = fs::read_to_string(format!("/proc/{agent}/cgroup")).expect("cgroup");
     assert!(
-        cgroup.lines().any(|l| l.ends_with(&status.control_group)),
+        cgroup.lines().any(|l| l.ends_with(&details.control_group)),
         "{cgroup}"
     );
 
@@ -159,7 +160,7 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
         .run();
     assert!(!env.unit_file("web").exists());
     assert_eq!(
-        systemd.status(UNIT).expect("status").load_state,
+        systemd.unit_file(UNIT).expect("unit file").load_state,
         "not-found"
     );
     assert!(env.product_file("web").exists());
@@ -199,7 +200,12 @@ fn enable_again_never_restarts_a_live_session() {
         (after.main_pid, &after.invocation_id),
         (before.main_pid, &before.invocation_id)
     );
-    assert!(!after.need_daemon_reload);
+    assert!(
+        !systemd
+            .unit_file(UNIT)
+            .expect("unit file")
+            .need_daemon_reload
+    );
     enable(&["--env", "NEW=1"])
         .stdout(&format!(
             "{UNIT}: unchanged\n{UNIT}: restart pending; the live session keeps running until `sessctl restart web`\n"

@@ -42,6 +42,7 @@ fn readme_lists_the_exit_codes_help_lists() {
         (1, "an operation failed"),
         (2, "invalid usage or input"),
         (3, "the systemd user manager could not be reached"),
+        (4, "a session was lost"),
     ] {
         assert!(
             readme.contains(&format!("| {code} | {meaning}")),
