@@ -41,6 +41,7 @@ pub enum Command {
     List(Json),
     /// Show a product's event log: enables, starts, resumes with their verdicts, stops, losses.
     Log(ProductJson),
+    Doctor(Doctor),
     /// Attach this terminal to a product's session, starting the session first if needed.
     ///
     /// Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
@@ -113,6 +114,23 @@ pub struct Verify {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Find everything that can kill a session: sessctl's units, the environment, every other user
+/// unit that launches a session, and every tmux server and agent process of the user.
+///
+/// Each finding has a severity, its evidence (file and line, unit property, PID and cgroup) and
+/// the exact fix. Exit status: 0 healthy (notes only), 1 findings, 2 doctor could not run.
+/// SESSCTL_LINGER_DIR and SESSCTL_LOGIND_CONF point the linger and logind.conf checks elsewhere
+/// (the default is logind over the system bus, then /var/lib/systemd/linger, and
+/// /etc/systemd/logind.conf with its drop-ins).
+#[derive(Debug, Args)]
+pub struct Doctor {
+    /// Check only this product's unit and processes (the environment and other units always).
+    pub product: Option<String>,
+    /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -7,6 +7,7 @@ mod cmd;
 pub mod error;
 pub mod identity;
 pub mod paths;
+pub mod procfs;
 pub mod product;
 pub mod resume;
 pub mod session;

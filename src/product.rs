@@ -73,6 +73,34 @@ impl Product {
     }
 }
 
+impl Product {
+    /// The `sessctl enable` command line that recreates this product's settings exactly,
+    /// quoted for a POSIX shell: the fix doctor prints.
+    pub fn enable_command(&self) -> String {
+        let mut words = vec!["sessctl".to_string(), "enable".into(), self.name.clone()];
+        words.extend(["--dir".to_string(), shell_quote(&self.dir)]);
+        for (k, v) in &self.env {
+            words.extend(["--env".to_string(), shell_quote(&format!("{k}={v}"))]);
+        }
+        words.push("--".into());
+        words.extend(self.command.iter().map(|a| shell_quote(a)));
+        words.join(" ")
+    }
+}
+
+/// `word` as one POSIX shell word: bare when it is plainly safe, else single-quoted.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
 pub fn check_name(name: &str) -> Result<()> {
     let valid = name.len() <= 64
@@ -207,6 +235,21 @@ mod tests {
         assert!(check_name(name).is_err());
         assert_eq!(suggest_name(name), suggestion);
         check_name(suggestion).unwrap();
+    }
+
+    #[test]
+    fn enable_command_quotes_for_the_shell() {
+        let product = Product {
+            name: "web".into(),
+            dir: "/src/my app".into(),
+            command: vec!["/bin/claude".into(), "it's".into(), "".into()],
+            tmux: "/usr/bin/tmux".into(),
+            env: [("K".to_string(), "a b".to_string())].into(),
+        };
+        assert_eq!(
+            product.enable_command(),
+            r"sessctl enable web --dir '/src/my app' --env 'K=a b' -- /bin/claude 'it'\''s' ''"
+        );
     }
 
     #[test]

@@ -125,6 +125,28 @@ pub fn attach(tmux: &Path, socket: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `tmux -V` as (major, minor), e.g. "tmux 3.3a" is (3, 3); `None` for a version string
+/// without numbers ("tmux master").
+pub fn version(tmux: &Path) -> Result<Option<(u32, u32)>> {
+    let out = Command::new(tmux)
+        .arg("-V")
+        .output()
+        .with_context(|| format!("running {} -V", tmux.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(parse_version(&text))
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let digits = text
+        .trim()
+        .rsplit(' ')
+        .next()?
+        .trim_start_matches(|c: char| !c.is_ascii_digit());
+    let (major, rest) = digits.split_once('.')?;
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 fn client(tmux: &Path, socket: &Path) -> Command {
     let mut cmd = Command::new(tmux);
     cmd.arg("-N").arg("-S").arg(socket);
@@ -134,6 +156,14 @@ fn client(tmux: &Path, socket: &Path) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("tmux 3.3a\n"), Some((3, 3)));
+        assert_eq!(parse_version("tmux next-3.4"), Some((3, 4)));
+        assert_eq!(parse_version("tmux 2.9"), Some((2, 9)));
+        assert_eq!(parse_version("tmux master"), None);
+    }
 
     #[test]
     fn config_quotes_every_argument() {

@@ -31,6 +31,25 @@ trait Manager {
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
+    fn list_units(
+        &self,
+    ) -> zbus::Result<
+        Vec<(
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            OwnedObjectPath,
+            u32,
+            String,
+            OwnedObjectPath,
+        )>,
+    >;
+    fn list_unit_files(&self) -> zbus::Result<Vec<(String, String)>>;
+    #[zbus(property)]
+    fn control_group(&self) -> zbus::Result<String>;
     fn enable_unit_files(
         &self,
         files: &[&str],
@@ -59,6 +78,30 @@ trait Manager {
 trait Unit {
     #[zbus(property)]
     fn id(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn fragment_path(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn drop_in_paths(&self) -> zbus::Result<Vec<String>>;
+    #[zbus(property)]
+    fn transient(&self) -> zbus::Result<bool>;
+}
+
+#[proxy(
+    interface = "org.freedesktop.login1.Manager",
+    default_service = "org.freedesktop.login1",
+    default_path = "/org/freedesktop/login1"
+)]
+trait Login {
+    fn get_user(&self, uid: u32) -> zbus::Result<OwnedObjectPath>;
+}
+
+#[proxy(
+    interface = "org.freedesktop.login1.User",
+    default_service = "org.freedesktop.login1"
+)]
+trait LoginUser {
+    #[zbus(property)]
+    fn linger(&self) -> zbus::Result<bool>;
 }
 
 /// One command line as systemd reports it: path, argv, ignore-failure, then timestamps, pid
@@ -72,6 +115,20 @@ type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32
 trait Service {
     #[zbus(property)]
     fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
+    #[zbus(property)]
+    fn exec_start_pre(&self) -> zbus::Result<Vec<ExecCommand>>;
+    #[zbus(property)]
+    fn exec_start_post(&self) -> zbus::Result<Vec<ExecCommand>>;
+    #[zbus(property, name = "Type")]
+    fn type_(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn kill_mode(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn remain_after_exit(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn memory_high(&self) -> zbus::Result<u64>;
+    #[zbus(property)]
+    fn memory_max(&self) -> zbus::Result<u64>;
     #[zbus(property)]
     fn working_directory(&self) -> zbus::Result<String>;
 }
@@ -120,6 +177,24 @@ impl UnitStatus {
             "active" | "activating" | "reloading"
         )
     }
+}
+
+/// How a service unit is configured, as systemd parsed it (drop-ins included): what doctor
+/// needs to judge whether it can kill a session.
+#[derive(Debug, Clone)]
+pub struct UnitConfig {
+    pub id: String,
+    /// Empty for a unit with no file (transient units have one under the runtime directory).
+    pub fragment_path: String,
+    pub drop_in_paths: Vec<String>,
+    pub transient: bool,
+    pub service_type: String,
+    pub kill_mode: String,
+    pub remain_after_exit: bool,
+    /// `ExecStartPre=`, `ExecStart=` and `ExecStartPost=`, in that order.
+    pub exec: Vec<ExecLine>,
+    /// Whether MemoryHigh= or MemoryMax= sets a limit.
+    pub memory_limited: bool,
 }
 
 /// A command line of a loaded unit, as systemd parsed it.
@@ -464,6 +539,104 @@ impl Systemd {
             .collect())
     }
 
+    /// How `unit` is configured; loads it if needed.
+    pub fn unit_config(&self, unit: &str) -> Result<UnitConfig> {
+        block_on(async {
+            let path = self.unit_path(unit)?;
+            let u = UnitProxy::builder(&self.conn)
+                .path(path.clone())
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            let s = ServiceProxy::builder(&self.conn)
+                .path(path)
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await?;
+            let (fragment_path, drop_in_paths, transient) = futures_util::future::try_join3(
+                u.fragment_path(),
+                u.drop_in_paths(),
+                u.transient(),
+            )
+            .await
+            .with_context(|| format!("reading the unit properties of {unit}"))?;
+            let (service_type, kill_mode, remain_after_exit, high, max) =
+                futures_util::future::try_join5(
+                    s.type_(),
+                    s.kill_mode(),
+                    s.remain_after_exit(),
+                    s.memory_high(),
+                    s.memory_max(),
+                )
+                .await
+                .with_context(|| format!("reading the service properties of {unit}"))?;
+            let (pre, start, post) = futures_util::future::try_join3(
+                s.exec_start_pre(),
+                s.exec_start(),
+                s.exec_start_post(),
+            )
+            .await
+            .with_context(|| format!("reading the command lines of {unit}"))?;
+            let exec = pre
+                .into_iter()
+                .chain(start)
+                .chain(post)
+                .map(|l| ExecLine {
+                    path: l.0,
+                    argv: l.1,
+                })
+                .collect();
+            Ok(UnitConfig {
+                id: unit.to_string(),
+                fragment_path,
+                drop_in_paths,
+                transient,
+                service_type,
+                kill_mode,
+                remain_after_exit,
+                exec,
+                memory_limited: high != u64::MAX || max != u64::MAX,
+            })
+        })
+    }
+
+    /// The names of every loaded unit, transient ones included (`ListUnits`).
+    pub fn loaded_units(&self) -> Result<Vec<String>> {
+        block_on(async {
+            let units = self
+                .manager()
+                .await?
+                .list_units()
+                .await
+                .context("listing units")?;
+            Ok(units.into_iter().map(|u| u.0).collect())
+        })
+    }
+
+    /// The paths of every unit file in the manager's search path (`ListUnitFiles`).
+    pub fn unit_files(&self) -> Result<Vec<String>> {
+        block_on(async {
+            let files = self
+                .manager()
+                .await?
+                .list_unit_files()
+                .await
+                .context("listing unit files")?;
+            Ok(files.into_iter().map(|f| f.0).collect())
+        })
+    }
+
+    /// The user manager's own cgroup.
+    pub fn manager_cgroup(&self) -> Result<String> {
+        block_on(async {
+            self.manager()
+                .await?
+                .control_group()
+                .await
+                .context("reading the manager's cgroup")
+        })
+    }
+
     /// The unit a process belongs to (`GetUnitByPID`).
     pub fn unit_of_pid(&self, pid: u32) -> Result<String> {
         block_on(async {
@@ -518,6 +691,32 @@ impl Job {
             Job::Restart => "restarting",
         }
     }
+}
+
+/// Whether logind keeps `uid`'s manager running without a login (linger), asked over the
+/// system bus; `None` where no logind answers there (containers, machines without systemd).
+pub fn logind_linger(uid: u32) -> Option<bool> {
+    block_on(async {
+        let conn = Connection::system().await.ok()?;
+        let login = LoginProxy::new(&conn).await.ok()?;
+        match login.get_user(uid).await {
+            Ok(path) => {
+                let user = LoginUserProxy::builder(&conn)
+                    .path(path)
+                    .build()
+                    .await
+                    .ok()?;
+                user.linger().await.ok()
+            }
+            // logind knows every lingering user, so a user it does not know does not linger.
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.login1.NoSuchUser" =>
+            {
+                Some(false)
+            }
+            Err(_) => None,
+        }
+    })
 }
 
 /// Only the bus: systemd's private socket (`$XDG_RUNTIME_DIR/systemd/private`) is no way in

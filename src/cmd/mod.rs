@@ -4,6 +4,7 @@ mod attach;
 mod control;
 mod demo;
 mod disable;
+mod doctor;
 mod enable;
 mod internal;
 mod log;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Resume(args) => resume::run(&paths()?, args),
         Command::Verify(args) => verify::run(&paths()?, args),
         Command::Log(args) => log::run(&paths()?, &args.product, args.json),
+        Command::Doctor(args) => doctor::run(&paths()?, args),
         Command::Status(args) => status::status(&paths()?, args.product.as_deref(), args.json),
         Command::List(args) => status::list(&paths()?, args.json),
         Command::Attach(args) => attach::run(&paths()?, &args.product),

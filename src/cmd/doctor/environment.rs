@@ -1,0 +1,275 @@
+//! Doctor's environment checks: the runtime directory, the user bus, linger, logind's
+//! KillUserProcesses, tmux, and memory-controller delegation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::{Finding, Severity};
+use crate::product::{self, Product};
+use crate::session;
+use crate::systemd::{self, Systemd};
+use crate::unit;
+
+/// The oldest tmux whose server can run in the foreground (`tmux -D`).
+const TMUX_MIN: (u32, u32) = (3, 2);
+
+fn finding(
+    id: &'static str,
+    severity: Severity,
+    summary: String,
+    evidence: Vec<String>,
+    fix: String,
+) -> Finding {
+    Finding {
+        id,
+        severity,
+        product: None,
+        unit: None,
+        summary,
+        evidence,
+        fix,
+    }
+}
+
+pub fn check(products: &[Product]) -> Result<Vec<Finding>> {
+    let mut found = Vec::new();
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        found.push(finding(
+            "runtime-dir-unset",
+            Severity::Error,
+            "XDG_RUNTIME_DIR is not set (common after su or sudo): sessctl cannot find the user bus or the tmux sockets".into(),
+            vec!["environment: XDG_RUNTIME_DIR unset".into()],
+            "log in as the user (ssh, a desktop session, or `machinectl shell USER@`), or `export XDG_RUNTIME_DIR=/run/user/$(id -u)`".into(),
+        ));
+    }
+    found.extend(linger()?);
+    found.extend(kill_user_processes()?);
+    found.extend(tmux(products)?);
+    Ok(found)
+}
+
+/// Connects to the user manager, or records why it cannot.
+pub fn manager(found: &mut Vec<Finding>) -> Option<Systemd> {
+    match Systemd::connect() {
+        Ok(systemd) => Some(systemd),
+        Err(err) => {
+            found.push(finding(
+                "bus-unreachable",
+                Severity::Error,
+                "the systemd user manager cannot be reached over the user bus: no session can be started, resumed or checked".into(),
+                vec![format!("{err:#}")],
+                "start a user manager with its bus (`apt-get install dbus-user-session`, then log in again), and make sure DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR points at it".into(),
+            ));
+            None
+        }
+    }
+}
+
+fn user_name() -> Result<String> {
+    let uid = nix::unistd::getuid();
+    Ok(nix::unistd::User::from_uid(uid)?.map_or_else(|| uid.to_string(), |u| u.name))
+}
+
+/// Linger, from logind over the system bus where it runs, else from its flag file.
+/// `SESSCTL_LINGER_DIR` names the flag directory and skips logind (for tests and containers).
+fn linger() -> Result<Vec<Finding>> {
+    let user = user_name()?;
+    let uid = nix::unistd::getuid().as_raw();
+    let flag = |file: PathBuf| {
+        let on = file.exists();
+        (
+            on,
+            format!(
+                "{} {}",
+                file.display(),
+                if on { "exists" } else { "does not exist" }
+            ),
+        )
+    };
+    let (on, evidence) = match std::env::var_os("SESSCTL_LINGER_DIR") {
+        Some(dir) => flag(PathBuf::from(dir).join(&user)),
+        None => match systemd::logind_linger(uid) {
+            Some(on) => (
+                on,
+                format!(
+                    "logind reports Linger={} for {user}",
+                    if on { "yes" } else { "no" }
+                ),
+            ),
+            None => flag(Path::new("/var/lib/systemd/linger").join(&user)),
+        },
+    };
+    if on {
+        return Ok(Vec::new());
+    }
+    Ok(vec![finding(
+        "linger-off",
+        Severity::Warning,
+        format!("linger is off for {user}: the user manager, and every session in it, stops at logout and does not start at boot"),
+        vec![evidence],
+        format!("loginctl enable-linger {user}"),
+    )])
+}
+
+/// logind's KillUserProcesses=, from logind.conf and its drop-ins (the last setting wins).
+/// `SESSCTL_LOGIND_CONF` names the main file instead of /etc/systemd/logind.conf.
+fn kill_user_processes() -> Result<Vec<Finding>> {
+    let user = user_name()?;
+    let mut setting: Option<(bool, String)> = None;
+    let mut excluded = false;
+    for file in logind_files() {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let mut in_login = false;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_login = line == "[Login]";
+            } else if let (true, Some((key, value))) = (in_login, line.split_once('=')) {
+                match key.trim() {
+                    "KillUserProcesses" => {
+                        let yes = matches!(value.trim(), "yes" | "true" | "1" | "on");
+                        setting = Some((yes, format!("{}:{}: {line}", file.display(), n + 1)));
+                    }
+                    "KillExcludeUsers" => excluded = value.split_whitespace().any(|u| u == user),
+                    _ => {}
+                }
+            }
+        }
+    }
+    match setting {
+        Some((true, evidence)) if !excluded => Ok(vec![finding(
+            "kill-user-processes",
+            Severity::Warning,
+            "logind kills every process of a login session at logout (KillUserProcesses=yes): a session launched from a terminal or SSH login, rather than by sessctl, dies with it".into(),
+            vec![evidence],
+            format!("set KillUserProcesses=no in that file, or add {user} to KillExcludeUsers=, then `systemctl restart systemd-logind`; and launch sessions only through sessctl"),
+        )]),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn logind_files() -> Vec<PathBuf> {
+    let (main, dropin_dirs) = match std::env::var_os("SESSCTL_LOGIND_CONF").map(PathBuf::from) {
+        Some(main) => {
+            let dir = PathBuf::from(format!("{}.d", main.display()));
+            (main, vec![dir])
+        }
+        None => (
+            PathBuf::from("/etc/systemd/logind.conf"),
+            [
+                "/usr/lib/systemd/logind.conf.d",
+                "/usr/local/lib/systemd/logind.conf.d",
+                "/run/systemd/logind.conf.d",
+                "/etc/systemd/logind.conf.d",
+            ]
+            .map(PathBuf::from)
+            .to_vec(),
+        ),
+    };
+    // Drop-ins apply in file-name order; of two with one name, the later directory wins.
+    let mut dropins: std::collections::BTreeMap<std::ffi::OsString, PathBuf> = Default::default();
+    for dir in dropin_dirs {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "conf") {
+                dropins.insert(entry.file_name(), path);
+            }
+        }
+    }
+    std::iter::once(main).chain(dropins.into_values()).collect()
+}
+
+/// tmux on PATH and every tmux a product's unit runs: present, and new enough for `-D`.
+fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
+    let mut binaries: Vec<String> = Vec::new();
+    match product::resolve_program("tmux") {
+        Ok(path) => binaries.push(path),
+        Err(_) => return Ok(vec![finding(
+            "tmux-missing",
+            Severity::Error,
+            "tmux is not installed (not found in PATH): sessctl cannot host or attach any session"
+                .into(),
+            vec![format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            )],
+            "apt-get install tmux (3.2 or newer)".into(),
+        )]),
+    }
+    for p in products {
+        if !binaries.contains(&p.tmux) {
+            binaries.push(p.tmux.clone());
+        }
+    }
+    let mut found = Vec::new();
+    for binary in binaries {
+        let path = Path::new(&binary);
+        if !path.exists() {
+            found.push(finding(
+                "tmux-missing",
+                Severity::Error,
+                format!("{binary} does not exist: the units that run it cannot start"),
+                vec![format!("{binary}: no such file")],
+                "reinstall tmux, then run `sessctl doctor` again for the enable command of each product".into(),
+            ));
+            continue;
+        }
+        let version = session::version(path)?;
+        if version.is_some_and(|v| v < TMUX_MIN) {
+            let (major, minor) = version.unwrap_or_default();
+            found.push(finding(
+                "tmux-too-old",
+                Severity::Error,
+                format!("{binary} is tmux {major}.{minor}; sessctl needs 3.2 or newer for a foreground server (tmux -D)"),
+                vec![format!("{binary} -V: tmux {major}.{minor}")],
+                "install tmux 3.2 or newer".into(),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the memory controller reaches the user manager, so Memory*= settings work.
+pub fn memory(systemd: &Systemd, products: &[Product]) -> Result<Vec<Finding>> {
+    let cgroup = systemd.manager_cgroup()?;
+    let base = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/unified"
+    };
+    let file = format!("{base}{cgroup}/cgroup.controllers");
+    let Ok(controllers) = std::fs::read_to_string(&file) else {
+        return Ok(Vec::new());
+    };
+    if controllers.split_whitespace().any(|c| c == "memory") {
+        return Ok(Vec::new());
+    }
+    let mut limited = Vec::new();
+    for p in products {
+        let name = unit::unit_name(&p.name);
+        if systemd.unit_config(&name)?.memory_limited {
+            limited.push(name);
+        }
+    }
+    let severity = if limited.is_empty() {
+        Severity::Note
+    } else {
+        Severity::Warning
+    };
+    let mut evidence = vec![format!("{file}: \"{}\"", controllers.trim())];
+    evidence.extend(
+        limited
+            .iter()
+            .map(|u| format!("{u} sets MemoryHigh= or MemoryMax=")),
+    );
+    Ok(vec![finding(
+        "memory-not-delegated",
+        severity,
+        "the memory controller is not delegated to the user manager: MemoryHigh= and MemoryMax= in user units do nothing".into(),
+        evidence,
+        "as root: `systemctl edit user@.service`, add `[Service]` and `Delegate=cpu cpuset io memory pids`, then log in again".into(),
+    )])
+}

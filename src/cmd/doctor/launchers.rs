@@ -1,0 +1,304 @@
+//! Doctor's sweep of every other user unit, loaded or only on disk, transient ones included:
+//! which of them launch a tmux or screen session or an agent CLI in a way that gets it killed,
+//! or restart a session on "resume". Their command lines are read as systemd parsed them, and
+//! so are the scripts those command lines run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{locate, Finding, Severity};
+use crate::paths::Paths;
+use crate::product::Product;
+use crate::systemd::{Systemd, UnitConfig};
+use crate::unit;
+
+/// Agent CLIs whose processes doctor recognises by name.
+pub const AGENTS: [&str; 3] = ["claude", "codex", "aider"];
+
+const INTERPRETERS: [&str; 7] = ["sh", "bash", "dash", "zsh", "python3", "python", "perl"];
+
+/// A line of a command line or script, and where it was found.
+struct Line {
+    text: String,
+    /// `file:line: text`, or how systemd reported it.
+    place: String,
+    /// For a command line: the first word, to find it in the unit file.
+    program: Option<String>,
+}
+
+pub fn check(systemd: &Systemd, paths: &Paths) -> Result<Vec<Finding>> {
+    let own: BTreeSet<String> = Product::names(paths)?
+        .iter()
+        .map(|p| unit::unit_name(p))
+        .collect();
+    let mut names: BTreeSet<String> = systemd.loaded_units()?.into_iter().collect();
+    names.extend(systemd.unit_files()?.iter().filter_map(|f| {
+        Path::new(f)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+    }));
+    let mut found = Vec::new();
+    for name in names {
+        // Templates cannot be loaded; their instances are listed as loaded units.
+        if !name.ends_with(".service") || name.contains("@.") || own.contains(&name) {
+            continue;
+        }
+        found.extend(judge(&systemd.unit_config(&name)?));
+    }
+    Ok(found)
+}
+
+fn judge(config: &UnitConfig) -> Vec<Finding> {
+    let lines = lines_of(config);
+    let files: Vec<&str> = std::iter::once(config.fragment_path.as_str())
+        .chain(config.drop_in_paths.iter().map(String::as_str))
+        .filter(|f| !f.is_empty())
+        .collect();
+    // Where in the unit's files a line came from, when it came from a command line.
+    let place = |line: &Line, token: &str| -> String {
+        if line.program.is_some() {
+            for needle in [token, line.program.as_deref().unwrap_or(token)] {
+                if let Some(at) = files.iter().find_map(|f| locate(f, "Exec", needle)) {
+                    return at;
+                }
+            }
+        }
+        line.place.clone()
+    };
+    let setting = |key: &str, value: &str| -> String {
+        files
+            .iter()
+            .find_map(|f| locate(f, &format!("{key}="), ""))
+            .unwrap_or_else(|| format!("{key}={value} (as systemd reports it)"))
+    };
+    let find = |test: fn(&[&str]) -> Option<&'static str>| {
+        lines.iter().find_map(|line| {
+            let words: Vec<&str> = line
+                .text
+                .split_whitespace()
+                .map(|w| w.trim_matches(['\'', '"', ';']))
+                .collect();
+            test(&words).map(|token| place(line, token))
+        })
+    };
+    let detached = find(detached_session);
+    let launches = detached.clone().or_else(|| find(mentions_session));
+    let default_socket = find(default_socket);
+    let restarts = find(restarts_session);
+
+    let unit = &config.id;
+    let where_ = config.fragment_path.as_str();
+    let finding = |id, severity, summary: String, evidence: Vec<String>, fix: String| Finding {
+        id,
+        severity,
+        product: None,
+        unit: Some(unit.clone()),
+        summary,
+        evidence,
+        fix,
+    };
+    let resume_instead = "launch the session with sessctl (`sessctl enable PRODUCT --dir DIR -- AGENT ...`) and have this unit run `sessctl resume PRODUCT --no-attach --json` instead";
+    let oneshot_remains = config.service_type == "oneshot" && config.remain_after_exit;
+    let mut found = Vec::new();
+    if let (Some(at), false, false) = (&detached, oneshot_remains, config.service_type == "forking")
+    {
+        found.push(finding(
+            "launcher-forks-session",
+            Severity::Error,
+            format!("{unit} (Type={}) forks a detached session itself: the session lives in {unit}'s cgroup and dies when {unit} stops or restarts", config.service_type),
+            vec![at.clone(), setting("Type", &config.service_type)],
+            format!("{resume_instead}; edit {where_}"),
+        ));
+    }
+    if let (Some(at), true) = (&launches, oneshot_remains) {
+        found.push(finding(
+            "launcher-remain-after-exit",
+            Severity::Error,
+            format!("{unit} is Type=oneshot with RemainAfterExit=yes: it reports active with no main process, so nothing notices when its session dies, and a stop kills it"),
+            vec![at.clone(), setting("Type", "oneshot"), setting("RemainAfterExit", "yes")],
+            format!("{resume_instead}; edit {where_}"),
+        ));
+    }
+    if let (Some(at), true) = (
+        &launches,
+        matches!(config.kill_mode.as_str(), "none" | "process"),
+    ) {
+        found.push(finding(
+            "launcher-killmode",
+            Severity::Error,
+            format!("{unit} launches a session with KillMode={}: its processes escape systemd, survive a stop as orphans, and a start then fights them for the socket", config.kill_mode),
+            vec![at.clone(), setting("KillMode", &config.kill_mode)],
+            format!("set KillMode=control-group in {where_}, then `systemctl --user daemon-reload`; better: {resume_instead}"),
+        ));
+    }
+    if let Some(at) = default_socket {
+        found.push(finding(
+            "launcher-default-socket",
+            Severity::Warning,
+            format!("{unit} runs tmux on the shared default socket: every launcher and attach lands on one server, and one stop or kill-server takes all its sessions"),
+            vec![at],
+            format!("give tmux a socket of its own (`-S PATH`) in {where_}; better: {resume_instead}"),
+        ));
+    }
+    if let Some(at) = restarts {
+        found.push(finding(
+            "launcher-restarts-session",
+            Severity::Error,
+            format!("{unit} restarts a session unit: a restart stops the live agent and starts a new one, so this \"resume\" kills the session it resumes"),
+            vec![at],
+            format!("replace the restart with `sessctl resume PRODUCT --no-attach --json` in {where_}"),
+        ));
+    }
+    found
+}
+
+/// The unit's command lines, and the lines of the scripts they run.
+fn lines_of(config: &UnitConfig) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for exec in &config.exec {
+        lines.push(Line {
+            text: exec.argv.join(" "),
+            place: format!(
+                "{} command line as systemd parsed it: {}",
+                config.id,
+                exec.argv.join(" ")
+            ),
+            program: exec.argv.first().cloned(),
+        });
+        let first = exec.argv.first().map(|a| base(a)).unwrap_or_default();
+        let script = if INTERPRETERS.contains(&first) {
+            exec.argv.get(1)
+        } else {
+            Some(&exec.path)
+        };
+        if let Some(text) = script.and_then(|s| read_script(s)) {
+            for (n, line) in text.lines().enumerate() {
+                lines.push(Line {
+                    text: line.to_string(),
+                    place: format!(
+                        "{}:{}: {}",
+                        script.map_or("", |s| s.as_str()),
+                        n + 1,
+                        line.trim()
+                    ),
+                    program: None,
+                });
+            }
+        }
+    }
+    lines
+}
+
+/// A script's text: a readable file under 1 MiB that is not a binary.
+fn read_script(path: &str) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.contains(&0) {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn base(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+fn has_tmux(words: &[&str]) -> bool {
+    words.iter().any(|w| base(w) == "tmux")
+}
+
+fn is_detach_flag(word: &str) -> bool {
+    word.strip_prefix('-').is_some_and(|flags| {
+        !flags.starts_with('-')
+            && flags.contains('d')
+            && flags.chars().all(|c| c.is_ascii_alphabetic())
+    })
+}
+
+/// `tmux new-session -d` or `screen -dm`: a session forked into the background.
+fn detached_session(words: &[&str]) -> Option<&'static str> {
+    if has_tmux(words)
+        && words.iter().any(|w| matches!(*w, "new-session" | "new"))
+        && words.iter().any(|w| is_detach_flag(w))
+    {
+        return Some("new-session");
+    }
+    let screen = words.iter().any(|w| base(w) == "screen");
+    let dm = words
+        .iter()
+        .any(|w| w.starts_with('-') && w.contains('d') && w.contains('m'))
+        || (words.contains(&"-d") && words.contains(&"-m"));
+    (screen && dm).then_some("screen")
+}
+
+/// Any tmux, screen or agent CLI.
+fn mentions_session(words: &[&str]) -> Option<&'static str> {
+    if has_tmux(words) {
+        return Some("tmux");
+    }
+    if words.iter().any(|w| base(w) == "screen") {
+        return Some("screen");
+    }
+    words
+        .iter()
+        .find_map(|w| AGENTS.iter().find(|a| base(w) == **a).copied())
+}
+
+/// tmux with neither `-S` nor `-L` (nor sessctl's own `--socket`): the shared default socket.
+fn default_socket(words: &[&str]) -> Option<&'static str> {
+    let own = words
+        .iter()
+        .any(|w| w.starts_with("-S") || w.starts_with("-L") || *w == "--socket");
+    (has_tmux(words) && !own).then_some("tmux")
+}
+
+/// `systemctl restart` (any flavour) or a RestartUnit call.
+fn restarts_session(words: &[&str]) -> Option<&'static str> {
+    let systemctl = words.iter().any(|w| base(w) == "systemctl");
+    let restart = words.iter().any(|w| w.ends_with("restart"));
+    if systemctl && restart {
+        return Some("restart");
+    }
+    words
+        .iter()
+        .any(|w| w.contains("RestartUnit"))
+        .then_some("RestartUnit")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<&str> {
+        line.split_whitespace().collect()
+    }
+
+    #[test]
+    fn recognises_detached_sessions() {
+        assert!(detached_session(&words("/usr/bin/tmux new-session -d -s main claude")).is_some());
+        assert!(detached_session(&words("tmux -S /x new -ds main")).is_some());
+        assert!(detached_session(&words("screen -dmS work claude")).is_some());
+        assert!(detached_session(&words("tmux -S /x attach -t main")).is_none());
+        assert!(detached_session(&words("tmux -D -S /x -f conf")).is_none());
+    }
+
+    #[test]
+    fn recognises_the_default_socket() {
+        assert!(default_socket(&words("tmux new-session -d")).is_some());
+        assert!(default_socket(&words("tmux -S /run/x new-session -d")).is_none());
+        assert!(default_socket(&words("tmux -Lwork new-session -d")).is_none());
+    }
+
+    #[test]
+    fn recognises_restarts() {
+        assert!(restarts_session(&words("systemctl --user restart sessctl-web.service")).is_some());
+        assert!(restarts_session(&words("busctl call ... RestartUnit ss x replace")).is_some());
+        assert!(restarts_session(&words("systemctl --user start sessctl-web.service")).is_none());
+    }
+}

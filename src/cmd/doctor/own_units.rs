@@ -1,0 +1,127 @@
+//! Doctor's checks of sessctl's own unit for one product: the file, drop-ins, autostart,
+//! failure, reload and a pending restart.
+
+use anyhow::Result;
+
+use super::{Finding, Severity};
+use crate::paths::Paths;
+use crate::product::Product;
+use crate::store;
+use crate::systemd::Systemd;
+use crate::unit;
+
+pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<Finding>> {
+    let name = &product.name;
+    let unit = unit::unit_name(name);
+    let file = paths.unit_file(name);
+    let finding = |id, severity, summary: String, evidence: Vec<String>, fix: String| Finding {
+        id,
+        severity,
+        product: Some(name.clone()),
+        unit: Some(unit.clone()),
+        summary,
+        evidence,
+        fix,
+    };
+    let mut found = Vec::new();
+    let rendered = super::super::render_unit(product)?;
+    match store::read_optional(&file)? {
+        None => found.push(finding(
+            "unit-missing",
+            Severity::Error,
+            format!("{unit} has no unit file: the session cannot start"),
+            vec![format!("{} does not exist", file.display())],
+            product.enable_command(),
+        )),
+        Some(disk) if disk != rendered => {
+            let (n, on_disk, fresh) = first_difference(&disk, &rendered);
+            found.push(finding(
+                "unit-drift",
+                Severity::Warning,
+                format!("{unit} on disk differs from what sessctl renders: an edit may have changed how the session is launched or killed"),
+                vec![format!("{}:{n}: on disk {on_disk:?}, rendered {fresh:?}", file.display())],
+                product.enable_command(),
+            ));
+        }
+        Some(_) => {}
+    }
+    let config = systemd.unit_config(&unit)?;
+    if !config.drop_in_paths.is_empty() {
+        found.push(finding(
+            "unit-dropin",
+            Severity::Warning,
+            format!("drop-ins override {unit}: they can change its KillMode, Type or ExecStart behind sessctl's back"),
+            config.drop_in_paths.iter().map(|p| format!("{p}: drop-in")).collect(),
+            format!(
+                "rm {} && systemctl --user daemon-reload",
+                config.drop_in_paths.iter().map(|p| crate::product::shell_quote(p)).collect::<Vec<_>>().join(" ")
+            ),
+        ));
+    }
+    let file_state = systemd.unit_file(&unit)?;
+    if file.exists() && file_state.unit_file_state != "enabled" {
+        found.push(finding(
+            "unit-not-enabled",
+            Severity::Warning,
+            format!("{unit} is not enabled: the session does not start at login or boot"),
+            vec![format!("UnitFileState={}", file_state.unit_file_state)],
+            format!("systemctl --user enable {unit}"),
+        ));
+    }
+    if file_state.need_daemon_reload {
+        found.push(finding(
+            "unit-needs-reload",
+            Severity::Warning,
+            format!("{unit} changed on disk since systemd read it: the next start uses a definition nobody reviewed"),
+            vec!["NeedDaemonReload=yes".into()],
+            "systemctl --user daemon-reload".into(),
+        ));
+    }
+    let status = systemd.status(&unit)?;
+    if status.active_state == "failed" {
+        let details = systemd.details(&unit)?;
+        let evidence = vec![format!(
+            "ActiveState=failed, Result={}, ExecMainStatus={}, NRestarts={}",
+            details.result, details.exec_main_status, status.n_restarts
+        )];
+        if details.result == "start-limit-hit" {
+            found.push(finding(
+                "unit-start-limit",
+                Severity::Error,
+                format!("{unit} hit its start limit: systemd refuses to start it again"),
+                evidence,
+                format!("sessctl resume {name}   (clears the failed state and starts it; see `sessctl log {name}` for why it kept dying)"),
+            ));
+        } else {
+            found.push(finding(
+                "unit-failed",
+                Severity::Error,
+                format!("{unit} failed: there is no session"),
+                evidence,
+                format!("sessctl resume {name}"),
+            ));
+        }
+    }
+    if status.is_running() && super::super::restart_pending(paths, name, &status.invocation_id)? {
+        found.push(finding(
+            "restart-pending",
+            Severity::Warning,
+            format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session"),
+            vec![format!("InvocationID={} predates the unit file", status.invocation_id)],
+            format!("sessctl restart {name}   (when the agent can be restarted)"),
+        ));
+    }
+    Ok(found)
+}
+
+/// The first line (1-based) where `a` and `b` differ, with both versions.
+fn first_difference(a: &str, b: &str) -> (usize, String, String) {
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    let mut n = 1;
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n += 1,
+            (x, y) => return (n, x.unwrap_or("").to_string(), y.unwrap_or("").to_string()),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Doctor's sweep of the user's processes, the "three launch points" check: every tmux server
+//! and agent of the user, and the unit it really lives in (GetUnitByPID). A session process
+//! outside its product's unit dies with whatever unit or login it does live in.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::launchers::AGENTS;
+use super::{Finding, Severity};
+use crate::paths::Paths;
+use crate::procfs::{self, Process};
+use crate::product::Product;
+use crate::systemd::Systemd;
+use crate::unit;
+
+pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<Vec<Finding>> {
+    let uid = nix::unistd::getuid();
+    let procs = procfs::processes_of(uid);
+    let by_pid: HashMap<u32, &Process> = procs.iter().map(|p| (p.pid, p)).collect();
+    let sockets: HashMap<PathBuf, &Product> = products
+        .iter()
+        .filter_map(|p| Some((paths.socket(&p.name).ok()?, p)))
+        .collect();
+    let my_default = default_socket(std::env::var("TMUX_TMPDIR").ok().as_deref(), uid.as_raw());
+    let agent_names: Vec<&str> = AGENTS
+        .iter()
+        .copied()
+        .chain(
+            products
+                .iter()
+                .filter_map(|p| p.command.first().map(|c| base(c))),
+        )
+        .collect();
+
+    let mut found = Vec::new();
+    for server in procs.iter().filter(|p| p.is_tmux_server()) {
+        let socket = socket_of(server, uid.as_raw());
+        if let Some(product) = sockets.get(&socket) {
+            found.extend(outside(systemd, product, server, "tmux server"));
+        }
+    }
+    for agent in procs
+        .iter()
+        .filter(|p| !p.is_tmux_server() && is_agent(p, &agent_names))
+    {
+        let host = ancestors(agent, &by_pid).find(|p| p.is_tmux_server());
+        match host {
+            // An agent in a product's server is judged with its server above.
+            Some(server) if sockets.contains_key(&socket_of(server, uid.as_raw())) => {}
+            Some(server) if socket_of(server, uid.as_raw()) == my_default => {
+                found.push(default_socket_agent(systemd, agent, server));
+            }
+            Some(_) => {}
+            None => {
+                let owner = products.iter().find(|p| {
+                    p.command.first() == agent.argv.first()
+                        && agent.cwd.as_deref() == Some(Path::new(&p.dir))
+                });
+                if let Some(product) = owner {
+                    found.extend(outside(systemd, product, agent, "agent"));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A finding when `process`, part of `product`'s session, lives outside its unit.
+fn outside(systemd: &Systemd, product: &Product, process: &Process, what: &str) -> Option<Finding> {
+    let expected = unit::unit_name(&product.name);
+    let (actual, cgroup) = where_(systemd, process.pid);
+    if actual.as_deref() == Some(expected.as_str()) {
+        return None;
+    }
+    let dies = match &actual {
+        Some(unit) => format!("it dies when {unit} stops"),
+        None => "it dies with the terminal or login that started it".to_string(),
+    };
+    Some(Finding {
+        id: "process-outside-unit",
+        severity: Severity::Error,
+        product: Some(product.name.clone()),
+        unit: actual.clone(),
+        summary: format!(
+            "{}'s {what} (PID {}) runs in {}, not in {expected}: {dies}",
+            product.name,
+            process.pid,
+            actual.as_deref().unwrap_or("no unit of the user manager")
+        ),
+        evidence: vec![evidence(process, actual.as_deref(), &cgroup)],
+        fix: format!(
+            "kill {} and start the session where systemd keeps it: `sessctl resume {}`; then fix what launched it (an attach without -N, a dashboard: see doctor's launcher findings)",
+            process.pid, product.name
+        ),
+    })
+}
+
+fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) -> Finding {
+    let (actual, cgroup) = where_(systemd, server.pid);
+    let dies = match &actual {
+        Some(unit) => format!("it dies when {unit} stops"),
+        None => "it dies with the terminal or login that started it".to_string(),
+    };
+    let dir = agent
+        .cwd
+        .as_deref()
+        .map_or("DIR".to_string(), |d| d.display().to_string());
+    Finding {
+        id: "default-socket-agent",
+        severity: Severity::Error,
+        product: None,
+        unit: actual.clone(),
+        summary: format!(
+            "an agent ({}, PID {}) runs in a tmux server on the shared default socket (PID {}): {dies}, and any kill-server ends it",
+            base(agent.argv.first().map_or("", String::as_str)),
+            agent.pid,
+            server.pid
+        ),
+        evidence: vec![evidence(server, actual.as_deref(), &cgroup), evidence(agent, None, &procfs::cgroup(agent.pid))],
+        fix: format!(
+            "move it under sessctl: `sessctl enable PRODUCT --dir {} -- {}`, then quit this one",
+            crate::product::shell_quote(&dir),
+            agent.argv.iter().map(|a| crate::product::shell_quote(a)).collect::<Vec<_>>().join(" ")
+        ),
+    }
+}
+
+/// The unit `pid` lives in, if the user manager knows it, and its cgroup.
+fn where_(systemd: &Systemd, pid: u32) -> (Option<String>, Option<String>) {
+    // GetUnitByPID refuses a process outside the manager's tree: that is the answer, not an error.
+    (systemd.unit_of_pid(pid).ok(), procfs::cgroup(pid))
+}
+
+fn evidence(process: &Process, unit: Option<&str>, cgroup: &Option<String>) -> String {
+    format!(
+        "PID {} ({}) in cgroup {}{}: {}",
+        process.pid,
+        process.comm,
+        cgroup.as_deref().unwrap_or("?"),
+        unit.map_or(String::new(), |u| format!(", unit {u}")),
+        process.argv.join(" ")
+    )
+}
+
+fn ancestors<'a>(
+    p: &Process,
+    by_pid: &'a HashMap<u32, &'a Process>,
+) -> impl Iterator<Item = &'a Process> {
+    let mut next = by_pid.get(&p.ppid).copied();
+    std::iter::from_fn(move || {
+        let cur = next?;
+        next = by_pid.get(&cur.ppid).copied().filter(|_| cur.ppid > 1);
+        Some(cur)
+    })
+    .take(64)
+}
+
+fn is_agent(p: &Process, names: &[&str]) -> bool {
+    let words = p.argv.iter().take(2).map(|a| base(a));
+    names.contains(&p.comm.as_str()) || words.into_iter().any(|w| names.contains(&w))
+}
+
+fn base(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+/// The socket a tmux server listens on, from its command line: `-S PATH`, `-L NAME`, or the
+/// default, under the `TMUX_TMPDIR` it was started with.
+fn socket_of(server: &Process, uid: u32) -> PathBuf {
+    let tmpdir = server.env("TMUX_TMPDIR");
+    let mut args = server.argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, attached) = arg.split_at(arg.len().min(2));
+        let value = || {
+            if attached.is_empty() {
+                args.clone().next().cloned()
+            } else {
+                Some(attached.to_string())
+            }
+        };
+        match flag {
+            "-S" => return value().map(PathBuf::from).unwrap_or_default(),
+            "-L" => {
+                return value()
+                    .map(|n| label_socket(tmpdir, uid, &n))
+                    .unwrap_or_default()
+            }
+            _ => {}
+        }
+    }
+    default_socket(tmpdir, uid)
+}
+
+fn label_socket(tmpdir: Option<&str>, uid: u32, label: &str) -> PathBuf {
+    Path::new(tmpdir.filter(|t| !t.is_empty()).unwrap_or("/tmp"))
+        .join(format!("tmux-{uid}"))
+        .join(label)
+}
+
+fn default_socket(tmpdir: Option<&str>, uid: u32) -> PathBuf {
+    label_socket(tmpdir, uid, "default")
+}

@@ -1,0 +1,136 @@
+//! Reading processes from `/proc`: start times, children, and the user's processes with what
+//! doctor needs to tell which session they belong to.
+
+use std::fs;
+use std::path::PathBuf;
+
+use nix::unistd::Uid;
+
+/// One process, as `/proc` shows it.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    /// The kernel's short name; tmux servers call themselves "tmux: server".
+    pub comm: String,
+    pub argv: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// The process's environment, `KEY=VALUE` each.
+    pub environ: Vec<String>,
+}
+
+impl Process {
+    pub fn is_tmux_server(&self) -> bool {
+        self.comm == "tmux: server"
+    }
+
+    /// The value of `name` in the process's environment.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.environ
+            .iter()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat` (start time in clock ticks after boot); `None` for a process
+/// that is gone or a zombie.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after the last ')' do not.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// The children of `pid`'s main thread.
+pub fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The process's cgroup path (the unified hierarchy's, else the `name=systemd` one).
+pub fn cgroup(pid: u32) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let unified = text.lines().find_map(|l| l.strip_prefix("0::"));
+    let named = text
+        .lines()
+        .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p));
+    unified
+        .filter(|p| *p != "/")
+        .or(named)
+        .or(unified)
+        .map(str::to_string)
+}
+
+/// Every live process owned by `uid`. Processes that vanish while being read are skipped.
+pub fn processes_of(uid: Uid) -> Vec<Process> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            (entry.metadata().ok()?.uid() == uid.as_raw()).then_some(pid)
+        })
+        .filter_map(read)
+        .collect()
+}
+
+fn read(pid: u32) -> Option<Process> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let ppid = fields.next()?.parse().ok()?;
+    let split = |raw: Vec<u8>| -> Vec<String> {
+        let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+        if raw.is_empty() {
+            return Vec::new();
+        }
+        raw.split(|b| *b == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    };
+    let argv = split(fs::read(format!("/proc/{pid}/cmdline")).ok()?);
+    // Kernel threads have no command line.
+    if argv.is_empty() {
+        return None;
+    }
+    Some(Process {
+        pid,
+        ppid,
+        comm,
+        argv,
+        cwd: fs::read_link(format!("/proc/{pid}/cwd")).ok(),
+        environ: split(fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_found_with_its_start_time() {
+        let me = std::process::id();
+        assert!(start_ticks(me).is_some());
+        let found = processes_of(nix::unistd::getuid());
+        let this = found.iter().find(|p| p.pid == me).expect("this process");
+        assert_eq!(this.cwd.as_deref(), std::env::current_dir().ok().as_deref());
+        assert!(cgroup(me).is_some());
+    }
+}
