@@ -42,6 +42,7 @@ pub enum Command {
     /// Show a product's event log: enables, starts, resumes with their verdicts, stops, losses.
     Log(ProductJson),
     Doctor(Doctor),
+    Gc(Gc),
     /// Attach this terminal to a product's session, starting the session first if needed.
     ///
     /// Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
@@ -131,6 +132,25 @@ pub struct Doctor {
     /// Check only this product's unit and processes (the environment and other units always).
     pub product: Option<String>,
     /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Remove sessctl's own leftovers, and nothing else.
+///
+/// Failed sessctl units are reset; sessctl unit files without a product config, sockets without
+/// a server, and the locks and state of deleted products are removed; a product config without
+/// a unit file is removed only after asking (or with --yes). A running session, a unit that is
+/// not sessctl's and any agent transcript are never touched. Every action is printed and logged.
+#[derive(Debug, Args)]
+pub struct Gc {
+    /// Print what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove product configs without a unit file without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the actions as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -71,19 +71,21 @@ pub fn cgroup(pid: u32) -> Option<String> {
 }
 
 /// Every live process owned by `uid`. Processes that vanish while being read are skipped.
+/// Sorted by PID, so parents usually come before their children.
 pub fn processes_of(uid: Uid) -> Vec<Process> {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
+    let mut pids: Vec<u32> = entries
         .flatten()
         .filter_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             (entry.metadata().ok()?.uid() == uid.as_raw()).then_some(pid)
         })
-        .filter_map(read)
-        .collect()
+        .collect();
+    pids.sort_unstable();
+    pids.into_iter().filter_map(read).collect()
 }
 
 fn read(pid: u32) -> Option<Process> {

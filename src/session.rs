@@ -79,6 +79,11 @@ pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
     }
 }
 
+/// Whether a tmux server listens on `socket`: a socket file nobody accepts on is a leftover.
+pub fn server_listening(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
 /// Whether the product's server runs and hosts its session.
 pub fn has_session(tmux: &Path, socket: &Path) -> Result<bool> {
     if !socket.exists() {

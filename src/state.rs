@@ -4,6 +4,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -105,15 +106,20 @@ impl Event {
 /// Appends one event as one JSON line: O_APPEND and a single write, so concurrent writers
 /// never interleave within a line.
 pub fn append(paths: &Paths, product: &str, event: &Event) -> Result<()> {
-    let dir = paths.state_dir(product);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("events.jsonl");
+    append_to(&paths.state_dir(product).join("events.jsonl"), event)
+}
+
+/// Appends `event` to the JSON-lines log at `path`, as [`append`] does.
+pub fn append_to(path: &Path, event: &Event) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut line = serde_json::to_string(event).context("serialising an event")?;
     line.push('\n');
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
     file.write_all(line.as_bytes())
         .with_context(|| format!("appending to {}", path.display()))

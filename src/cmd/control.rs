@@ -12,7 +12,12 @@ use crate::unit;
 pub fn start(paths: &Paths, name: &str) -> Result<()> {
     let (systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
-    let was_running = systemd.status(&unit)?.is_running();
+    let before = systemd.status(&unit)?;
+    let was_running = before.is_running();
+    // A deliberate start: a failed state (a start limit hit) must not refuse it.
+    if before.active_state == "failed" {
+        systemd.reset_failed(&unit)?;
+    }
     systemd.start(&unit)?;
     if !was_running {
         resume::observe(paths, &systemd, name, "start")?;

@@ -48,7 +48,8 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
     let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
     let before = systemd.status(&name)?;
     let file = systemd.unit_file(&name)?;
-    let same = Product::load_optional(paths, &wanted.name)?.as_ref() == Some(&wanted)
+    let settings_changed = Product::load_optional(paths, &wanted.name)?.as_ref() != Some(&wanted);
+    let same = !settings_changed
         && store::read_optional(&unit_file)?.as_deref() == Some(text.as_str())
         && store::read_optional(&slice_file)?.as_deref() == Some(unit::SLICE_TEXT)
         && file.unit_file_state == "enabled"
@@ -65,10 +66,14 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         state::append(paths, &wanted.name, &Event::new("enable", None))?;
         if before.is_running() {
             println!("{name}: rewritten, reloaded and enabled");
-            store::write_atomic(
-                &super::pending_marker(paths, &wanted.name),
-                before.invocation_id.as_bytes(),
-            )?;
+            // Only new settings make the live session out of date; a file merely put back as
+            // sessctl renders it does not.
+            if settings_changed {
+                store::write_atomic(
+                    &super::pending_marker(paths, &wanted.name),
+                    before.invocation_id.as_bytes(),
+                )?;
+            }
         } else {
             println!("{name}: written, reloaded and enabled");
         }
@@ -86,6 +91,10 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
     } else if args.no_start {
         println!("{name}: not started (--no-start)");
     } else {
+        // A deliberate start: a failed state (a start limit hit) must not refuse it.
+        if before.active_state == "failed" {
+            systemd.reset_failed(&name)?;
+        }
         systemd.start(&name)?;
         resume::observe(paths, &systemd, &wanted.name, "start")?;
         println!("{name}: started");

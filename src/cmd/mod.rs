@@ -6,6 +6,7 @@ mod demo;
 mod disable;
 mod doctor;
 mod enable;
+mod gc;
 mod internal;
 mod log;
 mod render;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify::run(&paths()?, args),
         Command::Log(args) => log::run(&paths()?, &args.product, args.json),
         Command::Doctor(args) => doctor::run(&paths()?, args),
+        Command::Gc(args) => gc::run(&paths()?, args),
         Command::Status(args) => status::status(&paths()?, args.product.as_deref(), args.json),
         Command::List(args) => status::list(&paths()?, args.json),
         Command::Attach(args) => attach::run(&paths()?, &args.product),

@@ -4,6 +4,7 @@ mod support;
 
 mod attach;
 mod demo;
+mod doctor;
 mod errors;
 mod lifecycle;
 mod readme;

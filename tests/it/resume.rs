@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{alive, manager, tmux, wait_for, Env, SESSCTL};
+use crate::support::{alive, manager, tmux, wait_for, write_unit, Env, SESSCTL};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -64,24 +64,6 @@ fn survived(env: &Env, like: &Value) {
     assert_eq!(v["before"], v["after"]);
 }
 
-/// A unit file the test writes itself, for a stand-in dashboard.
-fn write_unit(env: &Env, name: &str, exec: &str) {
-    let bed = env.bed.as_ref().expect("a manager");
-    let vars: Vec<String> = bed
-        .env()
-        .iter()
-        .map(|(k, v)| format!("\"{}={}\"", k.to_string_lossy(), v.to_string_lossy()))
-        .collect();
-    let text = format!(
-        "[Service]\nType=simple\nEnvironment={}\nExecStart={exec}\n",
-        vars.join(" ")
-    );
-    let path = env.config_home().join("systemd/user").join(name);
-    fs::create_dir_all(path.parent().expect("parent")).expect("unit dir");
-    fs::write(path, text).expect("writing the unit");
-    env.systemd().reload().expect("Reload");
-}
-
 #[test]
 fn the_seed_scenario_a_dashboard_resumes_from_its_own_cgroup_and_restarts_freely() {
     let Some(env) = manager("seed") else {
@@ -93,7 +75,7 @@ fn the_seed_scenario_a_dashboard_resumes_from_its_own_cgroup_and_restarts_freely
         &env,
         "dashboard.service",
         &format!(
-            "/bin/sh -c '\"$$0\" resume web --no-attach >> \"$$1\" 2>&1; exec sleep 100000' {SESSCTL} {}",
+            "Type=simple\nExecStart=/bin/sh -c '\"$$0\" resume web --no-attach >> \"$$1\" 2>&1; exec sleep 100000' {SESSCTL} {}",
             out.display()
         ),
     );
@@ -134,7 +116,7 @@ fn the_naive_launch_for_contrast_loses_its_session_with_the_dashboard() {
         &env,
         "dashboard.service",
         &format!(
-            "/bin/sh -c 'tmux -S \"$$0\" new-session -d -s main sleep 100000; exec sleep 100000' {}",
+            "Type=simple\nExecStart=/bin/sh -c 'tmux -S \"$$0\" new-session -d -s main sleep 100000; exec sleep 100000' {}",
             socket.display()
         ),
     );

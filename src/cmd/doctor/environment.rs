@@ -187,7 +187,8 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
     let mut binaries: Vec<String> = Vec::new();
     match product::resolve_program("tmux") {
         Ok(path) => binaries.push(path),
-        Err(_) => return Ok(vec![finding(
+        Err(_) => {
+            return Ok(vec![finding(
             "tmux-missing",
             Severity::Error,
             "tmux is not installed (not found in PATH): sessctl cannot host or attach any session"
@@ -197,7 +198,8 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
                 std::env::var("PATH").unwrap_or_default()
             )],
             "apt-get install tmux (3.2 or newer)".into(),
-        )]),
+        )])
+        }
     }
     for p in products {
         if !binaries.contains(&p.tmux) {

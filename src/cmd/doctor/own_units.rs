@@ -65,7 +65,7 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
             Severity::Warning,
             format!("{unit} is not enabled: the session does not start at login or boot"),
             vec![format!("UnitFileState={}", file_state.unit_file_state)],
-            format!("systemctl --user enable {unit}"),
+            product.enable_command(),
         ));
     }
     if file_state.need_daemon_reload {
@@ -78,8 +78,8 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
         ));
     }
     let status = systemd.status(&unit)?;
-    if status.active_state == "failed" {
-        let details = systemd.details(&unit)?;
+    let details = systemd.details(&unit)?;
+    if status.active_state == "failed" || details.sub_state == "auto-restart" {
         let evidence = vec![format!(
             "ActiveState=failed, Result={}, ExecMainStatus={}, NRestarts={}",
             details.result, details.exec_main_status, status.n_restarts
@@ -88,17 +88,17 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
             found.push(finding(
                 "unit-start-limit",
                 Severity::Error,
-                format!("{unit} hit its start limit: systemd refuses to start it again"),
+                format!("{unit} hit its start limit: systemd refuses to start it again until its failed state is cleared, which `sessctl start` does (`sessctl log {name}` shows why it kept dying)"),
                 evidence,
-                format!("sessctl resume {name}   (clears the failed state and starts it; see `sessctl log {name}` for why it kept dying)"),
+                format!("sessctl start {name}"),
             ));
         } else {
             found.push(finding(
                 "unit-failed",
                 Severity::Error,
-                format!("{unit} failed: there is no session"),
+                format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", details.sub_state),
                 evidence,
-                format!("sessctl resume {name}"),
+                format!("sessctl start {name}"),
             ));
         }
     }
@@ -106,9 +106,9 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
         found.push(finding(
             "restart-pending",
             Severity::Warning,
-            format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session"),
+            format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session; restart when the agent can be interrupted"),
             vec![format!("InvocationID={} predates the unit file", status.invocation_id)],
-            format!("sessctl restart {name}   (when the agent can be restarted)"),
+            format!("sessctl restart {name}"),
         ));
     }
     Ok(found)

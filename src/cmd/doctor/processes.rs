@@ -35,6 +35,7 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
         .collect();
 
     let mut found = Vec::new();
+    let mut reported = std::collections::HashSet::new();
     for server in procs.iter().filter(|p| p.is_tmux_server()) {
         let socket = socket_of(server, uid.as_raw());
         if let Some(product) = sockets.get(&socket) {
@@ -43,14 +44,17 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
     }
     for agent in procs
         .iter()
-        .filter(|p| !p.is_tmux_server() && is_agent(p, &agent_names))
+        .filter(|p| !p.is_tmux_server() && agent_name(p, &agent_names).is_some())
     {
         let host = ancestors(agent, &by_pid).find(|p| p.is_tmux_server());
         match host {
             // An agent in a product's server is judged with its server above.
             Some(server) if sockets.contains_key(&socket_of(server, uid.as_raw())) => {}
+            // One finding per server, however many agents it hosts.
             Some(server) if socket_of(server, uid.as_raw()) == my_default => {
-                found.push(default_socket_agent(systemd, agent, server));
+                if reported.insert(server.pid) {
+                    found.push(default_socket_agent(systemd, agent, server));
+                }
             }
             Some(_) => {}
             None => {
@@ -114,7 +118,7 @@ fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) ->
         unit: actual.clone(),
         summary: format!(
             "an agent ({}, PID {}) runs in a tmux server on the shared default socket (PID {}): {dies}, and any kill-server ends it",
-            base(agent.argv.first().map_or("", String::as_str)),
+            agent_name(agent, &AGENTS).unwrap_or(&agent.comm),
             agent.pid,
             server.pid
         ),
@@ -157,9 +161,11 @@ fn ancestors<'a>(
     .take(64)
 }
 
-fn is_agent(p: &Process, names: &[&str]) -> bool {
-    let words = p.argv.iter().take(2).map(|a| base(a));
-    names.contains(&p.comm.as_str()) || words.into_iter().any(|w| names.contains(&w))
+/// The agent name `p` runs as: its kernel name, or the base name of its program or script.
+fn agent_name<'a>(p: &'a Process, names: &[&str]) -> Option<&'a str> {
+    std::iter::once(p.comm.as_str())
+        .chain(p.argv.iter().take(2).map(|a| base(a)))
+        .find(|w| names.contains(w))
 }
 
 fn base(word: &str) -> &str {

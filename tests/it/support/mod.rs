@@ -31,6 +31,8 @@ pub fn manager(label: &str) -> Option<Env> {
 /// Where one test's sessctl runs: its XDG directories and, when it has one, its manager.
 pub struct Env {
     pub bed: Option<Testbed>,
+    /// Variables removed from every sessctl run.
+    unset: Vec<String>,
     /// Scratch space for the test's own files (agent scripts, product directories).
     pub scratch: PathBuf,
     vars: Vec<(OsString, OsString)>,
@@ -51,6 +53,7 @@ impl Env {
         fs::create_dir_all(&scratch).expect("creating scratch");
         Env {
             bed: None,
+            unset: Vec::new(),
             scratch,
             vars: vec![
                 ("XDG_CONFIG_HOME".into(), config),
@@ -71,10 +74,50 @@ impl Env {
         fs::create_dir_all(&scratch).expect("creating scratch");
         Env {
             vars: bed.env(),
+            unset: Vec::new(),
             scratch,
             bed: Some(bed),
             _tmp: None,
         }
+    }
+
+    /// Sets `name` for every later sessctl run (replacing an earlier value); `None` unsets it.
+    pub fn set(&mut self, name: &str, value: Option<&std::ffi::OsStr>) {
+        self.vars.retain(|(k, _)| k != name);
+        if let Some(value) = value {
+            self.vars.push((name.into(), value.into()));
+        }
+        self.unset.retain(|k| k != name);
+        if value.is_none() {
+            self.unset.push(name.to_string());
+        }
+    }
+
+    /// Runs `command` with `sh -c` in this environment, `sessctl` on its PATH: a fix as doctor
+    /// prints it, run as a user would.
+    #[track_caller]
+    pub fn shell(&self, command: &str) {
+        let bin = Path::new(SESSCTL).parent().expect("the binary's directory");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(command)
+            .env("PATH", path)
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+        for k in &self.unset {
+            cmd.env_remove(k);
+        }
+        let out = cmd.output().expect("running sh");
+        assert!(
+            out.status.success(),
+            "{command}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn var(&self, name: &str) -> PathBuf {
@@ -116,11 +159,12 @@ impl Env {
     pub fn sessctl(&self) -> Test {
         Test {
             args: Vec::new(),
+            unset: self.unset.clone(),
             vars: self.vars.clone(),
             cwd: self.scratch.clone(),
             stdout: None,
             stderr: None,
-            status: 0,
+            status: Some(0),
         }
     }
 
@@ -150,11 +194,12 @@ impl Env {
 #[must_use]
 pub struct Test {
     args: Vec<OsString>,
+    unset: Vec<String>,
     vars: Vec<(OsString, OsString)>,
     cwd: PathBuf,
     stdout: Option<String>,
     stderr: Option<String>,
-    status: i32,
+    status: Option<i32>,
 }
 
 impl Test {
@@ -188,32 +233,42 @@ impl Test {
     }
 
     pub fn status(mut self, status: i32) -> Self {
-        self.status = status;
+        self.status = Some(status);
+        self
+    }
+
+    /// Any exit status is fine: the caller judges the output.
+    pub fn status_any(mut self) -> Self {
+        self.status = None;
         self
     }
 
     /// Runs sessctl with no terminal on stdin and checks what was pinned.
     #[track_caller]
     pub fn run(self) -> Output {
-        let output = Command::new(SESSCTL)
-            .args(&self.args)
+        let mut cmd = Command::new(SESSCTL);
+        cmd.args(&self.args)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running sessctl");
+            .stdin(Stdio::null());
+        for k in &self.unset {
+            cmd.env_remove(k);
+        }
+        let output = cmd.output().expect("running sessctl");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         let context = format!(
             "sessctl {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
             self.args
         );
-        assert_eq!(
-            output.status.code(),
-            Some(self.status),
-            "exit status of {context}"
-        );
+        if let Some(status) = self.status {
+            assert_eq!(
+                output.status.code(),
+                Some(status),
+                "exit status of {context}"
+            );
+        }
         if let Some(expected) = &self.stdout {
             assert_eq!(&stdout, expected, "stdout of {context}");
         }
@@ -275,4 +330,21 @@ pub fn tmux(socket: &Path, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Writes a user unit of the test's own (a stand-in dashboard or launcher) into the manager's
+/// unit directory: `service` is its [Service] settings, to which the manager's environment is
+/// added. Then reloads.
+pub fn write_unit(env: &Env, name: &str, service: &str) {
+    let bed = env.bed.as_ref().expect("a manager");
+    let vars: Vec<String> = bed
+        .env()
+        .iter()
+        .map(|(k, v)| format!("\"{}={}\"", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    let text = format!("[Service]\nEnvironment={}\n{service}\n", vars.join(" "));
+    let path = env.config_home().join("systemd/user").join(name);
+    fs::create_dir_all(path.parent().expect("parent")).expect("unit dir");
+    fs::write(path, text).expect("writing the unit");
+    env.systemd().reload().expect("Reload");
 }

@@ -1,0 +1,572 @@
+//! `sessctl doctor` against a private manager: every check once on the bad setup it exists
+//! for (exactly that finding, exit 1) and once on the fixed setup (clean, exit 0).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{manager, tmux, wait_for, write_unit, Env, SESSCTL};
+
+const UNIT: &str = "sessctl-web.service";
+
+fn user() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .expect("user")
+        .map_or(uid.to_string(), |u| u.name)
+}
+
+/// A private manager, a running product `web`, linger on, no KillUserProcesses, and a
+/// default tmux socket of the test's own.
+fn healthy(label: &str) -> Option<Env> {
+    let mut env = manager(label)?;
+    let linger = env.scratch.join("linger");
+    fs::create_dir_all(&linger).expect("linger dir");
+    fs::write(linger.join(user()), "").expect("linger flag");
+    let tmpdir = env.scratch.join("tmuxtmp");
+    fs::create_dir_all(&tmpdir).expect("tmux tmpdir");
+    let conf = env.scratch.join("logind.conf");
+    env.set("SESSCTL_LINGER_DIR", Some(linger.as_os_str()));
+    env.set("SESSCTL_LOGIND_CONF", Some(conf.as_os_str()));
+    env.set("TMUX_TMPDIR", Some(tmpdir.as_os_str()));
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    Some(env)
+}
+
+fn doctor(env: &Env) -> (i32, Value) {
+    let out = env.sessctl().args(["doctor", "--json"]).status_any().run();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "doctor printed no JSON ({err}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().expect("exit code"), json)
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] != "note")
+        .map(|f| f["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Doctor finds exactly `expected` (notes aside), exits 1, and returns the findings.
+#[track_caller]
+fn finds(env: &Env, expected: &[&str]) -> Vec<Value> {
+    let (code, report) = doctor(env);
+    let mut found = ids(&report);
+    found.sort();
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(found, want, "{report:#}");
+    assert_eq!(code, 1);
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] != "note")
+        .cloned()
+        .collect()
+}
+
+#[track_caller]
+fn clean(env: &Env) {
+    let (code, report) = doctor(env);
+    assert_eq!(ids(&report), Vec::<String>::new(), "{report:#}");
+    assert_eq!((code, report["healthy"].as_bool()), (0, Some(true)));
+}
+
+fn text(finding: &Value) -> String {
+    finding.to_string()
+}
+
+fn script(path: &Path, body: &str) -> PathBuf {
+    fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.to_path_buf()
+}
+
+/// A tmux server the test started itself, outside the manager, killed when dropped.
+struct Stray(PathBuf);
+
+impl Drop for Stray {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.0)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// Starts a tmux server from the test itself, outside the manager: on `socket`, or on the
+/// default socket under `tmpdir`.
+fn stray(socket: Option<&Path>, command: &[&str], tmpdir: &Path) -> Stray {
+    let mut cmd = Command::new("tmux");
+    cmd.env("TMUX_TMPDIR", tmpdir);
+    if let Some(socket) = socket {
+        cmd.arg("-S").arg(socket);
+    }
+    let ok = cmd
+        .args(["new-session", "-d", "-s", "main", "--"])
+        .args(command)
+        .status()
+        .expect("tmux");
+    assert!(ok.success());
+    let default = tmpdir.join(format!("tmux-{}/default", nix::unistd::getuid()));
+    Stray(socket.map_or(default, Path::to_path_buf))
+}
+
+/// Doctor comes back clean once the processes a fix ended have exited.
+#[track_caller]
+fn clean_once_gone(env: &Env) {
+    wait_for("the killed processes to exit", || {
+        (doctor(env).0 == 0).then_some(())
+    });
+    clean(env);
+}
+
+#[test]
+fn a_healthy_setup_is_clean() {
+    let Some(env) = healthy("dr-healthy") else {
+        return;
+    };
+    clean(&env);
+    let out = env.sessctl().args(["doctor"]).run();
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("a line")
+        .starts_with("doctor: healthy"));
+}
+
+#[test]
+fn an_edited_unit_is_drift() {
+    let Some(env) = healthy("dr-drift") else {
+        return;
+    };
+    let file = env.unit_file("web");
+    let edited = fs::read_to_string(&file)
+        .expect("unit")
+        .replace("KillMode=control-group", "KillMode=process");
+    fs::write(&file, edited).expect("editing");
+    env.systemd().reload().expect("Reload");
+    let f = finds(&env, &["unit-drift"]);
+    assert!(text(&f[0]).contains("KillMode=process"), "{}", text(&f[0]));
+    assert!(text(&f[0]).contains(&format!("{}:", file.display())));
+    env.shell(f[0]["fix"].as_str().expect("fix"));
+    clean(&env);
+}
+
+#[test]
+fn a_drop_in() {
+    let Some(env) = healthy("dr-dropin") else {
+        return;
+    };
+    let dir = env.config_home().join("systemd/user/sessctl-web.service.d");
+    fs::create_dir_all(&dir).expect("dir");
+    fs::write(dir.join("override.conf"), "[Service]\nKillMode=none\n").expect("drop-in");
+    env.systemd().reload().expect("Reload");
+    let f = finds(&env, &["unit-dropin"]);
+    assert!(text(&f[0]).contains("override.conf"));
+    env.shell(f[0]["fix"].as_str().expect("fix"));
+    clean(&env);
+}
+
+#[test]
+fn a_unit_not_enabled() {
+    let Some(env) = healthy("dr-enabled") else {
+        return;
+    };
+    env.systemd().disable(UNIT).expect("DisableUnitFiles");
+    env.systemd().reload().expect("Reload");
+    let f = finds(&env, &["unit-not-enabled"]);
+    env.shell(f[0]["fix"].as_str().expect("fix"));
+    clean(&env);
+}
+
+#[test]
+fn a_unit_file_newer_than_systemd_read() {
+    let Some(env) = healthy("dr-reload") else {
+        return;
+    };
+    let file = fs::File::options()
+        .append(true)
+        .open(env.unit_file("web"))
+        .expect("unit");
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .expect("touch");
+    let f = finds(&env, &["unit-needs-reload"]);
+    env.shell(f[0]["fix"].as_str().expect("fix"));
+    clean(&env);
+}
+
+/// Enables `web` again with a tmux that fails at once, so its unit fails.
+fn break_tmux(env: &Env) {
+    let fake = script(&env.scratch.join("fakebin/tmux"), "exit 1");
+    let path = format!(
+        "{}:{}",
+        fake.parent().expect("dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .env("PATH", path)
+        .status(1)
+        .run();
+}
+
+fn repair_tmux(env: &Env) {
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    env.sessctl().args(["resume", "web", "--no-attach"]).run();
+}
+
+#[test]
+fn a_failed_unit() {
+    let Some(env) = healthy("dr-failed") else {
+        return;
+    };
+    break_tmux(&env);
+    wait_for("the unit to wait for its restart", || {
+        (env.systemd().details(UNIT).expect("details").sub_state == "auto-restart").then_some(())
+    });
+    let f = finds(&env, &["unit-failed"]);
+    assert!(text(&f[0]).contains("Result=exit-code"), "{}", text(&f[0]));
+    repair_tmux(&env);
+    clean(&env);
+}
+
+#[test]
+fn a_unit_at_its_start_limit() {
+    let Some(env) = healthy("dr-limit") else {
+        return;
+    };
+    // Restarted over and over (StartLimitBurst=5 in 60 s), systemd refuses the next start.
+    wait_for("the start limit", || {
+        let _ = env.systemd().restart(UNIT);
+        (env.systemd().details(UNIT).expect("details").result == "start-limit-hit").then_some(())
+    });
+    let f = finds(&env, &["unit-start-limit"]);
+    env.shell(f[0]["fix"].as_str().expect("fix"));
+    clean(&env);
+}
+
+#[test]
+fn a_pending_restart() {
+    let Some(env) = healthy("dr-pending") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--env", "NEW=1", "--", "sleep", "100000"])
+        .run();
+    let f = finds(&env, &["restart-pending"]);
+    env.shell(f[0]["fix"].as_str().expect("fix"));
+    clean(&env);
+}
+
+#[test]
+fn linger_off() {
+    let Some(env) = healthy("dr-linger") else {
+        return;
+    };
+    let flag = env.scratch.join("linger").join(user());
+    fs::remove_file(&flag).expect("linger off");
+    let f = finds(&env, &["linger-off"]);
+    assert_eq!(f[0]["fix"], format!("loginctl enable-linger {}", user()));
+    fs::write(&flag, "").expect("what enable-linger does");
+    clean(&env);
+}
+
+#[test]
+fn kill_user_processes() {
+    let Some(env) = healthy("dr-kup") else { return };
+    let conf = env.scratch.join("logind.conf");
+    fs::write(
+        &conf,
+        "[Login]\n#KillUserProcesses=no\nKillUserProcesses=yes\n",
+    )
+    .expect("conf");
+    let f = finds(&env, &["kill-user-processes"]);
+    assert!(
+        text(&f[0]).contains(&format!("{}:3: KillUserProcesses=yes", conf.display())),
+        "{}",
+        text(&f[0])
+    );
+    // A drop-in wins over the main file.
+    let dropins = env.scratch.join("logind.conf.d");
+    fs::create_dir_all(&dropins).expect("dir");
+    fs::write(
+        dropins.join("50-keep.conf"),
+        "[Login]\nKillUserProcesses=no\n",
+    )
+    .expect("drop-in");
+    clean(&env);
+}
+
+#[test]
+fn tmux_missing() {
+    let Some(env) = healthy("dr-notmux") else {
+        return;
+    };
+    let empty = env.scratch.join("empty");
+    fs::create_dir_all(&empty).expect("dir");
+    let out = env
+        .sessctl()
+        .args(["doctor", "--json"])
+        .env("PATH", &empty)
+        .status(1)
+        .run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(ids(&report), ["tmux-missing"]);
+    clean(&env);
+}
+
+#[test]
+fn tmux_too_old() {
+    let Some(env) = healthy("dr-oldtmux") else {
+        return;
+    };
+    let old = script(&env.scratch.join("oldbin/tmux"), "echo 'tmux 3.1'");
+    let path = format!(
+        "{}:{}",
+        old.parent().expect("dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = env
+        .sessctl()
+        .args(["doctor", "--json"])
+        .env("PATH", path)
+        .status(1)
+        .run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(ids(&report), ["tmux-too-old"]);
+    assert!(report.to_string().contains("tmux 3.1"));
+    clean(&env);
+}
+
+#[test]
+fn an_unreachable_bus_and_an_unset_runtime_dir() {
+    let Some(mut env) = healthy("dr-bus") else {
+        return;
+    };
+    let bus = env.var("DBUS_SESSION_BUS_ADDRESS").into_os_string();
+    env.set(
+        "DBUS_SESSION_BUS_ADDRESS",
+        Some("unix:path=/nonexistent/bus".as_ref()),
+    );
+    finds(&env, &["bus-unreachable"]);
+    env.set("DBUS_SESSION_BUS_ADDRESS", Some(&bus));
+    let runtime = env.var("XDG_RUNTIME_DIR").into_os_string();
+    env.set("XDG_RUNTIME_DIR", None);
+    finds(&env, &["runtime-dir-unset"]);
+    env.set("XDG_RUNTIME_DIR", Some(&runtime));
+    clean(&env);
+}
+
+/// A launcher unit, written but never started: doctor judges its configuration.
+fn launcher(env: &Env, service: &str) {
+    write_unit(env, "launcher.service", service);
+}
+
+fn resume_instead(env: &Env) {
+    launcher(env, &format!("Type=simple\nExecStart=/bin/sh -c '\"$$0\" resume web --no-attach --json; exec sleep 100000' {SESSCTL}"));
+}
+
+#[test]
+fn a_launcher_that_forks_a_session() {
+    let Some(env) = healthy("dr-forks") else {
+        return;
+    };
+    let sock = env.scratch.join("l.sock");
+    launcher(&env, &format!("Type=simple\nExecStart=/bin/sh -c 'tmux -S {} new-session -d -s main claude; exec sleep 100000'", sock.display()));
+    let f = finds(&env, &["launcher-forks-session"]);
+    assert!(text(&f[0]).contains("launcher.service:"), "{}", text(&f[0]));
+    assert!(text(&f[0]).contains("Type=simple"));
+    resume_instead(&env);
+    clean(&env);
+}
+
+#[test]
+fn a_oneshot_launcher_that_remains_after_exit() {
+    let Some(env) = healthy("dr-oneshot") else {
+        return;
+    };
+    let sock = env.scratch.join("l.sock");
+    launcher(&env, &format!("Type=oneshot\nRemainAfterExit=yes\nExecStart=/usr/bin/tmux -S {} new-session -d -s main claude", sock.display()));
+    finds(&env, &["launcher-remain-after-exit"]);
+    resume_instead(&env);
+    clean(&env);
+}
+
+#[test]
+fn a_launcher_with_killmode_none() {
+    let Some(env) = healthy("dr-killmode") else {
+        return;
+    };
+    let sock = env.scratch.join("l.sock");
+    let exec = format!(
+        "Type=forking\nExecStart=/usr/bin/tmux -S {} new-session -d -s main claude",
+        sock.display()
+    );
+    launcher(&env, &format!("{exec}\nKillMode=none"));
+    let f = finds(&env, &["launcher-killmode"]);
+    assert!(
+        text(&f[0]).contains("launcher.service:5: KillMode=none"),
+        "{}",
+        text(&f[0])
+    );
+    launcher(&env, &format!("{exec}\nKillMode=control-group"));
+    clean(&env);
+}
+
+#[test]
+fn a_launcher_on_the_default_socket() {
+    let Some(env) = healthy("dr-defsock") else {
+        return;
+    };
+    launcher(
+        &env,
+        "Type=forking\nExecStart=/usr/bin/tmux new-session -d -s main claude",
+    );
+    finds(&env, &["launcher-default-socket"]);
+    let sock = env.scratch.join("l.sock");
+    launcher(
+        &env,
+        &format!(
+            "Type=forking\nExecStart=/usr/bin/tmux -S {} new-session -d -s main claude",
+            sock.display()
+        ),
+    );
+    clean(&env);
+}
+
+#[test]
+fn a_resume_script_that_restarts_the_session() {
+    let Some(env) = healthy("dr-restart") else {
+        return;
+    };
+    let resume = script(
+        &env.scratch.join("resume.sh"),
+        "systemctl --user restart sessctl-web.service",
+    );
+    launcher(
+        &env,
+        &format!("Type=oneshot\nExecStart={}", resume.display()),
+    );
+    let f = finds(&env, &["launcher-restarts-session"]);
+    assert!(
+        text(&f[0]).contains(&format!("{}:2: systemctl --user restart", resume.display())),
+        "{}",
+        text(&f[0])
+    );
+    script(&resume, &format!("{SESSCTL} resume web --no-attach --json"));
+    clean(&env);
+}
+
+#[test]
+fn a_stray_server_on_the_products_socket() {
+    let Some(env) = healthy("dr-stray") else {
+        return;
+    };
+    env.sessctl().args(["stop", "web"]).run();
+    // What an attach without -N does when the session is down: a server in the caller's cgroup.
+    let socket = env.socket("web");
+    fs::create_dir_all(socket.parent().expect("dir")).expect("runtime dir");
+    let server = stray(Some(&socket), &["sleep", "100000"], &env.var("TMUX_TMPDIR"));
+    let f = finds(&env, &["process-outside-unit"]);
+    assert!(
+        text(&f[0]).contains("dies with the terminal or login that started it"),
+        "{}",
+        text(&f[0])
+    );
+    drop(server);
+    env.sessctl().args(["resume", "web", "--no-attach"]).run();
+    clean_once_gone(&env);
+}
+
+#[test]
+fn a_dashboard_with_the_tmux_server_in_its_cgroup() {
+    let Some(env) = healthy("dr-dashboard") else {
+        return;
+    };
+    env.sessctl().args(["stop", "web"]).run();
+    let socket = env.socket("web");
+    write_unit(
+        &env,
+        "dashboard.service",
+        &format!(
+            "Type=simple\nExecStart=/bin/sh -c 'mkdir -p \"$$(dirname $$0)\"; tmux -S \"$$0\" new-session -d -s main sleep 100000; exec sleep 100000' {}",
+            socket.display()
+        ),
+    );
+    env.systemd()
+        .start("dashboard.service")
+        .expect("starting the dashboard");
+    wait_for("the dashboard's session", || {
+        tmux(&socket, &["has-session", "-t", "main"])
+    });
+    let f = finds(&env, &["launcher-forks-session", "process-outside-unit"]);
+    let process = f
+        .iter()
+        .find(|f| f["id"] == "process-outside-unit")
+        .expect("the process finding");
+    assert!(text(process).contains("runs in dashboard.service, not in sessctl-web.service: it dies when dashboard.service stops"), "{}", text(process));
+    env.systemd()
+        .stop("dashboard.service")
+        .expect("stopping the dashboard");
+    write_unit(
+        &env,
+        "dashboard.service",
+        &format!("Type=simple\nExecStart=/bin/sh -c '\"$$0\" resume web --no-attach --json; exec sleep 100000' {SESSCTL}"),
+    );
+    env.systemd()
+        .start("dashboard.service")
+        .expect("starting the fixed dashboard");
+    wait_for("the fixed dashboard's session", || {
+        env.systemd()
+            .status(UNIT)
+            .expect("status")
+            .is_running()
+            .then_some(())
+    });
+    clean(&env);
+}
+
+#[test]
+fn an_agent_on_the_default_tmux_socket() {
+    let Some(env) = healthy("dr-defagent") else {
+        return;
+    };
+    let agent = script(&env.scratch.join("agents/claude"), "sleep 100000 & wait");
+    let server = stray(
+        None,
+        &[agent.to_str().expect("utf-8")],
+        &env.var("TMUX_TMPDIR"),
+    );
+    let f = finds(&env, &["default-socket-agent"]);
+    assert!(
+        text(&f[0]).contains("an agent (claude, PID "),
+        "{}",
+        text(&f[0])
+    );
+    assert!(
+        text(&f[0]).contains("sessctl enable PRODUCT --dir"),
+        "{}",
+        text(&f[0])
+    );
+    drop(server);
+    clean_once_gone(&env);
+}
