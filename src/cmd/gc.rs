@@ -42,7 +42,8 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
         actions: Vec::new(),
     };
 
-    for unit in systemd.loaded_units()? {
+    let loaded: BTreeSet<String> = systemd.loaded_units()?.into_iter().collect();
+    for unit in loaded {
         let Some(product) = product_of(&unit) else {
             continue;
         };
@@ -104,6 +105,8 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
     }
     let gone = |p: &str| !configs.contains(p) && !unit_files.contains_key(p);
     let state_root = paths.state_home.join("sessctl");
+    // A product's lock goes with its state directory; a lone lock goes by itself.
+    let mut with_state = BTreeSet::new();
     for (product, dir) in subdirs(&state_root)? {
         if product != "locks"
             && gone(&product)
@@ -112,6 +115,7 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
             gc.act("state", &dir.display().to_string(), &product, || {
                 remove_state(paths, &product)
             })?;
+            with_state.insert(product);
         }
     }
     for lock in files(&state_root.join("locks"))? {
@@ -120,7 +124,7 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        if gone(&product) && lock.exists() {
+        if gone(&product) && !with_state.contains(&product) {
             gc.act("state", &lock.display().to_string(), &product, || {
                 store::remove_file(&lock)
             })?;
@@ -148,8 +152,14 @@ impl Collector<'_> {
         let outcome = if self.dry_run {
             "would-remove"
         } else {
-            let _lock = Lock::acquire(&self.paths.lock_file(product))?;
+            let lock_file = self.paths.lock_file(product);
+            let had_lock = lock_file.exists();
+            let _lock = Lock::acquire(&lock_file)?;
             work()?;
+            // Taking the lock must not itself leave a leftover for a product that is gone.
+            if !had_lock && !self.paths.product_file(product).exists() {
+                store::remove_file(&lock_file)?;
+            }
             "removed"
         };
         self.record(Action {

@@ -6,6 +6,7 @@ mod attach;
 mod demo;
 mod doctor;
 mod errors;
+mod gc;
 mod lifecycle;
 mod readme;
 mod render;

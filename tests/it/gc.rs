@@ -1,0 +1,180 @@
+//! `sessctl gc`: each kind of leftover is removed (or, dry, described), a product config
+//! without a unit file only with --yes, and a live session next to them keeps its identity.
+
+use std::fs;
+use std::os::unix::net::UnixListener;
+
+use serde_json::Value;
+
+use crate::support::{manager, wait_for, write_unit, Env};
+
+fn identity(env: &Env) -> Value {
+    let out = env
+        .sessctl()
+        .args(["resume", "web", "--no-attach", "--json"])
+        .run();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        matches!(v["verdict"].as_str(), Some("survived" | "started")),
+        "{v:#}"
+    );
+    v["after"].clone()
+}
+
+#[test]
+fn gc_removes_each_leftover_and_never_a_live_session() {
+    let Some(env) = manager("gc") else {
+        return;
+    };
+    let systemd = env.systemd();
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    let live = identity(&env);
+
+    // A failed sessctl unit: restarted until systemd's start limit refuses it.
+    env.sessctl()
+        .args(["enable", "limit", "--", "sleep", "100000"])
+        .run();
+    wait_for("the start limit", || {
+        let _ = systemd.restart("sessctl-limit.service");
+        (systemd
+            .status("sessctl-limit.service")
+            .expect("status")
+            .active_state
+            == "failed")
+            .then_some(())
+    });
+    // A failed unit that is not sessctl's stays as it is.
+    write_unit(&env, "other.service", "Type=oneshot\nExecStart=/bin/false");
+    let _ = systemd.start("other.service");
+    // A sessctl unit file whose product config is gone.
+    let unit_dir = env.config_home().join("systemd/user");
+    let orphan = unit_dir.join("sessctl-orphan.service");
+    fs::copy(env.unit_file("web"), &orphan).expect("orphan unit");
+    systemd.reload().expect("Reload");
+    // A product config whose unit file is gone.
+    let stale = env.product_file("stale");
+    let text = fs::read_to_string(env.product_file("web"))
+        .expect("config")
+        .replace("name = \"web\"", "name = \"stale\"");
+    fs::write(&stale, text).expect("stale config");
+    // A socket nobody listens on.
+    let ghost = env.var("XDG_RUNTIME_DIR").join("sessctl/ghost");
+    fs::create_dir_all(&ghost).expect("ghost dir");
+    drop(UnixListener::bind(ghost.join("tmux.sock")).expect("a socket"));
+    // Lock and state of a product that no longer exists.
+    let state = env.var("XDG_STATE_HOME").join("sessctl");
+    fs::create_dir_all(state.join("gone")).expect("state dir");
+    fs::write(state.join("gone/events.jsonl"), "").expect("events");
+    fs::write(state.join("locks/gone.lock"), "").expect("lock");
+    fs::write(state.join("locks/lonely.lock"), "").expect("a lone lock");
+    // An agent transcript is never sessctl's to remove.
+    let transcript = env.var("HOME").join(".claude/projects/-src-web/abc.jsonl");
+    fs::create_dir_all(transcript.parent().expect("dir")).expect("dir");
+    fs::write(&transcript, "{}\n").expect("transcript");
+
+    let expected = |verb: &str, config: &str| {
+        format!(
+            "{reset} reset-failed: sessctl-limit.service\n\
+             {verb} unit-file: {orphan}\n\
+             {config}\
+             {verb} socket: {socket}\n\
+             {verb} state: {gone}\n\
+             {verb} state: {lock}\n",
+            reset = if verb == "removed" {
+                "reset"
+            } else {
+                "would reset"
+            },
+            orphan = orphan.display(),
+            socket = ghost.join("tmux.sock").display(),
+            gone = state.join("gone").display(),
+            lock = state.join("locks/lonely.lock").display(),
+        )
+    };
+    env.sessctl()
+        .args(["gc", "--dry-run"])
+        .stdout(&format!(
+            "{}gc: 6 leftovers would be removed (dry run)\n",
+            expected(
+                "would remove",
+                &format!("would remove config: {}\n", stale.display())
+            )
+        ))
+        .run();
+    assert!(orphan.exists() && stale.exists() && ghost.exists() && state.join("gone").exists());
+
+    // No terminal and no --yes: the config is kept, everything else goes.
+    env.sessctl()
+        .args(["gc"])
+        .stdout(&format!(
+            "{}gc: 5 leftovers removed\n",
+            expected(
+                "removed",
+                &format!(
+                    "kept config: {} (has no unit file; pass --yes to remove it, or `sessctl enable` it again)\n",
+                    stale.display()
+                )
+            )
+        ))
+        .run();
+    assert!(!orphan.exists() && !ghost.exists() && !state.join("gone").exists());
+    for lock in ["gone", "lonely", "orphan", "ghost"] {
+        assert!(
+            !state.join(format!("locks/{lock}.lock")).exists(),
+            "{lock}.lock left behind"
+        );
+    }
+    assert_eq!(
+        systemd
+            .status("sessctl-limit.service")
+            .expect("status")
+            .active_state,
+        "inactive"
+    );
+    assert_eq!(
+        systemd
+            .status("other.service")
+            .expect("status")
+            .active_state,
+        "failed"
+    );
+    assert!(stale.exists());
+
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .stdout(&format!(
+            "removed config: {}\ngc: 1 leftovers removed\n",
+            stale.display()
+        ))
+        .run();
+    assert!(!stale.exists());
+    env.sessctl()
+        .args(["gc"])
+        .stdout("gc: nothing to remove\n")
+        .run();
+
+    assert!(transcript.exists(), "gc touched an agent transcript");
+    assert_eq!(identity(&env), live, "gc changed the live session");
+    let log = fs::read_to_string(state.join("gc.jsonl")).expect("gc log");
+    assert_eq!(log.lines().count(), 6, "{log}");
+    assert!(log.contains("\"verdict\":\"removed unit-file\""), "{log}");
+}
+
+#[test]
+fn gc_keeps_the_socket_of_a_running_session() {
+    let Some(env) = manager("gcsock") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    let live = identity(&env);
+    env.sessctl().args(["gc", "--json"]).run();
+    let out = env.sessctl().args(["gc", "--json"]).run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["actions"], Value::Array(vec![]));
+    assert!(env.socket("web").exists());
+    assert_eq!(identity(&env), live);
+}
