@@ -400,6 +400,46 @@ fn a_launcher_that_forks_a_session() {
 }
 
 #[test]
+fn a_transient_launcher() {
+    let Some(env) = healthy("dr-transient") else {
+        return;
+    };
+    let sock = env.scratch.join("t.sock");
+    let status = Command::new("systemd-run")
+        .args([
+            "--user",
+            "--unit=launch-now",
+            "-p",
+            "Type=simple",
+            "/bin/sh",
+            "-c",
+        ])
+        .arg(format!(
+            "tmux -S {} new-session -d -s main sleep 100000; exec sleep 100000",
+            sock.display()
+        ))
+        .envs(env.bed.as_ref().expect("a manager").env())
+        .status()
+        .expect("systemd-run (apt-get install systemd)");
+    assert!(status.success());
+    let f = finds(&env, &["launcher-forks-session"]);
+    assert!(
+        text(&f[0]).contains("systemd/transient/launch-now.service:"),
+        "{}",
+        text(&f[0])
+    );
+    assert!(
+        text(&f[0]).contains("creates this transient unit"),
+        "{}",
+        text(&f[0])
+    );
+    env.systemd()
+        .stop("launch-now.service")
+        .expect("stopping it");
+    clean(&env);
+}
+
+#[test]
 fn a_oneshot_launcher_that_remains_after_exit() {
     let Some(env) = healthy("dr-oneshot") else {
         return;

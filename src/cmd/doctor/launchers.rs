@@ -90,7 +90,11 @@ fn judge(config: &UnitConfig) -> Vec<Finding> {
     let restarts = find(restarts_session);
 
     let unit = &config.id;
-    let where_ = config.fragment_path.as_str();
+    let where_ = if config.transient {
+        "the command that creates this transient unit (systemd-run or a StartTransientUnit call)"
+    } else {
+        config.fragment_path.as_str()
+    };
     let finding = |id, severity, summary: String, evidence: Vec<String>, fix: String| Finding {
         id,
         severity,
