@@ -98,23 +98,6 @@ pub fn has_session(tmux: &Path, socket: &Path) -> Result<bool> {
     Ok(status.success())
 }
 
-/// The PID of the process in the session's pane: the agent.
-pub fn agent_pid(tmux: &Path, socket: &Path) -> Result<Option<u32>> {
-    if !socket.exists() {
-        return Ok(None);
-    }
-    let out = client(tmux, socket)
-        .args(["display-message", "-p", "-t", SESSION, "#{pane_pid}"])
-        .stderr(Stdio::null())
-        .output()
-        .with_context(|| format!("running {} display-message", tmux.display()))?;
-    if !out.status.success() {
-        return Ok(None);
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.trim().parse().ok())
-}
-
 /// Attaches this terminal to the session until the user detaches or the session ends.
 pub fn attach(tmux: &Path, socket: &Path) -> Result<()> {
     let status = client(tmux, socket)

@@ -115,7 +115,7 @@ fn env_assignment_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Res
 
 /// Refuses what no unit line can carry: a control character could end the line and start a
 /// directive of the caller's choosing.
-pub fn check_no_control(value: &str) -> std::result::Result<(), String> {
+fn check_no_control(value: &str) -> std::result::Result<(), String> {
     match value.chars().find(|c| c.is_control()) {
         Some(c) => Err(format!(
             "{value:?} contains the control character {c:?}, which a unit file cannot carry; remove it"
