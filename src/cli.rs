@@ -43,6 +43,8 @@ pub enum Command {
     Log(ProductJson),
     Doctor(Doctor),
     Gc(Gc),
+    #[command(subcommand)]
+    Transcript(Transcript),
     /// Attach this terminal to a product's session, starting the session first if needed.
     ///
     /// Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
@@ -74,6 +76,10 @@ pub struct Enable {
     /// Write and enable the unit, but do not start it.
     #[arg(long)]
     pub no_start: bool,
+    /// The agent profile [default: detected from the command's name]. A claude product is
+    /// pinned to one conversation: `--session-id` on its first start, `--resume` after.
+    #[arg(long, value_enum)]
+    pub agent: Option<crate::agent::Agent>,
     /// The agent's command line; its first word is looked up in PATH now [default: claude].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -155,6 +161,38 @@ pub struct Gc {
     pub json: bool,
 }
 
+/// Check and repair agent transcripts without ever changing the original.
+#[derive(Debug, Subcommand)]
+pub enum Transcript {
+    /// Check a transcript as resume would load it; writes nothing.
+    ///
+    /// Streams the file, rebuilds the chain resume walks and the messages the API is sent, and
+    /// reports unparseable or cut-off lines, tool calls without results, results without
+    /// calls, a broken parentUuid chain and a compaction boundary without its summary. Exit
+    /// status: 0 clean, 1 warnings, 2 the next request will fail.
+    Check {
+        /// A product (its pinned conversation) or a transcript file.
+        target: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a repaired copy of a transcript as a new conversation; the original is untouched.
+    ///
+    /// Snapshots the original, then writes the copy with a new session id into the same project
+    /// folder, with a sidecar log of every change: a cut-off last line is dropped, each tool
+    /// call without a result gets an error result, each result without a call becomes a note.
+    /// Untouched lines are copied byte for byte (with the new session id). The copy must check
+    /// clean; --adopt then pins the product to it.
+    Repair {
+        /// A product (its pinned conversation) or a transcript file.
+        target: String,
+        /// Pin the product to the repaired conversation; its next start resumes it.
+        #[arg(long)]
+        adopt: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct ProductJson {
     pub product: String,
@@ -196,6 +234,9 @@ pub enum Internal {
         tmux: PathBuf,
         #[arg(long)]
         socket: PathBuf,
+        /// The product's pin: the agent resumes (or starts) that conversation.
+        #[arg(long)]
+        pin: Option<PathBuf>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

@@ -2,6 +2,7 @@
 //! service. `unit` renders, `systemd` talks to the user manager, `session` runs tmux; the
 //! commands in `cmd` compose them.
 
+pub mod agent;
 pub mod cli;
 mod cmd;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod state;
 pub mod store;
 pub mod systemd;
 pub mod testbed;
+pub mod transcript;
 pub mod unit;
 
 use std::io::Write;

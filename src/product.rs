@@ -20,6 +20,9 @@ pub struct Product {
     pub command: Vec<String>,
     /// The tmux binary the unit hosts the session with, resolved like the command.
     pub tmux: String,
+    /// The agent profile: detected from the command, or chosen with `--agent`.
+    #[serde(default)]
+    pub agent: crate::agent::Agent,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -79,6 +82,14 @@ impl Product {
     pub fn enable_command(&self) -> String {
         let mut words = vec!["sessctl".to_string(), "enable".into(), self.name.clone()];
         words.extend(["--dir".to_string(), shell_quote(&self.dir)]);
+        if self.agent
+            != crate::agent::Agent::detect(self.command.first().map_or("", String::as_str))
+        {
+            words.extend([
+                "--agent".to_string(),
+                format!("{:?}", self.agent).to_lowercase(),
+            ]);
+        }
         for (k, v) in &self.env {
             words.extend(["--env".to_string(), shell_quote(&format!("{k}={v}"))]);
         }
@@ -244,6 +255,7 @@ mod tests {
             dir: "/src/my app".into(),
             command: vec!["/bin/claude".into(), "it's".into(), "".into()],
             tmux: "/usr/bin/tmux".into(),
+            agent: crate::agent::Agent::Generic,
             env: [("K".to_string(), "a b".to_string())].into(),
         };
         assert_eq!(

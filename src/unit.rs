@@ -37,6 +37,8 @@ pub struct ServiceSpec<'a> {
     /// The sessctl binary that hosts and probes the session inside the unit.
     pub sessctl: &'a str,
     pub tmux: &'a str,
+    /// The pin file of an agent pinned to one conversation.
+    pub pin: Option<&'a str>,
 }
 
 /// Renders the product's service unit.
@@ -234,6 +236,7 @@ mod tests {
             env: &[],
             sessctl: "/usr/bin/sessctl",
             tmux: "/usr/bin/tmux",
+            pin: None,
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");

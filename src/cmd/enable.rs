@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::agent::{self, Agent, Pin};
 use crate::cli::Enable;
 use crate::paths::Paths;
 use crate::product::{self, Product};
@@ -32,14 +33,16 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         .iter()
         .map(|a| product::parse_env(a))
         .collect::<Result<_>>()?;
+    let agent = args.agent.unwrap_or_else(|| Agent::detect(&command[0]));
     let wanted = Product {
         name: args.product,
         dir,
         command,
         tmux: product::resolve_program("tmux")?,
+        agent,
         env,
     };
-    let text = super::render_unit(&wanted)?;
+    let text = super::render_unit(paths, &wanted)?;
     let systemd = Systemd::connect()?;
 
     let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;
@@ -55,6 +58,16 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         && file.unit_file_state == "enabled"
         && !file.need_daemon_reload;
 
+    // A pinned agent gets its conversation id before its first start.
+    let pin_file = super::transcript::pin_file(paths, &wanted.name);
+    if wanted.agent.pins() && Pin::load(&pin_file)?.is_none() {
+        let pin = Pin {
+            session_id: agent::new_uuid()?,
+            history: Vec::new(),
+        };
+        pin.save(&pin_file)?;
+        println!("{name}: pinned to conversation {}", pin.session_id);
+    }
     if same {
         println!("{name}: unchanged");
     } else {

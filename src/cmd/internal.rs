@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use crate::agent::{self, Pin};
 use crate::cli::Internal;
 use crate::session;
 
@@ -10,8 +11,18 @@ pub fn run(cmd: Internal) -> Result<()> {
         Internal::Host {
             tmux,
             socket,
+            pin,
             command,
-        } => session::host(&tmux, &socket, &command).map(|never| match never {}),
+        } => {
+            let command = match pin {
+                Some(file) => match Pin::load(&file)? {
+                    Some(pin) => agent::pinned_argv(&command, &pin),
+                    None => command,
+                },
+                None => command,
+            };
+            session::host(&tmux, &socket, &command).map(|never| match never {})
+        }
         Internal::WaitReady { tmux, socket } => session::wait_ready(&tmux, &socket),
     }
 }

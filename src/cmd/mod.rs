@@ -12,6 +12,7 @@ mod log;
 mod render;
 mod resume;
 mod status;
+mod transcript;
 mod verify;
 
 use anyhow::{Context, Result};
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Log(args) => log::run(&paths()?, &args.product, args.json),
         Command::Doctor(args) => doctor::run(&paths()?, args),
         Command::Gc(args) => gc::run(&paths()?, args),
+        Command::Transcript(cmd) => transcript::run(&paths()?, cmd),
         Command::Status(args) => status::status(&paths()?, args.product.as_deref(), args.json),
         Command::List(args) => status::list(&paths()?, args.json),
         Command::Attach(args) => attach::run(&paths()?, &args.product),
@@ -45,13 +47,19 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// The product's unit text as `enable` writes it, hosted by the running sessctl binary.
-fn render_unit(product: &Product) -> Result<String> {
+fn render_unit(paths: &Paths, product: &Product) -> Result<String> {
     let exe = std::env::current_exe().context("locating the sessctl binary")?;
     let sessctl = exe
         .to_str()
         .with_context(|| format!("the sessctl binary's path {exe:?} is not valid UTF-8"))?;
     let env: Vec<(String, String)> = product.env.clone().into_iter().collect();
+    let pin = product.agent.pins().then(|| {
+        transcript::pin_file(paths, &product.name)
+            .to_string_lossy()
+            .into_owned()
+    });
     unit::render_service(&ServiceSpec {
+        pin: pin.as_deref(),
         product: &product.name,
         dir: &product.dir,
         command: &product.command,

@@ -106,7 +106,7 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
     let on_disk = store::read_optional(&paths.unit_file(name))?;
     let unit_file = match on_disk {
         None => "missing",
-        Some(text) if text == super::render_unit(&product)? => "current",
+        Some(text) if text == super::render_unit(paths, &product)? => "current",
         Some(_) => "drifted",
     };
     let need_daemon_reload = systemd.unit_file(&unit)?.need_daemon_reload;

@@ -11,3 +11,4 @@ mod lifecycle;
 mod readme;
 mod render;
 mod resume;
+mod transcript;

@@ -56,6 +56,7 @@ fn every_rendering_verifies(
     #[values(false, true)] hostile_program_path: bool,
     #[values(0, 1, 3)] extra_args: usize,
     #[values(0, 1, 2)] env_count: usize,
+    #[values(false, true)] pinned: bool,
 ) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let config_home = tmp.path().join("config");
@@ -105,6 +106,7 @@ fn every_rendering_verifies(
         env: &env,
         sessctl: SESSCTL,
         tmux: "/usr/bin/tmux",
+        pin: pinned.then_some("/home/u/.local/state/sessctl/web 50%/pin.json"),
     })
     .expect("rendering");
     fs::write(unit_dir.join(unit::SLICE_NAME), unit::SLICE_TEXT).expect("writing slice");

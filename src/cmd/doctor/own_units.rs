@@ -24,7 +24,7 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
         fix,
     };
     let mut found = Vec::new();
-    let rendered = super::super::render_unit(product)?;
+    let rendered = super::super::render_unit(paths, product)?;
     match store::read_optional(&file)? {
         None => found.push(finding(
             "unit-missing",

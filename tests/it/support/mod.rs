@@ -212,6 +212,11 @@ impl Test {
         self
     }
 
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
         self.vars.push((key.into(), value.into()));
         self

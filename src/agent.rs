@@ -1,0 +1,164 @@
+//! Agent profiles and conversation pinning: which agent a product runs, and the conversation
+//! sessctl keeps it on across restarts.
+//!
+//! Claude Code takes `--session-id <uuid>` to start a conversation with an id sessctl chooses,
+//! and `--resume <uuid>` to continue it; the two cannot be combined, and `--continue` picks the
+//! most recently modified conversation of the directory, which can be the wrong one (S16, S18
+//! in ../shared/notes/research/agent-transcripts.md). So the first start of a claude product
+//! passes `--session-id`, and every later start, once the transcript exists, `--resume`.
+//! Codex chooses its own ids and aider has none, so for them, as for generic agents, nothing is
+//! pinned yet.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use crate::store;
+
+/// What kind of agent a product runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Agent {
+    Claude,
+    Codex,
+    Aider,
+    #[default]
+    Generic,
+}
+
+impl Agent {
+    /// The profile a command implies: by the base name of its program.
+    pub fn detect(program: &str) -> Agent {
+        match Path::new(program).file_name().and_then(|n| n.to_str()) {
+            Some("claude") => Agent::Claude,
+            Some("codex") => Agent::Codex,
+            Some("aider") => Agent::Aider,
+            _ => Agent::Generic,
+        }
+    }
+
+    /// Whether sessctl pins this agent to one conversation.
+    pub fn pins(self) -> bool {
+        self == Agent::Claude
+    }
+}
+
+/// The conversation a product is pinned to, in `$XDG_STATE_HOME/sessctl/<product>/pin.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    pub session_id: String,
+    /// Earlier pins, oldest first, each with why it was left.
+    #[serde(default)]
+    pub history: Vec<PastPin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastPin {
+    pub session_id: String,
+    pub reason: String,
+    pub until: String,
+}
+
+impl Pin {
+    pub fn load(path: &Path) -> Result<Option<Pin>> {
+        match store::read_optional(path)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .with_context(|| format!("parsing {}", path.display())),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).context("serialising the pin")?;
+        store::write_atomic(path, text.as_bytes())
+    }
+
+    /// Moves the pin to `session_id`, remembering the old one and why.
+    pub fn repin(&mut self, session_id: &str, reason: &str, now: &str) {
+        let old = std::mem::replace(&mut self.session_id, session_id.to_string());
+        self.history.push(PastPin {
+            session_id: old,
+            reason: reason.into(),
+            until: now.into(),
+        });
+    }
+}
+
+/// The agent's command line for this start: a pinned claude conversation is resumed when its
+/// transcript exists, and started with its chosen id otherwise.
+pub fn pinned_argv(argv: &[String], pin: &Pin) -> Vec<String> {
+    let flag = if find_transcript(&pin.session_id).is_some() {
+        "--resume"
+    } else {
+        "--session-id"
+    };
+    let mut out = Vec::with_capacity(argv.len() + 2);
+    out.extend(argv.first().cloned());
+    out.extend([flag.to_string(), pin.session_id.clone()]);
+    out.extend(argv.iter().skip(1).cloned());
+    out
+}
+
+/// Claude Code's project folders: `$CLAUDE_CONFIG_DIR/projects`, else `~/.claude/projects`.
+pub fn claude_projects() -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_CONFIG_DIR") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("projects")),
+        _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".claude/projects")),
+    }
+}
+
+/// The transcript of conversation `session_id`, found by its file name in any project folder:
+/// folder names encode the working directory lossily, so they are never decoded.
+pub fn find_transcript(session_id: &str) -> Option<PathBuf> {
+    let name = format!("{session_id}.jsonl");
+    std::fs::read_dir(claude_projects()?)
+        .ok()?
+        .flatten()
+        .map(|dir| dir.path().join(&name))
+        .find(|file| file.is_file())
+}
+
+/// A random (version 4) UUID, from the kernel's random source.
+pub fn new_uuid() -> Result<String> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .context("reading /dev/urandom")?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_agents_by_program_name() {
+        assert_eq!(Agent::detect("/home/u/.local/bin/claude"), Agent::Claude);
+        assert_eq!(Agent::detect("/usr/bin/codex"), Agent::Codex);
+        assert_eq!(Agent::detect("/usr/bin/aider"), Agent::Aider);
+        assert_eq!(Agent::detect("/usr/bin/sleep"), Agent::Generic);
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let id = new_uuid().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(id, new_uuid().unwrap());
+    }
+}

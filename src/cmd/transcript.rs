@@ -1,0 +1,299 @@
+//! `sessctl transcript check` and `repair`: judge a conversation as resume would load it, and
+//! mend it in a copy, never in place.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::agent::{self, Pin};
+use crate::cli::Transcript;
+use crate::error::{silent, usage};
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::state::{self, Event};
+use crate::store::{self, Lock};
+use crate::transcript::{self, Finding, Report, Severity};
+
+pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
+    match cmd {
+        Transcript::Check { target, json } => check(paths, &target, json),
+        Transcript::Repair { target, adopt } => repair(paths, &target, adopt),
+    }
+}
+
+/// A transcript file, and the product pinned to it when the target named a product.
+struct Target {
+    file: Option<PathBuf>,
+    product: Option<(Product, Pin)>,
+}
+
+fn resolve(paths: &Paths, target: &str) -> Result<Target> {
+    let path = Path::new(target);
+    if path.is_file() {
+        return Ok(Target {
+            file: Some(path.to_path_buf()),
+            product: None,
+        });
+    }
+    if target.contains('/') || target.ends_with(".jsonl") {
+        return Err(usage(format!(
+            "no transcript file {target:?}; pass an existing .jsonl file or a product name"
+        )));
+    }
+    product::check_name(target)?;
+    let product = Product::load(paths, target)?;
+    let pin = Pin::load(&pin_file(paths, target))?.ok_or_else(|| {
+        usage(format!(
+            "product {target:?} has no pinned conversation (its agent is {:?}; sessctl pins claude products); pass the transcript file instead",
+            product.agent
+        ))
+    })?;
+    Ok(Target {
+        file: agent::find_transcript(&pin.session_id),
+        product: Some((product, pin)),
+    })
+}
+
+pub fn pin_file(paths: &Paths, product: &str) -> PathBuf {
+    paths.state_dir(product).join("pin.json")
+}
+
+fn check(paths: &Paths, target: &str, json: bool) -> Result<()> {
+    let target = resolve(paths, target)?;
+    let mut report = match &target.file {
+        Some(file) => transcript::analyze(file)?.report,
+        None => {
+            let (product, pin) = target.product.as_ref().context("a product target")?;
+            missing(product, pin)
+        }
+    };
+    if target.product.is_some() {
+        if report.records == 0 && target.file.is_some() {
+            report.findings.push(Finding {
+                id: "empty-transcript",
+                severity: Severity::Error,
+                line: 0,
+                uuid: None,
+                detail: "the pinned transcript holds no conversation: a resume starts from nothing"
+                    .into(),
+            });
+        }
+        report.findings.extend(retention()?);
+    }
+    print_report(&report, json)?;
+    match report.exit_code() {
+        0 => Ok(()),
+        code => Err(silent(code)),
+    }
+}
+
+fn missing(product: &Product, pin: &Pin) -> Report {
+    Report {
+        file: PathBuf::new(),
+        lines: 0,
+        records: 0,
+        session_id: Some(pin.session_id.clone()),
+        leaf: None,
+        chain_length: 0,
+        api_messages: 0,
+        findings: vec![Finding {
+            id: "missing-transcript",
+            severity: Severity::Error,
+            line: 0,
+            uuid: None,
+            detail: format!(
+                "{}'s pinned conversation {} has no transcript under {}: the next start begins a new, empty conversation",
+                product.name,
+                pin.session_id,
+                agent::claude_projects().map_or("~/.claude/projects".into(), |p| p.display().to_string())
+            ),
+        }],
+    }
+}
+
+/// Claude Code deletes transcripts `cleanupPeriodDays` after their last activity (30 by
+/// default); 0 stops them being written at all, so it is never the advice.
+fn retention() -> Result<Vec<Finding>> {
+    let Some(projects) = agent::claude_projects() else {
+        return Ok(Vec::new());
+    };
+    let settings = projects.with_file_name("settings.json");
+    let days = match store::read_optional(&settings)? {
+        Some(text) => serde_json::from_str::<serde_json::Value>(&text)
+            .with_context(|| format!("parsing {}", settings.display()))?
+            .get("cleanupPeriodDays")
+            .and_then(|d| d.as_u64()),
+        None => None,
+    };
+    let effective = days.unwrap_or(30);
+    if effective >= 365 {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Finding {
+        id: "retention",
+        severity: Severity::Warning,
+        line: 0,
+        uuid: None,
+        detail: format!(
+            "Claude Code deletes this transcript {effective} days after its last activity (cleanupPeriodDays {}); set \"cleanupPeriodDays\": 99999 in {} (not 0: that stops transcripts being written)",
+            days.map_or("unset, default 30".to_string(), |d| d.to_string()),
+            settings.display()
+        ),
+    }])
+}
+
+fn print_report(report: &Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    let verdict = match report.exit_code() {
+        0 => "clean",
+        1 => "warnings",
+        _ => "the next request will fail",
+    };
+    println!(
+        "{}: {verdict} ({} lines, {} records, {} on the resumed chain, {} API messages)",
+        report.file.display(),
+        report.lines,
+        report.records,
+        report.chain_length,
+        report.api_messages
+    );
+    for f in &report.findings {
+        let severity = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let place = if f.line > 0 {
+            format!(" line {}", f.line)
+        } else {
+            String::new()
+        };
+        println!("{severity}[{}]{place}: {}", f.id, f.detail);
+    }
+    Ok(())
+}
+
+/// The sidecar log a repair writes beside its copy.
+#[derive(Serialize)]
+struct Sidecar<'a> {
+    original: &'a Path,
+    original_bytes: u64,
+    original_session: Option<&'a str>,
+    snapshot: &'a Path,
+    fork: &'a Path,
+    fork_session: &'a str,
+    changes: &'a [transcript::Change],
+    sessctl: &'static str,
+    time: String,
+}
+
+fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
+    let target = resolve(paths, target)?;
+    if adopt && target.product.is_none() {
+        return Err(usage(
+            "--adopt needs a product, not a file: name the product whose conversation this is",
+        ));
+    }
+    let file = match (&target.file, &target.product) {
+        (Some(file), _) => file.clone(),
+        (None, Some((product, pin))) => bail!("{}", missing(product, pin).findings[0].detail),
+        (None, None) => bail!("no transcript to repair"),
+    };
+    let analysis = transcript::analyze(&file)?;
+    if analysis.report.exit_code() < 2 {
+        println!(
+            "{}: nothing to repair (the next request will not fail)",
+            file.display()
+        );
+        return Ok(());
+    }
+    let snapshots = match &target.product {
+        Some((product, _)) => paths.state_dir(&product.name).join("snapshots"),
+        None => paths.state_home.join("sessctl/snapshots"),
+    };
+    let snapshot = snapshot(&file, &snapshots)?;
+    let new_id = agent::new_uuid()?;
+    let fork = file.with_file_name(format!("{new_id}.jsonl"));
+    let changes = transcript::write_fork(&file, &analysis, &new_id, &fork)?;
+    let checked = transcript::analyze(&fork)?.report;
+    if checked.exit_code() == 2 {
+        let why: Vec<String> = checked
+            .findings
+            .iter()
+            .map(|f| format!("{}: {}", f.id, f.detail))
+            .collect();
+        std::fs::remove_file(&fork)
+            .with_context(|| format!("removing the failed copy {}", fork.display()))?;
+        bail!(
+            "the repaired copy still fails check, so it was removed: {}",
+            why.join("; ")
+        );
+    }
+    let sidecar_path = file.with_file_name(format!("{new_id}.sessctl.json"));
+    let sidecar = Sidecar {
+        original: &file,
+        original_bytes: std::fs::metadata(&file).map_or(0, |m| m.len()),
+        original_session: analysis.report.session_id.as_deref(),
+        snapshot: &snapshot,
+        fork: &fork,
+        fork_session: &new_id,
+        changes: &changes,
+        sessctl: env!("CARGO_PKG_VERSION"),
+        time: state::rfc3339(std::time::SystemTime::now()),
+    };
+    let text = serde_json::to_string_pretty(&sidecar).context("serialising the repair log")?;
+    store::write_atomic(&sidecar_path, text.as_bytes())?;
+
+    println!("{}: repaired into {}", file.display(), fork.display());
+    println!(
+        "  conversation {new_id} (from {})",
+        analysis.report.session_id.as_deref().unwrap_or("?")
+    );
+    for c in &changes {
+        println!("  line {}: {}", c.line, c.detail);
+    }
+    println!("  snapshot of the original: {}", snapshot.display());
+    println!("  log of the changes: {}", sidecar_path.display());
+    println!(
+        "  check of the copy: {}",
+        if checked.exit_code() == 0 {
+            "clean"
+        } else {
+            "warnings only"
+        }
+    );
+    if let (true, Some((product, mut pin))) = (adopt, target.product) {
+        let _lock = Lock::acquire(&paths.lock_file(&product.name))?;
+        let now = state::rfc3339(std::time::SystemTime::now());
+        pin.repin(&new_id, "adopted a repaired copy", &now);
+        pin.save(&pin_file(paths, &product.name))?;
+        state::append(
+            paths,
+            &product.name,
+            &Event::new("adopt", None).verdict("repaired", Some(&new_id)),
+        )?;
+        println!(
+            "{}: pinned to {new_id}; its next start resumes it (`sessctl restart {}` switches a running session)",
+            product.name, product.name
+        );
+    }
+    Ok(())
+}
+
+/// A copy of `file` in `dir`, hard-linked where the file system allows, else copied.
+fn snapshot(file: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stamp = state::rfc3339(std::time::SystemTime::now()).replace(':', "");
+    let name = file
+        .file_name()
+        .context("a transcript path without a file name")?;
+    let dest = dir.join(format!("{stamp}-{}", name.to_string_lossy()));
+    if std::fs::hard_link(file, &dest).is_err() {
+        std::fs::copy(file, &dest)
+            .with_context(|| format!("copying {} to {}", file.display(), dest.display()))?;
+    }
+    Ok(dest)
+}

@@ -1,0 +1,490 @@
+//! `sessctl transcript check` and `repair` on transcripts the tests generate: each broken
+//! shape, the shapes that must stay clean, the repair's fork, and the memory bound.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::support::Env;
+
+const SESSION: &str = "11111111-2222-4333-8444-555555555555";
+
+fn base(kind: &str, uuid: &str, parent: Option<&str>) -> Value {
+    json!({"parentUuid": parent, "isSidechain": false, "userType": "external", "cwd": "/src/web",
+           "sessionId": SESSION, "version": "2.1.0", "type": kind, "uuid": uuid,
+           "timestamp": "2026-11-23T10:00:00.000Z"})
+}
+
+fn user(uuid: &str, parent: Option<&str>, text: &str) -> Value {
+    let mut v = base("user", uuid, parent);
+    v["message"] = json!({"role": "user", "content": text});
+    v
+}
+
+fn call(uuid: &str, parent: &str, msg: &str, ids: &[&str]) -> Value {
+    let mut v = base("assistant", uuid, Some(parent));
+    let blocks: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"type": "tool_use", "id": id, "name": "Bash", "input": {"command": "ls"}}))
+        .collect();
+    v["message"] =
+        json!({"id": msg, "role": "assistant", "content": blocks, "stop_reason": "tool_use"});
+    v
+}
+
+fn say(uuid: &str, parent: &str, msg: &str) -> Value {
+    let mut v = base("assistant", uuid, Some(parent));
+    v["message"] =
+        json!({"id": msg, "role": "assistant", "content": [{"type": "text", "text": "done"}]});
+    v
+}
+
+fn results(uuid: &str, parent: &str, ids: &[&str]) -> Value {
+    let mut v = base("user", uuid, Some(parent));
+    let blocks: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"type": "tool_result", "tool_use_id": id, "content": "ok", "is_error": false}))
+        .collect();
+    v["message"] = json!({"role": "user", "content": blocks});
+    v
+}
+
+fn write(env: &Env, name: &str, records: &[Value], tail: &str) -> PathBuf {
+    let dir = env.var("HOME").join(".claude/projects/-src-web");
+    fs::create_dir_all(&dir).expect("project dir");
+    let path = dir.join(format!("{name}.jsonl"));
+    let mut text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    text.push_str(tail);
+    fs::write(&path, text).expect("transcript");
+    path
+}
+
+fn check(env: &Env, path: &Path, status: i32) -> Value {
+    let out = env
+        .sessctl()
+        .args(["transcript", "check", "--json"])
+        .arg(path.as_os_str())
+        .status(status)
+        .run();
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+fn well_formed() -> Vec<Value> {
+    vec![
+        user("u1", None, "list the files"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+        results("r1", "a1", &["toolu_1"]),
+        say("a2", "r1", "msg_2"),
+    ]
+}
+
+#[test]
+fn a_well_formed_transcript_is_clean() {
+    let env = Env::offline();
+    let path = write(&env, "clean", &well_formed(), "");
+    let report = check(&env, &path, 0);
+    assert_eq!(ids(&report), Vec::<String>::new());
+    assert_eq!(
+        (
+            report["chain_length"].as_u64(),
+            report["api_messages"].as_u64()
+        ),
+        (Some(4), Some(4))
+    );
+    let out = env
+        .sessctl()
+        .args(["transcript", "check"])
+        .arg(path.as_os_str())
+        .run();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{}: clean (4 lines, 4 records, 4 on the resumed chain, 4 API messages)\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn parallel_calls_answered_out_of_order_are_clean() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "two things at once"),
+        call("a1", "u1", "msg_1", &["toolu_a"]),
+        call("a1b", "a1", "msg_1", &["toolu_b"]),
+        results("r1", "a1b", &["toolu_b"]),
+        results("r2", "r1", &["toolu_a"]),
+        say("a2", "r2", "msg_2"),
+    ];
+    let path = write(&env, "parallel", &records, "");
+    assert_eq!(ids(&check(&env, &path, 0)), Vec::<String>::new());
+}
+
+#[test]
+fn a_dangling_tool_use_in_the_middle_and_at_the_end() {
+    let env = Env::offline();
+    let middle = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+        user("u2", Some("a1"), "never mind, do this instead"),
+        say("a2", "u2", "msg_2"),
+    ];
+    let report = check(&env, &write(&env, "middle", &middle, ""), 2);
+    assert_eq!(ids(&report), ["dangling-tool-use"]);
+    assert!(report.to_string().contains("toolu_1"));
+    let end = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+    ];
+    assert_eq!(
+        ids(&check(&env, &write(&env, "end", &end, ""), 2)),
+        ["dangling-tool-use"]
+    );
+}
+
+#[test]
+fn an_orphan_tool_result() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "go"),
+        say("a1", "u1", "msg_1"),
+        results("r1", "a1", &["toolu_gone"]),
+    ];
+    let report = check(&env, &write(&env, "orphan", &records, ""), 2);
+    assert_eq!(ids(&report), ["orphan-tool-result"]);
+}
+
+#[test]
+fn a_broken_chain_is_a_warning() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "first"),
+        say("a1", "u1", "msg_1"),
+        user("u2", Some("never-written"), "second"),
+        say("a2", "u2", "msg_2"),
+    ];
+    let report = check(&env, &write(&env, "broken", &records, ""), 1);
+    assert_eq!(ids(&report), ["broken-chain"]);
+    assert_eq!(report["chain_length"].as_u64(), Some(2));
+}
+
+#[test]
+fn a_partial_last_line() {
+    let env = Env::offline();
+    let report = check(
+        &env,
+        &write(&env, "partial", &well_formed(), "{\"type\":\"user\",\"uu"),
+        2,
+    );
+    assert_eq!(ids(&report), ["partial-last-line"]);
+    assert_eq!(report["findings"][0]["line"].as_u64(), Some(5));
+}
+
+fn compacted(with_summary: bool) -> Vec<Value> {
+    let mut boundary = base("system", "c1", None);
+    boundary["subtype"] = json!("compact_boundary");
+    boundary["logicalParentUuid"] = json!("a1");
+    boundary["content"] = json!("Conversation compacted");
+    let mut summary = user(
+        "s1",
+        Some("c1"),
+        "This session is being continued from a previous conversation.",
+    );
+    summary["isCompactSummary"] = json!(true);
+    let mut records = vec![
+        user("u1", None, "go"),
+        // Before the boundary, a dangling call no longer matters: the API view starts after it.
+        call("a1", "u1", "msg_1", &["toolu_old"]),
+        boundary,
+    ];
+    let after = if with_summary { "s1" } else { "c1" };
+    if with_summary {
+        records.push(summary);
+    }
+    records.push(user("u2", Some(after), "continue"));
+    records.push(say("a2", "u2", "msg_2"));
+    records
+}
+
+#[test]
+fn a_compaction_boundary() {
+    let env = Env::offline();
+    let report = check(&env, &write(&env, "compacted", &compacted(true), ""), 0);
+    assert_eq!(report["chain_length"].as_u64(), Some(4));
+    let report = check(&env, &write(&env, "nosummary", &compacted(false), ""), 1);
+    assert_eq!(ids(&report), ["boundary-without-summary"]);
+}
+
+#[test]
+fn the_leaf_is_the_latest_last_prompt() {
+    let env = Env::offline();
+    let mut records = well_formed();
+    // A rewind: the conversation went on from u1, leaving a1.. as an abandoned branch.
+    records.push(user("u9", Some("u1"), "rewound"));
+    records.push(json!({"type": "last-prompt", "lastPrompt": "rewound", "sessionId": SESSION, "leafUuid": "u9"}));
+    let report = check(&env, &write(&env, "rewound", &records, ""), 0);
+    assert_eq!(report["leaf"], "u9");
+    assert_eq!(report["chain_length"].as_u64(), Some(2));
+}
+
+/// Runs repair on `records`, checks the copy is clean, the original untouched, and returns
+/// the copy's path, the sidecar and stdout.
+fn repaired(env: &Env, name: &str, records: &[Value], tail: &str) -> (PathBuf, Value, String) {
+    let original = write(env, name, records, tail);
+    let before = fs::read(&original).expect("bytes");
+    let mtime = fs::metadata(&original)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    let out = env
+        .sessctl()
+        .args(["transcript", "repair"])
+        .arg(original.as_os_str())
+        .run();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        fs::read(&original).expect("bytes"),
+        before,
+        "the original changed"
+    );
+    assert_eq!(
+        fs::metadata(&original)
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        mtime
+    );
+    let fork = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split(": repaired into ").nth(1))
+        .map(PathBuf::from)
+        .expect("the copy's path");
+    let id = fork
+        .file_stem()
+        .expect("stem")
+        .to_string_lossy()
+        .into_owned();
+    assert_ne!(id, name);
+    let report = check(env, &fork, 0);
+    assert_eq!(
+        report["session_id"],
+        id.as_str(),
+        "the copy's sessionId matches its name"
+    );
+    let sidecar: Value = serde_json::from_str(
+        &fs::read_to_string(fork.with_file_name(format!("{id}.sessctl.json"))).expect("sidecar"),
+    )
+    .expect("sidecar JSON");
+    assert!(Path::new(sidecar["snapshot"].as_str().expect("snapshot")).exists());
+    (fork, sidecar, stdout)
+}
+
+fn kinds(sidecar: &Value) -> Vec<String> {
+    sidecar["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["kind"].as_str().expect("kind").to_string())
+        .collect()
+}
+
+#[test]
+fn repair_answers_a_dangling_call_in_the_next_user_message() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+        user("u2", Some("a1"), "do this instead"),
+        say("a2", "u2", "msg_2"),
+    ];
+    let (fork, sidecar, _) = repaired(&env, "dangling", &records, "");
+    assert_eq!(kinds(&sidecar), ["add-error-result"]);
+    let lines: Vec<String> = fs::read_to_string(&fork)
+        .expect("fork")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 4, "no line added or lost");
+    // Untouched lines are the original bytes but for the session id.
+    let original =
+        fs::read_to_string(write(&env, "dangling-again", &records, "")).expect("original");
+    let id = fork
+        .file_stem()
+        .expect("stem")
+        .to_string_lossy()
+        .into_owned();
+    for (n, line) in original.lines().enumerate().filter(|(n, _)| *n != 2) {
+        assert_eq!(lines[n], line.replace(SESSION, &id), "line {}", n + 1);
+    }
+    let changed: Value = serde_json::from_str(&lines[2]).expect("JSON");
+    assert_eq!(changed["message"]["content"][0]["tool_use_id"], "toolu_1");
+    assert_eq!(changed["message"]["content"][0]["is_error"], true);
+    assert_eq!(changed["message"]["content"][1]["text"], "do this instead");
+}
+
+#[test]
+fn repair_inserts_results_for_a_call_at_the_end_and_relinks() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1", "toolu_2"]),
+    ];
+    let (fork, sidecar, _) = repaired(&env, "atend", &records, "");
+    assert_eq!(kinds(&sidecar), ["insert-error-result"]);
+    let lines: Vec<Value> = fs::read_to_string(&fork)
+        .expect("fork")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["parentUuid"], "a1");
+    assert_eq!(
+        lines[2]["message"]["content"]
+            .as_array()
+            .expect("blocks")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn repair_relinks_the_record_after_an_inserted_one() {
+    let env = Env::offline();
+    // The call is followed by an assistant record of another response: results go between.
+    let records = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+        say("a2", "a1", "msg_2"),
+    ];
+    let (fork, _, _) = repaired(&env, "between", &records, "");
+    let lines: Vec<Value> = fs::read_to_string(&fork)
+        .expect("fork")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let inserted = lines[2]["uuid"].as_str().expect("uuid");
+    assert_eq!(lines[2]["parentUuid"], "a1");
+    assert_eq!(
+        lines[3]["parentUuid"], inserted,
+        "a2 now follows the inserted results"
+    );
+}
+
+#[test]
+fn repair_turns_an_orphan_result_into_a_note_and_drops_a_partial_line() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "go"),
+        say("a1", "u1", "msg_1"),
+        results("r1", "a1", &["toolu_gone"]),
+    ];
+    let (fork, sidecar, _) = repaired(&env, "orphaned", &records, "{\"type\":\"assis");
+    let mut kinds = kinds(&sidecar);
+    kinds.sort();
+    assert_eq!(kinds, ["drop-partial-line", "orphan-result-to-note"]);
+    let text = fs::read_to_string(&fork).expect("fork");
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.ends_with('\n'));
+    assert!(text.contains("A result for tool call toolu_gone was removed here"));
+}
+
+#[test]
+fn repair_of_a_clean_transcript_writes_nothing() {
+    let env = Env::offline();
+    let path = write(&env, "fine", &well_formed(), "");
+    env.sessctl()
+        .args(["transcript", "repair"])
+        .arg(path.as_os_str())
+        .stdout(&format!(
+            "{}: nothing to repair (the next request will not fail)\n",
+            path.display()
+        ))
+        .run();
+    assert_eq!(
+        fs::read_dir(path.parent().expect("dir"))
+            .expect("dir")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_missing_file_and_adopt_without_a_product() {
+    let env = Env::offline();
+    env.sessctl()
+        .args(["transcript", "check", "/nonexistent/x.jsonl"])
+        .stderr("sessctl: no transcript file \"/nonexistent/x.jsonl\"; pass an existing .jsonl file or a product name\n")
+        .status(2)
+        .run();
+    let path = write(&env, "fine", &well_formed(), "");
+    env.sessctl()
+        .args(["transcript", "repair", "--adopt"])
+        .arg(path.as_os_str())
+        .stderr("sessctl: --adopt needs a product, not a file: name the product whose conversation this is\n")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn a_one_gigabyte_transcript_is_checked_in_bounded_memory() {
+    let env = Env::offline();
+    let dir = env.var("HOME").join(".claude/projects/-src-big");
+    fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("big.jsonl");
+    {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(fs::File::create(&path).expect("create"));
+        let filler = "x".repeat(1 << 20);
+        let mut parent: Option<String> = None;
+        let mut written = 0u64;
+        let mut n = 0u32;
+        while written < 1 << 30 {
+            let uuid = format!("u{n}");
+            // Alternating 1 MiB prompts and 1 MiB answers.
+            let record = match parent.as_deref() {
+                Some(p) if n.is_multiple_of(2) => user(&uuid, Some(p), &filler),
+                Some(p) => {
+                    let mut answer = say(&uuid, p, &format!("msg_{n}"));
+                    answer["message"]["content"][0]["text"] = json!(filler);
+                    answer
+                }
+                None => user(&uuid, None, &filler),
+            };
+            let line = format!("{record}\n");
+            out.write_all(line.as_bytes()).expect("write");
+            written += line.len() as u64;
+            parent = Some(uuid);
+            n += 1;
+        }
+    }
+    // Under a 256 MiB address-space limit (the binary's own mappings included), a checker
+    // that held the file, or even a quarter of it, would fail to allocate.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 262144 && exec \"$0\" transcript check --json \"$1\"")
+        .arg(crate::support::SESSCTL)
+        .arg(&path)
+        .output()
+        .expect("running sessctl under ulimit");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(ids(&report), Vec::<String>::new());
+    assert!(report["lines"].as_u64().expect("lines") >= 1024);
+    fs::remove_file(&path).expect("removing the 1 GiB file");
+}
