@@ -1,13 +1,17 @@
 //! `sessctl status` and `sessctl list`: what systemd reports about each product's session,
 //! plus what only sessctl knows (unit-file drift, a pending restart).
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::agent::{self, Pin};
 use crate::identity;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::resume;
+use crate::state;
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::unit;
@@ -33,6 +37,32 @@ struct Report {
     restart_pending: bool,
     /// Why the session sessctl last saw is gone; null when it is not.
     lost: Option<String>,
+    /// The conversation a pinned agent is kept on; null for agents sessctl does not pin.
+    conversation: Option<Conversation>,
+}
+
+#[derive(Debug, Serialize)]
+struct Conversation {
+    session_id: String,
+    /// Null until the agent has written it.
+    transcript: Option<PathBuf>,
+    bytes: Option<u64>,
+    /// Its last write, UTC.
+    modified: Option<String>,
+}
+
+fn conversation(paths: &Paths, product: &Product) -> Result<Option<Conversation>> {
+    let Some(pin) = Pin::load(&super::transcript::pin_file(paths, &product.name))? else {
+        return Ok(None);
+    };
+    let transcript = agent::find_transcript(&pin.session_id);
+    let meta = transcript.as_ref().and_then(|t| std::fs::metadata(t).ok());
+    Ok(Some(Conversation {
+        session_id: pin.session_id,
+        transcript,
+        bytes: meta.as_ref().map(|m| m.len()),
+        modified: meta.and_then(|m| m.modified().ok()).map(state::rfc3339),
+    }))
 }
 
 pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
@@ -117,6 +147,7 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
         uptime_seconds: now.uptime_seconds(),
         agent_pid: now.agent_pid,
         lost,
+        conversation: conversation(paths, &product)?,
         unit,
         active_state: s.active_state,
         sub_state: details.sub_state,
@@ -155,6 +186,18 @@ fn print_long(r: &Report) {
     println!("  unit file        {}", r.unit_file);
     println!("  needs reload     {}", yes_no(r.need_daemon_reload));
     println!("  restart pending  {}", yes_no(r.restart_pending));
+    if let Some(c) = &r.conversation {
+        println!("  conversation     {}", c.session_id);
+        match (&c.transcript, c.bytes, &c.modified) {
+            (Some(t), Some(bytes), Some(modified)) => {
+                println!(
+                    "  transcript       {} ({bytes} bytes, last written {modified})",
+                    t.display()
+                )
+            }
+            _ => println!("  transcript       not written yet"),
+        }
+    }
     if let Some(lost) = &r.lost {
         println!("  lost             {lost}");
     }

@@ -3,6 +3,7 @@
 mod support;
 
 mod attach;
+mod conversation;
 mod demo;
 mod doctor;
 mod errors;

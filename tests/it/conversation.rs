@@ -1,0 +1,200 @@
+//! A claude product on the real manager, with a stand-in `claude` that records how it was
+//! started and writes its transcript: the pinned conversation survives restarts, kills,
+//! manager re-execs, and a repair adopted in its place.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::{manager, wait_for, Env};
+
+const UNIT: &str = "sessctl-web.service";
+
+/// The stand-in: appends its arguments to `claude.args`, appends a record to the transcript of
+/// the conversation it was given, and waits.
+fn stand_in(env: &Env) -> PathBuf {
+    let path = env.scratch.join("bin/claude");
+    fs::create_dir_all(path.parent().expect("dir")).expect("bin dir");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$*" >> '{record}'
+prev=""; id=""
+for a in "$@"; do
+  case "$prev" in --session-id|--resume) id="$a";; esac
+  prev="$a"
+done
+dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^a-zA-Z0-9]/-/g')"
+mkdir -p "$dir"
+n=$(date +%s%N)
+printf '{{"parentUuid":null,"isSidechain":false,"type":"user","uuid":"start-%s","sessionId":"%s","message":{{"role":"user","content":"started"}}}}\n' "$n" "$id" >> "$dir/$id.jsonl"
+trap 'exit 0' TERM
+sleep 100000 &
+wait
+"#,
+        record = env.scratch.join("claude.args").display()
+    );
+    fs::write(&path, script).expect("stand-in");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+fn starts(env: &Env) -> Vec<String> {
+    fs::read_to_string(env.scratch.join("claude.args"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[track_caller]
+fn wait_starts(env: &Env, n: usize) -> String {
+    wait_for(&format!("start {n} of the agent"), || {
+        let all = starts(env);
+        (all.len() >= n).then(|| all[n - 1].clone())
+    })
+}
+
+fn pinned(env: &Env) -> String {
+    let pin = env.var("XDG_STATE_HOME").join("sessctl/web/pin.json");
+    let pin: Value = serde_json::from_str(&fs::read_to_string(pin).expect("pin")).expect("JSON");
+    pin["session_id"].as_str().expect("id").to_string()
+}
+
+fn resume(env: &Env) -> (Value, i32) {
+    let out = env
+        .sessctl()
+        .args(["resume", "web", "--no-attach", "--json"])
+        .status_any()
+        .run();
+    (
+        serde_json::from_slice(&out.stdout).expect("JSON"),
+        out.status.code().expect("code"),
+    )
+}
+
+#[test]
+fn a_claude_product_keeps_its_conversation() {
+    let Some(mut env) = manager("pin") else {
+        return;
+    };
+    let claude_dir = env.scratch.join("claude");
+    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
+    let agent = stand_in(&env);
+    let project = env.scratch.join("project");
+    fs::create_dir_all(&project).expect("project");
+    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
+    let out = env
+        .sessctl()
+        .args(["enable", "web", "--dir"])
+        .arg(project.as_os_str())
+        .args(["--env", &settings, "--"])
+        .arg(agent.as_os_str())
+        .args(["--model", "opus"])
+        .run();
+    let id = pinned(&env);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("{UNIT}: pinned to conversation {id}\n")));
+    assert_eq!(
+        wait_starts(&env, 1),
+        format!("--session-id {id} --model opus")
+    );
+
+    env.sessctl().args(["restart", "web"]).run();
+    assert_eq!(wait_starts(&env, 2), format!("--resume {id} --model opus"));
+
+    // A killed agent is lost once; the next resume resumes the same conversation.
+    let (v, _) = resume(&env);
+    kill(
+        Pid::from_raw(v["after"]["agent_pid"].as_i64().expect("agent") as i32),
+        Signal::SIGKILL,
+    )
+    .expect("kill");
+    wait_for("the unit to stop", || {
+        (!env.systemd().status(UNIT).expect("status").is_running()).then_some(())
+    });
+    assert_eq!(resume(&env).1, 4);
+    assert_eq!(resume(&env).0["verdict"], "started");
+    assert_eq!(wait_starts(&env, 3), format!("--resume {id} --model opus"));
+
+    // The manager re-executes: the agent keeps running, nothing restarts.
+    let _ = env.systemd().reexecute();
+    wait_for("the manager after Reexecute", || {
+        env.bed.as_ref()?.connect().ok()?.status(UNIT).ok()
+    });
+    assert_eq!(resume(&env).0["verdict"], "survived");
+    assert_eq!(starts(&env).len(), 3);
+
+    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let transcript = PathBuf::from(
+        status["conversation"]["transcript"]
+            .as_str()
+            .expect("a transcript"),
+    );
+    assert_eq!(status["conversation"]["session_id"], id.as_str());
+    assert!(transcript.starts_with(claude_dir.join("projects")));
+    assert!(status["conversation"]["bytes"].as_u64().expect("bytes") > 0);
+    // Retention: by default Claude Code deletes transcripts after 30 days.
+    let out = env
+        .sessctl()
+        .args(["transcript", "check", "web", "--json"])
+        .status(1)
+        .run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["findings"][0]["id"], "retention");
+    fs::write(
+        claude_dir.join("settings.json"),
+        "{\"cleanupPeriodDays\": 99999}",
+    )
+    .expect("settings");
+    env.sessctl().args(["transcript", "check", "web"]).run();
+
+    // The transcript breaks: a tool call whose result never came.
+    let mut text = fs::read_to_string(&transcript).expect("transcript");
+    text.push_str(&format!(
+        "{{\"parentUuid\":null,\"type\":\"assistant\",\"uuid\":\"zz-call\",\"sessionId\":\"{id}\",\"message\":{{\"id\":\"m1\",\"role\":\"assistant\",\"content\":[{{\"type\":\"tool_use\",\"id\":\"toolu_cut\",\"name\":\"Bash\",\"input\":{{}}}}]}}}}\n"
+    ));
+    fs::write(&transcript, &text).expect("breaking it");
+    let before = fs::read(&transcript).expect("bytes");
+    let mtime = fs::metadata(&transcript)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    env.sessctl()
+        .args(["transcript", "check", "web"])
+        .status(2)
+        .run();
+
+    let out = env
+        .sessctl()
+        .args(["transcript", "repair", "web", "--adopt"])
+        .run();
+    let fork = pinned(&env);
+    assert_ne!(fork, id);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("web: pinned to {fork};")));
+    assert_eq!(
+        fs::read(&transcript).expect("bytes"),
+        before,
+        "the original changed"
+    );
+    assert_eq!(
+        fs::metadata(&transcript)
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        mtime
+    );
+
+    // The next start resumes the repaired conversation.
+    env.sessctl().args(["stop", "web"]).run();
+    assert_eq!(resume(&env).0["verdict"], "started");
+    assert_eq!(
+        wait_starts(&env, 4),
+        format!("--resume {fork} --model opus")
+    );
+    env.sessctl().args(["transcript", "check", "web"]).run();
+}
