@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
+use crate::paths::Paths;
 use crate::store;
 
 /// What kind of agent a product runs.
@@ -120,6 +121,65 @@ pub fn find_transcript(session_id: &str) -> Option<PathBuf> {
         .flatten()
         .map(|dir| dir.path().join(&name))
         .find(|file| file.is_file())
+}
+
+/// Claude Code deletes transcripts `cleanupPeriodDays` after their last activity (30 by
+/// default; S19a). 0 stops them being written at all (S19b), so it is never the advice.
+#[derive(Debug, Clone)]
+pub struct RetentionRisk {
+    pub days: Option<u64>,
+    pub settings: PathBuf,
+}
+
+impl std::fmt::Display for RetentionRisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Claude Code deletes this transcript {} days after its last activity (cleanupPeriodDays {}); set \"cleanupPeriodDays\": 99999 in {} (not 0: that stops transcripts being written)",
+            self.days.unwrap_or(30),
+            self.days.map_or("unset, default 30".to_string(), |d| d.to_string()),
+            self.settings.display()
+        )
+    }
+}
+
+/// The retention setting, when it will delete transcripts within a year.
+pub fn retention_risk() -> Result<Option<RetentionRisk>> {
+    let Some(projects) = claude_projects() else {
+        return Ok(None);
+    };
+    let settings = projects.with_file_name("settings.json");
+    let days = match store::read_optional(&settings)? {
+        Some(text) => serde_json::from_str::<serde_json::Value>(&text)
+            .with_context(|| format!("parsing {}", settings.display()))?
+            .get("cleanupPeriodDays")
+            .and_then(|d| d.as_u64()),
+        None => None,
+    };
+    Ok((days.unwrap_or(30) < 365).then_some(RetentionRisk { days, settings }))
+}
+
+/// Why a pinned product's conversation cannot be resumed: its transcript would make the next
+/// request fail. `None` for a product without a pin or a transcript, or with a sound one.
+pub fn needs_repair(paths: &Paths, product: &str) -> Result<Option<String>> {
+    let Some(pin) = Pin::load(&paths.pin_file(product))? else {
+        return Ok(None);
+    };
+    let Some(file) = find_transcript(&pin.session_id) else {
+        return Ok(None);
+    };
+    let report = crate::transcript::analyze(&file)?.report;
+    if report.exit_code() < 2 {
+        return Ok(None);
+    }
+    let first = report
+        .findings
+        .first()
+        .map_or(String::new(), |f| format!(": {}", f.detail));
+    Ok(Some(format!(
+        "the transcript {} fails check{first}",
+        file.display()
+    )))
 }
 
 /// A random (version 4) UUID, from the kernel's random source.

@@ -18,7 +18,7 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 an operation failed, 2 invalid usage or input, 3 the systemd user
-manager could not be reached, 4 a session was lost.
+manager could not be reached, 4 a session was lost, 5 a session needs repair.
 
 Environment: XDG_CONFIG_HOME (products and units), XDG_STATE_HOME (state), XDG_RUNTIME_DIR
 (tmux sockets, user bus), DBUS_SESSION_BUS_ADDRESS (user bus).";

@@ -7,6 +7,7 @@
 //! | 2 | invalid usage or input: a bad name, directory, command or flag, an unknown product, no terminal |
 //! | 3 | the systemd user manager could not be reached |
 //! | 4 | a session was lost: `resume` or `verify` found it gone or replaced |
+//! | 5 | a session needs repair: its transcript would make the next request fail |
 
 use std::fmt;
 
@@ -14,6 +15,7 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const NO_MANAGER: u8 = 3;
 pub const LOST: u8 = 4;
+pub const NEEDS_REPAIR: u8 = 5;
 
 /// An error with a deliberate exit code. Anything else that reaches `main` exits with
 /// [`FAILURE`].

@@ -58,6 +58,11 @@ impl Paths {
         self.state_home.join("sessctl").join(product)
     }
 
+    /// The conversation a pinned agent is kept on.
+    pub fn pin_file(&self, product: &str) -> PathBuf {
+        self.state_dir(product).join("pin.json")
+    }
+
     /// Kept outside the product's runtime directory, which systemd deletes on every stop.
     pub fn lock_file(&self, product: &str) -> PathBuf {
         self.state_home

@@ -15,6 +15,7 @@
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::agent;
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::state::{self, Event, Record};
@@ -24,7 +25,7 @@ use crate::unit;
 
 /// What happened to the session across a resume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Same invocation, same main PID, same agent PID (each with the same start time).
     Survived,
@@ -32,6 +33,8 @@ pub enum Verdict {
     Started,
     /// It was running, and now it is not or it is a different process.
     Lost,
+    /// There is no session, and starting one would only run into a transcript that fails check.
+    NeedsRepair,
 }
 
 impl Verdict {
@@ -40,6 +43,7 @@ impl Verdict {
             Verdict::Survived => "survived",
             Verdict::Started => "started",
             Verdict::Lost => "lost",
+            Verdict::NeedsRepair => "needs-repair",
         }
     }
 }
@@ -76,6 +80,13 @@ impl Outcome {
                 self.unit,
                 self.reason.as_deref().unwrap_or("the session changed")
             ),
+            Verdict::NeedsRepair => format!(
+                "{}: needs repair: {}",
+                self.unit,
+                self.reason
+                    .as_deref()
+                    .unwrap_or("the transcript fails check")
+            ),
         }
     }
 }
@@ -100,6 +111,14 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
                     (Verdict::Lost, Some(reason), after)
                 }
             }
+        } else if let Some(why) = agent::needs_repair(paths, product)? {
+            // The crash-loop guard: a start would only meet the same broken transcript.
+            let fix = format!("sessctl transcript repair {product} --adopt");
+            (
+                Verdict::NeedsRepair,
+                Some(format!("{why}; run `{fix}`")),
+                before.clone(),
+            )
         } else {
             if status.active_state == "failed" {
                 systemd.reset_failed(&unit)?;

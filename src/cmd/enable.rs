@@ -59,7 +59,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         && !file.need_daemon_reload;
 
     // A pinned agent gets its conversation id before its first start.
-    let pin_file = super::transcript::pin_file(paths, &wanted.name);
+    let pin_file = paths.pin_file(&wanted.name);
     if wanted.agent.pins() && Pin::load(&pin_file)?.is_none() {
         let pin = Pin {
             session_id: agent::new_uuid()?,

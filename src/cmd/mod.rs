@@ -53,11 +53,10 @@ fn render_unit(paths: &Paths, product: &Product) -> Result<String> {
         .to_str()
         .with_context(|| format!("the sessctl binary's path {exe:?} is not valid UTF-8"))?;
     let env: Vec<(String, String)> = product.env.clone().into_iter().collect();
-    let pin = product.agent.pins().then(|| {
-        transcript::pin_file(paths, &product.name)
-            .to_string_lossy()
-            .into_owned()
-    });
+    let pin = product
+        .agent
+        .pins()
+        .then(|| paths.pin_file(&product.name).to_string_lossy().into_owned());
     unit::render_service(&ServiceSpec {
         pin: pin.as_deref(),
         product: &product.name,

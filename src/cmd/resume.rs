@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::Resume;
-use crate::error::{silent, LOST};
+use crate::error::{silent, LOST, NEEDS_REPAIR};
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::resume::{self, Outcome, Verdict};
@@ -18,6 +18,9 @@ pub fn run(paths: &Paths, args: Resume) -> Result<()> {
     let systemd = Systemd::connect()?;
     let outcome = resume::resume(paths, &systemd, &product.name)?;
     show(&outcome, args.json)?;
+    if outcome.verdict == Verdict::NeedsRepair {
+        return Err(silent(NEEDS_REPAIR));
+    }
     let mut lost = outcome.verdict == Verdict::Lost;
     let terminal = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     if !args.no_attach && terminal && outcome.after.is_live() {

@@ -39,6 +39,8 @@ struct Report {
     lost: Option<String>,
     /// The conversation a pinned agent is kept on; null for agents sessctl does not pin.
     conversation: Option<Conversation>,
+    /// For a session that is down: why starting it would fail, and the repair to run.
+    needs_repair: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,7 +54,7 @@ struct Conversation {
 }
 
 fn conversation(paths: &Paths, product: &Product) -> Result<Option<Conversation>> {
-    let Some(pin) = Pin::load(&super::transcript::pin_file(paths, &product.name))? else {
+    let Some(pin) = Pin::load(&paths.pin_file(&product.name))? else {
         return Ok(None);
     };
     let transcript = agent::find_transcript(&pin.session_id);
@@ -148,6 +150,11 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
         agent_pid: now.agent_pid,
         lost,
         conversation: conversation(paths, &product)?,
+        needs_repair: match s.is_running() {
+            true => None,
+            false => agent::needs_repair(paths, name)?
+                .map(|why| format!("{why}; run `sessctl transcript repair {name} --adopt`")),
+        },
         unit,
         active_state: s.active_state,
         sub_state: details.sub_state,
@@ -197,6 +204,9 @@ fn print_long(r: &Report) {
             }
             _ => println!("  transcript       not written yet"),
         }
+    }
+    if let Some(why) = &r.needs_repair {
+        println!("  needs repair     {why}");
     }
     if let Some(lost) = &r.lost {
         println!("  lost             {lost}");

@@ -43,7 +43,7 @@ fn resolve(paths: &Paths, target: &str) -> Result<Target> {
     }
     product::check_name(target)?;
     let product = Product::load(paths, target)?;
-    let pin = Pin::load(&pin_file(paths, target))?.ok_or_else(|| {
+    let pin = Pin::load(&paths.pin_file(target))?.ok_or_else(|| {
         usage(format!(
             "product {target:?} has no pinned conversation (its agent is {:?}; sessctl pins claude products); pass the transcript file instead",
             product.agent
@@ -53,10 +53,6 @@ fn resolve(paths: &Paths, target: &str) -> Result<Target> {
         file: agent::find_transcript(&pin.session_id),
         product: Some((product, pin)),
     })
-}
-
-pub fn pin_file(paths: &Paths, product: &str) -> PathBuf {
-    paths.state_dir(product).join("pin.json")
 }
 
 fn check(paths: &Paths, target: &str, json: bool) -> Result<()> {
@@ -112,35 +108,17 @@ fn missing(product: &Product, pin: &Pin) -> Report {
     }
 }
 
-/// Claude Code deletes transcripts `cleanupPeriodDays` after their last activity (30 by
-/// default); 0 stops them being written at all, so it is never the advice.
 fn retention() -> Result<Vec<Finding>> {
-    let Some(projects) = agent::claude_projects() else {
-        return Ok(Vec::new());
-    };
-    let settings = projects.with_file_name("settings.json");
-    let days = match store::read_optional(&settings)? {
-        Some(text) => serde_json::from_str::<serde_json::Value>(&text)
-            .with_context(|| format!("parsing {}", settings.display()))?
-            .get("cleanupPeriodDays")
-            .and_then(|d| d.as_u64()),
-        None => None,
-    };
-    let effective = days.unwrap_or(30);
-    if effective >= 365 {
-        return Ok(Vec::new());
-    }
-    Ok(vec![Finding {
-        id: "retention",
-        severity: Severity::Warning,
-        line: 0,
-        uuid: None,
-        detail: format!(
-            "Claude Code deletes this transcript {effective} days after its last activity (cleanupPeriodDays {}); set \"cleanupPeriodDays\": 99999 in {} (not 0: that stops transcripts being written)",
-            days.map_or("unset, default 30".to_string(), |d| d.to_string()),
-            settings.display()
-        ),
-    }])
+    Ok(agent::retention_risk()?
+        .map(|risk| Finding {
+            id: "retention",
+            severity: Severity::Warning,
+            line: 0,
+            uuid: None,
+            detail: risk.to_string(),
+        })
+        .into_iter()
+        .collect())
 }
 
 fn print_report(report: &Report, json: bool) -> Result<()> {
@@ -269,7 +247,7 @@ fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
         let _lock = Lock::acquire(&paths.lock_file(&product.name))?;
         let now = state::rfc3339(std::time::SystemTime::now());
         pin.repin(&new_id, "adopted a repaired copy", &now);
-        pin.save(&pin_file(paths, &product.name))?;
+        pin.save(&paths.pin_file(&product.name))?;
         state::append(
             paths,
             &product.name,

@@ -169,6 +169,31 @@ fn a_claude_product_keeps_its_conversation() {
         .status(2)
         .run();
 
+    // Down, it is not started into the same failure: resume and status say what to run.
+    env.sessctl().args(["stop", "web"]).run();
+    let (v, code) = resume(&env);
+    assert_eq!(
+        (v["verdict"].as_str(), code),
+        (Some("needs-repair"), 5),
+        "{v:#}"
+    );
+    let fix = "run `sessctl transcript repair web --adopt`";
+    assert!(
+        v["reason"].as_str().expect("reason").ends_with(fix),
+        "{v:#}"
+    );
+    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(status["needs_repair"]
+        .as_str()
+        .expect("needs repair")
+        .contains("toolu_cut"));
+    assert_eq!(
+        starts(&env).len(),
+        3,
+        "nothing started into the broken transcript"
+    );
+
     let out = env
         .sessctl()
         .args(["transcript", "repair", "web", "--adopt"])
@@ -190,7 +215,6 @@ fn a_claude_product_keeps_its_conversation() {
     );
 
     // The next start resumes the repaired conversation.
-    env.sessctl().args(["stop", "web"]).run();
     assert_eq!(resume(&env).0["verdict"], "started");
     assert_eq!(
         wait_starts(&env, 4),

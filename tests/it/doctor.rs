@@ -317,6 +317,34 @@ fn kill_user_processes() {
 }
 
 #[test]
+fn retention_of_a_pinned_conversation() {
+    let Some(mut env) = healthy("dr-retention") else {
+        return;
+    };
+    let claude_dir = env.scratch.join("claude");
+    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
+    // A claude product: its stand-in ignores the conversation flags it is given.
+    let agent = script(&env.scratch.join("ai/claude"), "exec sleep 100000");
+    env.sessctl()
+        .args(["enable", "ai", "--"])
+        .arg(agent.as_os_str())
+        .run();
+    let f = finds(&env, &["retention"]);
+    assert!(
+        text(&f[0]).contains("cleanupPeriodDays=unset (30)"),
+        "{}",
+        text(&f[0])
+    );
+    fs::create_dir_all(&claude_dir).expect("claude dir");
+    fs::write(
+        claude_dir.join("settings.json"),
+        "{\"cleanupPeriodDays\": 99999}",
+    )
+    .expect("settings");
+    clean(&env);
+}
+
+#[test]
 fn tmux_missing() {
     let Some(env) = healthy("dr-notmux") else {
         return;

@@ -43,6 +43,7 @@ fn readme_lists_the_exit_codes_help_lists() {
         (2, "invalid usage or input"),
         (3, "the systemd user manager could not be reached"),
         (4, "a session was lost"),
+        (5, "a session needs repair"),
     ] {
         assert!(
             readme.contains(&format!("| {code} | {meaning}")),

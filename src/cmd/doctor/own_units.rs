@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use super::{Finding, Severity};
+use crate::agent;
 use crate::paths::Paths;
 use crate::product::Product;
 use crate::store;
@@ -99,6 +100,17 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
                 format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", details.sub_state),
                 evidence,
                 format!("sessctl start {name}"),
+            ));
+        }
+    }
+    if product.agent.pins() {
+        if let Some(risk) = agent::retention_risk()? {
+            found.push(finding(
+                "retention",
+                Severity::Warning,
+                format!("{name}'s pinned conversation will be deleted by Claude Code's retention"),
+                vec![format!("{}: cleanupPeriodDays={}", risk.settings.display(), risk.days.map_or("unset (30)".into(), |d| d.to_string()))],
+                format!("set \"cleanupPeriodDays\": 99999 in {} (never 0: that stops transcripts being written)", risk.settings.display()),
             ));
         }
     }
