@@ -182,6 +182,43 @@ pub fn needs_repair(paths: &Paths, product: &str) -> Result<Option<String>> {
     )))
 }
 
+/// A process other than the product's own session that works on conversation `session_id`:
+/// one whose command line names it (`--resume <id>`, `--session-id <id>`). Two writers on one
+/// transcript interleave their records and break its chain.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    pub cgroup: Option<String>,
+}
+
+/// The processes of this user, outside the cgroup `own_cgroup` (the product's unit), that work
+/// on conversation `session_id`.
+pub fn other_writers(session_id: &str, own_cgroup: Option<&str>) -> Vec<Writer> {
+    let me = std::process::id();
+    crate::procfs::processes_of(nix::unistd::getuid())
+        .into_iter()
+        .filter(|p| p.pid != me && p.argv.iter().any(|a| a == session_id))
+        .map(|p| Writer {
+            pid: p.pid,
+            cgroup: crate::procfs::cgroup(p.pid),
+            argv: p.argv,
+        })
+        .filter(|w| own_cgroup.is_none() || w.cgroup.as_deref() != own_cgroup)
+        .collect()
+}
+
+impl std::fmt::Display for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = self
+            .cgroup
+            .as_deref()
+            .and_then(|c| c.rsplit('/').next())
+            .unwrap_or("?");
+        write!(f, "PID {} ({}) in {unit}", self.pid, self.argv.join(" "))
+    }
+}
+
 /// A random (version 4) UUID, from the kernel's random source.
 pub fn new_uuid() -> Result<String> {
     let mut b = [0u8; 16];

@@ -15,7 +15,7 @@
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::agent;
+use crate::agent::{self, Pin};
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::state::{self, Event, Record};
@@ -120,10 +120,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
                 before.clone(),
             )
         } else {
-            if status.active_state == "failed" {
-                systemd.reset_failed(&unit)?;
-            }
-            systemd.start(&unit)?;
+            start_session(paths, systemd, product, &status)?;
             let (after, status) = identity::read(systemd, &unit)?;
             if !after.is_live() {
                 let why = format!("{unit} started, but no session runs in it");
@@ -188,6 +185,38 @@ pub fn judge(
         before: before.clone(),
         after,
     })
+}
+
+/// Starts `product`'s session on purpose and waits for the start job: refused while another
+/// process works on its pinned conversation; a failed state (a start limit hit) is cleared
+/// first. The caller holds the product's lock, and remembers the session with [`observe`].
+pub fn start_session(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    status: &UnitStatus,
+) -> Result<()> {
+    refuse_second_writer(paths, systemd, product)?;
+    if status.active_state == "failed" {
+        systemd.reset_failed(&status.unit)?;
+    }
+    systemd.start(&status.unit)
+}
+
+/// One writer per conversation: refuses while a process outside the product's unit works on
+/// its pinned conversation, wherever that process was launched.
+pub fn refuse_second_writer(paths: &Paths, systemd: &Systemd, product: &str) -> Result<()> {
+    let Some(pin) = Pin::load(&paths.pin_file(product))? else {
+        return Ok(());
+    };
+    let own = systemd.details(&unit::unit_name(product))?.control_group;
+    match agent::other_writers(&pin.session_id, Some(&own)).first() {
+        Some(writer) => bail!(
+            "conversation {} of {product} is already being written by {writer}; stop that process, then try again",
+            pin.session_id
+        ),
+        None => Ok(()),
+    }
 }
 
 /// After a command changed the session on purpose (start, restart, enable): remember the

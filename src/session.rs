@@ -63,9 +63,16 @@ fn tmux_quote(arg: &str) -> String {
 pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut delay = Duration::from_millis(2);
+    // systemd gives control processes the main PID: once the host is gone, stop waiting.
+    let host = std::env::var("MAINPID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
     loop {
         if has_session(tmux, socket)? {
             return Ok(());
+        }
+        if let Some(pid) = host.filter(|&pid| crate::procfs::start_ticks(pid).is_none()) {
+            bail!("the session's host (PID {pid}) exited before tmux session {SESSION} appeared");
         }
         if Instant::now() >= deadline {
             bail!(

@@ -28,8 +28,9 @@ pub fn run(paths: &Paths, name: &str) -> Result<()> {
         let systemd = Systemd::connect()?;
         let _lock = Lock::acquire(&paths.lock_file(name))?;
         let unit = unit::unit_name(name);
-        if !systemd.status(&unit)?.is_running() {
-            systemd.start(&unit)?;
+        let status = systemd.status(&unit)?;
+        if !status.is_running() {
+            resume::start_session(paths, &systemd, name, &status)?;
             resume::observe(paths, &systemd, name, "start")?;
         }
     }

@@ -14,12 +14,8 @@ pub fn start(paths: &Paths, name: &str) -> Result<()> {
     let unit = unit::unit_name(name);
     let before = systemd.status(&unit)?;
     let was_running = before.is_running();
-    // A deliberate start: a failed state (a start limit hit) must not refuse it.
-    if before.active_state == "failed" {
-        systemd.reset_failed(&unit)?;
-    }
-    systemd.start(&unit)?;
     if !was_running {
+        resume::start_session(paths, &systemd, name, &before)?;
         resume::observe(paths, &systemd, name, "start")?;
     }
     println!(
@@ -45,6 +41,7 @@ pub fn stop(paths: &Paths, name: &str) -> Result<()> {
 pub fn restart(paths: &Paths, name: &str) -> Result<()> {
     let (systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
+    resume::refuse_second_writer(paths, &systemd, name)?;
     systemd.restart(&unit)?;
     resume::observe(paths, &systemd, name, "restart")?;
     store::remove_file(&super::pending_marker(paths, name))?;

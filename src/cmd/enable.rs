@@ -104,11 +104,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
     } else if args.no_start {
         println!("{name}: not started (--no-start)");
     } else {
-        // A deliberate start: a failed state (a start limit hit) must not refuse it.
-        if before.active_state == "failed" {
-            systemd.reset_failed(&name)?;
-        }
-        systemd.start(&name)?;
+        resume::start_session(paths, &systemd, &wanted.name, &before)?;
         resume::observe(paths, &systemd, &wanted.name, "start")?;
         println!("{name}: started");
     }

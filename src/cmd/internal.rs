@@ -1,9 +1,10 @@
 //! `sessctl internal`: the steps the rendered unit runs inside the service.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::agent::{self, Pin};
 use crate::cli::Internal;
+use crate::procfs;
 use crate::session;
 
 pub fn run(cmd: Internal) -> Result<()> {
@@ -16,7 +17,16 @@ pub fn run(cmd: Internal) -> Result<()> {
         } => {
             let command = match pin {
                 Some(file) => match Pin::load(&file)? {
-                    Some(pin) => agent::pinned_argv(&command, &pin),
+                    Some(pin) => {
+                        // One writer per conversation, however the other one was launched.
+                        let own = procfs::cgroup(std::process::id());
+                        if let Some(w) =
+                            agent::other_writers(&pin.session_id, own.as_deref()).first()
+                        {
+                            bail!("conversation {} is already being written by {w}; not starting a second agent on it", pin.session_id);
+                        }
+                        agent::pinned_argv(&command, &pin)
+                    }
                     None => command,
                 },
                 None => command,

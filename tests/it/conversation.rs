@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
 use nix::sys::signal::{kill, Signal};
@@ -221,4 +222,65 @@ fn a_claude_product_keeps_its_conversation() {
         format!("--resume {fork} --model opus")
     );
     env.sessctl().args(["transcript", "check", "web"]).run();
+}
+
+/// A process group of the test's own (the stand-in and its children), killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(-(self.0.id() as i32)), Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn one_writer_per_conversation() {
+    let Some(mut env) = manager("writer") else {
+        return;
+    };
+    let claude_dir = env.scratch.join("claude");
+    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
+    let agent = stand_in(&env);
+    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
+    env.sessctl()
+        .args(["enable", "web", "--env", &settings, "--"])
+        .arg(agent.as_os_str())
+        .run();
+    wait_starts(&env, 1);
+    let id = pinned(&env);
+    env.sessctl().args(["stop", "web"]).run();
+
+    // Someone resumes the same conversation in a terminal.
+    let stray = Killed(
+        std::process::Command::new(&agent)
+            .args(["--resume", &id])
+            .env("CLAUDE_CONFIG_DIR", &claude_dir)
+            .current_dir(&env.scratch)
+            .process_group(0)
+            .spawn()
+            .expect("a second agent"),
+    );
+    wait_starts(&env, 2);
+    let out = env
+        .sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .status(1)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "sessctl: conversation {id} of web is already being written by PID {} (",
+            stray.0.id()
+        )),
+        "{stderr}"
+    );
+    env.sessctl().args(["start", "web"]).status(1).run();
+    // Started behind sessctl's back, the unit's own host refuses too.
+    assert!(env.systemd().start(UNIT).is_err());
+    assert_eq!(starts(&env).len(), 2, "no second agent was started");
+
+    drop(stray);
+    assert_eq!(resume(&env).0["verdict"], "started");
+    assert_eq!(wait_starts(&env, 3), format!("--resume {id}"));
 }
