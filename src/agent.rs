@@ -112,6 +112,14 @@ pub fn claude_projects() -> Option<PathBuf> {
     }
 }
 
+/// Claude Code's folder name for a working directory: every character that is not an ASCII
+/// letter or digit becomes `-` (S6). Used only to place a new file; lookups glob by uuid.
+pub fn encode_dir(dir: &str) -> String {
+    dir.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// The transcript of conversation `session_id`, found by its file name in any project folder:
 /// folder names encode the working directory lossily, so they are never decoded.
 pub fn find_transcript(session_id: &str) -> Option<PathBuf> {

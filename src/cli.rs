@@ -80,6 +80,9 @@ pub struct Enable {
     /// pinned to one conversation: `--session-id` on its first start, `--resume` after.
     #[arg(long, value_enum)]
     pub agent: Option<crate::agent::Agent>,
+    /// How many snapshots of a pinned conversation to keep; one is taken before every start.
+    #[arg(long, value_name = "N", default_value_t = crate::product::KEEP_SNAPSHOTS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_snapshots: u32,
     /// The agent's command line; its first word is looked up in PATH now [default: claude].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -191,6 +194,25 @@ pub enum Transcript {
         #[arg(long)]
         adopt: bool,
     },
+    /// List the snapshots of a product's pinned conversation, oldest first.
+    ///
+    /// One is taken before every start of the session, the newest N kept (enable
+    /// --keep-snapshots).
+    Snapshots {
+        product: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring a snapshot back as a new conversation and pin the product to it.
+    ///
+    /// The snapshot is copied, never moved, into the conversation's project folder with a new
+    /// session id; the product's next start resumes it.
+    Restore {
+        product: String,
+        /// A snapshot's name, as `sessctl transcript snapshots` lists it.
+        snapshot: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +259,9 @@ pub enum Internal {
         /// The product's pin: the agent resumes (or starts) that conversation.
         #[arg(long)]
         pin: Option<PathBuf>,
+        /// Snapshots of the pinned conversation to keep.
+        #[arg(long, default_value_t = crate::product::KEEP_SNAPSHOTS)]
+        keep_snapshots: u32,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

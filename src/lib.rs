@@ -12,6 +12,7 @@ pub mod procfs;
 pub mod product;
 pub mod resume;
 pub mod session;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod systemd;

@@ -23,6 +23,9 @@ pub struct Product {
     /// The agent profile: detected from the command, or chosen with `--agent`.
     #[serde(default)]
     pub agent: crate::agent::Agent,
+    /// How many snapshots of the pinned conversation to keep.
+    #[serde(default = "default_keep_snapshots")]
+    pub keep_snapshots: u32,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -74,6 +77,13 @@ impl Product {
         names.sort();
         Ok(names)
     }
+}
+
+/// The snapshots kept of a pinned conversation unless `--keep-snapshots` says otherwise.
+pub const KEEP_SNAPSHOTS: u32 = 10;
+
+fn default_keep_snapshots() -> u32 {
+    KEEP_SNAPSHOTS
 }
 
 impl Product {
@@ -256,11 +266,12 @@ mod tests {
             command: vec!["/bin/claude".into(), "it's".into(), "".into()],
             tmux: "/usr/bin/tmux".into(),
             agent: crate::agent::Agent::Generic,
+            keep_snapshots: KEEP_SNAPSHOTS,
             env: [("K".to_string(), "a b".to_string())].into(),
         };
         assert_eq!(
             product.enable_command(),
-            r"sessctl enable web --dir '/src/my app' --env 'K=a b' -- /bin/claude 'it'\''s' ''"
+            r"sessctl enable web --dir '/src/my app' --agent generic --env 'K=a b' -- /bin/claude 'it'\''s' ''"
         );
     }
 

@@ -702,6 +702,36 @@ pub fn write_fork(
     Ok(changes)
 }
 
+/// Copies transcript `src` to `dest` as conversation `new_id`: every line byte for byte but for
+/// its session id, `old_id`, which has the same length.
+pub fn copy_as(src: &Path, dest: &Path, old_id: &str, new_id: &str) -> Result<()> {
+    let input = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let out = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let (from, to) = (
+        format!("\"sessionId\":\"{old_id}\""),
+        format!("\"sessionId\":\"{new_id}\""),
+    );
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {}", src.display()))?
+            == 0
+        {
+            break;
+        }
+        std::io::Write::write_all(
+            &mut out,
+            &replace_bytes(&buf, from.as_bytes(), to.as_bytes()),
+        )
+        .with_context(|| format!("writing {}", dest.display()))?;
+    }
+    std::io::Write::flush(&mut out).with_context(|| format!("writing {}", dest.display()))
+}
+
 fn error_results(ids: &[String]) -> Vec<serde_json::Value> {
     ids.iter()
         .map(|id| {

@@ -39,6 +39,8 @@ pub struct ServiceSpec<'a> {
     pub tmux: &'a str,
     /// The pin file of an agent pinned to one conversation.
     pub pin: Option<&'a str>,
+    /// How many snapshots of a pinned conversation to keep.
+    pub keep_snapshots: &'a str,
 }
 
 /// Renders the product's service unit.
@@ -237,6 +239,7 @@ mod tests {
             sessctl: "/usr/bin/sessctl",
             tmux: "/usr/bin/tmux",
             pin: None,
+            keep_snapshots: "10",
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");

@@ -40,6 +40,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         command,
         tmux: product::resolve_program("tmux")?,
         agent,
+        keep_snapshots: args.keep_snapshots,
         env,
     };
     let text = super::render_unit(paths, &wanted)?;

@@ -6,6 +6,7 @@ use crate::agent::{self, Pin};
 use crate::cli::Internal;
 use crate::procfs;
 use crate::session;
+use crate::snapshot;
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
@@ -13,6 +14,7 @@ pub fn run(cmd: Internal) -> Result<()> {
             tmux,
             socket,
             pin,
+            keep_snapshots,
             command,
         } => {
             let command = match pin {
@@ -24,6 +26,12 @@ pub fn run(cmd: Internal) -> Result<()> {
                             agent::other_writers(&pin.session_id, own.as_deref()).first()
                         {
                             bail!("conversation {} is already being written by {w}; not starting a second agent on it", pin.session_id);
+                        }
+                        // Before every start, the conversation as it was.
+                        if let Some(transcript) = agent::find_transcript(&pin.session_id) {
+                            let dir = file.with_file_name("snapshots");
+                            snapshot::take(&transcript, &dir)?;
+                            snapshot::prune(&dir, keep_snapshots as usize)?;
                         }
                         agent::pinned_argv(&command, &pin)
                     }

@@ -57,8 +57,10 @@ fn render_unit(paths: &Paths, product: &Product) -> Result<String> {
         .agent
         .pins()
         .then(|| paths.pin_file(&product.name).to_string_lossy().into_owned());
+    let keep = product.keep_snapshots.to_string();
     unit::render_service(&ServiceSpec {
         pin: pin.as_deref(),
+        keep_snapshots: &keep,
         product: &product.name,
         dir: &product.dir,
         command: &product.command,

@@ -11,6 +11,7 @@ use crate::cli::Transcript;
 use crate::error::{silent, usage};
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::snapshot;
 use crate::state::{self, Event};
 use crate::store::{self, Lock};
 use crate::transcript::{self, Finding, Report, Severity};
@@ -19,6 +20,8 @@ pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
     match cmd {
         Transcript::Check { target, json } => check(paths, &target, json),
         Transcript::Repair { target, adopt } => repair(paths, &target, adopt),
+        Transcript::Snapshots { product, json } => snapshots(paths, &product, json),
+        Transcript::Restore { product, snapshot } => restore(paths, &product, &snapshot),
     }
 }
 
@@ -192,7 +195,7 @@ fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
         Some((product, _)) => paths.state_dir(&product.name).join("snapshots"),
         None => paths.state_home.join("sessctl/snapshots"),
     };
-    let snapshot = snapshot(&file, &snapshots)?;
+    let snapshot = snapshot::take(&file, &snapshots)?;
     let new_id = agent::new_uuid()?;
     let fork = file.with_file_name(format!("{new_id}.jsonl"));
     let changes = transcript::write_fork(&file, &analysis, &new_id, &fork)?;
@@ -261,17 +264,62 @@ fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
     Ok(())
 }
 
-/// A copy of `file` in `dir`, hard-linked where the file system allows, else copied.
-fn snapshot(file: &Path, dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stamp = state::rfc3339(std::time::SystemTime::now()).replace(':', "");
-    let name = file
-        .file_name()
-        .context("a transcript path without a file name")?;
-    let dest = dir.join(format!("{stamp}-{}", name.to_string_lossy()));
-    if std::fs::hard_link(file, &dest).is_err() {
-        std::fs::copy(file, &dest)
-            .with_context(|| format!("copying {} to {}", file.display(), dest.display()))?;
+fn snapshots(paths: &Paths, name: &str, json: bool) -> Result<()> {
+    product::check_name(name)?;
+    Product::load(paths, name)?;
+    let all = snapshot::list(&paths.state_dir(name).join("snapshots"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for s in &all {
+            println!("{}  {} bytes", s.name, s.bytes);
+        }
     }
-    Ok(dest)
+    Ok(())
+}
+
+fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<()> {
+    product::check_name(name)?;
+    let product = Product::load(paths, name)?;
+    let pin_file = paths.pin_file(name);
+    let mut pin = Pin::load(&pin_file)?.ok_or_else(|| {
+        usage(format!(
+            "product {name:?} has no pinned conversation to restore into"
+        ))
+    })?;
+    let dir = paths.state_dir(name).join("snapshots");
+    if !snapshot::list(&dir)?
+        .iter()
+        .any(|s| s.name == snapshot_name)
+    {
+        return Err(usage(format!(
+            "no snapshot {snapshot_name:?} of {name}; `sessctl transcript snapshots {name}` lists them"
+        )));
+    }
+    // Beside the conversation it came from, so the agent's own resume finds it.
+    let project = match agent::find_transcript(&pin.session_id)
+        .and_then(|t| t.parent().map(Path::to_path_buf))
+    {
+        Some(folder) => folder,
+        None => agent::claude_projects()
+            .context("neither $CLAUDE_CONFIG_DIR nor $HOME is set")?
+            .join(agent::encode_dir(&product.dir)),
+    };
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let new_id = agent::new_uuid()?;
+    let dest = snapshot::restore(&dir, snapshot_name, &project, &new_id)?;
+    let now = state::rfc3339(std::time::SystemTime::now());
+    pin.repin(&new_id, &format!("restored snapshot {snapshot_name}"), &now);
+    pin.save(&pin_file)?;
+    state::append(
+        paths,
+        name,
+        &Event::new("restore", None).verdict("restored", Some(snapshot_name)),
+    )?;
+    println!(
+        "{name}: restored {snapshot_name} as conversation {new_id} ({})",
+        dest.display()
+    );
+    println!("{name}: pinned to {new_id}; its next start resumes it (`sessctl restart {name}` switches a running session)");
+    Ok(())
 }

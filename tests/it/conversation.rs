@@ -284,3 +284,86 @@ fn one_writer_per_conversation() {
     assert_eq!(resume(&env).0["verdict"], "started");
     assert_eq!(wait_starts(&env, 3), format!("--resume {id}"));
 }
+
+#[test]
+fn a_snapshot_before_every_start_and_a_restore() {
+    let Some(mut env) = manager("snap") else {
+        return;
+    };
+    let claude_dir = env.scratch.join("claude");
+    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
+    let agent = stand_in(&env);
+    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
+    env.sessctl()
+        .args([
+            "enable",
+            "web",
+            "--keep-snapshots",
+            "2",
+            "--env",
+            &settings,
+            "--",
+        ])
+        .arg(agent.as_os_str())
+        .run();
+    wait_starts(&env, 1);
+    let list = |env: &Env| -> Vec<Value> {
+        let out = env
+            .sessctl()
+            .args(["transcript", "snapshots", "web", "--json"])
+            .run();
+        serde_json::from_slice::<Value>(&out.stdout)
+            .expect("JSON")
+            .as_array()
+            .expect("array")
+            .clone()
+    };
+    assert!(
+        list(&env).is_empty(),
+        "no transcript before the first start"
+    );
+    for n in 2..=4 {
+        env.sessctl().args(["restart", "web"]).run();
+        wait_starts(&env, n);
+    }
+    // Three starts after the first, each preceded by a snapshot; the newest two are kept.
+    let kept = list(&env);
+    assert_eq!(kept.len(), 2);
+    let record = |bytes: &Value| bytes.as_u64().expect("bytes");
+    assert!(
+        record(&kept[0]["bytes"]) < record(&kept[1]["bytes"]),
+        "{kept:?}"
+    );
+
+    let name = kept[0]["name"].as_str().expect("name");
+    let id = pinned(&env);
+    let out = env
+        .sessctl()
+        .args(["transcript", "restore", "web", name])
+        .run();
+    let restored = pinned(&env);
+    assert_ne!(restored, id);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("web: pinned to {restored};")));
+    let file = fs::read_dir(claude_dir.join("projects"))
+        .expect("projects")
+        .flatten()
+        .map(|d| d.path().join(format!("{restored}.jsonl")))
+        .find(|p| p.is_file())
+        .expect("the restored transcript beside the original");
+    let text = fs::read_to_string(&file).expect("restored");
+    assert_eq!(
+        text.len() as u64,
+        record(&kept[0]["bytes"]),
+        "same length: only the id changed"
+    );
+    assert!(text
+        .lines()
+        .all(|l| l.contains(&format!("\"sessionId\":\"{restored}\""))));
+    assert!(
+        PathBuf::from(kept[0]["transcript"].as_str().expect("path")).exists(),
+        "the snapshot stays"
+    );
+
+    env.sessctl().args(["restart", "web"]).run();
+    assert_eq!(wait_starts(&env, 5), format!("--resume {restored}"));
+}

@@ -1,0 +1,178 @@
+//! Snapshots of a pinned conversation: its transcript and the folder beside it (subagent
+//! transcripts, large tool results), taken before every start of the product's session so a
+//! start that goes wrong never costs the conversation.
+//!
+//! A transcript is appended to in place, so a hard link would keep growing with the original
+//! and is no snapshot: each snapshot is a reflink (a copy-on-write clone, where the file system
+//! has them) or else a plain copy.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::state;
+
+/// One snapshot, as `transcript snapshots` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// `<time>-<session id>`: what `transcript restore` takes.
+    pub name: String,
+    pub transcript: PathBuf,
+    pub bytes: u64,
+}
+
+/// Snapshots `transcript` (and its `<id>/` folder, if any) into `dir`.
+pub fn take(transcript: &Path, dir: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let now = SystemTime::now();
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let stamp = state::rfc3339(now)
+        .replace(':', "")
+        .replace('Z', &format!(".{nanos:09}Z"));
+    let stem = transcript
+        .file_stem()
+        .context("a transcript path without a file name")?;
+    let name = format!("{stamp}-{}", stem.to_string_lossy());
+    let dest = dir.join(format!("{name}.jsonl"));
+    clone_or_copy(transcript, &dest)?;
+    let folder = transcript.with_extension("");
+    if folder.is_dir() {
+        copy_tree(&folder, &dir.join(&name))?;
+    }
+    Ok(dest)
+}
+
+/// Keeps the newest `keep` snapshots in `dir`, with their folders.
+pub fn prune(dir: &Path, keep: usize) -> Result<()> {
+    let all = list(dir)?;
+    for old in all.iter().take(all.len().saturating_sub(keep)) {
+        fs::remove_file(&old.transcript)
+            .with_context(|| format!("removing {}", old.transcript.display()))?;
+        let folder = dir.join(&old.name);
+        if folder.is_dir() {
+            fs::remove_dir_all(&folder)
+                .with_context(|| format!("removing {}", folder.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The snapshots in `dir`, oldest first.
+pub fn list(dir: &Path) -> Result<Vec<Snapshot>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            let bytes = fs::metadata(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len();
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            found.push(Snapshot {
+                name,
+                transcript: path,
+                bytes,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// Brings snapshot `name` of `dir` back into `project` as conversation `new_id`, with its
+/// folder; the snapshot stays.
+pub fn restore(dir: &Path, name: &str, project: &Path, new_id: &str) -> Result<PathBuf> {
+    let source = dir.join(format!("{name}.jsonl"));
+    let old_id = crate::transcript::analyze(&source)?
+        .report
+        .session_id
+        .unwrap_or_default();
+    fs::create_dir_all(project).with_context(|| format!("creating {}", project.display()))?;
+    let dest = project.join(format!("{new_id}.jsonl"));
+    crate::transcript::copy_as(&source, &dest, &old_id, new_id)?;
+    let folder = dir.join(name);
+    if folder.is_dir() {
+        copy_tree(&folder, &project.join(new_id))?;
+    }
+    Ok(dest)
+}
+
+/// A reflink of `src` at `dest` where the file system can clone, else a copy.
+fn clone_or_copy(src: &Path, dest: &Path) -> Result<()> {
+    let from = fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let to = fs::File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
+    // FICLONE, _IOW(0x94, 9, int): clones the whole file on btrfs, XFS and others.
+    const FICLONE: nix::libc::c_ulong = 0x4004_9409;
+    // Safety: both descriptors are open for the duration of the call, and FICLONE reads only
+    // the integer passed by value.
+    let cloned = unsafe { nix::libc::ioctl(to.as_raw_fd(), FICLONE as _, from.as_raw_fd()) } == 0;
+    if !cloned {
+        drop(to);
+        fs::copy(src, dest)
+            .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
+    }
+    Ok(())
+}
+
+fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
+    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    for entry in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
+        let path = entry
+            .with_context(|| format!("listing {}", src.display()))?
+            .path();
+        let target = dest.join(path.file_name().context("an entry without a name")?);
+        if path.is_dir() {
+            copy_tree(&path, &target)?;
+        } else {
+            clone_or_copy(&path, &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_are_copies_and_pruned_to_the_newest() {
+        let tmp = std::env::temp_dir().join(format!("sessctl-snap-{}", std::process::id()));
+        let source = tmp.join("projects/-p/abc.jsonl");
+        fs::create_dir_all(source.parent().unwrap()).unwrap();
+        fs::create_dir_all(tmp.join("projects/-p/abc/subagents")).unwrap();
+        fs::write(tmp.join("projects/-p/abc/subagents/agent-1.jsonl"), "{}\n").unwrap();
+        let dir = tmp.join("snapshots");
+        for n in 0..3 {
+            fs::write(&source, "x\n".repeat(n + 1)).unwrap();
+            take(&source, &dir).unwrap();
+        }
+        // Appending to the original does not change a snapshot.
+        fs::write(&source, "changed\n").unwrap();
+        let all = list(&dir).unwrap();
+        assert_eq!(all.iter().map(|s| s.bytes).collect::<Vec<_>>(), [2, 4, 6]);
+        assert!(dir
+            .join(&all[0].name)
+            .join("subagents/agent-1.jsonl")
+            .is_file());
+        prune(&dir, 2).unwrap();
+        let kept = list(&dir).unwrap();
+        assert_eq!(kept.iter().map(|s| s.bytes).collect::<Vec<_>>(), [4, 6]);
+        assert!(!dir.join(&all[0].name).exists());
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}
