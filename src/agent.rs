@@ -227,6 +227,109 @@ impl std::fmt::Display for Writer {
     }
 }
 
+/// A newer transcript beside the pinned one that continues its conversation: some versions of
+/// Claude Code go on in a new file after a resume or a compaction (S7, S17). It continues the
+/// pinned conversation when one of its first records names it in `forkedFrom`, or links
+/// (`parentUuid`, `logicalParentUuid`) to a record of the pinned transcript.
+pub fn successor(pin: &Pin) -> Result<Option<(String, PathBuf)>> {
+    let Some(current) = find_transcript(&pin.session_id) else {
+        return Ok(None);
+    };
+    let Some(folder) = current.parent() else {
+        return Ok(None);
+    };
+    let since = std::fs::metadata(&current).and_then(|m| m.modified()).ok();
+    let mut known: Option<std::collections::HashSet<String>> = None;
+    let mut best: Option<(std::time::SystemTime, String, PathBuf)> = None;
+    let entries =
+        std::fs::read_dir(folder).with_context(|| format!("listing {}", folder.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(stem) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let modified = entry.metadata().and_then(|m| m.modified()).ok();
+        let newer = matches!((modified, since), (Some(m), Some(s)) if m > s);
+        if path.extension().is_none_or(|e| e != "jsonl")
+            || stem == pin.session_id
+            || stem.starts_with("agent-")
+            || !newer
+        {
+            continue;
+        }
+        if known.is_none() {
+            let analysis = crate::transcript::analyze(&current)?;
+            known = Some(analysis.by_uuid.into_keys().collect());
+        }
+        if continues(
+            &path,
+            &pin.session_id,
+            known.as_ref().map_or(&Default::default(), |k| k),
+        )? {
+            let modified = modified.unwrap_or(std::time::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|(m, _, _)| modified > *m) {
+                best = Some((modified, stem, path));
+            }
+        }
+    }
+    Ok(best.map(|(_, id, path)| (id, path)))
+}
+
+fn continues(
+    path: &Path,
+    session_id: &str,
+    known: &std::collections::HashSet<String>,
+) -> Result<bool> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    for line in std::io::BufReader::new(file).lines().take(64) {
+        let Ok(line) = line else { break };
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let forked = record
+            .pointer("/forkedFrom/sessionId")
+            .and_then(|v| v.as_str())
+            == Some(session_id);
+        let linked = ["parentUuid", "logicalParentUuid"]
+            .iter()
+            .filter_map(|k| record.get(*k).and_then(|v| v.as_str()))
+            .any(|uuid| known.contains(uuid));
+        if forked || linked {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Re-pins `product` when its agent went on in a new file; returns the new id.
+pub fn follow(paths: &Paths, product: &str) -> Result<Option<String>> {
+    let file = paths.pin_file(product);
+    let Some(mut pin) = Pin::load(&file)? else {
+        return Ok(None);
+    };
+    let Some((id, _)) = successor(&pin)? else {
+        return Ok(None);
+    };
+    let now = crate::state::rfc3339(std::time::SystemTime::now());
+    pin.repin(
+        &id,
+        "the agent continued the conversation in a new file",
+        &now,
+    );
+    pin.save(&file)?;
+    crate::state::append(
+        paths,
+        product,
+        &crate::state::Event::new("repin", None).verdict("followed", Some(&id)),
+    )?;
+    Ok(Some(id))
+}
+
 /// A random (version 4) UUID, from the kernel's random source.
 pub fn new_uuid() -> Result<String> {
     let mut b = [0u8; 16];

@@ -196,6 +196,8 @@ pub fn start_session(
     product: &str,
     status: &UnitStatus,
 ) -> Result<()> {
+    // A start resumes the conversation where the agent last wrote it.
+    agent::follow(paths, product)?;
     refuse_second_writer(paths, systemd, product)?;
     if status.active_state == "failed" {
         systemd.reset_failed(&status.unit)?;
@@ -222,6 +224,7 @@ pub fn refuse_second_writer(paths: &Paths, systemd: &Systemd, product: &str) -> 
 /// After a command changed the session on purpose (start, restart, enable): remember the
 /// session now running and log `event`. The caller holds the product's lock.
 pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
+    agent::follow(paths, product)?;
     let (now, _) = identity::read(systemd, &unit::unit_name(product))?;
     state::remember(paths, product, &now)?;
     state::append(paths, product, &Event::new(event, Some(&now)))?;

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use crate::agent;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::resume;
@@ -41,6 +42,7 @@ pub fn stop(paths: &Paths, name: &str) -> Result<()> {
 pub fn restart(paths: &Paths, name: &str) -> Result<()> {
     let (systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
+    agent::follow(paths, name)?;
     resume::refuse_second_writer(paths, &systemd, name)?;
     systemd.restart(&unit)?;
     resume::observe(paths, &systemd, name, "restart")?;

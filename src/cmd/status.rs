@@ -131,6 +131,7 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
     let (now, s, lost) = {
         // The loss check may write the event log; the lock makes "logged once" hold.
         let _lock = Lock::acquire(&paths.lock_file(name))?;
+        agent::follow(paths, name)?;
         let (now, s) = identity::read(systemd, &unit)?;
         let lost = resume::loss_since_seen(paths, systemd, name, &now, &s)?;
         (now, s, lost)

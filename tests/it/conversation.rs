@@ -31,6 +31,13 @@ done
 dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^a-zA-Z0-9]/-/g')"
 mkdir -p "$dir"
 n=$(date +%s%N)
+from=""
+if [ -n "$CONTINUE_IN_NEW_FILE" ] && [ "$prev" != "" ] && [ -f "$dir/$id.jsonl" ]; then
+  from="$id"; id=$(cat /proc/sys/kernel/random/uuid)
+fi
+if [ -n "$from" ]; then
+  printf '{{"parentUuid":null,"type":"user","uuid":"cont-%s","sessionId":"%s","forkedFrom":{{"sessionId":"%s","messageUuid":"x"}},"message":{{"role":"user","content":"continued"}}}}\n' "$n" "$id" "$from" >> "$dir/$id.jsonl"
+fi
 printf '{{"parentUuid":null,"isSidechain":false,"type":"user","uuid":"start-%s","sessionId":"%s","message":{{"role":"user","content":"started"}}}}\n' "$n" "$id" >> "$dir/$id.jsonl"
 trap 'exit 0' TERM
 sleep 100000 &
@@ -366,4 +373,41 @@ fn a_snapshot_before_every_start_and_a_restore() {
 
     env.sessctl().args(["restart", "web"]).run();
     assert_eq!(wait_starts(&env, 5), format!("--resume {restored}"));
+}
+
+#[test]
+fn a_conversation_that_moves_to_a_new_file_is_followed() {
+    let Some(mut env) = manager("follow") else {
+        return;
+    };
+    let claude_dir = env.scratch.join("claude");
+    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
+    let agent = stand_in(&env);
+    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
+    env.sessctl()
+        .args([
+            "enable",
+            "web",
+            "--env",
+            &settings,
+            "--env",
+            "CONTINUE_IN_NEW_FILE=1",
+            "--",
+        ])
+        .arg(agent.as_os_str())
+        .run();
+    let first = pinned(&env);
+    assert_eq!(wait_starts(&env, 1), format!("--session-id {first}"));
+    // Resumed, this agent goes on in a new file that names the old conversation.
+    env.sessctl().args(["restart", "web"]).run();
+    assert_eq!(wait_starts(&env, 2), format!("--resume {first}"));
+    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let moved = pinned(&env);
+    assert_ne!(moved, first);
+    assert_eq!(status["conversation"]["session_id"], moved.as_str());
+    env.sessctl().args(["restart", "web"]).run();
+    assert_eq!(wait_starts(&env, 3), format!("--resume {moved}"));
+    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"event\": \"repin\""));
 }
