@@ -1,43 +1,29 @@
 //! `sessctl attach` from a real terminal: an outer tmux server plays the user's terminal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{manager, tmux, wait_for, SESSCTL};
+use crate::support::{manager, tmux, wait_for, TmuxServer, SESSCTL};
 
-/// The user's terminal: a tmux server of the test's own, killed when dropped.
-struct Terminal(PathBuf);
-
-impl Terminal {
-    fn run(
-        socket: &Path,
-        env: &[(std::ffi::OsString, std::ffi::OsString)],
-        args: &[&str],
-    ) -> Terminal {
-        let mut cmd = Command::new("tmux");
-        cmd.arg("-S")
-            .arg(socket)
-            .args(["new-session", "-d", "-x", "100", "-y", "30"]);
-        for (k, v) in env {
-            let mut pair = k.clone();
-            pair.push("=");
-            pair.push(v);
-            cmd.arg("-e").arg(pair);
-        }
-        cmd.arg("--").arg(SESSCTL).args(args);
-        assert!(cmd.status().expect("starting the terminal").success());
-        Terminal(socket.to_path_buf())
+/// The user's terminal: a tmux server of the test's own running `sessctl ARGS` with `env`.
+fn terminal(
+    socket: &Path,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    args: &[&str],
+) -> TmuxServer {
+    let mut cmd = Command::new("tmux");
+    cmd.arg("-S")
+        .arg(socket)
+        .args(["new-session", "-d", "-x", "100", "-y", "30"]);
+    for (k, v) in env {
+        let mut pair = k.clone();
+        pair.push("=");
+        pair.push(v);
+        cmd.arg("-e").arg(pair);
     }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
+    cmd.arg("--").arg(SESSCTL).args(args);
+    assert!(cmd.status().expect("starting the terminal").success());
+    TmuxServer(socket.to_path_buf())
 }
 
 #[test]
@@ -57,7 +43,7 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
         ])
         .run();
     let bed = env.bed.as_ref().expect("a manager");
-    let _terminal = Terminal::run(
+    let _terminal = terminal(
         &env.scratch.join("terminal.sock"),
         &bed.env(),
         &["attach", "web"],

@@ -50,6 +50,21 @@ wait
     path
 }
 
+/// A private manager with a claude product `web` running the stand-in, its transcripts under
+/// the test's own CLAUDE_CONFIG_DIR; `extra` goes to `enable` before the command.
+fn claude_product(label: &str, extra: &[&str]) -> Option<(Env, PathBuf, PathBuf)> {
+    let mut env = manager(label)?;
+    let claude_dir = env.scratch.join("claude");
+    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
+    let agent = stand_in(&env);
+    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
+    let mut args = vec!["enable", "web", "--env", &settings];
+    args.extend_from_slice(extra);
+    args.push("--");
+    env.sessctl().args(args).arg(agent.as_os_str()).run();
+    Some((env, claude_dir, agent))
+}
+
 fn starts(env: &Env) -> Vec<String> {
     fs::read_to_string(env.scratch.join("claude.args"))
         .unwrap_or_default()
@@ -243,17 +258,9 @@ impl Drop for Killed {
 
 #[test]
 fn one_writer_per_conversation() {
-    let Some(mut env) = manager("writer") else {
+    let Some((env, claude_dir, agent)) = claude_product("writer", &[]) else {
         return;
     };
-    let claude_dir = env.scratch.join("claude");
-    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
-    let agent = stand_in(&env);
-    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
-    env.sessctl()
-        .args(["enable", "web", "--env", &settings, "--"])
-        .arg(agent.as_os_str())
-        .run();
     wait_starts(&env, 1);
     let id = pinned(&env);
     env.sessctl().args(["stop", "web"]).run();
@@ -294,25 +301,9 @@ fn one_writer_per_conversation() {
 
 #[test]
 fn a_snapshot_before_every_start_and_a_restore() {
-    let Some(mut env) = manager("snap") else {
+    let Some((env, claude_dir, _)) = claude_product("snap", &["--keep-snapshots", "2"]) else {
         return;
     };
-    let claude_dir = env.scratch.join("claude");
-    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
-    let agent = stand_in(&env);
-    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
-    env.sessctl()
-        .args([
-            "enable",
-            "web",
-            "--keep-snapshots",
-            "2",
-            "--env",
-            &settings,
-            "--",
-        ])
-        .arg(agent.as_os_str())
-        .run();
     wait_starts(&env, 1);
     let list = |env: &Env| -> Vec<Value> {
         let out = env
@@ -377,25 +368,9 @@ fn a_snapshot_before_every_start_and_a_restore() {
 
 #[test]
 fn a_conversation_that_moves_to_a_new_file_is_followed() {
-    let Some(mut env) = manager("follow") else {
+    let Some((env, _, _)) = claude_product("follow", &["--env", "CONTINUE_IN_NEW_FILE=1"]) else {
         return;
     };
-    let claude_dir = env.scratch.join("claude");
-    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
-    let agent = stand_in(&env);
-    let settings = format!("CLAUDE_CONFIG_DIR={}", claude_dir.display());
-    env.sessctl()
-        .args([
-            "enable",
-            "web",
-            "--env",
-            &settings,
-            "--env",
-            "CONTINUE_IN_NEW_FILE=1",
-            "--",
-        ])
-        .arg(agent.as_os_str())
-        .run();
     let first = pinned(&env);
     assert_eq!(wait_starts(&env, 1), format!("--session-id {first}"));
     // Resumed, this agent goes on in a new file that names the old conversation.

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{manager, tmux, wait_for, write_unit, Env, SESSCTL};
+use crate::support::{manager, tmux, wait_for, write_unit, Env, TmuxServer, SESSCTL};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -96,22 +96,9 @@ fn script(path: &Path, body: &str) -> PathBuf {
     path.to_path_buf()
 }
 
-/// A tmux server the test started itself, outside the manager, killed when dropped.
-struct Stray(PathBuf);
-
-impl Drop for Stray {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.0)
-            .arg("kill-server")
-            .status();
-    }
-}
-
 /// Starts a tmux server from the test itself, outside the manager: on `socket`, or on the
 /// default socket under `tmpdir`.
-fn stray(socket: Option<&Path>, command: &[&str], tmpdir: &Path) -> Stray {
+fn stray(socket: Option<&Path>, command: &[&str], tmpdir: &Path) -> TmuxServer {
     let mut cmd = Command::new("tmux");
     cmd.env("TMUX_TMPDIR", tmpdir);
     if let Some(socket) = socket {
@@ -124,7 +111,7 @@ fn stray(socket: Option<&Path>, command: &[&str], tmpdir: &Path) -> Stray {
         .expect("tmux");
     assert!(ok.success());
     let default = tmpdir.join(format!("tmux-{}/default", nix::unistd::getuid()));
-    Stray(socket.map_or(default, Path::to_path_buf))
+    TmuxServer(socket.map_or(default, Path::to_path_buf))
 }
 
 /// Doctor comes back clean once the processes a fix ended have exited.

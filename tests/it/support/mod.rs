@@ -353,3 +353,17 @@ pub fn write_unit(env: &Env, name: &str, service: &str) {
     fs::write(path, text).expect("writing the unit");
     env.systemd().reload().expect("Reload");
 }
+
+/// A tmux server the test started itself (a stand-in terminal, a stray server), killed with
+/// its sessions when dropped.
+pub struct TmuxServer(pub PathBuf);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.0)
+            .arg("kill-server")
+            .status();
+    }
+}
