@@ -184,7 +184,8 @@ pub enum Transcript {
     ///
     /// Snapshots the original, then writes the copy with a new session id into the same project
     /// folder, with a sidecar log of every change: a cut-off last line is dropped, each tool
-    /// call without a result gets an error result, each result without a call becomes a note.
+    /// call without a result gets an error result, each result without a call becomes a note,
+    /// a record whose parent was never written is linked to the record before it.
     /// Untouched lines are copied byte for byte (with the new session id). The copy must check
     /// clean; --adopt then pins the product to it.
     Repair {

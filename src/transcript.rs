@@ -321,9 +321,11 @@ pub fn analyze(path: &Path) -> Result<Analysis> {
             Some(parent) => match by_uuid.get(parent) {
                 Some(&p) => Some(p),
                 None => {
+                    // Resume would go on with a conversation that silently lost its past: as
+                    // broken as one the API refuses.
                     findings.push(Finding {
                         id: "broken-chain",
-                        severity: Severity::Warning,
+                        severity: Severity::Error,
                         line: nodes[i].line,
                         uuid: Some(nodes[i].uuid.clone()),
                         detail: format!(
@@ -587,6 +589,34 @@ pub fn write_fork(
                 });
                 inserts.insert(nodes[last].line, (new_uuid, missing));
             }
+        }
+    }
+    // A parent that was never written: link to the conversation record written just before.
+    for f in analysis
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.id == "broken-chain")
+    {
+        let i = by_line[&f.line];
+        let previous = nodes[..i]
+            .iter()
+            .rev()
+            .find(|n| !n.sidechain && matches!(n.kind, Kind::User | Kind::Assistant));
+        if let Some(previous) = previous {
+            edits
+                .entry(f.line)
+                .or_default()
+                .push(Edit::Reparent(previous.uuid.clone()));
+            changes.push(Change {
+                kind: "relink",
+                line: f.line,
+                uuid: Some(nodes[i].uuid.clone()),
+                detail: format!(
+                    "linked the record to {} (line {}), the conversation record before it, in place of a parent that was never written",
+                    previous.uuid, previous.line
+                ),
+            });
         }
     }
     for f in analysis

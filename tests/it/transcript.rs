@@ -165,7 +165,7 @@ fn an_orphan_tool_result() {
 }
 
 #[test]
-fn a_broken_chain_is_a_warning() {
+fn a_broken_chain() {
     let env = Env::offline();
     let records = vec![
         user("u1", None, "first"),
@@ -173,9 +173,13 @@ fn a_broken_chain_is_a_warning() {
         user("u2", Some("never-written"), "second"),
         say("a2", "u2", "msg_2"),
     ];
-    let report = check(&env, &write(&env, "broken", &records, ""), 1);
+    let report = check(&env, &write(&env, "broken", &records, ""), 2);
     assert_eq!(ids(&report), ["broken-chain"]);
     assert_eq!(report["chain_length"].as_u64(), Some(2));
+    // Repaired: the record is linked to the one before it and the whole history is back.
+    let (fork, sidecar, _) = repaired(&env, "broken-fixed", &records, "");
+    assert_eq!(kinds(&sidecar), ["relink"]);
+    assert_eq!(check(&env, &fork, 0)["chain_length"].as_u64(), Some(4));
 }
 
 #[test]
