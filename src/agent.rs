@@ -6,8 +6,11 @@
 //! most recently modified conversation of the directory, which can be the wrong one (S16, S18
 //! in ../shared/notes/research/agent-transcripts.md). So the first start of a claude product
 //! passes `--session-id`, and every later start, once the transcript exists, `--resume`.
-//! Codex chooses its own ids and aider has none, so for them, as for generic agents, nothing is
-//! pinned yet.
+//! Codex chooses its own session ids (openai/codex discussion #3827): after a codex product's
+//! first start, sessctl pins the newest rollout under `$CODEX_HOME/sessions/` (default
+//! `~/.codex/sessions/YYYY/MM/DD/rollout-*-<id>.jsonl`) whose `session_meta` names the product's
+//! directory, and later starts run `codex resume <id>` (S25a-c). Aider keeps no session id,
+//! so for it, as for generic agents, nothing is pinned.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -41,9 +44,46 @@ impl Agent {
         }
     }
 
+    /// The kind's name, as `--agent` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Agent::Claude => "claude",
+            Agent::Codex => "codex",
+            Agent::Aider => "aider",
+            Agent::Generic => "generic",
+        }
+    }
+
     /// Whether sessctl pins this agent to one conversation.
     pub fn pins(self) -> bool {
-        self == Agent::Claude
+        matches!(self, Agent::Claude | Agent::Codex)
+    }
+
+    /// The transcript of conversation `id`, where this agent keeps it.
+    pub fn transcript(self, id: &str) -> Option<PathBuf> {
+        match self {
+            Agent::Claude => find_transcript(id),
+            Agent::Codex => find_rollout(id),
+            Agent::Aider | Agent::Generic => None,
+        }
+    }
+
+    /// The agent's command line for this start of pinned conversation `pin`.
+    pub fn pinned_argv(self, argv: &[String], pin: &Pin) -> Vec<String> {
+        let flags: Vec<String> = match self {
+            // A new conversation with the chosen id until its transcript exists.
+            Agent::Claude if find_transcript(&pin.session_id).is_none() => {
+                vec!["--session-id".into(), pin.session_id.clone()]
+            }
+            Agent::Claude => vec!["--resume".into(), pin.session_id.clone()],
+            Agent::Codex => vec!["resume".into(), pin.session_id.clone()],
+            Agent::Aider | Agent::Generic => Vec::new(),
+        };
+        let mut out = Vec::with_capacity(argv.len() + flags.len());
+        out.extend(argv.first().cloned());
+        out.extend(flags);
+        out.extend(argv.iter().skip(1).cloned());
+        out
     }
 }
 
@@ -89,27 +129,82 @@ impl Pin {
     }
 }
 
-/// The agent's command line for this start: a pinned claude conversation is resumed when its
-/// transcript exists, and started with its chosen id otherwise.
-pub fn pinned_argv(argv: &[String], pin: &Pin) -> Vec<String> {
-    let flag = if find_transcript(&pin.session_id).is_some() {
-        "--resume"
-    } else {
-        "--session-id"
-    };
-    let mut out = Vec::with_capacity(argv.len() + 2);
-    out.extend(argv.first().cloned());
-    out.extend([flag.to_string(), pin.session_id.clone()]);
-    out.extend(argv.iter().skip(1).cloned());
-    out
-}
-
 /// Claude Code's project folders: `$CLAUDE_CONFIG_DIR/projects`, else `~/.claude/projects`.
 pub fn claude_projects() -> Option<PathBuf> {
     match std::env::var_os("CLAUDE_CONFIG_DIR") {
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("projects")),
         _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".claude/projects")),
     }
+}
+
+/// Codex's session folders: `$CODEX_HOME/sessions`, else `~/.codex/sessions`.
+fn codex_sessions() -> Option<PathBuf> {
+    match std::env::var_os("CODEX_HOME") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("sessions")),
+        _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".codex/sessions")),
+    }
+}
+
+/// Every codex rollout file, under `sessions/YYYY/MM/DD/`.
+fn rollouts() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = codex_sessions().into_iter().collect();
+    for _ in 0..3 {
+        dirs = dirs
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir())
+            .collect();
+    }
+    dirs.iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.starts_with("rollout-") && name.ends_with(".jsonl")
+        })
+        .collect()
+}
+
+/// The rollout of codex session `id`, found by its file name.
+fn find_rollout(id: &str) -> Option<PathBuf> {
+    let suffix = format!("-{id}.jsonl");
+    rollouts()
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(&suffix))
+}
+
+/// The newest codex session started in `dir`: its `session_meta` record names the directory.
+fn newest_codex_session(dir: &str) -> Result<Option<String>> {
+    use std::io::BufRead;
+    let mut best: Option<(std::time::SystemTime, String)> = None;
+    for path in rollouts() {
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut first = String::new();
+        std::io::BufReader::new(file)
+            .read_line(&mut first)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let Ok(meta) = serde_json::from_str::<serde_json::Value>(&first) else {
+            continue;
+        };
+        let payload = &meta["payload"];
+        if meta["type"] != "session_meta" || payload["cwd"].as_str() != Some(dir) {
+            continue;
+        }
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("reading {}", path.display()))?;
+        if let Some(id) = payload["id"].as_str() {
+            if best.as_ref().is_none_or(|(m, _)| modified > *m) {
+                best = Some((modified, id.to_string()));
+            }
+        }
+    }
+    Ok(best.map(|(_, id)| id))
 }
 
 /// Claude Code's folder name for a working directory: every character that is not an ASCII
@@ -170,6 +265,10 @@ pub fn retention_risk() -> Result<Option<RetentionRisk>> {
 /// Why a pinned product's conversation cannot be resumed: its transcript would make the next
 /// request fail. `None` for a product without a pin or a transcript, or with a sound one.
 pub fn needs_repair(paths: &Paths, product: &str) -> Result<Option<String>> {
+    // The checker reads Claude Code's transcripts.
+    if crate::product::Product::load(paths, product)?.agent != Agent::Claude {
+        return Ok(None);
+    }
     let Some(pin) = Pin::load(&paths.pin_file(product))? else {
         return Ok(None);
     };
@@ -309,7 +408,29 @@ fn continues(
 /// Re-pins `product` when its agent went on in a new file; returns the new id.
 pub fn follow(paths: &Paths, product: &str) -> Result<Option<String>> {
     let file = paths.pin_file(product);
-    let Some(mut pin) = Pin::load(&file)? else {
+    let settings = crate::product::Product::load(paths, product)?;
+    let pin = Pin::load(&file)?;
+    if settings.agent == Agent::Codex {
+        // Codex picks its own id: pin the session its first start created, once.
+        if pin.is_some() {
+            return Ok(None);
+        }
+        let Some(id) = newest_codex_session(&settings.dir)? else {
+            return Ok(None);
+        };
+        Pin {
+            session_id: id.clone(),
+            history: Vec::new(),
+        }
+        .save(&file)?;
+        crate::state::append(
+            paths,
+            product,
+            &crate::state::Event::new("repin", None).verdict("discovered", Some(&id)),
+        )?;
+        return Ok(Some(id));
+    }
+    let Some(mut pin) = pin.filter(|_| settings.agent == Agent::Claude) else {
         return Ok(None);
     };
     let Some((id, _)) = successor(&pin)? else {

@@ -263,6 +263,9 @@ pub enum Internal {
         /// Snapshots of the pinned conversation to keep.
         #[arg(long, default_value_t = crate::product::KEEP_SNAPSHOTS)]
         keep_snapshots: u32,
+        /// How the pinned conversation is passed to the agent.
+        #[arg(long, value_enum, default_value = "generic")]
+        agent: crate::agent::Agent,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

@@ -41,6 +41,8 @@ pub struct ServiceSpec<'a> {
     pub pin: Option<&'a str>,
     /// How many snapshots of a pinned conversation to keep.
     pub keep_snapshots: &'a str,
+    /// The agent kind, which decides how the pinned conversation is passed to it.
+    pub agent: &'a str,
 }
 
 /// Renders the product's service unit.
@@ -240,6 +242,7 @@ mod tests {
             tmux: "/usr/bin/tmux",
             pin: None,
             keep_snapshots: "10",
+            agent: "generic",
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");

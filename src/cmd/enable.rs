@@ -61,7 +61,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
 
     // A pinned agent gets its conversation id before its first start.
     let pin_file = paths.pin_file(&wanted.name);
-    if wanted.agent.pins() && Pin::load(&pin_file)?.is_none() {
+    if wanted.agent == Agent::Claude && Pin::load(&pin_file)?.is_none() {
         let pin = Pin {
             session_id: agent::new_uuid()?,
             history: Vec::new(),

@@ -15,6 +15,7 @@ pub fn run(cmd: Internal) -> Result<()> {
             socket,
             pin,
             keep_snapshots,
+            agent,
             command,
         } => {
             let command = match pin {
@@ -28,12 +29,12 @@ pub fn run(cmd: Internal) -> Result<()> {
                             bail!("conversation {} is already being written by {w}; not starting a second agent on it", pin.session_id);
                         }
                         // Before every start, the conversation as it was.
-                        if let Some(transcript) = agent::find_transcript(&pin.session_id) {
+                        if let Some(transcript) = agent.transcript(&pin.session_id) {
                             let dir = file.with_file_name("snapshots");
                             snapshot::take(&transcript, &dir)?;
                             snapshot::prune(&dir, keep_snapshots as usize)?;
                         }
-                        agent::pinned_argv(&command, &pin)
+                        agent.pinned_argv(&command, &pin)
                     }
                     None => command,
                 },

@@ -61,6 +61,7 @@ fn render_unit(paths: &Paths, product: &Product) -> Result<String> {
     unit::render_service(&ServiceSpec {
         pin: pin.as_deref(),
         keep_snapshots: &keep,
+        agent: product.agent.name(),
         product: &product.name,
         dir: &product.dir,
         command: &product.command,

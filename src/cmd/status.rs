@@ -57,7 +57,7 @@ fn conversation(paths: &Paths, product: &Product) -> Result<Option<Conversation>
     let Some(pin) = Pin::load(&paths.pin_file(&product.name))? else {
         return Ok(None);
     };
-    let transcript = agent::find_transcript(&pin.session_id);
+    let transcript = product.agent.transcript(&pin.session_id);
     let meta = transcript.as_ref().and_then(|t| std::fs::metadata(t).ok());
     Ok(Some(Conversation {
         session_id: pin.session_id,

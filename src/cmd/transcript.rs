@@ -46,10 +46,15 @@ fn resolve(paths: &Paths, target: &str) -> Result<Target> {
     }
     product::check_name(target)?;
     let product = Product::load(paths, target)?;
+    if product.agent != agent::Agent::Claude {
+        return Err(usage(format!(
+            "{target} runs a {} agent; sessctl transcript reads Claude Code transcripts, so pass a Claude Code .jsonl file",
+            product.agent.name()
+        )));
+    }
     let pin = Pin::load(&paths.pin_file(target))?.ok_or_else(|| {
         usage(format!(
-            "product {target:?} has no pinned conversation (its agent is {:?}; sessctl pins claude products); pass the transcript file instead",
-            product.agent
+            "product {target:?} has no pinned conversation yet: it is chosen before its first start; pass the transcript file instead"
         ))
     })?;
     Ok(Target {

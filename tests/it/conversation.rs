@@ -22,7 +22,6 @@ fn stand_in(env: &Env) -> PathBuf {
     fs::create_dir_all(path.parent().expect("dir")).expect("bin dir");
     let script = format!(
         r#"#!/bin/sh
-echo "$*" >> '{record}'
 prev=""; id=""
 for a in "$@"; do
   case "$prev" in --session-id|--resume) id="$a";; esac
@@ -39,6 +38,8 @@ if [ -n "$from" ]; then
   printf '{{"parentUuid":null,"type":"user","uuid":"cont-%s","sessionId":"%s","forkedFrom":{{"sessionId":"%s","messageUuid":"x"}},"message":{{"role":"user","content":"continued"}}}}\n' "$n" "$id" "$from" >> "$dir/$id.jsonl"
 fi
 printf '{{"parentUuid":null,"isSidechain":false,"type":"user","uuid":"start-%s","sessionId":"%s","message":{{"role":"user","content":"started"}}}}\n' "$n" "$id" >> "$dir/$id.jsonl"
+# Recorded last, so a test that sees the start also sees the transcript.
+echo "$*" >> '{record}'
 trap 'exit 0' TERM
 sleep 100000 &
 wait
@@ -385,4 +386,55 @@ fn a_conversation_that_moves_to_a_new_file_is_followed() {
     assert_eq!(wait_starts(&env, 3), format!("--resume {moved}"));
     let out = env.sessctl().args(["log", "web", "--json"]).run();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"event\": \"repin\""));
+}
+
+#[test]
+fn a_codex_product_is_pinned_to_the_session_its_first_start_created() {
+    let Some(mut env) = manager("codex") else {
+        return;
+    };
+    let codex_home = env.scratch.join("codex");
+    let record = env.scratch.join("claude.args");
+    // The stand-in codex: a new rollout naming its directory, unless told to resume one.
+    let agent = env.scratch.join("bin/codex");
+    fs::create_dir_all(agent.parent().expect("dir")).expect("bin");
+    let script = format!(
+        r#"#!/bin/sh
+dir="$CODEX_HOME/sessions/2026/11/23"
+mkdir -p "$dir"
+if [ "$1" = resume ]; then
+  echo '{{"type":"response_item"}}' >> "$(ls "$dir"/rollout-*-"$2".jsonl)"
+else
+  id=$(cat /proc/sys/kernel/random/uuid)
+  printf '{{"timestamp":"t","type":"session_meta","payload":{{"id":"%s","cwd":"%s"}}}}\n' "$id" "$(pwd)" > "$dir/rollout-2026-11-23T12-00-00-$id.jsonl"
+fi
+# Recorded last, so a test that sees the start also sees the rollout.
+echo "$*" >> '{record}'
+trap 'exit 0' TERM
+sleep 100000 &
+wait
+"#,
+        record = record.display()
+    );
+    fs::write(&agent, script).expect("stand-in");
+    fs::set_permissions(&agent, fs::Permissions::from_mode(0o755)).expect("chmod");
+    env.set("CODEX_HOME", Some(codex_home.as_os_str()));
+    let settings = format!("CODEX_HOME={}", codex_home.display());
+    env.sessctl()
+        .args(["enable", "web", "--env", &settings, "--"])
+        .arg(agent.as_os_str())
+        .args(["--model", "o4"])
+        .run();
+    assert_eq!(wait_starts(&env, 1), "--model o4");
+    // status pins the session the first start created.
+    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = pinned(&env);
+    assert_eq!(status["conversation"]["session_id"], id.as_str());
+    assert!(status["conversation"]["transcript"]
+        .as_str()
+        .expect("rollout")
+        .ends_with(&format!("-{id}.jsonl")));
+    env.sessctl().args(["restart", "web"]).run();
+    assert_eq!(wait_starts(&env, 2), format!("resume {id} --model o4"));
 }

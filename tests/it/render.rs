@@ -108,6 +108,7 @@ fn every_rendering_verifies(
         tmux: "/usr/bin/tmux",
         pin: pinned.then_some("/home/u/.local/state/sessctl/web 50%/pin.json"),
         keep_snapshots: "10",
+        agent: "claude",
     })
     .expect("rendering");
     fs::write(unit_dir.join(unit::SLICE_NAME), unit::SLICE_TEXT).expect("writing slice");

@@ -103,7 +103,7 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
             ));
         }
     }
-    if product.agent.pins() {
+    if product.agent == agent::Agent::Claude {
         if let Some(risk) = agent::retention_risk()? {
             found.push(finding(
                 "retention",
