@@ -86,20 +86,33 @@ impl Testbed {
             .iter()
             .map(|root| root.join(&bed.name))
             .collect();
-        let mut procs = Vec::new();
         for cgroup in &bed.cgroups {
             fs::create_dir(cgroup)
                 .with_context(|| format!("creating cgroup {}", cgroup.display()))?;
+        }
+        bed.launch()?;
+        Ok(bed)
+    }
+
+    /// Stops the manager (its units with it) and starts it again on the same directories and
+    /// cgroups: what a logout and login, or a reboot, look like to the user's units.
+    pub fn restart(&mut self) -> Result<()> {
+        self.shutdown();
+        self.launch()
+    }
+
+    /// Starts the manager in its cgroups and waits until its bus answers.
+    fn launch(&mut self) -> Result<()> {
+        let mut procs = Vec::new();
+        for cgroup in &self.cgroups {
             let file = OpenOptions::new()
                 .write(true)
                 .open(cgroup.join("cgroup.procs"))
                 .with_context(|| format!("opening {}/cgroup.procs", cgroup.display()))?;
             procs.push(file);
         }
-        let child = bed.spawn(procs)?;
-        bed.manager = Some(child);
-        bed.wait_for_bus()?;
-        Ok(bed)
+        self.manager = Some(self.spawn(procs)?);
+        self.wait_for_bus()
     }
 
     fn spawn(&self, procs: Vec<File>) -> Result<Child> {

@@ -152,6 +152,15 @@ fn a_claude_product_keeps_its_conversation() {
     assert_eq!(resume(&env).0["verdict"], "survived");
     assert_eq!(starts(&env).len(), 3);
 
+    // The manager itself restarts (a logout and login, a reboot): the enabled unit starts with
+    // it, and the agent resumes the same conversation.
+    env.bed
+        .as_mut()
+        .expect("a manager")
+        .restart()
+        .expect("restarting the manager");
+    assert_eq!(wait_starts(&env, 4), format!("--resume {id} --model opus"));
+
     let out = env.sessctl().args(["status", "web", "--json"]).run();
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let transcript = PathBuf::from(
@@ -214,7 +223,7 @@ fn a_claude_product_keeps_its_conversation() {
         .contains("toolu_cut"));
     assert_eq!(
         starts(&env).len(),
-        3,
+        4,
         "nothing started into the broken transcript"
     );
 
@@ -241,7 +250,7 @@ fn a_claude_product_keeps_its_conversation() {
     // The next start resumes the repaired conversation.
     assert_eq!(resume(&env).0["verdict"], "started");
     assert_eq!(
-        wait_starts(&env, 4),
+        wait_starts(&env, 5),
         format!("--resume {fork} --model opus")
     );
     env.sessctl().args(["transcript", "check", "web"]).run();
