@@ -72,3 +72,43 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
     });
     assert!(screen.contains("agent-ready"));
 }
+
+#[test]
+fn resume_attaches_from_a_terminal_and_gives_the_verdict_again_when_it_returns() {
+    let Some(env) = manager("resattach") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    let bed = env.bed.as_ref().expect("a manager");
+    let outer = env.scratch.join("terminal.sock");
+    let _terminal = terminal(&outer, &bed.env(), &["resume", "web"]);
+    let socket = env.socket("web");
+    wait_for("resume to attach", || {
+        tmux(&socket, &["list-clients", "-F", "#{client_pid}"]).filter(|out| !out.trim().is_empty())
+    });
+    // The user detaches; resume proves the session survived the attach, and says so.
+    tmux(&socket, &["detach-client", "-s", "main"]).expect("detaching");
+    let screen = wait_for("the verdict after the attach", || {
+        tmux(&outer, &["capture-pane", "-p"])
+            .filter(|s| s.matches(": survived, up ").count() >= 1 && s.contains("[detached"))
+    });
+    assert!(
+        screen.contains("sessctl-web.service: survived, up "),
+        "{screen}"
+    );
+    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let last = log
+        .as_array()
+        .expect("events")
+        .last()
+        .expect("an event")
+        .clone();
+    assert_eq!(
+        (last["event"].as_str(), last["verdict"].as_str()),
+        (Some("attach"), Some("survived")),
+        "{log:#}"
+    );
+}
