@@ -88,27 +88,14 @@ fn resume_attaches_from_a_terminal_and_gives_the_verdict_again_when_it_returns()
     wait_for("resume to attach", || {
         tmux(&socket, &["list-clients", "-F", "#{client_pid}"]).filter(|out| !out.trim().is_empty())
     });
-    // The user detaches; resume proves the session survived the attach, and says so.
+    // The user detaches; resume proves the session survived the attach and logs the verdict.
+    // (Its terminal closes as soon as resume exits, so the log, not the screen, is the witness.)
     tmux(&socket, &["detach-client", "-s", "main"]).expect("detaching");
-    let screen = wait_for("the verdict after the attach", || {
-        tmux(&outer, &["capture-pane", "-p"])
-            .filter(|s| s.matches(": survived, up ").count() >= 1 && s.contains("[detached"))
+    let last = wait_for("the verdict after the attach", || {
+        let out = env.sessctl().args(["log", "web", "--json"]).run();
+        let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let last = log.as_array()?.last()?.clone();
+        (last["event"] == "attach").then_some(last)
     });
-    assert!(
-        screen.contains("sessctl-web.service: survived, up "),
-        "{screen}"
-    );
-    let out = env.sessctl().args(["log", "web", "--json"]).run();
-    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let last = log
-        .as_array()
-        .expect("events")
-        .last()
-        .expect("an event")
-        .clone();
-    assert_eq!(
-        (last["event"].as_str(), last["verdict"].as_str()),
-        (Some("attach"), Some("survived")),
-        "{log:#}"
-    );
+    assert_eq!(last["verdict"], "survived", "{last:#}");
 }
