@@ -139,14 +139,20 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
         1 => "warnings",
         _ => "the next request will fail",
     };
-    println!(
-        "{}: {verdict} ({} lines, {} records, {} on the resumed chain, {} API messages)",
-        report.file.display(),
-        report.lines,
-        report.records,
-        report.chain_length,
-        report.api_messages
-    );
+    if report.file.as_os_str().is_empty() {
+        // A pinned conversation with no transcript: name the conversation instead.
+        let id = report.session_id.as_deref().unwrap_or("?");
+        println!("conversation {id}: {verdict} (no transcript)");
+    } else {
+        println!(
+            "{}: {verdict} ({} lines, {} records, {} on the resumed chain, {} API messages)",
+            report.file.display(),
+            report.lines,
+            report.records,
+            report.chain_length,
+            report.api_messages
+        );
+    }
     for f in &report.findings {
         let severity = match f.severity {
             Severity::Error => "error",

@@ -447,3 +447,23 @@ wait
     env.sessctl().args(["restart", "web"]).run();
     assert_eq!(wait_starts(&env, 2), format!("resume {id} --model o4"));
 }
+
+#[test]
+fn a_pinned_conversation_without_a_transcript() {
+    let Some((env, _, _)) = claude_product("notyet", &["--no-start"]) else {
+        return;
+    };
+    let id = pinned(&env);
+    let out = env
+        .sessctl()
+        .args(["transcript", "check", "web"])
+        .status(2)
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "conversation {id}: the next request will fail (no transcript)\nerror[missing-transcript]: web's pinned conversation {id} has no transcript under "
+        )),
+        "{text}"
+    );
+}
