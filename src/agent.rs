@@ -20,6 +20,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::paths::Paths;
+use crate::product::Product;
 use crate::store;
 
 /// What kind of agent a product runs.
@@ -264,12 +265,12 @@ pub fn retention_risk() -> Result<Option<RetentionRisk>> {
 
 /// Why a pinned product's conversation cannot be resumed: its transcript would make the next
 /// request fail. `None` for a product without a pin or a transcript, or with a sound one.
-pub fn needs_repair(paths: &Paths, product: &str) -> Result<Option<String>> {
+pub fn needs_repair(paths: &Paths, product: &Product) -> Result<Option<String>> {
     // The checker reads Claude Code's transcripts.
-    if crate::product::Product::load(paths, product)?.agent != Agent::Claude {
+    if product.agent != Agent::Claude {
         return Ok(None);
     }
-    let Some(pin) = Pin::load(&paths.pin_file(product))? else {
+    let Some(pin) = Pin::load(&paths.pin_file(&product.name))? else {
         return Ok(None);
     };
     let Some(file) = find_transcript(&pin.session_id) else {
@@ -406,9 +407,9 @@ fn continues(
 }
 
 /// Re-pins `product` when its agent went on in a new file; returns the new id.
-pub fn follow(paths: &Paths, product: &str) -> Result<Option<String>> {
+pub fn follow(paths: &Paths, settings: &Product) -> Result<Option<String>> {
+    let product = settings.name.as_str();
     let file = paths.pin_file(product);
-    let settings = crate::product::Product::load(paths, product)?;
     let pin = Pin::load(&file)?;
     if settings.agent == Agent::Codex {
         // Codex picks its own id: pin the session its first start created, once.

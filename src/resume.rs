@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::agent::{self, Pin};
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
+use crate::product::Product;
 use crate::state::{self, Event, Record};
 use crate::store::Lock;
 use crate::systemd::{Systemd, UnitStatus};
@@ -98,20 +99,24 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     let (before, status) = identity::read(systemd, &unit)?;
-    let (verdict, reason, after) =
-        if let Some(reason) = loss_since_seen(paths, systemd, product, &before, &status)? {
-            (Verdict::Lost, Some(reason), before.clone())
-        } else if before.is_live() {
-            let (after, status) = identity::read(systemd, &unit)?;
-            match before.change_to(&after) {
-                None => (Verdict::Survived, None, after),
-                Some(change) => {
-                    let reason = explain(systemd, &status, change)?;
-                    log_loss(paths, product, &after, &reason)?;
-                    (Verdict::Lost, Some(reason), after)
-                }
+    let record = state::load_record(paths, product)?;
+    let (verdict, reason, after) = if let Some(reason) =
+        loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?
+    {
+        (Verdict::Lost, Some(reason), before.clone())
+    } else if before.is_live() {
+        let (after, status) = identity::read(systemd, &unit)?;
+        match before.change_to(&after) {
+            None => (Verdict::Survived, None, after),
+            Some(change) => {
+                let reason = explain(systemd, &status, change)?;
+                log_loss(paths, product, &after, &reason)?;
+                (Verdict::Lost, Some(reason), after)
             }
-        } else if let Some(why) = agent::needs_repair(paths, product)? {
+        }
+    } else {
+        let settings = Product::load(paths, product)?;
+        if let Some(why) = agent::needs_repair(paths, &settings)? {
             // The crash-loop guard: a start would only meet the same broken transcript.
             let fix = format!("sessctl transcript repair {product} --adopt");
             (
@@ -120,15 +125,16 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
                 before.clone(),
             )
         } else {
-            start_session(paths, systemd, product, &status)?;
+            start_session(paths, systemd, &settings, &status)?;
             let (after, status) = identity::read(systemd, &unit)?;
             if !after.is_live() {
                 let why = format!("{unit} started, but no session runs in it");
                 bail!("{}", explain(systemd, &status, why)?);
             }
             (Verdict::Started, None, after)
-        };
-    state::remember(paths, product, &after)?;
+        }
+    };
+    state::remember(paths, product, &after, record.as_ref())?;
     let outcome = Outcome {
         product: product.to_string(),
         unit,
@@ -158,6 +164,7 @@ pub fn judge(
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     let (after, status) = identity::read(systemd, &unit)?;
+    let record = state::load_record(paths, product)?;
     let reason = match before.change_to(&after) {
         Some(change) => Some(explain(systemd, &status, change)?),
         None => None,
@@ -165,7 +172,7 @@ pub fn judge(
     if let Some(reason) = &reason {
         log_loss(paths, product, &after, reason)?;
     }
-    state::remember(paths, product, &after)?;
+    state::remember(paths, product, &after, record.as_ref())?;
     let verdict = if reason.is_some() {
         Verdict::Lost
     } else {
@@ -193,12 +200,12 @@ pub fn judge(
 pub fn start_session(
     paths: &Paths,
     systemd: &Systemd,
-    product: &str,
+    product: &Product,
     status: &UnitStatus,
 ) -> Result<()> {
     // A start resumes the conversation where the agent last wrote it.
     agent::follow(paths, product)?;
-    refuse_second_writer(paths, systemd, product)?;
+    refuse_second_writer(paths, systemd, &product.name)?;
     if status.active_state == "failed" {
         systemd.reset_failed(&status.unit)?;
     }
@@ -224,9 +231,9 @@ pub fn refuse_second_writer(paths: &Paths, systemd: &Systemd, product: &str) -> 
 /// After a command changed the session on purpose (start, restart, enable): remember the
 /// session now running and log `event`. The caller holds the product's lock.
 pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
-    agent::follow(paths, product)?;
     let (now, _) = identity::read(systemd, &unit::unit_name(product))?;
-    state::remember(paths, product, &now)?;
+    let record = state::load_record(paths, product)?;
+    state::remember(paths, product, &now, record.as_ref())?;
     state::append(paths, product, &Event::new(event, Some(&now)))?;
     Ok(now)
 }
@@ -244,10 +251,11 @@ pub fn loss_since_seen(
     paths: &Paths,
     systemd: &Systemd,
     product: &str,
+    record: Option<&Record>,
     now: &Identity,
     status: &UnitStatus,
 ) -> Result<Option<String>> {
-    let Some(record) = state::load_record(paths, product)? else {
+    let Some(record) = record else {
         return Ok(None);
     };
     let Some(change) = record.identity.change_to(now) else {
@@ -269,7 +277,7 @@ pub fn loss_since_seen(
             product,
             &Record {
                 loss_logged: true,
-                ..record
+                ..record.clone()
             },
         )?;
     }

@@ -33,11 +33,7 @@ pub fn load_record(paths: &Paths, product: &str) -> Result<Option<Record>> {
     }
 }
 
-/// Remembers `record`, writing only when it changed.
 pub fn save_record(paths: &Paths, product: &str, record: &Record) -> Result<()> {
-    if load_record(paths, product)?.as_ref() == Some(record) {
-        return Ok(());
-    }
     let text = serde_json::to_string_pretty(record).context("serialising the session record")?;
     store::write_atomic(
         &paths.state_dir(product).join("session.json"),
@@ -46,15 +42,27 @@ pub fn save_record(paths: &Paths, product: &str, record: &Record) -> Result<()> 
 }
 
 /// Remembers `identity` as the product's session when it is live, else forgets the session.
-pub fn remember(paths: &Paths, product: &str, identity: &Identity) -> Result<()> {
+/// `previous` is the record as the caller read it under the product's lock: an unchanged one
+/// costs no I/O, which matters on a resume's hot path.
+pub fn remember(
+    paths: &Paths,
+    product: &str,
+    identity: &Identity,
+    previous: Option<&Record>,
+) -> Result<()> {
     if identity.is_live() {
         let record = Record {
             identity: identity.clone(),
             loss_logged: false,
         };
+        if previous == Some(&record) {
+            return Ok(());
+        }
         save_record(paths, product, &record)
-    } else {
+    } else if previous.is_some() {
         forget(paths, product)
+    } else {
+        Ok(())
     }
 }
 

@@ -30,7 +30,7 @@ pub fn run(paths: &Paths, name: &str) -> Result<()> {
         let unit = unit::unit_name(name);
         let status = systemd.status(&unit)?;
         if !status.is_running() {
-            resume::start_session(paths, &systemd, name, &status)?;
+            resume::start_session(paths, &systemd, &product, &status)?;
             resume::observe(paths, &systemd, name, "start")?;
         }
     }

@@ -11,12 +11,12 @@ use crate::systemd::Systemd;
 use crate::unit;
 
 pub fn start(paths: &Paths, name: &str) -> Result<()> {
-    let (systemd, _lock) = prepare(paths, name)?;
+    let (product, systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
     let before = systemd.status(&unit)?;
     let was_running = before.is_running();
     if !was_running {
-        resume::start_session(paths, &systemd, name, &before)?;
+        resume::start_session(paths, &systemd, &product, &before)?;
         resume::observe(paths, &systemd, name, "start")?;
     }
     println!(
@@ -31,7 +31,7 @@ pub fn start(paths: &Paths, name: &str) -> Result<()> {
 }
 
 pub fn stop(paths: &Paths, name: &str) -> Result<()> {
-    let (systemd, _lock) = prepare(paths, name)?;
+    let (_, systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
     systemd.stop(&unit)?;
     resume::forget(paths, name, "stop")?;
@@ -40,9 +40,9 @@ pub fn stop(paths: &Paths, name: &str) -> Result<()> {
 }
 
 pub fn restart(paths: &Paths, name: &str) -> Result<()> {
-    let (systemd, _lock) = prepare(paths, name)?;
+    let (product, systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
-    agent::follow(paths, name)?;
+    agent::follow(paths, &product)?;
     resume::refuse_second_writer(paths, &systemd, name)?;
     systemd.restart(&unit)?;
     resume::observe(paths, &systemd, name, "restart")?;
@@ -52,10 +52,10 @@ pub fn restart(paths: &Paths, name: &str) -> Result<()> {
 }
 
 /// Checks the product exists, connects, and takes its lock, in that order.
-fn prepare(paths: &Paths, name: &str) -> Result<(Systemd, Lock)> {
+fn prepare(paths: &Paths, name: &str) -> Result<(Product, Systemd, Lock)> {
     product::check_name(name)?;
-    Product::load(paths, name)?;
+    let product = Product::load(paths, name)?;
     let systemd = Systemd::connect()?;
     let lock = Lock::acquire(&paths.lock_file(name))?;
-    Ok((systemd, lock))
+    Ok((product, systemd, lock))
 }

@@ -105,7 +105,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
     } else if args.no_start {
         println!("{name}: not started (--no-start)");
     } else {
-        resume::start_session(paths, &systemd, &wanted.name, &before)?;
+        resume::start_session(paths, &systemd, &wanted, &before)?;
         resume::observe(paths, &systemd, &wanted.name, "start")?;
         println!("{name}: started");
     }

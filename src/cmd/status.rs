@@ -131,9 +131,10 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
     let (now, s, lost) = {
         // The loss check may write the event log; the lock makes "logged once" hold.
         let _lock = Lock::acquire(&paths.lock_file(name))?;
-        agent::follow(paths, name)?;
+        agent::follow(paths, &product)?;
         let (now, s) = identity::read(systemd, &unit)?;
-        let lost = resume::loss_since_seen(paths, systemd, name, &now, &s)?;
+        let record = state::load_record(paths, name)?;
+        let lost = resume::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &s)?;
         (now, s, lost)
     };
     let on_disk = store::read_optional(&paths.unit_file(name))?;
@@ -153,7 +154,7 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
         conversation: conversation(paths, &product)?,
         needs_repair: match s.is_running() {
             true => None,
-            false => agent::needs_repair(paths, name)?
+            false => agent::needs_repair(paths, &product)?
                 .map(|why| format!("{why}; run `sessctl transcript repair {name} --adopt`")),
         },
         unit,
