@@ -19,7 +19,7 @@
 //! The file is read as a stream, one line at a time: memory is one line plus a small index
 //! entry per record (see README, "Transcripts").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -111,6 +111,8 @@ pub struct Analysis {
     pub chain: Vec<usize>,
     /// Each message: the node indexes merged into it.
     pub messages: Vec<Vec<usize>>,
+    /// The tool calls and results the API would refuse.
+    pub unpaired: Vec<Unpaired>,
     pub report: Report,
     /// Whether the last line lacks its newline and does not parse.
     pub partial_tail: bool,
@@ -357,7 +359,8 @@ pub fn analyze(path: &Path) -> Result<Analysis> {
     }
 
     let messages = api_messages(&nodes, &chain);
-    findings.extend(pairing(&nodes, &messages));
+    let unpaired = unpaired(&nodes, &messages);
+    findings.extend(pairing_findings(&nodes, &unpaired));
     findings.sort_by_key(|f| (f.severity, f.line));
     let report = Report {
         file: path.to_path_buf(),
@@ -374,6 +377,7 @@ pub fn analyze(path: &Path) -> Result<Analysis> {
         by_uuid,
         chain,
         messages,
+        unpaired,
         report,
         partial_tail,
     })
@@ -396,66 +400,84 @@ fn api_messages(nodes: &[Node], chain: &[usize]) -> Vec<Vec<usize>> {
     messages
 }
 
+/// A tool call with no result in the next message, or a result with no call in the previous
+/// one: what the API refuses with a 400.
+#[derive(Debug, Clone)]
+pub struct Unpaired {
+    /// The API message it is in.
+    pub message: usize,
+    /// The record that holds it.
+    pub node: usize,
+    pub tool_use_id: String,
+    /// A call without a result (else a result without a call).
+    pub dangling: bool,
+}
+
 /// Tool calls paired by id with the results in the next message, and results with the calls
 /// in the previous one; order within a message does not matter.
-fn pairing(nodes: &[Node], messages: &[Vec<usize>]) -> Vec<Finding> {
-    let ids = |m: &[usize], uses: bool| -> Vec<(String, usize)> {
-        m.iter()
+fn unpaired(nodes: &[Node], messages: &[Vec<usize>]) -> Vec<Unpaired> {
+    let of_kind = |k: Option<usize>, kind: Kind| {
+        k.and_then(|k| messages.get(k))
+            .filter(|m| nodes[m[0]].kind == kind)
+    };
+    let ids = |m: Option<&Vec<usize>>, uses: bool| -> HashSet<&String> {
+        m.into_iter()
+            .flatten()
             .flat_map(|&i| {
-                let list = if uses {
+                if uses {
                     &nodes[i].tool_uses
                 } else {
                     &nodes[i].tool_results
-                };
-                list.iter().map(move |id| (id.clone(), i))
+                }
             })
             .collect()
     };
     let mut found = Vec::new();
     for (k, message) in messages.iter().enumerate() {
-        let kind = nodes[message[0]].kind;
-        if kind == Kind::Assistant {
-            let next: HashSet<String> = messages
-                .get(k + 1)
-                .filter(|m| nodes[m[0]].kind == Kind::User)
-                .map(|m| ids(m, false).into_iter().map(|(id, _)| id).collect())
-                .unwrap_or_default();
-            for (id, i) in ids(message, true) {
-                if !next.contains(&id) {
-                    found.push(Finding {
-                        id: "dangling-tool-use",
-                        severity: Severity::Error,
-                        line: nodes[i].line,
-                        uuid: Some(nodes[i].uuid.clone()),
-                        detail: format!(
-                            "tool_use {id} (API message {k}) has no tool_result in the next user message: the API answers 400"
-                        ),
-                    });
-                }
-            }
+        let dangling = nodes[message[0]].kind == Kind::Assistant;
+        // A call's partner is in the next (user) message; a result's in the previous one.
+        let partners = if dangling {
+            ids(of_kind(Some(k + 1), Kind::User), false)
         } else {
-            let previous: HashSet<String> = k
-                .checked_sub(1)
-                .map(|p| &messages[p])
-                .filter(|m| nodes[m[0]].kind == Kind::Assistant)
-                .map(|m| ids(m, true).into_iter().map(|(id, _)| id).collect())
-                .unwrap_or_default();
-            for (id, i) in ids(message, false) {
-                if !previous.contains(&id) {
-                    found.push(Finding {
-                        id: "orphan-tool-result",
-                        severity: Severity::Error,
-                        line: nodes[i].line,
-                        uuid: Some(nodes[i].uuid.clone()),
-                        detail: format!(
-                            "tool_result for {id} (API message {k}) has no tool_use in the previous assistant message: the API answers 400"
-                        ),
-                    });
-                }
+            ids(of_kind(k.checked_sub(1), Kind::Assistant), true)
+        };
+        for &i in message {
+            let own = if dangling {
+                &nodes[i].tool_uses
+            } else {
+                &nodes[i].tool_results
+            };
+            for id in own.iter().filter(|id| !partners.contains(id)) {
+                found.push(Unpaired {
+                    message: k,
+                    node: i,
+                    tool_use_id: id.clone(),
+                    dangling,
+                });
             }
         }
     }
     found
+}
+
+fn pairing_findings(nodes: &[Node], unpaired: &[Unpaired]) -> Vec<Finding> {
+    unpaired
+        .iter()
+        .map(|u| {
+            let (id, k) = (&u.tool_use_id, u.message);
+            Finding {
+                id: if u.dangling { "dangling-tool-use" } else { "orphan-tool-result" },
+                severity: Severity::Error,
+                line: nodes[u.node].line,
+                uuid: Some(nodes[u.node].uuid.clone()),
+                detail: if u.dangling {
+                    format!("tool_use {id} (API message {k}) has no tool_result in the next user message: the API answers 400")
+                } else {
+                    format!("tool_result for {id} (API message {k}) has no tool_use in the previous assistant message: the API answers 400")
+                },
+            }
+        })
+        .collect()
 }
 
 /// One change a repair made, for the sidecar log.
@@ -528,25 +550,15 @@ pub fn write_fork(
         });
     }
     // Missing results, for each assistant message: its calls without a result in the next one.
-    for (k, message) in analysis.messages.iter().enumerate() {
-        if nodes[message[0]].kind != Kind::Assistant {
-            continue;
-        }
-        let answered: HashSet<&String> = analysis
-            .messages
-            .get(k + 1)
-            .filter(|m| nodes[m[0]].kind == Kind::User)
-            .map(|m| m.iter().flat_map(|&j| &nodes[j].tool_results).collect())
-            .unwrap_or_default();
-        let missing: Vec<String> = message
-            .iter()
-            .flat_map(|&i| &nodes[i].tool_uses)
-            .filter(|id| !answered.contains(id))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            continue;
-        }
+    let mut missing_by_message: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for u in analysis.unpaired.iter().filter(|u| u.dangling) {
+        missing_by_message
+            .entry(u.message)
+            .or_default()
+            .push(u.tool_use_id.clone());
+    }
+    for (k, missing) in missing_by_message {
+        let message = &analysis.messages[k];
         let last = *message.last().unwrap_or(&message[0]);
         match analysis
             .messages
@@ -619,50 +631,28 @@ pub fn write_fork(
             });
         }
     }
-    for f in analysis
-        .report
-        .findings
-        .iter()
-        .filter(|f| f.id == "orphan-tool-result")
-    {
-        let i = by_line[&f.line];
-        let previous: HashSet<&String> = analysis
-            .messages
-            .iter()
-            .position(|m| m.contains(&i))
-            .and_then(|k| k.checked_sub(1))
-            .map(|p| {
-                analysis.messages[p]
-                    .iter()
-                    .flat_map(|&j| &nodes[j].tool_uses)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let orphans: Vec<String> = nodes[i]
-            .tool_results
-            .iter()
-            .filter(|id| !previous.contains(id))
-            .cloned()
-            .collect();
-        // A record with several orphans is reported once per orphan and changed once.
-        let known = edits
-            .get(&f.line)
-            .is_some_and(|e| e.iter().any(|e| matches!(e, Edit::OrphansToText(_))));
-        if !known {
-            changes.push(Change {
-                kind: "orphan-result-to-note",
-                line: f.line,
-                uuid: Some(nodes[i].uuid.clone()),
-                detail: format!(
-                    "turned the results for {} into a text note",
-                    orphans.join(", ")
-                ),
-            });
-            edits
-                .entry(f.line)
-                .or_default()
-                .push(Edit::OrphansToText(orphans));
-        }
+    // Results without calls, per record: turned into notes.
+    let mut orphans_by_node: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for u in analysis.unpaired.iter().filter(|u| !u.dangling) {
+        orphans_by_node
+            .entry(u.node)
+            .or_default()
+            .push(u.tool_use_id.clone());
+    }
+    for (i, orphans) in orphans_by_node {
+        changes.push(Change {
+            kind: "orphan-result-to-note",
+            line: nodes[i].line,
+            uuid: Some(nodes[i].uuid.clone()),
+            detail: format!(
+                "turned the results for {} into a text note",
+                orphans.join(", ")
+            ),
+        });
+        edits
+            .entry(nodes[i].line)
+            .or_default()
+            .push(Edit::OrphansToText(orphans));
     }
 
     let out = File::create(fork).with_context(|| format!("creating {}", fork.display()))?;
