@@ -8,6 +8,7 @@ mod cmd;
 pub mod error;
 pub mod identity;
 pub mod paths;
+pub mod poll;
 pub mod procfs;
 pub mod product;
 pub mod resume;

@@ -11,10 +11,11 @@ use std::convert::Infallible;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::poll;
 use crate::store;
 
 /// The one tmux session each product's server hosts.
@@ -61,29 +62,26 @@ fn tmux_quote(arg: &str) -> String {
 
 /// Waits, with bounded backoff, until the product's session exists.
 pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut delay = Duration::from_millis(2);
     // systemd gives control processes the main PID: once the host is gone, stop waiting.
     let host = std::env::var("MAINPID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok());
-    loop {
+    let ready = poll::until(READY_TIMEOUT, || {
         if has_session(tmux, socket)? {
-            return Ok(());
+            return Ok(Some(()));
         }
         if let Some(pid) = host.filter(|&pid| crate::procfs::start_ticks(pid).is_none()) {
             bail!("the session's host (PID {pid}) exited before tmux session {SESSION} appeared");
         }
-        if Instant::now() >= deadline {
-            bail!(
-                "tmux session {SESSION} on {} did not appear within {}s",
-                socket.display(),
-                READY_TIMEOUT.as_secs()
-            );
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(200));
-    }
+        Ok(None)
+    })?;
+    ready.with_context(|| {
+        format!(
+            "tmux session {SESSION} on {} did not appear within {}s",
+            socket.display(),
+            READY_TIMEOUT.as_secs()
+        )
+    })
 }
 
 /// Whether a tmux server listens on `socket`: a socket file nobody accepts on is a leftover.

@@ -19,7 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
@@ -27,6 +27,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::poll;
 use crate::systemd::Systemd;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -195,9 +196,8 @@ impl Testbed {
     }
 
     fn wait_for_bus(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut delay = Duration::from_millis(5);
-        loop {
+        let mut last = None;
+        let answered = poll::until(START_TIMEOUT, || {
             if let Some(child) = self.manager.as_mut() {
                 if let Some(status) = child.try_wait().context("waiting for the manager")? {
                     bail!(
@@ -206,19 +206,21 @@ impl Testbed {
                     );
                 }
             }
-            let last = match self.connect() {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            if Instant::now() >= deadline {
-                bail!(
-                    "the private user manager's bus did not answer in time: {last:#}\nlog:\n{}",
-                    self.log()
-                );
+            match self.connect() {
+                Ok(_) => Ok(Some(())),
+                Err(err) => {
+                    last = Some(err);
+                    Ok(None)
+                }
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(250));
-        }
+        })?;
+        answered.with_context(|| {
+            format!(
+                "the private user manager's bus did not answer in time: {:#}\nlog:\n{}",
+                last.map_or_else(String::new, |e| format!("{e:#}")),
+                self.log()
+            )
+        })
     }
 
     /// The manager's own output so far.
@@ -237,13 +239,10 @@ impl Testbed {
         if !asked {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
         }
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Teardown is best effort: whatever is left is killed below.
+        let _ = poll::until(EXIT_TIMEOUT, || {
+            Ok(matches!(child.try_wait(), Ok(Some(_))).then_some(()))
+        });
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -298,15 +297,12 @@ fn remove_cgroup(cgroup: &Path) {
             }
         }
     }
-    let deadline = Instant::now() + EXIT_TIMEOUT;
-    loop {
+    // Best effort: a cgroup that will not go away is left for the host's own cleanup.
+    let _ = poll::until(EXIT_TIMEOUT, || {
         let pids = fs::read_to_string(cgroup.join("cgroup.procs")).unwrap_or_default();
         for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        if fs::remove_dir(cgroup).is_ok() || !cgroup.exists() || Instant::now() >= deadline {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        Ok((fs::remove_dir(cgroup).is_ok() || !cgroup.exists()).then_some(()))
+    });
 }

@@ -7,12 +7,13 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use crate::error::{Exit, NO_MANAGER};
 use crate::paths::Paths;
+use crate::poll;
 use crate::product;
 use crate::session;
 use crate::store;
@@ -202,16 +203,12 @@ impl Demo {
     }
 
     fn wait_stopped(&self, unit: &str) -> Result<UnitStatus> {
-        let deadline = Instant::now() + STOP_WAIT;
-        let mut delay = Duration::from_millis(5);
-        loop {
+        let settled = poll::until(STOP_WAIT, || {
             let status = self.systemd.status(unit)?;
-            let settled = matches!(status.active_state.as_str(), "inactive" | "failed");
-            if settled || Instant::now() >= deadline {
-                return Ok(status);
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(250));
-        }
+            let done = matches!(status.active_state.as_str(), "inactive" | "failed");
+            Ok(done.then_some(status))
+        })?;
+        // Past the wait, the state as it is: the demo reports it either way.
+        settled.map_or_else(|| self.systemd.status(unit), Ok)
     }
 }

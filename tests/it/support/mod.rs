@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use sessctl::systemd::Systemd;
 pub use sessctl::testbed::Testbed;
@@ -284,18 +284,14 @@ impl Test {
     }
 }
 
-/// Polls `probe` with bounded exponential backoff until it returns `Some`.
+/// Polls `probe` with sessctl's own bounded backoff until it returns `Some`, for at most a
+/// minute.
 #[track_caller]
 pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut delay = Duration::from_millis(5);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(250));
+    match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
+        Ok(Some(value)) => value,
+        Ok(None) => panic!("timed out waiting for {what}"),
+        Err(err) => panic!("waiting for {what}: {err:#}"),
     }
 }
 

@@ -1,0 +1,26 @@
+//! Waiting on observable state: bounded exponential backoff instead of fixed sleeps.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+/// Calls `probe` until it returns `Some`, sleeping 2 ms, then twice as long each time (at most
+/// 250 ms), for at most `timeout`; `None` when the time ran out. An error from `probe` ends
+/// the wait at once.
+pub fn until<T>(
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(2);
+    loop {
+        if let Some(value) = probe()? {
+            return Ok(Some(value));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(250));
+    }
+}
