@@ -6,14 +6,17 @@
 //!   namespace with a tmpfs on `/run/systemd`: the host's `/run/systemd` is never touched;
 //! - a user manager started in the root cgroup takes the whole tree over (PID 1 included), so it
 //!   starts inside a cgroup subtree of its own and manages only that;
-//! - its XDG directories are fresh, so it never sees a developer's units or manager.
+//! - its XDG directories are fresh, so it never sees a developer's units or manager;
+//! - it runs in a network namespace of its own that has only `lo`, so nothing a session runs
+//!   (a real agent included) can reach beyond the machine; a test joins the same namespace
+//!   with [`Testbed::netns`] to serve the agent a fake API on 127.0.0.1.
 //!
 //! Dropping the testbed asks the manager to exit, kills whatever is left in its cgroups,
 //! removes the cgroups depth-first and deletes its directories, also when a test panics.
 
 use std::ffi::{CStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -23,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -42,6 +45,8 @@ pub struct Testbed {
     pub state_home: PathBuf,
     pub home: PathBuf,
     cgroups: Vec<PathBuf>,
+    /// Kept open so the namespace outlives manager restarts.
+    netns: File,
     manager: Option<Child>,
 }
 
@@ -68,6 +73,7 @@ impl Testbed {
             root,
             name,
             cgroups: Vec::new(),
+            netns: loopback_only_netns()?,
             manager: None,
         };
         for dir in [
@@ -128,6 +134,7 @@ impl Testbed {
             bail!("/run/systemd does not exist; it is needed as the private manager's mount point");
         }
         let log = File::create(self.root.join("manager.log")).context("creating manager.log")?;
+        let netns = self.netns.as_raw_fd();
         let mut cmd = Command::new(binary);
         cmd.arg("--user")
             .env_clear()
@@ -147,6 +154,7 @@ impl Testbed {
                 for file in &procs {
                     nix::unistd::write(file.as_fd(), b"0")?;
                 }
+                setns(BorrowedFd::borrow_raw(netns), CloneFlags::CLONE_NEWNET)?;
                 unshare(CloneFlags::CLONE_NEWNS)?;
                 let none: Option<&CStr> = None;
                 mount(
@@ -188,6 +196,12 @@ impl Testbed {
         .into_iter()
         .map(|(k, v)| (k.into(), v))
         .collect()
+    }
+
+    /// The manager's network namespace, which has only `lo`: join it with `setns` to serve
+    /// its sessions on 127.0.0.1.
+    pub fn netns(&self) -> BorrowedFd<'_> {
+        self.netns.as_fd()
     }
 
     /// A fresh connection to this manager.
@@ -257,6 +271,45 @@ impl Drop for Testbed {
         let _ = fs::remove_dir_all(&self.runtime_dir);
         let _ = fs::remove_dir_all(&self.root);
     }
+}
+
+/// A new network namespace with `lo` up and nothing else. It is made on a short-lived thread:
+/// `unshare(CLONE_NEWNET)` moves only the calling thread, so the test process stays where it
+/// was.
+fn loopback_only_netns() -> Result<File> {
+    std::thread::spawn(|| -> Result<File> {
+        unshare(CloneFlags::CLONE_NEWNET).context("creating a network namespace")?;
+        loopback_up()?;
+        File::open("/proc/thread-self/ns/net").context("opening the new network namespace")
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the thread creating the network namespace panicked"))?
+}
+
+/// Sets `lo` up in the calling thread's network namespace (SIOCSIFFLAGS, as `ip link set lo
+/// up` does), without needing iproute2.
+fn loopback_up() -> Result<()> {
+    use nix::libc;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .context("opening a socket to configure lo")?;
+    // Safety: ifreq is plain old data; an all-zero value is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // Safety: the socket is open and `req` outlives the call, which reads it.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("setting lo up");
+    }
+    Ok(())
 }
 
 /// Where runtime directories go: a tmpfs, as `/run/user/<uid>` is, because systemd removes a

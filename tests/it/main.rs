@@ -10,6 +10,7 @@ mod errors;
 mod gc;
 mod lifecycle;
 mod readme;
+mod real_claude;
 mod render;
 mod resume;
 mod transcript;

@@ -363,3 +363,6 @@ impl Drop for TmuxServer {
             .status();
     }
 }
+
+pub mod claude;
+pub mod fake_api;

@@ -1,0 +1,221 @@
+//! The real Claude Code as the agent of a test product: found where `.ci/run` installed it,
+//! configured to run offline against the fake API without any dialog, and driven through the
+//! product's own tmux session. How the client behaves here is written down in
+//! ../shared/notes/research/claude-code-2.1-observed.md.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::fake_api::{FakeApi, Request};
+use super::{manager, tmux, Env};
+
+/// The pinned version: `.ci/run` installs it from npm (see README, "Tests").
+pub const VERSION: &str = include_str!("../../claude-code.version");
+
+/// Any key of the right shape: the fake API accepts every key.
+const API_KEY: &str = "sk-ant-api03-sessctl-test-key-0000000000000000000000000000000000";
+
+/// Where `.ci/run` installs the pinned client, unless `SESSCTL_TEST_CLAUDE` names a binary.
+fn binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("SESSCTL_TEST_CLAUDE") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "SESSCTL_TEST_CLAUDE={} is not a file",
+                path.display()
+            ))
+        };
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or("neither XDG_CACHE_HOME nor HOME is set")?;
+    let path = cache
+        .join("sessctl-test/claude-code")
+        .join(VERSION.trim())
+        .join("node_modules/.bin/claude");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "Claude Code {} is not installed at {} (bash .ci/run installs it)",
+            VERSION.trim(),
+            path.display()
+        ))
+    }
+}
+
+/// A product `web` running the real Claude Code on a private manager, with the fake API.
+pub struct Claude {
+    pub env: Env,
+    pub api: FakeApi,
+    /// The product's `CLAUDE_CONFIG_DIR`.
+    pub config_dir: PathBuf,
+    /// The product's working directory.
+    pub project: PathBuf,
+    pub binary: PathBuf,
+}
+
+/// A private manager, the fake API in its network namespace and a configured client, or
+/// `None` (with the reason printed) when the client is not installed outside CI. Under `CI`,
+/// a client that is missing fails the test.
+pub fn setup(label: &str) -> Option<Claude> {
+    let binary = match binary() {
+        Ok(binary) => binary,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and the real Claude Code is missing: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED: no real Claude Code: {why}");
+            return None;
+        }
+    };
+    let env = manager(label)?;
+    let api = FakeApi::start(
+        env.bed.as_ref().expect("a manager").netns(),
+        &env.scratch.join("api.jsonl"),
+    );
+    let config_dir = env.scratch.join("claude-config");
+    let project = env.scratch.join("project");
+    fs::create_dir_all(&project).expect("the project dir");
+    let claude = Claude {
+        env,
+        api,
+        config_dir,
+        project,
+        binary,
+    };
+    claude.configure(&claude.project.clone());
+    Some(claude)
+}
+
+impl Claude {
+    /// Writes the config that lets the client start with no dialog in `dir`, and run `echo`
+    /// and `sleep` unasked (root may not skip permissions). Retention is set to keep
+    /// transcripts, as sessctl's doctor advises.
+    pub fn configure(&self, dir: &Path) {
+        fs::create_dir_all(&self.config_dir).expect("the config dir");
+        let state = self.config_dir.join(".claude.json");
+        let mut config: Value = fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| {
+                json!({
+                    "hasCompletedOnboarding": true,
+                    "lastOnboardingVersion": VERSION.trim(),
+                    "lastReleaseNotesSeen": VERSION.trim(),
+                    "theme": "dark",
+                    "customApiKeyResponses": {"approved": [&API_KEY[API_KEY.len() - 20..]], "rejected": []},
+                    "projects": {},
+                })
+            });
+        let dir = dir.canonicalize().expect("a canonical dir");
+        config["projects"][dir.to_string_lossy().as_ref()] = json!({
+            "hasTrustDialogAccepted": true,
+            "hasCompletedProjectOnboarding": true,
+            "allowedTools": [],
+        });
+        fs::write(&state, config.to_string()).expect("writing .claude.json");
+        let settings = json!({
+            "permissions": {"allow": ["Bash(echo:*)", "Bash(sleep:*)"]},
+            "cleanupPeriodDays": 99999,
+        });
+        fs::write(self.config_dir.join("settings.json"), settings.to_string())
+            .expect("writing settings.json");
+    }
+
+    /// The `--env` arguments of a product that runs the client offline.
+    pub fn env_args(&self) -> Vec<String> {
+        [
+            format!("CLAUDE_CONFIG_DIR={}", self.config_dir.display()),
+            format!("ANTHROPIC_BASE_URL={}", self.api.base_url()),
+            format!("ANTHROPIC_API_KEY={API_KEY}"),
+            "DISABLE_AUTOUPDATER=1".into(),
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1".into(),
+            "TERM=xterm-256color".into(),
+        ]
+        .into_iter()
+        .flat_map(|v| ["--env".to_string(), v])
+        .collect()
+    }
+
+    /// Enables product `web` in `dir` running the client.
+    pub fn enable(&self, dir: &Path) {
+        self.env
+            .sessctl()
+            .args(["enable", "web", "--dir"])
+            .arg(dir)
+            .args(self.env_args())
+            .arg("--")
+            .arg(&self.binary)
+            .run();
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.env.socket("web")
+    }
+
+    /// What the session's pane shows now.
+    pub fn screen(&self) -> String {
+        tmux(&self.socket(), &["capture-pane", "-p", "-t", "main"]).unwrap_or_default()
+    }
+
+    /// Polls `probe` like [`wait_for`], and on a time-out fails with the screen and the API's
+    /// log, which say why.
+    #[track_caller]
+    pub fn wait<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
+            Ok(Some(value)) => value,
+            _ => panic!(
+                "timed out waiting for {what}\n--- screen\n{}\n--- requests\n{:#?}",
+                self.screen(),
+                self.api
+                    .requests()
+                    .iter()
+                    .map(|r| (&r.method, &r.path, r.status))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    /// Waits until the client shows its prompt box: it is ready for input.
+    #[track_caller]
+    pub fn wait_ready(&self) {
+        self.wait("Claude Code's input prompt", || {
+            let screen = self.screen();
+            (screen.contains('❯') && screen.contains("───")).then_some(())
+        });
+    }
+
+    /// Types `text` and Enter into the session, and waits until the API has answered the
+    /// conversation request it caused, and the client is idle again.
+    #[track_caller]
+    pub fn prompt(&self, text: &str) -> Request {
+        self.wait_ready();
+        let before = self.api.conversation().len();
+        tmux(&self.socket(), &["send-keys", "-t", "main", "-l", text]).expect("typing");
+        // Enter only once the text is on screen: sent with it, the client may take the key as
+        // part of a paste.
+        let shown: String = text.chars().take(24).collect();
+        self.wait("the typed prompt on screen", || {
+            self.screen().contains(&shown).then_some(())
+        });
+        tmux(&self.socket(), &["send-keys", "-t", "main", "Enter"]).expect("Enter");
+        self.wait(&format!("a conversation request after {text:?}"), || {
+            self.api.conversation().into_iter().nth(before)
+        })
+    }
+
+    /// The newest conversation request.
+    pub fn last_request(&self) -> Request {
+        self.api
+            .conversation()
+            .pop()
+            .expect("at least one conversation request")
+    }
+}
