@@ -61,22 +61,36 @@ impl Agent {
     }
 
     /// The transcript of conversation `id`, where this agent keeps it.
-    pub fn transcript(self, id: &str) -> Option<PathBuf> {
+    pub fn transcript(self, env: &AgentEnv, id: &str) -> Result<Option<PathBuf>> {
         match self {
-            Agent::Claude => find_transcript(id),
-            Agent::Codex => find_rollout(id),
-            Agent::Aider | Agent::Generic => None,
+            Agent::Claude => find_transcript(env, id),
+            Agent::Codex => Ok(find_rollout(env, id)),
+            Agent::Aider | Agent::Generic => Ok(None),
         }
     }
 
-    /// The agent's command line for this start of pinned conversation `pin`.
-    pub fn pinned_argv(self, argv: &[String], pin: &Pin) -> Vec<String> {
+    /// The agent's command line for this start, in `dir`, of pinned conversation `pin`.
+    ///
+    /// Claude Code's `--resume` looks only in the project folder of its working directory,
+    /// and `--session-id` of an id whose transcript exists there fails ("already in use"):
+    /// so a transcript found in another project folder (the product's directory changed) is
+    /// first copied into this one, the original kept, and `--session-id` is passed only for
+    /// a conversation that has no transcript anywhere.
+    pub fn pinned_argv(
+        self,
+        env: &AgentEnv,
+        dir: &str,
+        argv: &[String],
+        pin: &Pin,
+    ) -> Result<Vec<String>> {
         let flags: Vec<String> = match self {
-            // A new conversation with the chosen id until its transcript exists.
-            Agent::Claude if find_transcript(&pin.session_id).is_none() => {
-                vec!["--session-id".into(), pin.session_id.clone()]
-            }
-            Agent::Claude => vec!["--resume".into(), pin.session_id.clone()],
+            Agent::Claude => match find_transcript(env, &pin.session_id)? {
+                None => vec!["--session-id".into(), pin.session_id.clone()],
+                Some(found) => {
+                    carry(env, &found, dir)?;
+                    vec!["--resume".into(), pin.session_id.clone()]
+                }
+            },
             Agent::Codex => vec!["resume".into(), pin.session_id.clone()],
             Agent::Aider | Agent::Generic => Vec::new(),
         };
@@ -84,8 +98,105 @@ impl Agent {
         out.extend(argv.first().cloned());
         out.extend(flags);
         out.extend(argv.iter().skip(1).cloned());
-        out
+        Ok(out)
     }
+}
+
+/// Where an agent keeps its data is decided by the environment it runs with: the product's
+/// own `--env`, over the user manager's environment, which the unit inherits. sessctl reads it
+/// so, from any shell: the caller's `CLAUDE_CONFIG_DIR` or `HOME` say nothing about the unit.
+#[derive(Debug, Clone, Default)]
+pub struct AgentEnv {
+    vars: std::collections::BTreeMap<String, String>,
+}
+
+/// The variables that place an agent's data.
+const PLACING: [&str; 3] = ["CLAUDE_CONFIG_DIR", "CODEX_HOME", "HOME"];
+
+impl AgentEnv {
+    /// A product's agent environment: its `--env`, then the manager's environment (`KEY=VALUE`
+    /// lines). Without a manager to ask (`None`), the caller's own values stand in for it.
+    pub fn of(product: &Product, manager: Option<&[String]>) -> AgentEnv {
+        let mut env = match manager {
+            Some(lines) => AgentEnv {
+                vars: lines
+                    .iter()
+                    .filter_map(|l| l.split_once('='))
+                    .filter(|(k, _)| PLACING.contains(k))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            None => AgentEnv::caller(),
+        };
+        for key in PLACING {
+            if let Some(value) = product.env.get(key) {
+                env.vars.insert(key.to_string(), value.clone());
+            }
+        }
+        env
+    }
+
+    /// This process's own environment: inside the unit it is the agent's, and for a
+    /// transcript named by its file it is all there is.
+    pub fn caller() -> AgentEnv {
+        AgentEnv {
+            vars: PLACING
+                .iter()
+                .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+                .collect(),
+        }
+    }
+
+    fn dir(&self, var: &str, under_home: &str) -> Option<PathBuf> {
+        match self.vars.get(var).filter(|v| !v.is_empty()) {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => self
+                .vars
+                .get("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| PathBuf::from(home).join(under_home)),
+        }
+    }
+
+    /// Claude Code's project folders: `$CLAUDE_CONFIG_DIR/projects`, else `~/.claude/projects`.
+    pub fn claude_projects(&self) -> Option<PathBuf> {
+        self.dir("CLAUDE_CONFIG_DIR", ".claude")
+            .map(|d| d.join("projects"))
+    }
+
+    /// Codex's session folders: `$CODEX_HOME/sessions`, else `~/.codex/sessions`.
+    fn codex_sessions(&self) -> Option<PathBuf> {
+        self.dir("CODEX_HOME", ".codex").map(|d| d.join("sessions"))
+    }
+}
+
+/// Copies transcript `found` and its folder into the project folder of `dir`, unless it is
+/// there already; the original stays where it is. Through a temporary name and a rename, so
+/// the client never sees half a copy.
+fn carry(env: &AgentEnv, found: &Path, dir: &str) -> Result<()> {
+    let Some(projects) = env.claude_projects() else {
+        return Ok(());
+    };
+    let folder = projects.join(encode_dir(dir));
+    if found.parent() == Some(folder.as_path()) {
+        return Ok(());
+    }
+    let name = found
+        .file_name()
+        .context("a transcript path without a file name")?;
+    let dest = folder.join(name);
+    if dest.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let sidecar = found.with_extension("");
+    if sidecar.is_dir() {
+        crate::snapshot::copy_tree(&sidecar, &dest.with_extension(""))?;
+    }
+    let tmp = folder.join(format!(".{}.sessctl-carry", name.to_string_lossy()));
+    std::fs::copy(found, &tmp)
+        .with_context(|| format!("copying {} to {}", found.display(), tmp.display()))?;
+    store::rename(&tmp, &dest)
 }
 
 /// The conversation a product is pinned to, in `$XDG_STATE_HOME/sessctl/<product>/pin.json`.
@@ -130,25 +241,9 @@ impl Pin {
     }
 }
 
-/// Claude Code's project folders: `$CLAUDE_CONFIG_DIR/projects`, else `~/.claude/projects`.
-pub fn claude_projects() -> Option<PathBuf> {
-    match std::env::var_os("CLAUDE_CONFIG_DIR") {
-        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("projects")),
-        _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".claude/projects")),
-    }
-}
-
-/// Codex's session folders: `$CODEX_HOME/sessions`, else `~/.codex/sessions`.
-fn codex_sessions() -> Option<PathBuf> {
-    match std::env::var_os("CODEX_HOME") {
-        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("sessions")),
-        _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".codex/sessions")),
-    }
-}
-
 /// Every codex rollout file, under `sessions/YYYY/MM/DD/`.
-fn rollouts() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = codex_sessions().into_iter().collect();
+fn rollouts(env: &AgentEnv) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = env.codex_sessions().into_iter().collect();
     for _ in 0..3 {
         dirs = dirs
             .iter()
@@ -171,18 +266,18 @@ fn rollouts() -> Vec<PathBuf> {
 }
 
 /// The rollout of codex session `id`, found by its file name.
-fn find_rollout(id: &str) -> Option<PathBuf> {
+fn find_rollout(env: &AgentEnv, id: &str) -> Option<PathBuf> {
     let suffix = format!("-{id}.jsonl");
-    rollouts()
+    rollouts(env)
         .into_iter()
         .find(|p| p.to_string_lossy().ends_with(&suffix))
 }
 
 /// The newest codex session started in `dir`: its `session_meta` record names the directory.
-fn newest_codex_session(dir: &str) -> Result<Option<String>> {
+fn newest_codex_session(env: &AgentEnv, dir: &str) -> Result<Option<String>> {
     use std::io::BufRead;
     let mut best: Option<(std::time::SystemTime, String)> = None;
-    for path in rollouts() {
+    for path in rollouts(env) {
         let file =
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let mut first = String::new();
@@ -208,23 +303,55 @@ fn newest_codex_session(dir: &str) -> Result<Option<String>> {
     Ok(best.map(|(_, id)| id))
 }
 
-/// Claude Code's folder name for a working directory: every character that is not an ASCII
-/// letter or digit becomes `-` (S6). Used only to place a new file; lookups glob by uuid.
+/// Claude Code's folder name for a working directory: every UTF-16 unit that is not an ASCII
+/// letter or digit becomes `-` (observed: `Odd_dir.v2 sp@ce+ü~x` → `Odd-dir-v2-sp-ce---x`).
+/// Used only to place a file; lookups glob by uuid.
 pub fn encode_dir(dir: &str) -> String {
     dir.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .flat_map(|c| {
+            let n = if c.is_ascii_alphanumeric() {
+                1
+            } else {
+                c.len_utf16()
+            };
+            std::iter::repeat_n(if c.is_ascii_alphanumeric() { c } else { '-' }, n)
+        })
         .collect()
 }
 
-/// The transcript of conversation `session_id`, found by its file name in any project folder:
-/// folder names encode the working directory lossily, so they are never decoded.
-pub fn find_transcript(session_id: &str) -> Option<PathBuf> {
+/// The transcript of conversation `session_id`, found by its file name in any project folder
+/// (folder names encode the working directory lossily, so they are never decoded). When more
+/// than one folder holds it (a carried conversation), the one written last. A folder that
+/// cannot be read is an error that names it, never "absent".
+pub fn find_transcript(env: &AgentEnv, session_id: &str) -> Result<Option<PathBuf>> {
+    let Some(projects) = env.claude_projects() else {
+        return Ok(None);
+    };
+    let entries = match std::fs::read_dir(&projects) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("listing {}", projects.display())),
+    };
     let name = format!("{session_id}.jsonl");
-    std::fs::read_dir(claude_projects()?)
-        .ok()?
-        .flatten()
-        .map(|dir| dir.path().join(&name))
-        .find(|file| file.is_file())
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in entries {
+        let folder = entry
+            .with_context(|| format!("listing {}", projects.display()))?
+            .path();
+        let file = folder.join(&name);
+        let meta = match std::fs::metadata(&file) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(err) => return Err(err).with_context(|| format!("reading {}", file.display())),
+        };
+        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if best.as_ref().is_none_or(|(m, _)| modified > *m) {
+            best = Some((modified, file));
+        }
+    }
+    Ok(best.map(|(_, file)| file))
 }
 
 /// Claude Code deletes transcripts `cleanupPeriodDays` after their last activity (30 by
@@ -248,8 +375,8 @@ impl std::fmt::Display for RetentionRisk {
 }
 
 /// The retention setting, when it will delete transcripts within a year.
-pub fn retention_risk() -> Result<Option<RetentionRisk>> {
-    let Some(projects) = claude_projects() else {
+pub fn retention_risk(env: &AgentEnv) -> Result<Option<RetentionRisk>> {
+    let Some(projects) = env.claude_projects() else {
         return Ok(None);
     };
     let settings = projects.with_file_name("settings.json");
@@ -263,31 +390,89 @@ pub fn retention_risk() -> Result<Option<RetentionRisk>> {
     Ok((days.unwrap_or(30) < 365).then_some(RetentionRisk { days, settings }))
 }
 
-/// Why a pinned product's conversation cannot be resumed: its transcript would make the next
-/// request fail. `None` for a product without a pin or a transcript, or with a sound one.
-pub fn needs_repair(paths: &Paths, product: &Product) -> Result<Option<String>> {
-    // The checker reads Claude Code's transcripts.
+/// Why a pinned product's conversation cannot be resumed, if it cannot: the crash-loop
+/// guard. It blocks only what the client would fail to resume: a transcript that is gone
+/// though snapshots show it existed (a start would begin an empty conversation under the old
+/// id), a file that cannot be read, or a shape proven to get the API's 400. A conversation the
+/// client resumes, mending it as it loads, is never blocked.
+///
+/// The verdict is kept in `guard.json` keyed on the transcript's size and mtime, so a resume
+/// scans a transcript once per change, not once per click.
+pub fn needs_repair(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option<String>> {
     if product.agent != Agent::Claude {
         return Ok(None);
     }
     let Some(pin) = Pin::load(&paths.pin_file(&product.name))? else {
         return Ok(None);
     };
-    let Some(file) = find_transcript(&pin.session_id) else {
-        return Ok(None);
+    let id = &pin.session_id;
+    let Some(file) = find_transcript(env, id)? else {
+        let taken = crate::snapshot::list(&paths.snapshots_dir(&product.name))?
+            .into_iter()
+            .rev()
+            .find(|s| s.name.ends_with(&format!("-{id}")));
+        return Ok(taken.map(|s| {
+            format!(
+                "the transcript of conversation {id} is gone, though snapshot {} shows it existed: a start would begin an empty conversation; run `sessctl transcript restore {} {}`",
+                s.name, product.name, s.name
+            )
+        }));
     };
-    let report = crate::transcript::analyze(&file)?.report;
-    if report.exit_code() < 2 {
-        return Ok(None);
+    let meta = std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?;
+    let key = Guard {
+        session_id: id.clone(),
+        bytes: meta.len(),
+        modified_ns: meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos()),
+        verdict: None,
+    };
+    let cache = paths.state_dir(&product.name).join("guard.json");
+    if let Some(known) = store::read_optional(&cache)?
+        .and_then(|text| serde_json::from_str::<Guard>(&text).ok())
+        .filter(|g| g.same_file(&key))
+    {
+        return Ok(known.verdict);
     }
-    let first = report
-        .findings
-        .first()
-        .map_or(String::new(), |f| format!(": {}", f.detail));
-    Ok(Some(format!(
-        "the transcript {} fails check{first}",
-        file.display()
-    )))
+    let verdict = match crate::transcript::analyze(&file) {
+        Err(err) => Some(format!("the transcript cannot be read: {err:#}")),
+        Ok(analysis) => analysis
+            .report
+            .findings
+            .iter()
+            .find(|f| f.blocks_resume())
+            .map(|f| {
+                format!(
+                    "the transcript {} fails to resume: {}",
+                    file.display(),
+                    f.detail
+                )
+            }),
+    };
+    let remembered = Guard { verdict, ..key };
+    // Only a cache: a verdict that cannot be remembered is computed again next time.
+    if let Ok(text) = serde_json::to_string(&remembered) {
+        let _ = store::write_atomic(&cache, text.as_bytes());
+    }
+    Ok(remembered.verdict)
+}
+
+/// The guard's remembered verdict on one version of a transcript.
+#[derive(Debug, Serialize, Deserialize)]
+struct Guard {
+    session_id: String,
+    bytes: u64,
+    modified_ns: u128,
+    verdict: Option<String>,
+}
+
+impl Guard {
+    fn same_file(&self, other: &Guard) -> bool {
+        (&self.session_id, self.bytes, self.modified_ns)
+            == (&other.session_id, other.bytes, other.modified_ns)
+    }
 }
 
 /// A process other than the product's own session that works on conversation `session_id`:
@@ -318,12 +503,18 @@ pub fn other_writers(session_id: &str, own_cgroup: Option<&str>) -> Vec<Writer> 
 
 impl std::fmt::Display for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A process in a unit sits in a cgroup named after it; anywhere else it runs outside
+        // any unit (a login shell's cgroup, or one systemd does not manage).
         let unit = self
             .cgroup
             .as_deref()
             .and_then(|c| c.rsplit('/').next())
-            .unwrap_or("?");
-        write!(f, "PID {} ({}) in {unit}", self.pid, self.argv.join(" "))
+            .filter(|leaf| leaf.ends_with(".service") || leaf.ends_with(".scope"));
+        let place = match unit {
+            Some(unit) => format!("in unit {unit}"),
+            None => "outside any unit".to_string(),
+        };
+        write!(f, "PID {} ({}) {place}", self.pid, self.argv.join(" "))
     }
 }
 
@@ -331,8 +522,8 @@ impl std::fmt::Display for Writer {
 /// Claude Code go on in a new file after a resume or a compaction (S7, S17). It continues the
 /// pinned conversation when one of its first records names it in `forkedFrom`, or links
 /// (`parentUuid`, `logicalParentUuid`) to a record of the pinned transcript.
-pub fn successor(pin: &Pin) -> Result<Option<(String, PathBuf)>> {
-    let Some(current) = find_transcript(&pin.session_id) else {
+pub fn successor(env: &AgentEnv, pin: &Pin) -> Result<Option<(String, PathBuf)>> {
+    let Some(current) = find_transcript(env, &pin.session_id)? else {
         return Ok(None);
     };
     let Some(folder) = current.parent() else {
@@ -407,7 +598,7 @@ fn continues(
 }
 
 /// Re-pins `product` when its agent went on in a new file; returns the new id.
-pub fn follow(paths: &Paths, settings: &Product) -> Result<Option<String>> {
+pub fn follow(paths: &Paths, settings: &Product, env: &AgentEnv) -> Result<Option<String>> {
     let product = settings.name.as_str();
     let file = paths.pin_file(product);
     let pin = Pin::load(&file)?;
@@ -416,7 +607,7 @@ pub fn follow(paths: &Paths, settings: &Product) -> Result<Option<String>> {
         if pin.is_some() {
             return Ok(None);
         }
-        let Some(id) = newest_codex_session(&settings.dir)? else {
+        let Some(id) = newest_codex_session(env, &settings.dir)? else {
             return Ok(None);
         };
         Pin {
@@ -428,13 +619,13 @@ pub fn follow(paths: &Paths, settings: &Product) -> Result<Option<String>> {
             paths,
             product,
             &crate::state::Event::new("repin", None).verdict("discovered", Some(&id)),
-        )?;
+        );
         return Ok(Some(id));
     }
     let Some(mut pin) = pin.filter(|_| settings.agent == Agent::Claude) else {
         return Ok(None);
     };
-    let Some((id, _)) = successor(&pin)? else {
+    let Some((id, _)) = successor(env, &pin)? else {
         return Ok(None);
     };
     let now = crate::state::rfc3339(std::time::SystemTime::now());
@@ -448,7 +639,7 @@ pub fn follow(paths: &Paths, settings: &Product) -> Result<Option<String>> {
         paths,
         product,
         &crate::state::Event::new("repin", None).verdict("followed", Some(&id)),
-    )?;
+    );
     Ok(Some(id))
 }
 

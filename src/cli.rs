@@ -194,6 +194,10 @@ pub enum Transcript {
         /// Pin the product to the repaired conversation; its next start resumes it.
         #[arg(long)]
         adopt: bool,
+        /// With --adopt: adopt a copy that drops records of the conversation (each one is
+        /// named in the repair's log). Without it such a copy is kept but never adopted.
+        #[arg(long, requires = "adopt")]
+        allow_loss: bool,
     },
     /// List the snapshots of a product's pinned conversation, oldest first.
     ///

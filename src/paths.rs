@@ -1,10 +1,38 @@
-//! Where sessctl keeps things, resolved once from the XDG base-directory variables.
+//! Where sessctl keeps things, resolved once from the XDG base-directory variables: the whole
+//! on-disk layout, and its migration from the layout before 0.2.
+//!
+//! Under `$XDG_STATE_HOME/sessctl/`:
+//! - `products/<name>/`: a product's state (`pin.json`, `session.json`, `events.jsonl`,
+//!   `snapshots/`, ...), so that no product name can reach sessctl's own entries;
+//! - `locks/<name>.lock`: the per-product locks, never removed while the product exists;
+//! - `snapshots/`: snapshots of transcripts repaired by file, with no product;
+//! - `gc.jsonl`: gc's own log.
+//!
+//! Before 0.2 a product's state sat in `sessctl/<name>/` beside `locks/`, so a product named
+//! `locks` shared the lock directory. The first call that resolves the layout moves such
+//! state into `products/` (see [`Paths::migrate`]).
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
+use crate::store;
 use crate::unit;
+
+/// The files and folders of a product's state directory; the files come first.
+const PRODUCT_ENTRIES: [&str; 6] = [
+    "pin.json",
+    "session.json",
+    "events.jsonl",
+    "restart-pending",
+    "guard.json",
+    "snapshots",
+];
+const PRODUCT_FILES: usize = 5;
+
+/// sessctl's own entries in its state root, which the old layout shared with products of
+/// the same name.
+const SHARED: [&str; 3] = ["products", "locks", "snapshots"];
 
 /// The directories of one user, as the XDG base-directory spec defines them.
 #[derive(Debug, Clone)]
@@ -28,13 +56,77 @@ impl Paths {
                 },
             }
         };
-        Ok(Paths {
+        let paths = Paths {
             config_home: base("XDG_CONFIG_HOME", ".config")?,
             state_home: base("XDG_STATE_HOME", ".local/state")?,
             runtime_dir: std::env::var_os("XDG_RUNTIME_DIR")
                 .map(PathBuf::from)
                 .filter(|dir| dir.is_absolute()),
-        })
+        };
+        paths.migrate()?;
+        Ok(paths)
+    }
+
+    /// Moves product state left in the layout before 0.2 (`sessctl/<name>/`) into
+    /// `sessctl/products/<name>/`, one rename per entry, under a lock of its own: a call that
+    /// dies half-way leaves every entry in one place or the other, and the next call goes on.
+    /// On a migrated tree this is one directory listing.
+    pub fn migrate(&self) -> Result<()> {
+        let pending = self.unmigrated()?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let _lock = store::Lock::acquire(&self.state_root().join("locks/.layout.lock"))?;
+        for (name, from) in self.unmigrated()? {
+            let to = self.state_dir(&name);
+            if from.is_dir() && !SHARED.contains(&name.as_str()) && !to.exists() {
+                store::rename(&from, &to)?;
+                continue;
+            }
+            for entry in PRODUCT_ENTRIES {
+                let source = from.join(entry);
+                if source.exists() {
+                    let target = to.join(entry);
+                    if target.exists() {
+                        bail!(
+                            "cannot move {} to {}: it exists already; move one of them aside, then run sessctl again",
+                            source.display(),
+                            target.display()
+                        );
+                    }
+                    store::rename(&source, &target)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Old-layout product state: (product, its old directory).
+    fn unmigrated(&self) -> Result<Vec<(String, PathBuf)>> {
+        let root = self.state_root();
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err).with_context(|| format!("listing {}", root.display())),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", root.display()))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let dir = entry.path();
+            // The files alone tell: in the new layout `products/snapshots` is a product's
+            // state, in the old one it was the snapshots of a product named `products`.
+            let holds_state = PRODUCT_ENTRIES[..PRODUCT_FILES]
+                .iter()
+                .any(|f| dir.join(f).exists());
+            let old = !SHARED.contains(&name.as_str()) && dir.join("snapshots").is_dir();
+            if dir.is_dir() && crate::product::check_name(&name).is_ok() && (holds_state || old) {
+                found.push((name, dir));
+            }
+        }
+        Ok(found)
     }
 
     pub fn products_dir(&self) -> PathBuf {
@@ -54,8 +146,33 @@ impl Paths {
         self.unit_dir().join(unit::unit_name(product))
     }
 
+    /// sessctl's own root in the state directory.
+    pub fn state_root(&self) -> PathBuf {
+        self.state_home.join("sessctl")
+    }
+
+    /// Where every product's state directory lives.
+    pub fn products_state(&self) -> PathBuf {
+        self.state_root().join("products")
+    }
+
     pub fn state_dir(&self, product: &str) -> PathBuf {
-        self.state_home.join("sessctl").join(product)
+        self.products_state().join(product)
+    }
+
+    /// Snapshots of a product's pinned conversation.
+    pub fn snapshots_dir(&self, product: &str) -> PathBuf {
+        self.state_dir(product).join("snapshots")
+    }
+
+    /// Snapshots of transcripts repaired by file, which belong to no product.
+    pub fn loose_snapshots_dir(&self) -> PathBuf {
+        self.state_root().join("snapshots")
+    }
+
+    /// gc's own log: it outlives the products it cleans up.
+    pub fn gc_log(&self) -> PathBuf {
+        self.state_root().join("gc.jsonl")
     }
 
     /// The conversation a pinned agent is kept on.
@@ -65,8 +182,8 @@ impl Paths {
 
     /// Kept outside the product's runtime directory, which systemd deletes on every stop.
     pub fn lock_file(&self, product: &str) -> PathBuf {
-        self.state_home
-            .join("sessctl/locks")
+        self.state_root()
+            .join("locks")
             .join(format!("{product}.lock"))
     }
 

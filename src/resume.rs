@@ -15,7 +15,7 @@
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::agent::{self, Pin};
+use crate::agent::{self, AgentEnv, Pin};
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::Product;
@@ -110,13 +110,13 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
             None => (Verdict::Survived, None, after),
             Some(change) => {
                 let reason = explain(systemd, &status, change)?;
-                log_loss(paths, product, &after, &reason)?;
+                log_loss(paths, product, &after, &reason);
                 (Verdict::Lost, Some(reason), after)
             }
         }
     } else {
         let settings = Product::load(paths, product)?;
-        if let Some(why) = agent::needs_repair(paths, &settings)? {
+        if let Some(why) = agent::needs_repair(paths, &settings, &agent_env(systemd, &settings)?)? {
             // The crash-loop guard: a start would only meet the same broken transcript.
             let fix = format!("sessctl transcript repair {product} --adopt");
             (
@@ -149,7 +149,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
         product,
         &Event::new("resume", Some(&outcome.after))
             .verdict(verdict.as_str(), outcome.reason.as_deref()),
-    )?;
+    );
     Ok(outcome)
 }
 
@@ -170,7 +170,7 @@ pub fn judge(
         None => None,
     };
     if let Some(reason) = &reason {
-        log_loss(paths, product, &after, reason)?;
+        log_loss(paths, product, &after, reason);
     }
     state::remember(paths, product, &after, record.as_ref())?;
     let verdict = if reason.is_some() {
@@ -182,7 +182,7 @@ pub fn judge(
         paths,
         product,
         &Event::new("attach", Some(&after)).verdict(verdict.as_str(), reason.as_deref()),
-    )?;
+    );
     Ok(Outcome {
         product: product.to_string(),
         unit,
@@ -204,12 +204,17 @@ pub fn start_session(
     status: &UnitStatus,
 ) -> Result<()> {
     // A start resumes the conversation where the agent last wrote it.
-    agent::follow(paths, product)?;
+    agent::follow(paths, product, &agent_env(systemd, product)?)?;
     refuse_second_writer(paths, systemd, &product.name)?;
     if status.active_state == "failed" {
         systemd.reset_failed(&status.unit)?;
     }
     systemd.start(&status.unit)
+}
+
+/// The environment `product`'s agent runs with, as the unit gives it.
+pub fn agent_env(systemd: &Systemd, product: &Product) -> Result<AgentEnv> {
+    Ok(AgentEnv::of(product, Some(&systemd.environment()?)))
 }
 
 /// One writer per conversation: refuses while a process outside the product's unit works on
@@ -234,14 +239,15 @@ pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> 
     let (now, _) = identity::read(systemd, &unit::unit_name(product))?;
     let record = state::load_record(paths, product)?;
     state::remember(paths, product, &now, record.as_ref())?;
-    state::append(paths, product, &Event::new(event, Some(&now)))?;
+    state::append(paths, product, &Event::new(event, Some(&now)));
     Ok(now)
 }
 
 /// After a command ended the session on purpose (stop, disable): that is not a loss.
 pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
     state::forget(paths, product)?;
-    state::append(paths, product, &Event::new(event, None))
+    state::append(paths, product, &Event::new(event, None));
+    Ok(())
 }
 
 /// Whether the session sessctl last saw is gone, judged from what systemd reports `now`. A
@@ -271,7 +277,7 @@ pub fn loss_since_seen(
             paths,
             product,
             &Event::new("loss", Some(&record.identity)).verdict("lost", Some(&reason)),
-        )?;
+        );
         state::save_record(
             paths,
             product,
@@ -284,7 +290,7 @@ pub fn loss_since_seen(
     Ok(Some(reason))
 }
 
-fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) -> Result<()> {
+fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
     state::append(
         paths,
         product,

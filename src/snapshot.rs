@@ -129,7 +129,8 @@ fn clone_or_copy(src: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
+/// Copies the tree `src` to `dest`, each file a reflink where the file system can clone.
+pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
     fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     for entry in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
         let path = entry

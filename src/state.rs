@@ -111,14 +111,24 @@ impl Event {
     }
 }
 
-/// Appends one event as one JSON line: O_APPEND and a single write, so concurrent writers
-/// never interleave within a line.
-pub fn append(paths: &Paths, product: &str, event: &Event) -> Result<()> {
-    append_to(&paths.state_dir(product).join("events.jsonl"), event)
+/// Appends one event to the product's log. The log records what happened to a session; it is
+/// not the session, so a log that cannot be written (a full disk) is a warning naming the file,
+/// never the failure of an operation that succeeded.
+pub fn append(paths: &Paths, product: &str, event: &Event) {
+    append_or_warn(&paths.state_dir(product).join("events.jsonl"), event);
 }
 
-/// Appends `event` to the JSON-lines log at `path`, as [`append`] does.
-pub fn append_to(path: &Path, event: &Event) -> Result<()> {
+/// Appends `event` to the JSON-lines log at `path`, warning on stderr when it cannot.
+pub fn append_or_warn(path: &Path, event: &Event) {
+    if let Err(err) = append_to(path, event) {
+        eprintln!("sessctl: warning: the event was not logged: {err:#}");
+    }
+}
+
+/// Appends `event` as one JSON line, whole or not at all: O_APPEND and a single write, so
+/// concurrent writers never interleave within a line, and a short write (a full disk) is cut
+/// back off, so the log never ends in half a line.
+fn append_to(path: &Path, event: &Event) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -129,8 +139,23 @@ pub fn append_to(path: &Path, event: &Event) -> Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    file.write_all(line.as_bytes())
-        .with_context(|| format!("appending to {}", path.display()))
+    let written = file
+        .write(line.as_bytes())
+        .with_context(|| format!("appending to {}", path.display()))?;
+    if written < line.len() {
+        let end = file
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        file.set_len(end.saturating_sub(written as u64))
+            .with_context(|| format!("cutting a partial line off {}", path.display()))?;
+        anyhow::bail!(
+            "appending to {}: only {written} of {} bytes could be written (is the disk full?)",
+            path.display(),
+            line.len()
+        );
+    }
+    Ok(())
 }
 
 /// The product's events, oldest first.
@@ -144,9 +169,16 @@ pub fn events(paths: &Paths, product: &str) -> Result<Vec<Event>> {
     let mut events = Vec::new();
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
-        let event = serde_json::from_str(&line)
-            .with_context(|| format!("parsing {} line {}", path.display(), n + 1))?;
-        events.push(event);
+        // A line cut by a crash or a full disk (before writes were made whole) is skipped,
+        // never a reason to show nothing.
+        match serde_json::from_str(&line) {
+            Ok(event) => events.push(event),
+            Err(err) => eprintln!(
+                "sessctl: note: skipped line {} of {}, which is not a whole event ({err})",
+                n + 1,
+                path.display()
+            ),
+        }
     }
     Ok(events)
 }

@@ -37,6 +37,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Renames `from` to `to`, creating `to`'s parent: one atomic step on one file system.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))
+}
+
 /// Removes `path`; a file that is already gone is not an error.
 pub fn remove_file(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
@@ -64,19 +72,31 @@ pub struct Lock {
 
 impl Lock {
     pub fn acquire(path: &Path) -> Result<Lock> {
+        use std::os::unix::fs::MetadataExt;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening lock file {}", path.display()))?;
-        Flock::lock(file, FlockArg::LockExclusive)
-            .map(|flock| Lock { _flock: flock })
-            .map_err(|(_, errno)| errno)
-            .with_context(|| format!("locking {}", path.display()))
+        loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .with_context(|| format!("opening lock file {}", path.display()))?;
+            let flock = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, errno)| errno)
+                .with_context(|| format!("locking {}", path.display()))?;
+            // gc removes a gone product's lock file while it holds it: a lock taken on the
+            // removed file guards nothing, so lock the file now at that path instead.
+            let held = flock
+                .metadata()
+                .with_context(|| format!("reading lock file {}", path.display()))?;
+            if let Ok(now) = fs::metadata(path) {
+                if now.ino() == held.ino() && now.dev() == held.dev() {
+                    return Ok(Lock { _flock: flock });
+                }
+            }
+        }
     }
 }

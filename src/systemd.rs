@@ -50,6 +50,8 @@ trait Manager {
     fn list_unit_files(&self) -> zbus::Result<Vec<(String, String)>>;
     #[zbus(property)]
     fn control_group(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn environment(&self) -> zbus::Result<Vec<String>>;
     fn enable_unit_files(
         &self,
         files: &[&str],
@@ -288,6 +290,17 @@ impl Systemd {
                 .reexecute()
                 .await
                 .context("re-executing the user manager")
+        })
+    }
+
+    /// The manager's own environment (`KEY=VALUE`), which every unit inherits.
+    pub fn environment(&self) -> Result<Vec<String>> {
+        block_on(async {
+            self.manager()
+                .await?
+                .environment()
+                .await
+                .context("reading the user manager's environment")
         })
     }
 

@@ -42,7 +42,7 @@ pub fn stop(paths: &Paths, name: &str) -> Result<()> {
 pub fn restart(paths: &Paths, name: &str) -> Result<()> {
     let (product, systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
-    agent::follow(paths, &product)?;
+    agent::follow(paths, &product, &resume::agent_env(&systemd, &product)?)?;
     resume::refuse_second_writer(paths, &systemd, name)?;
     systemd.restart(&unit)?;
     resume::observe(paths, &systemd, name, "restart")?;

@@ -16,7 +16,9 @@ pub fn run(paths: &Paths, args: Disable) -> Result<()> {
     product::check_name(&args.product)?;
     let config = paths.product_file(&args.product);
     let unit_file = paths.unit_file(&args.product);
-    if !config.exists() && !unit_file.exists() {
+    // A purge also takes a product of which only state is left (gc keeps a pin and snapshots).
+    let state_left = args.purge && paths.state_dir(&args.product).exists();
+    if !config.exists() && !unit_file.exists() && !state_left {
         return Err(usage(format!(
             "unknown product {:?}: it has no config and no unit; `sessctl list` shows the products",
             args.product

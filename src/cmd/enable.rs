@@ -77,7 +77,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         store::write_atomic(&unit_file, text.as_bytes())?;
         systemd.reload()?;
         systemd.enable(&name)?;
-        state::append(paths, &wanted.name, &Event::new("enable", None))?;
+        state::append(paths, &wanted.name, &Event::new("enable", None));
         if before.is_running() {
             println!("{name}: rewritten, reloaded and enabled");
             // Only new settings make the live session out of date; a file merely put back as

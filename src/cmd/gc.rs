@@ -1,5 +1,9 @@
 //! `sessctl gc`: removes sessctl's own leftovers, which pile up when cleanup fails silently,
-//! and never a running session, another program's unit, or an agent's transcript.
+//! and never a running session, another program's unit, or what the user owns: transcripts,
+//! pins and snapshots stay (`disable --purge` removes a product's pin and snapshots).
+//!
+//! Each removal happens under the product's lock and is judged again there, so a gc racing
+//! an `enable` never removes the state of the product being written.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
@@ -49,7 +53,7 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
         };
         if systemd.status(&unit)?.active_state == "failed" {
             gc.act("reset-failed", &unit, product, || {
-                systemd.reset_failed(&unit)
+                systemd.reset_failed(&unit).map(|()| Done::Removed)
             })?;
         }
     }
@@ -62,9 +66,13 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
             continue;
         }
         gc.act("unit-file", &file.display().to_string(), product, || {
+            if paths.product_file(product).exists() {
+                return Ok(Done::Kept("its product was enabled meanwhile".into()));
+            }
             systemd.disable(&unit)?;
             store::remove_file(file)?;
-            systemd.reload()
+            systemd.reload()?;
+            Ok(Done::Removed)
         })?;
     }
     let ask = !args.yes && std::io::stdin().is_terminal();
@@ -85,6 +93,9 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
             continue;
         }
         gc.act("config", &shown, product, || {
+            if paths.unit_file(product).exists() {
+                return Ok(Done::Kept("its product was enabled meanwhile".into()));
+            }
             store::remove_file(&config)?;
             remove_state(paths, product)
         })?;
@@ -99,34 +110,44 @@ pub fn run(paths: &Paths, args: Gc) -> Result<()> {
                 continue;
             }
             gc.act("socket", &socket.display().to_string(), &product, || {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+                Ok(Done::Removed)
             })?;
         }
     }
     let gone = |p: &str| !configs.contains(p) && !unit_files.contains_key(p);
-    let state_root = paths.state_home.join("sessctl");
     // A product's lock goes with its state directory; a lone lock goes by itself.
     let mut with_state = BTreeSet::new();
-    for (product, dir) in subdirs(&state_root)? {
-        if product != "locks"
-            && gone(&product)
-            && !gc.running(&product, "state", &dir.display().to_string())?
-        {
+    for (product, dir) in subdirs(&paths.products_state())? {
+        if gone(&product) && holds_users_data(&dir) {
+            gc.keep(
+                "state",
+                &dir.display().to_string(),
+                &product,
+                &users_data(&product),
+            );
+            with_state.insert(product);
+            continue;
+        }
+        if gone(&product) && !gc.running(&product, "state", &dir.display().to_string())? {
             gc.act("state", &dir.display().to_string(), &product, || {
                 remove_state(paths, &product)
             })?;
             with_state.insert(product);
         }
     }
-    for lock in files(&state_root.join("locks"))? {
-        let product = lock
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if gone(&product) && !with_state.contains(&product) {
-            gc.act("state", &lock.display().to_string(), &product, || {
-                store::remove_file(&lock)
+    for lock in files(&paths.state_root().join("locks"))? {
+        let Some(product) = lock.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if product::check_name(product).is_ok() && gone(product) && !with_state.contains(product) {
+            gc.act("state", &lock.display().to_string(), product, || {
+                if product_exists(paths, product) {
+                    return Ok(Done::Kept("its product was enabled meanwhile".into()));
+                }
+                store::remove_file(&lock)?;
+                Ok(Done::Removed)
             })?;
         }
     }
@@ -141,34 +162,47 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
-    /// Does (or, dry, describes) one removal under the product's lock, and logs it.
+    /// Does (or, dry, describes) one removal under the product's lock, and logs it. `work`
+    /// judges again under the lock, and may keep what it finds in use after all.
     fn act(
         &mut self,
         kind: &'static str,
         target: &str,
         product: &str,
-        work: impl FnOnce() -> Result<()>,
+        work: impl FnOnce() -> Result<Done>,
     ) -> Result<()> {
-        let outcome = if self.dry_run {
-            "would-remove"
-        } else {
-            let lock_file = self.paths.lock_file(product);
-            let had_lock = lock_file.exists();
-            let _lock = Lock::acquire(&lock_file)?;
-            work()?;
-            // Taking the lock must not itself leave a leftover for a product that is gone.
-            if !had_lock && !self.paths.product_file(product).exists() {
-                store::remove_file(&lock_file)?;
+        if self.dry_run {
+            return self.record(Action {
+                kind,
+                target: target.into(),
+                product: product.into(),
+                outcome: "would-remove",
+                note: None,
+            });
+        }
+        let lock_file = self.paths.lock_file(product);
+        let had_lock = lock_file.exists();
+        let lock = Lock::acquire(&lock_file)?;
+        let done = work()?;
+        // Taking the lock must not itself leave a leftover for a product that is gone. The
+        // lock is removed while held: a waiter then finds its file unlinked and locks anew.
+        if !had_lock && !product_exists(self.paths, product) {
+            store::remove_file(&lock_file)?;
+        }
+        drop(lock);
+        match done {
+            Done::Removed => self.record(Action {
+                kind,
+                target: target.into(),
+                product: product.into(),
+                outcome: "removed",
+                note: None,
+            }),
+            Done::Kept(why) => {
+                self.keep(kind, target, product, &why);
+                Ok(())
             }
-            "removed"
-        };
-        self.record(Action {
-            kind,
-            target: target.into(),
-            product: product.into(),
-            outcome,
-            note: None,
-        })
+        }
     }
 
     fn keep(&mut self, kind: &'static str, target: &str, product: &str, why: &str) {
@@ -195,9 +229,9 @@ impl Collector<'_> {
         if action.outcome == "removed" {
             let event = Event::new("gc", None)
                 .verdict(&format!("removed {}", action.kind), Some(&action.target));
-            append_log(self.paths, &event)?;
+            append_log(self.paths, &event);
             if self.paths.product_file(&action.product).exists() {
-                state::append(self.paths, &action.product, &event)?;
+                state::append(self.paths, &action.product, &event);
             }
         }
         self.actions.push(action);
@@ -240,16 +274,55 @@ impl Collector<'_> {
 }
 
 /// gc's own log, `$XDG_STATE_HOME/sessctl/gc.jsonl`: it outlives the products it cleans up.
-fn append_log(paths: &Paths, event: &Event) -> Result<()> {
-    state::append_to(&paths.state_home.join("sessctl/gc.jsonl"), event)
+fn append_log(paths: &Paths, event: &Event) {
+    state::append_or_warn(&paths.gc_log(), event)
 }
 
-fn remove_state(paths: &Paths, product: &str) -> Result<()> {
-    let dir = paths.state_dir(product);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+/// What one removal came to.
+enum Done {
+    Removed,
+    /// Judged again under the lock, it was kept: why.
+    Kept(String),
+}
+
+/// Whether `product` has a config or a unit file, as seen now (under its lock).
+fn product_exists(paths: &Paths, product: &str) -> bool {
+    paths.product_file(product).exists() || paths.unit_file(product).exists()
+}
+
+/// Whether a product's state directory holds what the user owns: a pin or snapshots.
+fn holds_users_data(dir: &Path) -> bool {
+    dir.join("pin.json").exists() || dir.join("snapshots").exists()
+}
+
+fn users_data(product: &str) -> String {
+    format!("holds the product's pin or snapshots, which are yours; `sessctl disable {product} --purge` removes them")
+}
+
+/// sessctl's own records of a product that is gone; the user's pin and snapshots stay.
+fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
+    if product_exists(paths, product) {
+        return Ok(Done::Kept("its product was enabled meanwhile".into()));
     }
-    store::remove_file(&paths.lock_file(product))
+    let dir = paths.state_dir(product);
+    for own in [
+        "session.json",
+        "events.jsonl",
+        "restart-pending",
+        "guard.json",
+    ] {
+        store::remove_file(&dir.join(own))?;
+    }
+    match std::fs::remove_dir(&dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+            return Ok(Done::Kept(users_data(product)));
+        }
+        Err(err) => return Err(err).with_context(|| format!("removing {}", dir.display())),
+    }
+    store::remove_file(&paths.lock_file(product))?;
+    Ok(Done::Removed)
 }
 
 /// The product a unit name belongs to: `sessctl-<product>.service`.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::agent::{self, Pin};
+use crate::agent::{self, AgentEnv, Pin};
 use crate::identity;
 use crate::paths::Paths;
 use crate::product::{self, Product};
@@ -53,11 +53,11 @@ struct Conversation {
     modified: Option<String>,
 }
 
-fn conversation(paths: &Paths, product: &Product) -> Result<Option<Conversation>> {
+fn conversation(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option<Conversation>> {
     let Some(pin) = Pin::load(&paths.pin_file(&product.name))? else {
         return Ok(None);
     };
-    let transcript = product.agent.transcript(&pin.session_id);
+    let transcript = product.agent.transcript(env, &pin.session_id)?;
     let meta = transcript.as_ref().and_then(|t| std::fs::metadata(t).ok());
     Ok(Some(Conversation {
         session_id: pin.session_id,
@@ -119,19 +119,21 @@ fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
         return Ok(Vec::new());
     }
     let systemd = Systemd::connect()?;
+    let manager_env = systemd.environment()?;
     names
         .iter()
-        .map(|name| report(paths, &systemd, name))
+        .map(|name| report(paths, &systemd, &manager_env, name))
         .collect()
 }
 
-fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
+fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) -> Result<Report> {
     let product = Product::load(paths, name)?;
+    let env = AgentEnv::of(&product, Some(manager_env));
     let unit = unit::unit_name(name);
     let (now, s, lost) = {
         // The loss check may write the event log; the lock makes "logged once" hold.
         let _lock = Lock::acquire(&paths.lock_file(name))?;
-        agent::follow(paths, &product)?;
+        agent::follow(paths, &product, &env)?;
         let (now, s) = identity::read(systemd, &unit)?;
         let record = state::load_record(paths, name)?;
         let lost = resume::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &s)?;
@@ -151,10 +153,10 @@ fn report(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Report> {
         uptime_seconds: now.uptime_seconds(),
         agent_pid: now.agent_pid,
         lost,
-        conversation: conversation(paths, &product)?,
+        conversation: conversation(paths, &product, &env)?,
         needs_repair: match s.is_running() {
             true => None,
-            false => agent::needs_repair(paths, &product)?
+            false => agent::needs_repair(paths, &product, &env)?
                 .map(|why| format!("{why}; run `sessctl transcript repair {name} --adopt`")),
         },
         unit,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::agent::{self, Pin};
+use crate::agent::{self, AgentEnv, Pin};
 use crate::cli::Transcript;
 use crate::error::{silent, usage};
 use crate::paths::Paths;
@@ -14,12 +14,17 @@ use crate::product::{self, Product};
 use crate::snapshot;
 use crate::state::{self, Event};
 use crate::store::{self, Lock};
+use crate::systemd::Systemd;
 use crate::transcript::{self, Finding, Report, Severity};
 
 pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
     match cmd {
         Transcript::Check { target, json } => check(paths, &target, json),
-        Transcript::Repair { target, adopt } => repair(paths, &target, adopt),
+        Transcript::Repair {
+            target,
+            adopt,
+            allow_loss,
+        } => repair(paths, &target, adopt, allow_loss),
         Transcript::Snapshots { product, json } => snapshots(paths, &product, json),
         Transcript::Restore { product, snapshot } => restore(paths, &product, &snapshot),
     }
@@ -29,6 +34,8 @@ pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
 struct Target {
     file: Option<PathBuf>,
     product: Option<(Product, Pin)>,
+    /// Where the agent keeps its data: the product's environment for a product.
+    env: AgentEnv,
 }
 
 fn resolve(paths: &Paths, target: &str) -> Result<Target> {
@@ -37,6 +44,7 @@ fn resolve(paths: &Paths, target: &str) -> Result<Target> {
         return Ok(Target {
             file: Some(path.to_path_buf()),
             product: None,
+            env: AgentEnv::caller(),
         });
     }
     if target.contains('/') || target.ends_with(".jsonl") {
@@ -57,9 +65,13 @@ fn resolve(paths: &Paths, target: &str) -> Result<Target> {
             "product {target:?} has no pinned conversation yet: it is chosen before its first start; pass the transcript file instead"
         ))
     })?;
+    // The unit's environment decides; with no manager to ask, the caller's stands in.
+    let manager = Systemd::connect().and_then(|s| s.environment()).ok();
+    let env = AgentEnv::of(&product, manager.as_deref());
     Ok(Target {
-        file: agent::find_transcript(&pin.session_id),
+        file: agent::find_transcript(&env, &pin.session_id)?,
         product: Some((product, pin)),
+        env,
     })
 }
 
@@ -69,7 +81,7 @@ fn check(paths: &Paths, target: &str, json: bool) -> Result<()> {
         Some(file) => transcript::analyze(file)?.report,
         None => {
             let (product, pin) = target.product.as_ref().context("a product target")?;
-            missing(product, pin)
+            missing(product, pin, &target.env)
         }
     };
     if target.product.is_some() {
@@ -83,7 +95,7 @@ fn check(paths: &Paths, target: &str, json: bool) -> Result<()> {
                     .into(),
             });
         }
-        report.findings.extend(retention()?);
+        report.findings.extend(retention(&target.env)?);
     }
     print_report(&report, json)?;
     match report.exit_code() {
@@ -92,7 +104,7 @@ fn check(paths: &Paths, target: &str, json: bool) -> Result<()> {
     }
 }
 
-fn missing(product: &Product, pin: &Pin) -> Report {
+fn missing(product: &Product, pin: &Pin, env: &AgentEnv) -> Report {
     Report {
         file: PathBuf::new(),
         lines: 0,
@@ -110,14 +122,14 @@ fn missing(product: &Product, pin: &Pin) -> Report {
                 "{}'s pinned conversation {} has no transcript under {}: the next start begins a new, empty conversation",
                 product.name,
                 pin.session_id,
-                agent::claude_projects().map_or("~/.claude/projects".into(), |p| p.display().to_string())
+                env.claude_projects().map_or("~/.claude/projects".into(), |p| p.display().to_string())
             ),
         }],
     }
 }
 
-fn retention() -> Result<Vec<Finding>> {
-    Ok(agent::retention_risk()?
+fn retention(env: &AgentEnv) -> Result<Vec<Finding>> {
+    Ok(agent::retention_risk(env)?
         .map(|risk| Finding {
             id: "retention",
             severity: Severity::Warning,
@@ -182,7 +194,7 @@ struct Sidecar<'a> {
     time: String,
 }
 
-fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
+fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<()> {
     let target = resolve(paths, target)?;
     if adopt && target.product.is_none() {
         return Err(usage(
@@ -191,39 +203,46 @@ fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
     }
     let file = match (&target.file, &target.product) {
         (Some(file), _) => file.clone(),
-        (None, Some((product, pin))) => bail!("{}", missing(product, pin).findings[0].detail),
+        (None, Some((product, pin))) => {
+            bail!("{}", missing(product, pin, &target.env).findings[0].detail)
+        }
         (None, None) => bail!("no transcript to repair"),
     };
     let analysis = transcript::analyze(&file)?;
-    if analysis.report.exit_code() < 2 {
-        println!(
-            "{}: nothing to repair (the next request will not fail)",
-            file.display()
-        );
-        return Ok(());
-    }
     let snapshots = match &target.product {
-        Some((product, _)) => paths.state_dir(&product.name).join("snapshots"),
-        None => paths.state_home.join("sessctl/snapshots"),
+        Some((product, _)) => paths.snapshots_dir(&product.name),
+        None => paths.loose_snapshots_dir(),
     };
-    let snapshot = snapshot::take(&file, &snapshots)?;
     let new_id = agent::new_uuid()?;
     let fork = file.with_file_name(format!("{new_id}.jsonl"));
     let changes = transcript::write_fork(&file, &analysis, &new_id, &fork)?;
-    let checked = transcript::analyze(&fork)?.report;
-    if checked.exit_code() == 2 {
-        let why: Vec<String> = checked
-            .findings
-            .iter()
-            .map(|f| format!("{}: {}", f.id, f.detail))
-            .collect();
+    let checked = transcript::analyze(&fork);
+    let refusal = match &checked {
+        _ if changes.is_empty() => Some(None),
+        Err(err) => Some(Some(format!("the copy cannot be read back: {err:#}"))),
+        Ok(copy) => refuse_fork(&analysis, copy, &changes),
+    };
+    if let Some(why) = refusal {
         std::fs::remove_file(&fork)
-            .with_context(|| format!("removing the failed copy {}", fork.display()))?;
-        bail!(
-            "the repaired copy still fails check, so it was removed: {}",
-            why.join("; ")
-        );
+            .with_context(|| format!("removing the refused copy {}", fork.display()))?;
+        let Some(why) = why else {
+            println!(
+                "{}: nothing to repair (the client resumes it as it is)",
+                file.display()
+            );
+            return Ok(());
+        };
+        bail!("{why}; the copy was removed and the original is untouched");
     }
+    let checked = checked?.report;
+    let dropped = changes.iter().filter(|c| c.kind == "drop-record").count();
+    if adopt && dropped > 0 && !allow_loss {
+        return Err(usage(format!(
+            "the repaired copy {} drops {dropped} records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway",
+            fork.display()
+        )));
+    }
+    let snapshot = snapshot::take(&file, &snapshots)?;
     let sidecar_path = file.with_file_name(format!("{new_id}.sessctl.json"));
     let sidecar = Sidecar {
         original: &file,
@@ -266,7 +285,7 @@ fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
             paths,
             &product.name,
             &Event::new("adopt", None).verdict("repaired", Some(&new_id)),
-        )?;
+        );
         println!(
             "{}: pinned to {new_id}; its next start resumes it (`sessctl restart {}` switches a running session)",
             product.name, product.name
@@ -275,10 +294,51 @@ fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<()> {
     Ok(())
 }
 
+/// Why a written fork must not stand, if it must not: it holds no conversation, it still
+/// fails check, or it lost records of the resumed chain that no change names.
+fn refuse_fork(
+    original: &transcript::Analysis,
+    copy: &transcript::Analysis,
+    changes: &[transcript::Change],
+) -> Option<Option<String>> {
+    if transcript::has_conversation(original) && !transcript::has_conversation(copy) {
+        return Some(Some("the repaired copy would hold no conversation".into()));
+    }
+    let errors: Vec<String> = copy
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {}", f.id, f.detail))
+        .collect();
+    if !errors.is_empty() {
+        return Some(Some(format!(
+            "the repaired copy still fails check: {}",
+            errors.join("; ")
+        )));
+    }
+    let named: std::collections::HashSet<&str> = changes
+        .iter()
+        .filter(|c| c.kind == "drop-record")
+        .filter_map(|c| c.uuid.as_deref())
+        .collect();
+    let unnamed: Vec<String> = transcript::lost_records(original, copy)
+        .into_iter()
+        .filter(|uuid| !named.contains(uuid.as_str()))
+        .collect();
+    (!unnamed.is_empty()).then(|| {
+        Some(format!(
+            "the repaired copy would silently lose {} records of the conversation ({})",
+            unnamed.len(),
+            unnamed.join(", ")
+        ))
+    })
+}
+
 fn snapshots(paths: &Paths, name: &str, json: bool) -> Result<()> {
     product::check_name(name)?;
     Product::load(paths, name)?;
-    let all = snapshot::list(&paths.state_dir(name).join("snapshots"))?;
+    let all = snapshot::list(&paths.snapshots_dir(name))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else {
@@ -298,7 +358,7 @@ fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<()> {
             "product {name:?} has no pinned conversation to restore into"
         ))
     })?;
-    let dir = paths.state_dir(name).join("snapshots");
+    let dir = paths.snapshots_dir(name);
     if !snapshot::list(&dir)?
         .iter()
         .any(|s| s.name == snapshot_name)
@@ -307,15 +367,13 @@ fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<()> {
             "no snapshot {snapshot_name:?} of {name}; `sessctl transcript snapshots {name}` lists them"
         )));
     }
-    // Beside the conversation it came from, so the agent's own resume finds it.
-    let project = match agent::find_transcript(&pin.session_id)
-        .and_then(|t| t.parent().map(Path::to_path_buf))
-    {
-        Some(folder) => folder,
-        None => agent::claude_projects()
-            .context("neither $CLAUDE_CONFIG_DIR nor $HOME is set")?
-            .join(agent::encode_dir(&product.dir)),
-    };
+    // In the project folder of the product's directory: the only one the client's resume
+    // looks in.
+    let manager = Systemd::connect().and_then(|s| s.environment()).ok();
+    let project = AgentEnv::of(&product, manager.as_deref())
+        .claude_projects()
+        .context("neither CLAUDE_CONFIG_DIR nor HOME is set for the product's agent")?
+        .join(agent::encode_dir(&product.dir));
     let _lock = Lock::acquire(&paths.lock_file(name))?;
     let new_id = agent::new_uuid()?;
     let dest = snapshot::restore(&dir, snapshot_name, &project, &new_id)?;
@@ -326,7 +384,7 @@ fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<()> {
         paths,
         name,
         &Event::new("restore", None).verdict("restored", Some(snapshot_name)),
-    )?;
+    );
     println!(
         "{name}: restored {snapshot_name} as conversation {new_id} ({})",
         dest.display()

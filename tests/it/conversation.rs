@@ -83,7 +83,9 @@ fn wait_starts(env: &Env, n: usize) -> String {
 }
 
 fn pinned(env: &Env) -> String {
-    let pin = env.var("XDG_STATE_HOME").join("sessctl/web/pin.json");
+    let pin = env
+        .var("XDG_STATE_HOME")
+        .join("sessctl/products/web/pin.json");
     let pin: Value = serde_json::from_str(&fs::read_to_string(pin).expect("pin")).expect("JSON");
     pin["session_id"].as_str().expect("id").to_string()
 }

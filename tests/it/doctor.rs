@@ -305,15 +305,17 @@ fn kill_user_processes() {
 
 #[test]
 fn retention_of_a_pinned_conversation() {
-    let Some(mut env) = healthy("dr-retention") else {
+    let Some(env) = healthy("dr-retention") else {
         return;
     };
+    // The product's environment decides where its agent keeps its settings, not the caller's.
     let claude_dir = env.scratch.join("claude");
-    env.set("CLAUDE_CONFIG_DIR", Some(claude_dir.as_os_str()));
     // A claude product: its stand-in ignores the conversation flags it is given.
     let agent = script(&env.scratch.join("ai/claude"), "exec sleep 100000");
     env.sessctl()
-        .args(["enable", "ai", "--"])
+        .args(["enable", "ai", "--env"])
+        .arg(format!("CLAUDE_CONFIG_DIR={}", claude_dir.display()))
+        .arg("--")
         .arg(agent.as_os_str())
         .run();
     let f = finds(&env, &["retention"]);

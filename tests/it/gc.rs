@@ -65,15 +65,27 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
     drop(UnixListener::bind(ghost.join("tmux.sock")).expect("a socket"));
     // Lock and state of a product that no longer exists.
     let state = env.var("XDG_STATE_HOME").join("sessctl");
-    fs::create_dir_all(state.join("gone")).expect("state dir");
-    fs::write(state.join("gone/events.jsonl"), "").expect("events");
+    let gone = state.join("products/gone");
+    fs::create_dir_all(&gone).expect("state dir");
+    fs::write(gone.join("events.jsonl"), "").expect("events");
     fs::write(state.join("locks/gone.lock"), "").expect("lock");
     fs::write(state.join("locks/lonely.lock"), "").expect("a lone lock");
+    // What the user owns stays: the pin and snapshots of a product that is gone, and the
+    // snapshot a repair by file made.
+    let kept = state.join("products/kept");
+    fs::create_dir_all(kept.join("snapshots")).expect("kept state");
+    fs::write(kept.join("pin.json"), r#"{"session_id":"x"}"#).expect("a pin");
+    fs::write(kept.join("snapshots/s-x.jsonl"), "{}\n").expect("a snapshot");
+    fs::write(kept.join("session.json"), "{}").expect("a record");
+    let loose = state.join("snapshots/20261123T000000.000000000Z-x.jsonl");
+    fs::create_dir_all(loose.parent().expect("dir")).expect("loose dir");
+    fs::write(&loose, "{}\n").expect("a loose snapshot");
     // An agent transcript is never sessctl's to remove.
     let transcript = env.var("HOME").join(".claude/projects/-src-web/abc.jsonl");
     fs::create_dir_all(transcript.parent().expect("dir")).expect("dir");
     fs::write(&transcript, "{}\n").expect("transcript");
 
+    let kept_line = format!("kept state: {} (holds the product's pin or snapshots, which are yours; `sessctl disable kept --purge` removes them)\n", kept.display());
     let expected = |verb: &str, config: &str| {
         format!(
             "{reset} reset-failed: sessctl-limit.service\n\
@@ -81,6 +93,7 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
              {config}\
              {verb} socket: {socket}\n\
              {verb} state: {gone}\n\
+             {kept_line}\
              {verb} state: {lock}\n",
             reset = if verb == "removed" {
                 "reset"
@@ -89,7 +102,8 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
             },
             orphan = orphan.display(),
             socket = ghost.join("tmux.sock").display(),
-            gone = state.join("gone").display(),
+            gone = gone.display(),
+            kept_line = kept_line,
             lock = state.join("locks/lonely.lock").display(),
         )
     };
@@ -103,7 +117,7 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
             )
         ))
         .run();
-    assert!(orphan.exists() && stale.exists() && ghost.exists() && state.join("gone").exists());
+    assert!(orphan.exists() && stale.exists() && ghost.exists() && gone.exists());
 
     // No terminal and no --yes: the config is kept, everything else goes.
     env.sessctl()
@@ -119,7 +133,13 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
             )
         ))
         .run();
-    assert!(!orphan.exists() && !ghost.exists() && !state.join("gone").exists());
+    assert!(!orphan.exists() && !ghost.exists() && !gone.exists());
+    assert!(kept.join("pin.json").exists() && kept.join("snapshots/s-x.jsonl").exists());
+    assert!(
+        !kept.join("session.json").exists(),
+        "gc left sessctl's own record"
+    );
+    assert!(loose.exists(), "gc removed a repair's snapshot");
     for lock in ["gone", "lonely", "orphan", "ghost"] {
         assert!(
             !state.join(format!("locks/{lock}.lock")).exists(),
@@ -145,14 +165,14 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
     env.sessctl()
         .args(["gc", "--yes"])
         .stdout(&format!(
-            "removed config: {}\ngc: 1 leftovers removed\n",
+            "removed config: {}\n{kept_line}gc: 1 leftovers removed\n",
             stale.display()
         ))
         .run();
     assert!(!stale.exists());
     env.sessctl()
         .args(["gc"])
-        .stdout("gc: nothing to remove\n")
+        .stdout(&format!("{kept_line}gc: nothing to remove\n"))
         .run();
 
     assert!(transcript.exists(), "gc touched an agent transcript");

@@ -1,51 +1,353 @@
 //! The real Claude Code, offline against the fake API, as the agent of a product on the
-//! private manager.
+//! private manager: what sessctl promises about a conversation, shown with the client that
+//! writes and resumes it.
 
-use crate::support::claude;
+use std::fs;
+use std::path::PathBuf;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::claude::{self, Claude};
+use crate::support::fake_api::SUMMARY;
+
+const UNIT: &str = "sessctl-web.service";
+
+fn status(c: &Claude) -> Value {
+    let out = c.env.sessctl().args(["status", "web", "--json"]).run();
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+fn transcript(c: &Claude) -> PathBuf {
+    PathBuf::from(
+        status(c)["conversation"]["transcript"]
+            .as_str()
+            .expect("a transcript"),
+    )
+}
+
+fn resume(c: &Claude) -> (Value, i32) {
+    let out = c
+        .env
+        .sessctl()
+        .args(["resume", "web", "--no-attach", "--json"])
+        .status_any()
+        .run();
+    (
+        serde_json::from_slice(&out.stdout).expect("resume JSON"),
+        out.status.code().expect("an exit code"),
+    )
+}
+
+/// `transcript check web --json`, with the exit status it must have.
+fn check(c: &Claude, status: i32) -> Value {
+    let out = c
+        .env
+        .sessctl()
+        .args(["transcript", "check", "web", "--json"])
+        .status(status)
+        .run();
+    serde_json::from_slice(&out.stdout).expect("check JSON")
+}
+
+fn finding_ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// Whether some process runs exactly `argv`.
+fn running(argv: &[&str]) -> bool {
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
+        .any(|raw| {
+            let words: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
+            words.len() == argv.len() && words.iter().zip(argv).all(|(w, a)| *w == a.as_bytes())
+        })
+}
 
 #[test]
-fn explore() {
-    let Some(c) = claude::setup("cc-explore") else {
+fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
+    let Some(c) = claude::setup("cc-crash") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE remember this");
+    c.send("RUN: sleep 1000");
+    c.wait("the Bash tool running sleep", || {
+        running(&["sleep", "1000"]).then_some(())
+    });
+    let agent = status(&c)["agent_pid"].as_i64().expect("an agent PID");
+    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
+    c.wait("the unit to stop", || {
+        (!c.env.systemd().status(UNIT).ok()?.is_running()).then_some(())
+    });
+    // The call never got its result. Claude Code 2.1 drops such a call when it loads, so the
+    // conversation resumes: a warning, never a reason to refuse the start.
+    let report = check(&c, 1);
+    assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
+    assert_eq!(resume(&c).1, 4, "the crash is reported as a loss once");
+    let (started, code) = resume(&c);
+    assert_eq!(
+        (started["verdict"].as_str(), code),
+        (Some("started"), 0),
+        "{started:#}"
+    );
+    let next = c.prompt("PROMPT-THREE after the crash");
+    assert_eq!(
+        next.status, 200,
+        "the fake API refused the resumed conversation"
+    );
+    let text = next.text();
+    assert!(
+        text.contains("PROMPT-ONE remember this"),
+        "history lost: {text}"
+    );
+    assert!(text.contains("RUN: sleep 1000"), "history lost: {text}");
+}
+
+#[test]
+fn parallel_tool_calls_check_clean_and_resume_paired() {
+    let Some(c) = claude::setup("cc-parallel") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("RUN: echo alpha RUN: echo beta");
+    let text = fs::read_to_string(transcript(&c)).expect("the transcript");
+    assert!(
+        text.contains("sourceToolAssistantUUID"),
+        "not a parallel-call transcript"
+    );
+    let report = check(&c, 0);
+    assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
+    c.env.sessctl().args(["restart", "web"]).run();
+    let next = c.prompt("PROMPT-TWO after the restart");
+    assert_eq!(next.status, 200);
+    let sent = next.text();
+    assert!(sent.contains("alpha") && sent.contains("beta"), "{sent}");
+}
+
+#[test]
+fn restart_and_compact_keep_the_conversation() {
+    let Some(c) = claude::setup("cc-compact") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE before everything");
+    c.env.sessctl().args(["restart", "web"]).run();
+    let after_restart = c.prompt("PROMPT-TWO after the restart");
+    assert!(
+        after_restart.text().contains("PROMPT-ONE"),
+        "{}",
+        after_restart.text()
+    );
+    c.send("/compact");
+    c.wait("the compaction", || {
+        fs::read_to_string(transcript(&c))
+            .ok()?
+            .contains("compact_boundary")
+            .then_some(())
+    });
+    c.env.sessctl().args(["restart", "web"]).run();
+    let after = c.prompt("PROMPT-THREE after the compaction");
+    assert!(after.text().contains(SUMMARY), "{}", after.text());
+    let report = check(&c, 0);
+    assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
+}
+
+#[test]
+fn a_new_dir_carries_the_conversation() {
+    let Some(c) = claude::setup("cc-dir") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE in the first directory");
+    let old = transcript(&c);
+    let moved = c.env.scratch.join("moved here");
+    fs::create_dir_all(&moved).expect("the new dir");
+    c.configure(&moved);
+    c.enable(&moved);
+    c.env.sessctl().args(["restart", "web"]).run();
+    let next = c.prompt("PROMPT-TWO in the new directory");
+    assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
+    let new = transcript(&c);
+    assert_ne!(
+        new.parent(),
+        old.parent(),
+        "the conversation was not carried"
+    );
+    assert!(new.starts_with(c.config_dir.join("projects")));
+    // The original is kept as the old session left it; the carried copy goes on from it.
+    let original = fs::read(&old).expect("the original is kept");
+    let carried = fs::read(&new).expect("the carried copy");
+    assert!(carried.len() > original.len() && carried.starts_with(&original));
+}
+
+#[test]
+fn status_and_check_answer_the_same_from_a_shell_without_the_products_environment() {
+    let Some(c) = claude::setup("cc-env") else {
         return;
     };
     c.enable(&c.project);
     c.prompt("PROMPT-ONE hello");
-    c.prompt("RUN: echo alpha RUN: echo beta");
-    c.wait("both results", || {
-        (c.api.conversation().len() >= 3).then_some(())
-    });
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    eprintln!("{}", c.screen());
-    c.prompt("/compact");
-    std::thread::sleep(std::time::Duration::from_secs(5));
-    eprintln!("{}", c.screen());
-    c.prompt("PROMPT-THREE after");
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let projects = c.config_dir.join("projects");
-    for e in std::fs::read_dir(&projects).unwrap() {
-        for f in std::fs::read_dir(e.unwrap().path()).unwrap() {
-            let f = f.unwrap().path();
-            eprintln!("FILE {}", f.display());
-            if f.is_file() {
-                eprintln!("{}", std::fs::read_to_string(&f).unwrap());
+    let elsewhere = c.env.scratch.join("another-home");
+    fs::create_dir_all(&elsewhere).expect("another home");
+    let from_shell = |args: &[&str], status: i32| -> Value {
+        let out = c
+            .env
+            .sessctl()
+            .args(args)
+            .env("HOME", &elsewhere)
+            .env("CLAUDE_CONFIG_DIR", elsewhere.join("nothing-here"))
+            .status(status)
+            .run();
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let shown = from_shell(&["status", "web", "--json"], 0);
+    let file = shown["conversation"]["transcript"]
+        .as_str()
+        .expect("a transcript");
+    assert!(
+        PathBuf::from(file).starts_with(c.config_dir.join("projects")),
+        "{shown:#}"
+    );
+    // Clean, retention included: the product's settings.json keeps transcripts.
+    let report = from_shell(&["transcript", "check", "web", "--json"], 0);
+    assert_eq!(report["file"].as_str(), Some(file), "{report:#}");
+}
+
+/// The records of a transcript, one JSON value a line.
+fn records(path: &PathBuf) -> Vec<Value> {
+    fs::read_to_string(path)
+        .expect("the transcript")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn write_records(path: &PathBuf, records: &[Value]) {
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(path, text).expect("writing the transcript");
+}
+
+fn prompt_of(record: &Value) -> Option<&str> {
+    (record["type"] == "user")
+        .then(|| record["message"]["content"].as_str())
+        .flatten()
+}
+
+/// Shifts the timestamp of every record before line `until` by `seconds`.
+fn shift_before(records: &mut [Value], until: usize, seconds: i64) {
+    for record in &mut records[..until] {
+        let Some(time) = record["timestamp"].as_str() else {
+            continue;
+        };
+        let ms = sessctl::transcript::parse_time(time).expect("a timestamp") + seconds * 1000;
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);
+        let text = sessctl::state::rfc3339(when).replace('Z', &format!(".{:03}Z", ms % 1000));
+        record["timestamp"] = text.into();
+    }
+}
+
+/// A damaged shape, made from a real two-turn transcript.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// The second prompt's parent was never written, 2 s after the record before.
+    MissingParentSoon,
+    /// The same, 120 s after.
+    MissingParentLate,
+    /// The call of a tool result is gone.
+    OrphanResult,
+    /// A crash cut the last line off mid-write.
+    PartialLastLine,
+}
+
+/// Each damaged shape through the real client: `transcript check`'s verdict is what the
+/// client then sends, and the guard lets every one of them start.
+#[rstest::rstest]
+#[case::missing_parent_soon(Shape::MissingParentSoon, 1, "relinked-parent", true)]
+#[case::missing_parent_late(Shape::MissingParentLate, 2, "broken-chain", false)]
+#[case::orphan_result(Shape::OrphanResult, 1, "orphan-tool-result", true)]
+#[case::partial_last_line(Shape::PartialLastLine, 1, "partial-last-line", true)]
+fn checks_verdict_is_what_the_client_sends(
+    #[case] shape: Shape,
+    #[case] exit: i32,
+    #[case] finding: &str,
+    #[case] history_kept: bool,
+) {
+    let Some(c) = claude::setup("cc-shape") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE first turn");
+    if matches!(shape, Shape::OrphanResult) {
+        c.prompt("RUN: echo orphaned");
+    }
+    c.prompt("PROMPT-TWO second turn");
+    let path = transcript(&c);
+    c.env.sessctl().args(["stop", "web"]).run();
+    let mut all = records(&path);
+    let second = all
+        .iter()
+        .position(|r| prompt_of(r) == Some("PROMPT-TWO second turn"))
+        .expect("the second prompt");
+    match shape {
+        Shape::MissingParentSoon | Shape::MissingParentLate => {
+            all[second]["parentUuid"] = "00000000-0000-4000-8000-00000000dead".into();
+            let gap = if matches!(shape, Shape::MissingParentLate) {
+                -120
+            } else {
+                -2
+            };
+            shift_before(&mut all, second, gap);
+        }
+        Shape::PartialLastLine => {}
+        Shape::OrphanResult => {
+            let call = all
+                .iter()
+                .position(|r| r["message"]["content"][0]["type"] == "tool_use")
+                .expect("the call");
+            let parent = all[call]["parentUuid"].clone();
+            let uuid = all[call]["uuid"].clone();
+            all.remove(call);
+            for r in all.iter_mut().filter(|r| r["parentUuid"] == uuid) {
+                r["parentUuid"] = parent.clone();
             }
         }
     }
-    for r in c.api.conversation() {
-        eprintln!(
-            "REQ {}",
-            serde_json::to_string(&r.body["messages"])
-                .unwrap()
-                .chars()
-                .filter(|_| true)
-                .collect::<String>()
-                .len()
-        );
+    write_records(&path, &all);
+    if matches!(shape, Shape::PartialLastLine) {
+        let mut text = fs::read_to_string(&path).expect("the transcript");
+        text.push_str(r#"{"parentUuid":"x","type":"user","mess"#);
+        fs::write(&path, text).expect("cutting the last line");
     }
-    let last = c.api.conversation().pop().unwrap();
-    for m in last.body["messages"].as_array().unwrap() {
-        let t = m.to_string();
-        eprintln!("MSG {}", &t[..t.len().min(300)]);
-    }
-    panic!("explore");
+
+    let report = check(&c, exit);
+    assert!(
+        finding_ids(&report).contains(&finding.to_string()),
+        "{report:#}"
+    );
+    let (started, code) = resume(&c);
+    assert_eq!(
+        (started["verdict"].as_str(), code),
+        (Some("started"), 0),
+        "{started:#}"
+    );
+    let next = c.prompt("PROMPT-THREE after the damage");
+    assert_eq!(
+        next.status, 200,
+        "the fake API refused what the client sent"
+    );
+    assert_eq!(
+        next.text().contains("PROMPT-ONE first turn"),
+        history_kept,
+        "check said {finding}, the client sent: {}",
+        next.text()
+    );
 }

@@ -50,6 +50,25 @@ fn results(uuid: &str, parent: &str, ids: &[&str]) -> Value {
     v
 }
 
+/// `records` as a 1.0.x client wrote them: that client sent broken pairs to the API as they
+/// were, so for it they are errors.
+fn legacy(mut records: Vec<Value>) -> Vec<Value> {
+    for r in &mut records {
+        r["version"] = json!("1.0.51");
+    }
+    records
+}
+
+/// `record`, written `seconds` after the others.
+fn later(mut record: Value, seconds: u32) -> Value {
+    record["timestamp"] = json!(format!(
+        "2026-11-23T10:{:02}:{:02}.000Z",
+        seconds / 60,
+        seconds % 60
+    ));
+    record
+}
+
 fn write(env: &Env, name: &str, records: &[Value], tail: &str) -> PathBuf {
     let dir = env.var("HOME").join(".claude/projects/-src-web");
     fs::create_dir_all(&dir).expect("project dir");
@@ -139,7 +158,7 @@ fn a_dangling_tool_use_in_the_middle_and_at_the_end() {
         user("u2", Some("a1"), "never mind, do this instead"),
         say("a2", "u2", "msg_2"),
     ];
-    let report = check(&env, &write(&env, "middle", &middle, ""), 2);
+    let report = check(&env, &write(&env, "middle", &legacy(middle.clone()), ""), 2);
     assert_eq!(ids(&report), ["dangling-tool-use"]);
     assert!(report.to_string().contains("toolu_1"));
     let end = vec![
@@ -147,9 +166,22 @@ fn a_dangling_tool_use_in_the_middle_and_at_the_end() {
         call("a1", "u1", "msg_1", &["toolu_1"]),
     ];
     assert_eq!(
-        ids(&check(&env, &write(&env, "end", &end, ""), 2)),
+        ids(&check(
+            &env,
+            &write(&env, "end", &legacy(end.clone()), ""),
+            2
+        )),
         ["dangling-tool-use"]
     );
+    // 2.1.x drops such a call when it loads: a warning that says so.
+    for (name, records) in [("middle-2.1", middle), ("end-2.1", end)] {
+        let report = check(&env, &write(&env, name, &records, ""), 1);
+        assert_eq!(ids(&report), ["dangling-tool-use"]);
+        assert!(
+            report.to_string().contains("the client drops the call"),
+            "{report:#}"
+        );
+    }
 }
 
 #[test]
@@ -160,7 +192,13 @@ fn an_orphan_tool_result() {
         say("a1", "u1", "msg_1"),
         results("r1", "a1", &["toolu_gone"]),
     ];
-    let report = check(&env, &write(&env, "orphan", &records, ""), 2);
+    let report = check(
+        &env,
+        &write(&env, "orphan", &legacy(records.clone()), ""),
+        2,
+    );
+    assert_eq!(ids(&report), ["orphan-tool-result"]);
+    let report = check(&env, &write(&env, "orphan-2.1", &records, ""), 1);
     assert_eq!(ids(&report), ["orphan-tool-result"]);
 }
 
@@ -170,8 +208,8 @@ fn a_broken_chain() {
     let records = vec![
         user("u1", None, "first"),
         say("a1", "u1", "msg_1"),
-        user("u2", Some("never-written"), "second"),
-        say("a2", "u2", "msg_2"),
+        later(user("u2", Some("never-written"), "second"), 120),
+        later(say("a2", "u2", "msg_2"), 121),
     ];
     let report = check(&env, &write(&env, "broken", &records, ""), 2);
     assert_eq!(ids(&report), ["broken-chain"]);
@@ -183,15 +221,56 @@ fn a_broken_chain() {
 }
 
 #[test]
+fn a_missing_parent_written_within_5_s_is_linked_as_the_client_links_it() {
+    let env = Env::offline();
+    let records = vec![
+        user("u1", None, "first"),
+        say("a1", "u1", "msg_1"),
+        later(user("u2", Some("never-written"), "second"), 5),
+        later(say("a2", "u2", "msg_2"), 6),
+    ];
+    let report = check(&env, &write(&env, "soon", &records, ""), 1);
+    assert_eq!(ids(&report), ["relinked-parent"]);
+    assert_eq!(report["chain_length"].as_u64(), Some(4), "{report:#}");
+}
+
+#[test]
 fn a_partial_last_line() {
     let env = Env::offline();
     let report = check(
         &env,
         &write(&env, "partial", &well_formed(), "{\"type\":\"user\",\"uu"),
-        2,
+        1,
     );
     assert_eq!(ids(&report), ["partial-last-line"]);
     assert_eq!(report["findings"][0]["line"].as_u64(), Some(5));
+}
+
+#[test]
+fn every_valid_json_line_parses() {
+    let env = Env::offline();
+    let mut records = well_formed();
+    records[0]["isMeta"] = Value::Null;
+    records[1]["isSidechain"] = Value::Null;
+    records[2]["message"]["content"][0]["is_error"] = Value::Null;
+    records[3]["someFutureField"] = json!({"nested": [1, null]});
+    records.push(json!(42));
+    records.push(json!("a string"));
+    records.push(json!([1, 2]));
+    records.push(Value::Null);
+    let path = write(&env, "odd", &records, "");
+    let report = check(&env, &path, 0);
+    assert_eq!(ids(&report), Vec::<String>::new(), "{report:#}");
+    assert_eq!(report["chain_length"].as_u64(), Some(4));
+    // Nothing to repair, so no copy at all: never an empty one.
+    env.sessctl()
+        .args(["transcript", "repair"])
+        .arg(&path)
+        .stdout(&format!(
+            "{}: nothing to repair (the client resumes it as it is)\n",
+            path.display()
+        ))
+        .run();
 }
 
 fn compacted(with_summary: bool) -> Vec<Value> {
@@ -304,22 +383,22 @@ fn kinds(sidecar: &Value) -> Vec<String> {
 }
 
 #[test]
-fn repair_answers_a_dangling_call_in_the_next_user_message() {
+fn repair_answers_a_dangling_call_in_a_record_right_after_it() {
     let env = Env::offline();
-    let records = vec![
+    let records = legacy(vec![
         user("u1", None, "go"),
         call("a1", "u1", "msg_1", &["toolu_1"]),
         user("u2", Some("a1"), "do this instead"),
         say("a2", "u2", "msg_2"),
-    ];
+    ]);
     let (fork, sidecar, _) = repaired(&env, "dangling", &records, "");
-    assert_eq!(kinds(&sidecar), ["add-error-result"]);
+    assert_eq!(kinds(&sidecar), ["insert-error-result"]);
     let lines: Vec<String> = fs::read_to_string(&fork)
         .expect("fork")
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(lines.len(), 4, "no line added or lost");
+    assert_eq!(lines.len(), 5, "one record added, none lost");
     // Untouched lines are the original bytes but for the session id.
     let original =
         fs::read_to_string(write(&env, "dangling-again", &records, "")).expect("original");
@@ -329,12 +408,19 @@ fn repair_answers_a_dangling_call_in_the_next_user_message() {
         .to_string_lossy()
         .into_owned();
     for (n, line) in original.lines().enumerate().filter(|(n, _)| *n != 2) {
-        assert_eq!(lines[n], line.replace(SESSION, &id), "line {}", n + 1);
+        let at = if n < 2 { n } else { n + 1 };
+        assert_eq!(lines[at], line.replace(SESSION, &id), "line {}", n + 1);
     }
-    let changed: Value = serde_json::from_str(&lines[2]).expect("JSON");
-    assert_eq!(changed["message"]["content"][0]["tool_use_id"], "toolu_1");
-    assert_eq!(changed["message"]["content"][0]["is_error"], true);
-    assert_eq!(changed["message"]["content"][1]["text"], "do this instead");
+    // Where the client keeps results: a user record right after the call, and the record
+    // that followed the call now follows it.
+    let inserted: Value = serde_json::from_str(&lines[2]).expect("JSON");
+    assert_eq!(inserted["parentUuid"], "a1");
+    assert_eq!(inserted["sourceToolAssistantUUID"], "a1");
+    assert_eq!(inserted["message"]["content"][0]["tool_use_id"], "toolu_1");
+    assert_eq!(inserted["message"]["content"][0]["is_error"], true);
+    let relinked: Value = serde_json::from_str(&lines[3]).expect("JSON");
+    assert_eq!(relinked["parentUuid"], inserted["uuid"]);
+    assert_eq!(relinked["message"]["content"], "do this instead");
 }
 
 #[test]
@@ -412,7 +498,7 @@ fn repair_of_a_clean_transcript_writes_nothing() {
         .args(["transcript", "repair"])
         .arg(path.as_os_str())
         .stdout(&format!(
-            "{}: nothing to repair (the next request will not fail)\n",
+            "{}: nothing to repair (the client resumes it as it is)\n",
             path.display()
         ))
         .run();

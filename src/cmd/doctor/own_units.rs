@@ -104,7 +104,8 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
         }
     }
     if product.agent == agent::Agent::Claude {
-        if let Some(risk) = agent::retention_risk()? {
+        let env = agent::AgentEnv::of(product, Some(&systemd.environment()?));
+        if let Some(risk) = agent::retention_risk(&env)? {
             found.push(finding(
                 "retention",
                 Severity::Warning,

@@ -192,10 +192,43 @@ impl Claude {
         });
     }
 
-    /// Types `text` and Enter into the session, and waits until the API has answered the
-    /// conversation request it caused, and the client is idle again.
+    /// Types `text` and Enter into the session, and waits until the client has finished the
+    /// turn and written it: its transcripts hold the prompt and one more turn's end. (The
+    /// records of a turn are not always in file order, so the ends are counted.)
     #[track_caller]
     pub fn prompt(&self, text: &str) -> Request {
+        let ends = |all: &[String]| -> usize {
+            all.iter()
+                .map(|t| t.matches("\"subtype\":\"turn_duration\"").count())
+                .sum()
+        };
+        let before = ends(&self.transcripts());
+        let request = self.send(text);
+        let prompt = format!("\"content\":\"{text}\"");
+        self.wait(&format!("the end of the turn after {text:?}"), || {
+            let all = self.transcripts();
+            (ends(&all) > before && all.iter().any(|t| t.contains(&prompt))).then_some(())
+        });
+        request
+    }
+
+    /// Every transcript text under the client's project folders.
+    fn transcripts(&self) -> Vec<String> {
+        let projects = self.config_dir.join("projects");
+        fs::read_dir(projects)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|folder| fs::read_dir(folder.path()).into_iter().flatten().flatten())
+            .filter(|f| f.path().extension().is_some_and(|e| e == "jsonl"))
+            .filter_map(|f| fs::read_to_string(f.path()).ok())
+            .collect()
+    }
+
+    /// Types `text` and Enter into the session, and waits until the API has received the
+    /// conversation request it caused (a turn that runs a long tool never ends by itself).
+    #[track_caller]
+    pub fn send(&self, text: &str) -> Request {
         self.wait_ready();
         let before = self.api.conversation().len();
         tmux(&self.socket(), &["send-keys", "-t", "main", "-l", text]).expect("typing");
@@ -209,13 +242,5 @@ impl Claude {
         self.wait(&format!("a conversation request after {text:?}"), || {
             self.api.conversation().into_iter().nth(before)
         })
-    }
-
-    /// The newest conversation request.
-    pub fn last_request(&self) -> Request {
-        self.api
-            .conversation()
-            .pop()
-            .expect("at least one conversation request")
     }
 }
