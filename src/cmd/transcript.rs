@@ -209,42 +209,23 @@ fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<
         (None, None) => bail!("no transcript to repair"),
     };
     let analysis = transcript::analyze(&file)?;
-    let snapshots = match &target.product {
-        Some((product, _)) => paths.snapshots_dir(&product.name),
-        None => paths.loose_snapshots_dir(),
-    };
     let new_id = agent::new_uuid()?;
-    let fork = file.with_file_name(format!("{new_id}.jsonl"));
-    let changes = transcript::write_fork(&file, &analysis, &new_id, &fork)?;
-    let checked = transcript::analyze(&fork);
-    let refusal = match &checked {
-        _ if changes.is_empty() => Some(None),
-        Err(err) => Some(Some(format!("the copy cannot be read back: {err:#}"))),
-        Ok(copy) => refuse_fork(&analysis, copy, &changes),
+    let Some((fork, changes, checked)) = checked_fork(&file, &analysis, &new_id)? else {
+        println!(
+            "{}: nothing to repair (the client resumes it as it is)",
+            file.display()
+        );
+        return Ok(());
     };
-    if let Some(why) = refusal {
-        std::fs::remove_file(&fork)
-            .with_context(|| format!("removing the refused copy {}", fork.display()))?;
-        let Some(why) = why else {
-            println!(
-                "{}: nothing to repair (the client resumes it as it is)",
-                file.display()
-            );
-            return Ok(());
-        };
-        bail!("{why}; the copy was removed and the original is untouched");
-    }
-    let checked = checked?.report;
-    let dropped = changes.iter().filter(|c| c.kind == "drop-record").count();
-    if adopt && dropped > 0 && !allow_loss {
-        return Err(usage(format!(
-            "the repaired copy {} drops {dropped} records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway",
-            fork.display()
-        )));
-    }
-    let snapshot = snapshot::take(&file, &snapshots)?;
-    let sidecar_path = file.with_file_name(format!("{new_id}.sessctl.json"));
-    let sidecar = Sidecar {
+    let snapshot = snapshot::take(
+        &file,
+        &match &target.product {
+            Some((product, _)) => paths.snapshots_dir(&product.name),
+            None => paths.loose_snapshots_dir(),
+        },
+    )?;
+    let sidecar = file.with_file_name(format!("{new_id}.sessctl.json"));
+    let log = Sidecar {
         original: &file,
         original_bytes: std::fs::metadata(&file).map_or(0, |m| m.len()),
         original_session: analysis.report.session_id.as_deref(),
@@ -255,42 +236,101 @@ fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<
         sessctl: env!("CARGO_PKG_VERSION"),
         time: state::rfc3339(std::time::SystemTime::now()),
     };
-    let text = serde_json::to_string_pretty(&sidecar).context("serialising the repair log")?;
-    store::write_atomic(&sidecar_path, text.as_bytes())?;
+    let text = serde_json::to_string_pretty(&log).context("serialising the repair log")?;
+    store::write_atomic(&sidecar, text.as_bytes())?;
+    print_repair(&log, &sidecar, checked.exit_code());
+    match (adopt, target.product) {
+        (true, Some((product, pin))) => adopt_fork(paths, &product, pin, &log, allow_loss),
+        _ => Ok(()),
+    }
+}
 
-    println!("{}: repaired into {}", file.display(), fork.display());
+/// Writes the repaired copy of `file` as conversation `new_id` and checks it: `None` when
+/// there was nothing to change; an error (and no copy) when it must not stand.
+fn checked_fork(
+    file: &Path,
+    analysis: &transcript::Analysis,
+    new_id: &str,
+) -> Result<Option<(PathBuf, Vec<transcript::Change>, Report)>> {
+    let fork = file.with_file_name(format!("{new_id}.jsonl"));
+    let changes = transcript::write_fork(file, analysis, new_id, &fork)?;
+    let checked = transcript::analyze(&fork);
+    let refusal = match &checked {
+        _ if changes.is_empty() => Some(None),
+        Err(err) => Some(Some(format!("the copy cannot be read back: {err:#}"))),
+        Ok(copy) => refuse_fork(analysis, copy, &changes),
+    };
+    match refusal {
+        None => Ok(Some((fork, changes, checked?.report))),
+        Some(why) => {
+            std::fs::remove_file(&fork)
+                .with_context(|| format!("removing the refused copy {}", fork.display()))?;
+            match why {
+                None => Ok(None),
+                Some(why) => bail!("{why}; the copy was removed and the original is untouched"),
+            }
+        }
+    }
+}
+
+fn print_repair(log: &Sidecar, sidecar: &Path, exit_code: u8) {
     println!(
-        "  conversation {new_id} (from {})",
-        analysis.report.session_id.as_deref().unwrap_or("?")
+        "{}: repaired into {}",
+        log.original.display(),
+        log.fork.display()
     );
-    for c in &changes {
+    println!(
+        "  conversation {} (from {})",
+        log.fork_session,
+        log.original_session.unwrap_or("?")
+    );
+    for c in log.changes {
         println!("  line {}: {}", c.line, c.detail);
     }
-    println!("  snapshot of the original: {}", snapshot.display());
-    println!("  log of the changes: {}", sidecar_path.display());
-    println!(
-        "  check of the copy: {}",
-        if checked.exit_code() == 0 {
-            "clean"
-        } else {
-            "warnings only"
-        }
-    );
-    if let (true, Some((product, mut pin))) = (adopt, target.product) {
-        let _lock = Lock::acquire(&paths.lock_file(&product.name))?;
-        let now = state::rfc3339(std::time::SystemTime::now());
-        pin.repin(&new_id, "adopted a repaired copy", &now);
-        pin.save(&paths.pin_file(&product.name))?;
-        state::append(
-            paths,
-            &product.name,
-            &Event::new("adopt", None).verdict("repaired", Some(&new_id)),
-        );
-        println!(
-            "{}: pinned to {new_id}; its next start resumes it (`sessctl restart {}` switches a running session)",
-            product.name, product.name
-        );
+    println!("  snapshot of the original: {}", log.snapshot.display());
+    println!("  log of the changes: {}", sidecar.display());
+    let verdict = if exit_code == 0 {
+        "clean"
+    } else {
+        "warnings only"
+    };
+    println!("  check of the copy: {verdict}");
+}
+
+/// Pins `product` to the repaired copy; one that drops records of the conversation only with
+/// `allow_loss`.
+fn adopt_fork(
+    paths: &Paths,
+    product: &Product,
+    mut pin: Pin,
+    log: &Sidecar,
+    allow_loss: bool,
+) -> Result<()> {
+    let dropped = log
+        .changes
+        .iter()
+        .filter(|c| c.kind == "drop-record")
+        .count();
+    if dropped > 0 && !allow_loss {
+        return Err(usage(format!(
+            "the repaired copy {} drops {dropped} records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway",
+            log.fork.display()
+        )));
     }
+    let name = &product.name;
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let now = state::rfc3339(std::time::SystemTime::now());
+    pin.repin(log.fork_session, "adopted a repaired copy", &now);
+    pin.save(&paths.pin_file(name))?;
+    state::append(
+        paths,
+        name,
+        &Event::new("adopt", None).verdict("repaired", Some(log.fork_session)),
+    );
+    println!(
+        "{name}: pinned to {}; its next start resumes it (`sessctl restart {name}` switches a running session)",
+        log.fork_session
+    );
     Ok(())
 }
 

@@ -188,10 +188,12 @@ fn a_claude_product_keeps_its_conversation() {
     .expect("settings");
     env.sessctl().args(["transcript", "check", "web"]).run();
 
-    // The transcript breaks: a tool call whose result never came.
+    // The transcript breaks: a tool call whose result never came, written by a 1.0.x client,
+    // which sends such a call as it is and gets the API's 400. (The pinned 2.1 client mends it
+    // itself, as the real-client tests show; only this stand-in can write the old shape.)
     let mut text = fs::read_to_string(&transcript).expect("transcript");
     text.push_str(&format!(
-        "{{\"parentUuid\":null,\"type\":\"assistant\",\"uuid\":\"zz-call\",\"sessionId\":\"{id}\",\"message\":{{\"id\":\"m1\",\"role\":\"assistant\",\"content\":[{{\"type\":\"tool_use\",\"id\":\"toolu_cut\",\"name\":\"Bash\",\"input\":{{}}}}]}}}}\n"
+        "{{\"parentUuid\":null,\"type\":\"assistant\",\"version\":\"1.0.51\",\"uuid\":\"zz-call\",\"sessionId\":\"{id}\",\"message\":{{\"id\":\"m1\",\"role\":\"assistant\",\"content\":[{{\"type\":\"tool_use\",\"id\":\"toolu_cut\",\"name\":\"Bash\",\"input\":{{}}}}]}}}}\n"
     ));
     fs::write(&transcript, &text).expect("breaking it");
     let before = fs::read(&transcript).expect("bytes");
@@ -301,14 +303,50 @@ fn one_writer_per_conversation() {
         )),
         "{stderr}"
     );
+    // It names where the other writer runs: outside any unit here, as a terminal would.
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    if !own.contains(".service\n") && !own.contains(".scope\n") {
+        assert!(
+            stderr.ends_with(") outside any unit; stop that process, then try again\n"),
+            "{stderr}"
+        );
+    }
     env.sessctl().args(["start", "web"]).status(1).run();
     // Started behind sessctl's back, the unit's own host refuses too.
     assert!(env.systemd().start(UNIT).is_err());
     assert_eq!(starts(&env).len(), 2, "no second agent was started");
 
     drop(stray);
+    // A writer in another unit is named by its unit.
+    crate::support::write_unit(
+        &env,
+        "stray.service",
+        &format!(
+            "Environment=CLAUDE_CONFIG_DIR={}\nWorkingDirectory={}\nExecStart={} --resume {id}",
+            claude_dir.display(),
+            env.scratch.display(),
+            agent.display()
+        ),
+    );
+    env.systemd()
+        .start("stray.service")
+        .expect("the stray unit");
+    wait_starts(&env, 3);
+    let out = env
+        .sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .status(1)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with(") in unit stray.service; stop that process, then try again\n"),
+        "{stderr}"
+    );
+    env.systemd()
+        .stop("stray.service")
+        .expect("stopping the stray unit");
     assert_eq!(resume(&env).0["verdict"], "started");
-    assert_eq!(wait_starts(&env, 3), format!("--resume {id}"));
+    assert_eq!(wait_starts(&env, 4), format!("--resume {id}"));
 }
 
 #[test]

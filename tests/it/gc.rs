@@ -76,7 +76,6 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
     fs::create_dir_all(kept.join("snapshots")).expect("kept state");
     fs::write(kept.join("pin.json"), r#"{"session_id":"x"}"#).expect("a pin");
     fs::write(kept.join("snapshots/s-x.jsonl"), "{}\n").expect("a snapshot");
-    fs::write(kept.join("session.json"), "{}").expect("a record");
     let loose = state.join("snapshots/20261123T000000.000000000Z-x.jsonl");
     fs::create_dir_all(loose.parent().expect("dir")).expect("loose dir");
     fs::write(&loose, "{}\n").expect("a loose snapshot");
@@ -135,10 +134,6 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
         .run();
     assert!(!orphan.exists() && !ghost.exists() && !gone.exists());
     assert!(kept.join("pin.json").exists() && kept.join("snapshots/s-x.jsonl").exists());
-    assert!(
-        !kept.join("session.json").exists(),
-        "gc left sessctl's own record"
-    );
     assert!(loose.exists(), "gc removed a repair's snapshot");
     for lock in ["gone", "lonely", "orphan", "ghost"] {
         assert!(

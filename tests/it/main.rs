@@ -8,6 +8,7 @@ mod demo;
 mod doctor;
 mod errors;
 mod gc;
+mod layout;
 mod lifecycle;
 mod readme;
 mod real_claude;

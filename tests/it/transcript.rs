@@ -578,3 +578,121 @@ fn a_one_gigabyte_transcript_is_checked_in_bounded_memory() {
     assert!(report["lines"].as_u64().expect("lines") >= 1024);
     fs::remove_file(&path).expect("removing the 1 GiB file");
 }
+
+#[test]
+fn repair_keeps_every_record_of_a_transcript_with_null_flags() {
+    let env = Env::offline();
+    let mut records = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+    ];
+    for r in &mut records {
+        r["isMeta"] = Value::Null;
+        r["isSidechain"] = Value::Null;
+    }
+    let (fork, sidecar, stdout) = repaired(&env, "nulls", &records, "");
+    assert_eq!(kinds(&sidecar), ["insert-error-result"], "{stdout}");
+    let text = fs::read_to_string(&fork).expect("fork");
+    assert_eq!(text.lines().count(), 3, "{text}");
+}
+
+#[test]
+fn repair_never_answers_a_call_that_has_a_result_anywhere() {
+    let env = Env::offline();
+    // Parallel calls as Claude Code 2.1 writes them: each call and its result on a branch of
+    // its own, grouped by message.id; and one call whose result is on no branch at all.
+    let mut r1 = results("r1", "a1", &["toolu_1"]);
+    r1["sourceToolAssistantUUID"] = json!("a1");
+    let mut r2 = results("r2", "a2", &["toolu_2"]);
+    r2["sourceToolAssistantUUID"] = json!("a2");
+    let records = vec![
+        user("u1", None, "go"),
+        call("a1", "u1", "msg_1", &["toolu_1"]),
+        call("a2", "a1", "msg_1", &["toolu_2"]),
+        r1,
+        r2,
+        say("a3", "r2", "msg_2"),
+        user("u2", Some("a3"), "and this"),
+        call("a4", "u2", "msg_3", &["toolu_3"]),
+    ];
+    let report = check(&env, &write(&env, "parallel", &records, ""), 1);
+    assert_eq!(ids(&report), ["dangling-tool-use"]);
+    assert!(report.to_string().contains("toolu_3"), "{report:#}");
+    let (fork, sidecar, _) = repaired(&env, "parallel-fixed", &records, "");
+    assert_eq!(kinds(&sidecar), ["insert-error-result"]);
+    let text = fs::read_to_string(&fork).expect("fork");
+    assert_eq!(
+        text.matches("toolu_1").count(),
+        2,
+        "one call, one result: {text}"
+    );
+    assert_eq!(
+        text.matches("toolu_2").count(),
+        2,
+        "one call, one result: {text}"
+    );
+    assert_eq!(
+        text.matches("toolu_3").count(),
+        2,
+        "one call, one added result: {text}"
+    );
+}
+
+/// A claude product `web` pinned to conversation `id`, written by hand: what `enable` leaves.
+fn pinned_product(env: &Env, id: &str) {
+    let config = env.var("XDG_CONFIG_HOME").join("sessctl/products/web.toml");
+    fs::create_dir_all(config.parent().expect("dir")).expect("config dir");
+    fs::write(
+        &config,
+        "name = \"web\"\ndir = \"/src/web\"\ncommand = [\"/usr/bin/claude\"]\ntmux = \"/usr/bin/tmux\"\nagent = \"claude\"\n",
+    )
+    .expect("config");
+    let pin = env
+        .var("XDG_STATE_HOME")
+        .join("sessctl/products/web/pin.json");
+    fs::create_dir_all(pin.parent().expect("dir")).expect("state dir");
+    fs::write(pin, format!("{{\"session_id\":\"{id}\"}}")).expect("pin");
+}
+
+#[test]
+fn a_copy_that_drops_records_names_them_and_is_adopted_only_with_allow_loss() {
+    let env = Env::offline();
+    // The chain loops: what lies past the loop can only be cut, and every record cut is named.
+    let records = vec![
+        user("u1", None, "first"),
+        say("a1", "u1", "msg_1"),
+        user("u2", Some("a2"), "second"),
+        say("a2", "u2", "msg_2"),
+    ];
+    write(&env, SESSION, &records, "");
+    pinned_product(&env, SESSION);
+    let out = env
+        .sessctl()
+        .args(["transcript", "repair", "web", "--adopt"])
+        .status(2)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("drops 1 records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway"),
+        "{stderr}"
+    );
+    let pin = env
+        .var("XDG_STATE_HOME")
+        .join("sessctl/products/web/pin.json");
+    assert!(
+        fs::read_to_string(&pin).expect("pin").contains(SESSION),
+        "adopted anyway"
+    );
+    let out = env
+        .sessctl()
+        .args(["transcript", "repair", "web", "--adopt", "--allow-loss"])
+        .run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("dropped record a2 (line 4) with the cut"),
+        "{stdout}"
+    );
+    assert!(!fs::read_to_string(&pin)
+        .expect("pin")
+        .contains(&format!("\"session_id\":\"{SESSION}\"")));
+}

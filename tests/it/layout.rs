@@ -1,0 +1,257 @@
+//! sessctl's own state: product names that look like its directories, the move from the old
+//! layout, gc racing enable, and a full disk under the event log.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::{manager, Env};
+
+fn state(env: &Env) -> PathBuf {
+    env.var("XDG_STATE_HOME").join("sessctl")
+}
+
+/// Enables `product` as a pinned (claude) product whose stand-in ignores the conversation
+/// flags it is given.
+fn enable(env: &Env, product: &str, extra: &[&str]) {
+    let agent = env.scratch.join("bin/agent");
+    if !agent.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        fs::create_dir_all(agent.parent().expect("dir")).expect("bin dir");
+        fs::write(&agent, "#!/bin/sh\nexec sleep 100000\n").expect("the stand-in");
+        fs::set_permissions(&agent, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    env.sessctl()
+        .args(["enable", product])
+        .args(extra)
+        .args(["--agent", "claude", "--"])
+        .arg(&agent)
+        .run();
+}
+
+fn verdict(env: &Env, product: &str) -> String {
+    let out = env
+        .sessctl()
+        .args(["resume", product, "--no-attach", "--json"])
+        .run();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
+    v["verdict"].as_str().expect("a verdict").to_string()
+}
+
+#[test]
+fn products_named_like_sessctls_directories_disturb_nothing() {
+    let Some(env) = manager("names") else {
+        return;
+    };
+    let names = ["locks", "snapshots", "products", "web"];
+    for name in names {
+        enable(&env, name, &[]);
+        assert_eq!(verdict(&env, name), "survived", "{name}");
+    }
+    let pins: Vec<String> = names
+        .iter()
+        .map(|n| {
+            fs::read_to_string(state(&env).join("products").join(n).join("pin.json"))
+                .expect("a pin")
+        })
+        .collect();
+    assert_eq!(
+        pins.iter().collect::<std::collections::HashSet<_>>().len(),
+        names.len(),
+        "every product has a pin of its own"
+    );
+    env.sessctl().args(["disable", "locks", "--purge"]).run();
+    for (name, pin) in names.iter().zip(&pins).filter(|(n, _)| **n != "locks") {
+        let dir = state(&env).join("products").join(name);
+        assert_eq!(
+            &fs::read_to_string(dir.join("pin.json")).expect("its pin"),
+            pin
+        );
+        assert!(
+            state(&env).join(format!("locks/{name}.lock")).exists(),
+            "{name}'s lock"
+        );
+        assert_eq!(verdict(&env, name), "survived", "{name}");
+    }
+    env.sessctl().args(["gc", "--yes"]).run();
+    for name in ["snapshots", "products", "web"] {
+        assert_eq!(verdict(&env, name), "survived", "{name} after gc");
+    }
+}
+
+#[test]
+fn state_in_the_old_layout_moves_on_first_use() {
+    let Some(env) = manager("migrate") else {
+        return;
+    };
+    for name in ["web", "locks", "products"] {
+        enable(&env, name, &["--no-start"]);
+    }
+    let root = state(&env);
+    let read = |p: &Path| fs::read_to_string(p).expect("a state file");
+    let pins: Vec<String> = ["web", "locks", "products"]
+        .iter()
+        .map(|n| read(&root.join("products").join(n).join("pin.json")))
+        .collect();
+    // Put the state back where sessctl before 0.2 kept it: `sessctl/<name>/`, so that the
+    // product `locks` shared the lock directory and `products` sat where the new root is.
+    let tmp = root.join("old-products");
+    fs::rename(root.join("products"), &tmp).expect("moving the new root aside");
+    fs::rename(tmp.join("web"), root.join("web")).expect("web");
+    for (name, entries) in [
+        ("locks", ["pin.json", "events.jsonl"]),
+        ("products", ["pin.json", "events.jsonl"]),
+    ] {
+        fs::create_dir_all(root.join(name)).expect("dir");
+        for entry in entries {
+            fs::rename(tmp.join(name).join(entry), root.join(name).join(entry)).expect(entry);
+        }
+    }
+    fs::remove_dir_all(&tmp).expect("removing what is left");
+    assert!(root.join("locks/pin.json").exists() && root.join("locks/web.lock").exists());
+
+    // Any command moves it, and the products work on.
+    env.sessctl().args(["log", "web"]).status_any().run();
+    for (name, pin) in ["web", "locks", "products"].iter().zip(&pins) {
+        let dir = root.join("products").join(name);
+        assert_eq!(&read(&dir.join("pin.json")), pin, "{name}'s pin moved");
+        assert!(dir.join("events.jsonl").exists(), "{name}'s events moved");
+        assert_eq!(verdict(&env, name), "started", "{name}");
+    }
+    assert!(!root.join("web").exists() && !root.join("locks/pin.json").exists());
+    assert!(
+        root.join("locks/web.lock").exists(),
+        "the locks stay where they were"
+    );
+}
+
+#[test]
+fn gc_racing_enable_two_hundred_times_never_loses_a_pin() {
+    let Some(env) = manager("gcrace") else {
+        return;
+    };
+    let pin = state(&env).join("products/racer/pin.json");
+    for round in 0..200 {
+        env.sessctl()
+            .args(["disable", "racer", "--purge"])
+            .status_any()
+            .run();
+        std::thread::scope(|s| {
+            s.spawn(|| enable(&env, "racer", &["--no-start"]));
+            s.spawn(|| env.sessctl().args(["gc", "--yes"]).status_any().run());
+        });
+        assert!(
+            pin.exists(),
+            "round {round}: gc removed the pin of a product being enabled"
+        );
+        assert!(
+            env.product_file("racer").exists(),
+            "round {round}: the config is gone"
+        );
+    }
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped (also on a panic).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(at).expect("the mount point");
+        let options = format!("size={size}");
+        nix::mount::mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .expect("mounting a tmpfs");
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Fills the file system under `dir` until a write fails.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut file = fs::File::create(&filler).expect("the filler");
+    let block = vec![b'x'; 4096];
+    while file.write_all(&block).is_ok() {}
+    let mut byte = [b'x'];
+    while file.write_all(&byte).is_ok() {
+        byte[0] = b'y';
+    }
+    filler
+}
+
+#[test]
+fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
+    let Some(mut env) = manager("full") else {
+        return;
+    };
+    let small = env.scratch.join("small-state");
+    let _tmpfs = Tmpfs::mount(&small, "256k");
+    env.set("XDG_STATE_HOME", Some(small.as_os_str()));
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    assert_eq!(verdict(&env, "web"), "survived");
+    let log = small.join("sessctl/products/web/events.jsonl");
+    let filler = fill(&small);
+
+    // The session is fine, so the resume is too; the log that could not be written is a
+    // warning naming it. (The log's last page may still take a few events: resume until the
+    // disk refuses three.)
+    let mut refused = 0;
+    for _ in 0..64 {
+        let out = env
+            .sessctl()
+            .args(["resume", "web", "--no-attach", "--json"])
+            .run();
+        let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
+        assert_eq!(v["verdict"], "survived");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.is_empty() {
+            assert!(
+                stderr.starts_with("sessctl: warning: the event was not logged: appending to ")
+                    && stderr.contains(&log.display().to_string()),
+                "{stderr}"
+            );
+            refused += 1;
+        }
+        let text = fs::read_to_string(&log).expect("the log");
+        assert!(text.ends_with('\n'), "a torn line was left: {text:?}");
+        if refused == 3 {
+            break;
+        }
+    }
+    assert_eq!(refused, 3, "the full disk never refused an event");
+    fs::remove_file(filler).expect("freeing the disk");
+    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let events: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
+    assert!(!events.as_array().expect("events").is_empty());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // A line torn by a crash before this was so is skipped, with a note.
+    let mut text = fs::read_to_string(&log).expect("the log");
+    text.push_str("{\"time\":\"2026-11-23T00:00:00Z\",\"ev");
+    fs::write(&log, &text).expect("tearing the log");
+    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let after: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
+    assert_eq!(after, events);
+    let lines = text.lines().count();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "sessctl: note: skipped line {lines} of {}, which is not a whole event (EOF while parsing a string at line 1 column 34)\n",
+            log.display()
+        )
+    );
+}
