@@ -530,7 +530,7 @@ pub fn successor(env: &AgentEnv, pin: &Pin) -> Result<Option<(String, PathBuf)>>
         return Ok(None);
     };
     let since = std::fs::metadata(&current).and_then(|m| m.modified()).ok();
-    let mut known: Option<std::collections::HashSet<String>> = None;
+    let mut known: Option<crate::transcript::Analysis> = None;
     let mut best: Option<(std::time::SystemTime, String, PathBuf)> = None;
     let entries =
         std::fs::read_dir(folder).with_context(|| format!("listing {}", folder.display()))?;
@@ -552,15 +552,11 @@ pub fn successor(env: &AgentEnv, pin: &Pin) -> Result<Option<(String, PathBuf)>>
         {
             continue;
         }
-        if known.is_none() {
-            let analysis = crate::transcript::analyze(&current)?;
-            known = Some(analysis.by_uuid.into_keys().collect());
-        }
-        if continues(
-            &path,
-            &pin.session_id,
-            known.as_ref().map_or(&Default::default(), |k| k),
-        )? {
+        let known = match &known {
+            Some(analysis) => analysis,
+            None => known.insert(crate::transcript::analyze(&current)?),
+        };
+        if continues(&path, &pin.session_id, known)? {
             let modified = modified.unwrap_or(std::time::UNIX_EPOCH);
             if best.as_ref().is_none_or(|(m, _, _)| modified > *m) {
                 best = Some((modified, stem, path));
@@ -570,11 +566,7 @@ pub fn successor(env: &AgentEnv, pin: &Pin) -> Result<Option<(String, PathBuf)>>
     Ok(best.map(|(_, id, path)| (id, path)))
 }
 
-fn continues(
-    path: &Path,
-    session_id: &str,
-    known: &std::collections::HashSet<String>,
-) -> Result<bool> {
+fn continues(path: &Path, session_id: &str, known: &crate::transcript::Analysis) -> Result<bool> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     for line in std::io::BufReader::new(file).lines().take(64) {

@@ -169,10 +169,12 @@ pub struct Gc {
 pub enum Transcript {
     /// Check a transcript as resume would load it; writes nothing.
     ///
-    /// Streams the file, rebuilds the chain resume walks and the messages the API is sent, and
-    /// reports unparseable or cut-off lines, tool calls without results, results without
-    /// calls, a broken parentUuid chain and a compaction boundary without its summary. Exit
-    /// status: 0 clean, 1 warnings, 2 the next request will fail.
+    /// Streams the file and loads it as Claude Code 2.1 does: from the newest record, with
+    /// parallel tool calls put back together, a missing parent linked to a record written at
+    /// most 5 s before, and a compaction's preserved segment. Each finding's severity is what
+    /// the client does on resume: an error loses history or fails the request, a warning is
+    /// mended by the client (the detail says what it drops). Exit status: 0 clean,
+    /// 1 warnings, 2 errors.
     Check {
         /// A product (its pinned conversation) or a transcript file.
         target: String,
@@ -183,11 +185,12 @@ pub enum Transcript {
     /// Write a repaired copy of a transcript as a new conversation; the original is untouched.
     ///
     /// Snapshots the original, then writes the copy with a new session id into the same project
-    /// folder, with a sidecar log of every change: a cut-off last line is dropped, each tool
-    /// call without a result gets an error result, each result without a call becomes a note,
-    /// a record whose parent was never written is linked to the record before it.
-    /// Untouched lines are copied byte for byte (with the new session id). The copy must check
-    /// clean; --adopt then pins the product to it.
+    /// folder, with a sidecar log of every change: a cut-off or non-JSON line is dropped, a
+    /// tool call with no result anywhere gets an error result right after it, a result
+    /// without a call becomes a note, a record whose parent was never written is linked to
+    /// the record before it. Untouched lines are copied byte for byte (with the new session
+    /// id). A copy that would hold no conversation, or lose records without naming them, is
+    /// never written; --adopt then pins the product to it.
     Repair {
         /// A product (its pinned conversation) or a transcript file.
         target: String,

@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::store;
 use crate::unit;
@@ -103,15 +103,8 @@ impl Paths {
 
     /// Old-layout product state: (product, its old directory).
     fn unmigrated(&self) -> Result<Vec<(String, PathBuf)>> {
-        let root = self.state_root();
-        let entries = match std::fs::read_dir(&root) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(err).with_context(|| format!("listing {}", root.display())),
-        };
         let mut found = Vec::new();
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", root.display()))?;
+        for entry in store::entries(&self.state_root())? {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };

@@ -58,15 +58,8 @@ impl Product {
 
     /// The names of every configured product, sorted.
     pub fn names(paths: &Paths) -> Result<Vec<String>> {
-        let dir = paths.products_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(err).with_context(|| format!("listing {}", dir.display())),
-        };
         let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        for entry in store::entries(&paths.products_dir())? {
             let file = entry.file_name();
             if let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".toml")) {
                 if check_name(name).is_ok() {

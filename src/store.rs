@@ -45,6 +45,17 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))
 }
 
+/// The entries of directory `dir`; one that does not exist has none.
+pub fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(list) => list
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("listing {}", dir.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err).with_context(|| format!("listing {}", dir.display())),
+    }
+}
+
 /// Removes `path`; a file that is already gone is not an error.
 pub fn remove_file(path: &Path) -> Result<()> {
     match fs::remove_file(path) {

@@ -341,18 +341,8 @@ fn sessctl_unit_files(paths: &Paths) -> Result<std::collections::BTreeMap<String
         .collect())
 }
 
-fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
-    match std::fs::read_dir(dir) {
-        Ok(list) => list
-            .collect::<std::io::Result<_>>()
-            .with_context(|| format!("listing {}", dir.display())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(err).with_context(|| format!("listing {}", dir.display())),
-    }
-}
-
 fn files(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(entries(dir)?
+    Ok(store::entries(dir)?
         .into_iter()
         .filter(|e| e.path().is_file())
         .map(|e| e.path())
@@ -361,7 +351,7 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Subdirectories of `dir` named like products.
 fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    Ok(entries(dir)?
+    Ok(store::entries(dir)?
         .into_iter()
         .filter(|e| e.path().is_dir())
         .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))

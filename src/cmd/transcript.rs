@@ -149,7 +149,7 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
     let verdict = match report.exit_code() {
         0 => "clean",
         1 => "warnings",
-        _ => "the next request will fail",
+        _ => "errors",
     };
     if report.file.as_os_str().is_empty() {
         // A pinned conversation with no transcript: name the conversation instead.

@@ -260,6 +260,16 @@ fn a_claude_product_keeps_its_conversation() {
     env.sessctl().args(["transcript", "check", "web"]).run();
 }
 
+/// The stderr of a resume that one writer per conversation refuses.
+fn refused(env: &Env) -> String {
+    let out = env
+        .sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .status(1)
+        .run();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A process group of the test's own (the stand-in and its children), killed when dropped.
 struct Killed(std::process::Child);
 
@@ -290,12 +300,7 @@ fn one_writer_per_conversation() {
             .expect("a second agent"),
     );
     wait_starts(&env, 2);
-    let out = env
-        .sessctl()
-        .args(["resume", "web", "--no-attach"])
-        .status(1)
-        .run();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&env);
     assert!(
         stderr.starts_with(&format!(
             "sessctl: conversation {id} of web is already being written by PID {} (",
@@ -332,12 +337,7 @@ fn one_writer_per_conversation() {
         .start("stray.service")
         .expect("the stray unit");
     wait_starts(&env, 3);
-    let out = env
-        .sessctl()
-        .args(["resume", "web", "--no-attach"])
-        .status(1)
-        .run();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&env);
     assert!(
         stderr.ends_with(") in unit stray.service; stop that process, then try again\n"),
         "{stderr}"
@@ -502,7 +502,7 @@ fn a_pinned_conversation_without_a_transcript() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.starts_with(&format!(
-            "conversation {id}: the next request will fail (no transcript)\nerror[missing-transcript]: web's pinned conversation {id} has no transcript under "
+            "conversation {id}: errors (no transcript)\nerror[missing-transcript]: web's pinned conversation {id} has no transcript under "
         )),
         "{text}"
     );

@@ -527,56 +527,72 @@ fn a_missing_file_and_adopt_without_a_product() {
         .run();
 }
 
+#[path = "../../benches/support/big_transcript.rs"]
+mod big_transcript;
+
 #[test]
 fn a_one_gigabyte_transcript_is_checked_in_bounded_memory() {
     let env = Env::offline();
     let dir = env.var("HOME").join(".claude/projects/-src-big");
     fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("big.jsonl");
-    {
-        use std::io::Write;
-        let mut out = std::io::BufWriter::new(fs::File::create(&path).expect("create"));
-        let filler = "x".repeat(1 << 20);
-        let mut parent: Option<String> = None;
-        let mut written = 0u64;
-        let mut n = 0u32;
-        while written < 1 << 30 {
-            let uuid = format!("u{n}");
-            // Alternating 1 MiB prompts and 1 MiB answers.
-            let record = match parent.as_deref() {
-                Some(p) if n.is_multiple_of(2) => user(&uuid, Some(p), &filler),
-                Some(p) => {
-                    let mut answer = say(&uuid, p, &format!("msg_{n}"));
-                    answer["message"]["content"][0]["text"] = json!(filler);
-                    answer
-                }
-                None => user(&uuid, None, &filler),
-            };
-            let line = format!("{record}\n");
-            out.write_all(line.as_bytes()).expect("write");
-            written += line.len() as u64;
-            parent = Some(uuid);
-            n += 1;
-        }
-    }
-    // Under a 256 MiB address-space limit (the binary's own mappings included), a checker
-    // that held the file, or even a quarter of it, would fail to allocate.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 262144 && exec \"$0\" transcript check --json \"$1\"")
-        .arg(crate::support::SESSCTL)
+    let lines = big_transcript::write(&path, 1 << 30).expect("writing 1 GiB");
+    // The peak resident memory of that one process, as the kernel counted it.
+    let child = std::process::Command::new(crate::support::SESSCTL)
+        .args(["transcript", "check", "--json"])
         .arg(&path)
-        .output()
-        .expect("running sessctl under ulimit");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running sessctl");
+    let pid = child.id() as i32;
+    let out = child.wait_with_output_and_usage();
+    assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stdout));
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(ids(&report), Vec::<String>::new());
-    assert!(report["lines"].as_u64().expect("lines") >= 1024);
+    assert_eq!(report["lines"].as_u64(), Some(lines));
+    assert!(
+        report["records"].as_u64().expect("records") >= 575_000,
+        "{report:#}"
+    );
+    let mib = out.max_rss_kib as f64 / 1024.0;
+    assert!(
+        mib <= 64.0,
+        "pid {pid} peaked at {mib:.1} MiB; the README states 64 MiB"
+    );
     fs::remove_file(&path).expect("removing the 1 GiB file");
+}
+
+/// What a child printed, how it ended, and its own peak RSS.
+struct Usage {
+    stdout: Vec<u8>,
+    status: i32,
+    max_rss_kib: i64,
+}
+
+trait WaitWithUsage {
+    fn wait_with_output_and_usage(self) -> Usage;
+}
+
+impl WaitWithUsage for std::process::Child {
+    fn wait_with_output_and_usage(mut self) -> Usage {
+        use std::io::Read;
+        let mut stdout = Vec::new();
+        self.stdout
+            .take()
+            .expect("piped stdout")
+            .read_to_end(&mut stdout)
+            .expect("reading stdout");
+        let mut status = 0;
+        // Safety: an all-zero rusage is valid, and wait4 fills it for this child alone.
+        let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = unsafe { nix::libc::wait4(self.id() as i32, &mut status, 0, &mut usage) };
+        assert_eq!(pid, self.id() as i32, "wait4");
+        Usage {
+            stdout,
+            status,
+            max_rss_kib: usage.ru_maxrss,
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,560 @@
+//! Reading a Claude Code transcript the way the pinned client (2.1.x) loads it on resume,
+//! without ever writing to it.
+//!
+//! What the client does, as observed with the real Claude Code 2.1.197 offline
+//! (../shared/notes/research/claude-code-2.1-observed.md) and checked by this project's tests
+//! against it:
+//! - a transcript is `<config dir>/projects/<encoded cwd>/<session uuid>.jsonl`; every line is
+//!   a JSON value, most of them records with `uuid` and `parentUuid`; records are not always
+//!   in chain order, so they are indexed by uuid;
+//! - resume goes on from the newest conversation record (a `last-prompt` record is written
+//!   only on a clean exit, so after a crash it names a stale leaf) and walks `parentUuid` back;
+//! - a parent that is not in the file is linked to the record written just before, when that
+//!   one is at most 5 s older; past that, everything before is silently dropped;
+//! - an assistant response is one record per content block, sharing `message.id`; parallel
+//!   tool calls and their results sit on branches of their own, and the client puts them back
+//!   together (results name their call's record in `sourceToolAssistantUUID`);
+//! - a compaction writes a `compact_boundary` (`parentUuid: null`) whose
+//!   `compactMetadata.preservedSegment` names records kept verbatim after the summary;
+//! - 2.1.x drops a tool_use without a result and replaces a result without a call before it
+//!   sends, so neither fails a request; 1.0.x clients sent them and got the API's 400.
+//!
+//! The file is read as a stream, one line at a time, into a compact index ([`index`]): memory
+//! is the longest line plus 72 bytes per record (see README, "Transcripts").
+//!
+//! `record` reads a line, `index` keeps it, this module walks the chain and judges it, and
+//! `repair` writes a mended copy.
+
+mod index;
+mod record;
+mod repair;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+pub use index::Node;
+use index::{about, Index};
+pub use record::{Id, Kind};
+pub use repair::{copy_as, write_fork, Change, MISSING_RESULT};
+
+/// How bad a finding is; the worst one decides `check`'s exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The resumed conversation fails or silently loses history (exit status 2).
+    Error,
+    /// The client mends it when it loads, dropping what the detail names (exit status 1).
+    Warning,
+}
+
+/// One problem in a transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub uuid: Option<String>,
+    pub detail: String,
+}
+
+impl Finding {
+    /// Whether the client fails to resume at all: a shape that the pinned client sends as it
+    /// is and the API refuses. Only these block a start (the crash-loop guard).
+    pub fn blocks_resume(&self) -> bool {
+        self.severity == Severity::Error
+            && matches!(self.id, "dangling-tool-use" | "orphan-tool-result")
+    }
+}
+
+/// What `check` found; its JSON form is `transcript check --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    pub lines: u64,
+    pub records: usize,
+    pub session_id: Option<String>,
+    /// The record resume goes on from.
+    pub leaf: Option<String>,
+    /// Records on the resumed chain (from the root or the last compaction to the leaf),
+    /// with the parallel branches and the preserved segment the client puts back.
+    pub chain_length: usize,
+    /// Messages the API would be sent.
+    pub api_messages: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// 0 clean, 1 warnings, 2 errors.
+    pub fn exit_code(&self) -> u8 {
+        match self.findings.iter().map(|f| f.severity).min() {
+            Some(Severity::Error) => 2,
+            Some(Severity::Warning) => 1,
+            None => 0,
+        }
+    }
+}
+
+/// Which client's rules judge the pairing: 1.0.x sent broken pairs to the API as they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Legacy,
+    Current,
+}
+
+/// The parsed transcript: its index, the chain resume would load, and the API messages.
+#[derive(Debug)]
+pub struct Analysis {
+    index: Index,
+    /// Node indexes in the order the client sends them, leaf last.
+    pub chain: Vec<u32>,
+    /// The tool calls and results the client has to mend (or, for 1.0.x, the API refuses).
+    pub unpaired: Vec<Unpaired>,
+    /// Fingerprints of every tool_use id that has a result somewhere in the file, sorted.
+    answered: Vec<u64>,
+    pub report: Report,
+    pub client: Client,
+}
+
+impl Analysis {
+    pub fn node(&self, i: usize) -> &Node {
+        self.index.node(i)
+    }
+    pub fn nodes(&self) -> impl DoubleEndedIterator<Item = &Node> + '_ {
+        self.index.nodes()
+    }
+    /// A record's uuid as the file spells it.
+    pub fn name(&self, id: Id) -> String {
+        self.index.name(id)
+    }
+    /// Whether the file holds a record with the uuid `text`.
+    pub fn contains(&self, text: &str) -> bool {
+        self.index.find(Id::of(text).0).is_some()
+    }
+    /// Whether tool call `tool_use_id` has a result anywhere in the file.
+    pub fn answered(&self, tool_use_id: &str) -> bool {
+        self.answered
+            .binary_search(&record::hash64(tool_use_id))
+            .is_ok()
+    }
+    pub fn partial_tail(&self) -> bool {
+        self.index.partial_tail
+    }
+    pub fn at_line(&self, line: u64) -> Option<usize> {
+        self.index.at_line(line)
+    }
+}
+
+/// A tool call with no result in the next message, or a result with no call in the previous
+/// one.
+#[derive(Debug, Clone)]
+pub struct Unpaired {
+    /// The API message it is in.
+    pub message: usize,
+    /// The record that holds it.
+    pub node: usize,
+    pub tool_use_id: String,
+    /// A call without a result (else a result without a call).
+    pub dangling: bool,
+}
+
+/// How far back the client links a record whose parent was never written (observed: 5 s
+/// links, 120 s does not).
+const LINK_WINDOW_MS: i64 = 5_000;
+
+/// Reads `path` line by line and judges it as the client would load it on resume.
+pub fn analyze(path: &Path) -> Result<Analysis> {
+    let mut index = Index::read(path)?;
+    let mut findings = std::mem::take(&mut index.findings);
+    let client = match index.versions {
+        (true, true) => Client::Legacy,
+        _ => Client::Current,
+    };
+    let leaf = (0..index.len())
+        .filter(|&i| index.node(i).is_conversation())
+        .max_by_key(|&i| (index.node(i).time, i));
+    let walked = walk(&index, leaf, &mut findings);
+    let chain = regroup(&index, &walked);
+    boundary_findings(&index, &chain, &mut findings);
+    let (messages, members) = api_messages(&index, &chain);
+    let mut answered: Vec<u64> = index
+        .nodes()
+        .flat_map(|n| index.tool_results(n).iter().copied())
+        .collect();
+    answered.sort_unstable();
+    let unpaired = unpaired(path, &index, &messages, &members)?;
+    findings.extend(pairing_findings(&index, &unpaired, client));
+    findings.sort_by_key(|f| (f.severity, f.line));
+    let report = Report {
+        file: path.to_path_buf(),
+        lines: index.lines,
+        records: index.len(),
+        session_id: index.session.map(|s| index.name(s)),
+        leaf: leaf.map(|i| index.name(index.node(i).uuid)),
+        chain_length: chain.len(),
+        api_messages: messages.len(),
+        findings,
+    };
+    Ok(Analysis {
+        index,
+        chain,
+        unpaired,
+        answered,
+        report,
+        client,
+    })
+}
+
+fn unparseable(line: u64, complete: bool, bytes: usize, err: &serde_json::Error) -> Finding {
+    Finding {
+        id: if complete {
+            "unparseable-line"
+        } else {
+            "partial-last-line"
+        },
+        severity: if complete {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        line,
+        uuid: None,
+        detail: if complete {
+            format!(
+                "line {line} is not JSON ({err}): the client skips it, and a record on it is lost"
+            )
+        } else {
+            format!("the last line was cut off mid-write ({bytes} bytes, no newline): the client skips it")
+        },
+    }
+}
+
+/// The chain from `leaf` back to the root or the last compaction boundary, root first, with
+/// a missing parent linked as the client links it.
+fn walk(index: &Index, leaf: Option<usize>, findings: &mut Vec<Finding>) -> Vec<u32> {
+    let mut chain = Vec::new();
+    let mut seen = vec![false; index.len()];
+    let mut cursor = leaf;
+    while let Some(i) = cursor {
+        if std::mem::replace(&mut seen[i], true) {
+            let detail = "the parentUuid chain loops back on itself: the client drops what lies before the loop";
+            findings.push(about(
+                index,
+                i,
+                "chain-cycle",
+                Severity::Error,
+                detail.into(),
+            ));
+            break;
+        }
+        chain.push(i as u32);
+        let node = index.node(i);
+        if node.boundary() || node.parent.is_none() {
+            break;
+        }
+        cursor = match index.find(node.parent) {
+            Some(p) => Some(p),
+            None => missing_parent(index, i, findings),
+        };
+    }
+    chain.reverse();
+    chain
+}
+
+/// Where the client goes on from record `i`, whose parent was never written: the record
+/// written just before, when it is at most [`LINK_WINDOW_MS`] older. Else the history before
+/// `i` is lost.
+fn missing_parent(index: &Index, i: usize, findings: &mut Vec<Finding>) -> Option<usize> {
+    let node = index.node(i);
+    let parent = index.name(node.parent);
+    let previous = (0..i)
+        .rev()
+        .find(|&p| !index.node(p).sidechain() && index.node(p).kind != Kind::Other);
+    let linked = previous.filter(|&p| {
+        let then = index.node(p).time;
+        then != i64::MIN && node.time >= then && node.time - then <= LINK_WINDOW_MS
+    });
+    findings.push(match linked {
+        Some(p) => about(index, i, "relinked-parent", Severity::Warning, format!(
+            "parentUuid {parent} is not in the file; the client links the record to {} (line {}), written just before",
+            index.name(index.node(p).uuid), index.node(p).line
+        )),
+        None => about(index, i, "broken-chain", Severity::Error, format!(
+            "parentUuid {parent} is not in the file and no record was written in the 5 s before: the client silently drops everything before line {}; `sessctl transcript repair` relinks it",
+            node.line
+        )),
+    });
+    linked
+}
+
+/// The walked chain as the client sends it: each assistant response with all of its records
+/// (parallel calls sit on sibling branches), each followed by the tool results that answer
+/// them, and a compaction's preserved segment right after its anchor (the summary).
+fn regroup(index: &Index, walked: &[u32]) -> Vec<u32> {
+    // The records of every response, by message fingerprint.
+    let mut responses: Vec<(u64, u32)> = (0..index.len() as u32)
+        .map(|i| (index.node(i as usize), i))
+        .filter(|(n, _)| n.kind == Kind::Assistant && n.message != 0 && !n.sidechain())
+        .map(|(n, i)| (n.message, i))
+        .collect();
+    responses.sort_unstable();
+    let mut out = Vec::with_capacity(walked.len());
+    let mut placed = vec![false; index.len()];
+    let mut place = |i: u32, out: &mut Vec<u32>| {
+        if !std::mem::replace(&mut placed[i as usize], true) {
+            out.push(i);
+        }
+    };
+    for i in with_preserved(index, walked) {
+        let node = index.node(i as usize);
+        if node.kind != Kind::Assistant || node.message == 0 {
+            place(i, &mut out);
+            continue;
+        }
+        let start = responses.partition_point(|&(m, _)| m < node.message);
+        let group: Vec<u32> = responses[start..]
+            .iter()
+            .take_while(|&&(m, _)| m == node.message)
+            .map(|&(_, j)| j)
+            .collect();
+        for &member in &group {
+            place(member, &mut out);
+        }
+        for &member in &group {
+            for answer in index.answers(index.node(member as usize).uuid) {
+                if !index.node(answer).sidechain() {
+                    place(answer as u32, &mut out);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `walked` with a compaction's preserved segment (tail back to head) after its anchor.
+fn with_preserved(index: &Index, walked: &[u32]) -> Vec<u32> {
+    let Some(&first) = walked.first() else {
+        return Vec::new();
+    };
+    let Some(&(_, [head, anchor, tail])) = index.preserved.iter().find(|(b, _)| *b == first) else {
+        return walked.to_vec();
+    };
+    let on_chain: HashSet<u32> = walked.iter().copied().collect();
+    let mut segment = Vec::new();
+    let mut cursor = index.find(tail);
+    while let Some(i) = cursor {
+        if segment.contains(&(i as u32)) || on_chain.contains(&(i as u32)) {
+            break;
+        }
+        segment.push(i as u32);
+        if index.node(i).uuid == head {
+            break;
+        }
+        cursor = index.find(index.node(i).parent);
+    }
+    segment.reverse();
+    let at = walked
+        .iter()
+        .position(|&i| index.node(i as usize).uuid == anchor)
+        .map_or(1, |p| p + 1)
+        .min(walked.len());
+    let mut out = walked[..at].to_vec();
+    out.extend(segment);
+    out.extend_from_slice(&walked[at..]);
+    out
+}
+
+/// A compaction boundary must be followed by its summary.
+fn boundary_findings(index: &Index, chain: &[u32], findings: &mut Vec<Finding>) {
+    let Some(&first) = chain.first() else { return };
+    if !index.node(first as usize).boundary() {
+        return;
+    }
+    let summary = chain.get(1).map(|&i| index.node(i as usize));
+    if !summary.is_some_and(Node::compact_summary) {
+        let detail = "a compaction boundary has no summary after it: the conversation before it is gone from the agent's context";
+        findings.push(about(
+            index,
+            first as usize,
+            "boundary-without-summary",
+            Severity::Warning,
+            detail.into(),
+        ));
+    }
+}
+
+/// `2026-11-23T20:34:31.586Z` (or with an offset) as milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let s = text.get(from..from + len)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 19 || b[4] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, min, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let mut rest = &text[19..];
+    let mut millis = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let ms: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = ms.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "" => 0,
+        _ => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            let (h, m) = (num(text.len() - 5, 2)?, num(text.len() - 2, 2)?);
+            sign * (h * 60 + m) * 60
+        }
+    };
+    // Howard Hinnant's days-from-civil algorithm.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hour * 3600 + min * 60 + sec) - offset) * 1000 + millis)
+}
+
+/// The messages the API is sent: user and assistant records of the chain, consecutive records
+/// of one role merged (an assistant response is split over records sharing `message.id`).
+/// Each message is a range of the returned members.
+fn api_messages(index: &Index, chain: &[u32]) -> (Vec<(u32, u32)>, Vec<u32>) {
+    let mut messages: Vec<(u32, u32)> = Vec::new();
+    let mut members = Vec::new();
+    let mut last_kind = None;
+    for &i in chain {
+        let n = index.node(i as usize);
+        if !n.is_conversation() || n.skipped() {
+            continue;
+        }
+        match messages.last_mut() {
+            Some((_, len)) if last_kind == Some(n.kind) => *len += 1,
+            _ => messages.push((members.len() as u32, 1)),
+        }
+        last_kind = Some(n.kind);
+        members.push(i);
+    }
+    (messages, members)
+}
+
+/// Tool calls paired by id with the results in the next message, and results with the calls
+/// in the previous one; order within a message does not matter. Ids are fingerprints; the
+/// texts of the few unpaired ones are read back from the file to name them.
+fn unpaired(
+    path: &Path,
+    index: &Index,
+    messages: &[(u32, u32)],
+    members: &[u32],
+) -> Result<Vec<Unpaired>> {
+    let nodes_of = |k: usize| -> &[u32] {
+        let (start, len) = messages[k];
+        &members[start as usize..(start + len) as usize]
+    };
+    let kind_of = |k: usize| index.node(nodes_of(k)[0] as usize).kind;
+    let ids = |k: Option<usize>, kind: Kind, uses: bool| -> HashSet<u64> {
+        k.filter(|&k| k < messages.len() && kind_of(k) == kind)
+            .map(nodes_of)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|&i| {
+                let n = index.node(i as usize);
+                if uses {
+                    index.tool_uses(n)
+                } else {
+                    index.tool_results(n)
+                }
+            })
+            .copied()
+            .collect()
+    };
+    let mut found = Vec::new();
+    for k in 0..messages.len() {
+        let dangling = kind_of(k) == Kind::Assistant;
+        // A call's partner is in the next (user) message; a result's in the previous one.
+        let partners = if dangling {
+            ids(Some(k + 1), Kind::User, false)
+        } else {
+            ids(k.checked_sub(1), Kind::Assistant, true)
+        };
+        for &i in nodes_of(k) {
+            let n = index.node(i as usize);
+            let own = if dangling {
+                index.tool_uses(n)
+            } else {
+                index.tool_results(n)
+            };
+            for &id in own.iter().filter(|id| !partners.contains(id)) {
+                found.push((k, i as usize, id, dangling));
+            }
+        }
+    }
+    let mut lines: Vec<u32> = found
+        .iter()
+        .map(|&(_, i, _, _)| index.node(i).line)
+        .collect();
+    lines.dedup();
+    let texts = index::tool_id_texts(path, &lines)?;
+    Ok(found
+        .into_iter()
+        .map(|(message, node, id, dangling)| Unpaired {
+            message,
+            node,
+            tool_use_id: texts.get(&id).cloned().unwrap_or_default(),
+            dangling,
+        })
+        .collect())
+}
+
+fn pairing_findings(index: &Index, unpaired: &[Unpaired], client: Client) -> Vec<Finding> {
+    unpaired
+        .iter()
+        .map(|u| {
+            let (id, k) = (&u.tool_use_id, u.message);
+            let detail = match (u.dangling, client) {
+                (true, Client::Legacy) => format!("tool_use {id} (API message {k}) has no tool_result in the next user message: this 1.0.x transcript is sent as it is, and the API answers 400"),
+                (false, Client::Legacy) => format!("tool_result for {id} (API message {k}) has no tool_use in the previous assistant message: this 1.0.x transcript is sent as it is, and the API answers 400"),
+                (true, Client::Current) => format!("tool_use {id} (API message {k}) has no result: the client drops the call when it resumes (the conversation goes on without it)"),
+                (false, Client::Current) => format!("tool_result for {id} (API message {k}) has no call before it: the client replaces it with an empty message when it resumes"),
+            };
+            let severity = match client {
+                Client::Legacy => Severity::Error,
+                Client::Current => Severity::Warning,
+            };
+            let kind = if u.dangling { "dangling-tool-use" } else { "orphan-tool-result" };
+            about(index, u.node, kind, severity, detail)
+        })
+        .collect()
+}
+
+/// The conversation records of `original`'s resumed chain that `fork` no longer holds, by
+/// uuid: what a repair would lose.
+pub fn lost_records(original: &Analysis, fork: &Analysis) -> Vec<String> {
+    original
+        .chain
+        .iter()
+        .map(|&i| original.node(i as usize))
+        .filter(|n| n.is_conversation() && fork.index.find(n.uuid).is_none())
+        .map(|n| original.name(n.uuid))
+        .collect()
+}
+
+/// Whether the analysed transcript holds any conversation record at all.
+pub fn has_conversation(analysis: &Analysis) -> bool {
+    analysis.nodes().any(Node::is_conversation)
+}
