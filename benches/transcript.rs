@@ -44,7 +44,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("big.jsonl");
-    let records = big_transcript::write(&file, BYTES)?;
+    let lines = big_transcript::write(&file, BYTES)?;
     let bytes = std::fs::metadata(&file)?.len();
     let sessctl = env!("CARGO_BIN_EXE_sessctl");
     let mut check = Command::new(sessctl);
@@ -65,7 +65,7 @@ fn run() -> anyhow::Result<()> {
     let verdict = |ok: bool| if ok { "met" } else { "missed" };
     let mut out = String::new();
     writeln!(out, "# transcript benchmark\n")?;
-    writeln!(out, "`cargo bench --bench transcript`: a {:.2} GiB transcript of {records} records (lines; records with a uuid are about 5 in 6) in the shape Claude Code 2.1 writes, page cache warm, {RUNS} interleaved runs each, median wall time, process start included. {} CPUs.\n", bytes as f64 / (1u64 << 30) as f64, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
+    writeln!(out, "`cargo bench --bench transcript`: a {:.2} GiB transcript of {lines} lines (about 5 in 6 of them records with a uuid) in the shape Claude Code 2.1 writes, page cache warm, {RUNS} interleaved runs each, median wall time, process start included. {} CPUs.\n", bytes as f64 / (1u64 << 30) as f64, std::thread::available_parallelism().map_or(1, |n| n.get()))?;
     writeln!(out, "| command | median | throughput |\n|---|---|---|")?;
     writeln!(
         out,

@@ -445,9 +445,10 @@ pub fn needs_repair(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<
             .find(|f| f.blocks_resume())
             .map(|f| {
                 format!(
-                    "the transcript {} fails to resume: {}",
+                    "the transcript {} fails to resume: {}; run `sessctl transcript repair {} --adopt`",
                     file.display(),
-                    f.detail
+                    f.detail,
+                    product.name
                 )
             }),
     };

@@ -116,14 +116,10 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
         }
     } else {
         let settings = Product::load(paths, product)?;
-        if let Some(why) = agent::needs_repair(paths, &settings, &agent_env(systemd, &settings)?)? {
-            // The crash-loop guard: a start would only meet the same broken transcript.
-            let fix = format!("sessctl transcript repair {product} --adopt");
-            (
-                Verdict::NeedsRepair,
-                Some(format!("{why}; run `{fix}`")),
-                before.clone(),
-            )
+        let env = agent_env(systemd, &settings)?;
+        if let Some(why) = agent::needs_repair(paths, &settings, &env)? {
+            // The crash-loop guard: a start would only meet the same failure.
+            (Verdict::NeedsRepair, Some(why), before.clone())
         } else {
             start_session(paths, systemd, &settings, &status)?;
             let (after, status) = identity::read(systemd, &unit)?;

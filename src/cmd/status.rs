@@ -156,8 +156,7 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
         conversation: conversation(paths, &product, &env)?,
         needs_repair: match s.is_running() {
             true => None,
-            false => agent::needs_repair(paths, &product, &env)?
-                .map(|why| format!("{why}; run `sessctl transcript repair {name} --adopt`")),
+            false => agent::needs_repair(paths, &product, &env)?,
         },
         unit,
         active_state: s.active_state,

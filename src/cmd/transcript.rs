@@ -65,14 +65,19 @@ fn resolve(paths: &Paths, target: &str) -> Result<Target> {
             "product {target:?} has no pinned conversation yet: it is chosen before its first start; pass the transcript file instead"
         ))
     })?;
-    // The unit's environment decides; with no manager to ask, the caller's stands in.
-    let manager = Systemd::connect().and_then(|s| s.environment()).ok();
-    let env = AgentEnv::of(&product, manager.as_deref());
+    let env = product_env(&product);
     Ok(Target {
         file: agent::find_transcript(&env, &pin.session_id)?,
         product: Some((product, pin)),
         env,
     })
+}
+
+/// Where the product's agent keeps its data: the unit's environment decides; with no manager
+/// to ask, the caller's stands in.
+fn product_env(product: &Product) -> AgentEnv {
+    let manager = Systemd::connect().and_then(|s| s.environment()).ok();
+    AgentEnv::of(product, manager.as_deref())
 }
 
 fn check(paths: &Paths, target: &str, json: bool) -> Result<()> {
@@ -409,8 +414,7 @@ fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<()> {
     }
     // In the project folder of the product's directory: the only one the client's resume
     // looks in.
-    let manager = Systemd::connect().and_then(|s| s.environment()).ok();
-    let project = AgentEnv::of(&product, manager.as_deref())
+    let project = product_env(&product)
         .claude_projects()
         .context("neither CLAUDE_CONFIG_DIR nor HOME is set for the product's agent")?
         .join(agent::encode_dir(&product.dir));

@@ -507,3 +507,55 @@ fn a_pinned_conversation_without_a_transcript() {
         "{text}"
     );
 }
+
+#[test]
+fn the_guard_scans_a_transcript_once_per_change_and_blocks_a_vanished_one() {
+    let Some((env, claude_dir, _)) = claude_product("guard", &[]) else {
+        return;
+    };
+    wait_starts(&env, 1);
+    let id = pinned(&env);
+    env.sessctl().args(["stop", "web"]).run();
+    // The verdict on this version of the transcript is remembered (here by `status`, which
+    // judges a session that is down): a resume trusts it and scans nothing, as a planted
+    // verdict shows.
+    env.sessctl().args(["status", "web"]).run();
+    let guard = env
+        .var("XDG_STATE_HOME")
+        .join("sessctl/products/web/guard.json");
+    let mut known: Value =
+        serde_json::from_str(&fs::read_to_string(&guard).expect("guard.json")).expect("guard JSON");
+    assert_eq!(known["session_id"], id.as_str());
+    known["verdict"] = "PLANTED".into();
+    fs::write(&guard, known.to_string()).expect("planting a verdict");
+    let (v, code) = resume(&env);
+    assert_eq!((v["reason"].as_str(), code), (Some("PLANTED"), 5), "{v:#}");
+    // Any change of the transcript is judged again.
+    let transcript = fs::read_dir(claude_dir.join("projects"))
+        .expect("projects")
+        .flatten()
+        .map(|d| d.path().join(format!("{id}.jsonl")))
+        .find(|p| p.exists())
+        .expect("the transcript");
+    let mut text = fs::read_to_string(&transcript).expect("transcript");
+    text.push('\n');
+    fs::write(&transcript, text).expect("touching it");
+    assert_eq!(resume(&env).0["verdict"], "started");
+    env.sessctl().args(["stop", "web"]).run();
+    // A transcript that is gone although snapshots show it existed: a start would begin an
+    // empty conversation under the old id, so the guard refuses and names the snapshot.
+    fs::remove_file(&transcript).expect("losing the transcript");
+    let (v, code) = resume(&env);
+    assert_eq!(
+        (v["verdict"].as_str(), code),
+        (Some("needs-repair"), 5),
+        "{v:#}"
+    );
+    assert!(
+        v["reason"]
+            .as_str()
+            .expect("a reason")
+            .contains("run `sessctl transcript restore web "),
+        "{v:#}"
+    );
+}
