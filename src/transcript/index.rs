@@ -102,9 +102,15 @@ impl Index {
         let to_parse = Mutex::new(to_parse);
         // Parsed blocks' buffers go back to the reader, so no block is allocated twice.
         let (spent, reuse) = mpsc::channel::<Vec<u8>>();
+        // The reader reads a block only with a credit, and a block's credit comes back once
+        // its records are in: a slow parser never lets blocks pile up behind it.
+        let (credit, credits) = mpsc::channel::<()>();
+        for _ in 0..2 * workers {
+            let _ = credit.send(());
+        }
         std::thread::scope(|scope| -> Result<()> {
             let (parsed, done) = mpsc::sync_channel::<(u64, Vec<Line>)>(workers);
-            let reader = scope.spawn(move || read_blocks(file, blocks, reuse));
+            let reader = scope.spawn(move || read_blocks(file, blocks, reuse, credits));
             for _ in 0..workers {
                 let (to_parse, parsed, spent) = (&to_parse, parsed.clone(), spent.clone());
                 scope.spawn(move || parse_blocks(to_parse, parsed, spent));
@@ -116,6 +122,7 @@ impl Index {
                 waiting.insert(seq, lines);
                 while let Some(lines) = waiting.remove(&next) {
                     index.take(lines);
+                    let _ = credit.send(());
                     next += 1;
                 }
             }
@@ -307,37 +314,39 @@ enum Line {
     },
 }
 
-/// Sends `file` in blocks of whole lines (the last one may end without a newline).
+/// Sends `file` in blocks of whole lines (the last one may end without a newline), each
+/// with a credit; a line longer than a block makes its block longer.
 fn read_blocks(
     mut file: File,
     blocks: mpsc::SyncSender<(u64, Vec<u8>)>,
     reuse: mpsc::Receiver<Vec<u8>>,
+    credits: mpsc::Receiver<()>,
 ) -> std::io::Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     for seq in 0.. {
         let mut block = reuse.try_recv().unwrap_or_default();
         block.clear();
         block.append(&mut carry);
-        let start = block.len();
-        block.resize(start + BLOCK, 0);
-        let n = read_full(&mut file, &mut block[start..])?;
-        block.truncate(start + n);
-        if n == 0 {
-            if !block.is_empty() {
-                let _ = blocks.send((seq, block));
+        let mut eof = false;
+        loop {
+            let start = block.len();
+            block.resize(start + BLOCK, 0);
+            let n = read_full(&mut file, &mut block[start..])?;
+            block.truncate(start + n);
+            if n == 0 {
+                eof = true;
+                break;
             }
-            return Ok(());
+            // A line cut at the block's end goes on in the next block.
+            if let Some(end) = block[start..].iter().rposition(|&b| b == b'\n') {
+                carry.extend_from_slice(&block[start + end + 1..]);
+                block.truncate(start + end + 1);
+                break;
+            }
         }
-        // A line cut at the block's end goes on in the next block.
-        if let Some(end) = block.iter().rposition(|&b| b == b'\n') {
-            carry.extend_from_slice(&block[end + 1..]);
-            block.truncate(end + 1);
-        } else {
-            carry = block;
-            continue;
-        }
-        if blocks.send((seq, block)).is_err() {
-            return Ok(());
+        if block.is_empty() || credits.recv().is_err() || blocks.send((seq, block)).is_err() || eof
+        {
+            break;
         }
     }
     Ok(())
@@ -454,5 +463,47 @@ pub fn about(
         line: u64::from(n.line),
         uuid: Some(index.name(n.uuid)),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines longer than a block, blank lines and a cut-off last line come out whole and
+    /// numbered as in the file.
+    #[test]
+    fn blocks_keep_every_line_whole() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("t.jsonl");
+        let long = "x".repeat(3 * BLOCK + 7);
+        let record = |uuid: &str, text: &str| {
+            format!("{{\"type\":\"user\",\"uuid\":\"{uuid}\",\"message\":{{\"content\":\"{text}\"}}}}\n")
+        };
+        let text = format!(
+            "{}\n{}{}{{\"type\":\"user\",\"uu",
+            record("a", &long),
+            record("b", "short"),
+            record("c", &long)
+        );
+        std::fs::write(&path, text).expect("writing");
+        let index = Index::read(&path).expect("reading");
+        assert_eq!(index.lines, 5);
+        assert_eq!(index.len(), 3);
+        let lines: Vec<u32> = index.nodes().map(|n| n.line).collect();
+        assert_eq!(lines, [1, 3, 4]);
+        assert!(index.partial_tail);
+        assert_eq!(index.findings.len(), 1);
+        assert_eq!(index.findings[0].line, 5);
+        assert_eq!(index.name(index.node(1).uuid), "b");
+    }
+
+    #[test]
+    fn an_empty_file_has_no_lines() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("empty.jsonl");
+        std::fs::write(&path, "").expect("writing");
+        let index = Index::read(&path).expect("reading");
+        assert_eq!((index.lines, index.len()), (0, 0));
     }
 }

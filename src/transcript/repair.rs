@@ -33,6 +33,24 @@ enum Edit {
 /// The text of a result sessctl adds for a tool call that never got one.
 pub const MISSING_RESULT: &str = "[sessctl] No result was recorded for this tool call: the session was interrupted before it finished. Treat it as failed and run it again if it is still needed.";
 
+/// What a repair does to the original, line by line, and why.
+#[derive(Default)]
+struct Plan {
+    edits: HashMap<u64, Vec<Edit>>,
+    /// A new user record to write after a line: its uuid and the calls it answers.
+    inserts: HashMap<u64, (String, Vec<String>)>,
+    /// Lines from here on are cut.
+    cut: Option<u64>,
+    changes: Vec<Change>,
+}
+
+impl Plan {
+    fn edit(&mut self, line: u64, edit: Edit, change: Change) {
+        self.edits.entry(line).or_default().push(edit);
+        self.changes.push(change);
+    }
+}
+
 /// Writes a repaired copy of the analysed transcript to `fork`, as conversation `new_id`.
 /// Untouched lines are copied byte for byte but for the session id, which has the same length;
 /// changed records are re-serialised; chain links are kept across every insertion.
@@ -42,72 +60,73 @@ pub fn write_fork(
     new_id: &str,
     fork: &Path,
 ) -> Result<Vec<Change>> {
-    let mut edits: HashMap<u64, Vec<Edit>> = HashMap::new();
-    let mut inserts: HashMap<u64, (String, Vec<String>)> = HashMap::new();
-    let mut changes = Vec::new();
-    let old_id = analysis.report.session_id.clone().unwrap_or_default();
+    let mut plan = Plan::default();
+    plan_drops(analysis, &mut plan);
+    plan_missing_results(analysis, &mut plan)?;
+    plan_relinks(analysis, &mut plan);
+    plan_orphans(analysis, &mut plan);
+    copy_planned(original, analysis, &plan, new_id, fork)?;
+    Ok(plan.changes)
+}
 
+/// A cut-off last line and lines that are not JSON hold no record the client could read:
+/// they are dropped. Last resort: a looping chain is cut before the loop, and every record cut
+/// is named.
+fn plan_drops(analysis: &Analysis, plan: &mut Plan) {
     if analysis.partial_tail() {
-        edits
-            .entry(analysis.report.lines)
-            .or_default()
-            .push(Edit::Drop);
-        changes.push(Change {
-            kind: "drop-partial-line",
-            line: analysis.report.lines,
-            uuid: None,
-            detail: "dropped the cut-off last line".into(),
-        });
+        let line = analysis.report.lines;
+        plan.edit(
+            line,
+            Edit::Drop,
+            Change {
+                kind: "drop-partial-line",
+                line,
+                uuid: None,
+                detail: "dropped the cut-off last line".into(),
+            },
+        );
     }
-    // A line that is not JSON holds no record the client could read: it is dropped.
-    for f in analysis
-        .report
-        .findings
-        .iter()
-        .filter(|f| f.id == "unparseable-line")
-    {
-        edits.entry(f.line).or_default().push(Edit::Drop);
-        changes.push(Change {
-            kind: "drop-unparseable-line",
-            line: f.line,
-            uuid: None,
-            detail: format!("dropped line {}, which is not JSON", f.line),
-        });
+    let findings = &analysis.report.findings;
+    for f in findings.iter().filter(|f| f.id == "unparseable-line") {
+        plan.edit(
+            f.line,
+            Edit::Drop,
+            Change {
+                kind: "drop-unparseable-line",
+                line: f.line,
+                uuid: None,
+                detail: format!("dropped line {}, which is not JSON", f.line),
+            },
+        );
     }
-    // Last resort: a looping chain is cut before the loop, and every record cut is named.
-    let cut = analysis
-        .report
-        .findings
+    plan.cut = findings
         .iter()
         .filter(|f| f.id == "chain-cycle")
         .map(|f| f.line)
         .min();
-    if let Some(cut) = cut {
-        changes.push(Change {
-            kind: "truncate",
-            line: cut,
-            uuid: None,
-            detail: format!("cut the conversation before line {cut}, where its chain loops"),
+    let Some(cut) = plan.cut else { return };
+    plan.changes.push(Change {
+        kind: "truncate",
+        line: cut,
+        uuid: None,
+        detail: format!("cut the conversation before line {cut}, where its chain loops"),
+    });
+    for n in analysis.nodes().filter(|n| u64::from(n.line) >= cut) {
+        let uuid = analysis.name(n.uuid);
+        plan.changes.push(Change {
+            kind: "drop-record",
+            line: u64::from(n.line),
+            detail: format!("dropped record {uuid} (line {}) with the cut", n.line),
+            uuid: Some(uuid),
         });
-        changes.extend(
-            analysis
-                .nodes()
-                .filter(|n| u64::from(n.line) >= cut)
-                .map(|n| {
-                    let uuid = analysis.name(n.uuid);
-                    Change {
-                        kind: "drop-record",
-                        line: u64::from(n.line),
-                        detail: format!("dropped record {uuid} (line {}) with the cut", n.line),
-                        uuid: Some(uuid),
-                    }
-                }),
-        );
     }
-    // Missing results: a new user record right after the record of each call that has no
-    // result anywhere in the file, where the client itself writes results, and the record
-    // that followed the call relinked to it. A sibling of the same response (a parallel call)
-    // stays where it is: the client puts results of parallel calls back by their source.
+}
+
+/// Missing results: a new user record right after the record of each call that has no result
+/// anywhere in the file, where the client itself writes results, and the record that followed
+/// the call relinked to it. A sibling of the same response (a parallel call) stays where it
+/// is: the client puts results of parallel calls back by their source.
+fn plan_missing_results(analysis: &Analysis, plan: &mut Plan) -> Result<()> {
     let mut missing_by_node: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for u in analysis.unpaired.iter().filter(|u| u.dangling) {
         if !analysis.answered(&u.tool_use_id) {
@@ -119,33 +138,38 @@ pub fn write_fork(
     }
     for (call, missing) in missing_by_node {
         let new_uuid = crate::agent::new_uuid()?;
-        let call_node = analysis.node(call);
+        let call = analysis.node(call);
         let child = analysis
             .chain
             .iter()
             .map(|&j| analysis.node(j as usize))
             .find(|n| {
-                n.parent == call_node.uuid
-                    && !(n.kind == Kind::Assistant && n.message == call_node.message)
+                n.parent == call.uuid && !(n.kind == Kind::Assistant && n.message == call.message)
             });
         if let Some(child) = child {
-            edits
+            let edit = Edit::Reparent(new_uuid.clone());
+            plan.edits
                 .entry(u64::from(child.line))
                 .or_default()
-                .push(Edit::Reparent(new_uuid.clone()));
+                .push(edit);
         }
-        changes.push(Change {
+        plan.changes.push(Change {
             kind: "insert-error-result",
-            line: u64::from(call_node.line),
+            line: u64::from(call.line),
             uuid: Some(new_uuid.clone()),
             detail: format!(
                 "inserted a user record with error results for {} right after the call",
                 missing.join(", ")
             ),
         });
-        inserts.insert(u64::from(call_node.line), (new_uuid, missing));
+        plan.inserts
+            .insert(u64::from(call.line), (new_uuid, missing));
     }
-    // A parent that was never written: link to the conversation record written just before.
+    Ok(())
+}
+
+/// A parent that was never written: link to the conversation record written just before.
+fn plan_relinks(analysis: &Analysis, plan: &mut Plan) {
     for f in analysis
         .report
         .findings
@@ -159,21 +183,23 @@ pub fn write_fork(
             .rev()
             .map(|p| analysis.node(p))
             .find(|n| n.is_conversation());
-        if let Some(previous) = previous {
-            let name = analysis.name(previous.uuid);
-            changes.push(Change {
-                kind: "relink",
-                line: f.line,
-                uuid: f.uuid.clone(),
-                detail: format!(
-                    "linked the record to {name} (line {}), the conversation record before it, in place of a parent that was never written",
-                    previous.line
-                ),
-            });
-            edits.entry(f.line).or_default().push(Edit::Reparent(name));
-        }
+        let Some(previous) = previous else { continue };
+        let name = analysis.name(previous.uuid);
+        let change = Change {
+            kind: "relink",
+            line: f.line,
+            uuid: f.uuid.clone(),
+            detail: format!(
+                "linked the record to {name} (line {}), the conversation record before it, in place of a parent that was never written",
+                previous.line
+            ),
+        };
+        plan.edit(f.line, Edit::Reparent(name), change);
     }
-    // Results without calls, per record: turned into notes.
+}
+
+/// Results without calls, per record: turned into notes.
+fn plan_orphans(analysis: &Analysis, plan: &mut Plan) {
     let mut orphans_by_node: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for u in analysis.unpaired.iter().filter(|u| !u.dangling) {
         orphans_by_node
@@ -183,7 +209,7 @@ pub fn write_fork(
     }
     for (i, orphans) in orphans_by_node {
         let line = u64::from(analysis.node(i).line);
-        changes.push(Change {
+        let change = Change {
             kind: "orphan-result-to-note",
             line,
             uuid: Some(analysis.name(analysis.node(i).uuid)),
@@ -191,108 +217,121 @@ pub fn write_fork(
                 "turned the results for {} into a text note",
                 orphans.join(", ")
             ),
-        });
-        edits
-            .entry(line)
-            .or_default()
-            .push(Edit::OrphansToText(orphans));
+        };
+        plan.edit(line, Edit::OrphansToText(orphans), change);
     }
+}
 
-    let out = File::create(fork).with_context(|| format!("creating {}", fork.display()))?;
-    let mut out = std::io::BufWriter::new(out);
-    let input = File::open(original).with_context(|| format!("opening {}", original.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 16, input);
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
+/// Copies `original` to `fork` as conversation `new_id`, carrying out `plan`.
+fn copy_planned(
+    original: &Path,
+    analysis: &Analysis,
+    plan: &Plan,
+    new_id: &str,
+    fork: &Path,
+) -> Result<()> {
+    let old_id = analysis.report.session_id.clone().unwrap_or_default();
     let old_field = format!("\"sessionId\":\"{old_id}\"");
     let new_field = format!("\"sessionId\":\"{new_id}\"");
+    let out = File::create(fork).with_context(|| format!("creating {}", fork.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let write = |out: &mut std::io::BufWriter<File>, mut text: Vec<u8>| -> Result<()> {
+        text.push(b'\n');
+        std::io::Write::write_all(out, &text).with_context(|| format!("writing {}", fork.display()))
+    };
+    let mut line_no = 0u64;
+    for_each_line(original, |buf| {
+        line_no += 1;
+        if plan.cut.is_some_and(|cut| line_no >= cut) {
+            return Ok(false);
+        }
+        let edits = plan.edits.get(&line_no).map_or(&[][..], Vec::as_slice);
+        if edits.iter().any(|e| matches!(e, Edit::Drop)) {
+            return Ok(true);
+        }
+        let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+        write(
+            &mut out,
+            edited(body, edits, new_id, (&old_field, &new_field))
+                .with_context(|| format!("re-reading line {line_no} of {}", original.display()))?,
+        )?;
+        if let Some((uuid, ids)) = plan.inserts.get(&line_no) {
+            write(&mut out, inserted_results(body, uuid, ids, new_id)?)?;
+        }
+        Ok(true)
+    })?;
+    std::io::Write::flush(&mut out).with_context(|| format!("writing {}", fork.display()))
+}
+
+/// One line of the copy: the original's bytes with the new session id, or, when `edits`
+/// change it, the re-serialised record.
+fn edited(body: &[u8], edits: &[Edit], new_id: &str, ids: (&str, &str)) -> Result<Vec<u8>> {
+    if edits.is_empty() {
+        return Ok(replace_bytes(body, ids.0.as_bytes(), ids.1.as_bytes()));
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body)?;
+    for edit in edits {
+        apply(&mut value, edit);
+    }
+    set_session(&mut value, new_id);
+    serde_json::to_vec(&value).context("serialising a changed record")
+}
+
+/// The user record, right after the call in `call_body`, with error results for `ids`.
+fn inserted_results(call_body: &[u8], uuid: &str, ids: &[String], new_id: &str) -> Result<Vec<u8>> {
+    let call: serde_json::Value = serde_json::from_slice(call_body).unwrap_or_default();
+    let mut record = serde_json::json!({
+        "parentUuid": call.get("uuid").cloned().unwrap_or_default(),
+        "isSidechain": false,
+        "userType": call.get("userType").cloned().unwrap_or_else(|| "external".into()),
+        "cwd": call.get("cwd").cloned().unwrap_or_default(),
+        "sessionId": new_id,
+        "version": call.get("version").cloned().unwrap_or_default(),
+        "type": "user",
+        "message": {"role": "user", "content": error_results(ids)},
+        "uuid": uuid,
+        "timestamp": call.get("timestamp").cloned().unwrap_or_default(),
+        "sourceToolAssistantUUID": call.get("uuid").cloned().unwrap_or_default(),
+    });
+    if let Some(branch) = call.get("gitBranch") {
+        record["gitBranch"] = branch.clone();
+    }
+    serde_json::to_vec(&record).context("serialising an inserted record")
+}
+
+/// Calls `each` with every line of `path` (newline included) until it returns `false`.
+fn for_each_line(path: &Path, mut each: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
+    let input = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut buf = Vec::new();
     loop {
         buf.clear();
-        if reader
+        let n = reader
             .read_until(b'\n', &mut buf)
-            .with_context(|| format!("reading {}", original.display()))?
-            == 0
-        {
-            break;
-        }
-        line_no += 1;
-        if cut.is_some_and(|cut| line_no >= cut) {
-            break;
-        }
-        let line_edits = edits.get(&line_no).cloned().unwrap_or_default();
-        if line_edits.iter().any(|e| matches!(e, Edit::Drop)) {
-            continue;
-        }
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let mut text = if line_edits.is_empty() {
-            replace_bytes(body, old_field.as_bytes(), new_field.as_bytes())
-        } else {
-            let mut value: serde_json::Value = serde_json::from_slice(body)
-                .with_context(|| format!("re-reading line {line_no} of {}", original.display()))?;
-            for edit in &line_edits {
-                apply(&mut value, edit);
-            }
-            set_session(&mut value, new_id);
-            serde_json::to_vec(&value).context("serialising a changed record")?
-        };
-        text.push(b'\n');
-        std::io::Write::write_all(&mut out, &text)
-            .with_context(|| format!("writing {}", fork.display()))?;
-        if let Some((uuid, ids)) = inserts.get(&line_no) {
-            let parent: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let mut record = serde_json::json!({
-                "parentUuid": parent.get("uuid").cloned().unwrap_or_default(),
-                "isSidechain": false,
-                "userType": parent.get("userType").cloned().unwrap_or_else(|| "external".into()),
-                "cwd": parent.get("cwd").cloned().unwrap_or_default(),
-                "sessionId": new_id,
-                "version": parent.get("version").cloned().unwrap_or_default(),
-                "type": "user",
-                "message": {"role": "user", "content": error_results(ids)},
-                "uuid": uuid,
-                "timestamp": parent.get("timestamp").cloned().unwrap_or_default(),
-                "sourceToolAssistantUUID": parent.get("uuid").cloned().unwrap_or_default(),
-            });
-            if let Some(branch) = parent.get("gitBranch") {
-                record["gitBranch"] = branch.clone();
-            }
-            let mut text = serde_json::to_vec(&record).context("serialising an inserted record")?;
-            text.push(b'\n');
-            std::io::Write::write_all(&mut out, &text)
-                .with_context(|| format!("writing {}", fork.display()))?;
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 || !each(&buf)? {
+            return Ok(());
         }
     }
-    std::io::Write::flush(&mut out).with_context(|| format!("writing {}", fork.display()))?;
-    Ok(changes)
 }
 
 /// Copies transcript `src` to `dest` as conversation `new_id`: every line byte for byte but for
 /// its session id, `old_id`, which has the same length.
 pub fn copy_as(src: &Path, dest: &Path, old_id: &str, new_id: &str) -> Result<()> {
-    let input = File::open(src).with_context(|| format!("opening {}", src.display()))?;
     let out = File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut out = std::io::BufWriter::new(out);
-    let mut reader = BufReader::with_capacity(1 << 16, input);
     let (from, to) = (
         format!("\"sessionId\":\"{old_id}\""),
         format!("\"sessionId\":\"{new_id}\""),
     );
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        if reader
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("reading {}", src.display()))?
-            == 0
-        {
-            break;
-        }
+    for_each_line(src, |line| {
         std::io::Write::write_all(
             &mut out,
-            &replace_bytes(&buf, from.as_bytes(), to.as_bytes()),
+            &replace_bytes(line, from.as_bytes(), to.as_bytes()),
         )
         .with_context(|| format!("writing {}", dest.display()))?;
-    }
+        Ok(true)
+    })?;
     std::io::Write::flush(&mut out).with_context(|| format!("writing {}", dest.display()))
 }
 
