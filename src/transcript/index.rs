@@ -21,8 +21,9 @@ pub struct Node {
     pub parent: Id,
     /// The message id's fingerprint, 0 for none.
     pub message: u64,
-    /// Milliseconds since the epoch; `i64::MIN` when unreadable.
-    pub time: i64,
+    /// When it was written, in tenths of a second after the index's base (see
+    /// [`Index::tick`]); 0 when its timestamp is unreadable.
+    pub time: u32,
     /// 1-based line number.
     pub line: u32,
     /// The record's tool ids: `uses` calls then `results` results, from `tools` in the arena.
@@ -41,6 +42,10 @@ const SUMMARY: u8 = 8;
 impl Node {
     pub fn is_conversation(&self) -> bool {
         !self.sidechain() && matches!(self.kind, Kind::User | Kind::Assistant)
+    }
+    /// Sent to the API on resume: a conversation record that is not meta.
+    pub fn is_sent(&self) -> bool {
+        self.is_conversation() && !self.skipped()
     }
     pub fn sidechain(&self) -> bool {
         self.flags & SIDECHAIN != 0
@@ -84,6 +89,8 @@ pub struct Index {
     pub partial_tail: bool,
     /// Whether any record names a client version, and whether every one of them is 1.x.
     pub versions: (bool, bool),
+    /// Milliseconds since the epoch that tick 2^31 stands for: the first timestamp read.
+    base: Option<i64>,
 }
 
 impl Index {
@@ -155,6 +162,14 @@ impl Index {
         }
     }
 
+    /// `ms` (since the epoch) as a tick: tenths of a second, 2^31 at the first timestamp read,
+    /// so 4 bytes cover 6.8 years either side of it (beyond, a time is clamped).
+    fn tick(&mut self, ms: i64) -> u32 {
+        let base = *self.base.get_or_insert(ms);
+        let tick = (ms - base).div_euclid(100) + (1 << 31);
+        tick.clamp(1, i64::from(u32::MAX)) as u32
+    }
+
     fn id(&mut self, raw: RawId) -> Id {
         match raw {
             RawId::Absent => Id::NONE,
@@ -204,7 +219,7 @@ impl Index {
             uuid,
             parent,
             message: raw.message_id.unwrap_or(0),
-            time: raw.time.unwrap_or(i64::MIN),
+            time: raw.time.map_or(0, |ms| self.tick(ms)),
             line: self.lines as u32,
             tools: self.arena.len() as u32,
             uses: raw.tool_uses.len() as u16,

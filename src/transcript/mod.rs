@@ -29,6 +29,7 @@ mod index;
 mod record;
 mod repair;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -161,9 +162,9 @@ pub struct Unpaired {
     pub dangling: bool,
 }
 
-/// How far back the client links a record whose parent was never written (observed: 5 s
-/// links, 120 s does not).
-const LINK_WINDOW_MS: i64 = 5_000;
+/// How far back the client links a record whose parent was never written, in the index's
+/// tenths of a second (observed: 5 s links, 120 s does not).
+const LINK_WINDOW: u32 = 50;
 
 /// Reads `path` line by line and judges it as the client would load it on resume.
 pub fn analyze(path: &Path) -> Result<Analysis> {
@@ -178,14 +179,15 @@ pub fn analyze(path: &Path) -> Result<Analysis> {
         .max_by_key(|&i| (index.node(i).time, i));
     let walked = walk(&index, leaf, &mut findings);
     let chain = regroup(&index, &walked);
+    drop(walked);
     boundary_findings(&index, &chain, &mut findings);
-    let (messages, members) = api_messages(&index, &chain);
+    let messages = api_messages(&index, &chain);
     let mut answered: Vec<u64> = index
         .nodes()
         .flat_map(|n| index.tool_results(n).iter().copied())
         .collect();
     answered.sort_unstable();
-    let unpaired = unpaired(path, &index, &messages, &members)?;
+    let unpaired = unpaired(path, &index, &messages, &chain)?;
     findings.extend(pairing_findings(&index, &unpaired, client));
     findings.sort_by_key(|f| (f.severity, f.line));
     let report = Report {
@@ -265,7 +267,7 @@ fn walk(index: &Index, leaf: Option<usize>, findings: &mut Vec<Finding>) -> Vec<
 }
 
 /// Where the client goes on from record `i`, whose parent was never written: the record
-/// written just before, when it is at most [`LINK_WINDOW_MS`] older. Else the history before
+/// written just before, when it is at most [`LINK_WINDOW`] older. Else the history before
 /// `i` is lost.
 fn missing_parent(index: &Index, i: usize, findings: &mut Vec<Finding>) -> Option<usize> {
     let node = index.node(i);
@@ -275,7 +277,7 @@ fn missing_parent(index: &Index, i: usize, findings: &mut Vec<Finding>) -> Optio
         .find(|&p| !index.node(p).sidechain() && index.node(p).kind != Kind::Other);
     let linked = previous.filter(|&p| {
         let then = index.node(p).time;
-        then != i64::MIN && node.time >= then && node.time - then <= LINK_WINDOW_MS
+        then != 0 && node.time >= then && node.time - then <= LINK_WINDOW
     });
     findings.push(match linked {
         Some(p) => about(index, i, "relinked-parent", Severity::Warning, format!(
@@ -295,12 +297,14 @@ fn missing_parent(index: &Index, i: usize, findings: &mut Vec<Finding>) -> Optio
 /// them, and a compaction's preserved segment right after its anchor (the summary).
 fn regroup(index: &Index, walked: &[u32]) -> Vec<u32> {
     // The records of every response, by message fingerprint.
-    let mut responses: Vec<(u64, u32)> = (0..index.len() as u32)
-        .map(|i| (index.node(i as usize), i))
-        .filter(|(n, _)| n.kind == Kind::Assistant && n.message != 0 && !n.sidechain())
-        .map(|(n, i)| (n.message, i))
+    let message = |i: u32| index.node(i as usize).message;
+    let mut responses: Vec<u32> = (0..index.len() as u32)
+        .filter(|&i| {
+            let n = index.node(i as usize);
+            n.kind == Kind::Assistant && n.message != 0 && !n.sidechain()
+        })
         .collect();
-    responses.sort_unstable();
+    responses.sort_unstable_by_key(|&i| (message(i), i));
     let mut out = Vec::with_capacity(walked.len());
     let mut placed = vec![false; index.len()];
     let mut place = |i: u32, out: &mut Vec<u32>| {
@@ -308,17 +312,17 @@ fn regroup(index: &Index, walked: &[u32]) -> Vec<u32> {
             out.push(i);
         }
     };
-    for i in with_preserved(index, walked) {
+    for &i in with_preserved(index, walked).iter() {
         let node = index.node(i as usize);
         if node.kind != Kind::Assistant || node.message == 0 {
             place(i, &mut out);
             continue;
         }
-        let start = responses.partition_point(|&(m, _)| m < node.message);
+        let start = responses.partition_point(|&j| message(j) < node.message);
         let group: Vec<u32> = responses[start..]
             .iter()
-            .take_while(|&&(m, _)| m == node.message)
-            .map(|&(_, j)| j)
+            .take_while(|&&j| message(j) == node.message)
+            .copied()
             .collect();
         for &member in &group {
             place(member, &mut out);
@@ -335,12 +339,12 @@ fn regroup(index: &Index, walked: &[u32]) -> Vec<u32> {
 }
 
 /// `walked` with a compaction's preserved segment (tail back to head) after its anchor.
-fn with_preserved(index: &Index, walked: &[u32]) -> Vec<u32> {
+fn with_preserved<'a>(index: &Index, walked: &'a [u32]) -> Cow<'a, [u32]> {
     let Some(&first) = walked.first() else {
-        return Vec::new();
+        return Cow::Borrowed(walked);
     };
     let Some(&(_, [head, anchor, tail])) = index.preserved.iter().find(|(b, _)| *b == first) else {
-        return walked.to_vec();
+        return Cow::Borrowed(walked);
     };
     let on_chain: HashSet<u32> = walked.iter().copied().collect();
     let mut segment = Vec::new();
@@ -364,7 +368,7 @@ fn with_preserved(index: &Index, walked: &[u32]) -> Vec<u32> {
     let mut out = walked[..at].to_vec();
     out.extend(segment);
     out.extend_from_slice(&walked[at..]);
-    out
+    Cow::Owned(out)
 }
 
 /// A compaction boundary must be followed by its summary.
@@ -433,24 +437,22 @@ pub fn parse_time(text: &str) -> Option<i64> {
 
 /// The messages the API is sent: user and assistant records of the chain, consecutive records
 /// of one role merged (an assistant response is split over records sharing `message.id`).
-/// Each message is a range of the returned members.
-fn api_messages(index: &Index, chain: &[u32]) -> (Vec<(u32, u32)>, Vec<u32>) {
+/// Each message is a range of the chain; the records in it that are not sent are skipped.
+fn api_messages(index: &Index, chain: &[u32]) -> Vec<(u32, u32)> {
     let mut messages: Vec<(u32, u32)> = Vec::new();
-    let mut members = Vec::new();
     let mut last_kind = None;
-    for &i in chain {
+    for (at, &i) in chain.iter().enumerate() {
         let n = index.node(i as usize);
-        if !n.is_conversation() || n.skipped() {
+        if !n.is_sent() {
             continue;
         }
         match messages.last_mut() {
-            Some((_, len)) if last_kind == Some(n.kind) => *len += 1,
-            _ => messages.push((members.len() as u32, 1)),
+            Some((_, end)) if last_kind == Some(n.kind) => *end = at as u32 + 1,
+            _ => messages.push((at as u32, at as u32 + 1)),
         }
         last_kind = Some(n.kind);
-        members.push(i);
     }
-    (messages, members)
+    messages
 }
 
 /// Tool calls paired by id with the results in the next message, and results with the calls
@@ -460,11 +462,14 @@ fn unpaired(
     path: &Path,
     index: &Index,
     messages: &[(u32, u32)],
-    members: &[u32],
+    chain: &[u32],
 ) -> Result<Vec<Unpaired>> {
-    let nodes_of = |k: usize| -> &[u32] {
-        let (start, len) = messages[k];
-        &members[start as usize..(start + len) as usize]
+    let nodes_of = |k: usize| -> Vec<u32> {
+        let (start, end) = messages[k];
+        let range = chain[start as usize..end as usize].iter().copied();
+        range
+            .filter(|&i| index.node(i as usize).is_sent())
+            .collect()
     };
     let kind_of = |k: usize| index.node(nodes_of(k)[0] as usize).kind;
     let ids = |k: Option<usize>, kind: Kind, uses: bool| -> HashSet<u64> {
@@ -492,7 +497,7 @@ fn unpaired(
         } else {
             ids(k.checked_sub(1), Kind::Assistant, true)
         };
-        for &i in nodes_of(k) {
+        for i in nodes_of(k) {
             let n = index.node(i as usize);
             let own = if dangling {
                 index.tool_uses(n)
