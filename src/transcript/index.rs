@@ -1,6 +1,6 @@
-//! The compact index of a transcript: one fixed-size entry of 72 bytes per record, in pages that
+//! The compact index of a transcript: one fixed-size entry of 64 bytes per record, in pages that
 //! never move, so a transcript of half a million records fits in a few tens of MiB and its
-//! size never doubles while it grows (README, "Transcripts", states the figure).
+//! size never doubles while it grows (README, "sessctl transcript", states the figure).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -511,6 +511,12 @@ mod tests {
         assert_eq!(index.findings.len(), 1);
         assert_eq!(index.findings[0].line, 5);
         assert_eq!(index.name(index.node(1).uuid), "b");
+    }
+
+    /// The README's memory bound rests on this size.
+    #[test]
+    fn a_record_costs_64_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 64);
     }
 
     #[test]

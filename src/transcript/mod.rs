@@ -20,7 +20,7 @@
 //!   sends, so neither fails a request; 1.0.x clients sent them and got the API's 400.
 //!
 //! The file is read as a stream, one line at a time, into a compact index ([`index`]): memory
-//! is the longest line plus 72 bytes per record (see README, "Transcripts").
+//! is the longest line plus 64 bytes per record (see README, "sessctl transcript").
 //!
 //! `record` reads a line, `index` keeps it, this module walks the chain and judges it, and
 //! `repair` writes a mended copy.
