@@ -39,7 +39,7 @@ use serde::Serialize;
 pub use index::Node;
 use index::{about, Index};
 pub use record::{Id, Kind};
-pub use repair::{copy_as, write_fork, Change, MISSING_RESULT};
+pub use repair::{copy_as, write_fork, Change};
 
 /// How bad a finding is; the worst one decides `check`'s exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

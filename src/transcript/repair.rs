@@ -31,7 +31,7 @@ enum Edit {
 }
 
 /// The text of a result sessctl adds for a tool call that never got one.
-pub const MISSING_RESULT: &str = "[sessctl] No result was recorded for this tool call: the session was interrupted before it finished. Treat it as failed and run it again if it is still needed.";
+const MISSING_RESULT: &str = "[sessctl] No result was recorded for this tool call: the session was interrupted before it finished. Treat it as failed and run it again if it is still needed.";
 
 /// What a repair does to the original, line by line, and why.
 #[derive(Default)]
