@@ -712,3 +712,57 @@ fn a_copy_that_drops_records_names_them_and_is_adopted_only_with_allow_loss() {
         .expect("pin")
         .contains(&format!("\"session_id\":\"{SESSION}\"")));
 }
+
+#[test]
+fn a_project_folder_that_cannot_be_read_is_an_error_naming_it_never_absent() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::offline();
+    pinned_product(&env, SESSION);
+    write(&env, SESSION, &well_formed(), "");
+    // Root reads everything: the check runs as nobody, who owns sessctl's own directories but
+    // may not enter the project folder.
+    let root = env
+        .var("HOME")
+        .parent()
+        .expect("the temp root")
+        .to_path_buf();
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod root");
+    for var in [
+        "XDG_CONFIG_HOME",
+        "XDG_STATE_HOME",
+        "XDG_RUNTIME_DIR",
+        "HOME",
+    ] {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(env.var(var))
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+    let folder = env.var("HOME").join(".claude/projects/-src-web");
+    fs::set_permissions(&folder, fs::Permissions::from_mode(0o000)).expect("chmod folder");
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(crate::support::SESSCTL)
+        .args(["transcript", "check", "web"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    for var in [
+        "XDG_CONFIG_HOME",
+        "XDG_STATE_HOME",
+        "XDG_RUNTIME_DIR",
+        "HOME",
+    ] {
+        cmd.env(var, env.var(var));
+    }
+    let out = cmd.output().expect("running sessctl as nobody");
+    let _ = fs::set_permissions(&folder, fs::Permissions::from_mode(0o755));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "sessctl: reading {}: Permission denied (os error 13)\n",
+            folder.join(format!("{SESSION}.jsonl")).display()
+        )
+    );
+}
