@@ -1,6 +1,12 @@
 //! A claude product on the real manager, with a stand-in `claude` that records how it was
 //! started and writes its transcript: the pinned conversation survives restarts, kills,
 //! manager re-execs, and a repair adopted in its place.
+//!
+//! What the real Claude Code does is tested with the real client in `real_claude.rs`. The
+//! stand-in stays for what the real client cannot show here: the exact argv of every start
+//! across manager restarts and re-execs, a 1.0.x transcript's 400 shape (the pinned client
+//! mends it), a second writer started behind sessctl's back, a client that continues in a
+//! new file, and Codex, which is not installed.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
