@@ -15,7 +15,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
@@ -185,8 +185,17 @@ fn carry(env: &AgentEnv, found: &Path, dir: &str) -> Result<()> {
         .file_name()
         .context("a transcript path without a file name")?;
     let dest = folder.join(name);
-    if dest.exists() {
-        return Ok(());
+    // A copy left here by an earlier move, older than the one found: the conversation went on
+    // elsewhere since (the directory changed and changed back). Replacing it loses nothing
+    // only when it is a prefix of the newer one; copies that diverged are the user's to
+    // choose between.
+    if dest.exists() && !is_prefix(&dest, found)? {
+        bail!(
+            "conversation {} has two copies that differ: {} (newer) and {}; move the one you do not want out of the project folder, then start again",
+            name.to_string_lossy(),
+            found.display(),
+            dest.display()
+        );
     }
     std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let sidecar = found.with_extension("");
@@ -197,6 +206,28 @@ fn carry(env: &AgentEnv, found: &Path, dir: &str) -> Result<()> {
     std::fs::copy(found, &tmp)
         .with_context(|| format!("copying {} to {}", found.display(), tmp.display()))?;
     store::rename(&tmp, &dest)
+}
+
+/// Whether the bytes of file `short` begin file `long`.
+fn is_prefix(short: &Path, long: &Path) -> Result<bool> {
+    let open =
+        |p: &Path| std::fs::File::open(p).with_context(|| format!("opening {}", p.display()));
+    let (mut a, mut b) = (open(short)?, open(long)?);
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = a
+            .read(&mut x)
+            .with_context(|| format!("reading {}", short.display()))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        match b.read_exact(&mut y[..n]) {
+            Ok(()) if x[..n] == y[..n] => {}
+            Ok(()) => return Ok(false),
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", long.display())),
+        }
+    }
 }
 
 /// The conversation a product is pinned to, in `$XDG_STATE_HOME/sessctl/<product>/pin.json`.

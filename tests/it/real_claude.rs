@@ -187,6 +187,14 @@ fn a_new_dir_carries_the_conversation() {
     let original = fs::read(&old).expect("the original is kept");
     let carried = fs::read(&new).expect("the carried copy");
     assert!(carried.len() > original.len() && carried.starts_with(&original));
+
+    // And back: the copy left in the first directory is stale, and is brought up to date
+    // rather than resumed as it was.
+    c.enable(&c.project);
+    c.env.sessctl().args(["restart", "web"]).run();
+    let back = c.prompt("PROMPT-THREE back in the first directory");
+    assert!(back.text().contains("PROMPT-TWO"), "{}", back.text());
+    assert_eq!(transcript(&c).parent(), old.parent());
 }
 
 #[test]
