@@ -203,8 +203,7 @@ fn carry(env: &AgentEnv, found: &Path, dir: &str) -> Result<()> {
         crate::snapshot::copy_tree(&sidecar, &dest.with_extension(""))?;
     }
     let tmp = folder.join(format!(".{}.sessctl-carry", name.to_string_lossy()));
-    std::fs::copy(found, &tmp)
-        .with_context(|| format!("copying {} to {}", found.display(), tmp.display()))?;
+    crate::snapshot::clone_or_copy(found, &tmp)?;
     store::rename(&tmp, &dest)
 }
 
@@ -339,13 +338,9 @@ fn newest_codex_session(env: &AgentEnv, dir: &str) -> Result<Option<String>> {
 /// Used only to place a file; lookups glob by uuid.
 pub fn encode_dir(dir: &str) -> String {
     dir.chars()
-        .flat_map(|c| {
-            let n = if c.is_ascii_alphanumeric() {
-                1
-            } else {
-                c.len_utf16()
-            };
-            std::iter::repeat_n(if c.is_ascii_alphanumeric() { c } else { '-' }, n)
+        .flat_map(|c| match c.is_ascii_alphanumeric() {
+            true => std::iter::repeat_n(c, 1),
+            false => std::iter::repeat_n('-', c.len_utf16()),
         })
         .collect()
 }
@@ -438,16 +433,7 @@ pub fn needs_repair(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<
     };
     let id = &pin.session_id;
     let Some(file) = find_transcript(env, id)? else {
-        let taken = crate::snapshot::list(&paths.snapshots_dir(&product.name))?
-            .into_iter()
-            .rev()
-            .find(|s| s.name.ends_with(&format!("-{id}")));
-        return Ok(taken.map(|s| {
-            format!(
-                "the transcript of conversation {id} is gone, though snapshot {} shows it existed: a start would begin an empty conversation; run `sessctl transcript restore {} {}`",
-                s.name, product.name, s.name
-            )
-        }));
+        return vanished(paths, &product.name, id);
     };
     let meta = std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?;
     let key = Guard {
@@ -489,6 +475,22 @@ pub fn needs_repair(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<
         let _ = store::write_atomic(&cache, text.as_bytes());
     }
     Ok(remembered.verdict)
+}
+
+/// Why conversation `id`, which has no transcript, cannot be started: its newest snapshot shows
+/// the transcript existed, so a start would begin an empty conversation under the old id.
+/// Without a snapshot, it is a conversation not yet begun.
+fn vanished(paths: &Paths, product: &str, id: &str) -> Result<Option<String>> {
+    let taken = crate::snapshot::list(&paths.snapshots_dir(product))?
+        .into_iter()
+        .rev()
+        .find(|s| s.name.ends_with(&format!("-{id}")));
+    Ok(taken.map(|s| {
+        format!(
+            "the transcript of conversation {id} is gone, though snapshot {} shows it existed: a start would begin an empty conversation; run `sessctl transcript restore {product} {}`",
+            s.name, s.name
+        )
+    }))
 }
 
 /// The guard's remembered verdict on one version of a transcript.
@@ -696,6 +698,13 @@ mod tests {
         assert_eq!(Agent::detect("/usr/bin/codex"), Agent::Codex);
         assert_eq!(Agent::detect("/usr/bin/aider"), Agent::Aider);
         assert_eq!(Agent::detect("/usr/bin/sleep"), Agent::Generic);
+    }
+
+    #[test]
+    fn project_folders_are_named_per_utf16_unit() {
+        // As observed with Claude Code 2.1: ü is one unit, an emoji two.
+        assert_eq!(encode_dir("Odd_dir.v2 sp@ce+ü~x"), "Odd-dir-v2-sp-ce---x");
+        assert_eq!(encode_dir("/a/😀b"), "-a---b");
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome
             // The crash-loop guard: a start would only meet the same failure.
             (Verdict::NeedsRepair, Some(why), before.clone())
         } else {
-            start_session(paths, systemd, &settings, &status)?;
+            start_with(paths, systemd, &settings, &env, &status)?;
             let (after, status) = identity::read(systemd, &unit)?;
             if !after.is_live() {
                 let why = format!("{unit} started, but no session runs in it");
@@ -199,8 +199,25 @@ pub fn start_session(
     product: &Product,
     status: &UnitStatus,
 ) -> Result<()> {
+    start_with(
+        paths,
+        systemd,
+        product,
+        &agent_env(systemd, product)?,
+        status,
+    )
+}
+
+/// [`start_session`] with the agent's environment already read.
+fn start_with(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &Product,
+    env: &AgentEnv,
+    status: &UnitStatus,
+) -> Result<()> {
     // A start resumes the conversation where the agent last wrote it.
-    agent::follow(paths, product, &agent_env(systemd, product)?)?;
+    agent::follow(paths, product, env)?;
     refuse_second_writer(paths, systemd, &product.name)?;
     if status.active_state == "failed" {
         systemd.reset_failed(&status.unit)?;

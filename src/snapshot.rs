@@ -113,7 +113,7 @@ pub fn restore(dir: &Path, name: &str, project: &Path, new_id: &str) -> Result<P
 }
 
 /// A reflink of `src` at `dest` where the file system can clone, else a copy.
-fn clone_or_copy(src: &Path, dest: &Path) -> Result<()> {
+pub fn clone_or_copy(src: &Path, dest: &Path) -> Result<()> {
     let from = fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
     let to = fs::File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
     // FICLONE, _IOW(0x94, 9, int): clones the whole file on btrfs, XFS and others.
