@@ -6,9 +6,11 @@
 
 #[path = "support/big_transcript.rs"]
 mod big_transcript;
+#[path = "support/peak_rss.rs"]
+mod peak_rss;
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 7;
@@ -24,16 +26,12 @@ fn main() {
     }
 }
 
-/// Runs `cmd` to its end; its wall time and peak RSS in KiB.
-fn measure(cmd: &mut Command) -> anyhow::Result<(Duration, i64)> {
+/// Runs `program` with `args` to its end; its wall time and peak RSS in KiB.
+fn measure(program: &str, args: &[&OsStr]) -> anyhow::Result<(Duration, u64)> {
     let start = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-    let mut status = 0;
-    // Safety: an all-zero rusage is valid, and wait4 fills it for this child alone.
-    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { nix::libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    anyhow::ensure!(pid > 0 && status == 0, "{cmd:?} failed (status {status})");
-    Ok((start.elapsed(), usage.ru_maxrss))
+    let (out, kib) = peak_rss::run(program.as_ref(), args)?;
+    anyhow::ensure!(out.status.success(), "{program} failed ({})", out.status);
+    Ok((start.elapsed(), kib))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -47,17 +45,15 @@ fn run() -> anyhow::Result<()> {
     let lines = big_transcript::write(&file, BYTES)?;
     let bytes = std::fs::metadata(&file)?.len();
     let sessctl = env!("CARGO_BIN_EXE_sessctl");
-    let mut check = Command::new(sessctl);
-    check.args(["transcript", "check"]).arg(&file);
-    let mut wc = Command::new("wc");
-    wc.arg("-l").arg(&file);
-    measure(&mut wc)?; // warms the page cache
+    let check: [&OsStr; 3] = ["transcript".as_ref(), "check".as_ref(), file.as_os_str()];
+    let wc: [&OsStr; 2] = ["-l".as_ref(), file.as_os_str()];
+    measure("wc", &wc)?; // warms the page cache
     let (mut ours, mut floor, mut peak) = (Vec::new(), Vec::new(), 0);
     for _ in 0..RUNS {
-        let (t, rss) = measure(&mut check)?;
+        let (t, rss) = measure(sessctl, &check)?;
         ours.push(t);
         peak = peak.max(rss);
-        floor.push(measure(&mut wc)?.0);
+        floor.push(measure("wc", &wc)?.0);
     }
     let (ours, floor) = (median(ours), median(floor));
     let gbps = |t: Duration| bytes as f64 / t.as_secs_f64() / 1e9;

@@ -47,7 +47,8 @@ pub enum Command {
     Transcript(Transcript),
     /// Attach this terminal to a product's session, starting the session first if needed.
     ///
-    /// Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
+    /// It resumes first, as `resume` does: a lost session is reported (exit status 4 after the
+    /// attach) and a new one started on the same conversation. Needs a terminal on stdin. Detach with tmux's prefix + d; the session keeps running.
     Attach(ProductArg),
     /// Show sessctl keeping a session alive next to the naive launch losing one.
     ///
@@ -83,6 +84,12 @@ pub struct Enable {
     /// How many snapshots of a pinned conversation to keep; one is taken before every start.
     #[arg(long, value_name = "N", default_value_t = crate::product::KEEP_SNAPSHOTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_snapshots: u32,
+    /// Seconds kept between this agent's start and the previous start of any product's agent,
+    /// so that a login or a reboot that starts many products does not start many agents in the
+    /// same instant (they would refresh the same OAuth token together). A product starting
+    /// alone never waits; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::product::STAGGER_SECONDS, value_parser = clap::value_parser!(u32).range(0..=600))]
+    pub stagger: u32,
     /// The agent's command line; its first word is looked up in PATH now [default: claude].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -102,9 +109,10 @@ pub struct Disable {
 /// A live session is never started, restarted or reloaded; a missing one is started. The
 /// verdict compares the session's identity before and after (systemd's InvocationID and
 /// MainPID, the agent's PID, each PID with its start time): survived, started, or lost (exit
-/// status 4). A session sessctl saw running that has since died is reported lost once; the
-/// next resume starts a new one. Then it attaches when stdin is a terminal, and gives the
-/// verdict again when the attach returns.
+/// status 4). A session sessctl saw running that has since died is reported lost once, and in
+/// the same call a new one runs on the same conversation ("recovered": systemd restarted it, or
+/// this call starts it, unless the transcript needs repair). Then it attaches when stdin is a
+/// terminal, and gives the verdict again when the attach returns.
 #[derive(Debug, Args)]
 pub struct Resume {
     pub product: String,
@@ -264,6 +272,12 @@ pub enum Internal {
         tmux: PathBuf,
         #[arg(long)]
         socket: PathBuf,
+        /// The product's state directory, where the agent's end is recorded.
+        #[arg(long)]
+        state: PathBuf,
+        /// Seconds kept between the starts of two products' agents; 0 turns it off.
+        #[arg(long, default_value_t = 0)]
+        stagger: u32,
         /// The product's pin: the agent resumes (or starts) that conversation.
         #[arg(long)]
         pin: Option<PathBuf>,
@@ -283,4 +297,33 @@ pub enum Internal {
         #[arg(long)]
         socket: PathBuf,
     },
+    /// The process in the tmux pane: launches the agent, waits for it, and records how it
+    /// ended in the product's state.
+    Pane(AgentLaunch),
+    /// The agent's process before it is the agent: waits for the start slot, then execs it.
+    Launch(AgentLaunch),
+    /// The unit's ExecStopPost: fail the unit when the agent ended abnormally on its own, so
+    /// that Restart=on-failure brings it back.
+    Stopped {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        unit: String,
+    },
+}
+
+/// How the pane starts the agent.
+#[derive(Debug, Clone, Args)]
+pub struct AgentLaunch {
+    /// The product's state directory: the agent's end, the event log.
+    #[arg(long)]
+    pub state: PathBuf,
+    /// The start slot file shared by every product of the user.
+    #[arg(long)]
+    pub slot: PathBuf,
+    /// Seconds kept between two products' agent starts; 0 turns it off.
+    #[arg(long)]
+    pub stagger: u32,
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }

@@ -1,8 +1,8 @@
 //! A session's identity: what proves that the session after a resume is the one from before.
 //!
 //! systemd gives the unit's InvocationID (new on every start), MainPID (the tmux server),
-//! ExecMainStartTimestamp and NRestarts; `/proc` gives the agent (the tmux server's child, the
-//! pane's process) and, for both PIDs, the start time from `/proc/<pid>/stat`, so a PID the
+//! ExecMainStartTimestamp and NRestarts; `/proc` gives the agent (the one child of the pane's
+//! process, which waits for it to record its end) and, for both PIDs, the start time from `/proc/<pid>/stat`, so a PID the
 //! kernel reused for another process is never taken for a survivor.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,7 +22,7 @@ pub struct Identity {
     pub main_pid: u32,
     /// Start time of `main_pid` in clock ticks after boot (`/proc/<pid>/stat` field 22).
     pub main_start_ticks: Option<u64>,
-    /// The process in the tmux pane: the agent.
+    /// The agent: the one child of the process in the tmux pane.
     pub agent_pid: Option<u32>,
     pub agent_start_ticks: Option<u64>,
     /// CLOCK_REALTIME microseconds, from systemd.
@@ -34,7 +34,9 @@ pub struct Identity {
 pub fn read(systemd: &Systemd, unit: &str) -> Result<(Identity, UnitStatus)> {
     let status = systemd.status(unit)?;
     let main = status.main_pid;
-    let agent = (main != 0).then(|| only_child(main)).flatten();
+    // tmux server -> the pane's process (`sessctl internal pane`) -> the agent.
+    let pane = (main != 0).then(|| only_child(main)).flatten();
+    let agent = pane.and_then(only_child);
     let identity = Identity {
         active_state: status.active_state.clone(),
         invocation_id: status.invocation_id.clone(),
@@ -111,7 +113,7 @@ fn show(pid: Option<u32>) -> String {
     pid.map_or("none".to_string(), |p| p.to_string())
 }
 
-/// The tmux server's one child: the process in its one pane.
+/// A process's one child: the tmux server's pane, the pane's agent.
 fn only_child(pid: u32) -> Option<u32> {
     match procfs::children(pid)[..] {
         [only] => Some(only),

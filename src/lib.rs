@@ -14,6 +14,7 @@ pub mod product;
 pub mod resume;
 pub mod session;
 pub mod snapshot;
+pub mod stagger;
 pub mod state;
 pub mod store;
 pub mod systemd;

@@ -26,6 +26,9 @@ pub struct Product {
     /// How many snapshots of the pinned conversation to keep.
     #[serde(default = "default_keep_snapshots")]
     pub keep_snapshots: u32,
+    /// Seconds between this agent's start and another product's (`enable --stagger`).
+    #[serde(default = "default_stagger")]
+    pub stagger: u32,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -79,6 +82,15 @@ fn default_keep_snapshots() -> u32 {
     KEEP_SNAPSHOTS
 }
 
+/// The seconds between two products' agent starts unless `--stagger` says otherwise: long
+/// enough for one Claude Code start to refresh and store a rotated OAuth token before the
+/// next one reads it, short enough that ten products are all up within 20 s of a login.
+pub const STAGGER_SECONDS: u32 = 2;
+
+fn default_stagger() -> u32 {
+    STAGGER_SECONDS
+}
+
 impl Product {
     /// The `sessctl enable` command line that recreates this product's settings exactly,
     /// quoted for a POSIX shell: the fix doctor prints.
@@ -95,6 +107,15 @@ impl Product {
         }
         for (k, v) in &self.env {
             words.extend(["--env".to_string(), shell_quote(&format!("{k}={v}"))]);
+        }
+        if self.keep_snapshots != KEEP_SNAPSHOTS {
+            words.extend([
+                "--keep-snapshots".to_string(),
+                self.keep_snapshots.to_string(),
+            ]);
+        }
+        if self.stagger != STAGGER_SECONDS {
+            words.extend(["--stagger".to_string(), self.stagger.to_string()]);
         }
         words.push("--".into());
         words.extend(self.command.iter().map(|a| shell_quote(a)));
@@ -260,6 +281,7 @@ mod tests {
             tmux: "/usr/bin/tmux".into(),
             agent: crate::agent::Agent::Generic,
             keep_snapshots: KEEP_SNAPSHOTS,
+            stagger: STAGGER_SECONDS,
             env: [("K".to_string(), "a b".to_string())].into(),
         };
         assert_eq!(

@@ -19,7 +19,8 @@ use crate::agent::{self, AgentEnv, Pin};
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::Product;
-use crate::state::{self, Event, Record};
+use crate::session;
+use crate::state::{self, Event, LastExit, Record};
 use crate::store::Lock;
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
@@ -57,6 +58,9 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// Why the session was lost; null otherwise.
     pub reason: Option<String>,
+    /// The session was lost and a new one runs on the same conversation: this call started it,
+    /// or systemd already had. `after` is the new session.
+    pub recovered: bool,
     /// Of the session after the resume; null when there is none.
     pub uptime_seconds: Option<u64>,
     pub before: Identity,
@@ -76,6 +80,13 @@ impl Outcome {
                 self.after.summary()
             ),
             Verdict::Started => format!("{}: started ({})", self.unit, self.after.summary()),
+            Verdict::Lost if self.recovered => format!(
+                "{}: lost: {}\n{}: recovered ({})",
+                self.unit,
+                self.reason.as_deref().unwrap_or("the session changed"),
+                self.unit,
+                self.after.summary()
+            ),
             Verdict::Lost => format!(
                 "{}: lost: {}",
                 self.unit,
@@ -93,60 +104,87 @@ impl Outcome {
 }
 
 /// Resumes `product`'s session: a live session is never started, restarted or reloaded; a
-/// missing one is started, unless sessctl saw one running that has since been lost, which is
-/// reported first (the next resume starts a new one).
-pub fn resume(paths: &Paths, systemd: &Systemd, product: &str) -> Result<Outcome> {
+/// missing one is started. A session sessctl saw running that has since been lost is reported
+/// as lost, and in the same call a new one is started on the same conversation (unless the
+/// guard says the client cannot resume it). `event` names the command in the event log.
+pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Outcome> {
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     let (before, status) = identity::read(systemd, &unit)?;
     let record = state::load_record(paths, product)?;
-    let (verdict, reason, after) = if let Some(reason) =
-        loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?
-    {
-        (Verdict::Lost, Some(reason), before.clone())
+    let loss = loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?;
+    let (verdict, reason, after, recovered) = if let Some(reason) = loss {
+        if before.is_live() {
+            (Verdict::Lost, Some(reason), before.clone(), true)
+        } else {
+            match start_unless_guarded(paths, systemd, product, &status)? {
+                Ok(after) => (Verdict::Lost, Some(reason), after, true),
+                Err(why) => {
+                    let reason = format!("{reason}; not started again: {why}");
+                    (Verdict::Lost, Some(reason), before.clone(), false)
+                }
+            }
+        }
     } else if before.is_live() {
         let (after, status) = identity::read(systemd, &unit)?;
         match before.change_to(&after) {
-            None => (Verdict::Survived, None, after),
+            None => (Verdict::Survived, None, after, false),
             Some(change) => {
                 let reason = explain(systemd, &status, change)?;
                 log_loss(paths, product, &after, &reason);
-                (Verdict::Lost, Some(reason), after)
+                let recovered = after.is_live();
+                (Verdict::Lost, Some(reason), after, recovered)
             }
         }
     } else {
-        let settings = Product::load(paths, product)?;
-        let env = agent_env(systemd, &settings)?;
-        if let Some(why) = agent::needs_repair(paths, &settings, &env)? {
-            // The crash-loop guard: a start would only meet the same failure.
-            (Verdict::NeedsRepair, Some(why), before.clone())
-        } else {
-            start_with(paths, systemd, &settings, &env, &status)?;
-            let (after, status) = identity::read(systemd, &unit)?;
-            if !after.is_live() {
-                let why = format!("{unit} started, but no session runs in it");
-                bail!("{}", explain(systemd, &status, why)?);
-            }
-            (Verdict::Started, None, after)
+        match start_unless_guarded(paths, systemd, product, &status)? {
+            Ok(after) => (Verdict::Started, None, after, false),
+            Err(why) => (Verdict::NeedsRepair, Some(why), before.clone(), false),
         }
     };
     state::remember(paths, product, &after, record.as_ref())?;
+    if recovered {
+        state::append(paths, product, &Event::new("recovered", Some(&after)));
+    }
     let outcome = Outcome {
         product: product.to_string(),
         unit,
         verdict,
         uptime_seconds: after.uptime_seconds(),
         reason,
+        recovered,
         before,
         after,
     };
     state::append(
         paths,
         product,
-        &Event::new("resume", Some(&outcome.after))
+        &Event::new(event, Some(&outcome.after))
             .verdict(verdict.as_str(), outcome.reason.as_deref()),
     );
     Ok(outcome)
+}
+
+/// Starts the session and proves it runs, or says why the guard refuses the start: a start
+/// would only meet the transcript the client cannot resume (the crash-loop guard).
+fn start_unless_guarded(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    status: &UnitStatus,
+) -> Result<std::result::Result<Identity, String>> {
+    let settings = Product::load(paths, product)?;
+    let env = agent_env(systemd, &settings)?;
+    if let Some(why) = agent::needs_repair(paths, &settings, &env)? {
+        return Ok(Err(why));
+    }
+    start_with(paths, systemd, &settings, &env, status)?;
+    let (after, status) = identity::read(systemd, &status.unit)?;
+    if !after.is_live() {
+        let why = format!("{} started, but no session runs in it", status.unit);
+        bail!("{}", explain(systemd, &status, why)?);
+    }
+    Ok(Ok(after))
 }
 
 /// Judges the session against `before` (the identity a resume proved) after an attach
@@ -185,6 +223,7 @@ pub fn judge(
         verdict,
         uptime_seconds: after.uptime_seconds(),
         reason,
+        recovered: false,
         before: before.clone(),
         after,
     })
@@ -219,6 +258,14 @@ fn start_with(
     // A start resumes the conversation where the agent last wrote it.
     agent::follow(paths, product, env)?;
     refuse_second_writer(paths, systemd, &product.name)?;
+    let socket = paths.socket(&product.name)?;
+    if !status.is_running() && session::server_listening(&socket) {
+        bail!(
+            "a tmux server outside {} listens on the product's socket {}; `sessctl doctor` names its process: stop it, then try again",
+            status.unit,
+            socket.display()
+        );
+    }
     if status.active_state == "failed" {
         systemd.reset_failed(&status.unit)?;
     }
@@ -280,17 +327,30 @@ pub fn loss_since_seen(
     let Some(change) = record.identity.change_to(now) else {
         return Ok(None);
     };
-    let reason = explain(
-        systemd,
-        status,
-        format!("since sessctl last saw it, {change}"),
-    )?;
+    let dir = paths.state_dir(product);
+    // The agent's last end tells the story if nobody asked for it and it came after the
+    // session sessctl saw began.
+    let end = LastExit::load(&dir)?
+        .filter(|end| !end.requested && end.at_us >= record.identity.exec_main_start_timestamp);
+    let reason = match end {
+        Some(end) if now.is_live() => {
+            let pinned = paths.pin_file(product).exists();
+            let same = if pinned {
+                " on the same conversation"
+            } else {
+                ""
+            };
+            format!("{}; systemd restarted it{same}", end.describe())
+        }
+        Some(end) => explain(systemd, status, end.describe())?,
+        None => explain(
+            systemd,
+            status,
+            format!("since sessctl last saw it, {change}"),
+        )?,
+    };
     if !record.loss_logged {
-        state::append(
-            paths,
-            product,
-            &Event::new("loss", Some(&record.identity)).verdict("lost", Some(&reason)),
-        );
+        log_loss(paths, product, &record.identity, &reason);
         state::save_record(
             paths,
             product,
@@ -307,7 +367,7 @@ fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
     state::append(
         paths,
         product,
-        &Event::new("loss", Some(seen)).verdict("lost", Some(reason)),
+        &Event::new("lost", Some(seen)).verdict("lost", Some(reason)),
     )
 }
 

@@ -25,11 +25,19 @@ pub const SESSION: &str = "main";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs as the unit's ExecStart: writes the server config beside the socket and becomes the
-/// tmux server. Returns only on failure.
+/// tmux server, running `argv` in its session. Returns only on failure.
 pub fn host(tmux: &Path, socket: &Path, argv: &[String]) -> Result<Infallible> {
     let dir = socket
         .parent()
         .context("a socket path without a directory")?;
+    // Without -N, `tmux -D` on a socket another server answers becomes that server's client:
+    // the unit would then report the stranger's session as its own.
+    if server_listening(socket) {
+        bail!(
+            "a tmux server outside this unit already listens on {}; sessctl neither joins nor replaces it: `sessctl doctor` names its process, stop it and start again",
+            socket.display()
+        );
+    }
     let conf = dir.join("tmux.conf");
     store::write_atomic(&conf, server_config(argv).as_bytes())?;
     let err = Command::new(tmux)
@@ -60,15 +68,25 @@ fn tmux_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-/// Waits, with bounded backoff, until the product's session exists.
+/// Waits, with bounded backoff, until the product's session exists with its agent started.
 pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
     // systemd gives control processes the main PID: once the host is gone, stop waiting.
     let host = std::env::var("MAINPID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok());
     let ready = poll::until(READY_TIMEOUT, || {
-        if has_session(tmux, socket)? {
-            return Ok(Some(()));
+        if let Some((server, pane)) = session_processes(tmux, socket)? {
+            // Only the unit's own server counts: a stranger's on the socket is no start.
+            if let Some(pid) = host.filter(|&pid| pid != server) {
+                bail!(
+                    "tmux session {SESSION} on {} is served by PID {server}, not by the unit's main process {pid}",
+                    socket.display()
+                );
+            }
+            // The pane's process starts the agent as its child: until then, nothing runs.
+            if !crate::procfs::children(pane).is_empty() {
+                return Ok(Some(()));
+            }
         }
         if let Some(pid) = host.filter(|&pid| crate::procfs::start_ticks(pid).is_none()) {
             bail!("the session's host (PID {pid}) exited before tmux session {SESSION} appeared");
@@ -101,6 +119,28 @@ pub fn has_session(tmux: &Path, socket: &Path) -> Result<bool> {
         .status()
         .with_context(|| format!("running {} has-session", tmux.display()))?;
     Ok(status.success())
+}
+
+/// The PIDs of the server that hosts the product's session and of its pane's process, if the
+/// session exists.
+fn session_processes(tmux: &Path, socket: &Path) -> Result<Option<(u32, u32)>> {
+    if !socket.exists() {
+        return Ok(None);
+    }
+    let out = client(tmux, socket)
+        .args(["display-message", "-p", "-t", SESSION, "#{pid} #{pane_pid}"])
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} display-message", tmux.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pids = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<Vec<u32>, _>>();
+    Ok(match pids {
+        Ok(pids) if out.status.success() && pids.len() == 2 => Some((pids[0], pids[1])),
+        _ => None,
+    })
 }
 
 /// Attaches this terminal to the session until the user detaches or the session ends.

@@ -76,7 +76,8 @@ pub fn forget(paths: &Paths, product: &str) -> Result<()> {
 pub struct Event {
     /// UTC, RFC 3339.
     pub time: String,
-    /// enable, start, resume, stop, restart, disable or loss.
+    /// enable, start, resume, attach, stop, restart, disable, lost, recovered; and from inside
+    /// the unit, agent-start and exit.
     pub event: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
@@ -88,6 +89,12 @@ pub struct Event {
     pub main_pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_pid: Option<u32>,
+    /// How the agent ended (`exit` events): its exit status ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// ... or the signal that killed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
 }
 
 impl Event {
@@ -108,6 +115,77 @@ impl Event {
         self.verdict = Some(verdict.to_string());
         self.reason = reason.map(str::to_string);
         self
+    }
+}
+
+/// How the agent last ended, as its tmux server saw it: `last-exit.json` in the product's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    /// The exit status; absent when a signal ended the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// The signal that ended it, by name (`SIGKILL`); absent when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// UTC, RFC 3339.
+    pub at: String,
+    /// The same instant in microseconds since the epoch, as systemd gives a start.
+    #[serde(default)]
+    pub at_us: u64,
+    /// The unit's InvocationID the agent ran in.
+    pub invocation_id: String,
+    /// The end was asked for: a stop or restart job was under way (or systemd could not be
+    /// asked). Only an end nobody asked for is logged, and restarted when abnormal.
+    #[serde(default)]
+    pub requested: bool,
+}
+
+impl LastExit {
+    const FILE: &'static str = "last-exit.json";
+
+    /// An end nobody asked for that was not a clean exit (status 0): a non-zero status or a
+    /// signal. systemd restarts the session after such an end.
+    pub fn abnormal(&self) -> bool {
+        !self.requested && self.status != Some(0)
+    }
+
+    /// "the agent was killed by SIGKILL at T", "the agent exited with status 3 at T".
+    pub fn describe(&self) -> String {
+        let how = match (&self.signal, self.status) {
+            (Some(signal), _) => format!("was killed by {signal}"),
+            (None, Some(status)) => format!("exited with status {status}"),
+            (None, None) => "ended without a status or a signal".to_string(),
+        };
+        format!("the agent {how} at {}", self.at)
+    }
+
+    /// The `exit` event that logs this end.
+    pub fn event(&self) -> Event {
+        Event {
+            time: self.at.clone(),
+            event: "exit".to_string(),
+            reason: Some(self.describe()),
+            invocation_id: Some(self.invocation_id.clone()),
+            status: self.status,
+            signal: self.signal.clone(),
+            ..Event::default()
+        }
+    }
+
+    /// The end recorded in the product state directory `dir`.
+    pub fn load(dir: &Path) -> Result<Option<LastExit>> {
+        let path = dir.join(Self::FILE);
+        match store::read_optional(&path)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .with_context(|| format!("parsing {}", path.display())),
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).context("serialising the agent's end")?;
+        store::write_atomic(&dir.join(Self::FILE), text.as_bytes())
     }
 }
 

@@ -78,7 +78,7 @@ pub fn read_optional(path: &Path) -> Result<Option<String>> {
 /// An exclusive `flock` held until dropped. The kernel releases it when the process dies, so a
 /// killed sessctl never leaves a stale lock behind.
 pub struct Lock {
-    _flock: Flock<File>,
+    flock: Flock<File>,
 }
 
 impl Lock {
@@ -92,6 +92,7 @@ impl Lock {
             let file = OpenOptions::new()
                 .create(true)
                 .truncate(false)
+                .read(true)
                 .write(true)
                 .open(path)
                 .with_context(|| format!("opening lock file {}", path.display()))?;
@@ -105,9 +106,14 @@ impl Lock {
                 .with_context(|| format!("reading lock file {}", path.display()))?;
             if let Ok(now) = fs::metadata(path) {
                 if now.ino() == held.ino() && now.dev() == held.dev() {
-                    return Ok(Lock { _flock: flock });
+                    return Ok(Lock { flock });
                 }
             }
         }
+    }
+
+    /// The locked file, for a lock that guards its own content.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.flock
     }
 }

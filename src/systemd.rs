@@ -434,6 +434,14 @@ impl Systemd {
         })
     }
 
+    /// Whether a job (a stop or a restart someone asked for, the manager's own shutdown) is
+    /// under way for the unit: what tells a requested end from one that just happened.
+    pub fn job_pending(&self, unit: &str) -> Result<bool> {
+        let p = self.properties(unit, &[(UNIT, "Job")])?;
+        let (id, _): (u32, OwnedObjectPath) = p.get("Job")?;
+        Ok(id != 0)
+    }
+
     /// The rest of what systemd says about the unit's run: for reports and explanations.
     pub fn details(&self, unit: &str) -> Result<UnitDetails> {
         let p = self.properties(

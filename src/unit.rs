@@ -43,6 +43,10 @@ pub struct ServiceSpec<'a> {
     pub keep_snapshots: &'a str,
     /// The agent kind, which decides how the pinned conversation is passed to it.
     pub agent: &'a str,
+    /// The product's state directory, where the agent's end is recorded.
+    pub state: &'a str,
+    /// Seconds between two products' agent starts.
+    pub stagger: &'a str,
 }
 
 /// Renders the product's service unit.
@@ -243,6 +247,8 @@ mod tests {
             pin: None,
             keep_snapshots: "10",
             agent: "generic",
+            state: "/tmp/state",
+            stagger: "2",
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");

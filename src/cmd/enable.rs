@@ -41,6 +41,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         tmux: product::resolve_program("tmux")?,
         agent,
         keep_snapshots: args.keep_snapshots,
+        stagger: args.stagger,
         env,
     };
     let text = super::render_unit(paths, &wanted)?;

@@ -58,7 +58,14 @@ fn render_unit(paths: &Paths, product: &Product) -> Result<String> {
         .pins()
         .then(|| paths.pin_file(&product.name).to_string_lossy().into_owned());
     let keep = product.keep_snapshots.to_string();
+    let stagger = product.stagger.to_string();
+    let state = paths.state_dir(&product.name);
+    let state = state
+        .to_str()
+        .with_context(|| format!("the state directory {state:?} is not valid UTF-8"))?;
     unit::render_service(&ServiceSpec {
+        state,
+        stagger: &stagger,
         pin: pin.as_deref(),
         keep_snapshots: &keep,
         agent: product.agent.name(),

@@ -16,7 +16,7 @@ pub fn run(paths: &Paths, args: Resume) -> Result<()> {
     product::check_name(&args.product)?;
     let product = Product::load(paths, &args.product)?;
     let systemd = Systemd::connect()?;
-    let outcome = resume::resume(paths, &systemd, &product.name)?;
+    let outcome = resume::resume(paths, &systemd, &product.name, "resume")?;
     show(&outcome, args.json)?;
     if outcome.verdict == Verdict::NeedsRepair {
         return Err(silent(NEEDS_REPAIR));

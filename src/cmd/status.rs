@@ -11,7 +11,7 @@ use crate::identity;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::resume;
-use crate::state;
+use crate::state::{self, LastExit};
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::unit;
@@ -28,7 +28,10 @@ struct Report {
     agent_pid: Option<u32>,
     /// Seconds since the main process started; null when no session runs.
     uptime_seconds: Option<u64>,
+    /// The restarts systemd made since the unit was last started on purpose (NRestarts).
     n_restarts: u32,
+    /// How the agent last ended, as its tmux server recorded it; null before its first end.
+    last_exit: Option<LastExit>,
     cgroup: String,
     invocation_id: String,
     /// "current", "drifted" (differs from a fresh render) or "missing".
@@ -163,6 +166,7 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
         sub_state: details.sub_state,
         main_pid: s.main_pid,
         n_restarts: s.n_restarts,
+        last_exit: LastExit::load(&paths.state_dir(name))?,
         cgroup: details.control_group,
         invocation_id: s.invocation_id,
         unit_file,
@@ -189,6 +193,9 @@ fn print_long(r: &Report) {
             .map_or("-".to_string(), identity::human_duration)
     );
     println!("  restarts         {}", r.n_restarts);
+    if let Some(end) = &r.last_exit {
+        println!("  last exit        {}", end.describe());
+    }
     println!(
         "  cgroup           {}",
         if r.cgroup.is_empty() { "-" } else { &r.cgroup }

@@ -20,6 +20,8 @@ struct Report {
     rounds: u32,
     /// The first round found no session and started one.
     started: bool,
+    /// The first round found the session lost, and a new session runs in its place.
+    recovered: bool,
     /// Rounds whose verdict was not "survived" (a start in round 1 excepted).
     changes: Vec<Change>,
     /// The session after the last round.
@@ -39,8 +41,9 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
     Product::load(paths, &args.product)?;
     let systemd = Systemd::connect()?;
     let mut changes = Vec::new();
-    let first = resume::resume(paths, &systemd, &args.product)?;
+    let first = resume::resume(paths, &systemd, &args.product, "resume")?;
     let started = first.verdict == Verdict::Started;
+    let recovered = first.recovered;
     if first.verdict == Verdict::Lost {
         changes.push(Change {
             round: 1,
@@ -50,7 +53,7 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
     }
     let mut identity = first.after;
     for round in 2..=args.rounds {
-        let outcome = resume::resume(paths, &systemd, &args.product)?;
+        let outcome = resume::resume(paths, &systemd, &args.product, "resume")?;
         if outcome.verdict != Verdict::Survived {
             changes.push(Change {
                 round,
@@ -65,6 +68,7 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
         unit: unit::unit_name(&args.product),
         rounds: args.rounds,
         started,
+        recovered,
         uptime_seconds: identity.uptime_seconds(),
         changes,
         identity,
@@ -98,6 +102,9 @@ fn print_text(r: &Report) {
             c.verdict.as_str(),
             c.reason.as_deref().unwrap_or("-")
         );
+        if c.round == 1 && r.recovered {
+            println!("  round 1: recovered: a new session runs in its place");
+        }
     }
     let uptime = r
         .uptime_seconds

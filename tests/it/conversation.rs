@@ -11,13 +11,13 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{manager, wait_for, Env};
+use crate::support::{assert_lost_and_recovered, manager, wait_for, Env};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -72,6 +72,75 @@ fn claude_product(label: &str, extra: &[&str]) -> Option<(Env, PathBuf, PathBuf)
     Some((env, claude_dir, agent))
 }
 
+/// The kinds of `product`'s events, oldest first.
+fn events(env: &Env, product: &str) -> Vec<String> {
+    let out = env.sessctl().args(["log", product, "--json"]).run();
+    let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
+    log.as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Two more claude products join `web` (on its conversation `web_id`), and the manager
+/// restarts as at a login: every product comes back on its own conversation, and no two
+/// agents start within a second of each other (`--stagger 1`).
+fn every_product_comes_back_staggered(env: &mut Env, settings: &str, agent: &Path, web_id: &str) {
+    let mut ids = vec![format!("--resume {web_id} --model opus")];
+    for name in ["api", "docs"] {
+        env.sessctl()
+            .args(["enable", name, "--env", settings, "--stagger", "1", "--"])
+            .arg(agent.as_os_str())
+            .run();
+        ids.push(format!("--resume {}", pinned_of(env, name)));
+    }
+    wait_for("the first starts of api and docs", || {
+        let all = starts(env);
+        ["api", "docs"]
+            .iter()
+            .all(|p| all.contains(&format!("--session-id {}", pinned_of(env, p))))
+            .then_some(())
+    });
+    let before = starts(env).len();
+    let restart_ms = now_ms();
+    env.bed
+        .as_mut()
+        .expect("a manager")
+        .restart()
+        .expect("restarting the manager");
+    wait_starts(env, before + 3);
+    let mut resumed = starts(env)[before..].to_vec();
+    resumed.sort();
+    ids.sort();
+    assert_eq!(resumed, ids);
+    let slots = fs::read_to_string(env.var("XDG_RUNTIME_DIR").join("sessctl/start-slot"))
+        .expect("the start slot file");
+    let mut starts_ms: Vec<(u64, String)> = slots
+        .lines()
+        .filter_map(sessctl::stagger::parse)
+        .filter(|(ms, _)| *ms >= restart_ms)
+        .map(|(ms, product)| (ms, product.to_string()))
+        .collect();
+    starts_ms.sort();
+    let mut products: Vec<&str> = starts_ms.iter().map(|(_, p)| p.as_str()).collect();
+    products.sort();
+    assert_eq!(products, ["api", "docs", "web"], "{slots}");
+    for pair in starts_ms.windows(2) {
+        assert!(
+            pair[1].0 - pair[0].0 >= 1000,
+            "starts closer than 1 s: {starts_ms:?}"
+        );
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as u64
+}
+
 fn starts(env: &Env) -> Vec<String> {
     fs::read_to_string(env.scratch.join("claude.args"))
         .unwrap_or_default()
@@ -89,9 +158,13 @@ fn wait_starts(env: &Env, n: usize) -> String {
 }
 
 fn pinned(env: &Env) -> String {
+    pinned_of(env, "web")
+}
+
+fn pinned_of(env: &Env, product: &str) -> String {
     let pin = env
         .var("XDG_STATE_HOME")
-        .join("sessctl/products/web/pin.json");
+        .join(format!("sessctl/products/{product}/pin.json"));
     let pin: Value = serde_json::from_str(&fs::read_to_string(pin).expect("pin")).expect("JSON");
     pin["session_id"].as_str().expect("id").to_string()
 }
@@ -138,19 +211,18 @@ fn a_claude_product_keeps_its_conversation() {
     env.sessctl().args(["restart", "web"]).run();
     assert_eq!(wait_starts(&env, 2), format!("--resume {id} --model opus"));
 
-    // A killed agent is lost once; the next resume resumes the same conversation.
+    // A killed agent: systemd restarts it on the same conversation, and the next resume
+    // reports the loss once, recovered.
     let (v, _) = resume(&env);
     kill(
         Pid::from_raw(v["after"]["agent_pid"].as_i64().expect("agent") as i32),
         Signal::SIGKILL,
     )
     .expect("kill");
-    wait_for("the unit to stop", || {
-        (!env.systemd().status(UNIT).expect("status").is_running()).then_some(())
-    });
-    assert_eq!(resume(&env).1, 4);
-    assert_eq!(resume(&env).0["verdict"], "started");
     assert_eq!(wait_starts(&env, 3), format!("--resume {id} --model opus"));
+    let (lost, code) = resume(&env);
+    assert_lost_and_recovered(&lost, code);
+    assert_eq!(resume(&env).0["verdict"], "survived");
 
     // The manager re-executes: the agent keeps running, nothing restarts.
     let _ = env.systemd().reexecute();
@@ -168,6 +240,9 @@ fn a_claude_product_keeps_its_conversation() {
         .restart()
         .expect("restarting the manager");
     assert_eq!(wait_starts(&env, 4), format!("--resume {id} --model opus"));
+    // A product that starts alone never waits for a start slot.
+    assert!(!events(&env, "web").contains(&"agent-start".to_string()));
+    every_product_comes_back_staggered(&mut env, &settings, &agent, &id);
 
     let out = env.sessctl().args(["status", "web", "--json"]).run();
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -194,6 +269,7 @@ fn a_claude_product_keeps_its_conversation() {
     .expect("settings");
     env.sessctl().args(["transcript", "check", "web"]).run();
 
+    let started = starts(&env).len();
     // The transcript breaks: a tool call whose result never came, written by a 1.0.x client,
     // which sends such a call as it is and gets the API's 400. (The pinned 2.1 client mends it
     // itself, as the real-client tests show; only this stand-in can write the old shape.)
@@ -233,7 +309,7 @@ fn a_claude_product_keeps_its_conversation() {
         .contains("toolu_cut"));
     assert_eq!(
         starts(&env).len(),
-        4,
+        started,
         "nothing started into the broken transcript"
     );
 
@@ -260,7 +336,7 @@ fn a_claude_product_keeps_its_conversation() {
     // The next start resumes the repaired conversation.
     assert_eq!(resume(&env).0["verdict"], "started");
     assert_eq!(
-        wait_starts(&env, 5),
+        wait_starts(&env, started + 1),
         format!("--resume {fork} --model opus")
     );
     env.sessctl().args(["transcript", "check", "web"]).run();

@@ -549,6 +549,18 @@ fn a_stray_server_on_the_products_socket() {
         "{}",
         text(&f[0])
     );
+    // A start never joins the stranger's server, which would pass its session off as the unit's.
+    let out = env
+        .sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .status(1)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("a tmux server outside sessctl-web.service listens on the product's socket"),
+        "{stderr}"
+    );
     drop(server);
     env.sessctl().args(["resume", "web", "--no-attach"]).run();
     clean_once_gone(&env);

@@ -13,13 +13,18 @@ use crate::support::{alive, cmdline, manager, tmux, wait_for, Env, Systemd};
 const UNIT: &str = "sessctl-web.service";
 
 /// The session's agent: the process in the tmux pane.
+/// The agent: the one child of the process in the product's tmux pane.
 fn agent_pid(env: &Env, product: &str) -> u32 {
     let out = tmux(
         &env.socket(product),
         &["display-message", "-p", "-t", "main", "#{pane_pid}"],
     )
     .expect("the product's tmux session");
-    out.trim().parse().expect("a pane pid")
+    let pane: u32 = out.trim().parse().expect("a pane pid");
+    match sessctl::procfs::children(pane)[..] {
+        [agent] => agent,
+        ref other => panic!("the pane's process {pane} has children {other:?}, not one agent"),
+    }
 }
 
 fn main_pid(systemd: &Systemd, unit: &str) -> u32 {
@@ -240,7 +245,7 @@ fn status_json(env: &Env) -> Value {
 }
 
 #[test]
-fn an_agent_that_dies_takes_the_unit_down_visibly() {
+fn an_agent_that_exits_takes_the_unit_down_visibly() {
     let Some(env) = manager("agentdies") else {
         return;
     };
@@ -249,18 +254,22 @@ fn an_agent_that_dies_takes_the_unit_down_visibly() {
     fs::create_dir_all(&project).expect("creating the project dir");
     // Without --dir, the agent works in the directory enable ran in.
     env.sessctl()
-        .args(["enable", "web", "--", "sleep", "100000"])
+        .args(["enable", "web", "--", "sh", "-c", "sleep 100000; exit 0"])
         .current_dir(&project)
         .run();
     assert_eq!(
         Path::new(&systemd.exec_start(UNIT).expect("ExecStart").1),
         project
     );
+    // The agent's own work ends, and the agent exits with status 0, as after /exit.
     let agent = agent_pid(&env, "web");
-    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("killing the agent");
-    let status = wait_for("the unit to stop after its agent died", || {
+    let work = wait_for("the agent's sleep", || {
+        sessctl::procfs::children(agent).first().copied()
+    });
+    kill(Pid::from_raw(work as i32), Signal::SIGKILL).expect("killing the agent's sleep");
+    let status = wait_for("the unit to become inactive after its agent exited", || {
         let s = systemd.status(UNIT).expect("status");
-        (!s.is_running()).then_some(s)
+        (s.active_state == "inactive").then_some(s)
     });
     assert_eq!(
         (status.active_state.as_str(), status.main_pid),

@@ -4,11 +4,14 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use sessctl::identity::Identity;
 
+use crate::support::assert_lost_and_recovered;
 use crate::support::claude::{self, Claude};
 use crate::support::fake_api::SUMMARY;
 
@@ -72,6 +75,44 @@ fn running(argv: &[&str]) -> bool {
         })
 }
 
+/// The live session now: its identity from systemd and `/proc`.
+fn identity(c: &Claude) -> Identity {
+    sessctl::identity::read(&c.env.systemd(), UNIT)
+        .expect("reading the identity")
+        .0
+}
+
+/// Waits at most 15 s, the promise to a user, for systemd to run a new invocation of the unit
+/// with its agent up.
+#[track_caller]
+fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
+    let restarted = sessctl::poll::until(Duration::from_secs(15), || {
+        let now = identity(c);
+        Ok((now.is_live() && now.invocation_id != old.invocation_id).then_some(now))
+    });
+    match restarted {
+        Ok(Some(now)) => now,
+        other => panic!(
+            "systemd did not restart {UNIT} with a live agent within 15 s ({other:?}); now {:?}, {:?}\n--- screen\n{}",
+            identity(c),
+            c.env.systemd().details(UNIT),
+            c.screen()
+        ),
+    }
+}
+
+/// The `exit` events of the log: (signal, status) of each.
+fn exits(c: &Claude) -> Vec<(Value, Value)> {
+    let out = c.env.sessctl().args(["log", "web", "--json"]).run();
+    let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
+    log.as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event"] == "exit")
+        .map(|e| (e["signal"].clone(), e["status"].clone()))
+        .collect()
+}
+
 #[test]
 fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
     let Some(c) = claude::setup("cc-crash") else {
@@ -83,22 +124,12 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
     c.wait("the Bash tool running sleep", || {
         running(&["sleep", "1000"]).then_some(())
     });
-    let agent = status(&c)["agent_pid"].as_i64().expect("an agent PID");
+    let before = identity(&c);
+    let agent = before.agent_pid.expect("an agent PID");
     kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-    c.wait("the unit to stop", || {
-        (!c.env.systemd().status(UNIT).ok()?.is_running()).then_some(())
-    });
-    // The call never got its result. Claude Code 2.1 drops such a call when it loads, so the
-    // conversation resumes: a warning, never a reason to refuse the start.
-    let report = check(&c, 1);
-    assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
-    assert_eq!(resume(&c).1, 4, "the crash is reported as a loss once");
-    let (started, code) = resume(&c);
-    assert_eq!(
-        (started["verdict"].as_str(), code),
-        (Some("started"), 0),
-        "{started:#}"
-    );
+
+    // Nothing else is done: systemd brings the session back on the same conversation.
+    wait_restarted(&c, &before);
     let next = c.prompt("PROMPT-THREE after the crash");
     assert_eq!(
         next.status, 200,
@@ -110,6 +141,126 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
         "history lost: {text}"
     );
     assert!(text.contains("RUN: sleep 1000"), "history lost: {text}");
+
+    // The conversation as the crash left it, snapshotted before the restart: the call never
+    // got its result. Claude Code 2.1 drops such a call when it loads, so the conversation
+    // resumes: a warning, never a reason to refuse the start.
+    let out = c
+        .env
+        .sessctl()
+        .args(["transcript", "snapshots", "web", "--json"])
+        .run();
+    let snapshots: Value = serde_json::from_slice(&out.stdout).expect("snapshots JSON");
+    let crashed = snapshots
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .filter_map(|s| s["transcript"].as_str())
+        .filter(|t| fs::read_to_string(t).is_ok_and(|text| text.contains("sleep 1000")))
+        .min()
+        .expect("a snapshot taken after the crash");
+    let out = c
+        .env
+        .sessctl()
+        .args(["transcript", "check", crashed, "--json"])
+        .status(1)
+        .run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
+
+    // The next click says what happened, once.
+    let (v, code) = resume(&c);
+    assert_lost_and_recovered(&v, code);
+    let reason = v["reason"].as_str().expect("a reason");
+    assert!(
+        reason.starts_with("the agent was killed by SIGKILL at ")
+            && reason.ends_with("; systemd restarted it on the same conversation"),
+        "{reason}"
+    );
+    assert_eq!(resume(&c).0["verdict"], "survived");
+}
+
+#[test]
+fn exit_ends_the_session_and_systemd_leaves_it_ended() {
+    let Some(c) = claude::setup("cc-exit") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE before the exit");
+    c.type_line("/exit");
+    let systemd = c.env.systemd();
+    c.wait("the unit to end after /exit", || {
+        (systemd.status(UNIT).ok()?.active_state == "inactive").then_some(())
+    });
+    // Inactive with Result=success and no restart: systemd scheduled none.
+    let details = systemd.details(UNIT).expect("details");
+    assert_eq!(
+        (details.sub_state.as_str(), details.result.as_str()),
+        ("dead", "success")
+    );
+    let status = status(&c);
+    assert_eq!(status["n_restarts"], 0, "{status:#}");
+    assert_eq!(status["last_exit"]["status"], 0, "{status:#}");
+    assert_eq!(exits(&c), [(Value::Null, Value::from(0))]);
+
+    // A click brings it back on the same conversation.
+    let (v, code) = resume(&c);
+    assert_lost_and_recovered(&v, code);
+    let next = c.prompt("PROMPT-TWO after the exit");
+    assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
+}
+
+#[test]
+fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back() {
+    let Some(c) = claude::setup("cc-loop") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE before the crash loop");
+    let systemd = c.env.systemd();
+    // The unit allows six starts within 120 s (StartLimitBurst=6): the enable's start and
+    // five restarts; after the sixth kill systemd refuses the restart and leaves it failed.
+    let mut kills = 0;
+    loop {
+        let before = identity(&c);
+        let agent = before.agent_pid.expect("an agent PID");
+        kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
+        kills += 1;
+        // Some(true): restarted; Some(false): failed for good.
+        let next = sessctl::poll::until(Duration::from_secs(15), || {
+            let now = identity(&c);
+            let restarted = now.is_live() && now.invocation_id != before.invocation_id;
+            Ok((restarted || now.active_state == "failed").then_some(restarted))
+        });
+        match next {
+            Ok(Some(true)) if kills < 8 => continue,
+            Ok(Some(false)) => break,
+            other => panic!(
+                "after kill {kills}, {UNIT} neither restarted nor failed within 15 s ({other:?}): {:?}",
+                systemd.details(UNIT)
+            ),
+        }
+    }
+    assert_eq!(kills, 6, "{:?}", systemd.details(UNIT));
+    let deaths = exits(&c);
+    assert_eq!(
+        deaths,
+        vec![(Value::from("SIGKILL"), Value::Null); 6],
+        "each death is logged with its signal"
+    );
+
+    let (v, code) = resume(&c);
+    assert_lost_and_recovered(&v, code);
+    assert_eq!(v["after"]["active_state"], "active", "{v:#}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the agent was killed by SIGKILL at ")
+                && r.contains("systemd: failed")),
+        "{v:#}"
+    );
+    let next = c.prompt("PROMPT-TWO after the crash loop");
+    assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
 }
 
 #[test]

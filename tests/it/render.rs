@@ -109,6 +109,8 @@ fn every_rendering_verifies(
         pin: pinned.then_some("/home/u/.local/state/sessctl/web 50%/pin.json"),
         keep_snapshots: "10",
         agent: "claude",
+        state: "/home/u/.local/state/sessctl/products/web 50%",
+        stagger: "2",
     })
     .expect("rendering");
     fs::write(unit_dir.join(unit::SLICE_NAME), unit::SLICE_TEXT).expect("writing slice");

@@ -9,7 +9,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{alive, manager, tmux, wait_for, write_unit, Env, SESSCTL};
+use crate::support::{
+    alive, assert_lost_and_recovered, manager, tmux, wait_for, write_unit, Env, SESSCTL,
+};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -204,54 +206,11 @@ fn reload_changed_settings_and_reexec_keep_the_session() {
     survived(&env, &identity);
 }
 
-#[test]
-fn a_killed_agent_is_lost_once_then_the_next_resume_starts_fresh() {
-    let Some(env) = manager("killed") else {
-        return;
-    };
-    enable(&env, &[]);
-    let (first, _) = resume(&env);
-    let agent = first["after"]["agent_pid"].as_u64().expect("an agent") as i32;
-    kill(Pid::from_raw(agent), Signal::SIGKILL).expect("killing the agent");
-    wait_for("the unit to stop", || {
-        (!env.systemd().status(UNIT).expect("status").is_running()).then_some(())
-    });
-
-    // status sees the loss first; the log still gets it once, and resume still reports it.
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert!(status["lost"]
-        .as_str()
-        .expect("a loss")
-        .contains("the session is gone"));
-
-    let (lost, code) = resume(&env);
-    assert_eq!(
-        (lost["verdict"].as_str(), code),
-        (Some("lost"), 4),
-        "{lost:#}"
-    );
-    let reason = lost["reason"].as_str().expect("a reason");
-    assert!(
-        reason.contains("Result=success, ExecMainStatus=0"),
-        "{reason}"
-    );
-
-    let (started, code) = resume(&env);
-    assert_eq!(
-        (started["verdict"].as_str(), code),
-        (Some("started"), 0),
-        "{started:#}"
-    );
-    assert_ne!(
-        started["after"]["invocation_id"],
-        first["after"]["invocation_id"]
-    );
-
+/// The events of the product's log as (event, verdict) pairs.
+fn log_kinds(env: &Env) -> Vec<(String, String)> {
     let out = env.sessctl().args(["log", "web", "--json"]).run();
     let log: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let kinds: Vec<(String, String)> = log
-        .as_array()
+    log.as_array()
         .expect("an array")
         .iter()
         .map(|e| {
@@ -260,25 +219,164 @@ fn a_killed_agent_is_lost_once_then_the_next_resume_starts_fresh() {
                 e["verdict"].as_str().unwrap_or("").to_string(),
             )
         })
-        .collect();
-    let expected: Vec<(String, String)> = [
-        ("enable", ""),
-        ("start", ""),
-        ("resume", "survived"),
-        ("loss", "lost"),
-        ("resume", "lost"),
-        ("resume", "started"),
-    ]
-    .iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
-    assert_eq!(kinds, expected);
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn status_json(env: &Env) -> Value {
+    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// Waits until systemd runs a session in a new invocation, with its agent up; then returns
+/// `sessctl status --json`. Polls systemd itself, so that no sessctl call sees the loss first.
+#[track_caller]
+fn wait_restarted(env: &Env, old_invocation: &Value) -> Value {
+    let systemd = env.systemd();
+    let restarted = sessctl::poll::until(std::time::Duration::from_secs(60), || {
+        let (now, _) = sessctl::identity::read(&systemd, UNIT)?;
+        Ok((now.is_live() && now.invocation_id != *old_invocation).then_some(()))
+    });
+    if !matches!(restarted, Ok(Some(()))) {
+        let end = fs::read_to_string(
+            env.var("XDG_STATE_HOME")
+                .join("sessctl/products/web/last-exit.json"),
+        );
+        panic!(
+            "timed out waiting for systemd to restart {UNIT} with its agent ({restarted:?}): {:?}, last exit {end:?}",
+            systemd.details(UNIT)
+        );
+    }
+    status_json(env)
+}
+
+#[test]
+fn a_killed_agent_is_restarted_by_systemd_and_one_resume_reports_it() {
+    let Some(env) = manager("killed") else {
+        return;
+    };
+    enable(&env, &[]);
+    let (first, _) = resume(&env);
+    let agent = first["after"]["agent_pid"].as_u64().expect("an agent") as i32;
+    kill(Pid::from_raw(agent), Signal::SIGKILL).expect("killing the agent");
+    let status = wait_restarted(&env, &first["after"]["invocation_id"]);
+
+    // status sees the loss first and knows how the agent ended; the log gets the loss once.
+    assert_eq!(status["n_restarts"], 1, "{status:#}");
+    assert_eq!(status["last_exit"]["signal"], "SIGKILL", "{status:#}");
+    assert_eq!(status["last_exit"]["status"], Value::Null, "{status:#}");
+    let lost = status["lost"].as_str().expect("a loss");
+    assert!(
+        lost.starts_with("the agent was killed by SIGKILL at "),
+        "{lost}"
+    );
+    assert!(lost.ends_with("; systemd restarted it"), "{lost}");
+
+    let (v, code) = resume(&env);
+    assert_lost_and_recovered(&v, code);
+    assert_eq!(v["reason"].as_str(), Some(lost));
+    assert_eq!(v["after"]["invocation_id"], status["invocation_id"]);
+    survived(&env, &v["after"]);
+
+    assert_eq!(
+        log_kinds(&env),
+        pairs(&[
+            ("enable", ""),
+            ("start", ""),
+            ("resume", "survived"),
+            ("exit", ""),
+            ("lost", "lost"),
+            ("recovered", ""),
+            ("resume", "lost"),
+            ("resume", "survived"),
+        ])
+    );
     let text = env.sessctl().args(["log", "web"]).run();
-    assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), 6);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("exit") && l.contains("the agent was killed by SIGKILL")),
+        "{text}"
+    );
 
     let out = env.sessctl().args(["verify", "web", "--rounds", "3"]).run();
     assert!(String::from_utf8_lossy(&out.stdout)
         .starts_with(&format!("{UNIT}: 3 resumes, 0 identity changes\n")));
+}
+
+/// Types `line` and Enter into the product's shell.
+fn type_line(env: &Env, line: &str) {
+    tmux(
+        &env.socket("web"),
+        &["send-keys", "-t", "main", line, "Enter"],
+    )
+    .expect("typing");
+}
+
+#[test]
+fn an_agent_ended_on_purpose_ends_the_unit_and_one_resume_brings_it_back() {
+    let Some(env) = manager("exit0") else {
+        return;
+    };
+    env.sessctl().args(["enable", "web", "--", "sh"]).run();
+    let (first, _) = resume(&env);
+    type_line(&env, "exit 0");
+    let systemd = env.systemd();
+    wait_for("the unit to end after the shell's exit 0", || {
+        (systemd.status(UNIT).expect("status").active_state == "inactive").then_some(())
+    });
+    // Inactive with Result=success: systemd scheduled no restart.
+    let details = systemd.details(UNIT).expect("details");
+    assert_eq!(
+        (details.sub_state.as_str(), details.result.as_str()),
+        ("dead", "success")
+    );
+    let status = status_json(&env);
+    assert_eq!(
+        (
+            status["n_restarts"].as_u64(),
+            status["last_exit"]["status"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{status:#}"
+    );
+
+    // One resume reports the end and starts a new session.
+    let (v, code) = resume(&env);
+    assert_lost_and_recovered(&v, code);
+    let reason = v["reason"].as_str().expect("a reason");
+    assert!(
+        reason.starts_with("the agent exited with status 0 at "),
+        "{reason}"
+    );
+    assert_ne!(v["after"]["invocation_id"], first["after"]["invocation_id"]);
+    assert_eq!(v["after"]["active_state"], "active");
+
+    // A non-zero status is a failure: systemd restarts the session.
+    type_line(&env, "exit 3");
+    let status = wait_restarted(&env, &v["after"]["invocation_id"]);
+    assert_eq!(status["last_exit"]["status"], 3, "{status:#}");
+    assert_eq!(status["n_restarts"], 1, "{status:#}");
+
+    // A stop is asked for: the unit ends cleanly whatever the shell dies of, and the end is
+    // not logged as an exit.
+    env.sessctl().args(["stop", "web"]).run();
+    let details = systemd.details(UNIT).expect("details");
+    assert_eq!(
+        (
+            systemd.status(UNIT).expect("status").active_state.as_str(),
+            details.result.as_str()
+        ),
+        ("inactive", "success")
+    );
+    let exits = log_kinds(&env).iter().filter(|(e, _)| e == "exit").count();
+    assert_eq!(exits, 2, "{:?}", log_kinds(&env));
 }
 
 #[test]

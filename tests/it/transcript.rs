@@ -529,6 +529,8 @@ fn a_missing_file_and_adopt_without_a_product() {
 
 #[path = "../../benches/support/big_transcript.rs"]
 mod big_transcript;
+#[path = "../../benches/support/peak_rss.rs"]
+mod peak_rss;
 
 #[test]
 fn a_one_gigabyte_transcript_is_checked_in_bounded_memory() {
@@ -537,16 +539,22 @@ fn a_one_gigabyte_transcript_is_checked_in_bounded_memory() {
     fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("big.jsonl");
     let lines = big_transcript::write(&path, 1 << 30).expect("writing 1 GiB");
-    // The peak resident memory of that one process, as the kernel counted it.
-    let child = std::process::Command::new(crate::support::SESSCTL)
-        .args(["transcript", "check", "--json"])
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("running sessctl");
-    let pid = child.id() as i32;
-    let out = child.wait_with_output_and_usage();
-    assert_eq!(out.status, 0, "{}", String::from_utf8_lossy(&out.stdout));
+    // The peak resident memory of that one process, measured from a parent of its own.
+    let (out, kib) = peak_rss::run(
+        crate::support::SESSCTL.as_ref(),
+        [
+            "transcript".as_ref(),
+            "check".as_ref(),
+            "--json".as_ref(),
+            path.as_os_str(),
+        ],
+    )
+    .expect("measuring sessctl transcript check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(ids(&report), Vec::<String>::new());
     assert_eq!(report["lines"].as_u64(), Some(lines));
@@ -554,45 +562,12 @@ fn a_one_gigabyte_transcript_is_checked_in_bounded_memory() {
         report["records"].as_u64().expect("records") >= 575_000,
         "{report:#}"
     );
-    let mib = out.max_rss_kib as f64 / 1024.0;
+    let mib = kib as f64 / 1024.0;
     assert!(
         mib <= 64.0,
-        "pid {pid} peaked at {mib:.1} MiB; the README states 64 MiB"
+        "sessctl transcript check peaked at {mib:.1} MiB; the README states 64 MiB"
     );
     fs::remove_file(&path).expect("removing the 1 GiB file");
-}
-
-/// What a child printed, how it ended, and its own peak RSS.
-struct Usage {
-    stdout: Vec<u8>,
-    status: i32,
-    max_rss_kib: i64,
-}
-
-trait WaitWithUsage {
-    fn wait_with_output_and_usage(self) -> Usage;
-}
-
-impl WaitWithUsage for std::process::Child {
-    fn wait_with_output_and_usage(mut self) -> Usage {
-        use std::io::Read;
-        let mut stdout = Vec::new();
-        self.stdout
-            .take()
-            .expect("piped stdout")
-            .read_to_end(&mut stdout)
-            .expect("reading stdout");
-        let mut status = 0;
-        // Safety: an all-zero rusage is valid, and wait4 fills it for this child alone.
-        let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
-        let pid = unsafe { nix::libc::wait4(self.id() as i32, &mut status, 0, &mut usage) };
-        assert_eq!(pid, self.id() as i32, "wait4");
-        Usage {
-            stdout,
-            status,
-            max_rss_kib: usage.ru_maxrss,
-        }
-    }
 }
 
 #[test]

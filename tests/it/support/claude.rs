@@ -229,8 +229,17 @@ impl Claude {
     /// conversation request it caused (a turn that runs a long tool never ends by itself).
     #[track_caller]
     pub fn send(&self, text: &str) -> Request {
-        self.wait_ready();
         let before = self.api.conversation().len();
+        self.type_line(text);
+        self.wait(&format!("a conversation request after {text:?}"), || {
+            self.api.conversation().into_iter().nth(before)
+        })
+    }
+
+    /// Types `text` and Enter into the client once it shows its prompt.
+    #[track_caller]
+    pub fn type_line(&self, text: &str) {
+        self.wait_ready();
         tmux(&self.socket(), &["send-keys", "-t", "main", "-l", text]).expect("typing");
         // Enter only once the text is on screen: sent with it, the client may take the key as
         // part of a paste.
@@ -239,8 +248,5 @@ impl Claude {
             self.screen().contains(&shown).then_some(())
         });
         tmux(&self.socket(), &["send-keys", "-t", "main", "Enter"]).expect("Enter");
-        self.wait(&format!("a conversation request after {text:?}"), || {
-            self.api.conversation().into_iter().nth(before)
-        })
     }
 }

@@ -295,6 +295,17 @@ pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Asserts what one `resume --json` printed, and its exit status: the session was lost, and in
+/// the same call a new one runs in its place.
+#[track_caller]
+pub fn assert_lost_and_recovered(v: &serde_json::Value, code: i32) {
+    assert_eq!(
+        (v["verdict"].as_str(), v["recovered"].as_bool(), code),
+        (Some("lost"), Some(true), 4),
+        "{v:#}"
+    );
+}
+
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -355,12 +366,18 @@ pub fn write_unit(env: &Env, name: &str, service: &str) {
 pub struct TmuxServer(pub PathBuf);
 
 impl Drop for TmuxServer {
+    /// kill-server returns before the server has exited: wait until nothing answers on the
+    /// socket, or the next start may meet the dying server there.
     fn drop(&mut self) {
         let _ = Command::new("tmux")
             .arg("-S")
             .arg(&self.0)
             .arg("kill-server")
             .status();
+        wait_for(
+            &format!("the tmux server on {} to exit", self.0.display()),
+            || (!sessctl::session::server_listening(&self.0)).then_some(()),
+        );
     }
 }
 
