@@ -25,7 +25,7 @@ fn demo_runs_without_a_user_manager_and_cleans_up() {
         .spawn()
         .expect("running sessctl demo");
     let pid = child.id();
-    let out = child.wait_with_output().expect("waiting for the demo");
+    let out = crate::support::finish_within(child, "sessctl demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

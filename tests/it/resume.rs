@@ -10,7 +10,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::{
-    alive, assert_lost_and_recovered, manager, tmux, wait_for, write_unit, Env, SESSCTL,
+    alive, assert_lost_and_recovered, finish_within, manager, tmux, wait_for, write_unit, Env,
+    SESSCTL,
 };
 
 const UNIT: &str = "sessctl-web.service";
@@ -48,9 +49,7 @@ fn verdict_of(out: &Output) -> Value {
 
 /// One resume; its JSON and exit status.
 fn resume(env: &Env) -> (Value, i32) {
-    let out = spawn_resume(env)
-        .wait_with_output()
-        .expect("waiting for resume");
+    let out = finish_within(spawn_resume(env), "sessctl resume web");
     (verdict_of(&out), out.status.code().expect("an exit code"))
 }
 
@@ -446,7 +445,7 @@ fn twenty_concurrent_resumes_start_the_session_exactly_once() {
     let verdicts: Vec<Value> = children
         .into_iter()
         .map(|c| {
-            let out = c.wait_with_output().expect("waiting");
+            let out = finish_within(c, "one of twenty concurrent resumes");
             assert!(
                 out.status.success(),
                 "{}",
@@ -501,7 +500,7 @@ fn resume_racing_enable_restart_and_stop_always_tells_the_truth() {
     ];
     resumes.extend((0..4).map(|_| spawn_resume(&env)));
     for child in others {
-        let out = child.wait_with_output().expect("waiting");
+        let out = finish_within(child, "an enable, restart or stop racing resumes");
         assert!(
             out.status.success(),
             "{}",
@@ -509,7 +508,7 @@ fn resume_racing_enable_restart_and_stop_always_tells_the_truth() {
         );
     }
     for child in resumes {
-        let out = child.wait_with_output().expect("waiting");
+        let out = finish_within(child, "a resume racing enable, restart and stop");
         let v = verdict_of(&out);
         assert_eq!(out.status.code(), Some(0), "{v:#}");
         match v["verdict"].as_str() {

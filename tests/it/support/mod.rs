@@ -260,7 +260,13 @@ impl Test {
         for k in &self.unset {
             cmd.env_remove(k);
         }
-        let output = cmd.output().expect("running sessctl");
+        let what = format!("sessctl {:?}", self.args);
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {what}: {err}"));
+        let output = finish_within(child, &what);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         let context = format!(
@@ -281,6 +287,28 @@ impl Test {
             assert_eq!(&stderr, expected, "stderr of {context}");
         }
         output
+    }
+}
+
+/// How long any command a test runs may take: far beyond a stop's 30 s grace period.
+const COMMAND_BOUND: Duration = Duration::from_secs(180);
+
+/// Waits for `child` and returns what it printed; a child still running after
+/// [`COMMAND_BOUND`] is killed, and the test fails naming `what` it waited for.
+#[track_caller]
+pub fn finish_within(child: std::process::Child, what: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(COMMAND_BOUND) {
+        Ok(output) => output.unwrap_or_else(|err| panic!("waiting for {what}: {err}")),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("{what} did not finish within {COMMAND_BOUND:?}; killed it");
+        }
     }
 }
 
