@@ -5,11 +5,11 @@ use std::process::Command;
 
 use crate::support::{manager, tmux, wait_for, TmuxServer, SESSCTL};
 
-/// The user's terminal: a tmux server of the test's own running `sessctl ARGS` with `env`.
+/// The user's terminal: a tmux server of the test's own running `argv` with `env`.
 fn terminal(
     socket: &Path,
     env: &[(std::ffi::OsString, std::ffi::OsString)],
-    args: &[&str],
+    argv: &[&str],
 ) -> TmuxServer {
     let mut cmd = Command::new("tmux");
     cmd.arg("-S")
@@ -21,7 +21,7 @@ fn terminal(
         pair.push(v);
         cmd.arg("-e").arg(pair);
     }
-    cmd.arg("--").arg(SESSCTL).args(args);
+    cmd.arg("--").args(argv);
     assert!(cmd.status().expect("starting the terminal").success());
     TmuxServer(socket.to_path_buf())
 }
@@ -46,7 +46,7 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
     let _terminal = terminal(
         &env.scratch.join("terminal.sock"),
         &bed.env(),
-        &["attach", "web"],
+        &[SESSCTL, "attach", "web"],
     );
 
     let socket = env.socket("web");
@@ -83,7 +83,7 @@ fn resume_attaches_from_a_terminal_and_gives_the_verdict_again_when_it_returns()
         .run();
     let bed = env.bed.as_ref().expect("a manager");
     let outer = env.scratch.join("terminal.sock");
-    let _terminal = terminal(&outer, &bed.env(), &["resume", "web"]);
+    let _terminal = terminal(&outer, &bed.env(), &[SESSCTL, "resume", "web"]);
     let socket = env.socket("web");
     wait_for("resume to attach", || {
         tmux(&socket, &["list-clients", "-F", "#{client_pid}"]).filter(|out| !out.trim().is_empty())
@@ -98,4 +98,55 @@ fn resume_attaches_from_a_terminal_and_gives_the_verdict_again_when_it_returns()
         (last["event"] == "attach").then_some(last)
     });
     assert_eq!(last["verdict"], "survived", "{last:#}");
+}
+
+#[test]
+fn attach_recovers_a_lost_session_says_so_and_exits_4() {
+    let Some(env) = manager("attachlost") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .run();
+    // The session ends behind sessctl's back: sessctl saw it running, so it is lost.
+    let systemd = env.systemd();
+    systemd.stop("sessctl-web.service").expect("StopUnit");
+    let bed = env.bed.as_ref().expect("a manager");
+    let code = env.scratch.join("attach.status");
+    let script = r#""$0" attach web; echo $? > "$1""#;
+    let code_file = code.to_str().expect("a UTF-8 path");
+    let _terminal = terminal(
+        &env.scratch.join("terminal.sock"),
+        &bed.env(),
+        &["sh", "-c", script, SESSCTL, code_file],
+    );
+    let socket = env.socket("web");
+    wait_for("attach to attach to the recovered session", || {
+        tmux(&socket, &["list-clients", "-F", "#{client_pid}"]).filter(|out| !out.trim().is_empty())
+    });
+    tmux(&socket, &["detach-client", "-s", "main"]).expect("detaching");
+    let status = wait_for("attach's exit status", || {
+        std::fs::read_to_string(&code)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(status.trim(), "4");
+    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kinds: Vec<(&str, &str)> = log
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or(""),
+                e["verdict"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        [("lost", "lost"), ("recovered", ""), ("attach", "lost")],
+        "{log:#}"
+    );
 }
