@@ -289,6 +289,42 @@ mod tests {
     use rstest::rstest;
     use std::time::Duration;
 
+    fn end(status: Option<i32>, signal: Option<&str>, requested: bool) -> LastExit {
+        LastExit {
+            status,
+            signal: signal.map(str::to_string),
+            at: "T".to_string(),
+            at_us: 0,
+            invocation_id: "i".to_string(),
+            requested,
+        }
+    }
+
+    #[rstest]
+    #[case(
+        end(Some(0), None, false),
+        false,
+        "the agent exited with status 0 at T"
+    )]
+    #[case(end(Some(3), None, false), true, "the agent exited with status 3 at T")]
+    #[case(
+        end(None, Some("SIGKILL"), false),
+        true,
+        "the agent was killed by SIGKILL at T"
+    )]
+    #[case(
+        end(None, Some("SIGTERM"), true),
+        false,
+        "the agent was killed by SIGTERM at T"
+    )]
+    fn an_end_nobody_asked_for_that_is_not_status_0_is_abnormal(
+        #[case] end: LastExit,
+        #[case] abnormal: bool,
+        #[case] text: &str,
+    ) {
+        assert_eq!((end.abnormal(), end.describe().as_str()), (abnormal, text));
+    }
+
     #[rstest]
     #[case(0, "1970-01-01T00:00:00Z")]
     #[case(951_782_400, "2000-02-29T00:00:00Z")]
