@@ -7,7 +7,8 @@
 //! | 2 | invalid usage or input: a bad name, directory, command or flag, an unknown product, no terminal |
 //! | 3 | the systemd user manager could not be reached |
 //! | 4 | a session was lost: `resume` or `verify` found it gone or replaced |
-//! | 5 | a session needs repair: the client cannot resume its conversation (no transcript where one existed, an unreadable file, or a shape the API refuses) |
+//! | 5 | a session needs repair: the client cannot resume its conversation (no transcript where one existed, an unreadable file, or a shape the API refuses) |//!
+//! A closed stdout pipe is none of these failures: `main` exits 0 (see `output`).
 
 use std::fmt;
 

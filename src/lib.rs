@@ -2,6 +2,9 @@
 //! service. `unit` renders, `systemd` talks to the user manager, `session` runs tmux; the
 //! commands in `cmd` compose them.
 
+// First, so that its macros are in scope in every module after it.
+#[macro_use]
+mod output;
 pub mod agent;
 pub mod cli;
 mod cmd;
@@ -32,6 +35,8 @@ pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that went away (`sessctl list | head -1`) wanted no more: not a failure.
+        Err(err) if output::is_closed_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let message = format!("{err:#}");
             if !message.is_empty() {

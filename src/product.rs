@@ -35,14 +35,21 @@ pub struct Product {
 
 impl Product {
     pub fn load(paths: &Paths, name: &str) -> Result<Product> {
+        let text = Product::config_text(paths, name)?;
         let path = paths.product_file(name);
-        let text = store::read_optional(&path)?.ok_or_else(|| {
+        toml::from_str(&text).with_context(|| format!("parsing product config {}", path.display()))
+    }
+
+    /// The product's config as written, parsed or not: what proves the product exists to a
+    /// command that must work even on a config it cannot parse (stop).
+    pub fn config_text(paths: &Paths, name: &str) -> Result<String> {
+        let path = paths.product_file(name);
+        store::read_optional(&path)?.ok_or_else(|| {
             usage(format!(
                 "unknown product {name:?}: no {}; create it with `sessctl enable {name}`",
                 path.display()
             ))
-        })?;
-        toml::from_str(&text).with_context(|| format!("parsing product config {}", path.display()))
+        })
     }
 
     /// Loads the product if it has a config.

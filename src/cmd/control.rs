@@ -11,7 +11,8 @@ use crate::systemd::Systemd;
 use crate::unit;
 
 pub fn start(paths: &Paths, name: &str) -> Result<()> {
-    let (product, systemd, _lock) = prepare(paths, name)?;
+    let (systemd, _lock) = prepare(paths, name)?;
+    let product = Product::load(paths, name)?;
     let unit = unit::unit_name(name);
     let before = systemd.status(&unit)?;
     let was_running = before.is_running();
@@ -19,7 +20,7 @@ pub fn start(paths: &Paths, name: &str) -> Result<()> {
         resume::start_session(paths, &systemd, &product, &before)?;
         resume::observe(paths, &systemd, name, "start")?;
     }
-    println!(
+    outln!(
         "{unit}: {}",
         if was_running {
             "already active"
@@ -31,31 +32,33 @@ pub fn start(paths: &Paths, name: &str) -> Result<()> {
 }
 
 pub fn stop(paths: &Paths, name: &str) -> Result<()> {
-    let (_, systemd, _lock) = prepare(paths, name)?;
+    let (systemd, _lock) = prepare(paths, name)?;
     let unit = unit::unit_name(name);
     systemd.stop(&unit)?;
     resume::forget(paths, name, "stop")?;
-    println!("{unit}: stopped");
+    outln!("{unit}: stopped");
     Ok(())
 }
 
 pub fn restart(paths: &Paths, name: &str) -> Result<()> {
-    let (product, systemd, _lock) = prepare(paths, name)?;
+    let (systemd, _lock) = prepare(paths, name)?;
+    let product = Product::load(paths, name)?;
     let unit = unit::unit_name(name);
     agent::follow(paths, &product, &resume::agent_env(&systemd, &product)?)?;
     resume::refuse_second_writer(paths, &systemd, name)?;
     systemd.restart(&unit)?;
     resume::observe(paths, &systemd, name, "restart")?;
     store::remove_file(&super::pending_marker(paths, name))?;
-    println!("{unit}: restarted");
+    outln!("{unit}: restarted");
     Ok(())
 }
 
-/// Checks the product exists, connects, and takes its lock, in that order.
-fn prepare(paths: &Paths, name: &str) -> Result<(Product, Systemd, Lock)> {
+/// Checks the product exists, connects, and takes its lock, in that order. The config is not
+/// parsed here: a stop must work on a config that no longer parses.
+fn prepare(paths: &Paths, name: &str) -> Result<(Systemd, Lock)> {
     product::check_name(name)?;
-    let product = Product::load(paths, name)?;
+    Product::config_text(paths, name)?;
     let systemd = Systemd::connect()?;
     let lock = Lock::acquire(&paths.lock_file(name))?;
-    Ok((product, systemd, lock))
+    Ok((systemd, lock))
 }

@@ -29,16 +29,16 @@ while IFS= read -r line; do echo \"agent: $line\"; done\n";
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
 pub fn run() -> Result<()> {
-    println!("sessctl demo: a session that survives, next to one that does not\n");
+    outln!("sessctl demo: a session that survives, next to one that does not\n");
     let bed = match Systemd::connect() {
         Ok(_) => {
-            println!("- using your systemd user manager");
+            outln!("- using your systemd user manager");
             None
         }
         Err(err) if nix::unistd::geteuid().is_root() => {
-            println!("- no user manager is reachable ({err:#})");
+            outln!("- no user manager is reachable ({err:#})");
             let bed = Testbed::start("demo").context("starting a private systemd --user")?;
-            println!("- started a private systemd --user in cgroup /{}", bed.name);
+            outln!("- started a private systemd --user in cgroup /{}", bed.name);
             Some(bed)
         }
         Err(err) => {
@@ -53,15 +53,15 @@ pub fn run() -> Result<()> {
     };
     let demo = Demo::new(bed.as_ref())?;
     let played = demo.play();
-    println!("\nCleaning up");
+    outln!("\nCleaning up");
     let cleaned = demo.clean_up();
     drop(bed);
     if demo.bed_env.is_some() {
-        println!("- stopped the private manager and removed its cgroup and directories");
+        outln!("- stopped the private manager and removed its cgroup and directories");
     }
     let verdict = played?;
     cleaned?;
-    println!("\ndemo done: {verdict}");
+    outln!("\ndemo done: {verdict}");
     Ok(())
 }
 
@@ -96,7 +96,7 @@ impl Demo {
         store::write_atomic(&agent, STAND_IN.as_bytes())?;
         fs::set_permissions(&agent, fs::Permissions::from_mode(0o755))
             .with_context(|| format!("making {} executable", agent.display()))?;
-        println!("- stand-in agent: {}", agent.display());
+        outln!("- stand-in agent: {}", agent.display());
         Ok(Demo {
             naive_unit: format!("sessctl-{product}-naive.service"),
             tmux: product::resolve_program("tmux")?,
@@ -112,14 +112,14 @@ impl Demo {
         let agent = self.dir.join("agent");
         let dir = self.dir.to_string_lossy().into_owned();
         let agent_arg = agent.to_string_lossy().into_owned();
-        println!("\nThe sessctl launch: a user service whose main process is the tmux server");
+        outln!("\nThe sessctl launch: a user service whose main process is the tmux server");
         self.sessctl(&["enable", &self.product, "--dir", &dir, "--", &agent_arg])?;
         self.sessctl(&["status", &self.product])?;
-        println!("\nA resume click on a live session must not start anything new, and proves it:");
+        outln!("\nA resume click on a live session must not start anything new, and proves it:");
         // resume exits non-zero unless the session survived with the same identity.
         self.sessctl(&["resume", &self.product, "--no-attach"])?;
 
-        println!("\nThe naive launch: Type=simple running `tmux new-session -d`");
+        outln!("\nThe naive launch: Type=simple running `tmux new-session -d`");
         let naive_socket = self.dir.join("naive.sock");
         let text = unit::render_naive(&self.tmux, &naive_socket.to_string_lossy(), &agent_arg)?;
         store::write_atomic(
@@ -128,18 +128,20 @@ impl Demo {
         )?;
         self.systemd.reload()?;
         self.systemd.start(&self.naive_unit)?;
-        println!("- started {}", self.naive_unit);
+        outln!("- started {}", self.naive_unit);
         let status = self.wait_stopped(&self.naive_unit)?;
         let naive_alive = session::has_session(Path::new(&self.tmux), &naive_socket)?;
         if naive_alive {
-            println!(
+            outln!(
                 "- survived: {} is {} and its session still exists",
-                self.naive_unit, status.active_state
+                self.naive_unit,
+                status.active_state
             );
         } else {
-            println!(
+            outln!(
                 "- lost: {} is {} and systemd killed its tmux session with it",
-                self.naive_unit, status.active_state
+                self.naive_unit,
+                status.active_state
             );
         }
         Ok(format!(
@@ -158,7 +160,7 @@ impl Demo {
         let dir = fs::remove_dir_all(&self.dir)
             .with_context(|| format!("removing {}", self.dir.display()));
         if dir.is_ok() {
-            println!("- removed {}", self.dir.display());
+            outln!("- removed {}", self.dir.display());
         }
         product.and(naive).and(dir)
     }
@@ -174,13 +176,13 @@ impl Demo {
         }
         store::remove_file(&file)?;
         self.systemd.reload()?;
-        println!("- removed {}", self.naive_unit);
+        outln!("- removed {}", self.naive_unit);
         Ok(())
     }
 
     /// Runs this sessctl binary as a user would, printing the command and its output.
     fn sessctl(&self, args: &[&str]) -> Result<()> {
-        println!("\n$ sessctl {}", args.join(" "));
+        outln!("\n$ sessctl {}", args.join(" "));
         let exe = std::env::current_exe().context("locating the sessctl binary")?;
         let mut cmd = Command::new(exe);
         cmd.args(args);
@@ -194,7 +196,7 @@ impl Demo {
             .lines()
             .chain(String::from_utf8_lossy(&out.stderr).lines())
         {
-            println!("  {line}");
+            outln!("  {line}");
         }
         if !out.status.success() {
             bail!("sessctl {} failed ({})", args.join(" "), out.status);

@@ -38,7 +38,7 @@ pub fn run(paths: &Paths, args: Disable) -> Result<()> {
     store::remove_file(&unit_file)?;
     systemd.reload()?;
     resume::forget(paths, &args.product, "disable")?;
-    println!("{name}: stopped, disabled and removed");
+    outln!("{name}: stopped, disabled and removed");
     if args.purge {
         store::remove_file(&config)?;
         let state = paths.state_dir(&args.product);
@@ -47,7 +47,7 @@ pub fn run(paths: &Paths, args: Disable) -> Result<()> {
                 .with_context(|| format!("removing {}", state.display()))?;
         }
         store::remove_file(&paths.lock_file(&args.product))?;
-        println!("{}: config and state removed", args.product);
+        outln!("{}: config and state removed", args.product);
     }
     Ok(())
 }

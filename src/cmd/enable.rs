@@ -68,10 +68,10 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
             history: Vec::new(),
         };
         pin.save(&pin_file)?;
-        println!("{name}: pinned to conversation {}", pin.session_id);
+        outln!("{name}: pinned to conversation {}", pin.session_id);
     }
     if same {
-        println!("{name}: unchanged");
+        outln!("{name}: unchanged");
     } else {
         wanted.save(paths)?;
         write_if_changed(&slice_file, unit::SLICE_TEXT)?;
@@ -80,7 +80,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         systemd.enable(&name)?;
         state::append(paths, &wanted.name, &Event::new("enable", None));
         if before.is_running() {
-            println!("{name}: rewritten, reloaded and enabled");
+            outln!("{name}: rewritten, reloaded and enabled");
             // Only new settings make the live session out of date; a file merely put back as
             // sessctl renders it does not.
             if settings_changed {
@@ -90,25 +90,25 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
                 )?;
             }
         } else {
-            println!("{name}: written, reloaded and enabled");
+            outln!("{name}: written, reloaded and enabled");
         }
     }
 
     if before.is_running() {
         if super::restart_pending(paths, &wanted.name, &before.invocation_id)? {
-            println!(
+            outln!(
                 "{name}: restart pending; the live session keeps running until `sessctl restart {}`",
                 wanted.name
             );
         } else {
-            println!("{name}: already active");
+            outln!("{name}: already active");
         }
     } else if args.no_start {
-        println!("{name}: not started (--no-start)");
+        outln!("{name}: not started (--no-start)");
     } else {
         resume::start_session(paths, &systemd, &wanted, &before)?;
         resume::observe(paths, &systemd, &wanted.name, "start")?;
-        println!("{name}: started");
+        outln!("{name}: started");
     }
     Ok(())
 }

@@ -240,7 +240,7 @@ impl Collector<'_> {
 
     fn report(self, json: bool) -> Result<()> {
         if json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "dry_run": self.dry_run,
@@ -261,13 +261,13 @@ impl Collector<'_> {
                 .note
                 .as_deref()
                 .map_or(String::new(), |n| format!(" ({n})"));
-            println!("{verb} {}: {}{note}", a.kind, a.target);
+            outln!("{verb} {}: {}{note}", a.kind, a.target);
         }
         let done = self.actions.iter().filter(|a| a.outcome != "kept").count();
         match (done, self.dry_run) {
-            (0, _) => println!("gc: nothing to remove"),
-            (n, true) => println!("gc: {n} leftovers would be removed (dry run)"),
-            (n, false) => println!("gc: {n} leftovers removed"),
+            (0, _) => outln!("gc: nothing to remove"),
+            (n, true) => outln!("gc: {n} leftovers would be removed (dry run)"),
+            (n, false) => outln!("gc: {n} leftovers removed"),
         }
         Ok(())
     }
@@ -359,7 +359,7 @@ fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 fn confirm(question: &str) -> Result<bool> {
-    print!("{question} [y/N] ");
+    out!("{question} [y/N] ");
     std::io::stdout().flush().context("writing the question")?;
     let mut answer = String::new();
     std::io::stdin()

@@ -154,7 +154,7 @@ fn take_slot(launch: &AgentLaunch, seconds: u32) -> Result<stagger::Slot> {
             "waited {:.1} s for its start slot, {seconds} s after another product's agent",
             slot.waited.as_secs_f64()
         );
-        println!("sessctl: {why}");
+        outln!("sessctl: {why}");
         event.reason = Some(why);
         state::append_or_warn(&launch.state.join("events.jsonl"), &event);
     }

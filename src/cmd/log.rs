@@ -11,7 +11,7 @@ pub fn run(paths: &Paths, name: &str, json: bool) -> Result<()> {
     Product::load(paths, name)?;
     let events = state::events(paths, name)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&events)?);
+        outln!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(());
     }
     for e in &events {
@@ -28,7 +28,7 @@ pub fn run(paths: &Paths, name: &str, json: bool) -> Result<()> {
         if let Some(reason) = &e.reason {
             line.push_str(&format!("  ({reason})"));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(())
 }

@@ -8,6 +8,6 @@ use crate::product::{self, Product};
 pub fn run(paths: &Paths, name: &str) -> Result<()> {
     product::check_name(name)?;
     let product = Product::load(paths, name)?;
-    print!("{}", super::render_unit(paths, &product)?);
+    out!("{}", super::render_unit(paths, &product)?);
     Ok(())
 }

@@ -37,9 +37,9 @@ pub fn run(paths: &Paths, args: Resume) -> Result<()> {
 
 fn show(outcome: &Outcome, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome)?);
+        outln!("{}", serde_json::to_string_pretty(outcome)?);
     } else {
-        println!("{}", outcome.line());
+        outln!("{}", outcome.line());
     }
     Ok(())
 }

@@ -34,7 +34,8 @@ struct Report {
     last_exit: Option<LastExit>,
     cgroup: String,
     invocation_id: String,
-    /// "current", "drifted" (differs from a fresh render) or "missing".
+    /// "current", "drifted" (differs from a fresh render), "missing", or "unknown" for a broken
+    /// product.
     unit_file: &'static str,
     need_daemon_reload: bool,
     restart_pending: bool,
@@ -44,6 +45,8 @@ struct Report {
     conversation: Option<Conversation>,
     /// For a session that is down: why starting it would fail, and the repair to run.
     needs_repair: Option<String>,
+    /// Why the product's config cannot be read or parsed, and the fix; null when it can.
+    broken: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,7 +77,7 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
     let names = match name {
         Some(name) => {
             product::check_name(name)?;
-            Product::load(paths, name)?;
+            Product::config_text(paths, name)?;
             vec![name.to_string()]
         }
         None => Product::names(paths)?,
@@ -87,7 +90,7 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
         }
     } else {
         for report in &reports {
-            print_long(report);
+            print_long(report)?;
         }
     }
     Ok(())
@@ -98,12 +101,16 @@ pub fn list(paths: &Paths, json: bool) -> Result<()> {
     if json {
         return print_json(&reports);
     }
-    println!(
+    outln!(
         "{:<24} {:<22} {:>8} {:>10} {:>8}  UNIT FILE",
-        "PRODUCT", "STATE", "PID", "UPTIME", "RESTARTS"
+        "PRODUCT",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS"
     );
     for r in &reports {
-        println!(
+        outln!(
             "{:<24} {:<22} {:>8} {:>10} {:>8}  {}",
             r.product,
             format!("{} ({})", r.active_state, r.sub_state),
@@ -111,7 +118,11 @@ pub fn list(paths: &Paths, json: bool) -> Result<()> {
             r.uptime_seconds
                 .map_or("-".to_string(), identity::human_duration),
             r.n_restarts,
-            r.unit_file
+            if r.broken.is_some() {
+                "broken config"
+            } else {
+                r.unit_file
+            }
         );
     }
     Ok(())
@@ -129,8 +140,21 @@ fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
         .collect()
 }
 
+/// One product's report; a product whose config cannot be read or parsed is reported as
+/// broken, with what systemd says of its unit, so that one bad file hides no other product.
 fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) -> Result<Report> {
-    let product = Product::load(paths, name)?;
+    let product = match Product::load(paths, name) {
+        Ok(product) => product,
+        Err(err) if crate::error::code_of(&err) != crate::error::USAGE => {
+            let (now, s) = identity::read(systemd, &unit::unit_name(name))?;
+            let mut report = unit_report(paths, systemd, name, &now, s)?;
+            report.broken = Some(format!(
+                "{err:#}; fix the file, or remove the product with `sessctl disable {name} --purge`"
+            ));
+            return Ok(report);
+        }
+        Err(err) => return Err(err),
+    };
     let env = AgentEnv::of(&product, Some(manager_env));
     let unit = unit::unit_name(name);
     let (now, s, lost) = {
@@ -143,24 +167,38 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
         (now, s, lost)
     };
     let on_disk = store::read_optional(&paths.unit_file(name))?;
-    let unit_file = match on_disk {
+    let running = s.is_running();
+    let mut report = unit_report(paths, systemd, name, &now, s)?;
+    report.unit_file = match on_disk {
         None => "missing",
         Some(text) if text == super::render_unit(paths, &product)? => "current",
         Some(_) => "drifted",
     };
+    report.restart_pending = running && super::restart_pending(paths, name, &report.invocation_id)?;
+    report.lost = lost;
+    report.conversation = conversation(paths, &product, &env)?;
+    report.needs_repair = match running {
+        true => None,
+        false => agent::needs_repair(paths, &product, &env)?,
+    };
+    Ok(report)
+}
+
+/// What systemd and the product's state say of its unit, whatever its config.
+fn unit_report(
+    paths: &Paths,
+    systemd: &Systemd,
+    name: &str,
+    now: &identity::Identity,
+    s: crate::systemd::UnitStatus,
+) -> Result<Report> {
+    let unit = unit::unit_name(name);
     let need_daemon_reload = systemd.unit_file(&unit)?.need_daemon_reload;
     let details = systemd.details(&unit)?;
     Ok(Report {
         product: name.to_string(),
-        restart_pending: s.is_running() && super::restart_pending(paths, name, &s.invocation_id)?,
         uptime_seconds: now.uptime_seconds(),
         agent_pid: now.agent_pid,
-        lost,
-        conversation: conversation(paths, &product, &env)?,
-        needs_repair: match s.is_running() {
-            true => None,
-            false => agent::needs_repair(paths, &product, &env)?,
-        },
         unit,
         active_state: s.active_state,
         sub_state: details.sub_state,
@@ -169,56 +207,65 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
         last_exit: LastExit::load(&paths.state_dir(name))?,
         cgroup: details.control_group,
         invocation_id: s.invocation_id,
-        unit_file,
+        unit_file: "unknown",
         need_daemon_reload,
+        restart_pending: false,
+        lost: None,
+        conversation: None,
+        needs_repair: None,
+        broken: None,
     })
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn print_long(r: &Report) {
+fn print_long(r: &Report) -> Result<()> {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    println!("{}: {} ({})", r.unit, r.active_state, r.sub_state);
-    println!("  main pid         {}", r.main_pid);
-    println!(
+    outln!("{}: {} ({})", r.unit, r.active_state, r.sub_state);
+    outln!("  main pid         {}", r.main_pid);
+    outln!(
         "  agent pid        {}",
         r.agent_pid.map_or("-".to_string(), |p| p.to_string())
     );
-    println!(
+    outln!(
         "  uptime           {}",
         r.uptime_seconds
             .map_or("-".to_string(), identity::human_duration)
     );
-    println!("  restarts         {}", r.n_restarts);
+    outln!("  restarts         {}", r.n_restarts);
     if let Some(end) = &r.last_exit {
-        println!("  last exit        {}", end.describe());
+        outln!("  last exit        {}", end.describe());
     }
-    println!(
+    outln!(
         "  cgroup           {}",
         if r.cgroup.is_empty() { "-" } else { &r.cgroup }
     );
-    println!("  unit file        {}", r.unit_file);
-    println!("  needs reload     {}", yes_no(r.need_daemon_reload));
-    println!("  restart pending  {}", yes_no(r.restart_pending));
+    outln!("  unit file        {}", r.unit_file);
+    outln!("  needs reload     {}", yes_no(r.need_daemon_reload));
+    outln!("  restart pending  {}", yes_no(r.restart_pending));
     if let Some(c) = &r.conversation {
-        println!("  conversation     {}", c.session_id);
+        outln!("  conversation     {}", c.session_id);
         match (&c.transcript, c.bytes, &c.modified) {
             (Some(t), Some(bytes), Some(modified)) => {
-                println!(
+                outln!(
                     "  transcript       {} ({bytes} bytes, last written {modified})",
                     t.display()
                 )
             }
-            _ => println!("  transcript       not written yet"),
+            _ => outln!("  transcript       not written yet"),
         }
     }
     if let Some(why) = &r.needs_repair {
-        println!("  needs repair     {why}");
+        outln!("  needs repair     {why}");
     }
     if let Some(lost) = &r.lost {
-        println!("  lost             {lost}");
+        outln!("  lost             {lost}");
     }
+    if let Some(broken) = &r.broken {
+        outln!("  broken           {broken}");
+    }
+    Ok(())
 }

@@ -148,7 +148,7 @@ fn retention(env: &AgentEnv) -> Result<Vec<Finding>> {
 
 fn print_report(report: &Report, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        outln!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
     }
     let verdict = match report.exit_code() {
@@ -159,9 +159,9 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
     if report.file.as_os_str().is_empty() {
         // A pinned conversation with no transcript: name the conversation instead.
         let id = report.session_id.as_deref().unwrap_or("?");
-        println!("conversation {id}: {verdict} (no transcript)");
+        outln!("conversation {id}: {verdict} (no transcript)");
     } else {
-        println!(
+        outln!(
             "{}: {verdict} ({} lines, {} records, {} on the resumed chain, {} API messages)",
             report.file.display(),
             report.lines,
@@ -180,7 +180,7 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
         } else {
             String::new()
         };
-        println!("{severity}[{}]{place}: {}", f.id, f.detail);
+        outln!("{severity}[{}]{place}: {}", f.id, f.detail);
     }
     Ok(())
 }
@@ -216,7 +216,7 @@ fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<
     let analysis = transcript::analyze(&file)?;
     let new_id = agent::new_uuid()?;
     let Some((fork, changes, checked)) = checked_fork(&file, &analysis, &new_id)? else {
-        println!(
+        outln!(
             "{}: nothing to repair (the client resumes it as it is)",
             file.display()
         );
@@ -243,7 +243,7 @@ fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<
     };
     let text = serde_json::to_string_pretty(&log).context("serialising the repair log")?;
     store::write_atomic(&sidecar, text.as_bytes())?;
-    print_repair(&log, &sidecar, checked.exit_code());
+    print_repair(&log, &sidecar, checked.exit_code())?;
     match (adopt, target.product) {
         (true, Some((product, pin))) => adopt_fork(paths, &product, pin, &log, allow_loss),
         _ => Ok(()),
@@ -278,28 +278,29 @@ fn checked_fork(
     }
 }
 
-fn print_repair(log: &Sidecar, sidecar: &Path, exit_code: u8) {
-    println!(
+fn print_repair(log: &Sidecar, sidecar: &Path, exit_code: u8) -> Result<()> {
+    outln!(
         "{}: repaired into {}",
         log.original.display(),
         log.fork.display()
     );
-    println!(
+    outln!(
         "  conversation {} (from {})",
         log.fork_session,
         log.original_session.unwrap_or("?")
     );
     for c in log.changes {
-        println!("  line {}: {}", c.line, c.detail);
+        outln!("  line {}: {}", c.line, c.detail);
     }
-    println!("  snapshot of the original: {}", log.snapshot.display());
-    println!("  log of the changes: {}", sidecar.display());
+    outln!("  snapshot of the original: {}", log.snapshot.display());
+    outln!("  log of the changes: {}", sidecar.display());
     let verdict = if exit_code == 0 {
         "clean"
     } else {
         "warnings only"
     };
-    println!("  check of the copy: {verdict}");
+    outln!("  check of the copy: {verdict}");
+    Ok(())
 }
 
 /// Pins `product` to the repaired copy; one that drops records of the conversation only with
@@ -332,7 +333,7 @@ fn adopt_fork(
         name,
         &Event::new("adopt", None).verdict("repaired", Some(log.fork_session)),
     );
-    println!(
+    outln!(
         "{name}: pinned to {}; its next start resumes it (`sessctl restart {name}` switches a running session)",
         log.fork_session
     );
@@ -385,10 +386,10 @@ fn snapshots(paths: &Paths, name: &str, json: bool) -> Result<()> {
     Product::load(paths, name)?;
     let all = snapshot::list(&paths.snapshots_dir(name))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?);
     } else {
         for s in &all {
-            println!("{}  {} bytes", s.name, s.bytes);
+            outln!("{}  {} bytes", s.name, s.bytes);
         }
     }
     Ok(())
@@ -429,10 +430,10 @@ fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<()> {
         name,
         &Event::new("restore", None).verdict("restored", Some(snapshot_name)),
     );
-    println!(
+    outln!(
         "{name}: restored {snapshot_name} as conversation {new_id} ({})",
         dest.display()
     );
-    println!("{name}: pinned to {new_id}; its next start resumes it (`sessctl restart {name}` switches a running session)");
+    outln!("{name}: pinned to {new_id}; its next start resumes it (`sessctl restart {name}` switches a running session)");
     Ok(())
 }

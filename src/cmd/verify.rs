@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::Verify;
-use crate::error::{silent, LOST};
+use crate::error::{silent, LOST, NEEDS_REPAIR};
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::{self, Product};
@@ -44,7 +44,8 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
     let first = resume::resume(paths, &systemd, &args.product, "resume")?;
     let started = first.verdict == Verdict::Started;
     let recovered = first.recovered;
-    if first.verdict == Verdict::Lost {
+    let needs_repair = first.verdict == Verdict::NeedsRepair;
+    if matches!(first.verdict, Verdict::Lost | Verdict::NeedsRepair) {
         changes.push(Change {
             round: 1,
             verdict: first.verdict,
@@ -52,7 +53,9 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
         });
     }
     let mut identity = first.after;
-    for round in 2..=args.rounds {
+    // A session that needs repair stays down: more rounds would only repeat the verdict.
+    let rounds = if needs_repair { 1 } else { args.rounds };
+    for round in 2..=rounds {
         let outcome = resume::resume(paths, &systemd, &args.product, "resume")?;
         if outcome.verdict != Verdict::Survived {
             changes.push(Change {
@@ -66,7 +69,7 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
     let report = Report {
         product: args.product.clone(),
         unit: unit::unit_name(&args.product),
-        rounds: args.rounds,
+        rounds,
         started,
         recovered,
         uptime_seconds: identity.uptime_seconds(),
@@ -74,40 +77,41 @@ pub fn run(paths: &Paths, args: Verify) -> Result<()> {
         identity,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_text(&report);
+        print_text(&report)?;
     }
-    if report.changes.is_empty() {
-        Ok(())
-    } else {
-        Err(silent(LOST))
+    match (needs_repair, report.changes.is_empty()) {
+        (true, _) => Err(silent(NEEDS_REPAIR)),
+        (false, true) => Ok(()),
+        (false, false) => Err(silent(LOST)),
     }
 }
 
-fn print_text(r: &Report) {
-    println!(
+fn print_text(r: &Report) -> Result<()> {
+    outln!(
         "{}: {} resumes, {} identity changes",
         r.unit,
         r.rounds,
         r.changes.len()
     );
     if r.started {
-        println!("  round 1 found no session and started one");
+        outln!("  round 1 found no session and started one");
     }
     for c in &r.changes {
-        println!(
+        outln!(
             "  round {}: {}: {}",
             c.round,
             c.verdict.as_str(),
             c.reason.as_deref().unwrap_or("-")
         );
         if c.round == 1 && r.recovered {
-            println!("  round 1: recovered: a new session runs in its place");
+            outln!("  round 1: recovered: a new session runs in its place");
         }
     }
     let uptime = r
         .uptime_seconds
         .map_or("-".to_string(), identity::human_duration);
-    println!("  {}, up {uptime}", r.identity.summary());
+    outln!("  {}, up {uptime}", r.identity.summary());
+    Ok(())
 }

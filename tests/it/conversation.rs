@@ -301,6 +301,20 @@ fn a_claude_product_keeps_its_conversation() {
         v["reason"].as_str().expect("reason").ends_with(fix),
         "{v:#}"
     );
+    // verify says the same, whatever the rounds: exit status 5.
+    for rounds in ["1", "3"] {
+        let out = env
+            .sessctl()
+            .args(["verify", "web", "--json", "--rounds", rounds])
+            .status(5)
+            .run();
+        let report: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+        assert_eq!(
+            (&report["rounds"], &report["changes"][0]["verdict"]),
+            (&Value::from(1), &Value::from("needs-repair")),
+            "{report:#}"
+        );
+    }
     let out = env.sessctl().args(["status", "web", "--json"]).run();
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(status["needs_repair"]

@@ -358,3 +358,63 @@ fn a_dead_user_bus_is_exit_status_3_with_the_fix() {
         .run();
     assert!(!env.product_file("web").exists());
 }
+
+#[test]
+fn one_broken_config_hides_no_other_product_and_can_still_be_stopped() {
+    let Some(env) = manager("broken") else { return };
+    for name in ["api", "web"] {
+        env.sessctl()
+            .args(["enable", name, "--", "sleep", "100000"])
+            .run();
+    }
+    fs::write(env.product_file("web"), "name = [garbage").expect("breaking the config");
+
+    let out = env.sessctl().args(["list", "--json"]).run();
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (
+            &list[0]["product"],
+            &list[0]["broken"],
+            &list[0]["unit_file"]
+        ),
+        (&Value::from("api"), &Value::Null, &Value::from("current"))
+    );
+    assert_eq!(list[1]["product"], "web");
+    assert_eq!(list[1]["active_state"], "active");
+    let broken = list[1]["broken"].as_str().expect("web is broken");
+    assert!(
+        broken.starts_with(&format!(
+            "parsing product config {}",
+            env.product_file("web").display()
+        )) && broken.ends_with("or remove the product with `sessctl disable web --purge`"),
+        "{broken}"
+    );
+    let out = env.sessctl().args(["status", "web"]).run();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("  broken           parsing product config")
+    );
+
+    let out = env.sessctl().args(["doctor", "--json"]).status(1).run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // Of the findings about products (the machine's own, such as linger, aside), web's
+    // broken config is the only one: api is checked as usual and found fine.
+    let about_products: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| Some((f["id"].as_str()?, f["product"].as_str()?)))
+        .collect();
+    assert_eq!(
+        about_products,
+        [("product-config-broken", "web")],
+        "{report:#}"
+    );
+
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout(&format!("{UNIT}: stopped\n"))
+        .run();
+    env.sessctl().args(["disable", "web", "--purge"]).run();
+    assert!(!env.product_file("web").exists());
+    env.sessctl().args(["status", "api"]).run();
+}

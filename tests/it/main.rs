@@ -10,6 +10,7 @@ mod errors;
 mod gc;
 mod layout;
 mod lifecycle;
+mod output;
 mod readme;
 mod real_claude;
 mod render;

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::Doctor;
-use crate::error::{silent, Exit, FAILURE};
+use crate::error::{code_of, silent, Exit, FAILURE, USAGE};
 use crate::paths::Paths;
 use crate::product::{self, Product};
 
@@ -59,9 +59,9 @@ pub fn run(paths: &Paths, args: Doctor) -> Result<()> {
         message: format!("doctor could not run: {err:#}"),
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_text(&report);
+        print_text(&report)?;
     }
     if report.healthy {
         Ok(())
@@ -71,17 +71,15 @@ pub fn run(paths: &Paths, args: Doctor) -> Result<()> {
 }
 
 fn sweep(paths: &Paths, args: &Doctor) -> Result<Report> {
-    let products = match &args.product {
+    let names = match &args.product {
         Some(name) => {
             product::check_name(name)?;
-            vec![Product::load(paths, name)?]
+            vec![name.clone()]
         }
-        None => Product::names(paths)?
-            .iter()
-            .map(|name| Product::load(paths, name))
-            .collect::<Result<_>>()?,
+        None => Product::names(paths)?,
     };
-    let mut findings = environment::check(&products)?;
+    let (products, mut findings) = load(paths, &names)?;
+    findings.extend(environment::check(&products)?);
     // Without the manager, what is left to check is the environment that keeps it away.
     if let Some(systemd) = environment::manager(&mut findings) {
         findings.extend(environment::memory(&systemd, &products)?);
@@ -96,30 +94,58 @@ fn sweep(paths: &Paths, args: &Doctor) -> Result<Report> {
     Ok(Report { healthy, findings })
 }
 
-fn print_text(report: &Report) {
+/// The products to check, and a finding for each config that cannot be parsed: one bad file
+/// hides no other product.
+fn load(paths: &Paths, names: &[String]) -> Result<(Vec<Product>, Vec<Finding>)> {
+    let (mut products, mut findings) = (Vec::new(), Vec::new());
+    for name in names {
+        match Product::load(paths, name) {
+            Ok(product) => products.push(product),
+            Err(err) if code_of(&err) != USAGE => findings.push(Finding {
+                id: "product-config-broken",
+                severity: Severity::Error,
+                product: Some(name.clone()),
+                unit: None,
+                summary: format!(
+                    "{name}'s config cannot be used, so its unit cannot be checked or rewritten"
+                ),
+                evidence: vec![format!("{err:#}")],
+                fix: format!(
+                    "fix {}, or remove the product with `sessctl disable {name} --purge`",
+                    paths.product_file(name).display()
+                ),
+            }),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((products, findings))
+}
+
+fn print_text(report: &Report) -> Result<()> {
     for f in &report.findings {
         let severity = match f.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Note => "note",
         };
-        println!("{severity}[{}]: {}", f.id, f.summary);
+        outln!("{severity}[{}]: {}", f.id, f.summary);
         for e in &f.evidence {
-            println!("  evidence: {e}");
+            outln!("  evidence: {e}");
         }
-        println!("  fix: {}", f.fix);
+        outln!("  fix: {}", f.fix);
     }
     let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
     if report.healthy {
-        println!("doctor: healthy ({} notes)", count(Severity::Note));
+        outln!("doctor: healthy ({} notes)", count(Severity::Note));
     } else {
-        println!(
+        outln!(
             "doctor: {} errors, {} warnings, {} notes",
             count(Severity::Error),
             count(Severity::Warning),
             count(Severity::Note)
         );
     }
+    Ok(())
 }
 
 /// The first line of `file` that starts with `prefix` and contains `needle`, as

@@ -81,6 +81,11 @@ impl Env {
         }
     }
 
+    /// The variables every sessctl run gets.
+    pub fn vars(&self) -> impl Iterator<Item = (&OsString, &OsString)> {
+        self.vars.iter().map(|(k, v)| (k, v))
+    }
+
     /// Sets `name` for every later sessctl run (replacing an earlier value); `None` unsets it.
     pub fn set(&mut self, name: &str, value: Option<&std::ffi::OsStr>) {
         self.vars.retain(|(k, _)| k != name);
