@@ -10,7 +10,9 @@
 //! drops a `flock` when its holder dies, so a resume killed mid-start leaves no stale lock; the
 //! start job it issued belongs to systemd and completes or fails there, and the next call
 //! judges what systemd then reports. Attaching happens after the lock is released, so a long
-//! attach never blocks other calls; the judgement after it takes the lock again.
+//! attach never blocks other calls; the judgement after it takes the lock again. `status` and
+//! `list` only read, and take no lock: they never wait behind a start, and the loss they may
+//! log is claimed with an O_EXCL marker instead (`state::claim_loss`).
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -312,7 +314,7 @@ pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
 
 /// Whether the session sessctl last saw is gone, judged from what systemd reports `now`. A
 /// loss is written to the event log once, whoever notices it first (`status`, `list`,
-/// `resume`); the record stays until a resume reports it.
+/// `resume`), with no lock needed; the record stays until a resume reports it.
 pub fn loss_since_seen(
     paths: &Paths,
     systemd: &Systemd,
@@ -349,16 +351,8 @@ pub fn loss_since_seen(
             format!("since sessctl last saw it, {change}"),
         )?,
     };
-    if !record.loss_logged {
+    if state::claim_loss(paths, product, &record.identity)? {
         log_loss(paths, product, &record.identity, &reason);
-        state::save_record(
-            paths,
-            product,
-            &Record {
-                loss_logged: true,
-                ..record.clone()
-            },
-        )?;
     }
     Ok(Some(reason))
 }

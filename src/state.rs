@@ -14,13 +14,11 @@ use crate::identity::Identity;
 use crate::paths::Paths;
 use crate::store;
 
-/// The session sessctl last saw for a product.
+/// The session sessctl last saw for a product. (Records written before 0.3 also hold a
+/// `loss_logged` flag, which the `lost.<invocation>` marker replaced.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub identity: Identity,
-    /// A loss of this session was already written to the event log.
-    #[serde(default)]
-    pub loss_logged: bool,
 }
 
 pub fn load_record(paths: &Paths, product: &str) -> Result<Option<Record>> {
@@ -53,10 +51,12 @@ pub fn remember(
     if identity.is_live() {
         let record = Record {
             identity: identity.clone(),
-            loss_logged: false,
         };
         if previous == Some(&record) {
             return Ok(());
+        }
+        if let Some(previous) = previous {
+            store::remove_file(&loss_marker(paths, product, &previous.identity))?;
         }
         save_record(paths, product, &record)
     } else if previous.is_some() {
@@ -68,7 +68,35 @@ pub fn remember(
 
 /// Forgets the product's session: a deliberate stop is not a loss.
 pub fn forget(paths: &Paths, product: &str) -> Result<()> {
+    if let Some(record) = load_record(paths, product)? {
+        store::remove_file(&loss_marker(paths, product, &record.identity))?;
+    }
     store::remove_file(&paths.state_dir(product).join("session.json"))
+}
+
+/// Claims the logging of the loss of `seen`: true for exactly one caller however many race
+/// (the marker `lost.<invocation>` is created with O_EXCL), so a loss is logged once without
+/// the product's lock, which a read such as `status` never takes.
+pub fn claim_loss(paths: &Paths, product: &str, seen: &Identity) -> Result<bool> {
+    let marker = loss_marker(paths, product, seen);
+    if let Some(dir) = marker.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+    {
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err).with_context(|| format!("creating {}", marker.display())),
+    }
+}
+
+fn loss_marker(paths: &Paths, product: &str, seen: &Identity) -> std::path::PathBuf {
+    paths
+        .state_dir(product)
+        .join(format!("lost.{}", seen.invocation_id))
 }
 
 /// One line of the event log; its JSON form is what `sessctl log --json` prints.

@@ -12,7 +12,7 @@ use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::resume;
 use crate::state::{self, LastExit};
-use crate::store::{self, Lock};
+use crate::store;
 use crate::systemd::Systemd;
 use crate::unit;
 
@@ -157,15 +157,12 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
     };
     let env = AgentEnv::of(&product, Some(manager_env));
     let unit = unit::unit_name(name);
-    let (now, s, lost) = {
-        // The loss check may write the event log; the lock makes "logged once" hold.
-        let _lock = Lock::acquire(&paths.lock_file(name))?;
-        agent::follow(paths, &product, &env)?;
-        let (now, s) = identity::read(systemd, &unit)?;
-        let record = state::load_record(paths, name)?;
-        let lost = resume::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &s)?;
-        (now, s, lost)
-    };
+    // No product lock: status never waits behind a start. A loss it sees is logged once
+    // all the same (see `state::claim_loss`).
+    agent::follow(paths, &product, &env)?;
+    let (now, s) = identity::read(systemd, &unit)?;
+    let record = state::load_record(paths, name)?;
+    let lost = resume::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &s)?;
     let on_disk = store::read_optional(&paths.unit_file(name))?;
     let running = s.is_running();
     let mut report = unit_report(paths, systemd, name, &now, s)?;

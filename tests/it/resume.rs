@@ -550,3 +550,48 @@ fn resume_of_a_live_session_prints_survived_with_the_same_pids() {
     );
     assert!(Path::new(&env.socket("web")).exists());
 }
+
+#[test]
+fn status_never_waits_for_the_product_lock_and_twenty_see_a_loss_logged_once() {
+    let Some(env) = manager("statuslock") else {
+        return;
+    };
+    enable(&env, &[]);
+    // Another call holds the product's lock, as a start does for up to 20 s.
+    let lock = env.var("XDG_STATE_HOME").join("sessctl/locks/web.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .expect("the lock file");
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .expect("taking the lock");
+    // Ended behind sessctl's back, the session is lost; every status says so, all at once.
+    env.systemd().stop(UNIT).expect("StopUnit");
+    let statuses: Vec<Child> = (0..20)
+        .map(|_| {
+            Command::new(SESSCTL)
+                .args(["status", "web", "--json"])
+                .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                .envs(env.bed.as_ref().expect("a manager").env())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawning sessctl status")
+        })
+        .collect();
+    for child in statuses {
+        let out = finish_within(child, "sessctl status while the lock is held");
+        let v: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        assert!(v["lost"].as_str().is_some(), "{v:#}");
+    }
+    drop(held);
+    let losses = log_kinds(&env)
+        .iter()
+        .filter(|(event, _)| event == "lost")
+        .count();
+    assert_eq!(losses, 1, "{:?}", log_kinds(&env));
+}
