@@ -58,3 +58,28 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
         .find_map(|cause| cause.downcast_ref::<Exit>())
         .map_or(FAILURE, |exit| exit.code)
 }
+
+/// The longest prefix of a value an error message quotes: enough to recognise it.
+const QUOTE_CHARS: usize = 48;
+
+/// `value` as an error message quotes it: escaped (`{:?}`), and cut to its first characters
+/// with its length said when it is long, so a 100 KB argument never becomes a 100 KB line.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &value[..end], value.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_quoted_as_a_short_escaped_prefix() {
+        assert_eq!(quoted("web\n"), r#""web\n""#);
+        let long = format!("K={}\n", "x".repeat(100_000));
+        let q = quoted(&long);
+        assert_eq!(q, format!("{:?}... (100003 bytes)", &long[..48]));
+    }
+}

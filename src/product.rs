@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::error::usage;
+use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::store;
 
@@ -154,7 +154,8 @@ pub fn check_name(name: &str) -> Result<()> {
         return Ok(());
     }
     Err(usage(format!(
-        "invalid product name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit, for example {:?}",
+        "invalid product name {}: use 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit, for example {:?}",
+        quoted(name),
         suggest_name(name)
     )))
 }
@@ -180,11 +181,15 @@ fn suggest_name(name: &str) -> String {
 
 /// `DIR` as an existing directory's canonical absolute path.
 pub fn resolve_dir(dir: &Path) -> Result<String> {
-    let canonical = dir.canonicalize().map_err(|_| {
-        usage(format!(
-            "directory {:?} does not exist; pass an existing directory with --dir",
-            dir
-        ))
+    let shown = quoted(&dir.to_string_lossy());
+    let canonical = dir.canonicalize().map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => usage(format!(
+            "directory {shown} does not exist; pass an existing directory with --dir"
+        )),
+        // A symlink loop, a permission error: say which, not "does not exist".
+        _ => usage(format!(
+            "directory {shown} cannot be resolved ({err}); pass a directory you can reach with --dir"
+        )),
     })?;
     if !canonical.is_dir() {
         return Err(usage(format!(
@@ -236,7 +241,8 @@ fn is_executable(path: &Path) -> bool {
 pub fn parse_env(assignment: &str) -> Result<(String, String)> {
     let bad = || {
         usage(format!(
-            "invalid --env {assignment:?}: use KEY=VALUE, KEY made of A-Z a-z 0-9 _ and not starting with a digit"
+            "invalid --env {}: use KEY=VALUE, KEY made of A-Z a-z 0-9 _ and not starting with a digit",
+            quoted(assignment)
         ))
     };
     let (key, value) = assignment.split_once('=').ok_or_else(bad)?;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tera::{Tera, Value};
 
-use crate::error::usage;
+use crate::error::{quoted, usage};
 
 /// The slice every session lives in, installed verbatim from `units/`.
 pub const SLICE_NAME: &str = "app-sessctl.slice";
@@ -128,7 +128,8 @@ fn env_assignment_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Res
 fn check_no_control(value: &str) -> std::result::Result<(), String> {
     match value.chars().find(|c| c.is_control()) {
         Some(c) => Err(format!(
-            "{value:?} contains the control character {c:?}, which a unit file cannot carry; remove it"
+            "{} contains the control character {c:?}, which a unit file cannot carry; remove it",
+            quoted(value)
         )),
         None => Ok(()),
     }

@@ -218,3 +218,31 @@ fn usage_errors_exit_2() {
     let out = env.sessctl().args(["enable"]).status(2).run();
     assert!(String::from_utf8_lossy(&out.stderr).contains("<PRODUCT>"));
 }
+
+#[test]
+fn a_directory_in_a_symlink_loop_is_not_called_missing() {
+    let env = Env::offline();
+    let a = env.scratch.join("a");
+    std::os::unix::fs::symlink(env.scratch.join("b"), &a).expect("symlink a");
+    std::os::unix::fs::symlink(&a, env.scratch.join("b")).expect("symlink b");
+    let dir = a.to_str().expect("utf-8");
+    refused(
+        &env,
+        &["enable", "web", "--dir", dir, "--", "sleep", "1"],
+        &format!("sessctl: directory {dir:?} cannot be resolved (Too many levels of symbolic links (os error 40)); pass a directory you can reach with --dir\n"),
+    );
+}
+
+#[test]
+fn a_huge_value_is_quoted_as_a_short_prefix() {
+    let env = Env::offline();
+    let value = format!("K={}\n", "x".repeat(100_000));
+    refused(
+        &env,
+        &["enable", "web", "--env", &value, "--", "sleep", "1"],
+        &format!(
+            "sessctl: rendering the unit for product web: {:?}... (100003 bytes) contains the control character '\\n', which a unit file cannot carry; remove it\n",
+            &value[..48]
+        ),
+    );
+}
