@@ -52,8 +52,9 @@ pub enum Command {
     Attach(ProductArg),
     /// Show sessctl keeping a session alive next to the naive launch losing one.
     ///
-    /// Uses your user manager when it is reachable; otherwise, as root with writable cgroups,
-    /// a private `systemd --user` of its own. Removes everything it made.
+    /// Uses your user manager when it is reachable; otherwise, as root on a host not booted
+    /// with systemd (a container) with writable cgroups, a private `systemd --user` of its
+    /// own. On a systemd host it never makes cgroups of its own. Removes everything it made.
     Demo,
     #[command(subcommand, hide = true)]
     Internal(Internal),

@@ -35,7 +35,9 @@ pub fn run() -> Result<()> {
             outln!("- using your systemd user manager");
             None
         }
-        Err(err) if nix::unistd::geteuid().is_root() => {
+        // A private manager only where no user manager can run: on a host booted with
+        // systemd it would make cgroups in PID 1's own tree.
+        Err(err) if nix::unistd::geteuid().is_root() && !booted_with_systemd() => {
             outln!("- no user manager is reachable ({err:#})");
             let bed = Testbed::start("demo").context("starting a private systemd --user")?;
             outln!("- started a private systemd --user in cgroup /{}", bed.name);
@@ -45,7 +47,7 @@ pub fn run() -> Result<()> {
             return Err(Exit {
                 code: NO_MANAGER,
                 message: format!(
-                    "{err:#}; the demo needs a user manager, or root to start a private one"
+                    "{err:#}; the demo needs your user manager (on a host booted with systemd), or root on a host without systemd to start a private one"
                 ),
             }
             .into())
@@ -63,6 +65,11 @@ pub fn run() -> Result<()> {
     cleaned?;
     outln!("\ndemo done: {verdict}");
     Ok(())
+}
+
+/// Whether PID 1 is systemd: sd_booted(3) tests for this directory.
+fn booted_with_systemd() -> bool {
+    Path::new("/run/systemd/system").is_dir()
 }
 
 struct Demo {

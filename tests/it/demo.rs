@@ -53,3 +53,49 @@ fn demo_runs_without_a_user_manager_and_cleans_up() {
     }
     assert!(!std::path::Path::new(&format!("/tmp/sessctl-{product}")).exists());
 }
+
+/// On a host booted with systemd (here: a private mount namespace where `/run/systemd/system`
+/// exists, as sd_booted(3) tests) without a reachable user manager, the demo refuses rather
+/// than make cgroups in PID 1's tree.
+#[test]
+fn demo_never_starts_a_private_manager_on_a_systemd_host() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the demo test as root"
+        );
+        eprintln!("SKIPPED: the private mount namespace needs root");
+        return;
+    }
+    let child = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec "$0" demo"#,
+            SESSCTL,
+        ])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running sessctl demo in a private mount namespace");
+    let pid = child.id();
+    let out = crate::support::finish_within(child, "sessctl demo on a systemd host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.ends_with("; the demo needs your user manager (on a host booted with systemd), or root on a host without systemd to start a private one\n"),
+        "{stderr}"
+    );
+    for hierarchy in [
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
+    ] {
+        let made = std::path::Path::new(hierarchy).join(format!("sessctl-demo-{pid}-0"));
+        assert!(!made.exists(), "{} was made", made.display());
+    }
+}
