@@ -5,18 +5,18 @@ use std::process::{Command, Stdio};
 
 use crate::support::SESSCTL;
 
-#[test]
-fn demo_runs_without_a_user_manager_and_cleans_up() {
+/// Runs the demo `cmd` execs into with no user manager in reach: its PID (the demo's own) and
+/// what it printed; `None`, with the reason, where a test cannot run it (not root, outside CI).
+fn demo(cmd: &mut Command) -> Option<(u32, std::process::Output)> {
     if !nix::unistd::geteuid().is_root() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must run the demo test as root"
+            "CI must run the demo tests as root"
         );
         eprintln!("SKIPPED: the demo needs root to start a private manager here");
-        return;
+        return None;
     }
-    let child = Command::new(SESSCTL)
-        .arg("demo")
+    let child = cmd
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .stdin(Stdio::null())
@@ -25,7 +25,14 @@ fn demo_runs_without_a_user_manager_and_cleans_up() {
         .spawn()
         .expect("running sessctl demo");
     let pid = child.id();
-    let out = crate::support::finish_within(child, "sessctl demo");
+    Some((pid, crate::support::finish_within(child, "sessctl demo")))
+}
+
+#[test]
+fn demo_runs_without_a_user_manager_and_cleans_up() {
+    let Some((pid, out)) = demo(Command::new(SESSCTL).arg("demo")) else {
+        return;
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -59,31 +66,17 @@ fn demo_runs_without_a_user_manager_and_cleans_up() {
 /// than make cgroups in PID 1's tree.
 #[test]
 fn demo_never_starts_a_private_manager_on_a_systemd_host() {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the demo test as root"
-        );
-        eprintln!("SKIPPED: the private mount namespace needs root");
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        r#"mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec "$0" demo"#,
+        SESSCTL,
+    ]);
+    let Some((pid, out)) = demo(&mut cmd) else {
         return;
-    }
-    let child = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            r#"mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec "$0" demo"#,
-            SESSCTL,
-        ])
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running sessctl demo in a private mount namespace");
-    let pid = child.id();
-    let out = crate::support::finish_within(child, "sessctl demo on a systemd host");
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(

@@ -16,14 +16,20 @@ fn transcript(env: &Env) -> String {
     path.to_str().expect("a UTF-8 path").to_string()
 }
 
-/// `args` run offline with stdout going to `stdout`.
-fn run(env: &Env, args: &[&str], stdout: Stdio) -> std::process::Output {
+/// `args` run offline with stdout going to `stdout`; `FILE` stands for a transcript.
+fn run(args: &[&str], stdout: impl FnOnce() -> Stdio) -> std::process::Output {
+    let env = Env::offline();
+    let file = transcript(&env);
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "FILE" { file.as_str() } else { a })
+        .collect();
     let child = Command::new(SESSCTL)
-        .args(args)
+        .args(&args)
         .env_clear()
         .envs(env.vars())
         .stdin(Stdio::null())
-        .stdout(stdout)
+        .stdout(stdout())
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting sessctl");
@@ -35,16 +41,12 @@ fn run(env: &Env, args: &[&str], stdout: Stdio) -> std::process::Output {
 #[case::check(&["transcript", "check", "FILE", "--json"])]
 #[case::check_text(&["transcript", "check", "FILE"])]
 fn a_closed_pipe_is_a_quiet_exit_0(#[case] args: &[&str]) {
-    let env = Env::offline();
-    let file = transcript(&env);
-    let args: Vec<&str> = args
-        .iter()
-        .map(|a| if *a == "FILE" { file.as_str() } else { a })
-        .collect();
     // The reader is gone before sessctl writes a byte.
-    let (reader, writer) = nix::unistd::pipe().expect("a pipe");
-    drop(reader);
-    let out = run(&env, &args, Stdio::from(writer));
+    let out = run(args, || {
+        let (reader, writer) = nix::unistd::pipe().expect("a pipe");
+        drop(reader);
+        Stdio::from(writer)
+    });
     assert_eq!(
         (
             out.status.code(),
@@ -58,17 +60,13 @@ fn a_closed_pipe_is_a_quiet_exit_0(#[case] args: &[&str]) {
 #[case::list(&["list", "--json"])]
 #[case::check(&["transcript", "check", "FILE"])]
 fn a_full_stdout_is_an_error_naming_it(#[case] args: &[&str]) {
-    let env = Env::offline();
-    let file = transcript(&env);
-    let args: Vec<&str> = args
-        .iter()
-        .map(|a| if *a == "FILE" { file.as_str() } else { a })
-        .collect();
-    let full = fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
-    let out = run(&env, &args, Stdio::from(full));
+    let out = run(args, || {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        Stdio::from(full)
+    });
     assert_eq!(
         (
             out.status.code(),

@@ -25,15 +25,20 @@ fn enable(env: &Env, extra: &[&str]) {
 
 /// `sessctl resume web --no-attach --json` run as its own process.
 fn spawn_resume(env: &Env) -> Child {
+    spawn(env, &["resume", "web", "--no-attach", "--json"])
+}
+
+/// `sessctl ARGS` run as its own process, on the test's manager.
+fn spawn(env: &Env, args: &[&str]) -> Child {
     Command::new(SESSCTL)
-        .args(["resume", "web", "--no-attach", "--json"])
+        .args(args)
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .envs(env.bed.as_ref().expect("a manager").env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawning sessctl resume")
+        .unwrap_or_else(|err| panic!("spawning sessctl {args:?}: {err}"))
 }
 
 fn verdict_of(out: &Output) -> Value {
@@ -571,17 +576,7 @@ fn status_never_waits_for_the_product_lock_and_twenty_see_a_loss_logged_once() {
     // Ended behind sessctl's back, the session is lost; every status says so, all at once.
     env.systemd().stop(UNIT).expect("StopUnit");
     let statuses: Vec<Child> = (0..20)
-        .map(|_| {
-            Command::new(SESSCTL)
-                .args(["status", "web", "--json"])
-                .env_remove("DBUS_SESSION_BUS_ADDRESS")
-                .envs(env.bed.as_ref().expect("a manager").env())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawning sessctl status")
-        })
+        .map(|_| spawn(&env, &["status", "web", "--json"]))
         .collect();
     for child in statuses {
         let out = finish_within(child, "sessctl status while the lock is held");
