@@ -301,6 +301,18 @@ fn kill_user_processes() {
     )
     .expect("drop-in");
     clean(&env);
+    // A drop-in doctor cannot read (here a directory where a file belongs) could hold the
+    // setting: it is said, never skipped.
+    let unreadable = dropins.join("60-unreadable.conf");
+    fs::create_dir_all(&unreadable).expect("a directory for a drop-in");
+    let f = finds(&env, &["logind-conf-unreadable"]);
+    assert!(
+        text(&f[0]).contains(&format!("{}: Is a directory", unreadable.display())),
+        "{}",
+        text(&f[0])
+    );
+    fs::remove_dir(&unreadable).expect("removing it");
+    clean(&env);
 }
 
 #[test]

@@ -118,9 +118,16 @@ fn kill_user_processes() -> Result<Vec<Finding>> {
     let user = user_name()?;
     let mut setting: Option<(bool, String)> = None;
     let mut excluded = false;
+    let mut unread = Vec::new();
     for file in logind_files() {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            // Skipped, it could hide the very setting this check looks for.
+            Err(err) => {
+                unread.push(format!("{}: {err}", file.display()));
+                continue;
+            }
         };
         let mut in_login = false;
         for (n, line) in text.lines().enumerate() {
@@ -139,16 +146,27 @@ fn kill_user_processes() -> Result<Vec<Finding>> {
             }
         }
     }
+    let mut found = Vec::new();
+    if !unread.is_empty() {
+        found.push(finding(
+            "logind-conf-unreadable",
+            Severity::Warning,
+            "doctor cannot read part of logind's configuration, so it cannot tell whether logind kills every process of a login session at logout (KillUserProcesses=)".into(),
+            unread,
+            "make the files readable (or remove what is not a file), then run doctor again".into(),
+        ));
+    }
     match setting {
-        Some((true, evidence)) if !excluded => Ok(vec![finding(
+        Some((true, evidence)) if !excluded => found.push(finding(
             "kill-user-processes",
             Severity::Warning,
             "logind kills every process of a login session at logout (KillUserProcesses=yes): a session launched from a terminal or SSH login, rather than by sessctl, dies with it".into(),
             vec![evidence],
             format!("set KillUserProcesses=no in that file, or add {user} to KillExcludeUsers=, then `systemctl restart systemd-logind`; and launch sessions only through sessctl"),
-        )]),
-        _ => Ok(Vec::new()),
+        )),
+        _ => {}
     }
+    Ok(found)
 }
 
 fn logind_files() -> Vec<PathBuf> {
