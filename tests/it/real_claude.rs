@@ -124,6 +124,14 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
     c.wait("the Bash tool running sleep", || {
         running(&["sleep", "1000"]).then_some(())
     });
+    // The client may start the tool before it has written the call: the crash must come
+    // after the call is in the transcript, or there is no cut-off call to speak of.
+    c.wait("the Bash call in the transcript", || {
+        let text = fs::read_to_string(transcript(&c)).ok()?;
+        text.lines()
+            .any(|l| l.contains("\"type\":\"tool_use\"") && l.contains("sleep 1000"))
+            .then_some(())
+    });
     let before = identity(&c);
     let agent = before.agent_pid.expect("an agent PID");
     kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
