@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{alive, cmdline, manager, tmux, wait_for, Env, Systemd};
+use crate::support::{alive, cmdline, manager, tmux, wait_for, Env, Systemd, SESSCTL};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -107,6 +107,10 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
         "main process {server:?}"
     );
     let agent = agent_pid(&env, "web");
+    // The agent's process is sessctl's launcher until it execs the agent, keeping its PID.
+    wait_for("the agent to take its launcher's place", || {
+        (cmdline(agent)[0] != SESSCTL).then_some(())
+    });
     assert_eq!(cmdline(agent)[1..], command[..], "the agent's argv");
     assert_eq!(
         fs::read_link(format!("/proc/{agent}/cwd")).expect("cwd"),
