@@ -247,17 +247,11 @@ pub struct PastPin {
 
 impl Pin {
     pub fn load(path: &Path) -> Result<Option<Pin>> {
-        match store::read_optional(path)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .with_context(|| format!("parsing {}", path.display())),
-        }
+        store::read_json(path)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).context("serialising the pin")?;
-        store::write_atomic(path, text.as_bytes())
+        store::write_json(path, self, "the pin")
     }
 
     /// Moves the pin to `session_id`, remembering the old one and why.

@@ -22,20 +22,14 @@ pub struct Record {
 }
 
 pub fn load_record(paths: &Paths, product: &str) -> Result<Option<Record>> {
-    let path = paths.state_dir(product).join("session.json");
-    match store::read_optional(&path)? {
-        None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .with_context(|| format!("parsing {}", path.display())),
-    }
+    store::read_json(&paths.state_dir(product).join("session.json"))
 }
 
 pub fn save_record(paths: &Paths, product: &str, record: &Record) -> Result<()> {
-    let text = serde_json::to_string_pretty(record).context("serialising the session record")?;
-    store::write_atomic(
+    store::write_json(
         &paths.state_dir(product).join("session.json"),
-        text.as_bytes(),
+        record,
+        "the session record",
     )
 }
 
@@ -202,18 +196,11 @@ impl LastExit {
 
     /// The end recorded in the product state directory `dir`.
     pub fn load(dir: &Path) -> Result<Option<LastExit>> {
-        let path = dir.join(Self::FILE);
-        match store::read_optional(&path)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .with_context(|| format!("parsing {}", path.display())),
-        }
+        store::read_json(&dir.join(Self::FILE))
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).context("serialising the agent's end")?;
-        store::write_atomic(&dir.join(Self::FILE), text.as_bytes())
+        store::write_json(&dir.join(Self::FILE), self, "the agent's end")
     }
 }
 

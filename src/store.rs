@@ -66,6 +66,23 @@ pub fn remove_file(path: &Path) -> Result<()> {
     }
 }
 
+/// Reads the JSON value in `path`, or `None` when the file does not exist.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match read_optional(path)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("parsing {}", path.display())),
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically; `what` names it in an error.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T, what: &str) -> Result<()> {
+    let text =
+        serde_json::to_string_pretty(value).with_context(|| format!("serialising {what}"))?;
+    write_atomic(path, text.as_bytes())
+}
+
 /// Reads `path`, or `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>> {
     match fs::read_to_string(path) {
