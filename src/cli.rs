@@ -18,7 +18,8 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 an operation failed, 2 invalid usage or input, 3 the systemd user
-manager could not be reached, 4 a session was lost, 5 a session needs repair.
+manager could not be reached, 4 a session was lost, 5 a conversation needs repair, 6 a check
+found something to act on.
 
 Environment: XDG_CONFIG_HOME (products and units), XDG_STATE_HOME (state), XDG_RUNTIME_DIR
 (tmux sockets, user bus), DBUS_SESSION_BUS_ADDRESS (user bus).";
@@ -79,17 +80,18 @@ pub struct Enable {
     #[arg(long)]
     pub no_start: bool,
     /// The agent profile [default: detected from the command's name]. A claude product is
-    /// pinned to one conversation: `--session-id` on its first start, `--resume` after.
-    #[arg(long, value_enum)]
-    pub agent: Option<crate::agent::Agent>,
+    /// pinned to one conversation: `--session-id` on its first start, `--resume` after; codex
+    /// and gemini products to the conversation their first start creates.
+    #[arg(long, value_name = "AGENT")]
+    pub agent: Option<String>,
     /// How many snapshots of a pinned conversation to keep; one is taken before every start.
-    #[arg(long, value_name = "N", default_value_t = crate::product::KEEP_SNAPSHOTS, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_snapshots: u32,
     /// Seconds kept between this agent's start and the previous start of any product's agent,
     /// so that a login or a reboot that starts many products does not start many agents in the
     /// same instant (they would refresh the same OAuth token together). A product starting
     /// alone never waits; 0 turns it off.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::product::STAGGER_SECONDS, value_parser = clap::value_parser!(u32).range(0..=600))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=600))]
     pub stagger: u32,
     /// The agent's command line; its first word is looked up in PATH now [default: claude].
     #[arg(last = true, value_name = "COMMAND")]
@@ -141,7 +143,7 @@ pub struct Verify {
 /// unit that launches a session, and every tmux server and agent process of the user.
 ///
 /// Each finding has a severity, its evidence (file and line, unit property, PID and cgroup) and
-/// the exact fix. Exit status: 0 healthy (notes only), 1 findings, 2 doctor could not run.
+/// the exact fix. Exit status: 0 healthy (notes only), 6 findings, 1 doctor could not run.
 /// SESSCTL_LINGER_DIR and SESSCTL_LOGIND_CONF point the linger and logind.conf checks elsewhere
 /// (the default is logind over the system bus, then /var/lib/systemd/linger, and
 /// /etc/systemd/logind.conf with its drop-ins).
@@ -183,7 +185,7 @@ pub enum Transcript {
     /// most 5 s before, and a compaction's preserved segment. Each finding's severity is what
     /// the client does on resume: an error loses history or fails the request, a warning is
     /// mended by the client (the detail says what it drops). Exit status: 0 clean,
-    /// 1 warnings, 2 errors.
+    /// 6 warnings, 5 errors.
     Check {
         /// A product (its pinned conversation) or a transcript file.
         target: String,
@@ -283,11 +285,11 @@ pub enum Internal {
         #[arg(long)]
         pin: Option<PathBuf>,
         /// Snapshots of the pinned conversation to keep.
-        #[arg(long, default_value_t = crate::product::KEEP_SNAPSHOTS)]
+        #[arg(long, default_value_t = 10)]
         keep_snapshots: u32,
-        /// How the pinned conversation is passed to the agent.
-        #[arg(long, value_enum, default_value = "generic")]
-        agent: crate::agent::Agent,
+        /// How the pinned conversation is passed to the agent: an agent profile's name.
+        #[arg(long, default_value = "generic")]
+        agent: String,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

@@ -1,4 +1,5 @@
 //! A session's identity: what proves that the session after a resume is the one from before.
+//! Plain data; `lifecycle` reads it. May import: `unit` (the unit-state enum).
 //!
 //! systemd gives the unit's InvocationID (new on every start), MainPID (the tmux server),
 //! ExecMainStartTimestamp and NRestarts; `/proc` gives the agent (the one child of the pane's
@@ -7,16 +8,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::procfs::{self, start_ticks};
-use crate::systemd::{Systemd, UnitStatus};
+use crate::unit::ActiveState;
 
 /// One reading of a session's identity; its JSON form is part of `resume --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
-    pub active_state: String,
+    pub active_state: ActiveState,
     pub invocation_id: String,
     /// The tmux server; 0 when the unit is not running.
     pub main_pid: u32,
@@ -30,30 +29,10 @@ pub struct Identity {
     pub n_restarts: u32,
 }
 
-/// Reads the unit's state over D-Bus and its processes from `/proc`.
-pub fn read(systemd: &Systemd, unit: &str) -> Result<(Identity, UnitStatus)> {
-    let status = systemd.status(unit)?;
-    let main = status.main_pid;
-    // tmux server -> the pane's process (`sessctl internal pane`) -> the agent.
-    let pane = (main != 0).then(|| only_child(main)).flatten();
-    let agent = pane.and_then(only_child);
-    let identity = Identity {
-        active_state: status.active_state.clone(),
-        invocation_id: status.invocation_id.clone(),
-        main_pid: main,
-        main_start_ticks: (main != 0).then(|| start_ticks(main)).flatten(),
-        agent_pid: agent,
-        agent_start_ticks: agent.and_then(start_ticks),
-        exec_main_start_timestamp: status.exec_main_start_timestamp,
-        n_restarts: status.n_restarts,
-    };
-    Ok((identity, status))
-}
-
 impl Identity {
     /// An active unit with a live tmux server hosting a live agent.
     pub fn is_live(&self) -> bool {
-        self.active_state == "active"
+        self.active_state == ActiveState::Active
             && self.main_start_ticks.is_some()
             && self.agent_start_ticks.is_some()
     }
@@ -113,14 +92,6 @@ fn show(pid: Option<u32>) -> String {
     pid.map_or("none".to_string(), |p| p.to_string())
 }
 
-/// A process's one child: the tmux server's pane, the pane's agent.
-fn only_child(pid: u32) -> Option<u32> {
-    match procfs::children(pid)[..] {
-        [only] => Some(only),
-        _ => None,
-    }
-}
-
 /// Human uptime: "42s", "3m 12s", "5h 2m", "2d 3h".
 pub fn human_duration(secs: u64) -> String {
     match secs {
@@ -137,7 +108,7 @@ mod tests {
 
     fn live() -> Identity {
         Identity {
-            active_state: "active".into(),
+            active_state: ActiveState::Active,
             invocation_id: "aa".into(),
             main_pid: 10,
             main_start_ticks: Some(100),
@@ -177,7 +148,7 @@ mod tests {
     #[test]
     fn a_dead_unit_is_a_change() {
         let mut later = live();
-        later.active_state = "inactive".into();
+        later.active_state = ActiveState::Inactive;
         assert_eq!(
             live().change_to(&later),
             Some("the session is gone (the unit is inactive)".into())

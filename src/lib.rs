@@ -1,6 +1,18 @@
 //! sessctl keeps one long-lived AI coding-agent session per product alive as a systemd user
-//! service. `unit` renders, `systemd` talks to the user manager, `session` runs tmux; the
-//! commands in `cmd` compose them.
+//! service. The layers, lowest last; a module imports only lower layers, or its own without a
+//! cycle (ARCHITECTURE.md has the rules, `tests/it/architecture.rs` checks them):
+//!
+//! ```text
+//! commands   cmd/*, demo     parse, call one lifecycle or query function, format
+//! cli        cli             the command line as data (imports nothing of sessctl)
+//! query      query/          read-only reports: status, list, log, doctor, transcript check
+//! lifecycle  lifecycle/      every change to a session, under the product's lock
+//! testbed    testbed         a private systemd --user (feature `testbed` only)
+//! records    paths, product, state, snapshot, stagger: sessctl's own files per product
+//! adapters   systemd/ (zbus), session (tmux), procfs (/proc), agent/ (the agents' files)
+//! model      unit, identity, pin, transcript: plain data and pure functions
+//! base       error (the exit-code table), output, store, poll, uuid
+//! ```
 
 // First, so that its macros are in scope in every module after it.
 #[macro_use]
@@ -8,31 +20,39 @@ mod output;
 pub mod agent;
 pub mod cli;
 mod cmd;
+mod demo;
 pub mod error;
 pub mod identity;
+pub mod lifecycle;
 pub mod paths;
+pub mod pin;
 pub mod poll;
 pub mod procfs;
 pub mod product;
-pub mod resume;
+pub mod query;
 pub mod session;
 pub mod snapshot;
 pub mod stagger;
 pub mod state;
-pub mod store;
+pub(crate) mod store;
 pub mod systemd;
+#[cfg(feature = "testbed")]
 pub mod testbed;
 pub mod transcript;
 pub mod unit;
+pub(crate) mod uuid;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Runs sessctl with the process's arguments and maps the outcome to the documented exit code.
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that went away (`sessctl list | head -1`) wanted no more: not a failure.
@@ -45,4 +65,16 @@ pub fn main() -> ExitCode {
             ExitCode::from(error::code_of(&err))
         }
     }
+}
+
+/// The command line, with what `cli` cannot know as pure data: the agent profiles `--agent`
+/// accepts come from `agent`'s list.
+fn parse() -> Result<cli::Cli, clap::Error> {
+    let names: Vec<&'static str> = agent::Agent::all().map(agent::Agent::name).collect();
+    let command = cli::Cli::command().mut_subcommand("enable", |enable| {
+        enable.mut_arg("agent", |arg| {
+            arg.value_parser(clap::builder::PossibleValuesParser::new(names))
+        })
+    });
+    cli::Cli::from_arg_matches(&command.get_matches())
 }

@@ -45,3 +45,12 @@ macro_rules! out {
         $crate::output::write(format_args!($($arg)*), false)?
     };
 }
+
+/// `eprintln!` that never panics: a diagnostic with nowhere to go (a closed stderr) is dropped,
+/// since the operation it describes must not fail for it.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
+use crate::error::{quoted, usage};
 use crate::store;
 use crate::unit;
 
@@ -115,7 +116,7 @@ impl Paths {
                 .iter()
                 .any(|f| dir.join(f).exists());
             let old = !SHARED.contains(&name.as_str()) && dir.join("snapshots").is_dir();
-            if dir.is_dir() && crate::product::check_name(&name).is_ok() && (holds_state || old) {
+            if dir.is_dir() && check_name(&name).is_ok() && (holds_state || old) {
                 found.push((name, dir));
             }
         }
@@ -188,5 +189,74 @@ impl Paths {
                 "$XDG_RUNTIME_DIR is not set, so the tmux socket cannot be found; log in as the user (not via su), or export XDG_RUNTIME_DIR=/run/user/$(id -u)"
             ),
         }
+    }
+}
+/// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
+pub fn check_name(name: &str) -> Result<()> {
+    let valid = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if valid {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "invalid product name {}: use 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit, for example {:?}",
+        quoted(name),
+        suggest_name(name)
+    )))
+}
+
+fn suggest_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || "_.".contains(c) {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    let out: String = out.chars().take(64).collect();
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        "product".to_string()
+    } else {
+        out.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("web")]
+    #[case("A.b_c-9")]
+    #[case("0")]
+    fn valid_names(#[case] name: &str) {
+        check_name(name).unwrap();
+        assert_eq!(suggest_name(name), name);
+    }
+
+    #[rstest]
+    #[case("my app", "my-app")]
+    #[case("-lead", "lead")]
+    #[case("", "product")]
+    #[case("a/b", "a-b")]
+    #[case("ünï", "n")]
+    fn invalid_names_get_a_valid_suggestion(#[case] name: &str, #[case] suggestion: &str) {
+        assert!(check_name(name).is_err());
+        assert_eq!(suggest_name(name), suggestion);
+        check_name(suggestion).unwrap();
+    }
+
+    #[test]
+    fn long_names_are_cut_to_64() {
+        let long = "x".repeat(70);
+        assert!(check_name(&long).is_err());
+        assert_eq!(suggest_name(&long).len(), 64);
     }
 }

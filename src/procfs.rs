@@ -122,6 +122,49 @@ fn read(pid: u32) -> Option<Process> {
     })
 }
 
+/// A process other than the product's own session that works on conversation `session_id`:
+/// one whose command line names it (`--resume <id>`, `--session-id <id>`). Two writers on one
+/// transcript interleave their records and break its chain.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    pub cgroup: Option<String>,
+}
+
+/// The processes of this user, outside the cgroup `own_cgroup` (the product's unit), that work
+/// on conversation `session_id`.
+pub fn other_writers(session_id: &str, own_cgroup: Option<&str>) -> Vec<Writer> {
+    let me = std::process::id();
+    processes_of(nix::unistd::getuid())
+        .into_iter()
+        .filter(|p| p.pid != me && p.argv.iter().any(|a| a == session_id))
+        .map(|p| Writer {
+            pid: p.pid,
+            cgroup: cgroup(p.pid),
+            argv: p.argv,
+        })
+        .filter(|w| own_cgroup.is_none() || w.cgroup.as_deref() != own_cgroup)
+        .collect()
+}
+
+impl std::fmt::Display for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A process in a unit sits in a cgroup named after it; anywhere else it runs outside
+        // any unit (a login shell's cgroup, or one systemd does not manage).
+        let unit = self
+            .cgroup
+            .as_deref()
+            .and_then(|c| c.rsplit('/').next())
+            .filter(|leaf| leaf.ends_with(".service") || leaf.ends_with(".scope"));
+        let place = match unit {
+            Some(unit) => format!("in unit {unit}"),
+            None => "outside any unit".to_string(),
+        };
+        write!(f, "PID {} ({}) {place}", self.pid, self.argv.join(" "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{quoted, usage};
+pub use crate::paths::check_name;
 use crate::paths::Paths;
 use crate::store;
 
@@ -107,10 +108,7 @@ impl Product {
         if self.agent
             != crate::agent::Agent::detect(self.command.first().map_or("", String::as_str))
         {
-            words.extend([
-                "--agent".to_string(),
-                format!("{:?}", self.agent).to_lowercase(),
-            ]);
+            words.extend(["--agent".to_string(), self.agent.name().to_string()]);
         }
         for (k, v) in &self.env {
             words.extend(["--env".to_string(), shell_quote(&format!("{k}={v}"))]);
@@ -140,42 +138,6 @@ pub fn shell_quote(word: &str) -> String {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-/// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
-pub fn check_name(name: &str) -> Result<()> {
-    let valid = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if valid {
-        return Ok(());
-    }
-    Err(usage(format!(
-        "invalid product name {}: use 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit, for example {:?}",
-        quoted(name),
-        suggest_name(name)
-    )))
-}
-
-fn suggest_name(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() || "_.".contains(c) {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out = out.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
-    let out: String = out.chars().take(64).collect();
-    let out = out.trim_end_matches('-');
-    if out.is_empty() {
-        "product".to_string()
-    } else {
-        out.to_string()
     }
 }
 
@@ -264,25 +226,18 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    #[rstest]
-    #[case("web")]
-    #[case("A.b_c-9")]
-    #[case("0")]
-    fn valid_names(#[case] name: &str) {
-        check_name(name).unwrap();
-        assert_eq!(suggest_name(name), name);
-    }
-
-    #[rstest]
-    #[case("my app", "my-app")]
-    #[case("-lead", "lead")]
-    #[case("", "product")]
-    #[case("a/b", "a-b")]
-    #[case("ünï", "n")]
-    fn invalid_names_get_a_valid_suggestion(#[case] name: &str, #[case] suggestion: &str) {
-        assert!(check_name(name).is_err());
-        assert_eq!(suggest_name(name), suggestion);
-        check_name(suggestion).unwrap();
+    /// The defaults `--keep-snapshots` and `--stagger` show in `--help` are the product's.
+    #[test]
+    fn the_command_lines_defaults_are_the_products() {
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        let enable = cli.find_subcommand("enable").expect("enable");
+        let default = |id: &str| -> String {
+            let arg = enable.get_arguments().find(|a| a.get_id() == id).expect(id);
+            arg.get_default_values()[0].to_string_lossy().into_owned()
+        };
+        assert_eq!(default("keep_snapshots"), KEEP_SNAPSHOTS.to_string());
+        assert_eq!(default("stagger"), STAGGER_SECONDS.to_string());
     }
 
     #[test]
@@ -292,7 +247,7 @@ mod tests {
             dir: "/src/my app".into(),
             command: vec!["/bin/claude".into(), "it's".into(), "".into()],
             tmux: "/usr/bin/tmux".into(),
-            agent: crate::agent::Agent::Generic,
+            agent: crate::agent::Agent::default(),
             keep_snapshots: KEEP_SNAPSHOTS,
             stagger: STAGGER_SECONDS,
             env: [("K".to_string(), "a b".to_string())].into(),
@@ -301,13 +256,6 @@ mod tests {
             product.enable_command(),
             r"sessctl enable web --dir '/src/my app' --agent generic --env 'K=a b' -- /bin/claude 'it'\''s' ''"
         );
-    }
-
-    #[test]
-    fn long_names_are_cut_to_64() {
-        let long = "x".repeat(70);
-        assert!(check_name(&long).is_err());
-        assert_eq!(suggest_name(&long).len(), 64);
     }
 
     #[rstest]

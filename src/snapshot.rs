@@ -7,7 +7,6 @@
 //! has them) or else a plain copy.
 
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -15,6 +14,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::state;
+use crate::store::{clone_or_copy, copy_tree};
 
 /// One snapshot, as `transcript snapshots` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -110,40 +110,6 @@ pub fn restore(dir: &Path, name: &str, project: &Path, new_id: &str) -> Result<P
         copy_tree(&folder, &project.join(new_id))?;
     }
     Ok(dest)
-}
-
-/// A reflink of `src` at `dest` where the file system can clone, else a copy.
-pub fn clone_or_copy(src: &Path, dest: &Path) -> Result<()> {
-    let from = fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
-    let to = fs::File::create(dest).with_context(|| format!("creating {}", dest.display()))?;
-    // FICLONE, _IOW(0x94, 9, int): clones the whole file on btrfs, XFS and others.
-    const FICLONE: nix::libc::c_ulong = 0x4004_9409;
-    // Safety: both descriptors are open for the duration of the call, and FICLONE reads only
-    // the integer passed by value.
-    let cloned = unsafe { nix::libc::ioctl(to.as_raw_fd(), FICLONE as _, from.as_raw_fd()) } == 0;
-    if !cloned {
-        drop(to);
-        fs::copy(src, dest)
-            .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
-    }
-    Ok(())
-}
-
-/// Copies the tree `src` to `dest`, each file a reflink where the file system can clone.
-pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
-    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-    for entry in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
-        let path = entry
-            .with_context(|| format!("listing {}", src.display()))?
-            .path();
-        let target = dest.join(path.file_name().context("an entry without a name")?);
-        if path.is_dir() {
-            copy_tree(&path, &target)?;
-        } else {
-            clone_or_copy(&path, &target)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

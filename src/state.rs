@@ -214,7 +214,7 @@ pub fn append(paths: &Paths, product: &str, event: &Event) {
 /// Appends `event` to the JSON-lines log at `path`, warning on stderr when it cannot.
 pub fn append_or_warn(path: &Path, event: &Event) {
     if let Err(err) = append_to(path, event) {
-        eprintln!("sessctl: warning: the event was not logged: {err:#}");
+        errln!("sessctl: warning: the event was not logged: {err:#}");
     }
 }
 
@@ -266,7 +266,7 @@ pub fn events(paths: &Paths, product: &str) -> Result<Vec<Event>> {
         // never a reason to show nothing.
         match serde_json::from_str(&line) {
             Ok(event) => events.push(event),
-            Err(err) => eprintln!(
+            Err(err) => errln!(
                 "sessctl: note: skipped line {} of {}, which is not a whole event ({err})",
                 n + 1,
                 path.display()

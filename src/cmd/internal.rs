@@ -1,23 +1,10 @@
 //! `sessctl internal`: the steps the rendered unit runs inside the service, and the ones its
-//! tmux server runs for it.
+//! tmux server runs for it; each is `lifecycle::host`'s.
 
-use std::convert::Infallible;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use anyhow::Result;
 
-use anyhow::{bail, Context, Result};
-use nix::sys::signal::{SigSet, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
-
-use crate::agent::{self, Agent, AgentEnv, Pin};
 use crate::cli::{AgentLaunch, Internal};
-use crate::procfs;
-use crate::session;
-use crate::snapshot;
-use crate::stagger;
-use crate::state::{self, Event, LastExit};
-use crate::systemd::Systemd;
+use crate::lifecycle::host::{self, Host, Launch};
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
@@ -31,217 +18,29 @@ pub fn run(cmd: Internal) -> Result<()> {
             agent,
             command,
         } => {
-            let command = match pin {
-                Some(file) => pinned_command(&file, keep_snapshots, agent, command)?,
-                None => command,
-            };
-            // The runtime directory above the product's own is shared by every product.
-            let slot = socket
-                .parent()
-                .and_then(Path::parent)
-                .context("a socket path without a runtime directory")?
-                .join("start-slot");
-            let launch = AgentLaunch {
+            let host = Host {
+                tmux,
+                socket,
                 state,
-                slot,
                 stagger,
+                pin: pin.map(|file| (file, agent)),
+                keep_snapshots,
                 command,
             };
-            let pane = [own_path()?, "internal".into(), "pane".into()]
-                .into_iter()
-                .chain(launch_args(&launch)?)
-                .collect::<Vec<_>>();
-            session::host(&tmux, &socket, &pane).map(|never| match never {})
+            host::host(host).map(|never| match never {})
         }
-        Internal::WaitReady { tmux, socket } => session::wait_ready(&tmux, &socket),
-        Internal::Pane(launch) => pane(&launch),
-        Internal::Launch(launch) => start_agent(&launch).map(|never| match never {}),
-        Internal::Stopped { state, unit } => stopped(&state, &unit),
+        Internal::WaitReady { tmux, socket } => host::wait_ready(&tmux, &socket),
+        Internal::Pane(launch) => host::pane(&launch_of(launch)),
+        Internal::Launch(launch) => host::launch(&launch_of(launch)).map(|never| match never {}),
+        Internal::Stopped { state, unit } => host::stopped(&state, &unit),
     }
 }
 
-/// The sessctl binary as the unit names it: argv[0] of an Exec line is the path written in it,
-/// which still names the installed binary after an upgrade replaced the running one.
-fn own_path() -> Result<String> {
-    let named = std::env::args().next().map(PathBuf::from);
-    let path = match named.filter(|p| p.is_absolute()) {
-        Some(path) => path,
-        None => std::env::current_exe().context("locating the sessctl binary")?,
-    };
-    Ok(utf8(&path)?.to_string())
-}
-
-fn utf8(path: &Path) -> Result<&str> {
-    path.to_str()
-        .with_context(|| format!("the path {path:?} is not valid UTF-8"))
-}
-
-/// `launch` as the arguments of `internal pane` and `internal launch`.
-fn launch_args(launch: &AgentLaunch) -> Result<Vec<String>> {
-    let mut args: Vec<String> = [
-        "--state",
-        utf8(&launch.state)?,
-        "--slot",
-        utf8(&launch.slot)?,
-    ]
-    .into_iter()
-    .map(str::to_string)
-    .collect();
-    args.extend([
-        "--stagger".to_string(),
-        launch.stagger.to_string(),
-        "--".into(),
-    ]);
-    args.extend(launch.command.iter().cloned());
-    Ok(args)
-}
-
-/// The process in the tmux pane: runs the agent as its one child, waits for it, and records
-/// how it ended. tmux could tell (pane_dead_status), but Debian's tmux 3.3a can miss the
-/// SIGCHLD of a pane that ends while libutempter has its own handler in (tmux issue 4559,
-/// fixed in 3.6), and then never reaps it; and the end decides whether systemd restarts the
-/// session. So a parent of sessctl's own waits.
-fn pane(launch: &AgentLaunch) -> Result<()> {
-    // The terminal's signals (Ctrl-C in an agent without raw mode) and a stop's are for the
-    // agent to handle: this process lives until the agent has ended. Blocked, they stay
-    // pending; the child inherits the mask and unblocks them first thing.
-    pane_signals()
-        .thread_block()
-        .context("blocking signals in the pane")?;
-    let status = std::process::Command::new(own_path()?)
-        .args(["internal", "launch"])
-        .args(launch_args(launch)?)
-        .status()
-        .context("starting the agent")?;
-    record_end(&launch.state, status)
-}
-
-/// The signals the pane leaves to the agent.
-fn pane_signals() -> SigSet {
-    let mut mask = SigSet::empty();
-    for signal in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP] {
-        mask.add(signal);
+fn launch_of(args: AgentLaunch) -> Launch {
+    Launch {
+        state: args.state,
+        slot: args.slot,
+        stagger: args.stagger,
+        command: args.command,
     }
-    mask
-}
-
-/// The agent's own process before it becomes the agent: waits for the start slot (holding it
-/// until the exec), then execs the agent in its place, keeping the PID the pane waits on.
-fn start_agent(launch: &AgentLaunch) -> Result<Infallible> {
-    pane_signals()
-        .thread_unblock()
-        .context("unblocking signals for the agent")?;
-    let slot = match launch.stagger {
-        0 => None,
-        seconds => Some(take_slot(launch, seconds)?),
-    };
-    let (program, args) = launch
-        .command
-        .split_first()
-        .context("an empty agent command")?;
-    let err = std::process::Command::new(program).args(args).exec();
-    drop(slot);
-    Err(err).with_context(|| format!("executing {program}"))
-}
-
-/// Waits for the product's start slot, and logs a wait.
-fn take_slot(launch: &AgentLaunch, seconds: u32) -> Result<stagger::Slot> {
-    let product = product_of(&launch.state)?;
-    let slot = stagger::take(&launch.slot, product, Duration::from_secs(seconds.into()))?;
-    if !slot.waited.is_zero() {
-        let mut event = Event::new("agent-start", None);
-        let why = format!(
-            "waited {:.1} s for its start slot, {seconds} s after another product's agent",
-            slot.waited.as_secs_f64()
-        );
-        outln!("sessctl: {why}");
-        event.reason = Some(why);
-        state::append_or_warn(&launch.state.join("events.jsonl"), &event);
-    }
-    Ok(slot)
-}
-
-/// Records how the agent ended, and logs an end nobody asked for. It takes no lock: a
-/// `sessctl stop` holds the product's lock while it waits for this very session to end.
-fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
-    let signal = status.signal().map(|n| {
-        nix::sys::signal::Signal::try_from(n).map_or(format!("signal {n}"), |s| s.to_string())
-    });
-    let unit = crate::unit::unit_name(product_of(state)?);
-    // A stop or restart job means the end was asked for: the agent then dies of the stop's
-    // SIGTERM, or exits non-zero on it. The bus goes away as the manager shuts down, which
-    // is a requested end too.
-    let requested = Systemd::connect()
-        .and_then(|systemd| systemd.job_pending(&unit))
-        .unwrap_or(true);
-    let now = SystemTime::now();
-    let end = LastExit {
-        status: status.code(),
-        signal,
-        at: state::rfc3339(now),
-        at_us: now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64),
-        invocation_id: std::env::var("INVOCATION_ID").unwrap_or_default(),
-        requested,
-    };
-    end.save(state)?;
-    if !requested {
-        state::append_or_warn(&state.join("events.jsonl"), &end.event());
-    }
-    Ok(())
-}
-
-/// The unit's ExecStopPost: fails when this run's agent ended abnormally, so that
-/// Restart=on-failure brings the session back; tmux alone would report success.
-fn stopped(state: &Path, unit: &str) -> Result<()> {
-    let invocation = std::env::var("INVOCATION_ID").unwrap_or_default();
-    match LastExit::load(state)? {
-        Some(end) if end.invocation_id == invocation && end.abnormal() => bail!(
-            "{}; {unit} fails so that systemd restarts it on the same conversation",
-            end.describe()
-        ),
-        _ => Ok(()),
-    }
-}
-
-/// The product a state directory (`.../products/<name>`) belongs to.
-fn product_of(state: &Path) -> Result<&str> {
-    state
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("{} names no product", state.display()))
-}
-
-/// The agent's command line for this start of the conversation pinned in `file`. Runs inside
-/// the unit, so this process's environment and directory are the agent's.
-fn pinned_command(
-    file: &Path,
-    keep_snapshots: u32,
-    agent: Agent,
-    command: Vec<String>,
-) -> Result<Vec<String>> {
-    let Some(pin) = Pin::load(file)? else {
-        return Ok(command);
-    };
-    // One writer per conversation, however the other one was launched.
-    let own = procfs::cgroup(std::process::id());
-    if let Some(w) = agent::other_writers(&pin.session_id, own.as_deref()).first() {
-        bail!(
-            "conversation {} is already being written by {w}; not starting a second agent on it",
-            pin.session_id
-        );
-    }
-    let env = AgentEnv::caller();
-    // Before every start, the conversation as it was.
-    if let Some(transcript) = agent.transcript(&env, &pin.session_id)? {
-        let dir = file.with_file_name("snapshots");
-        snapshot::take(&transcript, &dir)?;
-        snapshot::prune(&dir, keep_snapshots as usize)?;
-    }
-    let cwd = std::env::current_dir().context("reading the session's directory")?;
-    let cwd = cwd
-        .to_str()
-        .with_context(|| format!("the session's directory {cwd:?} is not valid UTF-8"))?;
-    agent.pinned_argv(&env, cwd, &command, &pin)
 }

@@ -3,13 +3,10 @@
 use anyhow::Result;
 
 use crate::paths::Paths;
-use crate::product::{self, Product};
-use crate::state;
+use crate::query;
 
 pub fn run(paths: &Paths, name: &str, json: bool) -> Result<()> {
-    product::check_name(name)?;
-    Product::load(paths, name)?;
-    let events = state::events(paths, name)?;
+    let events = query::log::events(paths, name)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(());

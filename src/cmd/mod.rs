@@ -1,8 +1,10 @@
-//! The subcommands: each composes `unit`, `systemd` and `session`, and none calls another.
+//! The subcommands: each parses its arguments, calls one `query` or `lifecycle` function and
+//! formats what it returns. None imports another.
+//!
+//! May import: `cli`, `query`, `lifecycle`, and the data and base modules for their types.
 
 mod attach;
 mod control;
-mod demo;
 mod disable;
 mod doctor;
 mod enable;
@@ -15,13 +17,12 @@ mod status;
 mod transcript;
 mod verify;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::{Cli, Command};
+use crate::lifecycle::control::Step;
 use crate::paths::Paths;
-use crate::product::Product;
-use crate::store;
-use crate::unit::{self, ServiceSpec};
+use crate::unit;
 
 pub fn run(cli: Cli) -> Result<()> {
     let paths = Paths::from_env;
@@ -41,50 +42,28 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::status(&paths()?, args.product.as_deref(), args.json),
         Command::List(args) => status::list(&paths()?, args.json),
         Command::Attach(args) => attach::run(&paths()?, &args.product),
-        Command::Demo => demo::run(),
+        Command::Demo => crate::demo::run(),
         Command::Internal(cmd) => internal::run(cmd),
     }
 }
 
-/// The product's unit text as `enable` writes it, hosted by the running sessctl binary.
-fn render_unit(paths: &Paths, product: &Product) -> Result<String> {
-    let exe = std::env::current_exe().context("locating the sessctl binary")?;
-    let sessctl = exe
-        .to_str()
-        .with_context(|| format!("the sessctl binary's path {exe:?} is not valid UTF-8"))?;
-    let env: Vec<(String, String)> = product.env.clone().into_iter().collect();
-    let pin = product
-        .agent
-        .pins()
-        .then(|| paths.pin_file(&product.name).to_string_lossy().into_owned());
-    let keep = product.keep_snapshots.to_string();
-    let stagger = product.stagger.to_string();
-    let state = paths.state_dir(&product.name);
-    let state = state
-        .to_str()
-        .with_context(|| format!("the state directory {state:?} is not valid UTF-8"))?;
-    unit::render_service(&ServiceSpec {
-        state,
-        stagger: &stagger,
-        pin: pin.as_deref(),
-        keep_snapshots: &keep,
-        agent: product.agent.name(),
-        product: &product.name,
-        dir: &product.dir,
-        command: &product.command,
-        env: &env,
-        sessctl,
-        tmux: &product.tmux,
-    })
-}
-
-/// The marker that a unit file changed under a live session: it holds that session's
-/// InvocationID, so it means "restart pending" exactly until the session is replaced.
-fn pending_marker(paths: &Paths, product: &str) -> std::path::PathBuf {
-    paths.state_dir(product).join("restart-pending")
-}
-
-fn restart_pending(paths: &Paths, product: &str, invocation_id: &str) -> Result<bool> {
-    let marker = store::read_optional(&pending_marker(paths, product))?;
-    Ok(!invocation_id.is_empty() && marker.as_deref().map(str::trim) == Some(invocation_id))
+/// What a change did, as the line a person reads.
+fn step_line(product: &str, step: &Step) -> String {
+    let unit = unit::unit_name(product);
+    match step {
+        Step::Pinned { session_id } => format!("{unit}: pinned to conversation {session_id}"),
+        Step::Unchanged => format!("{unit}: unchanged"),
+        Step::Written { live: true } => format!("{unit}: rewritten, reloaded and enabled"),
+        Step::Written { live: false } => format!("{unit}: written, reloaded and enabled"),
+        Step::RestartPending => format!(
+            "{unit}: restart pending; the live session keeps running until `sessctl restart {product}`"
+        ),
+        Step::AlreadyActive => format!("{unit}: already active"),
+        Step::NotStarted => format!("{unit}: not started (--no-start)"),
+        Step::Started => format!("{unit}: started"),
+        Step::Stopped => format!("{unit}: stopped"),
+        Step::Restarted => format!("{unit}: restarted"),
+        Step::Removed => format!("{unit}: stopped, disabled and removed"),
+        Step::Purged => format!("{product}: config and state removed"),
+    }
 }

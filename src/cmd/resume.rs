@@ -1,38 +1,30 @@
 //! `sessctl resume`: the resume button done right, with its proof.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use crate::cli::Resume;
-use crate::error::{silent, LOST, NEEDS_REPAIR};
+use crate::error::{exit_with, Verdict};
+use crate::lifecycle::resume::{self, Outcome};
 use crate::paths::Paths;
-use crate::product::{self, Product};
-use crate::resume::{self, Outcome, Verdict};
-use crate::session;
-use crate::systemd::Systemd;
 
 pub fn run(paths: &Paths, args: Resume) -> Result<()> {
-    product::check_name(&args.product)?;
-    let product = Product::load(paths, &args.product)?;
-    let systemd = Systemd::connect()?;
-    let outcome = resume::resume(paths, &systemd, &product.name, "resume")?;
-    show(&outcome, args.json)?;
+    let resumed = resume::resume_product(paths, &args.product, "resume")?;
+    let outcome = &resumed.outcome;
+    show(outcome, args.json)?;
     if outcome.verdict == Verdict::NeedsRepair {
-        return Err(silent(NEEDS_REPAIR));
+        return exit_with(outcome.verdict.code());
     }
-    let mut lost = outcome.verdict == Verdict::Lost;
+    let mut worst = outcome.verdict;
     let terminal = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     if !args.no_attach && terminal && outcome.after.is_live() {
-        session::attach(Path::new(&product.tmux), &paths.socket(&product.name)?)?;
-        let again = resume::judge(paths, &systemd, &product.name, &outcome.after)?;
+        resumed.attach(paths)?;
+        let again = resumed.judge(paths)?;
         show(&again, args.json)?;
-        lost |= again.verdict == Verdict::Lost;
+        if again.verdict == Verdict::Lost {
+            worst = again.verdict;
+        }
     }
-    if lost {
-        return Err(silent(LOST));
-    }
-    Ok(())
+    exit_with(worst.code())
 }
 
 fn show(outcome: &Outcome, json: bool) -> Result<()> {

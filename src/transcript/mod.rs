@@ -41,15 +41,7 @@ use index::{about, Index};
 pub use record::{Id, Kind};
 pub use repair::{copy_as, write_fork, Change};
 
-/// How bad a finding is; the worst one decides `check`'s exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The resumed conversation fails or silently loses history (exit status 2).
-    Error,
-    /// The client mends it when it loads, dropping what the detail names (exit status 1).
-    Warning,
-}
+pub use crate::error::Severity;
 
 /// One problem in a transcript.
 #[derive(Debug, Clone, Serialize)]
@@ -90,12 +82,9 @@ pub struct Report {
 
 impl Report {
     /// 0 clean, 1 warnings, 2 errors.
-    pub fn exit_code(&self) -> u8 {
-        match self.findings.iter().map(|f| f.severity).min() {
-            Some(Severity::Error) => 2,
-            Some(Severity::Warning) => 1,
-            None => 0,
-        }
+    /// The worst finding's severity: what decides `check`'s exit status (see `error`).
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).min()
     }
 }
 
@@ -464,51 +453,12 @@ fn unpaired(
     messages: &[(u32, u32)],
     chain: &[u32],
 ) -> Result<Vec<Unpaired>> {
-    let nodes_of = |k: usize| -> Vec<u32> {
-        let (start, end) = messages[k];
-        let range = chain[start as usize..end as usize].iter().copied();
-        range
-            .filter(|&i| index.node(i as usize).is_sent())
-            .collect()
+    let view = Messages {
+        index,
+        messages,
+        chain,
     };
-    let kind_of = |k: usize| index.node(nodes_of(k)[0] as usize).kind;
-    let ids = |k: Option<usize>, kind: Kind, uses: bool| -> HashSet<u64> {
-        k.filter(|&k| k < messages.len() && kind_of(k) == kind)
-            .map(nodes_of)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|&i| {
-                let n = index.node(i as usize);
-                if uses {
-                    index.tool_uses(n)
-                } else {
-                    index.tool_results(n)
-                }
-            })
-            .copied()
-            .collect()
-    };
-    let mut found = Vec::new();
-    for k in 0..messages.len() {
-        let dangling = kind_of(k) == Kind::Assistant;
-        // A call's partner is in the next (user) message; a result's in the previous one.
-        let partners = if dangling {
-            ids(Some(k + 1), Kind::User, false)
-        } else {
-            ids(k.checked_sub(1), Kind::Assistant, true)
-        };
-        for i in nodes_of(k) {
-            let n = index.node(i as usize);
-            let own = if dangling {
-                index.tool_uses(n)
-            } else {
-                index.tool_results(n)
-            };
-            for &id in own.iter().filter(|id| !partners.contains(id)) {
-                found.push((k, i as usize, id, dangling));
-            }
-        }
-    }
+    let found = view.unpaired_ids();
     let mut lines: Vec<u32> = found
         .iter()
         .map(|&(_, i, _, _)| index.node(i).line)
@@ -524,6 +474,72 @@ fn unpaired(
             dangling,
         })
         .collect())
+}
+
+/// The API messages of the resumed chain, each a range of `chain`.
+struct Messages<'a> {
+    index: &'a Index,
+    messages: &'a [(u32, u32)],
+    chain: &'a [u32],
+}
+
+impl Messages<'_> {
+    /// The records message `k` sends.
+    fn nodes_of(&self, k: usize) -> Vec<u32> {
+        let (start, end) = self.messages[k];
+        let range = self.chain[start as usize..end as usize].iter().copied();
+        range
+            .filter(|&i| self.index.node(i as usize).is_sent())
+            .collect()
+    }
+
+    fn kind_of(&self, k: usize) -> Kind {
+        self.index.node(self.nodes_of(k)[0] as usize).kind
+    }
+
+    /// The tool ids message `k` calls (`uses`) or answers, when it is a message of `kind`.
+    fn ids(&self, k: Option<usize>, kind: Kind, uses: bool) -> HashSet<u64> {
+        k.filter(|&k| k < self.messages.len() && self.kind_of(k) == kind)
+            .map(|k| self.nodes_of(k))
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|&i| self.own_ids(i, uses))
+            .copied()
+            .collect()
+    }
+
+    fn own_ids(&self, node: u32, uses: bool) -> &[u64] {
+        let n = self.index.node(node as usize);
+        if uses {
+            self.index.tool_uses(n)
+        } else {
+            self.index.tool_results(n)
+        }
+    }
+
+    /// (message, node, tool id, dangling) of every call without its result in the next
+    /// message, and every result without its call in the previous one.
+    fn unpaired_ids(&self) -> Vec<(usize, usize, u64, bool)> {
+        let mut found = Vec::new();
+        for k in 0..self.messages.len() {
+            let dangling = self.kind_of(k) == Kind::Assistant;
+            let partners = if dangling {
+                self.ids(Some(k + 1), Kind::User, false)
+            } else {
+                self.ids(k.checked_sub(1), Kind::Assistant, true)
+            };
+            for i in self.nodes_of(k) {
+                for &id in self
+                    .own_ids(i, dangling)
+                    .iter()
+                    .filter(|id| !partners.contains(id))
+                {
+                    found.push((k, i as usize, id, dangling));
+                }
+            }
+        }
+        found
+    }
 }
 
 fn pairing_findings(index: &Index, unpaired: &[Unpaired], client: Client) -> Vec<Finding> {

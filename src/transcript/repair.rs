@@ -137,7 +137,7 @@ fn plan_missing_results(analysis: &Analysis, plan: &mut Plan) -> Result<()> {
         }
     }
     for (call, missing) in missing_by_node {
-        let new_uuid = crate::agent::new_uuid()?;
+        let new_uuid = crate::uuid::new_v4()?;
         let call = analysis.node(call);
         let child = analysis
             .chain

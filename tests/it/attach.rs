@@ -41,7 +41,7 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
             "-c",
             "echo agent-ready; exec sleep 100000",
         ])
-        .run();
+        .stdout("sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: not started (--no-start)\n").run();
     let bed = env.bed.as_ref().expect("a manager");
     let _terminal = terminal(
         &env.scratch.join("terminal.sock"),
@@ -60,7 +60,11 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
         .details("sessctl-web.service")
         .expect("details")
         .control_group;
-    assert_eq!(status.active_state, "active", "attach started the unit");
+    assert_eq!(
+        status.active_state.as_str(),
+        "active",
+        "attach started the unit"
+    );
     // The attached client lives with the terminal; the server and agent stay in the unit.
     let cgroup = std::fs::read_to_string(format!("/proc/{client}/cgroup")).expect("cgroup");
     assert!(!cgroup.contains(&cgroup_of_unit), "{cgroup}");
@@ -80,6 +84,9 @@ fn resume_attaches_from_a_terminal_and_gives_the_verdict_again_when_it_returns()
     };
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     let bed = env.bed.as_ref().expect("a manager");
     let outer = env.scratch.join("terminal.sock");
@@ -92,7 +99,11 @@ fn resume_attaches_from_a_terminal_and_gives_the_verdict_again_when_it_returns()
     // (Its terminal closes as soon as resume exits, so the log, not the screen, is the witness.)
     tmux(&socket, &["detach-client", "-s", "main"]).expect("detaching");
     let last = wait_for("the verdict after the attach", || {
-        let out = env.sessctl().args(["log", "web", "--json"]).run();
+        let out = env
+            .sessctl()
+            .args(["log", "web", "--json"])
+            .stdout_read()
+            .run();
         let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         let last = log.as_array()?.last()?.clone();
         (last["event"] == "attach").then_some(last)
@@ -107,6 +118,9 @@ fn attach_recovers_a_lost_session_says_so_and_exits_4() {
     };
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     // The session ends behind sessctl's back: sessctl saw it running, so it is lost.
     let systemd = env.systemd();
@@ -131,7 +145,11 @@ fn attach_recovers_a_lost_session_says_so_and_exits_4() {
             .filter(|s| s.ends_with('\n'))
     });
     assert_eq!(status.trim(), "4");
-    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["log", "web", "--json"])
+        .stdout_read()
+        .run();
     let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let kinds: Vec<(&str, &str)> = log
         .as_array()

@@ -68,13 +68,21 @@ fn claude_product(label: &str, extra: &[&str]) -> Option<(Env, PathBuf, PathBuf)
     let mut args = vec!["enable", "web", "--env", &settings];
     args.extend_from_slice(extra);
     args.push("--");
-    env.sessctl().args(args).arg(agent.as_os_str()).run();
+    env.sessctl()
+        .args(args)
+        .arg(agent.as_os_str())
+        .stdout_read()
+        .run();
     Some((env, claude_dir, agent))
 }
 
 /// The kinds of `product`'s events, oldest first.
 fn events(env: &Env, product: &str) -> Vec<String> {
-    let out = env.sessctl().args(["log", product, "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["log", product, "--json"])
+        .stdout_read()
+        .run();
     let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
     log.as_array()
         .expect("events")
@@ -92,6 +100,7 @@ fn every_product_comes_back_staggered(env: &mut Env, settings: &str, agent: &Pat
         env.sessctl()
             .args(["enable", name, "--env", settings, "--stagger", "1", "--"])
             .arg(agent.as_os_str())
+            .stdout_read()
             .run();
         ids.push(format!("--resume {}", pinned_of(env, name)));
     }
@@ -174,6 +183,7 @@ fn resume(env: &Env) -> (Value, i32) {
         .sessctl()
         .args(["resume", "web", "--no-attach", "--json"])
         .status_any()
+        .stdout_read()
         .run();
     (
         serde_json::from_slice(&out.stdout).expect("JSON"),
@@ -199,7 +209,7 @@ fn a_claude_product_keeps_its_conversation() {
         .args(["--env", &settings, "--"])
         .arg(agent.as_os_str())
         .args(["--model", "opus"])
-        .run();
+        .stdout_redacted("sessctl-web.service: pinned to conversation [uuid]\nsessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n").run();
     let id = pinned(&env);
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains(&format!("{UNIT}: pinned to conversation {id}\n")));
@@ -208,7 +218,10 @@ fn a_claude_product_keeps_its_conversation() {
         format!("--session-id {id} --model opus")
     );
 
-    env.sessctl().args(["restart", "web"]).run();
+    env.sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     assert_eq!(wait_starts(&env, 2), format!("--resume {id} --model opus"));
 
     // A killed agent: systemd restarts it on the same conversation, and the next resume
@@ -244,7 +257,11 @@ fn a_claude_product_keeps_its_conversation() {
     assert!(!events(&env, "web").contains(&"agent-start".to_string()));
     every_product_comes_back_staggered(&mut env, &settings, &agent, &id);
 
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let transcript = PathBuf::from(
         status["conversation"]["transcript"]
@@ -258,7 +275,8 @@ fn a_claude_product_keeps_its_conversation() {
     let out = env
         .sessctl()
         .args(["transcript", "check", "web", "--json"])
-        .status(1)
+        .status(6)
+        .stdout_read()
         .run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["findings"][0]["id"], "retention");
@@ -267,7 +285,10 @@ fn a_claude_product_keeps_its_conversation() {
         "{\"cleanupPeriodDays\": 99999}",
     )
     .expect("settings");
-    env.sessctl().args(["transcript", "check", "web"]).run();
+    env.sessctl()
+        .args(["transcript", "check", "web"])
+        .stdout_read()
+        .run();
 
     let started = starts(&env).len();
     // The transcript breaks: a tool call whose result never came, written by a 1.0.x client,
@@ -285,11 +306,15 @@ fn a_claude_product_keeps_its_conversation() {
         .expect("mtime");
     env.sessctl()
         .args(["transcript", "check", "web"])
-        .status(2)
+        .status(5)
+        .stdout_read()
         .run();
 
     // Down, it is not started into the same failure: resume and status say what to run.
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     let (v, code) = resume(&env);
     assert_eq!(
         (v["verdict"].as_str(), code),
@@ -307,6 +332,7 @@ fn a_claude_product_keeps_its_conversation() {
             .sessctl()
             .args(["verify", "web", "--json", "--rounds", rounds])
             .status(5)
+            .stdout_read()
             .run();
         let report: Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
         assert_eq!(
@@ -315,7 +341,11 @@ fn a_claude_product_keeps_its_conversation() {
             "{report:#}"
         );
     }
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(status["needs_repair"]
         .as_str()
@@ -330,6 +360,7 @@ fn a_claude_product_keeps_its_conversation() {
     let out = env
         .sessctl()
         .args(["transcript", "repair", "web", "--adopt"])
+        .stdout_read()
         .run();
     let fork = pinned(&env);
     assert_ne!(fork, id);
@@ -353,7 +384,10 @@ fn a_claude_product_keeps_its_conversation() {
         wait_starts(&env, started + 1),
         format!("--resume {fork} --model opus")
     );
-    env.sessctl().args(["transcript", "check", "web"]).run();
+    env.sessctl()
+        .args(["transcript", "check", "web"])
+        .stdout_read()
+        .run();
 }
 
 /// The stderr of a resume that one writer per conversation refuses.
@@ -362,6 +396,7 @@ fn refused(env: &Env) -> String {
         .sessctl()
         .args(["resume", "web", "--no-attach"])
         .status(1)
+        .stderr_read()
         .run();
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -383,7 +418,10 @@ fn one_writer_per_conversation() {
     };
     wait_starts(&env, 1);
     let id = pinned(&env);
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
 
     // Someone resumes the same conversation in a terminal.
     let stray = Killed(
@@ -412,7 +450,7 @@ fn one_writer_per_conversation() {
             "{stderr}"
         );
     }
-    env.sessctl().args(["start", "web"]).status(1).run();
+    env.sessctl().args(["start", "web"]).status(1).stderr_redacted("sessctl: conversation [uuid] of web is already being written by PID [pid] (/bin/sh [test]/scratch/bin/claude --resume [uuid]) outside any unit; stop that process, then try again\n").run();
     // Started behind sessctl's back, the unit's own host refuses too.
     assert!(env.systemd().start(UNIT).is_err());
     assert_eq!(starts(&env).len(), 2, "no second agent was started");
@@ -455,6 +493,7 @@ fn a_snapshot_before_every_start_and_a_restore() {
         let out = env
             .sessctl()
             .args(["transcript", "snapshots", "web", "--json"])
+            .stdout_read()
             .run();
         serde_json::from_slice::<Value>(&out.stdout)
             .expect("JSON")
@@ -467,7 +506,10 @@ fn a_snapshot_before_every_start_and_a_restore() {
         "no transcript before the first start"
     );
     for n in 2..=4 {
-        env.sessctl().args(["restart", "web"]).run();
+        env.sessctl()
+            .args(["restart", "web"])
+            .stdout("sessctl-web.service: restarted\n")
+            .run();
         wait_starts(&env, n);
     }
     // Three starts after the first, each preceded by a snapshot; the newest two are kept.
@@ -484,7 +526,7 @@ fn a_snapshot_before_every_start_and_a_restore() {
     let out = env
         .sessctl()
         .args(["transcript", "restore", "web", name])
-        .run();
+        .stdout_redacted("web: restored [stamp]-[uuid] as conversation [uuid] ([test]/scratch/claude/projects/[test-encoded]-scratch/[uuid].jsonl)\nweb: pinned to [uuid]; its next start resumes it (`sessctl restart web` switches a running session)\n").run();
     let restored = pinned(&env);
     assert_ne!(restored, id);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("web: pinned to {restored};")));
@@ -508,7 +550,10 @@ fn a_snapshot_before_every_start_and_a_restore() {
         "the snapshot stays"
     );
 
-    env.sessctl().args(["restart", "web"]).run();
+    env.sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     assert_eq!(wait_starts(&env, 5), format!("--resume {restored}"));
 }
 
@@ -520,16 +565,32 @@ fn a_conversation_that_moves_to_a_new_file_is_followed() {
     let first = pinned(&env);
     assert_eq!(wait_starts(&env, 1), format!("--session-id {first}"));
     // Resumed, this agent goes on in a new file that names the old conversation.
-    env.sessctl().args(["restart", "web"]).run();
+    env.sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     assert_eq!(wait_starts(&env, 2), format!("--resume {first}"));
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    // A resume follows it there; status, which only reads, shows it.
+    env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let moved = pinned(&env);
     assert_ne!(moved, first);
     assert_eq!(status["conversation"]["session_id"], moved.as_str());
-    env.sessctl().args(["restart", "web"]).run();
+    env.sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     assert_eq!(wait_starts(&env, 3), format!("--resume {moved}"));
-    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["log", "web", "--json"])
+        .stdout_read()
+        .run();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"event\": \"repin\""));
 }
 
@@ -539,49 +600,110 @@ fn a_codex_product_is_pinned_to_the_session_its_first_start_created() {
         return;
     };
     let codex_home = env.scratch.join("codex");
-    let record = env.scratch.join("claude.args");
     // The stand-in codex: a new rollout naming its directory, unless told to resume one.
-    let agent = env.scratch.join("bin/codex");
-    fs::create_dir_all(agent.parent().expect("dir")).expect("bin");
-    let script = format!(
-        r#"#!/bin/sh
-dir="$CODEX_HOME/sessions/2026/11/23"
+    let agent = agent_script(
+        &env,
+        "codex",
+        r#"dir="$CODEX_HOME/sessions/2026/11/23"
 mkdir -p "$dir"
 if [ "$1" = resume ]; then
-  echo '{{"type":"response_item"}}' >> "$(ls "$dir"/rollout-*-"$2".jsonl)"
+  echo '{"type":"response_item"}' >> "$(ls "$dir"/rollout-*-"$2".jsonl)"
 else
   id=$(cat /proc/sys/kernel/random/uuid)
-  printf '{{"timestamp":"t","type":"session_meta","payload":{{"id":"%s","cwd":"%s"}}}}\n' "$id" "$(pwd)" > "$dir/rollout-2026-11-23T12-00-00-$id.jsonl"
+  printf '{"timestamp":"t","type":"session_meta","payload":{"id":"%s","cwd":"%s"}}\n' "$id" "$(pwd)" > "$dir/rollout-2026-11-23T12-00-00-$id.jsonl"
 fi
-# Recorded last, so a test that sees the start also sees the rollout.
-echo "$*" >> '{record}'
-trap 'exit 0' TERM
-sleep 100000 &
-wait
 "#,
-        record = record.display()
     );
-    fs::write(&agent, script).expect("stand-in");
-    fs::set_permissions(&agent, fs::Permissions::from_mode(0o755)).expect("chmod");
     env.set("CODEX_HOME", Some(codex_home.as_os_str()));
     let settings = format!("CODEX_HOME={}", codex_home.display());
     env.sessctl()
         .args(["enable", "web", "--env", &settings, "--"])
         .arg(agent.as_os_str())
         .args(["--model", "o4"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     assert_eq!(wait_starts(&env, 1), "--model o4");
-    // status pins the session the first start created.
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let id = pinned(&env);
-    assert_eq!(status["conversation"]["session_id"], id.as_str());
-    assert!(status["conversation"]["transcript"]
-        .as_str()
-        .expect("rollout")
-        .ends_with(&format!("-{id}.jsonl")));
-    env.sessctl().args(["restart", "web"]).run();
+    let id = pins_the_first_session(&env, |id| format!("-{id}.jsonl"));
     assert_eq!(wait_starts(&env, 2), format!("resume {id} --model o4"));
+}
+
+/// Gemini CLI cannot run here (it needs Google's API and has no offline mode to point at a
+/// fake one), so a stand-in saves its session where Gemini CLI's documentation puts it:
+/// `~/.gemini/tmp/<sha256 of the directory>/chats/session-<time>-<first 8 of the id>.json`.
+#[test]
+fn a_gemini_product_is_pinned_to_the_session_its_first_start_created() {
+    let Some(env) = manager("gemini") else {
+        return;
+    };
+    let agent = agent_script(
+        &env,
+        "gemini",
+        r#"dir="$HOME/.gemini/tmp/$(printf %s "$(pwd)" | sha256sum | cut -d' ' -f1)/chats"
+mkdir -p "$dir"
+if [ "$1" = --resume ]; then
+  echo >> "$(ls "$dir"/session-*-"$(printf %s "$2" | cut -c1-8)".json)"
+else
+  id=$(cat /proc/sys/kernel/random/uuid)
+  printf '{"sessionId":"%s","messages":[]}\n' "$id" > "$dir/session-2026-11-24T02-40-$(printf %s "$id" | cut -c1-8).json"
+fi
+"#,
+    );
+    let home = format!("HOME={}", env.scratch.join("gemini-home").display());
+    env.sessctl()
+        .args(["enable", "web", "--env", &home, "--"])
+        .arg(agent.as_os_str())
+        .arg("--yolo")
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
+        .run();
+    assert_eq!(wait_starts(&env, 1), "--yolo");
+    let id = pins_the_first_session(&env, |id| format!("-{}.json", &id[..8]));
+    assert_eq!(wait_starts(&env, 2), format!("--resume {id} --yolo"));
+}
+
+/// For an agent that picks its own conversation ids, once its first start created one: a resume
+/// pins it, status (which only reads) shows it with its file (named as `file_end` says), and a
+/// restart resumes it. Returns the pinned id.
+fn pins_the_first_session(env: &Env, file_end: impl Fn(&str) -> String) -> String {
+    env.sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n")
+        .run();
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = pinned(env);
+    assert_eq!(status["conversation"]["session_id"], id.as_str());
+    let file = status["conversation"]["transcript"]
+        .as_str()
+        .expect("its file");
+    assert!(file.ends_with(&file_end(&id)), "{status:#}");
+    env.sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
+    id
+}
+
+/// Writes a stand-in agent `bin/<name>`: `body` in sh, then it records its arguments (last, so
+/// a test that sees the start also sees what the body wrote) and waits for a stop.
+fn agent_script(env: &Env, name: &str, body: &str) -> PathBuf {
+    let agent = env.scratch.join("bin").join(name);
+    fs::create_dir_all(agent.parent().expect("dir")).expect("bin");
+    let record = env.scratch.join("claude.args");
+    let script = format!(
+        "#!/bin/sh\n{body}echo \"$*\" >> '{}'\ntrap 'exit 0' TERM\nsleep 100000 &\nwait\n",
+        record.display()
+    );
+    fs::write(&agent, script).expect("stand-in");
+    fs::set_permissions(&agent, fs::Permissions::from_mode(0o755)).expect("chmod");
+    agent
 }
 
 #[test]
@@ -593,8 +715,8 @@ fn a_pinned_conversation_without_a_transcript() {
     let out = env
         .sessctl()
         .args(["transcript", "check", "web"])
-        .status(2)
-        .run();
+        .status(5)
+        .stdout_redacted("conversation [uuid]: errors (no transcript)\nerror[missing-transcript]: web's pinned conversation [uuid] has no transcript under [test]/scratch/claude/projects: the next start begins a new, empty conversation\nwarning[retention]: Claude Code deletes this transcript 30 days after its last activity (cleanupPeriodDays unset, default 30); set \"cleanupPeriodDays\": 99999 in [test]/scratch/claude/settings.json (not 0: that stops transcripts being written)\n").run();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.starts_with(&format!(
@@ -611,11 +733,20 @@ fn the_guard_scans_a_transcript_once_per_change_and_blocks_a_vanished_one() {
     };
     wait_starts(&env, 1);
     let id = pinned(&env);
-    env.sessctl().args(["stop", "web"]).run();
-    // The verdict on this version of the transcript is remembered (here by `status`, which
-    // judges a session that is down): a resume trusts it and scans nothing, as a planted
-    // verdict shows.
-    env.sessctl().args(["status", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
+    // The verdict on this version of the transcript is remembered (here by `stop`, which
+    // judges the transcript the session leaves): a resume trusts it and scans nothing, as a
+    // planted verdict shows. `status` only shows it.
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(status["needs_repair"], Value::Null, "{status:#}");
     let guard = env
         .var("XDG_STATE_HOME")
         .join("sessctl/products/web/guard.json");
@@ -637,7 +768,10 @@ fn the_guard_scans_a_transcript_once_per_change_and_blocks_a_vanished_one() {
     text.push('\n');
     fs::write(&transcript, text).expect("touching it");
     assert_eq!(resume(&env).0["verdict"], "started");
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     // A transcript that is gone although snapshots show it existed: a start would begin an
     // empty conversation under the old id, so the guard refuses and names the snapshot.
     fs::remove_file(&transcript).expect("losing the transcript");

@@ -34,12 +34,20 @@ fn healthy(label: &str) -> Option<Env> {
     env.set("TMUX_TMPDIR", Some(tmpdir.as_os_str()));
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     Some(env)
 }
 
 fn doctor(env: &Env) -> (i32, Value) {
-    let out = env.sessctl().args(["doctor", "--json"]).status_any().run();
+    let out = env
+        .sessctl()
+        .args(["doctor", "--json"])
+        .status_any()
+        .stdout_read()
+        .run();
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
         panic!(
             "doctor printed no JSON ({err}): {}",
@@ -59,7 +67,7 @@ fn ids(report: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Doctor finds exactly `expected` (notes aside), exits 1, and returns the findings.
+/// Doctor finds exactly `expected` (notes aside), exits 6, and returns the findings.
 #[track_caller]
 fn finds(env: &Env, expected: &[&str]) -> Vec<Value> {
     let (code, report) = doctor(env);
@@ -68,7 +76,7 @@ fn finds(env: &Env, expected: &[&str]) -> Vec<Value> {
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(found, want, "{report:#}");
-    assert_eq!(code, 1);
+    assert_eq!(code, 6);
     report["findings"]
         .as_array()
         .expect("findings")
@@ -129,7 +137,7 @@ fn a_healthy_setup_is_clean() {
         return;
     };
     clean(&env);
-    let out = env.sessctl().args(["doctor"]).run();
+    let out = env.sessctl().args(["doctor"]).stdout_read().run();
     assert!(String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
@@ -206,19 +214,22 @@ fn break_tmux(env: &Env) {
         fake.parent().expect("dir").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
         .env("PATH", path)
         .status(1)
-        .run();
+        .stderr("sessctl: starting sessctl-web.service failed: job failed, Result=exit-code, ExecMainStatus=1\n").run();
 }
 
 fn repair_tmux(env: &Env) {
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
-        .run();
-    env.sessctl().args(["resume", "web", "--no-attach"]).run();
+        .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: restart pending; the live session keeps running until `sessctl restart web`\n").run();
+    env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: started (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
 }
 
 #[test]
@@ -258,7 +269,7 @@ fn a_pending_restart() {
     };
     env.sessctl()
         .args(["enable", "web", "--env", "NEW=1", "--", "sleep", "100000"])
-        .run();
+        .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: restart pending; the live session keeps running until `sessctl restart web`\n").run();
     let f = finds(&env, &["restart-pending"]);
     env.shell(f[0]["fix"].as_str().expect("fix"));
     clean(&env);
@@ -329,7 +340,7 @@ fn retention_of_a_pinned_conversation() {
         .arg(format!("CLAUDE_CONFIG_DIR={}", claude_dir.display()))
         .arg("--")
         .arg(agent.as_os_str())
-        .run();
+        .stdout_redacted("sessctl-ai.service: pinned to conversation [uuid]\nsessctl-ai.service: written, reloaded and enabled\nsessctl-ai.service: started\n").run();
     let f = finds(&env, &["retention"]);
     assert!(
         text(&f[0]).contains("cleanupPeriodDays=unset (30)"),
@@ -356,7 +367,8 @@ fn tmux_missing() {
         .sessctl()
         .args(["doctor", "--json"])
         .env("PATH", &empty)
-        .status(1)
+        .status(6)
+        .stdout_read()
         .run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(ids(&report), ["tmux-missing"]);
@@ -378,7 +390,8 @@ fn tmux_too_old() {
         .sessctl()
         .args(["doctor", "--json"])
         .env("PATH", path)
-        .status(1)
+        .status(6)
+        .stdout_read()
         .run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(ids(&report), ["tmux-too-old"]);
@@ -550,7 +563,10 @@ fn a_stray_server_on_the_products_socket() {
     let Some(env) = healthy("dr-stray") else {
         return;
     };
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     // What an attach without -N does when the session is down: a server in the caller's cgroup.
     let socket = env.socket("web");
     fs::create_dir_all(socket.parent().expect("dir")).expect("runtime dir");
@@ -566,7 +582,7 @@ fn a_stray_server_on_the_products_socket() {
         .sessctl()
         .args(["resume", "web", "--no-attach"])
         .status(1)
-        .run();
+        .stderr_redacted("sessctl: a tmux server outside sessctl-web.service listens on the product's socket [runtime]/sessctl/web/tmux.sock; `sessctl doctor` names its process: stop it, then try again\n").run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr
@@ -574,7 +590,7 @@ fn a_stray_server_on_the_products_socket() {
         "{stderr}"
     );
     drop(server);
-    env.sessctl().args(["resume", "web", "--no-attach"]).run();
+    env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: started (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
     clean_once_gone(&env);
 }
 
@@ -583,7 +599,10 @@ fn a_dashboard_with_the_tmux_server_in_its_cgroup() {
     let Some(env) = healthy("dr-dashboard") else {
         return;
     };
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     let socket = env.socket("web");
     write_unit(
         &env,

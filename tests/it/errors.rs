@@ -164,7 +164,7 @@ fn no_manager_is_exit_status_3_and_writes_nothing() {
         .args(["enable", "web", "--", "sleep", "1"])
         .env("XDG_RUNTIME_DIR", env.scratch.join("no-runtime"))
         .status(3)
-        .run();
+        .stderr("sessctl: cannot reach the systemd user manager (the user bus unix:path=/nonexistent/bus: failed to connect to `unix:path=/nonexistent/bus`: No such file or directory (os error 2)); is `systemd --user` running with dbus-user-session installed? After su or sudo, export XDG_RUNTIME_DIR=/run/user/$(id -u)\n").run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with("sessctl: cannot reach the systemd user manager ("),
@@ -215,7 +215,7 @@ fn attach_without_a_terminal() {
 #[test]
 fn usage_errors_exit_2() {
     let env = Env::offline();
-    let out = env.sessctl().args(["enable"]).status(2).run();
+    let out = env.sessctl().args(["enable"]).status(2).stderr("error: the following required arguments were not provided:\n  <PRODUCT>\n\nUsage: sessctl enable <PRODUCT> [-- <COMMAND>...]\n\nFor more information, try '--help'.\n").run();
     assert!(String::from_utf8_lossy(&out.stderr).contains("<PRODUCT>"));
 }
 

@@ -1,6 +1,7 @@
 //! `sessctl gc`: each kind of leftover is removed (or, dry, described), a product config
 //! without a unit file only with --yes, and a live session next to them keeps its identity.
 
+use sessctl::systemd::ActiveState;
 use std::fs;
 use std::os::unix::net::UnixListener;
 
@@ -12,6 +13,7 @@ fn identity(env: &Env) -> Value {
     let out = env
         .sessctl()
         .args(["resume", "web", "--no-attach", "--json"])
+        .stdout_read()
         .run();
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(
@@ -29,20 +31,23 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
     let systemd = env.systemd();
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     let live = identity(&env);
 
     // A failed sessctl unit: restarted until systemd's start limit refuses it.
     env.sessctl()
         .args(["enable", "limit", "--", "sleep", "100000"])
-        .run();
+        .stdout("sessctl-limit.service: written, reloaded and enabled\nsessctl-limit.service: started\n").run();
     wait_for("the start limit", || {
         let _ = systemd.restart("sessctl-limit.service");
         (systemd
             .status("sessctl-limit.service")
             .expect("status")
             .active_state
-            == "failed")
+            == ActiveState::Failed)
             .then_some(())
     });
     // A failed unit that is not sessctl's stays as it is.
@@ -146,14 +151,14 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
             .status("sessctl-limit.service")
             .expect("status")
             .active_state,
-        "inactive"
+        ActiveState::Inactive
     );
     assert_eq!(
         systemd
             .status("other.service")
             .expect("status")
             .active_state,
-        "failed"
+        ActiveState::Failed
     );
     assert!(stale.exists());
 
@@ -184,10 +189,13 @@ fn gc_keeps_the_socket_of_a_running_session() {
     };
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     let live = identity(&env);
-    env.sessctl().args(["gc", "--json"]).run();
-    let out = env.sessctl().args(["gc", "--json"]).run();
+    env.sessctl().args(["gc", "--json"]).stdout_read().run();
+    let out = env.sessctl().args(["gc", "--json"]).stdout_read().run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["actions"], Value::Array(vec![]));
     assert!(env.socket("web").exists());

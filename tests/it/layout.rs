@@ -27,6 +27,7 @@ fn enable(env: &Env, product: &str, extra: &[&str]) {
         .args(extra)
         .args(["--agent", "claude", "--"])
         .arg(&agent)
+        .stdout_read()
         .run();
 }
 
@@ -34,6 +35,7 @@ fn verdict(env: &Env, product: &str) -> String {
     let out = env
         .sessctl()
         .args(["resume", product, "--no-attach", "--json"])
+        .stdout_read()
         .run();
     let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
     v["verdict"].as_str().expect("a verdict").to_string()
@@ -61,7 +63,7 @@ fn products_named_like_sessctls_directories_disturb_nothing() {
         names.len(),
         "every product has a pin of its own"
     );
-    env.sessctl().args(["disable", "locks", "--purge"]).run();
+    env.sessctl().args(["disable", "locks", "--purge"]).stdout("sessctl-locks.service: stopped, disabled and removed\nlocks: config and state removed\n").run();
     for (name, pin) in names.iter().zip(&pins).filter(|(n, _)| **n != "locks") {
         let dir = state(&env).join("products").join(name);
         assert_eq!(
@@ -74,7 +76,10 @@ fn products_named_like_sessctls_directories_disturb_nothing() {
         );
         assert_eq!(verdict(&env, name), "survived", "{name}");
     }
-    env.sessctl().args(["gc", "--yes"]).run();
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .stdout("gc: nothing to remove\n")
+        .run();
     for name in ["snapshots", "products", "web"] {
         assert_eq!(verdict(&env, name), "survived", "{name} after gc");
     }
@@ -112,7 +117,11 @@ fn state_in_the_old_layout_moves_on_first_use() {
     assert!(root.join("locks/pin.json").exists() && root.join("locks/web.lock").exists());
 
     // Any command moves it, and the products work on.
-    env.sessctl().args(["log", "web"]).status_any().run();
+    env.sessctl()
+        .args(["log", "web"])
+        .status_any()
+        .stdout_read()
+        .run();
     for (name, pin) in ["web", "locks", "products"].iter().zip(&pins) {
         let dir = root.join("products").join(name);
         assert_eq!(&read(&dir.join("pin.json")), pin, "{name}'s pin moved");
@@ -136,10 +145,19 @@ fn gc_racing_enable_two_hundred_times_never_loses_a_pin() {
         env.sessctl()
             .args(["disable", "racer", "--purge"])
             .status_any()
+            // Whether gc already took the product is the race: either outcome is fine.
+            .stdout_read()
+            .stderr_read()
             .run();
         std::thread::scope(|s| {
             s.spawn(|| enable(&env, "racer", &["--no-start"]));
-            s.spawn(|| env.sessctl().args(["gc", "--yes"]).status_any().run());
+            s.spawn(|| {
+                env.sessctl()
+                    .args(["gc", "--yes"])
+                    .status_any()
+                    .stdout_read()
+                    .run()
+            });
         });
         assert!(
             pin.exists(),
@@ -201,6 +219,9 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
     env.set("XDG_STATE_HOME", Some(small.as_os_str()));
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     assert_eq!(verdict(&env, "web"), "survived");
     let log = small.join("sessctl/products/web/events.jsonl");
@@ -214,6 +235,8 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
         let out = env
             .sessctl()
             .args(["resume", "web", "--no-attach", "--json"])
+            .stdout_read()
+            .stderr_read()
             .run();
         let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
         assert_eq!(v["verdict"], "survived");
@@ -234,7 +257,11 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
     }
     assert_eq!(refused, 3, "the full disk never refused an event");
     fs::remove_file(filler).expect("freeing the disk");
-    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["log", "web", "--json"])
+        .stdout_read()
+        .run();
     let events: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
     assert!(!events.as_array().expect("events").is_empty());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
@@ -243,7 +270,7 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
     let mut text = fs::read_to_string(&log).expect("the log");
     text.push_str("{\"time\":\"2026-11-23T00:00:00Z\",\"ev");
     fs::write(&log, &text).expect("tearing the log");
-    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let out = env.sessctl().args(["log", "web", "--json"]).stdout_read().stderr_redacted("sessctl: note: skipped line 28 of [test]/scratch/small-state/sessctl/products/web/events.jsonl, which is not a whole event (EOF while parsing a string at line 1 column 34)\n").run();
     let after: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
     assert_eq!(after, events);
     let lines = text.lines().count();

@@ -121,7 +121,10 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
         environ.split(|b| *b == 0).any(|v| v == b"K=$v %x"),
         "K=$v %x in the agent's environment"
     );
-    assert_eq!(systemd.unit_of_pid(agent).expect("GetUnitByPID"), UNIT);
+    assert_eq!(
+        systemd.unit_of_pid(agent).expect("GetUnitByPID").as_deref(),
+        Some(UNIT)
+    );
     assert!(details
         .control_group
         .ends_with("/app.slice/app-sessctl.slice/sessctl-web.service"));
@@ -156,7 +159,7 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
     let signals = fs::read_to_string(record.with_extension("record.signals")).unwrap_or_default();
     assert_eq!(signals, "TERM\n", "the agent got SIGTERM");
     let status = systemd.status(UNIT).expect("status");
-    assert_eq!(status.active_state, "inactive");
+    assert_eq!(status.active_state.as_str(), "inactive");
     assert!(
         !env.socket("web").exists(),
         "the socket outlived the session"
@@ -194,7 +197,11 @@ fn enable_again_never_restarts_a_live_session() {
         args.extend(["--", "sleep", "100000"]);
         env.sessctl().args(args)
     };
-    enable(&[]).run();
+    enable(&[])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
+        .run();
     let before = systemd.status(UNIT).expect("status");
     enable(&[])
         .stdout(&format!("{UNIT}: unchanged\n{UNIT}: already active\n"))
@@ -244,7 +251,11 @@ fn enable_again_never_restarts_a_live_session() {
 }
 
 fn status_json(env: &Env) -> Value {
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
     serde_json::from_slice(&out.stdout).expect("status --json is JSON")
 }
 
@@ -260,6 +271,9 @@ fn an_agent_that_exits_takes_the_unit_down_visibly() {
     env.sessctl()
         .args(["enable", "web", "--", "sh", "-c", "sleep 100000; exit 0"])
         .current_dir(&project)
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     assert_eq!(
         Path::new(&systemd.exec_start(UNIT).expect("ExecStart").1),
@@ -273,7 +287,7 @@ fn an_agent_that_exits_takes_the_unit_down_visibly() {
     kill(Pid::from_raw(work as i32), Signal::SIGKILL).expect("killing the agent's sleep");
     let status = wait_for("the unit to become inactive after its agent exited", || {
         let s = systemd.status(UNIT).expect("status");
-        (s.active_state == "inactive").then_some(s)
+        (s.active_state.as_str() == "inactive").then_some(s)
     });
     assert_eq!(
         (status.active_state.as_str(), status.main_pid),
@@ -297,13 +311,16 @@ fn list_and_status_report_drift_and_reload() {
         .run();
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     let edited = fs::read_to_string(env.unit_file("web"))
         .expect("unit")
         .replace("TimeoutStopSec=30s", "TimeoutStopSec=1s");
     fs::write(env.unit_file("web"), edited).expect("editing the unit");
 
-    let out = env.sessctl().args(["list", "--json"]).run();
+    let out = env.sessctl().args(["list", "--json"]).stdout_read().run();
     let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let list = list.as_array().expect("an array");
     assert_eq!(list.len(), 2);
@@ -319,22 +336,27 @@ fn list_and_status_report_drift_and_reload() {
         .expect("cgroup")
         .ends_with("app-sessctl.slice/sessctl-web.service"));
 
-    let out = env.sessctl().args(["status", "web"]).run();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.starts_with("sessctl-web.service: active (running)\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("\n  unit file        drifted\n  needs reload     yes\n"),
-        "{text}"
-    );
+    env.sessctl()
+        .args(["status", "web"])
+        .stdout_redacted(
+            "sessctl-web.service: active (running)
+  main pid         [pid]
+  agent pid        [pid]
+  uptime           [uptime]
+  restarts         0
+  cgroup           /[testbed]/app.slice/app-sessctl.slice/sessctl-web.service
+  unit file        drifted
+  needs reload     yes
+  restart pending  no
+",
+        )
+        .run();
 
     // enable puts the file back and reloads, without touching the running session.
     let pid = env.systemd().status(UNIT).expect("status").main_pid;
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
-        .run();
+        .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: already active\n").run();
     let json = status_json(&env);
     assert_eq!(
         (
@@ -369,11 +391,12 @@ fn one_broken_config_hides_no_other_product_and_can_still_be_stopped() {
     for name in ["api", "web"] {
         env.sessctl()
             .args(["enable", name, "--", "sleep", "100000"])
+            .stdout_read()
             .run();
     }
     fs::write(env.product_file("web"), "name = [garbage").expect("breaking the config");
 
-    let out = env.sessctl().args(["list", "--json"]).run();
+    let out = env.sessctl().args(["list", "--json"]).stdout_read().run();
     let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         (
@@ -393,12 +416,17 @@ fn one_broken_config_hides_no_other_product_and_can_still_be_stopped() {
         )) && broken.ends_with("or remove the product with `sessctl disable web --purge`"),
         "{broken}"
     );
-    let out = env.sessctl().args(["status", "web"]).run();
+    let out = env.sessctl().args(["status", "web"]).stdout_read().run();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("  broken           parsing product config")
     );
 
-    let out = env.sessctl().args(["doctor", "--json"]).status(1).run();
+    let out = env
+        .sessctl()
+        .args(["doctor", "--json"])
+        .status(6)
+        .stdout_read()
+        .run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     // Of the findings about products (the machine's own, such as linger, aside), web's
     // broken config is the only one: api is checked as usual and found fine.
@@ -418,7 +446,12 @@ fn one_broken_config_hides_no_other_product_and_can_still_be_stopped() {
         .args(["stop", "web"])
         .stdout(&format!("{UNIT}: stopped\n"))
         .run();
-    env.sessctl().args(["disable", "web", "--purge"]).run();
+    env.sessctl()
+        .args(["disable", "web", "--purge"])
+        .stdout(
+            "sessctl-web.service: stopped, disabled and removed\nweb: config and state removed\n",
+        )
+        .run();
     assert!(!env.product_file("web").exists());
-    env.sessctl().args(["status", "api"]).run();
+    env.sessctl().args(["status", "api"]).stdout_read().run();
 }

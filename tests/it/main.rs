@@ -2,6 +2,7 @@
 
 mod support;
 
+mod architecture;
 mod attach;
 mod conversation;
 mod demo;

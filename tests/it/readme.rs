@@ -34,32 +34,53 @@ fn readme_documents_every_command_as_help_does() {
     }
 }
 
+/// The exit-code table of `src/error.rs`, the one place codes are decided, row by row.
+fn code_table() -> Vec<(u8, String)> {
+    include_str!("../../src/error.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! | "))
+        .filter_map(|row| {
+            let (code, meaning) = row.split_once(" | ")?;
+            Some((
+                code.parse().ok()?,
+                meaning.trim_end_matches(" |").to_string(),
+            ))
+        })
+        .collect()
+}
+
 #[test]
-fn readme_lists_the_exit_codes_help_lists() {
+fn readme_and_help_list_the_exit_codes_the_code_decides() {
+    let table = code_table();
+    let codes: Vec<u8> = table.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        codes,
+        (0..=6).collect::<Vec<u8>>(),
+        "one row per code, in order"
+    );
+    let help = String::from_utf8_lossy(
+        &Command::new(SESSCTL)
+            .arg("--help")
+            .output()
+            .expect("help")
+            .stdout,
+    )
+    .replace('\n', " ");
     let readme = include_str!("../../README.md");
-    for (code, meaning) in [
-        (0, "success"),
-        (1, "an operation failed"),
-        (2, "invalid usage or input"),
-        (3, "the systemd user manager could not be reached"),
-        (4, "a session was lost"),
-        (5, "a session needs repair"),
-    ] {
+    for (code, meaning) in table {
         assert!(
-            readme.contains(&format!("| {code} | {meaning}")),
-            "exit code {code}"
+            readme.contains(&format!("| {code} | {meaning} |")),
+            "README's row for exit code {code} differs from src/error.rs: {meaning}"
         );
-        let help = String::from_utf8_lossy(
-            &Command::new(SESSCTL)
-                .arg("--help")
-                .output()
-                .expect("help")
-                .stdout,
-        )
-        .replace('\n', " ");
+        // --help gives each meaning's first words.
+        let short = meaning
+            .split([':', '(', ','])
+            .next()
+            .expect("a meaning")
+            .trim();
         assert!(
-            help.contains(&format!("{code} {meaning}")),
-            "--help lacks exit code {code}: {help}"
+            help.contains(&format!("{code} {short}")),
+            "--help lacks exit code {code} ({short}): {help}"
         );
     }
 }

@@ -18,7 +18,12 @@ use crate::support::fake_api::SUMMARY;
 const UNIT: &str = "sessctl-web.service";
 
 fn status(c: &Claude) -> Value {
-    let out = c.env.sessctl().args(["status", "web", "--json"]).run();
+    let out = c
+        .env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
@@ -36,6 +41,7 @@ fn resume(c: &Claude) -> (Value, i32) {
         .sessctl()
         .args(["resume", "web", "--no-attach", "--json"])
         .status_any()
+        .stdout_read()
         .run();
     (
         serde_json::from_slice(&out.stdout).expect("resume JSON"),
@@ -50,6 +56,7 @@ fn check(c: &Claude, status: i32) -> Value {
         .sessctl()
         .args(["transcript", "check", "web", "--json"])
         .status(status)
+        .stdout_read()
         .run();
     serde_json::from_slice(&out.stdout).expect("check JSON")
 }
@@ -77,7 +84,7 @@ fn running(argv: &[&str]) -> bool {
 
 /// The live session now: its identity from systemd and `/proc`.
 fn identity(c: &Claude) -> Identity {
-    sessctl::identity::read(&c.env.systemd(), UNIT)
+    sessctl::lifecycle::observe::identity(&c.env.systemd(), UNIT)
         .expect("reading the identity")
         .0
 }
@@ -103,7 +110,12 @@ fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
 
 /// The `exit` events of the log: (signal, status) of each.
 fn exits(c: &Claude) -> Vec<(Value, Value)> {
-    let out = c.env.sessctl().args(["log", "web", "--json"]).run();
+    let out = c
+        .env
+        .sessctl()
+        .args(["log", "web", "--json"])
+        .stdout_read()
+        .run();
     let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
     log.as_array()
         .expect("events")
@@ -157,6 +169,7 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
         .env
         .sessctl()
         .args(["transcript", "snapshots", "web", "--json"])
+        .stdout_read()
         .run();
     let snapshots: Value = serde_json::from_slice(&out.stdout).expect("snapshots JSON");
     let crashed = snapshots
@@ -171,7 +184,8 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
         .env
         .sessctl()
         .args(["transcript", "check", crashed, "--json"])
-        .status(1)
+        .status(6)
+        .stdout_read()
         .run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("check JSON");
     assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
@@ -198,7 +212,7 @@ fn exit_ends_the_session_and_systemd_leaves_it_ended() {
     c.type_line("/exit");
     let systemd = c.env.systemd();
     c.wait("the unit to end after /exit", || {
-        (systemd.status(UNIT).ok()?.active_state == "inactive").then_some(())
+        (systemd.status(UNIT).ok()?.active_state.as_str() == "inactive").then_some(())
     });
     // Inactive with Result=success and no restart: systemd scheduled none.
     let details = systemd.details(UNIT).expect("details");
@@ -238,7 +252,7 @@ fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back(
         let next = sessctl::poll::until(Duration::from_secs(15), || {
             let now = identity(&c);
             let restarted = now.is_live() && now.invocation_id != before.invocation_id;
-            Ok((restarted || now.active_state == "failed").then_some(restarted))
+            Ok((restarted || now.active_state.as_str() == "failed").then_some(restarted))
         });
         match next {
             Ok(Some(true)) if kills < 8 => continue,
@@ -285,7 +299,11 @@ fn parallel_tool_calls_check_clean_and_resume_paired() {
     );
     let report = check(&c, 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
-    c.env.sessctl().args(["restart", "web"]).run();
+    c.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     let next = c.prompt("PROMPT-TWO after the restart");
     assert_eq!(next.status, 200);
     let sent = next.text();
@@ -299,7 +317,11 @@ fn restart_and_compact_keep_the_conversation() {
     };
     c.enable(&c.project);
     c.prompt("PROMPT-ONE before everything");
-    c.env.sessctl().args(["restart", "web"]).run();
+    c.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     let after_restart = c.prompt("PROMPT-TWO after the restart");
     assert!(
         after_restart.text().contains("PROMPT-ONE"),
@@ -313,7 +335,11 @@ fn restart_and_compact_keep_the_conversation() {
             .contains("compact_boundary")
             .then_some(())
     });
-    c.env.sessctl().args(["restart", "web"]).run();
+    c.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     let after = c.prompt("PROMPT-THREE after the compaction");
     assert!(after.text().contains(SUMMARY), "{}", after.text());
     let report = check(&c, 0);
@@ -332,7 +358,11 @@ fn a_new_dir_carries_the_conversation() {
     fs::create_dir_all(&moved).expect("the new dir");
     c.configure(&moved);
     c.enable(&moved);
-    c.env.sessctl().args(["restart", "web"]).run();
+    c.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     let next = c.prompt("PROMPT-TWO in the new directory");
     assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
     let new = transcript(&c);
@@ -350,7 +380,11 @@ fn a_new_dir_carries_the_conversation() {
     // And back: the copy left in the first directory is stale, and is brought up to date
     // rather than resumed as it was.
     c.enable(&c.project);
-    c.env.sessctl().args(["restart", "web"]).run();
+    c.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
     let back = c.prompt("PROMPT-THREE back in the first directory");
     assert!(back.text().contains("PROMPT-TWO"), "{}", back.text());
     assert_eq!(transcript(&c).parent(), old.parent());
@@ -373,6 +407,7 @@ fn status_and_check_answer_the_same_from_a_shell_without_the_products_environmen
             .env("HOME", &elsewhere)
             .env("CLAUDE_CONFIG_DIR", elsewhere.join("nothing-here"))
             .status(status)
+            .stdout_read()
             .run();
         serde_json::from_slice(&out.stdout).expect("JSON")
     };
@@ -438,10 +473,10 @@ enum Shape {
 /// Each damaged shape through the real client: `transcript check`'s verdict is what the
 /// client then sends, and the guard lets every one of them start.
 #[rstest::rstest]
-#[case::missing_parent_soon(Shape::MissingParentSoon, 1, "relinked-parent", true)]
-#[case::missing_parent_late(Shape::MissingParentLate, 2, "broken-chain", false)]
-#[case::orphan_result(Shape::OrphanResult, 1, "orphan-tool-result", true)]
-#[case::partial_last_line(Shape::PartialLastLine, 1, "partial-last-line", true)]
+#[case::missing_parent_soon(Shape::MissingParentSoon, 6, "relinked-parent", true)]
+#[case::missing_parent_late(Shape::MissingParentLate, 5, "broken-chain", false)]
+#[case::orphan_result(Shape::OrphanResult, 6, "orphan-tool-result", true)]
+#[case::partial_last_line(Shape::PartialLastLine, 6, "partial-last-line", true)]
 fn checks_verdict_is_what_the_client_sends(
     #[case] shape: Shape,
     #[case] exit: i32,
@@ -458,7 +493,11 @@ fn checks_verdict_is_what_the_client_sends(
     }
     c.prompt("PROMPT-TWO second turn");
     let path = transcript(&c);
-    c.env.sessctl().args(["stop", "web"]).run();
+    c.env
+        .sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     let mut all = records(&path);
     let second = all
         .iter()

@@ -20,7 +20,7 @@ fn enable(env: &Env, extra: &[&str]) {
     let mut args = vec!["enable", "web"];
     args.extend_from_slice(extra);
     args.extend(["--", "sleep", "100000"]);
-    env.sessctl().args(args).run();
+    env.sessctl().args(args).stdout_read().run();
 }
 
 /// `sessctl resume web --no-attach --json` run as its own process.
@@ -96,7 +96,10 @@ fn the_seed_scenario_a_dashboard_resumes_from_its_own_cgroup_and_restarts_freely
     let (first, _) = resume(&env);
     let identity = first["after"].clone();
     let agent = identity["agent_pid"].as_u64().expect("an agent") as u32;
-    assert_eq!(systemd.unit_of_pid(agent).expect("GetUnitByPID"), UNIT);
+    assert_eq!(
+        systemd.unit_of_pid(agent).expect("GetUnitByPID").as_deref(),
+        Some(UNIT)
+    );
 
     systemd
         .restart("dashboard.service")
@@ -141,8 +144,8 @@ fn the_naive_launch_for_contrast_loses_its_session_with_the_dashboard() {
     .expect("a pane pid");
     // The bug: the session lives in the dashboard's cgroup...
     assert_eq!(
-        systemd.unit_of_pid(agent).expect("GetUnitByPID"),
-        "dashboard.service"
+        systemd.unit_of_pid(agent).expect("GetUnitByPID").as_deref(),
+        Some("dashboard.service")
     );
     // ...so restarting the dashboard kills it.
     systemd
@@ -173,6 +176,7 @@ fn two_hundred_resumes_change_nothing() {
     let out = env
         .sessctl()
         .args(["verify", "web", "--rounds", "200", "--json"])
+        .stdout_read()
         .run();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["changes"], Value::Array(vec![]));
@@ -212,7 +216,11 @@ fn reload_changed_settings_and_reexec_keep_the_session() {
 
 /// The events of the product's log as (event, verdict) pairs.
 fn log_kinds(env: &Env) -> Vec<(String, String)> {
-    let out = env.sessctl().args(["log", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["log", "web", "--json"])
+        .stdout_read()
+        .run();
     let log: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     log.as_array()
         .expect("an array")
@@ -234,7 +242,11 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn status_json(env: &Env) -> Value {
-    let out = env.sessctl().args(["status", "web", "--json"]).run();
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
@@ -244,7 +256,7 @@ fn status_json(env: &Env) -> Value {
 fn wait_restarted(env: &Env, old_invocation: &Value) -> Value {
     let systemd = env.systemd();
     let restarted = sessctl::poll::until(std::time::Duration::from_secs(60), || {
-        let (now, _) = sessctl::identity::read(&systemd, UNIT)?;
+        let (now, _) = sessctl::lifecycle::observe::identity(&systemd, UNIT)?;
         Ok((now.is_live() && now.invocation_id != *old_invocation).then_some(()))
     });
     if !matches!(restarted, Ok(Some(()))) {
@@ -301,17 +313,29 @@ fn a_killed_agent_is_restarted_by_systemd_and_one_resume_reports_it() {
             ("resume", "survived"),
         ])
     );
-    let text = env.sessctl().args(["log", "web"]).run();
-    let text = String::from_utf8_lossy(&text.stdout);
-    assert!(
-        text.lines()
-            .any(|l| l.contains("exit") && l.contains("the agent was killed by SIGKILL")),
-        "{text}"
-    );
+    let killed = "the agent was killed by SIGKILL at [time]";
+    let ids = "main PID [pid], invocation [invocation], agent PID [pid]";
+    env.sessctl()
+        .args(["log", "web"])
+        .stdout_redacted(&format!(
+            "[time]  enable  
+[time]  start     {ids}
+[time]  resume   survived  {ids}
+[time]  exit      ({killed})
+[time]  lost     lost  {ids}  ({killed}; systemd restarted it)
+[time]  recovered  {ids}
+[time]  resume   lost  {ids}  ({killed}; systemd restarted it)
+[time]  resume   survived  {ids}
+"
+        ))
+        .run();
 
-    let out = env.sessctl().args(["verify", "web", "--rounds", "3"]).run();
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .starts_with(&format!("{UNIT}: 3 resumes, 0 identity changes\n")));
+    env.sessctl()
+        .args(["verify", "web", "--rounds", "3"])
+        .stdout_redacted(&format!(
+            "{UNIT}: 3 resumes, 0 identity changes\n  invocation [invocation], main PID [pid], agent PID [pid], up [uptime]\n"
+        ))
+        .run();
 }
 
 /// Types `line` and Enter into the product's shell.
@@ -328,12 +352,17 @@ fn an_agent_ended_on_purpose_ends_the_unit_and_one_resume_brings_it_back() {
     let Some(env) = manager("exit0") else {
         return;
     };
-    env.sessctl().args(["enable", "web", "--", "sh"]).run();
+    env.sessctl()
+        .args(["enable", "web", "--", "sh"])
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
+        .run();
     let (first, _) = resume(&env);
     type_line(&env, "exit 0");
     let systemd = env.systemd();
     wait_for("the unit to end after the shell's exit 0", || {
-        (systemd.status(UNIT).expect("status").active_state == "inactive").then_some(())
+        (systemd.status(UNIT).expect("status").active_state.as_str() == "inactive").then_some(())
     });
     // Inactive with Result=success: systemd scheduled no restart.
     let details = systemd.details(UNIT).expect("details");
@@ -370,7 +399,10 @@ fn an_agent_ended_on_purpose_ends_the_unit_and_one_resume_brings_it_back() {
 
     // A stop is asked for: the unit ends cleanly whatever the shell dies of, and the end is
     // not logged as an exit.
-    env.sessctl().args(["stop", "web"]).run();
+    env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
     let details = systemd.details(UNIT).expect("details");
     assert_eq!(
         (
@@ -396,7 +428,7 @@ fn verify_fails_on_a_change() {
         .sessctl()
         .args(["verify", "web", "--rounds", "3"])
         .status(4)
-        .run();
+        .stdout_redacted("sessctl-web.service: 3 resumes, 1 identity changes\n  round 1: lost: since sessctl last saw it, the unit was started again (invocation [invocation] -> [invocation], restarts 0 -> 0); systemd: active (running), Result=success, ExecMainStatus=0, NRestarts=0\n  round 1: recovered: a new session runs in its place\n  invocation [invocation], main PID [pid], agent PID [pid], up [uptime]\n").run();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with(&format!("{UNIT}: 3 resumes, 1 identity changes\n  round 1: lost: since sessctl last saw it, the unit was started again")), "{text}");
 }
@@ -419,7 +451,13 @@ fn a_resume_killed_mid_start_leaves_no_stale_lock() {
 
     let mut victim = spawn_resume(&env);
     wait_for("the start job", || {
-        (env.systemd().status(UNIT).expect("status").active_state == "activating").then_some(())
+        (env.systemd()
+            .status(UNIT)
+            .expect("status")
+            .active_state
+            .as_str()
+            == "activating")
+            .then_some(())
     });
     victim.kill().expect("SIGKILL");
     victim.wait().expect("reaping");
@@ -542,7 +580,7 @@ fn resume_of_a_live_session_prints_survived_with_the_same_pids() {
     };
     enable(&env, &[]);
     let status = env.systemd().status(UNIT).expect("status");
-    let out = env.sessctl().args(["resume", "web", "--no-attach"]).run();
+    let out = env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
     let text = String::from_utf8_lossy(&out.stdout);
     let prefix = format!("{UNIT}: survived, up ");
     assert!(text.starts_with(&prefix), "{text}");

@@ -85,6 +85,7 @@ fn check(env: &Env, path: &Path, status: i32) -> Value {
         .args(["transcript", "check", "--json"])
         .arg(path.as_os_str())
         .status(status)
+        .stdout_read()
         .run();
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
@@ -124,6 +125,7 @@ fn a_well_formed_transcript_is_clean() {
         .sessctl()
         .args(["transcript", "check"])
         .arg(path.as_os_str())
+        .stdout_read()
         .run();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -158,7 +160,7 @@ fn a_dangling_tool_use_in_the_middle_and_at_the_end() {
         user("u2", Some("a1"), "never mind, do this instead"),
         say("a2", "u2", "msg_2"),
     ];
-    let report = check(&env, &write(&env, "middle", &legacy(middle.clone()), ""), 2);
+    let report = check(&env, &write(&env, "middle", &legacy(middle.clone()), ""), 5);
     assert_eq!(ids(&report), ["dangling-tool-use"]);
     assert!(report.to_string().contains("toolu_1"));
     let end = vec![
@@ -169,13 +171,13 @@ fn a_dangling_tool_use_in_the_middle_and_at_the_end() {
         ids(&check(
             &env,
             &write(&env, "end", &legacy(end.clone()), ""),
-            2
+            5
         )),
         ["dangling-tool-use"]
     );
     // 2.1.x drops such a call when it loads: a warning that says so.
     for (name, records) in [("middle-2.1", middle), ("end-2.1", end)] {
-        let report = check(&env, &write(&env, name, &records, ""), 1);
+        let report = check(&env, &write(&env, name, &records, ""), 6);
         assert_eq!(ids(&report), ["dangling-tool-use"]);
         assert!(
             report.to_string().contains("the client drops the call"),
@@ -195,10 +197,10 @@ fn an_orphan_tool_result() {
     let report = check(
         &env,
         &write(&env, "orphan", &legacy(records.clone()), ""),
-        2,
+        5,
     );
     assert_eq!(ids(&report), ["orphan-tool-result"]);
-    let report = check(&env, &write(&env, "orphan-2.1", &records, ""), 1);
+    let report = check(&env, &write(&env, "orphan-2.1", &records, ""), 6);
     assert_eq!(ids(&report), ["orphan-tool-result"]);
 }
 
@@ -211,7 +213,7 @@ fn a_broken_chain() {
         later(user("u2", Some("never-written"), "second"), 120),
         later(say("a2", "u2", "msg_2"), 121),
     ];
-    let report = check(&env, &write(&env, "broken", &records, ""), 2);
+    let report = check(&env, &write(&env, "broken", &records, ""), 5);
     assert_eq!(ids(&report), ["broken-chain"]);
     assert_eq!(report["chain_length"].as_u64(), Some(2));
     // Repaired: the record is linked to the one before it and the whole history is back.
@@ -229,7 +231,7 @@ fn a_missing_parent_written_within_5_s_is_linked_as_the_client_links_it() {
         later(user("u2", Some("never-written"), "second"), 5),
         later(say("a2", "u2", "msg_2"), 6),
     ];
-    let report = check(&env, &write(&env, "soon", &records, ""), 1);
+    let report = check(&env, &write(&env, "soon", &records, ""), 6);
     assert_eq!(ids(&report), ["relinked-parent"]);
     assert_eq!(report["chain_length"].as_u64(), Some(4), "{report:#}");
 }
@@ -240,7 +242,7 @@ fn a_partial_last_line() {
     let report = check(
         &env,
         &write(&env, "partial", &well_formed(), "{\"type\":\"user\",\"uu"),
-        1,
+        6,
     );
     assert_eq!(ids(&report), ["partial-last-line"]);
     assert_eq!(report["findings"][0]["line"].as_u64(), Some(5));
@@ -304,7 +306,7 @@ fn a_compaction_boundary() {
     let env = Env::offline();
     let report = check(&env, &write(&env, "compacted", &compacted(true), ""), 0);
     assert_eq!(report["chain_length"].as_u64(), Some(4));
-    let report = check(&env, &write(&env, "nosummary", &compacted(false), ""), 1);
+    let report = check(&env, &write(&env, "nosummary", &compacted(false), ""), 6);
     assert_eq!(ids(&report), ["boundary-without-summary"]);
 }
 
@@ -333,6 +335,7 @@ fn repaired(env: &Env, name: &str, records: &[Value], tail: &str) -> (PathBuf, V
         .sessctl()
         .args(["transcript", "repair"])
         .arg(original.as_os_str())
+        .stdout_read()
         .run();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
@@ -606,7 +609,7 @@ fn repair_never_answers_a_call_that_has_a_result_anywhere() {
         user("u2", Some("a3"), "and this"),
         call("a4", "u2", "msg_3", &["toolu_3"]),
     ];
-    let report = check(&env, &write(&env, "parallel", &records, ""), 1);
+    let report = check(&env, &write(&env, "parallel", &records, ""), 6);
     assert_eq!(ids(&report), ["dangling-tool-use"]);
     assert!(report.to_string().contains("toolu_3"), "{report:#}");
     let (fork, sidecar, _) = repaired(&env, "parallel-fixed", &records, "");
@@ -661,7 +664,7 @@ fn a_copy_that_drops_records_names_them_and_is_adopted_only_with_allow_loss() {
         .sessctl()
         .args(["transcript", "repair", "web", "--adopt"])
         .status(2)
-        .run();
+        .stdout_read().stderr_redacted("sessctl: the repaired copy [tmp]/home/.claude/projects/-src-web/[uuid].jsonl drops 1 records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway\n").run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("drops 1 records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway"),
@@ -677,6 +680,7 @@ fn a_copy_that_drops_records_names_them_and_is_adopted_only_with_allow_loss() {
     let out = env
         .sessctl()
         .args(["transcript", "repair", "web", "--adopt", "--allow-loss"])
+        .stdout_read()
         .run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

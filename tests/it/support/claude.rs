@@ -153,6 +153,7 @@ impl Claude {
             .args(self.env_args())
             .arg("--")
             .arg(&self.binary)
+            .stdout_read()
             .run();
     }
 

@@ -167,8 +167,8 @@ impl Env {
             unset: self.unset.clone(),
             vars: self.vars.clone(),
             cwd: self.scratch.clone(),
-            stdout: None,
-            stderr: None,
+            stdout: Expect::Empty,
+            stderr: Expect::Empty,
             status: Some(0),
         }
     }
@@ -195,15 +195,29 @@ impl Env {
     }
 }
 
-/// One run of the real binary, with the exact stdout, stderr and status it must produce.
+/// What a run must print on one stream.
+#[derive(Clone)]
+enum Expect {
+    /// Nothing: what a test that says nothing expects.
+    Empty,
+    /// Exactly this.
+    Exact(String),
+    /// Exactly this, once [`redact`] has replaced what differs from run to run.
+    Redacted(String),
+    /// The test reads the output itself (parses its JSON, looks for one line).
+    ReadByTest,
+}
+
+/// One run of the real binary, with the exact stdout, stderr and status it must produce: by
+/// default empty output and status 0, as just's tests pin theirs.
 #[must_use]
 pub struct Test {
     args: Vec<OsString>,
     unset: Vec<String>,
     vars: Vec<(OsString, OsString)>,
     cwd: PathBuf,
-    stdout: Option<String>,
-    stderr: Option<String>,
+    stdout: Expect,
+    stderr: Expect,
     status: Option<i32>,
 }
 
@@ -233,12 +247,36 @@ impl Test {
     }
 
     pub fn stdout(mut self, expected: &str) -> Self {
-        self.stdout = Some(expected.to_string());
+        self.stdout = Expect::Exact(expected.to_string());
+        self
+    }
+
+    /// stdout, with PIDs, ids, times and temporary paths redacted (see [`redact`]).
+    pub fn stdout_redacted(mut self, expected: &str) -> Self {
+        self.stdout = Expect::Redacted(expected.to_string());
+        self
+    }
+
+    /// The test reads stdout itself (JSON it parses, a line it looks for).
+    pub fn stdout_read(mut self) -> Self {
+        self.stdout = Expect::ReadByTest;
         self
     }
 
     pub fn stderr(mut self, expected: &str) -> Self {
-        self.stderr = Some(expected.to_string());
+        self.stderr = Expect::Exact(expected.to_string());
+        self
+    }
+
+    /// stderr, redacted as [`Test::stdout_redacted`].
+    pub fn stderr_redacted(mut self, expected: &str) -> Self {
+        self.stderr = Expect::Redacted(expected.to_string());
+        self
+    }
+
+    /// The test reads stderr itself.
+    pub fn stderr_read(mut self) -> Self {
+        self.stderr = Expect::ReadByTest;
         self
     }
 
@@ -285,14 +323,88 @@ impl Test {
                 "exit status of {context}"
             );
         }
-        if let Some(expected) = &self.stdout {
-            assert_eq!(&stdout, expected, "stdout of {context}");
-        }
-        if let Some(expected) = &self.stderr {
-            assert_eq!(&stderr, expected, "stderr of {context}");
-        }
+        check("stdout", &self.stdout, &stdout, &context);
+        check("stderr", &self.stderr, &stderr, &context);
         output
     }
+}
+
+#[track_caller]
+fn check(stream: &str, expected: &Expect, actual: &str, context: &str) {
+    match expected {
+        Expect::Empty if !actual.is_empty() && record(stream, actual) => {}
+        Expect::Empty => assert_eq!(actual, "", "{stream} of {context}"),
+        Expect::Exact(expected) => assert_eq!(actual, expected, "{stream} of {context}"),
+        Expect::Redacted(expected) => {
+            assert_eq!(
+                &redact(actual),
+                expected,
+                "{stream} (redacted) of {context}"
+            )
+        }
+        Expect::ReadByTest => {}
+    }
+}
+
+/// With `SESSCTL_TEST_RECORD=FILE` (a maintainer's tool, never set in CI), output a test did
+/// not pin is written to FILE with the place of the run instead of failing it, to be reviewed
+/// and pinned.
+#[track_caller]
+fn record(stream: &str, actual: &str) -> bool {
+    let Some(file) =
+        std::env::var_os("SESSCTL_TEST_RECORD").filter(|_| std::env::var_os("CI").is_none())
+    else {
+        return false;
+    };
+    let at = std::panic::Location::caller();
+    let line = serde_json::json!({
+        "file": at.file(), "line": at.line(), "column": at.column(),
+        "stream": stream, "text": redact(actual), "raw": actual,
+    });
+    let mut log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("the record file");
+    std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes()).expect("recording");
+    true
+}
+
+/// `text` with what differs from run to run replaced by a placeholder: temporary and test
+/// directories (`[tmp]`, `[test]`, `[runtime]`, the test directory as Claude Code encodes it,
+/// and the private manager's cgroup `/[testbed]/`), UUIDs (`[uuid]`), invocation ids (`[invocation]`), RFC 3339 times (`[time]`), snapshot
+/// stamps (`[stamp]`), PIDs (`PID [pid]`, `pid [pid]`), uptimes and durations in seconds.
+pub fn redact(text: &str) -> String {
+    use std::sync::OnceLock;
+    static RULES: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]"),
+            (r"/tmp/sessctl-[A-Za-z0-9_.-]+?-\d+-\d+", "[test]"),
+            (r"/dev/shm/sessctl-[A-Za-z0-9_.-]+?-\d+-\d+", "[runtime]"),
+            (r"-tmp-sessctl-[A-Za-z0-9_-]+?-\d+-\d+", "[test-encoded]"),
+            (r"/sessctl-[A-Za-z0-9_.-]+?-\d+-\d+/", "/[testbed]/"),
+            (
+                r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                "[uuid]",
+            ),
+            (r"\b[0-9a-f]{32}\b", "[invocation]"),
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]"),
+            (r"\d{4}-\d\d-\d\dT\d{6}\.\d+Z", "[stamp]"),
+            (r"(?i)\b(pids?)(\s+)\d+", "${1}${2}[pid]"),
+            (
+                r"\b(up|uptime)(\s+)\d+[smhd]( \d+[smhd])*",
+                "${1}${2}[uptime]",
+            ),
+            (r"\b\d+(\.\d+)? s\b", "[seconds] s"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (regex::Regex::new(re).expect("a redaction rule"), to))
+        .collect()
+    });
+    rules.iter().fold(text.to_string(), |text, (re, to)| {
+        re.replace_all(&text, *to).into_owned()
+    })
 }
 
 /// How long any command a test runs may take: far beyond a stop's 30 s grace period.
@@ -416,3 +528,12 @@ impl Drop for TmuxServer {
 
 pub mod claude;
 pub mod fake_api;
+
+#[test]
+fn redaction_replaces_what_varies_and_keeps_the_rest() {
+    let text = "sessctl-web.service: survived, up 3m 2s (invocation 0123456789abcdef0123456789abcdef, main PID 42, agent PID 43)\n  main pid         1234\n  uptime           5h 2m\nlast 2026-11-24T02:40:00.5Z in /tmp/sessctl-pin-9301-3/x and /tmp/.tmpAb12 (/sessctl-pin-9301-3/app.slice), conversation 0a1b2c3d-1111-4222-8333-444455556666, waited 1.5 s\n";
+    assert_eq!(
+        redact(text),
+        "sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n  main pid         [pid]\n  uptime           [uptime]\nlast [time] in [test]/x and [tmp] (/[testbed]/app.slice), conversation [uuid], waited [seconds] s\n"
+    );
+}

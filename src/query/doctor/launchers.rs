@@ -9,13 +9,11 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{locate, Finding, Severity};
+use crate::agent::Agent;
 use crate::paths::Paths;
 use crate::product::Product;
 use crate::systemd::{Systemd, UnitConfig};
 use crate::unit;
-
-/// Agent CLIs whose processes doctor recognises by name.
-pub const AGENTS: [&str; 3] = ["claude", "codex", "aider"];
 
 const INTERPRETERS: [&str; 7] = ["sh", "bash", "dash", "zsh", "python3", "python", "perl"];
 
@@ -51,112 +49,169 @@ pub fn check(systemd: &Systemd, paths: &Paths) -> Result<Vec<Finding>> {
     Ok(found)
 }
 
+/// Every check of one launcher unit.
 fn judge(config: &UnitConfig) -> Vec<Finding> {
-    let lines = lines_of(config);
-    let files: Vec<&str> = std::iter::once(config.fragment_path.as_str())
-        .chain(config.drop_in_paths.iter().map(String::as_str))
-        .filter(|f| !f.is_empty())
-        .collect();
-    // Where in the unit's files a line came from, when it came from a command line.
-    let place = |line: &Line, token: &str| -> String {
+    let launcher = Launcher {
+        config,
+        lines: lines_of(config),
+        files: std::iter::once(config.fragment_path.as_str())
+            .chain(config.drop_in_paths.iter().map(String::as_str))
+            .filter(|f| !f.is_empty())
+            .collect(),
+    };
+    [
+        launcher.forks_session(),
+        launcher.remain_after_exit(),
+        launcher.kill_mode(),
+        launcher.default_socket(),
+        launcher.restarts_session(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The fix common to every launcher finding.
+const RESUME_INSTEAD: &str = "launch the session with sessctl (`sessctl enable PRODUCT --dir DIR -- AGENT ...`) and have this unit run `sessctl resume PRODUCT --no-attach --json` instead";
+
+/// One unit as the launcher checks read it: its command lines and the files they came from.
+struct Launcher<'a> {
+    config: &'a UnitConfig,
+    lines: Vec<Line>,
+    files: Vec<&'a str>,
+}
+
+impl Launcher<'_> {
+    /// Where in the unit's files a line came from, when it came from a command line.
+    fn place(&self, line: &Line, token: &str) -> String {
         if line.program.is_some() {
             for needle in [token, line.program.as_deref().unwrap_or(token)] {
-                if let Some(at) = files.iter().find_map(|f| locate(f, "Exec", needle)) {
+                if let Some(at) = self.files.iter().find_map(|f| locate(f, "Exec", needle)) {
                     return at;
                 }
             }
         }
         line.place.clone()
-    };
-    let setting = |key: &str, value: &str| -> String {
-        files
+    }
+
+    /// The file and line that sets `key`, else the value systemd reports.
+    fn setting(&self, key: &str, value: &str) -> String {
+        self.files
             .iter()
             .find_map(|f| locate(f, &format!("{key}="), ""))
             .unwrap_or_else(|| format!("{key}={value} (as systemd reports it)"))
-    };
-    let find = |test: fn(&[&str]) -> Option<&'static str>| {
-        lines.iter().find_map(|line| {
+    }
+
+    /// The place of the first line that `test` flags.
+    fn find(&self, test: fn(&[&str]) -> Option<&'static str>) -> Option<String> {
+        self.lines.iter().find_map(|line| {
             let words: Vec<&str> = line
                 .text
                 .split_whitespace()
                 .map(|w| w.trim_matches(['\'', '"', ';']))
                 .collect();
-            test(&words).map(|token| place(line, token))
+            test(&words).map(|token| self.place(line, token))
         })
-    };
-    let detached = find(detached_session);
-    let launches = detached.clone().or_else(|| find(mentions_session));
-    let default_socket = find(default_socket);
-    let restarts = find(restarts_session);
+    }
 
-    let unit = &config.id;
-    let where_ = if config.transient {
-        "the command that creates this transient unit (systemd-run or a StartTransientUnit call)"
-    } else {
-        config.fragment_path.as_str()
-    };
-    let finding = |id, severity, summary: String, evidence: Vec<String>, fix: String| Finding {
-        id,
-        severity,
-        product: None,
-        unit: Some(unit.clone()),
-        summary,
-        evidence,
-        fix,
-    };
-    let resume_instead = "launch the session with sessctl (`sessctl enable PRODUCT --dir DIR -- AGENT ...`) and have this unit run `sessctl resume PRODUCT --no-attach --json` instead";
-    let oneshot_remains = config.service_type == "oneshot" && config.remain_after_exit;
-    let mut found = Vec::new();
-    if let (Some(at), false, false) = (&detached, oneshot_remains, config.service_type == "forking")
-    {
-        found.push(finding(
+    /// Where to edit the unit.
+    fn where_(&self) -> &str {
+        if self.config.transient {
+            "the command that creates this transient unit (systemd-run or a StartTransientUnit call)"
+        } else {
+            self.config.fragment_path.as_str()
+        }
+    }
+
+    fn finding(
+        &self,
+        id: &'static str,
+        severity: Severity,
+        summary: String,
+        evidence: Vec<String>,
+        fix: String,
+    ) -> Finding {
+        Finding::new(id, severity, summary, evidence, fix).on(None, &self.config.id)
+    }
+
+    fn oneshot_remains(&self) -> bool {
+        self.config.service_type == "oneshot" && self.config.remain_after_exit
+    }
+
+    /// Any line that launches a session, a detached one first.
+    fn launches(&self) -> Option<String> {
+        self.find(detached_session)
+            .or_else(|| self.find(mentions_session))
+    }
+
+    fn forks_session(&self) -> Option<Finding> {
+        let (unit, kind) = (&self.config.id, &self.config.service_type);
+        if self.oneshot_remains() || kind == "forking" {
+            return None;
+        }
+        let at = self.find(detached_session)?;
+        Some(self.finding(
             "launcher-forks-session",
             Severity::Error,
-            format!("{unit} (Type={}) forks a detached session itself: the session lives in {unit}'s cgroup and dies when {unit} stops or restarts", config.service_type),
-            vec![at.clone(), setting("Type", &config.service_type)],
-            format!("{resume_instead}; edit {where_}"),
-        ));
+            format!("{unit} (Type={kind}) forks a detached session itself: the session lives in {unit}'s cgroup and dies when {unit} stops or restarts"),
+            vec![at, self.setting("Type", kind)],
+            format!("{RESUME_INSTEAD}; edit {}", self.where_()),
+        ))
     }
-    if let (Some(at), true) = (&launches, oneshot_remains) {
-        found.push(finding(
+
+    fn remain_after_exit(&self) -> Option<Finding> {
+        if !self.oneshot_remains() {
+            return None;
+        }
+        let at = self.launches()?;
+        let unit = &self.config.id;
+        Some(self.finding(
             "launcher-remain-after-exit",
             Severity::Error,
             format!("{unit} is Type=oneshot with RemainAfterExit=yes: it reports active with no main process, so nothing notices when its session dies, and a stop kills it"),
-            vec![at.clone(), setting("Type", "oneshot"), setting("RemainAfterExit", "yes")],
-            format!("{resume_instead}; edit {where_}"),
-        ));
+            vec![at, self.setting("Type", "oneshot"), self.setting("RemainAfterExit", "yes")],
+            format!("{RESUME_INSTEAD}; edit {}", self.where_()),
+        ))
     }
-    if let (Some(at), true) = (
-        &launches,
-        matches!(config.kill_mode.as_str(), "none" | "process"),
-    ) {
-        found.push(finding(
+
+    fn kill_mode(&self) -> Option<Finding> {
+        let (unit, mode) = (&self.config.id, &self.config.kill_mode);
+        if !matches!(mode.as_str(), "none" | "process") {
+            return None;
+        }
+        let at = self.launches()?;
+        Some(self.finding(
             "launcher-killmode",
             Severity::Error,
-            format!("{unit} launches a session with KillMode={}: its processes escape systemd, survive a stop as orphans, and a start then fights them for the socket", config.kill_mode),
-            vec![at.clone(), setting("KillMode", &config.kill_mode)],
-            format!("set KillMode=control-group in {where_}, then `systemctl --user daemon-reload`; better: {resume_instead}"),
-        ));
+            format!("{unit} launches a session with KillMode={mode}: its processes escape systemd, survive a stop as orphans, and a start then fights them for the socket"),
+            vec![at, self.setting("KillMode", mode)],
+            format!("set KillMode=control-group in {}, then `systemctl --user daemon-reload`; better: {RESUME_INSTEAD}", self.where_()),
+        ))
     }
-    if let Some(at) = default_socket {
-        found.push(finding(
+
+    fn default_socket(&self) -> Option<Finding> {
+        let at = self.find(default_socket)?;
+        let unit = &self.config.id;
+        Some(self.finding(
             "launcher-default-socket",
             Severity::Warning,
             format!("{unit} runs tmux on the shared default socket: every launcher and attach lands on one server, and one stop or kill-server takes all its sessions"),
             vec![at],
-            format!("give tmux a socket of its own (`-S PATH`) in {where_}; better: {resume_instead}"),
-        ));
+            format!("give tmux a socket of its own (`-S PATH`) in {}; better: {RESUME_INSTEAD}", self.where_()),
+        ))
     }
-    if let Some(at) = restarts {
-        found.push(finding(
+
+    fn restarts_session(&self) -> Option<Finding> {
+        let at = self.find(restarts_session)?;
+        let unit = &self.config.id;
+        Some(self.finding(
             "launcher-restarts-session",
             Severity::Error,
             format!("{unit} restarts a session unit: a restart stops the live agent and starts a new one, so this \"resume\" kills the session it resumes"),
             vec![at],
-            format!("replace the restart with `sessctl resume PRODUCT --no-attach --json` in {where_}"),
-        ));
+            format!("replace the restart with `sessctl resume PRODUCT --no-attach --json` in {}", self.where_()),
+        ))
     }
-    found
 }
 
 /// The unit's command lines, and the lines of the scripts they run.
@@ -251,7 +306,7 @@ fn mentions_session(words: &[&str]) -> Option<&'static str> {
     }
     words
         .iter()
-        .find_map(|w| AGENTS.iter().find(|a| base(w) == **a).copied())
+        .find_map(|w| Agent::programs().find(|a| base(w) == *a))
 }
 
 /// tmux with neither `-S` nor `-L` (nor sessctl's own `--socket`): the shared default socket.

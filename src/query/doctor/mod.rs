@@ -1,4 +1,4 @@
-//! `sessctl doctor`: the sweep for everything that can kill a session. One launch mistake was
+//! `doctor`: the sweep for everything that can kill a session. One launch mistake was
 //! once wired into three places, and fixing one moved the bug to the next click; so doctor
 //! checks everywhere a session can be launched: sessctl's own units, the environment, every
 //! other user unit, and every tmux server and agent process of the user.
@@ -11,19 +11,11 @@ mod processes;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::Doctor;
-use crate::error::{code_of, silent, Exit, FAILURE, USAGE};
+use crate::error::{code_of, USAGE};
 use crate::paths::Paths;
 use crate::product::{self, Product};
 
-/// How bad a finding is: errors and warnings make doctor exit 1; notes do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-    Note,
-}
+pub use crate::error::Severity;
 
 /// One problem: what it is, the evidence, and the exact fix. Its JSON form is documented.
 #[derive(Debug, Clone, Serialize)]
@@ -43,38 +35,56 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    /// A finding about the machine; [`Finding::on`] names the product or unit it concerns.
+    pub fn new(
+        id: &'static str,
+        severity: Severity,
+        summary: String,
+        evidence: Vec<String>,
+        fix: String,
+    ) -> Finding {
+        Finding {
+            id,
+            severity,
+            product: None,
+            unit: None,
+            summary,
+            evidence,
+            fix,
+        }
+    }
+
+    /// The finding, about `product` (if any) and `unit`.
+    pub fn on(mut self, product: Option<&str>, unit: &str) -> Finding {
+        self.product = product.map(str::to_string);
+        self.unit = Some(unit.to_string());
+        self
+    }
+}
+
 /// The `doctor --json` object.
 #[derive(Debug, Serialize)]
-struct Report {
-    healthy: bool,
-    findings: Vec<Finding>,
+pub struct Report {
+    /// No errors and no warnings (notes do not count).
+    pub healthy: bool,
+    /// Worst first.
+    pub findings: Vec<Finding>,
 }
 
-/// Exit status 2: doctor itself could not run (findings are 1).
-const COULD_NOT_RUN: u8 = 2;
-
-pub fn run(paths: &Paths, args: Doctor) -> Result<()> {
-    let report = sweep(paths, &args).map_err(|err| Exit {
-        code: COULD_NOT_RUN,
-        message: format!("doctor could not run: {err:#}"),
-    })?;
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_text(&report)?;
-    }
-    if report.healthy {
-        Ok(())
-    } else {
-        Err(silent(FAILURE))
+impl Report {
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).min()
     }
 }
 
-fn sweep(paths: &Paths, args: &Doctor) -> Result<Report> {
-    let names = match &args.product {
+/// Sweeps everything that can kill a session, or only `product`'s unit and processes (the
+/// environment and other units always).
+pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
+    let names = match product {
         Some(name) => {
             product::check_name(name)?;
-            vec![name.clone()]
+            vec![name.to_string()]
         }
         None => Product::names(paths)?,
     };
@@ -119,33 +129,6 @@ fn load(paths: &Paths, names: &[String]) -> Result<(Vec<Product>, Vec<Finding>)>
         }
     }
     Ok((products, findings))
-}
-
-fn print_text(report: &Report) -> Result<()> {
-    for f in &report.findings {
-        let severity = match f.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Note => "note",
-        };
-        outln!("{severity}[{}]: {}", f.id, f.summary);
-        for e in &f.evidence {
-            outln!("  evidence: {e}");
-        }
-        outln!("  fix: {}", f.fix);
-    }
-    let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
-    if report.healthy {
-        outln!("doctor: healthy ({} notes)", count(Severity::Note));
-    } else {
-        outln!(
-            "doctor: {} errors, {} warnings, {} notes",
-            count(Severity::Error),
-            count(Severity::Warning),
-            count(Severity::Note)
-        );
-    }
-    Ok(())
 }
 
 /// The first line of `file` that starts with `prefix` and contains `needle`, as

@@ -14,28 +14,10 @@ use crate::unit;
 /// The oldest tmux whose server can run in the foreground (`tmux -D`).
 const TMUX_MIN: (u32, u32) = (3, 2);
 
-fn finding(
-    id: &'static str,
-    severity: Severity,
-    summary: String,
-    evidence: Vec<String>,
-    fix: String,
-) -> Finding {
-    Finding {
-        id,
-        severity,
-        product: None,
-        unit: None,
-        summary,
-        evidence,
-        fix,
-    }
-}
-
 pub fn check(products: &[Product]) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        found.push(finding(
+        found.push(Finding::new(
             "runtime-dir-unset",
             Severity::Error,
             "XDG_RUNTIME_DIR is not set (common after su or sudo): sessctl cannot find the user bus or the tmux sockets".into(),
@@ -54,7 +36,7 @@ pub fn manager(found: &mut Vec<Finding>) -> Option<Systemd> {
     match Systemd::connect() {
         Ok(systemd) => Some(systemd),
         Err(err) => {
-            found.push(finding(
+            found.push(Finding::new(
                 "bus-unreachable",
                 Severity::Error,
                 "the systemd user manager cannot be reached over the user bus: no session can be started, resumed or checked".into(),
@@ -103,7 +85,7 @@ fn linger() -> Result<Vec<Finding>> {
     if on {
         return Ok(Vec::new());
     }
-    Ok(vec![finding(
+    Ok(vec![Finding::new(
         "linger-off",
         Severity::Warning,
         format!("linger is off for {user}: the user manager, and every session in it, stops at logout and does not start at boot"),
@@ -148,7 +130,7 @@ fn kill_user_processes() -> Result<Vec<Finding>> {
     }
     let mut found = Vec::new();
     if !unread.is_empty() {
-        found.push(finding(
+        found.push(Finding::new(
             "logind-conf-unreadable",
             Severity::Warning,
             "doctor cannot read part of logind's configuration, so it cannot tell whether logind kills every process of a login session at logout (KillUserProcesses=)".into(),
@@ -157,7 +139,7 @@ fn kill_user_processes() -> Result<Vec<Finding>> {
         ));
     }
     match setting {
-        Some((true, evidence)) if !excluded => found.push(finding(
+        Some((true, evidence)) if !excluded => found.push(Finding::new(
             "kill-user-processes",
             Severity::Warning,
             "logind kills every process of a login session at logout (KillUserProcesses=yes): a session launched from a terminal or SSH login, rather than by sessctl, dies with it".into(),
@@ -206,7 +188,7 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
     match product::resolve_program("tmux") {
         Ok(path) => binaries.push(path),
         Err(_) => {
-            return Ok(vec![finding(
+            return Ok(vec![Finding::new(
             "tmux-missing",
             Severity::Error,
             "tmux is not installed (not found in PATH): sessctl cannot host or attach any session"
@@ -228,7 +210,7 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
     for binary in binaries {
         let path = Path::new(&binary);
         if !path.exists() {
-            found.push(finding(
+            found.push(Finding::new(
                 "tmux-missing",
                 Severity::Error,
                 format!("{binary} does not exist: the units that run it cannot start"),
@@ -240,7 +222,7 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
         let version = session::version(path)?;
         if version.is_some_and(|v| v < TMUX_MIN) {
             let (major, minor) = version.unwrap_or_default();
-            found.push(finding(
+            found.push(Finding::new(
                 "tmux-too-old",
                 Severity::Error,
                 format!("{binary} is tmux {major}.{minor}; sessctl needs 3.2 or newer for a foreground server (tmux -D)"),
@@ -285,7 +267,7 @@ pub fn memory(systemd: &Systemd, products: &[Product]) -> Result<Vec<Finding>> {
             .iter()
             .map(|u| format!("{u} sets MemoryHigh= or MemoryMax=")),
     );
-    Ok(vec![finding(
+    Ok(vec![Finding::new(
         "memory-not-delegated",
         severity,
         "the memory controller is not delegated to the user manager: MemoryHigh= and MemoryMax= in user units do nothing".into(),

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::launchers::AGENTS;
 use super::{Finding, Severity};
+use crate::agent::Agent;
 use crate::paths::Paths;
 use crate::procfs::{self, Process};
 use crate::product::Product;
@@ -24,9 +24,8 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
         .filter_map(|p| Some((paths.socket(&p.name).ok()?, p)))
         .collect();
     let my_default = default_socket(std::env::var("TMUX_TMPDIR").ok().as_deref(), uid.as_raw());
-    let agent_names: Vec<&str> = AGENTS
-        .iter()
-        .copied()
+    let agent_names: Vec<&str> = Agent::programs()
+        .map(|p| -> &str { p })
         .chain(
             products
                 .iter()
@@ -39,7 +38,7 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
     for server in procs.iter().filter(|p| p.is_tmux_server()) {
         let socket = socket_of(server, uid.as_raw());
         if let Some(product) = sockets.get(&socket) {
-            found.extend(outside(systemd, product, server, "tmux server"));
+            found.extend(outside(systemd, product, server, "tmux server")?);
         }
     }
     for agent in procs
@@ -53,7 +52,7 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
             // One finding per server, however many agents it hosts.
             Some(server) if socket_of(server, uid.as_raw()) == my_default => {
                 if reported.insert(server.pid) {
-                    found.push(default_socket_agent(systemd, agent, server));
+                    found.push(default_socket_agent(systemd, agent, server)?);
                 }
             }
             Some(_) => {}
@@ -63,7 +62,7 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
                         && agent.cwd.as_deref() == Some(Path::new(&p.dir))
                 });
                 if let Some(product) = owner {
-                    found.extend(outside(systemd, product, agent, "agent"));
+                    found.extend(outside(systemd, product, agent, "agent")?);
                 }
             }
         }
@@ -72,17 +71,22 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
 }
 
 /// A finding when `process`, part of `product`'s session, lives outside its unit.
-fn outside(systemd: &Systemd, product: &Product, process: &Process, what: &str) -> Option<Finding> {
+fn outside(
+    systemd: &Systemd,
+    product: &Product,
+    process: &Process,
+    what: &str,
+) -> Result<Option<Finding>> {
     let expected = unit::unit_name(&product.name);
-    let (actual, cgroup) = where_(systemd, process.pid);
+    let (actual, cgroup) = where_(systemd, process.pid)?;
     if actual.as_deref() == Some(expected.as_str()) {
-        return None;
+        return Ok(None);
     }
     let dies = match &actual {
         Some(unit) => format!("it dies when {unit} stops"),
         None => "it dies with the terminal or login that started it".to_string(),
     };
-    Some(Finding {
+    Ok(Some(Finding {
         id: "process-outside-unit",
         severity: Severity::Error,
         product: Some(product.name.clone()),
@@ -98,11 +102,11 @@ fn outside(systemd: &Systemd, product: &Product, process: &Process, what: &str) 
             "kill {} and start the session where systemd keeps it: `sessctl resume {}`; then fix what launched it (an attach without -N, a dashboard: see doctor's launcher findings)",
             process.pid, product.name
         ),
-    })
+    }))
 }
 
-fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) -> Finding {
-    let (actual, cgroup) = where_(systemd, server.pid);
+fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) -> Result<Finding> {
+    let (actual, cgroup) = where_(systemd, server.pid)?;
     let dies = match &actual {
         Some(unit) => format!("it dies when {unit} stops"),
         None => "it dies with the terminal or login that started it".to_string(),
@@ -111,14 +115,14 @@ fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) ->
         .cwd
         .as_deref()
         .map_or("DIR".to_string(), |d| d.display().to_string());
-    Finding {
+    Ok(Finding {
         id: "default-socket-agent",
         severity: Severity::Error,
         product: None,
         unit: actual.clone(),
         summary: format!(
             "an agent ({}, PID {}) runs in a tmux server on the shared default socket (PID {}): {dies}, and any kill-server ends it",
-            agent_name(agent, &AGENTS).unwrap_or(&agent.comm),
+            agent_name(agent, &Agent::programs().collect::<Vec<_>>()).unwrap_or(&agent.comm),
             agent.pid,
             server.pid
         ),
@@ -128,13 +132,13 @@ fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) ->
             crate::product::shell_quote(&dir),
             agent.argv.iter().map(|a| crate::product::shell_quote(a)).collect::<Vec<_>>().join(" ")
         ),
-    }
+    })
 }
 
-/// The unit `pid` lives in, if the user manager knows it, and its cgroup.
-fn where_(systemd: &Systemd, pid: u32) -> (Option<String>, Option<String>) {
-    // GetUnitByPID refuses a process outside the manager's tree: that is the answer, not an error.
-    (systemd.unit_of_pid(pid).ok(), procfs::cgroup(pid))
+/// The unit `pid` lives in, if the user manager knows it, and its cgroup. A failure to ask
+/// is an error, never "outside every unit": that would be a false finding.
+fn where_(systemd: &Systemd, pid: u32) -> Result<(Option<String>, Option<String>)> {
+    Ok((systemd.unit_of_pid(pid)?, procfs::cgroup(pid)))
 }
 
 fn evidence(process: &Process, unit: Option<&str>, cgroup: &Option<String>) -> String {

@@ -1,6 +1,10 @@
 //! `sessctl demo`: a throwaway product kept alive by sessctl, next to the naive launch that
 //! loses its session, on the user's manager or, failing that, a private one. Every step is
 //! printed and everything made is removed.
+//!
+//! A show, not a command on products: it drives the sessctl binary as a user would, and stages
+//! the naive launch itself, which no lifecycle function may do. So it sits beside `cmd` and may
+//! import the adapters and, with the `testbed` feature, the private manager.
 
 use std::ffi::OsString;
 use std::fs;
@@ -17,8 +21,7 @@ use crate::poll;
 use crate::product;
 use crate::session;
 use crate::store;
-use crate::systemd::{Systemd, UnitStatus};
-use crate::testbed::Testbed;
+use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
 
 /// A small interactive stand-in for an agent CLI: it answers each line it reads.
@@ -39,7 +42,7 @@ pub fn run() -> Result<()> {
         // systemd it would make cgroups in PID 1's own tree.
         Err(err) if nix::unistd::geteuid().is_root() && !booted_with_systemd() => {
             outln!("- no user manager is reachable ({err:#})");
-            let bed = Testbed::start("demo").context("starting a private systemd --user")?;
+            let bed = private_manager()?;
             outln!("- started a private systemd --user in cgroup /{}", bed.name);
             Some(bed)
         }
@@ -53,18 +56,56 @@ pub fn run() -> Result<()> {
             .into())
         }
     };
-    let demo = Demo::new(bed.as_ref())?;
+    let private = bed.is_some();
+    let demo = Demo::new(bed)?;
     let played = demo.play();
     outln!("\nCleaning up");
     let cleaned = demo.clean_up();
-    drop(bed);
-    if demo.bed_env.is_some() {
+    // The private manager goes last, with the demo that used it.
+    drop(demo);
+    if private {
         outln!("- stopped the private manager and removed its cgroup and directories");
     }
     let verdict = played?;
     cleaned?;
     outln!("\ndemo done: {verdict}");
     Ok(())
+}
+
+/// A private manager and the way to it; dropping `_bed` stops it and removes everything.
+struct Private {
+    name: String,
+    paths: Paths,
+    systemd: Systemd,
+    env: Vec<(OsString, OsString)>,
+    _bed: Box<dyn std::any::Any>,
+}
+
+#[cfg(feature = "testbed")]
+fn private_manager() -> Result<Private> {
+    let bed =
+        crate::testbed::Testbed::start("demo").context("starting a private systemd --user")?;
+    Ok(Private {
+        name: bed.name.clone(),
+        paths: Paths {
+            config_home: bed.config_home.clone(),
+            state_home: bed.state_home.clone(),
+            runtime_dir: Some(bed.runtime_dir.clone()),
+        },
+        systemd: bed.connect()?,
+        env: bed.env(),
+        _bed: Box::new(bed),
+    })
+}
+
+/// The root-only mount and cgroup code of a private manager is not in this build.
+#[cfg(not(feature = "testbed"))]
+fn private_manager() -> Result<Private> {
+    Err(Exit {
+        code: NO_MANAGER,
+        message: "no user manager is reachable, and this sessctl was built without the `testbed` feature that starts a private one on a host without systemd; run `cargo run --features testbed -- demo`".into(),
+    }
+    .into())
 }
 
 /// Whether PID 1 is systemd: sd_booted(3) tests for this directory.
@@ -77,25 +118,19 @@ struct Demo {
     dir: PathBuf,
     paths: Paths,
     bed_env: Option<Vec<(OsString, OsString)>>,
+    /// Dropped last: the private manager the demo ran on, if any.
+    _bed: Option<Box<dyn std::any::Any>>,
     systemd: Systemd,
     tmux: String,
     naive_unit: String,
 }
 
 impl Demo {
-    fn new(bed: Option<&Testbed>) -> Result<Demo> {
+    fn new(private: Option<Private>) -> Result<Demo> {
         let product = format!("demo-{}", std::process::id());
-        let (paths, systemd, bed_env) = match bed {
-            Some(bed) => (
-                Paths {
-                    config_home: bed.config_home.clone(),
-                    state_home: bed.state_home.clone(),
-                    runtime_dir: Some(bed.runtime_dir.clone()),
-                },
-                bed.connect()?,
-                Some(bed.env()),
-            ),
-            None => (Paths::from_env()?, Systemd::connect()?, None),
+        let (paths, systemd, bed_env, bed) = match private {
+            Some(p) => (p.paths, p.systemd, Some(p.env), Some(p._bed)),
+            None => (Paths::from_env()?, Systemd::connect()?, None, None),
         };
         let dir = std::env::temp_dir().join(format!("sessctl-{product}"));
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -112,6 +147,7 @@ impl Demo {
             paths,
             bed_env,
             systemd,
+            _bed: bed,
         })
     }
 
@@ -178,7 +214,7 @@ impl Demo {
             return Ok(());
         }
         self.systemd.stop(&self.naive_unit)?;
-        if self.systemd.status(&self.naive_unit)?.active_state == "failed" {
+        if self.systemd.status(&self.naive_unit)?.active_state == ActiveState::Failed {
             self.systemd.reset_failed(&self.naive_unit)?;
         }
         store::remove_file(&file)?;
@@ -214,7 +250,7 @@ impl Demo {
     fn wait_stopped(&self, unit: &str) -> Result<UnitStatus> {
         let settled = poll::until(STOP_WAIT, || {
             let status = self.systemd.status(unit)?;
-            let done = matches!(status.active_state.as_str(), "inactive" | "failed");
+            let done = status.active_state.is_down();
             Ok(done.then_some(status))
         })?;
         // Past the wait, the state as it is: the demo reports it either way.

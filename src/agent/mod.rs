@@ -1,0 +1,363 @@
+//! Agent profiles, the adapter for the agents' own files: which agent a product runs, how its
+//! command line resumes a conversation, where it keeps its conversations, and what deletes
+//! them. One file per agent behind the [`Profile`] trait.
+//!
+//! Adding an agent is one file here and one line in [`PROFILES`]; `--agent`, the product
+//! config, detection, doctor's process names and the tests all read that list.
+//!
+//! May import: `pin`, `snapshot`, `store`, `transcript`.
+
+mod aider;
+mod claude;
+mod codex;
+mod gemini;
+mod generic;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+pub use claude::{encode_dir, find_transcript, projects as claude_projects};
+
+/// Every agent sessctl knows, in the order `--agent` lists them; `generic` last, as the
+/// profile of any program none of the others claims.
+static PROFILES: [&dyn Profile; 5] = [
+    &claude::Claude,
+    &codex::Codex,
+    &aider::Aider,
+    &gemini::Gemini,
+    &generic::Generic,
+];
+
+/// What sessctl knows of one agent. Every method but the names has the answer of an agent
+/// that keeps no conversation sessctl can find.
+pub trait Profile: Sync {
+    /// Its name in `--agent` and in the product's config.
+    fn name(&self) -> &'static str;
+
+    /// The base names of its programs: a command that runs one of them implies this profile,
+    /// and doctor looks for them among processes and launchers.
+    fn programs(&self) -> &'static [&'static str];
+
+    /// The environment variables that place its data, beside `HOME`.
+    fn placing(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether sessctl pins it to one conversation across restarts.
+    fn pins(&self) -> bool {
+        false
+    }
+
+    /// The conversation a new product starts on, when sessctl chooses it before the first
+    /// start (the agent takes an id); `None` when the agent chooses and sessctl discovers it.
+    fn first_pin(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Whether sessctl can check its transcripts (`transcript check`, the crash-loop guard).
+    fn checks_transcripts(&self) -> bool {
+        false
+    }
+
+    /// The file of conversation `id`, where the agent keeps it.
+    fn transcript(&self, _env: &AgentEnv, _id: &str) -> Result<Option<PathBuf>> {
+        Ok(None)
+    }
+
+    /// The arguments, put right after the program, that continue conversation `id` in `dir`.
+    fn resume_args(&self, _env: &AgentEnv, _dir: &str, _id: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// The conversation the agent went on with in `dir`, when it is not `pinned`: a new file
+    /// that continues the pinned one, or, with no pin yet, the one its first start created.
+    fn successor(
+        &self,
+        _env: &AgentEnv,
+        _dir: &str,
+        _pinned: Option<&str>,
+    ) -> Result<Option<Moved>> {
+        Ok(None)
+    }
+
+    /// The agent's own setting that will delete the conversation within a year, if any.
+    fn retention_risk(&self, _env: &AgentEnv) -> Result<Option<RetentionRisk>> {
+        Ok(None)
+    }
+}
+
+/// A conversation the agent went on with: the new id and how sessctl found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub session_id: String,
+    /// `followed` (a new file continues the pinned one) or `discovered` (the first one).
+    pub how: &'static str,
+    /// Why the pin moves, for the pin's history.
+    pub reason: &'static str,
+}
+
+/// A product's agent: a handle on its profile, stored and typed by name.
+#[derive(Clone, Copy)]
+pub struct Agent(&'static dyn Profile);
+
+impl Agent {
+    /// The profile a command implies: by the base name of its program.
+    pub fn detect(program: &str) -> Agent {
+        let base = Path::new(program).file_name().and_then(|n| n.to_str());
+        PROFILES
+            .iter()
+            .find(|p| base.is_some_and(|b| p.programs().contains(&b)))
+            .map_or(Agent::default(), |p| Agent(*p))
+    }
+
+    /// The profile named `name`, as `--agent` and the product config give it.
+    pub fn named(name: &str) -> Option<Agent> {
+        PROFILES
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| Agent(*p))
+    }
+
+    /// Every profile, in `--agent`'s order.
+    pub fn all() -> impl Iterator<Item = Agent> {
+        PROFILES.iter().map(|p| Agent(*p))
+    }
+
+    /// Every agent program name doctor looks for.
+    pub fn programs() -> impl Iterator<Item = &'static str> {
+        PROFILES.iter().flat_map(|p| p.programs().iter().copied())
+    }
+
+    pub fn profile(self) -> &'static dyn Profile {
+        self.0
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The agent's command line for this start in `dir`, on pinned conversation `id`.
+    pub fn pinned_argv(
+        self,
+        env: &AgentEnv,
+        dir: &str,
+        argv: &[String],
+        id: &str,
+    ) -> Result<Vec<String>> {
+        let flags = self.0.resume_args(env, dir, id)?;
+        let mut out = Vec::with_capacity(argv.len() + flags.len());
+        out.extend(argv.first().cloned());
+        out.extend(flags);
+        out.extend(argv.iter().skip(1).cloned());
+        Ok(out)
+    }
+}
+
+impl Default for Agent {
+    fn default() -> Agent {
+        Agent(&generic::Generic)
+    }
+}
+
+impl PartialEq for Agent {
+    fn eq(&self, other: &Agent) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Agent {}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Agent {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Agent, String> {
+        Agent::named(name).ok_or_else(|| {
+            let names: Vec<&str> = Agent::all().map(Agent::name).collect();
+            format!(
+                "unknown agent {}; use one of: {}",
+                crate::error::quoted(name),
+                names.join(", ")
+            )
+        })
+    }
+}
+
+impl serde::Serialize for Agent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Agent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Agent, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where an agent keeps its data is decided by the environment it runs with: the product's
+/// own `--env`, over the user manager's environment, which the unit inherits. sessctl reads it
+/// so, from any shell: the caller's `CLAUDE_CONFIG_DIR` or `HOME` say nothing about the unit.
+#[derive(Debug, Clone, Default)]
+pub struct AgentEnv {
+    vars: BTreeMap<String, String>,
+}
+
+/// Whether `key` places some agent's data.
+fn placing(key: &str) -> bool {
+    key == "HOME" || PROFILES.iter().any(|p| p.placing().contains(&key))
+}
+
+impl AgentEnv {
+    /// A product's agent environment: its `--env` (`product_env`), then the manager's
+    /// environment (`KEY=VALUE` lines). Without a manager to ask (`None`), the caller's own
+    /// values stand in for it.
+    pub fn of(product_env: &BTreeMap<String, String>, manager: Option<&[String]>) -> AgentEnv {
+        let mut env = match manager {
+            Some(lines) => AgentEnv {
+                vars: lines
+                    .iter()
+                    .filter_map(|l| l.split_once('='))
+                    .filter(|(k, _)| placing(k))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+            None => AgentEnv::caller(),
+        };
+        for (key, value) in product_env.iter().filter(|(k, _)| placing(k)) {
+            env.vars.insert(key.clone(), value.clone());
+        }
+        env
+    }
+
+    /// This process's own environment: inside the unit it is the agent's, and for a
+    /// transcript named by its file it is all there is.
+    pub fn caller() -> AgentEnv {
+        AgentEnv {
+            vars: std::env::vars().filter(|(k, _)| placing(k)).collect(),
+        }
+    }
+
+    /// `$HOME`, when set.
+    fn home(&self) -> Option<PathBuf> {
+        self.vars
+            .get("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// `$var`, else `~/under_home`.
+    fn dir(&self, var: &str, under_home: &str) -> Option<PathBuf> {
+        match self.vars.get(var).filter(|v| !v.is_empty()) {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => self.home().map(|home| home.join(under_home)),
+        }
+    }
+}
+
+/// An agent setting that deletes conversations within a year, and the fix.
+#[derive(Debug, Clone)]
+pub struct RetentionRisk {
+    /// The agent's own name for people: "Claude Code".
+    pub client: &'static str,
+    /// The settings file that holds it.
+    pub settings: PathBuf,
+    /// The setting as it stands: `cleanupPeriodDays=unset (30)`.
+    pub setting: String,
+    /// The exact change to make in `settings`.
+    pub fix: String,
+    /// The whole story, in one line.
+    pub detail: String,
+}
+
+impl std::fmt::Display for RetentionRisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// The files directly in `dir` whose names start with `prefix` and end with `suffix`.
+fn files_named(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
+        })
+        .collect()
+}
+
+/// The modification time of `path`, for picking the newest of several files.
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_agents_by_program_name() {
+        assert_eq!(Agent::detect("/home/u/.local/bin/claude").name(), "claude");
+        assert_eq!(Agent::detect("/usr/bin/codex").name(), "codex");
+        assert_eq!(Agent::detect("/usr/bin/aider").name(), "aider");
+        assert_eq!(Agent::detect("/usr/bin/gemini").name(), "gemini");
+        assert_eq!(Agent::detect("/usr/bin/sleep").name(), "generic");
+    }
+
+    /// Every profile: a unique name that parses back to it, and programs that detect it;
+    /// the profiles that pin can find a conversation's file or discover one.
+    #[test]
+    fn every_profile_is_reachable_by_name_and_program() {
+        let names: Vec<&str> = Agent::all().map(Agent::name).collect();
+        assert_eq!(names, ["claude", "codex", "aider", "gemini", "generic"]);
+        for agent in Agent::all() {
+            assert_eq!(agent.name().parse::<Agent>().unwrap(), agent);
+            let json = serde_json::to_string(&agent).unwrap();
+            assert_eq!(serde_json::from_str::<Agent>(&json).unwrap(), agent);
+            for program in agent.profile().programs() {
+                assert_eq!(Agent::detect(&format!("/opt/bin/{program}")), agent);
+            }
+            let claims = !agent.profile().programs().is_empty();
+            assert_eq!(claims, agent.name() != "generic", "{agent}");
+        }
+        let err = "cursor\n".parse::<Agent>().unwrap_err();
+        assert_eq!(
+            err,
+            r#"unknown agent "cursor\n"; use one of: claude, codex, aider, gemini, generic"#
+        );
+    }
+
+    #[test]
+    fn argv_gets_the_resume_arguments_after_the_program() {
+        let env = AgentEnv::default();
+        let argv = vec!["/bin/codex".to_string(), "--full-auto".to_string()];
+        let codex = Agent::named("codex").unwrap();
+        assert_eq!(
+            codex.pinned_argv(&env, "/w", &argv, "abc").unwrap(),
+            ["/bin/codex", "resume", "abc", "--full-auto"]
+        );
+        let aider = Agent::named("aider").unwrap();
+        assert_eq!(aider.pinned_argv(&env, "/w", &argv, "abc").unwrap(), argv);
+    }
+}

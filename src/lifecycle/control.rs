@@ -1,0 +1,263 @@
+//! Enabling, starting, stopping, restarting and disabling a product's session: each one
+//! systemd job or file change, under the product's lock, and what it did as [`Step`]s.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::guard;
+use super::observe::{forget, observe};
+use super::start::{agent_env, follow, refuse_second_writer, start_session};
+use super::unit_file;
+use crate::agent::Agent;
+use crate::error::{quoted, usage};
+use crate::paths::Paths;
+use crate::pin::Pin;
+use crate::product::{self, Product};
+use crate::store::{self, Lock};
+use crate::systemd::{ActiveState, Systemd};
+use crate::unit;
+
+/// One thing a change did to a product, in order; `cmd` words them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// A pinned agent got its conversation id before its first start.
+    Pinned {
+        session_id: String,
+    },
+    /// The config, unit and slice were already as wanted.
+    Unchanged,
+    /// The config and unit were written, systemd reloaded and the unit enabled.
+    Written {
+        live: bool,
+    },
+    /// New settings wait for `restart`; the live session runs on.
+    RestartPending,
+    AlreadyActive,
+    /// `--no-start`.
+    NotStarted,
+    Started,
+    Stopped,
+    Restarted,
+    /// Stopped, disabled and its unit file removed.
+    Removed,
+    /// Its config and state removed (`--purge`).
+    Purged,
+}
+
+/// What `enable` asks for, as the user typed it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub product: String,
+    /// `None`: the current directory.
+    pub dir: Option<std::path::PathBuf>,
+    /// `KEY=VALUE` each.
+    pub env: Vec<String>,
+    /// An agent profile's name; `None`: detected from the command.
+    pub agent: Option<String>,
+    pub keep_snapshots: u32,
+    pub stagger: u32,
+    /// Empty: `claude`.
+    pub command: Vec<String>,
+}
+
+/// The product `request` asks for, validated and resolved (the directory made canonical, the
+/// programs looked up in PATH), before anything is written.
+pub fn wanted(request: &Request) -> Result<Product> {
+    // Everything that can refuse the input runs before anything is written.
+    product::check_name(&request.product)?;
+    let dir = match &request.dir {
+        Some(dir) => product::resolve_dir(dir)?,
+        None => product::resolve_dir(&product::default_dir()?)?,
+    };
+    let mut command = if request.command.is_empty() {
+        vec!["claude".to_string()]
+    } else {
+        request.command.clone()
+    };
+    command[0] = product::resolve_program(&command[0])?;
+    let env = request
+        .env
+        .iter()
+        .map(|a| product::parse_env(a))
+        .collect::<Result<_>>()?;
+    let agent = match &request.agent {
+        Some(name) => name.parse::<Agent>().map_err(usage)?,
+        None => Agent::detect(&command[0]),
+    };
+    Ok(Product {
+        name: request.product.clone(),
+        dir,
+        command,
+        tmux: product::resolve_program("tmux")?,
+        agent,
+        keep_snapshots: request.keep_snapshots,
+        stagger: request.stagger,
+        env,
+    })
+}
+
+/// Writes `wanted`'s config and unit, enables it and starts it (unless `no_start`); never
+/// restarts a live session.
+pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Step>> {
+    let text = unit_file::render(paths, wanted)?;
+    let systemd = Systemd::connect()?;
+    let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;
+    let name = unit::unit_name(&wanted.name);
+    let file = paths.unit_file(&wanted.name);
+    let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
+    let before = systemd.status(&name)?;
+    let state = systemd.unit_file(&name)?;
+    let settings_changed = Product::load_optional(paths, &wanted.name)?.as_ref() != Some(wanted);
+    let same = !settings_changed
+        && store::read_optional(&file)?.as_deref() == Some(text.as_str())
+        && store::read_optional(&slice_file)?.as_deref() == Some(unit::SLICE_TEXT)
+        && state.unit_file_state == "enabled"
+        && !state.need_daemon_reload;
+
+    let mut steps = Vec::new();
+    let pin_file = paths.pin_file(&wanted.name);
+    if Pin::load(&pin_file)?.is_none() {
+        if let Some(id) = wanted.agent.profile().first_pin()? {
+            Pin::new(id.clone()).save(&pin_file)?;
+            steps.push(Step::Pinned { session_id: id });
+        }
+    }
+    if same {
+        steps.push(Step::Unchanged);
+    } else {
+        wanted.save(paths)?;
+        write_if_changed(&slice_file, unit::SLICE_TEXT)?;
+        store::write_atomic(&file, text.as_bytes())?;
+        systemd.reload()?;
+        systemd.enable(&name)?;
+        crate::state::append(
+            paths,
+            &wanted.name,
+            &crate::state::Event::new("enable", None),
+        );
+        // Only new settings make the live session out of date; a file merely put back as
+        // sessctl renders it does not.
+        if before.is_running() && settings_changed {
+            let marker = unit_file::pending_marker(paths, &wanted.name);
+            store::write_atomic(&marker, before.invocation_id.as_bytes())?;
+        }
+        steps.push(Step::Written {
+            live: before.is_running(),
+        });
+    }
+    steps.push(if before.is_running() {
+        match unit_file::restart_pending(paths, &wanted.name, &before.invocation_id)? {
+            true => Step::RestartPending,
+            false => Step::AlreadyActive,
+        }
+    } else if no_start {
+        Step::NotStarted
+    } else {
+        start_session(paths, &systemd, wanted, &before)?;
+        observe(paths, &systemd, &wanted.name, "start")?;
+        Step::Started
+    });
+    Ok(steps)
+}
+
+fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+    if store::read_optional(path)?.as_deref() == Some(text) {
+        return Ok(());
+    }
+    store::write_atomic(path, text.as_bytes())
+}
+
+/// Starts the session unless it runs.
+pub fn start(paths: &Paths, name: &str) -> Result<Step> {
+    let (systemd, _lock) = prepare(paths, name)?;
+    let product = Product::load(paths, name)?;
+    let before = systemd.status(&unit::unit_name(name))?;
+    if before.is_running() {
+        return Ok(Step::AlreadyActive);
+    }
+    start_session(paths, &systemd, &product, &before)?;
+    observe(paths, &systemd, name, "start")?;
+    Ok(Step::Started)
+}
+
+/// Stops the session; works on a product whose config no longer parses. The transcript the
+/// session leaves is judged now, while nothing writes it, so that `status` (which reads only
+/// the remembered verdict) can say whether a start would resume it.
+pub fn stop(paths: &Paths, name: &str) -> Result<Step> {
+    let (systemd, _lock) = prepare(paths, name)?;
+    systemd.stop(&unit::unit_name(name))?;
+    forget(paths, name, "stop")?;
+    if let Ok(product) = Product::load(paths, name) {
+        // Only a cache: a verdict not reached now is reached by the next start.
+        let _ = agent_env(&systemd, &product)
+            .and_then(|env| guard::needs_repair(paths, &product, &env));
+    }
+    Ok(Step::Stopped)
+}
+
+/// Ends the live agent and starts a new one, on the conversation it last wrote.
+pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
+    let (systemd, _lock) = prepare(paths, name)?;
+    let product = Product::load(paths, name)?;
+    follow(paths, &product, &agent_env(&systemd, &product)?)?;
+    refuse_second_writer(paths, &systemd, name)?;
+    systemd.restart(&unit::unit_name(name))?;
+    observe(paths, &systemd, name, "restart")?;
+    store::remove_file(&unit_file::pending_marker(paths, name))?;
+    Ok(Step::Restarted)
+}
+
+/// Checks the product exists, connects, and takes its lock, in that order. The config is not
+/// parsed here: a stop must work on a config that no longer parses.
+fn prepare(paths: &Paths, name: &str) -> Result<(Systemd, Lock)> {
+    product::check_name(name)?;
+    Product::config_text(paths, name)?;
+    let systemd = Systemd::connect()?;
+    let lock = Lock::acquire(&paths.lock_file(name))?;
+    Ok((systemd, lock))
+}
+
+/// Stops the session, disables and removes its unit; with `purge`, also the product's config
+/// and state. Works on a product whose config no longer parses, or of which only state is
+/// left (gc keeps a pin and snapshots).
+pub fn disable(paths: &Paths, name: &str, purge: bool) -> Result<Vec<Step>> {
+    product::check_name(name)?;
+    let config = paths.product_file(name);
+    let file = paths.unit_file(name);
+    let state_left = purge && paths.state_dir(name).exists();
+    if !config.exists() && !file.exists() && !state_left {
+        return Err(usage(format!(
+            "unknown product {}: it has no config and no unit; `sessctl list` shows the products",
+            quoted(name)
+        )));
+    }
+    let systemd = Systemd::connect()?;
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let unit = unit::unit_name(name);
+    // A unit already removed (an earlier disable) has nothing left to stop or disable.
+    if systemd.unit_file(&unit)?.load_state != "not-found" {
+        systemd.stop(&unit)?;
+        if systemd.status(&unit)?.active_state == ActiveState::Failed {
+            systemd.reset_failed(&unit)?;
+        }
+        systemd.disable(&unit)?;
+    }
+    store::remove_file(&file)?;
+    systemd.reload()?;
+    forget(paths, name, "disable")?;
+    let mut steps = vec![Step::Removed];
+    if purge {
+        store::remove_file(&config)?;
+        let state = paths.state_dir(name);
+        if state.exists() {
+            std::fs::remove_dir_all(&state)
+                .with_context(|| format!("removing {}", state.display()))?;
+        }
+        store::remove_file(&paths.lock_file(name))?;
+        steps.push(Step::Purged);
+    }
+    Ok(steps)
+}

@@ -1,0 +1,30 @@
+//! The lifecycle layer: everything that changes a session, each under the product's lock, and
+//! the readings that judge one.
+//!
+//! Locking. Every step that reads a session's identity to judge it, or changes the session
+//! (enable, start, stop, restart, disable, attach's start, resume), holds the product's `flock`
+//! (`$XDG_STATE_HOME/sessctl/locks/<product>.lock`) from its first reading to its last write.
+//! So concurrent calls run one after another: twenty resumes of a stopped product find it
+//! stopped exactly once, and the other nineteen find the session that one started; a resume
+//! racing a stop or a restart judges a session no other sessctl call is changing. The kernel
+//! drops a `flock` when its holder dies, so a resume killed mid-start leaves no stale lock; the
+//! start job it issued belongs to systemd and completes or fails there, and the next call
+//! judges what systemd then reports. Attaching happens after the lock is released, so a long
+//! attach never blocks other calls; the judgement after it takes the lock again. The `query`
+//! layer only reads, with [`observe`]'s lock-free readings: it never waits behind a start, and
+//! the loss it may log is claimed with an O_EXCL marker instead (`state::claim_loss`).
+//!
+//! May import: the adapters (`systemd`, `session`, `procfs`, `agent`) and the data modules
+//! below them; never `cmd` or `query`.
+
+pub mod control;
+pub mod gc;
+pub mod guard;
+pub mod host;
+pub mod observe;
+pub mod resume;
+pub mod start;
+pub mod target;
+pub mod transcript;
+pub mod unit_file;
+pub mod verify;

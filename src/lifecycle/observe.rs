@@ -1,0 +1,129 @@
+//! Reading a session: its identity from systemd and `/proc`, and whether the session sessctl
+//! last saw is gone. Takes no lock, so `query` reads with it too; a loss is logged at most once
+//! (`state::claim_loss`).
+
+use anyhow::Result;
+
+use crate::identity::Identity;
+use crate::paths::Paths;
+use crate::procfs::{self, start_ticks};
+use crate::state::{self, Event, LastExit, Record};
+use crate::systemd::{Systemd, UnitStatus};
+use crate::unit;
+
+/// Reads the unit's state over D-Bus and its processes from `/proc`.
+pub fn identity(systemd: &Systemd, unit: &str) -> Result<(Identity, UnitStatus)> {
+    let status = systemd.status(unit)?;
+    let main = status.main_pid;
+    // tmux server -> the pane's process (`sessctl internal pane`) -> the agent.
+    let pane = (main != 0).then(|| only_child(main)).flatten();
+    let agent = pane.and_then(only_child);
+    let identity = Identity {
+        active_state: status.active_state,
+        invocation_id: status.invocation_id.clone(),
+        main_pid: main,
+        main_start_ticks: (main != 0).then(|| start_ticks(main)).flatten(),
+        agent_pid: agent,
+        agent_start_ticks: agent.and_then(start_ticks),
+        exec_main_start_timestamp: status.exec_main_start_timestamp,
+        n_restarts: status.n_restarts,
+    };
+    Ok((identity, status))
+}
+
+/// A process's one child: the tmux server's pane, the pane's agent.
+fn only_child(pid: u32) -> Option<u32> {
+    match procfs::children(pid)[..] {
+        [only] => Some(only),
+        _ => None,
+    }
+}
+
+/// After a command changed the session on purpose (start, restart, enable): remember the
+/// session now running and log `event`. The caller holds the product's lock.
+pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
+    let (now, _) = identity(systemd, &unit::unit_name(product))?;
+    let record = state::load_record(paths, product)?;
+    state::remember(paths, product, &now, record.as_ref())?;
+    state::append(paths, product, &Event::new(event, Some(&now)));
+    Ok(now)
+}
+
+/// After a command ended the session on purpose (stop, disable): that is not a loss.
+pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
+    state::forget(paths, product)?;
+    state::append(paths, product, &Event::new(event, None));
+    Ok(())
+}
+
+/// Whether the session sessctl last saw is gone, judged from what systemd reports `now`. A
+/// loss is written to the event log once, whoever notices it first (`status`, `list`,
+/// `resume`), with no lock needed; the record stays until a resume reports it.
+pub fn loss_since_seen(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    record: Option<&Record>,
+    now: &Identity,
+    status: &UnitStatus,
+) -> Result<Option<String>> {
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    let Some(change) = record.identity.change_to(now) else {
+        return Ok(None);
+    };
+    let dir = paths.state_dir(product);
+    // The agent's last end tells the story if nobody asked for it and it came after the
+    // session sessctl saw began.
+    let end = LastExit::load(&dir)?
+        .filter(|end| !end.requested && end.at_us >= record.identity.exec_main_start_timestamp);
+    let reason = match end {
+        Some(end) if now.is_live() => {
+            let pinned = paths.pin_file(product).exists();
+            let same = if pinned {
+                " on the same conversation"
+            } else {
+                ""
+            };
+            format!("{}; systemd restarted it{same}", end.describe())
+        }
+        Some(end) => explain(systemd, status, end.describe())?,
+        None => explain(
+            systemd,
+            status,
+            format!("since sessctl last saw it, {change}"),
+        )?,
+    };
+    if state::claim_loss(paths, product, &record.identity)? {
+        log_loss(paths, product, &record.identity, &reason);
+    }
+    Ok(Some(reason))
+}
+
+pub(super) fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
+    state::append(
+        paths,
+        product,
+        &Event::new("lost", Some(seen)).verdict("lost", Some(reason)),
+    )
+}
+
+/// `change`, with what systemd says about how the unit last ended, and the journal's last
+/// lines when there is a journal.
+pub(super) fn explain(systemd: &Systemd, status: &UnitStatus, change: String) -> Result<String> {
+    let details = systemd.details(&status.unit)?;
+    let text = format!(
+        "{change}; systemd: {} ({}), Result={}, ExecMainStatus={}, NRestarts={}",
+        status.active_state,
+        details.sub_state,
+        details.result,
+        details.exec_main_status,
+        status.n_restarts
+    );
+    Ok(match systemd.journal_tail(&status.unit, 3) {
+        Ok(lines) if lines.is_empty() => text,
+        Ok(lines) => format!("{text}; journal: {}", lines.join(" | ")),
+        Err(err) => format!("{text}; journal unreadable: {err:#}"),
+    })
+}

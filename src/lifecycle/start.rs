@@ -1,0 +1,108 @@
+//! Starting a session on purpose: on the conversation the agent last wrote, never beside a
+//! second writer of it, never over a stray tmux server on the product's socket.
+
+use anyhow::{bail, Result};
+
+use crate::agent::AgentEnv;
+use crate::paths::Paths;
+use crate::pin::Pin;
+use crate::product::Product;
+use crate::session;
+use crate::state::{self, Event};
+use crate::systemd::{ActiveState, Systemd, UnitStatus};
+use crate::unit;
+
+/// Starts `product`'s session and waits for the start job: refused while another process
+/// works on its pinned conversation; a failed state (a start limit hit) is cleared first. The
+/// caller holds the product's lock, and remembers the session with `observe::observe`.
+pub fn start_session(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &Product,
+    status: &UnitStatus,
+) -> Result<()> {
+    start_with(
+        paths,
+        systemd,
+        product,
+        &agent_env(systemd, product)?,
+        status,
+    )
+}
+
+/// [`start_session`] with the agent's environment already read.
+pub(super) fn start_with(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &Product,
+    env: &AgentEnv,
+    status: &UnitStatus,
+) -> Result<()> {
+    // A start resumes the conversation where the agent last wrote it.
+    follow(paths, product, env)?;
+    refuse_second_writer(paths, systemd, &product.name)?;
+    let socket = paths.socket(&product.name)?;
+    if !status.is_running() && session::server_listening(&socket) {
+        bail!(
+            "a tmux server outside {} listens on the product's socket {}; `sessctl doctor` names its process: stop it, then try again",
+            status.unit,
+            socket.display()
+        );
+    }
+    if status.active_state == ActiveState::Failed {
+        systemd.reset_failed(&status.unit)?;
+    }
+    systemd.start(&status.unit)
+}
+
+/// The environment `product`'s agent runs with, as the unit gives it.
+pub fn agent_env(systemd: &Systemd, product: &Product) -> Result<AgentEnv> {
+    Ok(AgentEnv::of(&product.env, Some(&systemd.environment()?)))
+}
+
+/// One writer per conversation: refuses while a process outside the product's unit works on
+/// its pinned conversation, wherever that process was launched.
+pub fn refuse_second_writer(paths: &Paths, systemd: &Systemd, product: &str) -> Result<()> {
+    let Some(pin) = Pin::load(&paths.pin_file(product))? else {
+        return Ok(());
+    };
+    let own = systemd.details(&unit::unit_name(product))?.control_group;
+    match crate::procfs::other_writers(&pin.session_id, Some(&own)).first() {
+        Some(writer) => bail!(
+            "conversation {} of {product} is already being written by {writer}; stop that process, then try again",
+            pin.session_id
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Re-pins `product` when its agent went on with another conversation (a new file that
+/// continues the pinned one, or the first one of an agent that picks its own ids); returns the
+/// new id. The caller holds the product's lock.
+pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option<String>> {
+    let file = paths.pin_file(&product.name);
+    let pin = Pin::load(&file)?;
+    let pinned = pin.as_ref().map(|p| p.session_id.as_str());
+    let Some(moved) = product
+        .agent
+        .profile()
+        .successor(env, &product.dir, pinned)?
+    else {
+        return Ok(None);
+    };
+    let pin = match pin {
+        None => Pin::new(moved.session_id.clone()),
+        Some(mut pin) => {
+            let now = state::rfc3339(std::time::SystemTime::now());
+            pin.repin(&moved.session_id, moved.reason, &now);
+            pin
+        }
+    };
+    pin.save(&file)?;
+    state::append(
+        paths,
+        &product.name,
+        &Event::new("repin", None).verdict(moved.how, Some(&moved.session_id)),
+    );
+    Ok(Some(moved.session_id))
+}

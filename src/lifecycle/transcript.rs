@@ -1,0 +1,256 @@
+//! `transcript repair` and `transcript restore`: mend a conversation into a copy, or bring
+//! back a snapshot, and pin the product to it under its lock. The original is never changed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::target as query;
+use crate::agent;
+use crate::error::{quoted, usage};
+use crate::paths::Paths;
+use crate::pin::Pin;
+use crate::product::{self, Product};
+use crate::snapshot;
+use crate::state::{self, Event};
+use crate::store::{self, Lock};
+use crate::transcript::{self, Report, Severity};
+
+/// The sidecar log a repair writes beside its copy.
+#[derive(Debug, Serialize)]
+pub struct Sidecar {
+    pub original: PathBuf,
+    pub original_bytes: u64,
+    pub original_session: Option<String>,
+    pub snapshot: PathBuf,
+    pub fork: PathBuf,
+    pub fork_session: String,
+    pub changes: Vec<transcript::Change>,
+    pub sessctl: &'static str,
+    pub time: String,
+}
+
+/// What a repair came to.
+#[derive(Debug)]
+pub enum Repaired {
+    /// The client resumes this file as it is.
+    Nothing(PathBuf),
+    Done(Box<Repair>),
+}
+
+/// A repair done: its log, where the log is, the check of the copy, and the product to
+/// adopt it (with its pin) when the target named one.
+#[derive(Debug)]
+pub struct Repair {
+    pub log: Sidecar,
+    pub sidecar: PathBuf,
+    pub worst: Option<Severity>,
+    pub product: Option<(Product, Pin)>,
+}
+
+/// Mends `target`'s transcript into a copy under a new id, never in place, after a snapshot
+/// of the original; `Ok(None)` when the client resumes it as it is. `adopt` only checks that
+/// there is a product to adopt the copy ([`adopt`] does it).
+pub fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<Repaired> {
+    let target = query::resolve(paths, target)?;
+    if adopt && target.product.is_none() {
+        return Err(usage(
+            "--adopt needs a product, not a file: name the product whose conversation this is",
+        ));
+    }
+    let file = match (&target.file, &target.product) {
+        (Some(file), _) => file.clone(),
+        (None, Some((product, pin))) => {
+            bail!(
+                "{}",
+                query::missing(product, pin, &target.env).findings[0].detail
+            )
+        }
+        (None, None) => bail!("no transcript to repair"),
+    };
+    let analysis = transcript::analyze(&file)?;
+    let new_id = crate::uuid::new_v4()?;
+    let Some((fork, changes, checked)) = checked_fork(&file, &analysis, &new_id)? else {
+        return Ok(Repaired::Nothing(file));
+    };
+    let snapshot = snapshot::take(
+        &file,
+        &match &target.product {
+            Some((product, _)) => paths.snapshots_dir(&product.name),
+            None => paths.loose_snapshots_dir(),
+        },
+    )?;
+    let sidecar = file.with_file_name(format!("{new_id}.sessctl.json"));
+    let log = Sidecar {
+        original_bytes: std::fs::metadata(&file).map_or(0, |m| m.len()),
+        original: file,
+        original_session: analysis.report.session_id.clone(),
+        snapshot,
+        fork,
+        fork_session: new_id,
+        changes,
+        sessctl: env!("CARGO_PKG_VERSION"),
+        time: state::rfc3339(std::time::SystemTime::now()),
+    };
+    let text = serde_json::to_string_pretty(&log).context("serialising the repair log")?;
+    store::write_atomic(&sidecar, text.as_bytes())?;
+    Ok(Repaired::Done(Box::new(Repair {
+        log,
+        sidecar,
+        worst: checked.worst(),
+        product: target.product,
+    })))
+}
+
+/// Writes the repaired copy of `file` as conversation `new_id` and checks it: `None` when
+/// there was nothing to change; an error (and no copy) when it must not stand.
+fn checked_fork(
+    file: &Path,
+    analysis: &transcript::Analysis,
+    new_id: &str,
+) -> Result<Option<(PathBuf, Vec<transcript::Change>, Report)>> {
+    let fork = file.with_file_name(format!("{new_id}.jsonl"));
+    let changes = transcript::write_fork(file, analysis, new_id, &fork)?;
+    let checked = transcript::analyze(&fork);
+    let refusal = match &checked {
+        _ if changes.is_empty() => Some(None),
+        Err(err) => Some(Some(format!("the copy cannot be read back: {err:#}"))),
+        Ok(copy) => refuse_fork(analysis, copy, &changes),
+    };
+    match refusal {
+        None => Ok(Some((fork, changes, checked?.report))),
+        Some(why) => {
+            std::fs::remove_file(&fork)
+                .with_context(|| format!("removing the refused copy {}", fork.display()))?;
+            match why {
+                None => Ok(None),
+                Some(why) => bail!("{why}; the copy was removed and the original is untouched"),
+            }
+        }
+    }
+}
+
+/// Pins `product` to the repaired copy; one that drops records of the conversation only with
+/// `allow_loss`.
+/// Returns the product's name.
+pub fn adopt(paths: &Paths, repair: Repair, allow_loss: bool) -> Result<String> {
+    let Some((product, mut pin)) = repair.product else {
+        bail!("a repaired file has no product to adopt it");
+    };
+    let log = &repair.log;
+    let dropped = log
+        .changes
+        .iter()
+        .filter(|c| c.kind == "drop-record")
+        .count();
+    if dropped > 0 && !allow_loss {
+        return Err(usage(format!(
+            "the repaired copy {} drops {dropped} records of the conversation (listed in its log); it was kept but not adopted: pass --allow-loss to adopt it anyway",
+            log.fork.display()
+        )));
+    }
+    let name = &product.name;
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let now = state::rfc3339(std::time::SystemTime::now());
+    pin.repin(&log.fork_session, "adopted a repaired copy", &now);
+    pin.save(&paths.pin_file(name))?;
+    state::append(
+        paths,
+        name,
+        &Event::new("adopt", None).verdict("repaired", Some(&log.fork_session)),
+    );
+    Ok(product.name)
+}
+
+/// Why a written fork must not stand, if it must not: it holds no conversation, it still
+/// fails check, or it lost records of the resumed chain that no change names.
+fn refuse_fork(
+    original: &transcript::Analysis,
+    copy: &transcript::Analysis,
+    changes: &[transcript::Change],
+) -> Option<Option<String>> {
+    if transcript::has_conversation(original) && !transcript::has_conversation(copy) {
+        return Some(Some("the repaired copy would hold no conversation".into()));
+    }
+    let errors: Vec<String> = copy
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {}", f.id, f.detail))
+        .collect();
+    if !errors.is_empty() {
+        return Some(Some(format!(
+            "the repaired copy still fails check: {}",
+            errors.join("; ")
+        )));
+    }
+    let named: std::collections::HashSet<&str> = changes
+        .iter()
+        .filter(|c| c.kind == "drop-record")
+        .filter_map(|c| c.uuid.as_deref())
+        .collect();
+    let unnamed: Vec<String> = transcript::lost_records(original, copy)
+        .into_iter()
+        .filter(|uuid| !named.contains(uuid.as_str()))
+        .collect();
+    (!unnamed.is_empty()).then(|| {
+        Some(format!(
+            "the repaired copy would silently lose {} records of the conversation ({})",
+            unnamed.len(),
+            unnamed.join(", ")
+        ))
+    })
+}
+
+/// A snapshot restored: the new conversation and its file.
+#[derive(Debug)]
+pub struct Restored {
+    pub session_id: String,
+    pub file: PathBuf,
+}
+
+/// Restores snapshot `snapshot_name` of `name`'s conversation as a new conversation in the
+/// product's project folder, and pins the product to it.
+pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restored> {
+    product::check_name(name)?;
+    let product = Product::load(paths, name)?;
+    let pin_file = paths.pin_file(name);
+    let mut pin = Pin::load(&pin_file)?.ok_or_else(|| {
+        usage(format!(
+            "product {} has no pinned conversation to restore into",
+            quoted(name)
+        ))
+    })?;
+    let dir = paths.snapshots_dir(name);
+    if !snapshot::list(&dir)?
+        .iter()
+        .any(|s| s.name == snapshot_name)
+    {
+        return Err(usage(format!(
+            "no snapshot {} of {name}; `sessctl transcript snapshots {name}` lists them",
+            quoted(snapshot_name)
+        )));
+    }
+    // In the project folder of the product's directory: the only one the client's resume
+    // looks in.
+    let project = agent::claude_projects(&query::product_env(&product))
+        .context("neither CLAUDE_CONFIG_DIR nor HOME is set for the product's agent")?
+        .join(agent::encode_dir(&product.dir));
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let new_id = crate::uuid::new_v4()?;
+    let dest = snapshot::restore(&dir, snapshot_name, &project, &new_id)?;
+    let now = state::rfc3339(std::time::SystemTime::now());
+    pin.repin(&new_id, &format!("restored snapshot {snapshot_name}"), &now);
+    pin.save(&pin_file)?;
+    state::append(
+        paths,
+        name,
+        &Event::new("restore", None).verdict("restored", Some(snapshot_name)),
+    );
+    Ok(Restored {
+        session_id: new_id,
+        file: dest,
+    })
+}

@@ -1,0 +1,55 @@
+//! The product's unit file: its text as `enable` writes it, and the marker of a change that
+//! waits for a restart.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::paths::Paths;
+use crate::product::Product;
+use crate::store;
+use crate::unit::{self, ServiceSpec};
+
+/// The product's unit text as `enable` writes it, hosted by the running sessctl binary.
+pub fn render(paths: &Paths, product: &Product) -> Result<String> {
+    let exe = std::env::current_exe().context("locating the sessctl binary")?;
+    let sessctl = exe
+        .to_str()
+        .with_context(|| format!("the sessctl binary's path {exe:?} is not valid UTF-8"))?;
+    let env: Vec<(String, String)> = product.env.clone().into_iter().collect();
+    let pin = product
+        .agent
+        .profile()
+        .pins()
+        .then(|| paths.pin_file(&product.name).to_string_lossy().into_owned());
+    let keep = product.keep_snapshots.to_string();
+    let stagger = product.stagger.to_string();
+    let state = paths.state_dir(&product.name);
+    let state = state
+        .to_str()
+        .with_context(|| format!("the state directory {state:?} is not valid UTF-8"))?;
+    unit::render_service(&ServiceSpec {
+        state,
+        stagger: &stagger,
+        pin: pin.as_deref(),
+        keep_snapshots: &keep,
+        agent: product.agent.name(),
+        product: &product.name,
+        dir: &product.dir,
+        command: &product.command,
+        env: &env,
+        sessctl,
+        tmux: &product.tmux,
+    })
+}
+
+/// The marker that a unit file changed under a live session: it holds that session's
+/// InvocationID, so it means "restart pending" exactly until the session is replaced.
+pub fn pending_marker(paths: &Paths, product: &str) -> PathBuf {
+    paths.state_dir(product).join("restart-pending")
+}
+
+pub fn restart_pending(paths: &Paths, product: &str, invocation_id: &str) -> Result<bool> {
+    let marker = store::read_optional(&pending_marker(paths, product))?;
+    Ok(!invocation_id.is_empty() && marker.as_deref().map(str::trim) == Some(invocation_id))
+}

@@ -1,0 +1,207 @@
+//! Doctor's checks of sessctl's own unit for one product: the file, drop-ins, autostart,
+//! failure, reload and a pending restart.
+
+use anyhow::Result;
+
+use super::{Finding, Severity};
+use crate::agent::AgentEnv;
+use crate::lifecycle::unit_file;
+use crate::paths::Paths;
+use crate::product::Product;
+use crate::store;
+use crate::systemd::{ActiveState, Systemd, UnitStatus};
+use crate::unit;
+
+/// Every check of `product`'s own unit, in the order a person would fix them.
+pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<Finding>> {
+    let own = Own {
+        paths,
+        systemd,
+        product,
+        unit: unit::unit_name(&product.name),
+    };
+    let mut found = Vec::new();
+    found.extend(own.file()?);
+    found.extend(own.drop_ins()?);
+    found.extend(own.file_state()?);
+    let status = systemd.status(&own.unit)?;
+    found.extend(own.failed(&status)?);
+    found.extend(own.retention()?);
+    found.extend(own.restart_pending(&status)?);
+    Ok(found)
+}
+
+/// One product's unit, as the checks see it.
+struct Own<'a> {
+    paths: &'a Paths,
+    systemd: &'a Systemd,
+    product: &'a Product,
+    unit: String,
+}
+
+impl Own<'_> {
+    fn finding(
+        &self,
+        id: &'static str,
+        severity: Severity,
+        summary: String,
+        evidence: Vec<String>,
+        fix: String,
+    ) -> Finding {
+        Finding::new(id, severity, summary, evidence, fix).on(Some(&self.product.name), &self.unit)
+    }
+
+    /// The unit file: there, and what sessctl renders.
+    fn file(&self) -> Result<Option<Finding>> {
+        let (unit, product) = (&self.unit, self.product);
+        let file = self.paths.unit_file(&product.name);
+        let rendered = unit_file::render(self.paths, product)?;
+        Ok(match store::read_optional(&file)? {
+            None => Some(self.finding(
+                "unit-missing",
+                Severity::Error,
+                format!("{unit} has no unit file: the session cannot start"),
+                vec![format!("{} does not exist", file.display())],
+                product.enable_command(),
+            )),
+            Some(disk) if disk != rendered => {
+                let (n, on_disk, fresh) = first_difference(&disk, &rendered);
+                Some(self.finding(
+                    "unit-drift",
+                    Severity::Warning,
+                    format!("{unit} on disk differs from what sessctl renders: an edit may have changed how the session is launched or killed"),
+                    vec![format!("{}:{n}: on disk {on_disk:?}, rendered {fresh:?}", file.display())],
+                    product.enable_command(),
+                ))
+            }
+            Some(_) => None,
+        })
+    }
+
+    /// Drop-ins, which can change what sessctl rendered.
+    fn drop_ins(&self) -> Result<Option<Finding>> {
+        let unit = &self.unit;
+        let config = self.systemd.unit_config(unit)?;
+        if config.drop_in_paths.is_empty() {
+            return Ok(None);
+        }
+        let quoted: Vec<String> = config
+            .drop_in_paths
+            .iter()
+            .map(|p| crate::product::shell_quote(p))
+            .collect();
+        Ok(Some(self.finding(
+            "unit-dropin",
+            Severity::Warning,
+            format!("drop-ins override {unit}: they can change its KillMode, Type or ExecStart behind sessctl's back"),
+            config.drop_in_paths.iter().map(|p| format!("{p}: drop-in")).collect(),
+            format!("rm {} && systemctl --user daemon-reload", quoted.join(" ")),
+        )))
+    }
+
+    /// Enabled for login, and read by systemd since it last changed.
+    fn file_state(&self) -> Result<Vec<Finding>> {
+        let unit = &self.unit;
+        let state = self.systemd.unit_file(unit)?;
+        let mut found = Vec::new();
+        if self.paths.unit_file(&self.product.name).exists() && state.unit_file_state != "enabled" {
+            found.push(self.finding(
+                "unit-not-enabled",
+                Severity::Warning,
+                format!("{unit} is not enabled: the session does not start at login or boot"),
+                vec![format!("UnitFileState={}", state.unit_file_state)],
+                self.product.enable_command(),
+            ));
+        }
+        if state.need_daemon_reload {
+            found.push(self.finding(
+                "unit-needs-reload",
+                Severity::Warning,
+                format!("{unit} changed on disk since systemd read it: the next start uses a definition nobody reviewed"),
+                vec!["NeedDaemonReload=yes".into()],
+                "systemctl --user daemon-reload".into(),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// A unit that failed, or hit its start limit.
+    fn failed(&self, status: &UnitStatus) -> Result<Option<Finding>> {
+        let (unit, name) = (&self.unit, &self.product.name);
+        let details = self.systemd.details(unit)?;
+        if status.active_state != ActiveState::Failed && details.sub_state != "auto-restart" {
+            return Ok(None);
+        }
+        let evidence = vec![format!(
+            "ActiveState=failed, Result={}, ExecMainStatus={}, NRestarts={}",
+            details.result, details.exec_main_status, status.n_restarts
+        )];
+        Ok(Some(if details.result == "start-limit-hit" {
+            self.finding(
+                "unit-start-limit",
+                Severity::Error,
+                format!("{unit} hit its start limit: systemd refuses to start it again until its failed state is cleared, which `sessctl start` does (`sessctl log {name}` shows why it kept dying)"),
+                evidence,
+                format!("sessctl start {name}"),
+            )
+        } else {
+            self.finding(
+                "unit-failed",
+                Severity::Error,
+                format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", details.sub_state),
+                evidence,
+                format!("sessctl start {name}"),
+            )
+        }))
+    }
+
+    /// The agent's own retention, which deletes the pinned conversation.
+    fn retention(&self) -> Result<Option<Finding>> {
+        let profile = self.product.agent.profile();
+        if !profile.pins() {
+            return Ok(None);
+        }
+        let env = AgentEnv::of(&self.product.env, Some(&self.systemd.environment()?));
+        Ok(profile.retention_risk(&env)?.map(|risk| {
+            self.finding(
+                "retention",
+                Severity::Warning,
+                format!(
+                    "{}'s pinned conversation will be deleted by {}'s retention",
+                    self.product.name, risk.client
+                ),
+                vec![format!("{}: {}", risk.settings.display(), risk.setting)],
+                risk.fix,
+            )
+        }))
+    }
+
+    /// New settings waiting for a restart of the live session.
+    fn restart_pending(&self, status: &UnitStatus) -> Result<Option<Finding>> {
+        let (unit, name) = (&self.unit, &self.product.name);
+        if !status.is_running()
+            || !unit_file::restart_pending(self.paths, name, &status.invocation_id)?
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.finding(
+            "restart-pending",
+            Severity::Warning,
+            format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session; restart when the agent can be interrupted"),
+            vec![format!("InvocationID={} predates the unit file", status.invocation_id)],
+            format!("sessctl restart {name}"),
+        )))
+    }
+}
+
+/// The first line (1-based) where `a` and `b` differ, with both versions.
+fn first_difference(a: &str, b: &str) -> (usize, String, String) {
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    let mut n = 1;
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n += 1,
+            (x, y) => return (n, x.unwrap_or("").to_string(), y.unwrap_or("").to_string()),
+        }
+    }
+}

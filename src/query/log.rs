@@ -1,0 +1,15 @@
+//! `log`: a product's event log, oldest first.
+
+use anyhow::Result;
+
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::state::{self, Event};
+
+/// The events of product `name`: an unknown product is an error, a product without events
+/// has none.
+pub fn events(paths: &Paths, name: &str) -> Result<Vec<Event>> {
+    product::check_name(name)?;
+    Product::config_text(paths, name)?;
+    state::events(paths, name)
+}

@@ -1,0 +1,174 @@
+//! `status` and `list`: what systemd reports about each product's session, plus what only
+//! sessctl knows (unit-file drift, a pending restart, a loss, the guard's verdict).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::agent::AgentEnv;
+use crate::identity::Identity;
+use crate::lifecycle::{guard, observe, unit_file};
+use crate::paths::Paths;
+use crate::pin::Pin;
+use crate::product::{self, Product};
+use crate::state::{self, LastExit};
+use crate::store;
+use crate::systemd::{ActiveState, Systemd, UnitStatus};
+use crate::unit;
+
+/// The reports of the products `name` names: one, or every product when `None`.
+pub fn status(paths: &Paths, name: Option<&str>) -> Result<Vec<Report>> {
+    let names = match name {
+        Some(name) => {
+            product::check_name(name)?;
+            Product::config_text(paths, name)?;
+            vec![name.to_string()]
+        }
+        None => Product::names(paths)?,
+    };
+    collect(paths, &names)
+}
+
+/// One product's report; its JSON form is the documented `--json` schema.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub product: String,
+    pub unit: String,
+    pub active_state: ActiveState,
+    pub sub_state: String,
+    pub main_pid: u32,
+    /// The process in the tmux pane; null when there is none.
+    pub agent_pid: Option<u32>,
+    /// Seconds since the main process started; null when no session runs.
+    pub uptime_seconds: Option<u64>,
+    /// The restarts systemd made since the unit was last started on purpose (NRestarts).
+    pub n_restarts: u32,
+    /// How the agent last ended, as its tmux server recorded it; null before its first end.
+    pub last_exit: Option<LastExit>,
+    pub cgroup: String,
+    pub invocation_id: String,
+    /// "current", "drifted" (differs from a fresh render), "missing", or "unknown" for a broken
+    /// product.
+    pub unit_file: &'static str,
+    pub need_daemon_reload: bool,
+    pub restart_pending: bool,
+    /// Why the session sessctl last saw is gone; null when it is not.
+    pub lost: Option<String>,
+    /// The conversation a pinned agent is kept on; null for agents sessctl does not pin.
+    pub conversation: Option<Conversation>,
+    /// For a session that is down: why starting it would fail, and the repair to run.
+    pub needs_repair: Option<String>,
+    /// Why the product's config cannot be read or parsed, and the fix; null when it can.
+    pub broken: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Conversation {
+    pub session_id: String,
+    /// Null until the agent has written it.
+    pub transcript: Option<PathBuf>,
+    pub bytes: Option<u64>,
+    /// Its last write, UTC.
+    pub modified: Option<String>,
+}
+
+fn conversation(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option<Conversation>> {
+    let Some(pin) = Pin::load(&paths.pin_file(&product.name))? else {
+        return Ok(None);
+    };
+    let transcript = product.agent.profile().transcript(env, &pin.session_id)?;
+    let meta = transcript.as_ref().and_then(|t| std::fs::metadata(t).ok());
+    Ok(Some(Conversation {
+        session_id: pin.session_id,
+        transcript,
+        bytes: meta.as_ref().map(|m| m.len()),
+        modified: meta.and_then(|m| m.modified().ok()).map(state::rfc3339),
+    }))
+}
+
+fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let systemd = Systemd::connect()?;
+    let manager_env = systemd.environment()?;
+    names
+        .iter()
+        .map(|name| report(paths, &systemd, &manager_env, name))
+        .collect()
+}
+
+/// One product's report; a product whose config cannot be read or parsed is reported as
+/// broken, with what systemd says of its unit, so that one bad file hides no other product.
+fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) -> Result<Report> {
+    let product = match Product::load(paths, name) {
+        Ok(product) => product,
+        Err(err) if crate::error::code_of(&err) != crate::error::USAGE => {
+            let (now, s) = observe::identity(systemd, &unit::unit_name(name))?;
+            let mut report = unit_report(paths, systemd, name, &now, s)?;
+            report.broken = Some(format!(
+                "{err:#}; fix the file, or remove the product with `sessctl disable {name} --purge`"
+            ));
+            return Ok(report);
+        }
+        Err(err) => return Err(err),
+    };
+    let env = AgentEnv::of(&product.env, Some(manager_env));
+    let unit = unit::unit_name(name);
+    // No product lock: status never waits behind a start. A loss it sees is logged once
+    // all the same (see `state::claim_loss`).
+    let (now, s) = observe::identity(systemd, &unit)?;
+    let record = state::load_record(paths, name)?;
+    let lost = observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &s)?;
+    let on_disk = store::read_optional(&paths.unit_file(name))?;
+    let running = s.is_running();
+    let mut report = unit_report(paths, systemd, name, &now, s)?;
+    report.unit_file = match on_disk {
+        None => "missing",
+        Some(text) if text == unit_file::render(paths, &product)? => "current",
+        Some(_) => "drifted",
+    };
+    report.restart_pending =
+        running && unit_file::restart_pending(paths, name, &report.invocation_id)?;
+    report.lost = lost;
+    report.conversation = conversation(paths, &product, &env)?;
+    report.needs_repair = match running {
+        true => None,
+        false => guard::remembered(paths, &product, &env)?,
+    };
+    Ok(report)
+}
+
+/// What systemd and the product's state say of its unit, whatever its config.
+fn unit_report(
+    paths: &Paths,
+    systemd: &Systemd,
+    name: &str,
+    now: &Identity,
+    s: UnitStatus,
+) -> Result<Report> {
+    let unit = unit::unit_name(name);
+    let need_daemon_reload = systemd.unit_file(&unit)?.need_daemon_reload;
+    let details = systemd.details(&unit)?;
+    Ok(Report {
+        product: name.to_string(),
+        uptime_seconds: now.uptime_seconds(),
+        agent_pid: now.agent_pid,
+        unit,
+        active_state: s.active_state,
+        sub_state: details.sub_state,
+        main_pid: s.main_pid,
+        n_restarts: s.n_restarts,
+        last_exit: LastExit::load(&paths.state_dir(name))?,
+        cgroup: details.control_group,
+        invocation_id: s.invocation_id,
+        unit_file: "unknown",
+        need_daemon_reload,
+        restart_pending: false,
+        lost: None,
+        conversation: None,
+        needs_repair: None,
+        broken: None,
+    })
+}

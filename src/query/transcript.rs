@@ -1,0 +1,62 @@
+//! `transcript check` and `transcript snapshots`: judge a conversation as resume would load
+//! it, and list the snapshots kept of it; nothing is written.
+
+use anyhow::{Context, Result};
+
+use crate::agent::{Agent, AgentEnv};
+use crate::lifecycle::target::{missing, resolve};
+use crate::paths::Paths;
+use crate::product::{self, Product};
+use crate::snapshot::{self, Snapshot};
+use crate::transcript::{self, Finding, Report, Severity};
+
+/// `transcript check`: the report on `target`, with what only a product adds (a missing or
+/// empty transcript, retention). Reads the file once, in bounded memory.
+pub fn check(paths: &Paths, target: &str) -> Result<Report> {
+    let target = resolve(paths, target)?;
+    let mut report = match &target.file {
+        Some(file) => transcript::analyze(file)?.report,
+        None => {
+            let (product, pin) = target.product.as_ref().context("a product target")?;
+            missing(product, pin, &target.env)
+        }
+    };
+    if target.product.is_some() {
+        if report.records == 0 && target.file.is_some() {
+            report.findings.push(Finding {
+                id: "empty-transcript",
+                severity: Severity::Error,
+                line: 0,
+                uuid: None,
+                detail: "the pinned transcript holds no conversation: a resume starts from nothing"
+                    .into(),
+            });
+        }
+        report.findings.extend(retention(&target.env)?);
+    }
+    Ok(report)
+}
+
+/// The snapshots of `name`'s pinned conversation, oldest first.
+pub fn snapshots(paths: &Paths, name: &str) -> Result<Vec<Snapshot>> {
+    product::check_name(name)?;
+    Product::config_text(paths, name)?;
+    snapshot::list(&paths.snapshots_dir(name))
+}
+
+/// The retention setting that will delete a pinned conversation, as a finding.
+fn retention(env: &AgentEnv) -> Result<Vec<Finding>> {
+    Ok(Agent::named("claude")
+        .map(|claude| claude.profile().retention_risk(env))
+        .transpose()?
+        .flatten()
+        .map(|risk| Finding {
+            id: "retention",
+            severity: Severity::Warning,
+            line: 0,
+            uuid: None,
+            detail: risk.to_string(),
+        })
+        .into_iter()
+        .collect())
+}

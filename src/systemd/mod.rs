@@ -1,0 +1,193 @@
+//! The adapter for systemd: the `org.freedesktop.systemd1` D-Bus API of the user manager
+//! (org.freedesktop.systemd1(5)). The only module that imports zbus.
+//!
+//! zbus 6 is async. [`Core`] holds the one connection and does every call as an `async fn`,
+//! so a server drives it on its own runtime; [`Systemd`] is the CLI's blocking face of the
+//! same core, and [`block_on`] is the one place that blocks on a future. zbus's `block_on`
+//! must never run inside another runtime, so the server never touches [`Systemd`].
+//!
+//! May import: `error`, `unit` (the unit-state enum).
+
+mod core;
+mod proxies;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+pub use self::core::Core;
+pub use crate::unit::ActiveState;
+
+/// What systemd reports about one service unit's run state.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnitStatus {
+    pub unit: String,
+    pub active_state: ActiveState,
+    /// Hex; empty when the unit never ran.
+    pub invocation_id: String,
+    pub main_pid: u32,
+    /// CLOCK_REALTIME microseconds; 0 when it never ran.
+    pub exec_main_start_timestamp: u64,
+    pub n_restarts: u32,
+}
+
+impl UnitStatus {
+    /// Whether the unit is up or on its way up.
+    pub fn is_running(&self) -> bool {
+        self.active_state.is_running()
+    }
+}
+
+/// How a service unit runs, or how it last ended.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnitDetails {
+    pub sub_state: String,
+    pub control_group: String,
+    pub result: String,
+    pub exec_main_status: i32,
+}
+
+/// What systemd knows of a unit's file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnitFile {
+    /// "loaded", or "not-found" once the file is gone.
+    pub load_state: String,
+    /// "enabled", "disabled", ...
+    pub unit_file_state: String,
+    /// The file changed since systemd read it.
+    pub need_daemon_reload: bool,
+}
+
+/// How a service unit is configured, as systemd parsed it (drop-ins included): what doctor
+/// needs to judge whether it can kill a session.
+#[derive(Debug, Clone)]
+pub struct UnitConfig {
+    pub id: String,
+    /// Empty for a unit with no file (transient units have one under the runtime directory).
+    pub fragment_path: String,
+    pub drop_in_paths: Vec<String>,
+    pub transient: bool,
+    pub service_type: String,
+    pub kill_mode: String,
+    pub remain_after_exit: bool,
+    /// `ExecStartPre=`, `ExecStart=` and `ExecStartPost=`, in that order.
+    pub exec: Vec<ExecLine>,
+    /// Whether MemoryHigh= or MemoryMax= sets a limit.
+    pub memory_limited: bool,
+}
+
+/// A command line of a loaded unit, as systemd parsed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecLine {
+    pub path: String,
+    pub argv: Vec<String>,
+}
+
+/// The one boundary between the CLI's blocking code and the async core.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    zbus::block_on(future)
+}
+
+/// The CLI's connection to the user manager: [`Core`], blocking.
+pub struct Systemd {
+    core: Core,
+}
+
+impl Systemd {
+    /// Connects to the user manager over the user bus: `$DBUS_SESSION_BUS_ADDRESS`, else
+    /// `$XDG_RUNTIME_DIR/bus`.
+    pub fn connect() -> Result<Systemd> {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+        let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+            .ok()
+            .filter(|a| !a.is_empty());
+        Ok(Systemd {
+            core: block_on(Core::open(bus, runtime))?,
+        })
+    }
+
+    /// Connects to the manager whose `$XDG_RUNTIME_DIR` is `runtime_dir`.
+    pub fn connect_at(runtime_dir: &Path) -> Result<Systemd> {
+        Ok(Systemd {
+            core: block_on(Core::open(None, Some(runtime_dir.to_path_buf())))?,
+        })
+    }
+
+    /// The async core under this connection.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// The unit's last `lines` lines in the user journal, when this machine runs journald;
+    /// empty without one (a container, the private test manager). journald has no D-Bus API for
+    /// reading, so this is the one place that runs `journalctl`.
+    pub fn journal_tail(&self, unit: &str, lines: usize) -> Result<Vec<String>> {
+        if !Path::new("/run/systemd/journal/socket").exists() {
+            return Ok(Vec::new());
+        }
+        let out = std::process::Command::new("journalctl")
+            .args([
+                "--user",
+                "--unit",
+                unit,
+                "--output",
+                "cat",
+                "--no-pager",
+                "--quiet",
+            ])
+            .arg(format!("--lines={lines}"))
+            .output()
+            .context("running journalctl")?;
+        if !out.status.success() {
+            bail!("journalctl {}", out.status);
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+/// Blocking forms of [`Core`]'s methods, each documented there.
+macro_rules! blocking {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        impl Systemd {
+            $(
+                #[doc = concat!("[`Core::", stringify!($name), "`], blocking.")]
+                pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                    block_on(self.core.$name($($arg),*))
+                }
+            )*
+        }
+    };
+}
+
+blocking! {
+    fn reload() -> ();
+    fn reexecute() -> ();
+    fn environment() -> Vec<String>;
+    fn exit_manager() -> ();
+    fn enable(unit: &str) -> bool;
+    fn disable(unit: &str) -> ();
+    fn reset_failed(unit: &str) -> ();
+    fn start(unit: &str) -> ();
+    fn stop(unit: &str) -> ();
+    fn restart(unit: &str) -> ();
+    fn status(unit: &str) -> UnitStatus;
+    fn job_pending(unit: &str) -> bool;
+    fn details(unit: &str) -> UnitDetails;
+    fn unit_file(unit: &str) -> UnitFile;
+    fn exec_start(unit: &str) -> (Vec<ExecLine>, String);
+    fn unit_config(unit: &str) -> UnitConfig;
+    fn loaded_units() -> Vec<String>;
+    fn unit_files() -> Vec<String>;
+    fn manager_cgroup() -> String;
+    fn unit_of_pid(pid: u32) -> Option<String>;
+}
+
+/// Whether logind keeps `uid`'s manager running without a login (linger); `None` where no
+/// logind answers on the system bus (containers, machines without systemd).
+pub fn logind_linger(uid: u32) -> Option<bool> {
+    block_on(self::core::logind_linger(uid))
+}
