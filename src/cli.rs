@@ -1,4 +1,6 @@
 //! The command line as data: every flag, argument and help text of sessctl, and nothing else.
+//!
+//! Imports nothing of sessctl; only `cmd` and the root read it.
 
 use std::path::PathBuf;
 

@@ -2,6 +2,8 @@
 //! that fails is an error naming stdout instead of a panic. `main` turns a closed pipe
 //! (`sessctl list | head -1`) into a quiet exit 0, as ripgrep does; any other failure, such as
 //! a full disk behind `> /dev/full`, exits 1 with the reason.
+//!
+//! A leaf of the base layer: imports nothing of sessctl.
 
 use std::fmt;
 use std::io::Write;

@@ -11,6 +11,8 @@
 //! Before 0.2 a product's state sat in `sessctl/<name>/` beside `locks/`, so a product named
 //! `locks` shared the lock directory. The first call that resolves the layout moves such
 //! state into `products/` (see [`Paths::migrate`]).
+//!
+//! Records layer. May import: `error`, `store`, `unit`.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,6 @@
 //! Waiting on observable state: bounded exponential backoff instead of fixed sleeps.
+//!
+//! A leaf of the base layer: imports nothing of sessctl.
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! Reading processes from `/proc`: start times, children, and the user's processes with what
 //! doctor needs to tell which session they belong to.
+//!
+//! Adapter for `/proc`. Imports nothing of sessctl.
 
 use std::fs;
 use std::path::PathBuf;

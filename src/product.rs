@@ -1,4 +1,6 @@
 //! A product: its validated name and the settings its session runs with, stored as TOML.
+//!
+//! Records layer. May import: `agent` (the profile handle), `error`, `paths`, `store`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

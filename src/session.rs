@@ -6,6 +6,8 @@
 //! (tmux(1): `-D` does not daemonise; with `-D` no command may be given, hence the config).
 //! Every client call here passes `-N`, so a call that finds no server can never start a stray
 //! one in the caller's cgroup, where it would die with the caller.
+//!
+//! Adapter for tmux. May import: `poll`, `procfs`, `store`.
 
 use std::convert::Infallible;
 use std::os::unix::process::CommandExt;

@@ -5,6 +5,8 @@
 //! A transcript is appended to in place, so a hard link would keep growing with the original
 //! and is no snapshot: each snapshot is a reflink (a copy-on-write clone, where the file system
 //! has them) or else a plain copy.
+//!
+//! Records layer. May import: `state`, `store`, `transcript`.
 
 use std::fs;
 use std::path::{Path, PathBuf};

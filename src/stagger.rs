@@ -9,6 +9,8 @@
 //! last start (unless that was its own product's), appends its own start, and execs the agent:
 //! the exec closes the lock, so the starts queue up one by one and each is recorded just before
 //! it happens.
+//!
+//! Records layer. May import: `store`.
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;

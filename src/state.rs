@@ -1,6 +1,8 @@
 //! What sessctl remembers about a product between calls, under `$XDG_STATE_HOME/sessctl/<product>/`:
 //! the identity of the session it last saw (`session.json`), so a loss is noticed even when
 //! nobody watched it happen, and the event log (`events.jsonl`).
+//!
+//! Records layer. May import: `identity`, `paths`, `store`.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};

@@ -1,4 +1,6 @@
 //! Durable, crash-safe writes and the per-product lock that serialises state changes.
+//!
+//! A leaf of the base layer: imports nothing of sessctl.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -13,6 +13,8 @@
 //!
 //! Dropping the testbed asks the manager to exit, kills whatever is left in its cgroups,
 //! removes the cgroups depth-first and deletes its directories, also when a test panics.
+//!
+//! Compiled only with the `testbed` feature. May import: `poll`, `systemd`; only the tests and `demo` use it.
 
 use std::ffi::{CStr, OsString};
 use std::fs::{self, File, OpenOptions};

@@ -5,6 +5,8 @@
 //! written for the directive it lands in (systemd.syntax(7), systemd.service(5) "Command
 //! lines", systemd.unit(5) "Specifiers"). A value that no escaping can carry safely (a control
 //! character, which could start a new directive) makes rendering fail.
+//!
+//! Model layer. May import: `error`.
 
 use std::collections::HashMap;
 

@@ -2,16 +2,10 @@
 //! command line resumes a conversation, where it keeps its conversations, and what deletes
 //! them. One file per agent behind the [`Profile`] trait.
 //!
-//! Adding an agent is one file here and one line in [`PROFILES`]; `--agent`, the product
-//! config, detection, doctor's process names and the tests all read that list.
+//! Adding an agent is one file here and one line in the `agents!` list below; `--agent`, the
+//! product config, detection, doctor's process names and the tests all read that list.
 //!
 //! May import: `pin`, `snapshot`, `store`, `transcript`.
-
-mod aider;
-mod claude;
-mod codex;
-mod gemini;
-mod generic;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,15 +14,24 @@ use anyhow::Result;
 
 pub use claude::{encode_dir, find_transcript, projects as claude_projects};
 
-/// Every agent sessctl knows, in the order `--agent` lists them; `generic` last, as the
-/// profile of any program none of the others claims.
-static PROFILES: [&dyn Profile; 5] = [
-    &claude::Claude,
-    &codex::Codex,
-    &aider::Aider,
-    &gemini::Gemini,
-    &generic::Generic,
-];
+/// Declares each agent's module and lists its profile in [`PROFILES`], from one line each.
+macro_rules! agents {
+    ($($module:ident::$profile:ident),* $(,)?) => {
+        $(mod $module;)*
+
+        /// Every agent sessctl knows, in the order `--agent` lists them.
+        static PROFILES: &[&dyn Profile] = &[$(&$module::$profile),*];
+    };
+}
+
+// One line per agent; `generic` last, as the profile of any program none of the others claims.
+agents! {
+    claude::Claude,
+    codex::Codex,
+    aider::Aider,
+    gemini::Gemini,
+    generic::Generic,
+}
 
 /// What sessctl knows of one agent. Every method but the names has the answer of an agent
 /// that keeps no conversation sessctl can find.

@@ -24,6 +24,8 @@
 //!
 //! `record` reads a line, `index` keeps it, this module walks the chain and judges it, and
 //! `repair` writes a mended copy.
+//!
+//! Model layer. May import: `error`, `uuid`.
 
 mod index;
 mod record;

@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{assert_lost_and_recovered, manager, wait_for, Env};
+use crate::support::{assert_lost_and_recovered, manager, status_json, wait_for, Env};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -257,12 +257,7 @@ fn a_claude_product_keeps_its_conversation() {
     assert!(!events(&env, "web").contains(&"agent-start".to_string()));
     every_product_comes_back_staggered(&mut env, &settings, &agent, &id);
 
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let status = status_json(&env);
     let transcript = PathBuf::from(
         status["conversation"]["transcript"]
             .as_str()
@@ -341,12 +336,7 @@ fn a_claude_product_keeps_its_conversation() {
             "{report:#}"
         );
     }
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let status = status_json(&env);
     assert!(status["needs_repair"]
         .as_str()
         .expect("needs repair")
@@ -572,12 +562,7 @@ fn a_conversation_that_moves_to_a_new_file_is_followed() {
     assert_eq!(wait_starts(&env, 2), format!("--resume {first}"));
     // A resume follows it there; status, which only reads, shows it.
     env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let status = status_json(&env);
     let moved = pinned(&env);
     assert_ne!(moved, first);
     assert_eq!(status["conversation"]["session_id"], moved.as_str());
@@ -672,12 +657,7 @@ fn pins_the_first_session(env: &Env, file_end: impl Fn(&str) -> String) -> Strin
         .args(["resume", "web", "--no-attach"])
         .stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n")
         .run();
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let status = status_json(env);
     let id = pinned(env);
     assert_eq!(status["conversation"]["session_id"], id.as_str());
     let file = status["conversation"]["transcript"]
@@ -740,12 +720,7 @@ fn the_guard_scans_a_transcript_once_per_change_and_blocks_a_vanished_one() {
     // The verdict on this version of the transcript is remembered (here by `stop`, which
     // judges the transcript the session leaves): a resume trusts it and scans nothing, as a
     // planted verdict shows. `status` only shows it.
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let status = status_json(&env);
     assert_eq!(status["needs_repair"], Value::Null, "{status:#}");
     let guard = env
         .var("XDG_STATE_HOME")

@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{alive, cmdline, manager, tmux, wait_for, Env, Systemd, SESSCTL};
+use crate::support::{alive, cmdline, manager, status_json, tmux, wait_for, Env, Systemd, SESSCTL};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -248,15 +248,6 @@ fn enable_again_never_restarts_a_live_session() {
         environ.split(|b| *b == 0).any(|v| v == b"NEW=1"),
         "the restarted agent has the new setting"
     );
-}
-
-fn status_json(env: &Env) -> Value {
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
 }
 
 #[test]

@@ -18,13 +18,7 @@ use crate::support::fake_api::SUMMARY;
 const UNIT: &str = "sessctl-web.service";
 
 fn status(c: &Claude) -> Value {
-    let out = c
-        .env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("status JSON")
+    crate::support::status_json(&c.env)
 }
 
 fn transcript(c: &Claude) -> PathBuf {

@@ -10,8 +10,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::{
-    alive, assert_lost_and_recovered, finish_within, manager, tmux, wait_for, write_unit, Env,
-    SESSCTL,
+    alive, assert_lost_and_recovered, finish_within, manager, status_json, tmux, wait_for,
+    write_unit, Env, SESSCTL,
 };
 
 const UNIT: &str = "sessctl-web.service";
@@ -239,15 +239,6 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
-}
-
-fn status_json(env: &Env) -> Value {
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
 /// Waits until systemd runs a session in a new invocation, with its agent up; then returns

@@ -40,39 +40,32 @@ struct Own<'a> {
 }
 
 impl Own<'_> {
-    fn finding(
-        &self,
-        id: &'static str,
-        severity: Severity,
-        summary: String,
-        evidence: Vec<String>,
-        fix: String,
-    ) -> Finding {
-        Finding::new(id, severity, summary, evidence, fix).on(Some(&self.product.name), &self.unit)
-    }
-
     /// The unit file: there, and what sessctl renders.
     fn file(&self) -> Result<Option<Finding>> {
         let (unit, product) = (&self.unit, self.product);
         let file = self.paths.unit_file(&product.name);
         let rendered = unit_file::render(self.paths, product)?;
         Ok(match store::read_optional(&file)? {
-            None => Some(self.finding(
-                "unit-missing",
-                Severity::Error,
-                format!("{unit} has no unit file: the session cannot start"),
-                vec![format!("{} does not exist", file.display())],
-                product.enable_command(),
-            )),
+            None => Some(
+                Finding::new(
+                    "unit-missing",
+                    Severity::Error,
+                    format!("{unit} has no unit file: the session cannot start"),
+                    vec![format!("{} does not exist", file.display())],
+                    product.enable_command(),
+                )
+                .on(Some(&self.product.name), &self.unit),
+            ),
             Some(disk) if disk != rendered => {
                 let (n, on_disk, fresh) = first_difference(&disk, &rendered);
-                Some(self.finding(
+                Some(Finding::new(
                     "unit-drift",
                     Severity::Warning,
                     format!("{unit} on disk differs from what sessctl renders: an edit may have changed how the session is launched or killed"),
                     vec![format!("{}:{n}: on disk {on_disk:?}, rendered {fresh:?}", file.display())],
                     product.enable_command(),
-                ))
+                )
+        .on(Some(&self.product.name), &self.unit))
             }
             Some(_) => None,
         })
@@ -90,13 +83,14 @@ impl Own<'_> {
             .iter()
             .map(|p| crate::product::shell_quote(p))
             .collect();
-        Ok(Some(self.finding(
+        Ok(Some(Finding::new(
             "unit-dropin",
             Severity::Warning,
             format!("drop-ins override {unit}: they can change its KillMode, Type or ExecStart behind sessctl's back"),
             config.drop_in_paths.iter().map(|p| format!("{p}: drop-in")).collect(),
             format!("rm {} && systemctl --user daemon-reload", quoted.join(" ")),
-        )))
+        )
+        .on(Some(&self.product.name), &self.unit)))
     }
 
     /// Enabled for login, and read by systemd since it last changed.
@@ -105,22 +99,26 @@ impl Own<'_> {
         let state = self.systemd.unit_file(unit)?;
         let mut found = Vec::new();
         if self.paths.unit_file(&self.product.name).exists() && state.unit_file_state != "enabled" {
-            found.push(self.finding(
-                "unit-not-enabled",
-                Severity::Warning,
-                format!("{unit} is not enabled: the session does not start at login or boot"),
-                vec![format!("UnitFileState={}", state.unit_file_state)],
-                self.product.enable_command(),
-            ));
+            found.push(
+                Finding::new(
+                    "unit-not-enabled",
+                    Severity::Warning,
+                    format!("{unit} is not enabled: the session does not start at login or boot"),
+                    vec![format!("UnitFileState={}", state.unit_file_state)],
+                    self.product.enable_command(),
+                )
+                .on(Some(&self.product.name), &self.unit),
+            );
         }
         if state.need_daemon_reload {
-            found.push(self.finding(
+            found.push(Finding::new(
                 "unit-needs-reload",
                 Severity::Warning,
                 format!("{unit} changed on disk since systemd read it: the next start uses a definition nobody reviewed"),
                 vec!["NeedDaemonReload=yes".into()],
                 "systemctl --user daemon-reload".into(),
-            ));
+            )
+        .on(Some(&self.product.name), &self.unit));
         }
         Ok(found)
     }
@@ -137,21 +135,23 @@ impl Own<'_> {
             details.result, details.exec_main_status, status.n_restarts
         )];
         Ok(Some(if details.result == "start-limit-hit" {
-            self.finding(
+            Finding::new(
                 "unit-start-limit",
                 Severity::Error,
                 format!("{unit} hit its start limit: systemd refuses to start it again until its failed state is cleared, which `sessctl start` does (`sessctl log {name}` shows why it kept dying)"),
                 evidence,
                 format!("sessctl start {name}"),
             )
+        .on(Some(&self.product.name), &self.unit)
         } else {
-            self.finding(
+            Finding::new(
                 "unit-failed",
                 Severity::Error,
                 format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", details.sub_state),
                 evidence,
                 format!("sessctl start {name}"),
             )
+        .on(Some(&self.product.name), &self.unit)
         }))
     }
 
@@ -163,7 +163,7 @@ impl Own<'_> {
         }
         let env = AgentEnv::of(&self.product.env, Some(&self.systemd.environment()?));
         Ok(profile.retention_risk(&env)?.map(|risk| {
-            self.finding(
+            Finding::new(
                 "retention",
                 Severity::Warning,
                 format!(
@@ -173,6 +173,7 @@ impl Own<'_> {
                 vec![format!("{}: {}", risk.settings.display(), risk.setting)],
                 risk.fix,
             )
+            .on(Some(&self.product.name), &self.unit)
         }))
     }
 
@@ -184,13 +185,14 @@ impl Own<'_> {
         {
             return Ok(None);
         }
-        Ok(Some(self.finding(
+        Ok(Some(Finding::new(
             "restart-pending",
             Severity::Warning,
             format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session; restart when the agent can be interrupted"),
             vec![format!("InvocationID={} predates the unit file", status.invocation_id)],
             format!("sessctl restart {name}"),
-        )))
+        )
+        .on(Some(&self.product.name), &self.unit)))
     }
 }
 

@@ -407,6 +407,16 @@ pub fn redact(text: &str) -> String {
     })
 }
 
+/// `status web --json`, parsed.
+pub fn status_json(env: &Env) -> serde_json::Value {
+    let out = env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .stdout_read()
+        .run();
+    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+}
+
 /// How long any command a test runs may take: far beyond a stop's 30 s grace period.
 const COMMAND_BOUND: Duration = Duration::from_secs(180);
 
