@@ -255,11 +255,20 @@ fn successor(env: &AgentEnv, pinned: &str) -> Result<Option<String>> {
         {
             continue;
         }
-        let known = match &known {
-            Some(analysis) => analysis,
-            None => known.insert(crate::transcript::analyze(&current)?),
+        let continues = match Head::read(&path, pinned)? {
+            Head::Forked => true,
+            Head::SelfContained => false,
+            // Only a file that links outside itself makes the pinned transcript worth reading,
+            // once: another conversation in the same folder never does.
+            Head::LinksOut(parents) => {
+                let known = match &known {
+                    Some(analysis) => analysis,
+                    None => known.insert(crate::transcript::analyze(&current)?),
+                };
+                parents.iter().any(|uuid| known.contains(uuid))
+            }
         };
-        if continues(&path, pinned, known)? {
+        if continues {
             let modified = modified.unwrap_or(std::time::UNIX_EPOCH);
             if best.as_ref().is_none_or(|(m, _)| modified > *m) {
                 best = Some((modified, stem));
@@ -269,27 +278,48 @@ fn successor(env: &AgentEnv, pinned: &str) -> Result<Option<String>> {
     Ok(best.map(|(_, id)| id))
 }
 
-fn continues(path: &Path, session_id: &str, known: &crate::transcript::Analysis) -> Result<bool> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    for line in std::io::BufReader::new(file).lines().take(64) {
-        let Ok(line) = line else { break };
-        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let forked = record
-            .pointer("/forkedFrom/sessionId")
-            .and_then(|v| v.as_str())
-            == Some(session_id);
-        let linked = ["parentUuid", "logicalParentUuid"]
-            .iter()
-            .filter_map(|k| record.get(*k).and_then(|v| v.as_str()))
-            .any(|uuid| known.contains(uuid));
-        if forked || linked {
-            return Ok(true);
+/// What the first records of a transcript say about where it came from.
+enum Head {
+    /// A record names the pinned conversation in `forkedFrom`.
+    Forked,
+    /// Every parent it names is one of its own records: a conversation of its own.
+    SelfContained,
+    /// The parents it names that are not its own records.
+    LinksOut(Vec<String>),
+}
+
+impl Head {
+    /// Reads the first 64 records of `path`.
+    fn read(path: &Path, pinned: &str) -> Result<Head> {
+        use std::io::BufRead;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let (mut own, mut parents) = (std::collections::HashSet::new(), Vec::new());
+        for line in std::io::BufReader::new(file).lines().take(64) {
+            let Ok(line) = line else { break };
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let forked = record.pointer("/forkedFrom/sessionId").and_then(|v| v.as_str());
+            if forked == Some(pinned) {
+                return Ok(Head::Forked);
+            }
+            if let Some(uuid) = record.get("uuid").and_then(|v| v.as_str()) {
+                own.insert(uuid.to_string());
+            }
+            parents.extend(
+                ["parentUuid", "logicalParentUuid"]
+                    .iter()
+                    .filter_map(|k| record.get(*k).and_then(|v| v.as_str()))
+                    .map(str::to_string),
+            );
         }
+        parents.retain(|p| !own.contains(p));
+        Ok(match parents.is_empty() {
+            true => Head::SelfContained,
+            false => Head::LinksOut(parents),
+        })
     }
-    Ok(false)
 }
 
 #[cfg(test)]
@@ -301,5 +331,38 @@ mod tests {
         // As observed with Claude Code 2.1: ü is one unit, an emoji two.
         assert_eq!(encode_dir("Odd_dir.v2 sp@ce+ü~x"), "Odd-dir-v2-sp-ce---x");
         assert_eq!(encode_dir("/a/😀b"), "-a---b");
+    }
+
+    /// Only a file whose first records link outside it, or name the pinned conversation, can
+    /// continue it: another conversation in the same folder is passed over unread.
+    #[test]
+    fn a_file_continues_the_pinned_conversation_only_by_its_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lines: &[&str]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+            path
+        };
+        let own = write(
+            "own.jsonl",
+            &[
+                r#"{"parentUuid":null,"uuid":"a"}"#,
+                r#"{"parentUuid":"a","uuid":"b"}"#,
+            ],
+        );
+        assert!(matches!(Head::read(&own, "p").unwrap(), Head::SelfContained));
+        let cont = write(
+            "cont.jsonl",
+            &[
+                r#"{"parentUuid":null,"logicalParentUuid":"old-9","uuid":"c"}"#,
+                r#"{"parentUuid":"c","uuid":"d"}"#,
+            ],
+        );
+        assert!(matches!(Head::read(&cont, "p").unwrap(), Head::LinksOut(p) if p == ["old-9"]));
+        let fork = write(
+            "fork.jsonl",
+            &[r#"{"parentUuid":null,"uuid":"e","forkedFrom":{"sessionId":"p"}}"#],
+        );
+        assert!(matches!(Head::read(&fork, "p").unwrap(), Head::Forked));
     }
 }
