@@ -2,6 +2,7 @@
 //!
 //! Imports nothing of sessctl; only `cmd` and the root read it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,9 @@ pub enum Command {
     /// with systemd (a container) with writable cgroups, a private `systemd --user` of its
     /// own. On a systemd host it never makes cgroups of its own. Removes everything it made.
     Demo,
+    Serve(Serve),
+    #[command(subcommand)]
+    Dashboard(Dashboard),
     #[command(subcommand, hide = true)]
     Internal(Internal),
 }
@@ -70,7 +74,8 @@ pub enum Command {
 /// pending" until you run `sessctl restart <product>`.
 #[derive(Debug, Args)]
 pub struct Enable {
-    /// Product name: 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit.
+    /// Product name: 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit; not
+    /// `dashboard` (the dashboard's own unit).
     pub product: String,
     /// The directory the agent works in [default: the current directory].
     #[arg(long, value_name = "DIR")]
@@ -266,6 +271,44 @@ pub struct Json {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Serve the dashboard: resume, start and stop sessions from a browser or a phone, with the
+/// proof of every resume on screen.
+///
+/// Listens on the socket systemd hands over (sessctl-dashboard.socket, see `sessctl dashboard
+/// enable`), else on --listen. Loopback addresses only: reach it from a phone through
+/// `tailscale serve` or an SSH tunnel (README). Log in with the token `sessctl dashboard token`
+/// prints, or send it as `Authorization: Bearer <token>`. Sessions never run inside the
+/// server: stopping or restarting it touches none.
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// The address and port to listen on when systemd hands over no socket.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
+    pub listen: SocketAddr,
+}
+
+/// The dashboard's user service, and logging in to it.
+#[derive(Debug, Subcommand)]
+pub enum Dashboard {
+    /// Install the dashboard as a socket-activated user service, started at login.
+    ///
+    /// Writes sessctl-dashboard.socket and sessctl-dashboard.service, enables the socket and
+    /// starts it; the first connection starts the server. Running it again with another
+    /// --listen moves the socket. No session is touched.
+    Enable {
+        /// The loopback address and port the socket listens on.
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
+        listen: SocketAddr,
+    },
+    /// Stop the dashboard, disable its socket and remove both units; no session is touched.
+    ///
+    /// The token is kept, so links already given out work again after the next enable.
+    Disable,
+    /// Print the dashboard's token (created on first use, mode 0600).
+    Token,
+    /// Print a link that logs a browser in to the dashboard.
+    Url,
 }
 
 /// Commands the rendered unit runs; not for people.

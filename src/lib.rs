@@ -5,6 +5,7 @@
 //! ```text
 //! commands   cmd/*, demo     parse, call one lifecycle or query function, format
 //! cli        cli             the command line as data (imports nothing of sessctl)
+//! server     server/         the dashboard: HTTP pages and API over query and lifecycle
 //! query      query/          read-only reports: status, list, log, doctor, transcript check
 //! lifecycle  lifecycle/      every change to a session, under the product's lock
 //! testbed    testbed         a private systemd --user (feature `testbed` only)
@@ -30,6 +31,7 @@ pub mod poll;
 pub mod procfs;
 pub mod product;
 pub mod query;
+mod server;
 pub mod session;
 pub mod snapshot;
 pub mod stagger;

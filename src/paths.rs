@@ -200,6 +200,13 @@ pub fn check_name(name: &str) -> Result<()> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if valid && unit::unit_name(name) == unit::DASHBOARD_SERVICE {
+        return Err(usage(format!(
+            "product name {} is reserved: {} is the dashboard's own unit; choose another name",
+            quoted(name),
+            unit::DASHBOARD_SERVICE
+        )));
+    }
     if valid {
         return Ok(());
     }

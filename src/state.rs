@@ -278,6 +278,56 @@ pub fn events(paths: &Paths, product: &str) -> Result<Vec<Event>> {
     Ok(events)
 }
 
+/// How much of the end of an event log [`last_resume`] reads: dozens of events, so a list of
+/// 200 products never reads 200 whole logs.
+const TAIL_BYTES: u64 = 16 * 1024;
+
+/// The events that judge a resume: `resume` (and `verify`'s rounds), and `attach`'s judgement.
+const RESUME_EVENTS: [&str; 2] = ["resume", "attach"];
+
+/// The product's last resume as its event log tells it: the resume's event, and whether the
+/// event before it says the lost session was recovered. `None` when the end of the log holds
+/// no resume.
+pub fn last_resume(paths: &Paths, product: &str) -> Result<Option<(Event, bool)>> {
+    let path = paths.state_dir(product).join("events.jsonl");
+    let Some(tail) = read_tail(&path, TAIL_BYTES)? else {
+        return Ok(None);
+    };
+    // The first line may be cut by the tail's edge, and a torn line is no event: both skipped.
+    let events: Vec<Event> = tail
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let Some(at) = events
+        .iter()
+        .rposition(|e| RESUME_EVENTS.contains(&e.event.as_str()) && e.verdict.is_some())
+    else {
+        return Ok(None);
+    };
+    let recovered = at > 0 && events[at - 1].event == "recovered";
+    Ok(Some((events[at].clone(), recovered)))
+}
+
+/// The last `max` bytes of the file at `path`; `None` when there is no file.
+fn read_tail(path: &Path, max: u64) -> Result<Option<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
+    };
+    let read = |file: &mut std::fs::File| -> std::io::Result<String> {
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    read(&mut file)
+        .map(Some)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
 /// `time` as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

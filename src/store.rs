@@ -40,6 +40,36 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Creates `path` with `contents`, readable by its owner only (0600), unless it exists: then
+/// nothing is written and `false` returned. Whole or absent: the file is written under a
+/// temporary name and linked into place, and of two racing callers one link wins.
+pub fn create_private(path: &Path, contents: &[u8]) -> Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .context("a file path without a parent directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+    let tmp = dir.join(format!(".new.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<bool> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => Err(err),
+        }
+    };
+    let created = write();
+    // The temporary name is garbage whether or not the link happened.
+    let _ = fs::remove_file(&tmp);
+    created.with_context(|| format!("creating {}", path.display()))
+}
+
 /// Renames `from` to `to`, creating `to`'s parent: one atomic step on one file system.
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {

@@ -23,6 +23,13 @@ pub const SLICE_TEXT: &str = include_str!("../units/app-sessctl.slice");
 
 const SERVICE_TEMPLATE: &str = include_str!("../templates/session.service.tera");
 const NAIVE_TEMPLATE: &str = include_str!("../templates/naive.service.tera");
+const DASHBOARD_SOCKET_TEMPLATE: &str = include_str!("../templates/dashboard.socket.tera");
+const DASHBOARD_SERVICE_TEMPLATE: &str = include_str!("../templates/dashboard.service.tera");
+
+/// The dashboard's socket unit, which starts [`DASHBOARD_SERVICE`] on the first connection.
+pub const DASHBOARD_SOCKET: &str = "sessctl-dashboard.socket";
+/// The dashboard's server (`sessctl serve`), a unit apart from every session.
+pub const DASHBOARD_SERVICE: &str = "sessctl-dashboard.service";
 
 /// The unit name that hosts `product`.
 pub fn unit_name(product: &str) -> String {
@@ -141,6 +148,19 @@ pub fn render_naive(tmux: &str, socket: &str, agent: &str) -> Result<String> {
         .map_err(|err| usage(format!("rendering the naive demo unit: {err}")))
 }
 
+/// The dashboard's socket and service units, in that order: the server is `sessctl`, and
+/// the socket listens on `listen` (an address and port, as `SocketAddr` prints them).
+pub fn render_dashboard(sessctl: &str, listen: &str) -> Result<[String; 2]> {
+    let mut ctx = tera::Context::new();
+    ctx.insert("sessctl", sessctl);
+    ctx.insert("listen", listen);
+    let fail = |err| usage(format!("rendering the dashboard's units: {err}"));
+    Ok([
+        render(DASHBOARD_SOCKET_TEMPLATE, &ctx).map_err(fail)?,
+        render(DASHBOARD_SERVICE_TEMPLATE, &ctx).map_err(fail)?,
+    ])
+}
+
 /// Templates are tested, so what fails here is a value a filter refused: the innermost error
 /// names it.
 fn render(template: &str, ctx: &tera::Context) -> std::result::Result<String, String> {
@@ -150,6 +170,7 @@ fn render(template: &str, ctx: &tera::Context) -> std::result::Result<String, St
     tera.register_filter("path", string_filter(path_value));
     tera.register_filter("unit_word", string_filter(unit_word));
     tera.register_filter("env_assignment", env_assignment_filter);
+    tera.register_filter("listen_address", string_filter(listen_address));
     tera.render_str(template, ctx)
         .map_err(|err| innermost(&err))
 }
@@ -253,6 +274,19 @@ pub fn unit_word(value: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// A `ListenStream=` address: an IPv4 or bracketed IPv6 address and a port, nothing else.
+pub fn listen_address(value: &str) -> std::result::Result<String, String> {
+    let ok = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || ".:[]".contains(c));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!("{} is not an address and port", quoted(value)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +371,23 @@ mod tests {
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");
+    }
+
+    /// `units/` ships the dashboard's units as the package installs them: rendered for
+    /// /usr/bin/sessctl on the default address, never edited by hand.
+    #[test]
+    fn the_shipped_dashboard_units_are_the_templates_rendered_for_the_package() {
+        let [socket, service] = render_dashboard("/usr/bin/sessctl", "127.0.0.1:7878").unwrap();
+        assert_eq!(socket, include_str!("../units/sessctl-dashboard.socket"));
+        assert_eq!(service, include_str!("../units/sessctl-dashboard.service"));
+    }
+
+    #[rstest]
+    #[case("127.0.0.1:7878", true)]
+    #[case("[::1]:7878", true)]
+    #[case("127.0.0.1:7878\n[Service]", false)]
+    #[case("0.0.0.0:80 x", false)]
+    fn only_an_address_and_port_reach_listen_stream(#[case] input: &str, #[case] ok: bool) {
+        assert_eq!(listen_address(input).is_ok(), ok, "{input}");
     }
 }

@@ -18,6 +18,6 @@ pub fn restart(paths: &Paths, name: &str) -> Result<()> {
 }
 
 fn say(name: &str, step: Step) -> Result<()> {
-    outln!("{}", super::step_line(name, &step));
+    outln!("{}", step.line(name));
     Ok(())
 }

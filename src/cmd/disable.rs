@@ -9,7 +9,7 @@ use crate::paths::Paths;
 
 pub fn run(paths: &Paths, args: Disable) -> Result<()> {
     for step in control::disable(paths, &args.product, args.purge)? {
-        outln!("{}", super::step_line(&args.product, &step));
+        outln!("{}", step.line(&args.product));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
     };
     let wanted = control::wanted(&request)?;
     for step in control::enable(paths, &wanted, args.no_start)? {
-        outln!("{}", super::step_line(&wanted.name, &step));
+        outln!("{}", step.line(&wanted.name));
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! The subcommands: each parses its arguments, calls one `query` or `lifecycle` function and
 //! formats what it returns. None imports another.
 //!
-//! May import: `cli`, `query`, `lifecycle`, and the data and base modules for their types.
+//! May import: `cli`, `query`, `lifecycle`, `server`, and the data and base modules for their
+//! types.
 
 mod attach;
 mod control;
+mod dashboard;
 mod disable;
 mod doctor;
 mod enable;
@@ -13,6 +15,7 @@ mod internal;
 mod log;
 mod render;
 mod resume;
+mod serve;
 mod status;
 mod transcript;
 mod verify;
@@ -20,9 +23,7 @@ mod verify;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::lifecycle::control::Step;
 use crate::paths::Paths;
-use crate::unit;
 
 pub fn run(cli: Cli) -> Result<()> {
     let paths = Paths::from_env;
@@ -43,27 +44,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(args) => status::list(&paths()?, args.json),
         Command::Attach(args) => attach::run(&paths()?, &args.product),
         Command::Demo => crate::demo::run(),
+        Command::Serve(args) => serve::run(paths()?, args),
+        Command::Dashboard(cmd) => dashboard::run(&paths()?, cmd),
         Command::Internal(cmd) => internal::run(cmd),
-    }
-}
-
-/// What a change did, as the line a person reads.
-fn step_line(product: &str, step: &Step) -> String {
-    let unit = unit::unit_name(product);
-    match step {
-        Step::Pinned { session_id } => format!("{unit}: pinned to conversation {session_id}"),
-        Step::Unchanged => format!("{unit}: unchanged"),
-        Step::Written { live: true } => format!("{unit}: rewritten, reloaded and enabled"),
-        Step::Written { live: false } => format!("{unit}: written, reloaded and enabled"),
-        Step::RestartPending => format!(
-            "{unit}: restart pending; the live session keeps running until `sessctl restart {product}`"
-        ),
-        Step::AlreadyActive => format!("{unit}: already active"),
-        Step::NotStarted => format!("{unit}: not started (--no-start)"),
-        Step::Started => format!("{unit}: started"),
-        Step::Stopped => format!("{unit}: stopped"),
-        Step::Restarted => format!("{unit}: restarted"),
-        Step::Removed => format!("{unit}: stopped, disabled and removed"),
-        Step::Purged => format!("{product}: config and state removed"),
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::identity;
 use crate::paths::Paths;
-use crate::query::status::{self, Report};
+use crate::query::status::{self, LastResume, Report};
 
 pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
     let reports = status::status(paths, name)?;
@@ -54,6 +54,22 @@ pub fn list(paths: &Paths, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `survived at T (main PID 12, agent PID 34)`, with the reason of a loss.
+fn last_resume_line(last: &LastResume) -> String {
+    let pid = |p: Option<u32>| p.map_or("-".to_string(), |p| p.to_string());
+    let mut line = format!(
+        "{} at {} (main PID {}, agent PID {})",
+        last.verdict,
+        last.at,
+        pid(last.main_pid),
+        pid(last.agent_pid)
+    );
+    if let Some(reason) = &last.reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
+}
+
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -75,6 +91,9 @@ fn print_long(r: &Report) -> Result<()> {
     outln!("  restarts         {}", r.n_restarts);
     if let Some(end) = &r.last_exit {
         outln!("  last exit        {}", end.describe());
+    }
+    if let Some(last) = &r.last_resume {
+        outln!("  last resume      {}", last_resume_line(last));
     }
     outln!(
         "  cgroup           {}",

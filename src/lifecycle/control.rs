@@ -47,6 +47,29 @@ pub enum Step {
     Purged,
 }
 
+impl Step {
+    /// What a change did, as the line a person reads.
+    pub fn line(&self, product: &str) -> String {
+        let unit = unit::unit_name(product);
+        match self {
+            Step::Pinned { session_id } => format!("{unit}: pinned to conversation {session_id}"),
+            Step::Unchanged => format!("{unit}: unchanged"),
+            Step::Written { live: true } => format!("{unit}: rewritten, reloaded and enabled"),
+            Step::Written { live: false } => format!("{unit}: written, reloaded and enabled"),
+            Step::RestartPending => format!(
+                "{unit}: restart pending; the live session keeps running until `sessctl restart {product}`"
+            ),
+            Step::AlreadyActive => format!("{unit}: already active"),
+            Step::NotStarted => format!("{unit}: not started (--no-start)"),
+            Step::Started => format!("{unit}: started"),
+            Step::Stopped => format!("{unit}: stopped"),
+            Step::Restarted => format!("{unit}: restarted"),
+            Step::Removed => format!("{unit}: stopped, disabled and removed"),
+            Step::Purged => format!("{product}: config and state removed"),
+        }
+    }
+}
+
 /// What `enable` asks for, as the user typed it.
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -363,8 +363,11 @@ fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
     Ok(Done::Removed)
 }
 
-/// The product a unit name belongs to: `sessctl-<product>.service`.
+/// The product a unit name belongs to: `sessctl-<product>.service`, never the dashboard's.
 fn product_of(unit: &str) -> Option<&str> {
+    if unit == unit::DASHBOARD_SERVICE {
+        return None;
+    }
     unit.strip_prefix("sessctl-")?.strip_suffix(".service")
 }
 

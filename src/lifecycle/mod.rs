@@ -18,6 +18,7 @@
 //! below them; never `cmd` or `query`.
 
 pub mod control;
+pub mod dashboard;
 pub mod gc;
 pub mod guard;
 pub mod host;

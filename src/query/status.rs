@@ -61,6 +61,36 @@ pub struct Report {
     pub needs_repair: Option<String>,
     /// Why the product's config cannot be read or parsed, and the fix; null when it can.
     pub broken: Option<String>,
+    /// The proof the last resume gave, from the event log; null before the first.
+    pub last_resume: Option<LastResume>,
+}
+
+/// A resume's verdict and the session it proved, as the event log recorded it.
+#[derive(Debug, Serialize)]
+pub struct LastResume {
+    /// survived, started, lost, recovered (lost, and a new session runs on the same
+    /// conversation) or needs-repair.
+    pub verdict: String,
+    /// UTC, RFC 3339.
+    pub at: String,
+    pub main_pid: Option<u32>,
+    pub agent_pid: Option<u32>,
+    pub reason: Option<String>,
+}
+
+fn last_resume(paths: &Paths, name: &str) -> Result<Option<LastResume>> {
+    Ok(
+        state::last_resume(paths, name)?.map(|(event, recovered)| LastResume {
+            verdict: match recovered {
+                true => "recovered".to_string(),
+                false => event.verdict.unwrap_or_default(),
+            },
+            at: event.time,
+            main_pid: event.main_pid,
+            agent_pid: event.agent_pid,
+            reason: event.reason,
+        }),
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -170,5 +200,6 @@ fn unit_report(
         conversation: None,
         needs_repair: None,
         broken: None,
+        last_resume: last_resume(paths, name)?,
     })
 }

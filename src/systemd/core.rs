@@ -13,7 +13,7 @@ use zbus::{Connection, OwnedObjectPath};
 use super::proxies::{
     ExecCommand, LoginProxy, LoginUserProxy, ManagerProxy, ServiceProxy, UnitProxy,
 };
-use super::{ExecLine, UnitConfig, UnitDetails, UnitFile, UnitStatus};
+use super::{ActiveState, ExecLine, UnitConfig, UnitDetails, UnitFile, UnitStatus};
 use crate::error::{Exit, NO_MANAGER};
 
 /// A connection to the user manager. `Sync`: one per process, shared by every task.
@@ -230,6 +230,15 @@ impl Core {
             exec_main_start_timestamp: started,
             n_restarts: restarts,
         })
+    }
+
+    /// The `ActiveState` of any unit, a socket as well as a service.
+    pub async fn active_state(&self, unit: &str) -> Result<ActiveState> {
+        let u = self.unit(unit).await?;
+        u.active_state()
+            .await
+            .with_context(|| format!("reading the state of {unit}"))?
+            .parse()
     }
 
     /// Whether a job (a stop or a restart someone asked for, the manager's own shutdown) is

@@ -175,6 +175,7 @@ blocking! {
     fn stop(unit: &str) -> ();
     fn restart(unit: &str) -> ();
     fn status(unit: &str) -> UnitStatus;
+    fn active_state(unit: &str) -> ActiveState;
     fn job_pending(unit: &str) -> bool;
     fn details(unit: &str) -> UnitDetails;
     fn unit_file(unit: &str) -> UnitFile;

@@ -5,6 +5,7 @@ mod support;
 mod architecture;
 mod attach;
 mod conversation;
+mod dashboard;
 mod demo;
 mod doctor;
 mod errors;

@@ -538,6 +538,7 @@ impl Drop for TmuxServer {
 
 pub mod claude;
 pub mod fake_api;
+pub mod http;
 
 #[test]
 fn redaction_replaces_what_varies_and_keeps_the_rest() {

@@ -1,0 +1,174 @@
+//! The JSON API, which mirrors the CLI: each route returns what the matching `--json` command
+//! prints, from the same query or lifecycle function.
+//!
+//! | route | the CLI |
+//! |---|---|
+//! | `GET /api/products` | `sessctl list --json` |
+//! | `GET /api/products/{p}` | `sessctl status p --json` |
+//! | `POST /api/products/{p}/resume` | `sessctl resume p --no-attach --json` |
+//! | `POST /api/products/{p}/start`, `stop`, `restart` | `sessctl start p` and so on, as `{product, step, line}` |
+//! | `GET /api/products/{p}/events` | `sessctl log p --json` |
+//! | `GET /api/doctor` | `sessctl doctor --json` |
+//!
+//! Every verdict of a resume is a 200: the verdict is the answer, in the body. An error is
+//! `{"error", "exit_code"}` with the status its exit code maps to (see [`ApiError`]).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{blocking, product_name, App};
+use crate::error;
+use crate::lifecycle::{control, resume};
+use crate::query;
+
+/// The JSON of `value`, byte for byte what the CLI prints (pretty, one trailing newline).
+pub fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(mut text) => {
+            text.push('\n');
+            ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+        }
+        Err(err) => ApiError::internal(format!("writing JSON: {err}")).into_response(),
+    }
+}
+
+/// A failed request: the status, and the message and exit code the CLI would have given.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl ApiError {
+    pub fn internal(message: String) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+            exit_code: error::FAILURE,
+        }
+    }
+
+    pub fn not_found(message: String) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message,
+            exit_code: error::USAGE,
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// Bad input is a 400, an unreachable manager a 503, anything else a 500.
+    fn from(err: anyhow::Error) -> ApiError {
+        let exit_code = error::code_of(&err);
+        let status = match exit_code {
+            error::USAGE => StatusCode::BAD_REQUEST,
+            error::NO_MANAGER => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: format!("{err:#}"),
+            exit_code,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            exit_code: u8,
+        }
+        let body = Body {
+            error: &self.message,
+            exit_code: self.exit_code,
+        };
+        let mut response = json(&body);
+        *response.status_mut() = self.status;
+        response
+    }
+}
+
+pub async fn products(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    Ok(json(&*app.list().await?))
+}
+
+pub async fn product(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = product_name(&app, &name)?;
+    let paths = app.paths.clone();
+    let mut reports = blocking(move || query::status::status(&paths, Some(&name))).await?;
+    Ok(json(&reports.remove(0)))
+}
+
+pub async fn events(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = product_name(&app, &name)?;
+    let paths = app.paths.clone();
+    Ok(json(
+        &blocking(move || query::log::events(&paths, &name)).await?,
+    ))
+}
+
+pub async fn doctor(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let paths = app.paths.clone();
+    Ok(json(
+        &blocking(move || query::doctor::sweep(&paths, None)).await?,
+    ))
+}
+
+/// What `start`, `stop` and `restart` did: the step as JSON, and the CLI's line.
+#[derive(Serialize)]
+struct Done {
+    product: String,
+    #[serde(flatten)]
+    step: control::Step,
+    line: String,
+}
+
+/// `POST /api/products/{p}/{action}`: resume, start, stop or restart.
+pub async fn act(
+    State(app): State<Arc<App>>,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let name = product_name(&app, &name)?;
+    let paths = app.paths.clone();
+    let step = match action.as_str() {
+        "resume" => {
+            let resumed = blocking(move || resume::resume_product(&paths, &name, "resume")).await?;
+            app.forget_list().await;
+            return Ok(json(&resumed.outcome));
+        }
+        "start" => control::start,
+        "stop" => control::stop,
+        "restart" => control::restart,
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no action {}: resume, start, stop or restart",
+                error::quoted(&action)
+            )))
+        }
+    };
+    let done = blocking(move || {
+        let step = step(&paths, &name)?;
+        Ok(Done {
+            line: step.line(&name),
+            product: name,
+            step,
+        })
+    })
+    .await?;
+    app.forget_list().await;
+    Ok(json(&done))
+}

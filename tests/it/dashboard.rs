@@ -1,0 +1,426 @@
+//! The dashboard (`sessctl serve`): its API mirrors the CLI on a real private manager, it runs
+//! as a socket-activated unit whose restart, stop or crash touches no session, and it lets in
+//! only the token's holder.
+//!
+//! The sessions here run a stand-in agent (`sleep`): what is tested is the dashboard, systemd
+//! and tmux, none of which depends on what the agent is.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::support::http::{Client, Reply};
+use crate::support::{manager, status_json, wait_for, Env, SESSCTL};
+
+const DASHBOARD: &str = "sessctl-dashboard.service";
+const SOCKET: &str = "sessctl-dashboard.socket";
+
+fn token(env: &Env) -> String {
+    let out = env
+        .sessctl()
+        .args(["dashboard", "token"])
+        .stdout_read()
+        .run();
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+fn cli_json(env: &Env, args: &[&str]) -> Value {
+    let out = env.sessctl().args(args).stdout_read().status_any().run();
+    serde_json::from_slice(&out.stdout).expect("the CLI's JSON")
+}
+
+/// A report with its uptimes removed: the seconds tick between two reads of the same session.
+fn steady(mut value: Value) -> Value {
+    match &mut value {
+        Value::Object(map) => {
+            map.remove("uptime_seconds");
+            for v in map.values_mut() {
+                *v = steady(v.take());
+            }
+        }
+        Value::Array(items) => {
+            for v in items.iter_mut() {
+                *v = steady(v.take());
+            }
+        }
+        _ => {}
+    }
+    value
+}
+
+/// The session as the proof sees it: invocation, main PID, agent PID.
+fn identity(env: &Env) -> (Value, Value, Value) {
+    let s = status_json(env);
+    (
+        s["invocation_id"].clone(),
+        s["main_pid"].clone(),
+        s["agent_pid"].clone(),
+    )
+}
+
+#[track_caller]
+fn ok(reply: Reply) -> Value {
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json()
+}
+
+#[test]
+fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_session() {
+    let Some(env) = manager("dashboard") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    env.sessctl()
+        .args(["dashboard", "enable"])
+        .stdout(
+            "sessctl-dashboard.socket: written and reloaded\n\
+             sessctl-dashboard.socket: enabled and listening on http://127.0.0.1:7878/\n\
+             log in: open the link `sessctl dashboard url` prints\n",
+        )
+        .run();
+    // The socket listens in the private manager's network namespace: the client joins it.
+    let netns = env.bed.as_ref().expect("a manager").netns();
+    let client = Client::new(
+        "http://127.0.0.1:7878",
+        Some(netns.try_clone_to_owned().expect("dup netns")),
+    );
+    let auth = format!("Bearer {}", token(&env));
+    let h = [("authorization", auth.as_str())];
+
+    let list = ok(client.get("/api/products", &h));
+    assert_eq!(steady(list), steady(cli_json(&env, &["list", "--json"])));
+
+    // Resume from the dashboard: the verdict is the CLI's, and the session is untouched.
+    let before = identity(&env);
+    let resumed = ok(client.post("/api/products/web/resume", &h, None));
+    assert_eq!(
+        (&resumed["verdict"], &resumed["recovered"]),
+        (&json!("survived"), &json!(false)),
+        "{resumed:#}"
+    );
+    let cli = cli_json(&env, &["resume", "web", "--no-attach", "--json"]);
+    assert_eq!(steady(resumed), steady(cli));
+    assert_eq!(identity(&env), before);
+    let status = ok(client.get("/api/products/web", &h));
+    assert_eq!(steady(status.clone()), steady(status_json(&env)));
+    assert_eq!(status["last_resume"]["verdict"], "survived");
+    assert_eq!(status["last_resume"]["main_pid"], status["main_pid"]);
+    assert_eq!(status["last_resume"]["agent_pid"], status["agent_pid"]);
+    let events = ok(client.get("/api/products/web/events", &h));
+    assert_eq!(events, cli_json(&env, &["log", "web", "--json"]));
+    let doctor = ok(client.get("/api/doctor", &h));
+    assert!(doctor["healthy"].is_boolean(), "{doctor:#}");
+    assert!(doctor["findings"].is_array(), "{doctor:#}");
+
+    // Stop, start and restart answer with the CLI's step and line.
+    let stopped = ok(client.post("/api/products/web/stop", &h, None));
+    assert_eq!(
+        stopped,
+        json!({"product": "web", "step": "stopped", "line": "sessctl-web.service: stopped"})
+    );
+    assert_eq!(status_json(&env)["active_state"], "inactive");
+    let started = ok(client.post("/api/products/web/start", &h, None));
+    assert_eq!(
+        started,
+        json!({"product": "web", "step": "started", "line": "sessctl-web.service: started"})
+    );
+    let restarted = ok(client.post("/api/products/web/restart", &h, None));
+    assert_eq!(restarted["line"], "sessctl-web.service: restarted");
+
+    // The dashboard runs in a unit of its own, outside the session's.
+    let systemd = env.systemd();
+    let server = systemd.details(DASHBOARD).expect("the dashboard's unit");
+    assert!(
+        server
+            .control_group
+            .ends_with("/app.slice/sessctl-dashboard.service"),
+        "{}",
+        server.control_group
+    );
+    assert!(status_json(&env)["cgroup"]
+        .as_str()
+        .expect("a cgroup")
+        .ends_with("/app.slice/app-sessctl.slice/sessctl-web.service"));
+
+    // Its restart, its stop and its crash leave the session exactly as it was; the socket
+    // brings the server back on the next request.
+    let before = identity(&env);
+    systemd
+        .restart(DASHBOARD)
+        .expect("restarting the dashboard");
+    assert_eq!(identity(&env), before);
+    ok(client.get("/api/products/web", &h));
+    systemd.stop(DASHBOARD).expect("stopping the dashboard");
+    assert_eq!(identity(&env), before);
+    ok(client.get("/api/products/web", &h));
+    let pid = systemd.status(DASHBOARD).expect("status").main_pid;
+    assert_ne!(pid, 0);
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("killing the dashboard");
+    wait_for("the killed dashboard to end", || {
+        let now = systemd.status(DASHBOARD).expect("status").main_pid;
+        (now != pid).then_some(())
+    });
+    assert_eq!(identity(&env), before);
+    ok(client.get("/api/products/web", &h));
+    assert_eq!(identity(&env), before);
+
+    // gc never takes the dashboard's units for a product's leftovers.
+    let gc = cli_json(&env, &["gc", "--dry-run", "--json"]);
+    assert!(!gc.to_string().contains("dashboard"), "{gc:#}");
+
+    env.sessctl()
+        .args(["dashboard", "disable"])
+        .stdout(
+            "sessctl-dashboard.socket, sessctl-dashboard.service: stopped, disabled and removed\n",
+        )
+        .run();
+    let units = env.config_home().join("systemd/user");
+    assert!(!units.join(SOCKET).exists() && !units.join(DASHBOARD).exists());
+    assert_eq!(identity(&env), before);
+}
+
+/// `sessctl serve` on an ephemeral loopback port, with no manager: enough for everything that
+/// is decided before a product is read. Killed when dropped.
+struct Served {
+    child: Child,
+    client: Client,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(env: &Env) -> Served {
+    let mut child = Command::new(SESSCTL)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .envs(env.vars())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning sessctl serve");
+    // The server says where it listens once it does; a server that fails says why and exits.
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("reading the server's first line");
+    let base = line
+        .strip_prefix("sessctl: dashboard on ")
+        .and_then(|rest| rest.split('/').take(3).collect::<Vec<_>>().join("/").into())
+        .filter(|base: &String| base.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("the server did not start: {line}"));
+    Served {
+        child,
+        client: Client::new(&base, None),
+    }
+}
+
+/// The CSRF value a logged-in page carries.
+fn csrf(client: &Client, cookie: &str) -> String {
+    let page = client.get("/", &[("cookie", cookie)]);
+    assert_eq!(page.status, 200, "{page:?}");
+    let (_, rest) = page
+        .body
+        .split_once(r#"<meta name="csrf" content=""#)
+        .expect("a csrf meta tag");
+    rest.split('"').next().expect("its value").to_string()
+}
+
+#[test]
+fn only_the_tokens_holder_gets_in_and_a_cookie_changes_nothing_without_csrf() {
+    let env = Env::offline();
+    let served = serve(&env);
+    let c = &served.client;
+    let token = token(&env);
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("sessctl_token={token}");
+
+    let none = c.get("/api/products", &[]);
+    assert_eq!(
+        (none.status, none.header("www-authenticate")),
+        (401, Some("Bearer"))
+    );
+    assert_eq!(
+        none.body,
+        "{\n  \"error\": \"no token: log in, or send `Authorization: Bearer <token>` (`sessctl dashboard token` prints it)\",\n  \"exit_code\": 2\n}\n"
+    );
+    let wrong = c.get("/api/products", &[("authorization", "Bearer 0123")]);
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        wrong.json()["error"],
+        "wrong token: `sessctl dashboard token` prints the right one"
+    );
+    let right = c.get("/api/products", &[("authorization", &bearer)]);
+    assert_eq!((right.status, right.body.as_str()), (200, "[]\n"));
+
+    // A page sends a stranger to the login page.
+    let page = c.get("/", &[]);
+    assert_eq!(
+        (page.status, page.header("location")),
+        (303, Some("/login"))
+    );
+
+    // The cookie reads; a change needs the page's CSRF value too (then it reaches the
+    // product check: there is no product "web").
+    assert_eq!(c.get("/api/products", &[("cookie", &cookie)]).status, 200);
+    let forged = c.post("/api/products/web/start", &[("cookie", &cookie)], None);
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let csrf = csrf(c, &cookie);
+    let real = c.post(
+        "/api/products/web/start",
+        &[("cookie", &cookie), ("x-sessctl-csrf", &csrf)],
+        None,
+    );
+    assert_eq!(real.status, 404, "{real:?}");
+    assert_eq!(
+        real.json()["error"],
+        "no product \"web\"; `sessctl list` shows the products"
+    );
+
+    // No path reaches anything but a product.
+    for path in [
+        "/api/products/..%2F..%2Fetc%2Fpasswd",
+        "/api/products/..",
+        "/api/products/-x/events",
+        "/api/products/dashboard",
+    ] {
+        let reply = c.get(path, &[("authorization", &bearer)]);
+        assert_eq!(reply.status, 404, "{path}: {reply:?}");
+    }
+    assert_eq!(c.get("/p/..%2Fetc", &[("cookie", &cookie)]).status, 404);
+    let action = c.post(
+        "/api/products/..%2Fx/start",
+        &[("authorization", &bearer)],
+        None,
+    );
+    assert_eq!(action.status, 404);
+
+    // The assets and the manifest are public and embedded.
+    for (path, kind) in [
+        ("/static/app.js", "text/javascript"),
+        ("/static/app.css", "text/css"),
+        ("/static/icon-192.png", "image/png"),
+        ("/static/icon-512.png", "image/png"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+    ] {
+        let reply = c.get(path, &[]);
+        assert_eq!(
+            (reply.status, reply.header("content-type")),
+            (200, Some(kind)),
+            "{path}"
+        );
+    }
+    let manifest: Value = c.get("/manifest.webmanifest", &[]).json();
+    assert_eq!(manifest["display"], "standalone");
+}
+
+#[test]
+fn login_sets_a_strict_http_only_cookie_and_failed_logins_are_rate_limited() {
+    let env = Env::offline();
+    let served = serve(&env);
+    let c = &served.client;
+    let token = token(&env);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+
+    assert_eq!(c.get("/login", &[]).status, 200);
+    let login = c.post("/login", &form, Some(&format!("token={token}")));
+    assert_eq!(
+        (login.status, login.header("location")),
+        (303, Some("/")),
+        "{login:?}"
+    );
+    assert_eq!(
+        login.header("set-cookie"),
+        Some(
+            format!("sessctl_token={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000")
+                .as_str()
+        )
+    );
+    let link = c.get(&format!("/login?token={token}"), &[]);
+    assert_eq!(link.status, 303);
+
+    for _ in 0..5 {
+        let wrong = c.post("/login", &form, Some("token=guess"));
+        assert_eq!(wrong.status, 401);
+        assert!(wrong.body.contains("wrong token"), "{wrong:?}");
+    }
+    // Limited now: a sixth guess, the right token and a bearer all wait.
+    assert_eq!(c.post("/login", &form, Some("token=guess")).status, 429);
+    assert_eq!(
+        c.post("/login", &form, Some(&format!("token={token}")))
+            .status,
+        429
+    );
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        c.get("/api/products", &[("authorization", &bearer)]).status,
+        429
+    );
+}
+
+#[test]
+fn a_non_loopback_address_is_refused_and_nothing_is_written() {
+    let env = Env::offline();
+    env.sessctl()
+        .args(["serve", "--listen", "0.0.0.0:7878"])
+        .stderr("sessctl: 0.0.0.0:7878 is not a loopback address, and the dashboard speaks no TLS yet: listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)\n")
+        .status(1)
+        .run();
+    env.sessctl()
+        .args(["dashboard", "enable", "--listen", "192.0.2.1:7878"])
+        .stderr("sessctl: 192.0.2.1:7878 is not a loopback address, and the dashboard speaks no TLS yet: listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)\n")
+        .status(1)
+        .run();
+    assert!(!env.config_home().join("systemd").exists());
+}
+
+#[test]
+fn the_token_is_private_and_a_token_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::offline();
+    let first = token(&env);
+    assert_eq!(first.len(), 64);
+    assert_eq!(token(&env), first, "the token is made once");
+    let file = env.config_home().join("sessctl/dashboard.token");
+    let mode = std::fs::metadata(&file)
+        .expect("the token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    env.sessctl()
+        .args(["dashboard", "url"])
+        .stdout(&format!("http://127.0.0.1:7878/login?token={first}\n"))
+        .run();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    env.sessctl()
+        .args(["dashboard", "token"])
+        .stderr(&format!(
+            "sessctl: {f} is readable by others (mode 644); run `chmod 600 {f}`\n",
+            f = file.display()
+        ))
+        .status(1)
+        .run();
+}
+
+#[test]
+fn the_dashboards_name_is_no_products() {
+    let env = Env::offline();
+    env.sessctl()
+        .args(["enable", "dashboard", "--", "sleep", "1"])
+        .stderr("sessctl: product name \"dashboard\" is reserved: sessctl-dashboard.service is the dashboard's own unit; choose another name\n")
+        .status(2)
+        .run();
+}
