@@ -10,12 +10,14 @@
 //! Adapter for tmux. May import: `poll`, `procfs`, `store`.
 
 use std::convert::Infallible;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use nix::pty::Winsize;
 
 use crate::poll;
 use crate::store;
@@ -158,6 +160,70 @@ pub fn attach(tmux: &Path, socket: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// A tmux client of a product's session in a pseudo-terminal of its own: the dashboard's live
+/// terminal. Its output is read, and keys written, through `master`.
+pub struct Viewer {
+    pub master: OwnedFd,
+    pub client: Child,
+}
+
+/// Starts a [`Viewer`]. `-N` as every client here, so it never starts a server of its own;
+/// `-r` unless `write`, so tmux itself ignores its keys. `setsid --ctty` makes the pty the
+/// client's controlling terminal, so a [`resize`] reaches it as SIGWINCH.
+pub fn viewer(tmux: &Path, socket: &Path, write: bool, size: Size) -> Result<Viewer> {
+    let pty = nix::pty::openpty(Some(&winsize(size)), None).context("opening a pseudo-terminal")?;
+    let slave = |pty: &nix::pty::OpenptyResult| {
+        pty.slave.try_clone().context("sharing the pseudo-terminal")
+    };
+    let mut cmd = Command::new("setsid");
+    cmd.arg("--ctty")
+        .arg(tmux)
+        .arg("-N")
+        .arg("-S")
+        .arg(socket)
+        .args(["attach-session", "-t", SESSION]);
+    if !write {
+        cmd.arg("-r");
+    }
+    let client = cmd
+        .env("TERM", "xterm-256color")
+        .stdin(slave(&pty)?)
+        .stdout(slave(&pty)?)
+        .stderr(slave(&pty)?)
+        .spawn()
+        .with_context(|| format!("running setsid {} attach-session", tmux.display()))?;
+    Ok(Viewer {
+        master: pty.master,
+        client,
+    })
+}
+
+nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, Winsize);
+
+/// Gives a viewer's terminal a new size; the kernel tells its client with SIGWINCH.
+pub fn resize(master: BorrowedFd<'_>, size: Size) -> Result<()> {
+    // SAFETY: TIOCSWINSZ reads one `Winsize` through the pointer, which outlives the call, and
+    // `master` is an open pseudo-terminal.
+    unsafe { set_winsize(master.as_raw_fd(), &winsize(size)) }.context("resizing the terminal")?;
+    Ok(())
+}
+
+fn winsize(size: Size) -> Winsize {
+    Winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }
 
 /// `tmux -V` as (major, minor), e.g. "tmux 3.3a" is (3, 3); `None` for a version string

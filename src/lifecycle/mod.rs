@@ -26,6 +26,7 @@ pub mod observe;
 pub mod resume;
 pub mod start;
 pub mod target;
+pub mod terminal;
 pub mod transcript;
 pub mod unit_file;
 pub mod verify;

@@ -15,6 +15,7 @@
 mod api;
 mod auth;
 mod pages;
+mod terminal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -181,6 +182,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/products", get(api::products))
         .route("/api/products/{product}", get(api::product))
         .route("/api/products/{product}/events", get(api::events))
+        .route("/api/products/{product}/terminal", get(terminal::open))
         .route("/api/products/{product}/{action}", post(api::act))
         .route("/api/doctor", get(api::doctor))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard_api));

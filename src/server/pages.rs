@@ -26,7 +26,7 @@ const TEMPLATES: [(&str, &str); 4] = [
 ];
 
 /// The files under `/static/`: name, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 5] = [
+const ASSETS: [(&str, &str, &[u8]); 9] = [
     ("app.css", "text/css", include_bytes!("assets/app.css")),
     ("app.js", "text/javascript", include_bytes!("assets/app.js")),
     (
@@ -43,6 +43,27 @@ const ASSETS: [(&str, &str, &[u8]); 5] = [
         "icon-512.png",
         "image/png",
         include_bytes!("assets/icon-512.png"),
+    ),
+    // The terminal's, loaded by a product's page only.
+    (
+        "terminal.js",
+        "text/javascript",
+        include_bytes!("assets/terminal.js"),
+    ),
+    (
+        "xterm.js",
+        "text/javascript",
+        include_bytes!("assets/vendor/xterm.js"),
+    ),
+    (
+        "xterm.css",
+        "text/css",
+        include_bytes!("assets/vendor/xterm.css"),
+    ),
+    (
+        "addon-fit.js",
+        "text/javascript",
+        include_bytes!("assets/vendor/addon-fit.js"),
     ),
 ];
 

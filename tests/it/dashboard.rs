@@ -6,14 +6,16 @@
 //! and tmux, none of which depends on what the agent is.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 use crate::support::http::{Client, Reply};
-use crate::support::{manager, status_json, wait_for, Env, SESSCTL};
+use crate::support::{manager, status_json, tmux, wait_for, Env, SESSCTL};
 
 const DASHBOARD: &str = "sessctl-dashboard.service";
 const SOCKET: &str = "sessctl-dashboard.socket";
@@ -423,4 +425,110 @@ fn the_dashboards_name_is_no_products() {
         .stderr("sessctl: product name \"dashboard\" is reserved: sessctl-dashboard.service is the dashboard's own unit; choose another name\n")
         .status(2)
         .run();
+}
+
+/// A WebSocket onto `path` of the server at `addr`, as the dashboard's page opens it: with the
+/// login cookie and the page's own origin. Reads are bounded by a minute.
+fn terminal(addr: &str, path: &str, cookie: &str) -> tungstenite::WebSocket<TcpStream> {
+    use tungstenite::client::IntoClientRequest;
+    let stream = TcpStream::connect(addr).expect("connecting to the dashboard");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a read timeout");
+    let mut request = format!("ws://{addr}{path}")
+        .into_client_request()
+        .expect("a WebSocket request");
+    let headers = request.headers_mut();
+    headers.insert("cookie", cookie.parse().expect("a header"));
+    let origin = format!("http://{addr}");
+    headers.insert("origin", origin.parse().expect("a header"));
+    tungstenite::client(request, stream)
+        .unwrap_or_else(|err| panic!("opening {path}: {err}"))
+        .0
+}
+
+fn send(ws: &mut tungstenite::WebSocket<TcpStream>, frame: Value) {
+    ws.send(tungstenite::Message::text(frame.to_string()))
+        .expect("sending a frame");
+}
+
+/// Whether the pane shows a line that is exactly `line`.
+fn pane_shows(env: &Env, line: &str) -> bool {
+    tmux(&env.socket("web"), &["capture-pane", "-p", "-t", "main"])
+        .is_some_and(|screen| screen.lines().any(|l| l.trim_end() == line))
+}
+
+fn clients(env: &Env) -> String {
+    tmux(
+        &env.socket("web"),
+        &[
+            "list-clients",
+            "-F",
+            "#{client_width}x#{client_height} #{client_readonly}",
+        ],
+    )
+    .unwrap_or_default()
+}
+
+#[test]
+fn the_terminal_types_into_the_session_only_when_asked_and_only_from_the_dashboard() {
+    let Some(env) = manager("terminal") else {
+        return;
+    };
+    // The stand-in agent is a shell: typing into a session is what is tested, not an agent.
+    env.sessctl()
+        .args(["enable", "web", "--", "sh"])
+        .stdout_read()
+        .run();
+    let before = identity(&env);
+    let served = serve(&env);
+    let addr = served.client.base.trim_start_matches("http://").to_string();
+    let cookie = format!("sessctl_token={}", token(&env));
+    let path = "/api/products/web/terminal";
+
+    // Another site's page cannot open it with the user's cookie, nor can a request without
+    // an origin.
+    let upgrade = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("cookie", cookie.as_str()),
+    ];
+    let foreign = [&upgrade[..], &[("origin", "http://evil.example")]].concat();
+    assert_eq!(served.client.get(path, &foreign).status, 403);
+    assert_eq!(served.client.get(path, &upgrade).status, 403);
+
+    // A read-only viewer's keys never arrive: its frames are handled in order, so once its
+    // resize shows, its keys have been handled too.
+    let mut viewer = terminal(&addr, &format!("{path}?cols=100&rows=30"), &cookie);
+    send(&mut viewer, json!({"input": "echo typed-read-only\r"}));
+    send(&mut viewer, json!({"resize": [90, 20]}));
+    wait_for("the read-only viewer's resize", || {
+        clients(&env).contains("90x20 1").then_some(())
+    });
+
+    let mut writer = terminal(&addr, &format!("{path}?write=1&cols=100&rows=30"), &cookie);
+    send(&mut writer, json!({"input": "echo hello-from-phone\r"}));
+    wait_for("the typed command's output in the pane", || {
+        pane_shows(&env, "hello-from-phone").then_some(())
+    });
+    let mut seen = Vec::new();
+    wait_for("the typed command's output on the WebSocket", || {
+        if let tungstenite::Message::Binary(bytes) = writer.read().expect("reading the terminal") {
+            seen.extend_from_slice(&bytes);
+        }
+        String::from_utf8_lossy(&seen)
+            .contains("hello-from-phone")
+            .then_some(())
+    });
+    assert!(!pane_shows(&env, "typed-read-only"));
+
+    // Closing the viewers ends their tmux clients, and nothing of the session.
+    viewer.close(None).expect("closing");
+    writer.close(None).expect("closing");
+    wait_for("the viewers' tmux clients to end", || {
+        clients(&env).is_empty().then_some(())
+    });
+    assert_eq!(identity(&env), before);
 }
