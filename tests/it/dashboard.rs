@@ -20,7 +20,7 @@ use crate::support::{manager, status_json, tmux, wait_for, Env, SESSCTL};
 const DASHBOARD: &str = "sessctl-dashboard.service";
 const SOCKET: &str = "sessctl-dashboard.socket";
 
-fn token(env: &Env) -> String {
+pub fn token(env: &Env) -> String {
     let out = env
         .sessctl()
         .args(["dashboard", "token"])
@@ -57,7 +57,7 @@ fn steady(mut value: Value) -> Value {
 }
 
 /// The session as the proof sees it: invocation, main PID, agent PID.
-fn identity(env: &Env) -> (Value, Value, Value) {
+pub fn identity(env: &Env) -> (Value, Value, Value) {
     let s = status_json(env);
     (
         s["invocation_id"].clone(),

@@ -4,6 +4,7 @@ mod support;
 
 mod architecture;
 mod attach;
+mod browser;
 mod conversation;
 mod dashboard;
 mod demo;

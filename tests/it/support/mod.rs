@@ -536,6 +536,7 @@ impl Drop for TmuxServer {
     }
 }
 
+pub mod browser;
 pub mod claude;
 pub mod fake_api;
 pub mod http;

@@ -1,0 +1,205 @@
+//! Debian's chromium, driven through chromedriver (WebDriver) with fantoccini, inside the
+//! private manager's network namespace so that it reaches the socket-activated dashboard
+//! there, and nothing else.
+//!
+//! A socket belongs to the namespace of the thread that makes it, so the driver is started
+//! through `nsenter`, and the WebDriver client runs on a single-threaded runtime on a thread
+//! that joined the namespace ([`Browser::run`]).
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use nix::sched::{setns, CloneFlags};
+use serde_json::{json, Value};
+
+use super::Env;
+
+/// The viewports the dashboard is tested at: a phone's, and a desktop's.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewport {
+    Phone,
+    Desktop,
+}
+
+impl Viewport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Viewport::Phone => "phone",
+            Viewport::Desktop => "desktop",
+        }
+    }
+
+    fn options(self, profile: &std::path::Path) -> Value {
+        let mut args = vec![
+            "--headless=new".to_string(),
+            // Root has no user namespaces for chromium's sandbox here.
+            "--no-sandbox".to_string(),
+            "--disable-dev-shm-usage".to_string(),
+            "--disable-gpu".to_string(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut options = json!({"binary": "/usr/bin/chromium"});
+        match self {
+            Viewport::Phone => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2, "touch": true, "mobile": true},
+                    "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36"
+                });
+            }
+            Viewport::Desktop => args.push("--window-size=1280,900".to_string()),
+        }
+        options["args"] = json!(args);
+        options
+    }
+}
+
+/// A chromedriver in the manager's network namespace; it and its browsers are killed when
+/// dropped (they share a process group of their own).
+pub struct Driver {
+    child: Child,
+    netns: std::os::fd::OwnedFd,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(-(self.child.id() as i32));
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver in `env`'s manager's network namespace. With `CI` set a driver that
+/// cannot start fails the test; elsewhere the test is skipped with the reason printed.
+pub fn driver(env: &Env) -> Option<Driver> {
+    match start(env) {
+        Ok(driver) => Some(driver),
+        Err(err) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set and chromedriver could not start: {err}")
+        }
+        Err(err) => {
+            eprintln!("SKIPPED: no chromium/chromedriver: {err}");
+            None
+        }
+    }
+}
+
+fn start(env: &Env) -> Result<Driver, String> {
+    let bed = env.bed.as_ref().ok_or("no manager")?;
+    let netns = bed
+        .netns()
+        .try_clone_to_owned()
+        .map_err(|e| format!("dup netns: {e}"))?;
+    let path = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net={path}"))
+        .args(["chromedriver", "--port=9515"])
+        .env("HOME", env.scratch.as_os_str())
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("running nsenter chromedriver: {e}"))?;
+    // The driver says when it listens; one that fails exits and closes its stdout.
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("started successfully"));
+    // Keep draining its stdout so that the driver never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let driver = Driver {
+        child,
+        netns,
+        profile,
+    };
+    if !started {
+        return Err("chromedriver exited before it listened".to_string());
+    }
+    Ok(driver)
+}
+
+impl Driver {
+    /// Runs `scenario` with a new browser at `viewport`, on a thread in the manager's network
+    /// namespace; a panic in it fails the test.
+    pub fn run<F>(&self, viewport: Viewport, scenario: F)
+    where
+        F: AsyncFnOnce(&Client) + Send,
+    {
+        let options = viewport.options(self.profile.path());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                setns(&self.netns, CloneFlags::CLONE_NEWNET).expect("joining the netns");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    let mut caps = serde_json::Map::new();
+                    caps.insert("goog:chromeOptions".to_string(), options);
+                    let client = ClientBuilder::new(
+                        hyper_util::client::legacy::connect::HttpConnector::new(),
+                    )
+                    .capabilities(caps)
+                    .connect("http://127.0.0.1:9515")
+                    .await
+                    .expect("a chromium session");
+                    scenario(&client).await;
+                    let _ = client.close().await;
+                });
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        });
+    }
+}
+
+/// Waits for an element matching `css`, for at most a minute.
+pub async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("waiting for {css}: {err}"))
+}
+
+/// The text of the element matching `css`, once it exists.
+pub async fn text(c: &Client, css: &str) -> String {
+    element(c, css)
+        .await
+        .text()
+        .await
+        .unwrap_or_else(|err| panic!("reading {css}: {err}"))
+}
+
+/// Polls the page's `script` (a JavaScript expression) until it is true, for at most a minute.
+pub async fn until(c: &Client, what: &str, script: &str) {
+    for _ in 0..600 {
+        let value = c
+            .execute(&format!("return Boolean({script});"), vec![])
+            .await
+            .unwrap_or_else(|err| panic!("{what}: {err}"));
+        if value == Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Saves the page as `<viewport>-<name>.png` under the test target's `screenshots/`.
+pub async fn screenshot(c: &Client, viewport: Viewport, name: &str) -> PathBuf {
+    let png = c.screenshot().await.expect("a screenshot");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("creating the screenshot dir");
+    let path = dir.join(format!("{}-{name}.png", viewport.name()));
+    std::fs::write(&path, png).expect("writing a screenshot");
+    path
+}
