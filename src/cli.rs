@@ -350,6 +350,19 @@ pub enum Internal {
     Pane(AgentLaunch),
     /// The agent's process before it is the agent: waits for the start slot, then execs it.
     Launch(AgentLaunch),
+    /// The agent's hooks: record that it waits for its human (KIND), or with --clear that it
+    /// got its input.
+    Notify {
+        /// The product's state directory.
+        #[arg(long)]
+        state: PathBuf,
+        /// The agent got its input: no longer waiting.
+        #[arg(long, conflicts_with = "kind")]
+        clear: bool,
+        /// What the agent waits for: stop (a response is done) or notification (it asks).
+        #[arg(value_parser = ["stop", "notification"], required_unless_present = "clear")]
+        kind: Option<String>,
+    },
     /// The unit's ExecStopPost: fail the unit when the agent ended abnormally on its own, so
     /// that Restart=on-failure brings it back.
     Stopped {

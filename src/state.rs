@@ -278,6 +278,39 @@ pub fn events(paths: &Paths, product: &str) -> Result<Vec<Event>> {
     Ok(events)
 }
 
+/// The agent waits for its human: since when, and what said so (`stop`: it finished a response;
+/// `notification`: it asks for something, a permission or an answer). Kept in the product's
+/// state as `waiting.json` until the next prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// UTC, RFC 3339.
+    pub since: String,
+    pub kind: String,
+}
+
+impl Waiting {
+    const FILE: &'static str = "waiting.json";
+
+    /// The mark in the product state directory `dir`, if any.
+    pub fn load(dir: &Path) -> Result<Option<Waiting>> {
+        store::read_json(&dir.join(Self::FILE))
+    }
+
+    /// Marks the agent of state directory `dir` as waiting, now, for `kind`.
+    pub fn record(dir: &Path, kind: &str) -> Result<()> {
+        let waiting = Waiting {
+            since: rfc3339(SystemTime::now()),
+            kind: kind.to_string(),
+        };
+        store::write_json(&dir.join(Self::FILE), &waiting, "the waiting mark")
+    }
+
+    /// The agent got its input: it no longer waits.
+    pub fn clear(dir: &Path) -> Result<()> {
+        store::remove_file(&dir.join(Self::FILE))
+    }
+}
+
 /// How much of the end of an event log [`last_resume`] reads: dozens of events, so a list of
 /// 200 products never reads 200 whole logs.
 const TAIL_BYTES: u64 = 16 * 1024;

@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde_json::json;
 use anyhow::{bail, Context, Result};
 
 use super::{AgentEnv, Moved, Profile, RetentionRisk};
@@ -57,6 +58,20 @@ impl Profile for Claude {
                 vec!["--resume".into(), id.to_string()]
             }
         })
+    }
+
+    /// A `--settings` JSON (the flag adds to the user's own settings, never replaces them)
+    /// whose hooks record the wait: `Stop` when a response is done, `Notification` when the
+    /// client asks for something, and `UserPromptSubmit`, before the next prompt is sent,
+    /// clears it. The pinned client runs these hooks (tests/it/real_claude.rs).
+    fn waiting_args(&self, notify: &str) -> Result<Vec<String>> {
+        let hook = |command: String| json!([{"hooks": [{"type": "command", "command": command}]}]);
+        let settings = json!({"hooks": {
+            "Stop": hook(format!("{notify} stop")),
+            "Notification": hook(format!("{notify} notification")),
+            "UserPromptSubmit": hook(format!("{notify} --clear")),
+        }});
+        Ok(vec!["--settings".to_string(), settings.to_string()])
     }
 
     fn successor(&self, env: &AgentEnv, _dir: &str, pinned: Option<&str>) -> Result<Option<Moved>> {

@@ -76,6 +76,14 @@ pub trait Profile: Sync {
 
     /// The conversation the agent went on with in `dir`, when it is not `pinned`: a new file
     /// that continues the pinned one, or, with no pin yet, the one its first start created.
+    /// Arguments that make the agent say when it waits for its human, given `notify`, the
+    /// shell command that records it (`<notify> stop`, `<notify> notification`, and
+    /// `<notify> --clear` at the next prompt). Empty for an agent that cannot; tmux's silence
+    /// monitor is left for those.
+    fn waiting_args(&self, _notify: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     fn successor(
         &self,
         _env: &AgentEnv,

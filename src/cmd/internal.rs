@@ -33,6 +33,7 @@ pub fn run(cmd: Internal) -> Result<()> {
         Internal::Pane(launch) => host::pane(&launch_of(launch)),
         Internal::Launch(launch) => host::launch(&launch_of(launch)).map(|never| match never {}),
         Internal::Stopped { state, unit } => host::stopped(&state, &unit),
+        Internal::Notify { state, kind, .. } => host::notify(&state, kind.as_deref()),
     }
 }
 

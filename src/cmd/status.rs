@@ -92,6 +92,13 @@ fn print_long(r: &Report) -> Result<()> {
     if let Some(end) = &r.last_exit {
         outln!("  last exit        {}", end.describe());
     }
+    if let Some(waiting) = &r.waiting {
+        outln!(
+            "  waiting          since {} ({})",
+            waiting.since,
+            waiting.kind
+        );
+    }
     if let Some(last) = &r.last_resume {
         outln!("  last resume      {}", last_resume_line(last));
     }

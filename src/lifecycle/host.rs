@@ -2,6 +2,7 @@
 //! session, launch the agent, record how it ended and tell systemd whether to restart it.
 
 use std::convert::Infallible;
+use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -14,10 +15,11 @@ use crate::agent::{Agent, AgentEnv};
 use crate::error::usage;
 use crate::pin::Pin;
 use crate::procfs;
+use crate::product::shell_quote;
 use crate::session;
 use crate::snapshot;
 use crate::stagger;
-use crate::state::{self, Event, LastExit};
+use crate::state::{self, Event, LastExit, Waiting};
 use crate::systemd::Systemd;
 
 /// How the pane starts the agent: `internal pane` and `internal launch` take it.
@@ -52,10 +54,13 @@ pub fn host(host: Host) -> Result<Infallible> {
     let command = match &host.pin {
         Some((file, agent)) => {
             let agent = agent.parse::<Agent>().map_err(usage)?;
-            pinned_command(file, host.keep_snapshots, agent, host.command)?
+            let command = pinned_command(file, host.keep_snapshots, agent, host.command)?;
+            reporting_waits(agent, &host.state, command)?
         }
         None => host.command,
     };
+    // A new agent has seen no response yet: a mark left by the last one is stale.
+    Waiting::clear(&host.state)?;
     // The runtime directory above the product's own is shared by every product.
     let slot = (host.socket.parent())
         .and_then(Path::parent)
@@ -230,6 +235,31 @@ fn product_of(state: &Path) -> Result<&str> {
         .file_name()
         .and_then(|n| n.to_str())
         .with_context(|| format!("{} names no product", state.display()))
+}
+
+/// `command` with the agent's own way of saying it waits for its human, if it has one, right
+/// after the program: each wait is recorded by `sessctl internal notify`.
+fn reporting_waits(agent: Agent, state: &Path, command: Vec<String>) -> Result<Vec<String>> {
+    let notify = format!(
+        "{} internal notify --state {}",
+        shell_quote(&own_path()?),
+        shell_quote(utf8(state)?)
+    );
+    let args = agent.profile().waiting_args(&notify)?;
+    let mut words = command.into_iter();
+    Ok(words.next().into_iter().chain(args).chain(words).collect())
+}
+
+/// Records that the agent of state directory `state` waits for its human (`kind`), or with
+/// `None` that it got its input. Run by the agent's own hooks, so it reads what the hook is
+/// given on stdin (and ignores it): a hook that leaves its input unread can break the pipe
+/// under the agent.
+pub fn notify(state: &Path, kind: Option<&str>) -> Result<()> {
+    let _ = std::io::copy(&mut std::io::stdin().take(1 << 20), &mut std::io::sink());
+    match kind {
+        Some(kind) => Waiting::record(state, kind),
+        None => Waiting::clear(state),
+    }
 }
 
 /// The agent's command line for this start of the conversation pinned in `file`. Runs inside

@@ -12,7 +12,7 @@ use crate::lifecycle::{guard, observe, unit_file};
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
-use crate::state::{self, LastExit};
+use crate::state::{self, LastExit, Waiting};
 use crate::store;
 use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
@@ -63,6 +63,9 @@ pub struct Report {
     pub broken: Option<String>,
     /// The proof the last resume gave, from the event log; null before the first.
     pub last_resume: Option<LastResume>,
+    /// Since when, and why, the agent waits for its human; null when it does not (or cannot
+    /// say), and always null for a session that is not running.
+    pub waiting: Option<Waiting>,
 }
 
 /// A resume's verdict and the session it proved, as the event log recorded it.
@@ -163,6 +166,10 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
         running && unit_file::restart_pending(paths, name, &report.invocation_id)?;
     report.lost = lost;
     report.conversation = conversation(paths, &product, &env)?;
+    report.waiting = match running {
+        true => Waiting::load(&paths.state_dir(name))?,
+        false => None,
+    };
     report.needs_repair = match running {
         true => None,
         false => guard::remembered(paths, &product, &env)?,
@@ -201,5 +208,6 @@ fn unit_report(
         needs_repair: None,
         broken: None,
         last_resume: last_resume(paths, name)?,
+        waiting: None,
     })
 }

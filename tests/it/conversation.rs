@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::support::{assert_lost_and_recovered, manager, status_json, wait_for, Env};
 
@@ -28,6 +28,14 @@ fn stand_in(env: &Env) -> PathBuf {
     fs::create_dir_all(path.parent().expect("dir")).expect("bin dir");
     let script = format!(
         r#"#!/bin/sh
+# The --settings sessctl adds (the waiting hooks) is recorded apart, to claude.settings.
+skip=""; first=1
+for a in "$@"; do
+  if [ -n "$first" ]; then set --; first=""; fi
+  if [ -n "$skip" ]; then printf '%s' "$a" > '{settings}'; skip=""; continue; fi
+  if [ "$a" = "--settings" ]; then skip=1; continue; fi
+  set -- "$@" "$a"
+done
 prev=""; id=""
 for a in "$@"; do
   case "$prev" in --session-id|--resume) id="$a";; esac
@@ -50,7 +58,8 @@ trap 'exit 0' TERM
 sleep 100000 &
 wait
 "#,
-        record = env.scratch.join("claude.args").display()
+        record = env.scratch.join("claude.args").display(),
+        settings = env.scratch.join("claude.settings").display()
     );
     fs::write(&path, script).expect("stand-in");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -216,6 +225,22 @@ fn a_claude_product_keeps_its_conversation() {
     assert_eq!(
         wait_starts(&env, 1),
         format!("--session-id {id} --model opus")
+    );
+    // Right after the program, the settings whose hooks record a wait for the human.
+    let state = env.var("XDG_STATE_HOME").join("sessctl/products/web");
+    let notify = format!(
+        "{} internal notify --state {}",
+        sessctl::product::shell_quote(crate::support::SESSCTL),
+        sessctl::product::shell_quote(state.to_str().expect("utf-8"))
+    );
+    let hook = |args: &str| json!([{"hooks": [{"type": "command", "command": format!("{notify} {args}")}]}]);
+    let hooks: Value = serde_json::from_str(
+        &fs::read_to_string(env.scratch.join("claude.settings")).expect("claude.settings"),
+    )
+    .expect("the settings are JSON");
+    assert_eq!(
+        hooks,
+        json!({"hooks": {"Stop": hook("stop"), "Notification": hook("notification"), "UserPromptSubmit": hook("--clear")}})
     );
 
     env.sessctl()

@@ -551,3 +551,28 @@ fn checks_verdict_is_what_the_client_sends(
         next.text()
     );
 }
+
+/// The client's own hooks, from the `--settings` sessctl passes it, mark the product waiting
+/// once a response is done (`Stop`), and clear the mark when the next prompt is submitted
+/// (`UserPromptSubmit`), before that prompt's request is sent.
+#[test]
+fn a_finished_response_marks_the_product_waiting_until_the_next_prompt() {
+    let Some(c) = claude::setup("cc-waiting") else {
+        return;
+    };
+    c.enable(&c.project);
+    c.wait_ready();
+    assert_eq!(status(&c)["waiting"], Value::Null);
+    c.prompt("PROMPT-ONE hello");
+    let waiting = c.wait("the waiting mark after the response", || {
+        let w = status(&c)["waiting"].clone();
+        (w["kind"] == "stop").then_some(w)
+    });
+    assert!(waiting["since"].is_string(), "{waiting}");
+    // A long tool call keeps the next turn open: the mark is gone while the agent works.
+    c.send("RUN: sleep 1001");
+    c.wait("the Bash tool running sleep", || {
+        running(&["sleep", "1001"]).then_some(())
+    });
+    assert_eq!(status(&c)["waiting"], Value::Null);
+}
