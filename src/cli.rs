@@ -100,6 +100,11 @@ pub struct Enable {
     /// alone never waits; 0 turns it off.
     #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=600))]
     pub stagger: u32,
+    /// Seconds of quiet in the session after which an agent that cannot say it waits for you
+    /// is marked "waiting" (tmux's silence monitor); its next output clears the mark. Claude
+    /// says so itself, through its hooks. 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=86400))]
+    pub silence: u32,
     /// The agent's command line; its first word is looked up in PATH now [default: claude].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -326,6 +331,9 @@ pub enum Internal {
         /// Seconds kept between the starts of two products' agents; 0 turns it off.
         #[arg(long, default_value_t = 0)]
         stagger: u32,
+        /// Seconds of quiet after which the agent is marked waiting; 0 turns it off.
+        #[arg(long, default_value_t = 0)]
+        silence: u32,
         /// The product's pin: the agent resumes (or starts) that conversation.
         #[arg(long)]
         pin: Option<PathBuf>,
@@ -359,8 +367,9 @@ pub enum Internal {
         /// The agent got its input: no longer waiting.
         #[arg(long, conflicts_with = "kind")]
         clear: bool,
-        /// What the agent waits for: stop (a response is done) or notification (it asks).
-        #[arg(value_parser = ["stop", "notification"], required_unless_present = "clear")]
+        /// What the agent waits for: stop (a response is done), notification (it asks), or
+        /// silence (tmux saw no output for a while).
+        #[arg(value_parser = ["stop", "notification", "silence"], required_unless_present = "clear")]
         kind: Option<String>,
     },
     /// The unit's ExecStopPost: fail the unit when the agent ended abnormally on its own, so

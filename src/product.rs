@@ -32,6 +32,10 @@ pub struct Product {
     /// Seconds between this agent's start and another product's (`enable --stagger`).
     #[serde(default = "default_stagger")]
     pub stagger: u32,
+    /// Seconds of quiet after which an agent that cannot say it waits is marked waiting
+    /// (`enable --silence`); 0 turns it off.
+    #[serde(default = "default_silence")]
+    pub silence: u32,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -101,6 +105,15 @@ fn default_stagger() -> u32 {
     STAGGER_SECONDS
 }
 
+/// The quiet after which tmux's silence monitor marks an agent waiting, unless `--silence`
+/// says otherwise: longer than an agent's usual pause while it thinks, short enough to tell a
+/// phone soon after it stopped.
+pub const SILENCE_SECONDS: u32 = 30;
+
+fn default_silence() -> u32 {
+    SILENCE_SECONDS
+}
+
 impl Product {
     /// The `sessctl enable` command line that recreates this product's settings exactly,
     /// quoted for a POSIX shell: the fix doctor prints.
@@ -123,6 +136,9 @@ impl Product {
         }
         if self.stagger != STAGGER_SECONDS {
             words.extend(["--stagger".to_string(), self.stagger.to_string()]);
+        }
+        if self.silence != SILENCE_SECONDS {
+            words.extend(["--silence".to_string(), self.silence.to_string()]);
         }
         words.push("--".into());
         words.extend(self.command.iter().map(|a| shell_quote(a)));
@@ -240,6 +256,7 @@ mod tests {
         };
         assert_eq!(default("keep_snapshots"), KEEP_SNAPSHOTS.to_string());
         assert_eq!(default("stagger"), STAGGER_SECONDS.to_string());
+        assert_eq!(default("silence"), SILENCE_SECONDS.to_string());
     }
 
     #[test]
@@ -252,6 +269,7 @@ mod tests {
             agent: crate::agent::Agent::default(),
             keep_snapshots: KEEP_SNAPSHOTS,
             stagger: STAGGER_SECONDS,
+            silence: SILENCE_SECONDS,
             env: [("K".to_string(), "a b".to_string())].into(),
         };
         assert_eq!(

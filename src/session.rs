@@ -30,7 +30,20 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs as the unit's ExecStart: writes the server config beside the socket and becomes the
 /// tmux server, running `argv` in its session. Returns only on failure.
-pub fn host(tmux: &Path, socket: &Path, argv: &[String]) -> Result<Infallible> {
+/// tmux's silence monitor, for an agent that cannot say it waits: after `seconds` without
+/// output the session is marked waiting, and its next output clears the mark. Both run
+/// `notify`, a shell command (`<notify> silence`, `<notify> --clear`).
+pub struct Silence {
+    pub seconds: u32,
+    pub notify: String,
+}
+
+pub fn host(
+    tmux: &Path,
+    socket: &Path,
+    argv: &[String],
+    silence: Option<&Silence>,
+) -> Result<Infallible> {
     let dir = socket
         .parent()
         .context("a socket path without a directory")?;
@@ -43,7 +56,7 @@ pub fn host(tmux: &Path, socket: &Path, argv: &[String]) -> Result<Infallible> {
         );
     }
     let conf = dir.join("tmux.conf");
-    store::write_atomic(&conf, server_config(argv).as_bytes())?;
+    store::write_atomic(&conf, server_config(argv, silence).as_bytes())?;
     let err = Command::new(tmux)
         .arg("-D")
         .arg("-S")
@@ -57,13 +70,33 @@ pub fn host(tmux: &Path, socket: &Path, argv: &[String]) -> Result<Infallible> {
 /// The server config: `exit-empty` comes back on (`-D` turns it off) so the server, and with
 /// it the unit, ends when the agent does. The argv goes through `env` because tmux runs a
 /// single-word command through `sh -c`, which would reinterpret it.
-fn server_config(argv: &[String]) -> String {
+fn server_config(argv: &[String], silence: Option<&Silence>) -> String {
     let mut line = format!("new-session -d -s {SESSION} -- '/usr/bin/env' '--'");
     for arg in argv {
         line.push(' ');
         line.push_str(&tmux_quote(arg));
     }
-    format!("# Written by sessctl; recreated on every start.\nset -s exit-empty on\n{line}\n")
+    let monitor = silence.map_or(String::new(), silence_config);
+    format!(
+        "# Written by sessctl; recreated on every start.\nset -s exit-empty on\n{monitor}{line}\n"
+    )
+}
+
+/// The silence alert fires only where `silence-action` applies, and the default (`other`)
+/// leaves out the session's one window; `visual-*` turns the bell an alert rings in an
+/// attached terminal into a brief message. With no client attached tmux flags the window
+/// after one alert and skips every later one until the flag is cleared: `kill-session -C`
+/// clears alert flags and nothing else (tmux(1)), so the next quiet is seen too. Activity is
+/// watched only once silence was seen, so a streaming agent runs no command per burst of
+/// output: the first output clears the mark and stops watching.
+fn silence_config(silence: &Silence) -> String {
+    let run = |args: &str| tmux_quote(&format!("{} {args}", silence.notify));
+    format!(
+        "set -g silence-action any\nset -g visual-silence on\nset -g activity-action any\nset -g visual-activity on\nset -wg monitor-silence {seconds}\nset-hook -g alert-silence {{\n  run-shell -b {on}\n  kill-session -C\n  set -w monitor-activity on\n}}\nset-hook -g alert-activity {{\n  run-shell -b {off}\n  set -w monitor-activity off\n}}\n",
+        seconds = silence.seconds,
+        on = run("silence"),
+        off = run("--clear"),
+    )
 }
 
 /// Single quotes keep everything literal in tmux's config syntax; a quote itself is closed,
@@ -273,7 +306,7 @@ mod tests {
             "it's".to_string(),
             "#{x} $y ;".to_string(),
         ];
-        let conf = server_config(&argv);
+        let conf = server_config(&argv, None);
         assert!(conf.contains(
             r#"new-session -d -s main -- '/usr/bin/env' '--' '/bin/a b' 'it'\''s' '#{x} $y ;'"#
         ));

@@ -296,8 +296,13 @@ impl Waiting {
         store::read_json(&dir.join(Self::FILE))
     }
 
-    /// Marks the agent of state directory `dir` as waiting, now, for `kind`.
+    /// Marks the agent of state directory `dir` as waiting, now, for `kind`. A mark already
+    /// there stays as it is: the wait began then (tmux repeats its silence alert, and a
+    /// client's notification may follow its finished response).
     pub fn record(dir: &Path, kind: &str) -> Result<()> {
+        if Waiting::load(dir)?.is_some() {
+            return Ok(());
+        }
         let waiting = Waiting {
             since: rfc3339(SystemTime::now()),
             kind: kind.to_string(),
@@ -385,6 +390,20 @@ pub fn rfc3339(time: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_wait_keeps_its_start_until_it_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        Waiting::record(dir.path(), "stop").unwrap();
+        let first = Waiting::load(dir.path()).unwrap().unwrap();
+        Waiting::record(dir.path(), "notification").unwrap();
+        assert_eq!(Waiting::load(dir.path()).unwrap(), Some(first));
+        Waiting::clear(dir.path()).unwrap();
+        assert_eq!(Waiting::load(dir.path()).unwrap(), None);
+        Waiting::record(dir.path(), "silence").unwrap();
+        assert_eq!(Waiting::load(dir.path()).unwrap().unwrap().kind, "silence");
+    }
+
     use super::*;
     use rstest::rstest;
     use std::time::Duration;

@@ -118,6 +118,8 @@ pub struct ServiceSpec<'a> {
     pub state: &'a str,
     /// Seconds between two products' agent starts.
     pub stagger: &'a str,
+    /// Seconds of quiet after which the agent is marked waiting.
+    pub silence: &'a str,
 }
 
 /// Renders the product's service unit.
@@ -368,6 +370,7 @@ mod tests {
             agent: "generic",
             state: "/tmp/state",
             stagger: "2",
+            silence: "30",
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");

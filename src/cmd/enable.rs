@@ -15,6 +15,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         agent: args.agent,
         keep_snapshots: args.keep_snapshots,
         stagger: args.stagger,
+        silence: args.silence,
         command: args.command,
     };
     let wanted = control::wanted(&request)?;

@@ -82,6 +82,7 @@ pub struct Request {
     pub agent: Option<String>,
     pub keep_snapshots: u32,
     pub stagger: u32,
+    pub silence: u32,
     /// Empty: `claude`.
     pub command: Vec<String>,
 }
@@ -118,6 +119,7 @@ pub fn wanted(request: &Request) -> Result<Product> {
         agent,
         keep_snapshots: request.keep_snapshots,
         stagger: request.stagger,
+        silence: request.silence,
         env,
     })
 }

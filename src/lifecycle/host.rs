@@ -41,6 +41,8 @@ pub struct Host {
     pub socket: PathBuf,
     pub state: PathBuf,
     pub stagger: u32,
+    /// Seconds of quiet after which an agent without hooks of its own is marked waiting.
+    pub silence: u32,
     /// The product's pin file and its agent profile's name, for an agent pinned to one
     /// conversation.
     pub pin: Option<(PathBuf, String)>,
@@ -51,14 +53,21 @@ pub struct Host {
 /// Becomes the product's tmux server, with the pane's process (`internal pane`) in its one
 /// session; returns only on failure.
 pub fn host(host: Host) -> Result<Infallible> {
-    let command = match &host.pin {
+    let notify = notify_command(&host.state)?;
+    let (command, hooks) = match &host.pin {
         Some((file, agent)) => {
             let agent = agent.parse::<Agent>().map_err(usage)?;
             let command = pinned_command(file, host.keep_snapshots, agent, host.command)?;
-            reporting_waits(agent, &host.state, command)?
+            let hooks = agent.profile().waiting_args(&notify)?;
+            (after_program(command, hooks.clone()), !hooks.is_empty())
         }
-        None => host.command,
+        None => (host.command, false),
     };
+    // An agent that says when it waits needs no guess from its silence.
+    let silence = (!hooks && host.silence > 0).then(|| session::Silence {
+        seconds: host.silence,
+        notify: notify.clone(),
+    });
     // A new agent has seen no response yet: a mark left by the last one is stale.
     Waiting::clear(&host.state)?;
     // The runtime directory above the product's own is shared by every product.
@@ -76,7 +85,7 @@ pub fn host(host: Host) -> Result<Infallible> {
         .into_iter()
         .chain(launch_args(&launch)?)
         .collect::<Vec<_>>();
-    session::host(&host.tmux, &host.socket, &pane)
+    session::host(&host.tmux, &host.socket, &pane, silence.as_ref())
 }
 
 /// Waits until the product's session exists (the unit's ExecStartPost).
@@ -237,17 +246,20 @@ fn product_of(state: &Path) -> Result<&str> {
         .with_context(|| format!("{} names no product", state.display()))
 }
 
-/// `command` with the agent's own way of saying it waits for its human, if it has one, right
-/// after the program: each wait is recorded by `sessctl internal notify`.
-fn reporting_waits(agent: Agent, state: &Path, command: Vec<String>) -> Result<Vec<String>> {
-    let notify = format!(
+/// The shell command that records a wait of the agent of state directory `state`
+/// (`<it> stop`, `<it> --clear`): what the agent's hooks and tmux's alerts run.
+fn notify_command(state: &Path) -> Result<String> {
+    Ok(format!(
         "{} internal notify --state {}",
         shell_quote(&own_path()?),
         shell_quote(utf8(state)?)
-    );
-    let args = agent.profile().waiting_args(&notify)?;
+    ))
+}
+
+/// `command` with `args` right after its program.
+fn after_program(command: Vec<String>, args: Vec<String>) -> Vec<String> {
     let mut words = command.into_iter();
-    Ok(words.next().into_iter().chain(args).chain(words).collect())
+    words.next().into_iter().chain(args).chain(words).collect()
 }
 
 /// Records that the agent of state directory `state` waits for its human (`kind`), or with

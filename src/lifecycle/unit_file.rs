@@ -24,6 +24,7 @@ pub fn render(paths: &Paths, product: &Product) -> Result<String> {
         .then(|| paths.pin_file(&product.name).to_string_lossy().into_owned());
     let keep = product.keep_snapshots.to_string();
     let stagger = product.stagger.to_string();
+    let silence = product.silence.to_string();
     let state = paths.state_dir(&product.name);
     let state = state
         .to_str()
@@ -31,6 +32,7 @@ pub fn render(paths: &Paths, product: &Product) -> Result<String> {
     unit::render_service(&ServiceSpec {
         state,
         stagger: &stagger,
+        silence: &silence,
         pin: pin.as_deref(),
         keep_snapshots: &keep,
         agent: product.agent.name(),

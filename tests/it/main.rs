@@ -19,3 +19,4 @@ mod real_claude;
 mod render;
 mod resume;
 mod transcript;
+mod waiting;

@@ -11,9 +11,9 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use sessctl::identity::Identity;
 
-use crate::support::assert_lost_and_recovered;
 use crate::support::claude::{self, Claude};
 use crate::support::fake_api::SUMMARY;
+use crate::support::{assert_lost_and_recovered, tmux};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -563,6 +563,9 @@ fn a_finished_response_marks_the_product_waiting_until_the_next_prompt() {
     c.enable(&c.project);
     c.wait_ready();
     assert_eq!(status(&c)["waiting"], Value::Null);
+    // The client says when it waits: no silence monitor guesses for it.
+    let monitor = tmux(&c.socket(), &["show-options", "-gwv", "monitor-silence"]);
+    assert_eq!(monitor.as_deref().map(str::trim), Some("0"));
     c.prompt("PROMPT-ONE hello");
     let waiting = c.wait("the waiting mark after the response", || {
         let w = status(&c)["waiting"].clone();

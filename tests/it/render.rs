@@ -111,6 +111,7 @@ fn every_rendering_verifies(
         agent: "claude",
         state: "/home/u/.local/state/sessctl/products/web 50%",
         stagger: "2",
+        silence: "30",
     })
     .expect("rendering");
     fs::write(unit_dir.join(unit::SLICE_NAME), unit::SLICE_TEXT).expect("writing slice");
