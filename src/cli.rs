@@ -105,6 +105,12 @@ pub struct Enable {
     /// says so itself, through its hooks. 0 turns it off.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=86400))]
     pub silence: u32,
+    /// A shell command to run each time the agent starts waiting for you, such as a phone
+    /// notification (`curl -d "$SESSCTL_PRODUCT waits" ntfy.sh/topic`). It runs as a user
+    /// unit of its own, never in the session, for at most 30 s, with SESSCTL_PRODUCT,
+    /// SESSCTL_WAITING_KIND and SESSCTL_WAITING_SINCE set; a failure is logged.
+    #[arg(long, value_name = "CMD")]
+    pub on_waiting: Option<String>,
     /// The agent's command line; its first word is looked up in PATH now [default: claude].
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -334,6 +340,9 @@ pub enum Internal {
         /// Seconds of quiet after which the agent is marked waiting; 0 turns it off.
         #[arg(long, default_value_t = 0)]
         silence: u32,
+        /// The shell command to run when the agent starts waiting.
+        #[arg(long)]
+        on_waiting: Option<String>,
         /// The product's pin: the agent resumes (or starts) that conversation.
         #[arg(long)]
         pin: Option<PathBuf>,
@@ -371,6 +380,14 @@ pub enum Internal {
         /// silence (tmux saw no output for a while).
         #[arg(value_parser = ["stop", "notification", "silence"], required_unless_present = "clear")]
         kind: Option<String>,
+        /// The shell command to run when this starts a wait.
+        #[arg(long)]
+        on_waiting: Option<String>,
+    },
+    /// The --on-waiting command's ExecStopPost: log a failed run.
+    OnWaitingEnded {
+        #[arg(long)]
+        state: PathBuf,
     },
     /// The unit's ExecStopPost: fail the unit when the agent ended abnormally on its own, so
     /// that Restart=on-failure brings it back.

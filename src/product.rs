@@ -36,6 +36,9 @@ pub struct Product {
     /// (`enable --silence`); 0 turns it off.
     #[serde(default = "default_silence")]
     pub silence: u32,
+    /// A shell command run when the agent starts waiting (`enable --on-waiting`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_waiting: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -139,6 +142,9 @@ impl Product {
         }
         if self.silence != SILENCE_SECONDS {
             words.extend(["--silence".to_string(), self.silence.to_string()]);
+        }
+        if let Some(command) = &self.on_waiting {
+            words.extend(["--on-waiting".to_string(), shell_quote(command)]);
         }
         words.push("--".into());
         words.extend(self.command.iter().map(|a| shell_quote(a)));
@@ -270,6 +276,7 @@ mod tests {
             keep_snapshots: KEEP_SNAPSHOTS,
             stagger: STAGGER_SECONDS,
             silence: SILENCE_SECONDS,
+            on_waiting: None,
             env: [("K".to_string(), "a b".to_string())].into(),
         };
         assert_eq!(

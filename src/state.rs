@@ -296,18 +296,20 @@ impl Waiting {
         store::read_json(&dir.join(Self::FILE))
     }
 
-    /// Marks the agent of state directory `dir` as waiting, now, for `kind`. A mark already
-    /// there stays as it is: the wait began then (tmux repeats its silence alert, and a
-    /// client's notification may follow its finished response).
-    pub fn record(dir: &Path, kind: &str) -> Result<()> {
+    /// Marks the agent of state directory `dir` as waiting, now, for `kind`, and returns the
+    /// mark when it is new. A mark already there stays as it is: the wait began then (tmux
+    /// repeats its silence alert, and a client's notification may follow its finished
+    /// response).
+    pub fn record(dir: &Path, kind: &str) -> Result<Option<Waiting>> {
         if Waiting::load(dir)?.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let waiting = Waiting {
             since: rfc3339(SystemTime::now()),
             kind: kind.to_string(),
         };
-        store::write_json(&dir.join(Self::FILE), &waiting, "the waiting mark")
+        store::write_json(&dir.join(Self::FILE), &waiting, "the waiting mark")?;
+        Ok(Some(waiting))
     }
 
     /// The agent got its input: it no longer waits.

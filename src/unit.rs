@@ -120,6 +120,8 @@ pub struct ServiceSpec<'a> {
     pub stagger: &'a str,
     /// Seconds of quiet after which the agent is marked waiting.
     pub silence: &'a str,
+    /// The shell command run when the agent starts waiting.
+    pub on_waiting: Option<&'a str>,
 }
 
 /// Renders the product's service unit.
@@ -371,6 +373,7 @@ mod tests {
             state: "/tmp/state",
             stagger: "2",
             silence: "30",
+            on_waiting: None,
         };
         let err = format!("{:#}", render_service(&spec).unwrap_err());
         assert!(err.contains("control character"), "{err}");

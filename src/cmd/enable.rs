@@ -16,6 +16,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         keep_snapshots: args.keep_snapshots,
         stagger: args.stagger,
         silence: args.silence,
+        on_waiting: args.on_waiting,
         command: args.command,
     };
     let wanted = control::wanted(&request)?;

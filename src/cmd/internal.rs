@@ -14,6 +14,7 @@ pub fn run(cmd: Internal) -> Result<()> {
             state,
             stagger,
             silence,
+            on_waiting,
             pin,
             keep_snapshots,
             agent,
@@ -25,6 +26,7 @@ pub fn run(cmd: Internal) -> Result<()> {
                 state,
                 stagger,
                 silence,
+                on_waiting,
                 pin: pin.map(|file| (file, agent)),
                 keep_snapshots,
                 command,
@@ -35,7 +37,13 @@ pub fn run(cmd: Internal) -> Result<()> {
         Internal::Pane(launch) => host::pane(&launch_of(launch)),
         Internal::Launch(launch) => host::launch(&launch_of(launch)).map(|never| match never {}),
         Internal::Stopped { state, unit } => host::stopped(&state, &unit),
-        Internal::Notify { state, kind, .. } => host::notify(&state, kind.as_deref()),
+        Internal::Notify {
+            state,
+            kind,
+            on_waiting,
+            ..
+        } => host::notify(&state, kind.as_deref(), on_waiting.as_deref()),
+        Internal::OnWaitingEnded { state } => host::on_waiting_ended(&state),
     }
 }
 

@@ -83,6 +83,7 @@ pub struct Request {
     pub keep_snapshots: u32,
     pub stagger: u32,
     pub silence: u32,
+    pub on_waiting: Option<String>,
     /// Empty: `claude`.
     pub command: Vec<String>,
 }
@@ -120,6 +121,7 @@ pub fn wanted(request: &Request) -> Result<Product> {
         keep_snapshots: request.keep_snapshots,
         stagger: request.stagger,
         silence: request.silence,
+        on_waiting: request.on_waiting.clone(),
         env,
     })
 }

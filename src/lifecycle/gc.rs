@@ -365,7 +365,8 @@ fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
 
 /// The product a unit name belongs to: `sessctl-<product>.service`, never the dashboard's.
 fn product_of(unit: &str) -> Option<&str> {
-    if unit == unit::DASHBOARD_SERVICE {
+    // The dashboard's unit, and the --on-waiting commands' (`@` is in no product's name).
+    if unit == unit::DASHBOARD_SERVICE || unit.contains('@') {
         return None;
     }
     unit.strip_prefix("sessctl-")?.strip_suffix(".service")

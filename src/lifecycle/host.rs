@@ -20,7 +20,7 @@ use crate::session;
 use crate::snapshot;
 use crate::stagger;
 use crate::state::{self, Event, LastExit, Waiting};
-use crate::systemd::Systemd;
+use crate::systemd::{Systemd, Transient};
 
 /// How the pane starts the agent: `internal pane` and `internal launch` take it.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct Host {
     pub stagger: u32,
     /// Seconds of quiet after which an agent without hooks of its own is marked waiting.
     pub silence: u32,
+    /// The shell command run when the agent starts waiting.
+    pub on_waiting: Option<String>,
     /// The product's pin file and its agent profile's name, for an agent pinned to one
     /// conversation.
     pub pin: Option<(PathBuf, String)>,
@@ -53,7 +55,7 @@ pub struct Host {
 /// Becomes the product's tmux server, with the pane's process (`internal pane`) in its one
 /// session; returns only on failure.
 pub fn host(host: Host) -> Result<Infallible> {
-    let notify = notify_command(&host.state)?;
+    let notify = notify_command(&host.state, host.on_waiting.as_deref())?;
     let (command, hooks) = match &host.pin {
         Some((file, agent)) => {
             let agent = agent.parse::<Agent>().map_err(usage)?;
@@ -248,12 +250,16 @@ fn product_of(state: &Path) -> Result<&str> {
 
 /// The shell command that records a wait of the agent of state directory `state`
 /// (`<it> stop`, `<it> --clear`): what the agent's hooks and tmux's alerts run.
-fn notify_command(state: &Path) -> Result<String> {
-    Ok(format!(
+fn notify_command(state: &Path, on_waiting: Option<&str>) -> Result<String> {
+    let mut command = format!(
         "{} internal notify --state {}",
         shell_quote(&own_path()?),
         shell_quote(utf8(state)?)
-    ))
+    );
+    if let Some(on_waiting) = on_waiting {
+        command.push_str(&format!(" --on-waiting {}", shell_quote(on_waiting)));
+    }
+    Ok(command)
 }
 
 /// `command` with `args` right after its program.
@@ -266,12 +272,72 @@ fn after_program(command: Vec<String>, args: Vec<String>) -> Vec<String> {
 /// `None` that it got its input. Run by the agent's own hooks, so it reads what the hook is
 /// given on stdin (and ignores it): a hook that leaves its input unread can break the pipe
 /// under the agent.
-pub fn notify(state: &Path, kind: Option<&str>) -> Result<()> {
+pub fn notify(state: &Path, kind: Option<&str>, on_waiting: Option<&str>) -> Result<()> {
     let _ = std::io::copy(&mut std::io::stdin().take(1 << 20), &mut std::io::sink());
-    match kind {
-        Some(kind) => Waiting::record(state, kind),
-        None => Waiting::clear(state),
+    let Some(kind) = kind else {
+        return Waiting::clear(state);
+    };
+    if let (Some(waiting), Some(command)) = (Waiting::record(state, kind)?, on_waiting) {
+        // The user's command never fails the agent's hook: a failure is logged.
+        if let Err(err) = run_on_waiting(state, &waiting, command) {
+            let mut event = Event::new("on-waiting", None);
+            event.reason = Some(format!("the --on-waiting command did not start: {err:#}"));
+            state::append_or_warn(&state.join("events.jsonl"), &event);
+        }
     }
+    Ok(())
+}
+
+/// How long the --on-waiting command may run before systemd ends it.
+const ON_WAITING_MAX: Duration = Duration::from_secs(30);
+
+/// Starts the user's --on-waiting command as a transient unit of its own: never in the
+/// session's cgroup, so nothing it does or leaves behind can touch the session, and ended by
+/// systemd after [`ON_WAITING_MAX`]. Its end is logged by `internal on-waiting-ended`.
+fn run_on_waiting(state: &Path, waiting: &Waiting, command: &str) -> Result<()> {
+    let product = product_of(state)?;
+    let sessctl = own_path()?;
+    // `@` is in no product's name: no product's unit is ever named like this one.
+    let name = format!(
+        "sessctl-on-waiting@{product}-{}.service",
+        &crate::uuid::secret()?[..12]
+    );
+    Systemd::connect()?.run_transient(&Transient {
+        description: format!("sessctl --on-waiting command of {product}"),
+        argv: vec!["/bin/sh".into(), "-c".into(), command.to_string()],
+        env: vec![
+            format!("SESSCTL_PRODUCT={product}"),
+            format!("SESSCTL_WAITING_KIND={}", waiting.kind),
+            format!("SESSCTL_WAITING_SINCE={}", waiting.since),
+        ],
+        runtime_max: ON_WAITING_MAX,
+        stop_post: vec![
+            sessctl,
+            "internal".into(),
+            "on-waiting-ended".into(),
+            "--state".into(),
+            utf8(state)?.to_string(),
+        ],
+        name,
+    })
+}
+
+/// The --on-waiting command's ExecStopPost: logs a run that did not succeed, with what
+/// systemd says of its end (systemd.exec(5): `SERVICE_RESULT`, `EXIT_CODE`, `EXIT_STATUS`).
+pub fn on_waiting_ended(state: &Path) -> Result<()> {
+    let var = |name| std::env::var(name).unwrap_or_default();
+    let result = var("SERVICE_RESULT");
+    if result == "success" {
+        return Ok(());
+    }
+    let mut event = Event::new("on-waiting", None);
+    event.reason = Some(format!(
+        "the --on-waiting command failed: {result} ({} {})",
+        var("EXIT_CODE"),
+        var("EXIT_STATUS")
+    ));
+    state::append_or_warn(&state.join("events.jsonl"), &event);
+    Ok(())
 }
 
 /// The agent's command line for this start of the conversation pinned in `file`. Runs inside

@@ -33,6 +33,7 @@ pub fn render(paths: &Paths, product: &Product) -> Result<String> {
         state,
         stagger: &stagger,
         silence: &silence,
+        on_waiting: product.on_waiting.as_deref(),
         pin: pin.as_deref(),
         keep_snapshots: &keep,
         agent: product.agent.name(),

@@ -13,7 +13,7 @@ use zbus::{Connection, OwnedObjectPath};
 use super::proxies::{
     ExecCommand, LoginProxy, LoginUserProxy, ManagerProxy, ServiceProxy, UnitProxy,
 };
-use super::{ActiveState, ExecLine, UnitConfig, UnitDetails, UnitFile, UnitStatus};
+use super::{ActiveState, ExecLine, Transient, UnitConfig, UnitDetails, UnitFile, UnitStatus};
 use crate::error::{Exit, NO_MANAGER};
 
 /// A connection to the user manager. `Sync`: one per process, shared by every task.
@@ -147,6 +147,32 @@ impl Core {
         m.reset_failed_unit(unit)
             .await
             .with_context(|| format!("resetting the failed state of {unit}"))
+    }
+
+    /// `StartTransientUnit`: starts `spec`'s command without waiting for it.
+    pub async fn run_transient(&self, spec: &Transient) -> Result<()> {
+        use zbus::Variant as Value;
+        let exec = |argv: &[String]| -> Value<'static> {
+            let program = argv.first().cloned().unwrap_or_default();
+            Value::from(vec![(program, argv.to_vec(), false)])
+        };
+        let properties = [
+            ("Description", Value::from(spec.description.clone())),
+            ("ExecStart", exec(&spec.argv)),
+            ("ExecStopPost", exec(&spec.stop_post)),
+            ("Environment", Value::from(spec.env.clone())),
+            (
+                "RuntimeMaxUSec",
+                Value::from(spec.runtime_max.as_micros() as u64),
+            ),
+            // Gone once over, failed or not: its end is logged by its ExecStopPost.
+            ("CollectMode", Value::from("inactive-or-failed")),
+        ];
+        let m = self.manager().await?;
+        m.start_transient_unit(&spec.name, "fail", &properties, &[])
+            .await
+            .with_context(|| format!("starting {}", spec.name))?;
+        Ok(())
     }
 
     /// `StartUnit` and waits for the job's result.

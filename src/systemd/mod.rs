@@ -89,6 +89,22 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
     zbus::block_on(future)
 }
 
+/// A command run once as a transient unit of its own (`StartTransientUnit`): outside every
+/// session's cgroup, ended by systemd after `runtime_max`, removed once it is over.
+#[derive(Debug, Clone)]
+pub struct Transient {
+    /// The unit's name, `*.service`.
+    pub name: String,
+    pub description: String,
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` each.
+    pub env: Vec<String>,
+    pub runtime_max: std::time::Duration,
+    /// Runs after the command whatever its end, with systemd's `SERVICE_RESULT`,
+    /// `EXIT_CODE` and `EXIT_STATUS`.
+    pub stop_post: Vec<String>,
+}
+
 /// The CLI's connection to the user manager: [`Core`], blocking.
 pub struct Systemd {
     core: Core,
@@ -171,6 +187,7 @@ blocking! {
     fn enable(unit: &str) -> bool;
     fn disable(unit: &str) -> ();
     fn reset_failed(unit: &str) -> ();
+    fn run_transient(spec: &Transient) -> ();
     fn start(unit: &str) -> ();
     fn stop(unit: &str) -> ();
     fn restart(unit: &str) -> ();

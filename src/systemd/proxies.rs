@@ -19,6 +19,13 @@ pub trait Manager {
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
+    fn start_transient_unit(
+        &self,
+        name: &str,
+        mode: &str,
+        properties: &[(&str, zbus::Variant<'_>)],
+        aux: &[(&str, &[(&str, zbus::Variant<'_>)])],
+    ) -> zbus::Result<OwnedObjectPath>;
     fn list_units(
         &self,
     ) -> zbus::Result<

@@ -112,6 +112,7 @@ fn every_rendering_verifies(
         state: "/home/u/.local/state/sessctl/products/web 50%",
         stagger: "2",
         silence: "30",
+        on_waiting: Some("curl -d \"$SESSCTL_PRODUCT 100%\" ntfy.sh/t"),
     })
     .expect("rendering");
     fs::write(unit_dir.join(unit::SLICE_NAME), unit::SLICE_TEXT).expect("writing slice");

@@ -70,3 +70,59 @@ fn silence_0_turns_the_monitor_off() {
         "alert-silence"
     );
 }
+
+#[test]
+fn the_on_waiting_command_runs_outside_the_session_and_its_failure_is_logged() {
+    let Some(env) = manager("on-waiting") else {
+        return;
+    };
+    let record = env.scratch.join("on-waiting.record");
+    let command = format!(
+        "echo \"$SESSCTL_PRODUCT $SESSCTL_WAITING_KIND\" >> '{r}'; cat /proc/self/cgroup >> '{r}'; exit 3",
+        r = record.display()
+    );
+    env.sessctl()
+        .args([
+            "enable",
+            "web",
+            "--silence",
+            "1",
+            "--on-waiting",
+            &command,
+            "--",
+            "sh",
+        ])
+        .stdout_read()
+        .run();
+    let before = status_json(&env);
+    let text = wait_for("the --on-waiting command's record", || {
+        std::fs::read_to_string(&record)
+            .ok()
+            .filter(|t| t.contains("web silence\n") && t.matches('\n').count() >= 2)
+    });
+    // It ran in a unit of its own, not in the session's.
+    assert!(text.contains("/sessctl-on-waiting@web-"), "{text}");
+    assert!(!text.contains("sessctl-web.service"), "{text}");
+    // Its failure is logged, and the session is untouched.
+    let failure = wait_for("the command's failure in the event log", || {
+        let out = env
+            .sessctl()
+            .args(["log", "web", "--json"])
+            .stdout_read()
+            .run();
+        let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
+        log.as_array()
+            .expect("events")
+            .iter()
+            .find(|e| e["event"] == "on-waiting")
+            .cloned()
+    });
+    assert_eq!(
+        failure["reason"],
+        "the --on-waiting command failed: exit-code (exited 3)"
+    );
+    let after = status_json(&env);
+    for key in ["invocation_id", "main_pid", "agent_pid"] {
+        assert_eq!(after[key], before[key], "{key}");
+    }
+}
