@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use sessctl::testbed::Testbed;
 
+#[path = "support/median.rs"]
+mod median;
+use median::median;
+
 const RUNS: usize = 50;
 const WARMUP: usize = 5;
 const TARGET_MS: f64 = 3.0;
@@ -105,15 +109,4 @@ fn measure(
         samples.push(took.as_secs_f64() * 1000.0);
     }
     Ok(samples)
-}
-
-fn median(samples: &[f64]) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len().is_multiple_of(2) {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    } else {
-        sorted[mid]
-    }
 }

@@ -196,6 +196,9 @@ fn router(app: Arc<App>) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/static/{file}", get(pages::asset))
         .route("/manifest.webmanifest", get(pages::manifest))
+        // A list of 200 products is some 250 KB of HTML, and a phone's link may be slow:
+        // gzip takes it to a tenth. (WebSocket upgrades pass through untouched.)
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(app)
 }
 

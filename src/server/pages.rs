@@ -18,8 +18,9 @@ use super::{blocking, product_name, App};
 use crate::identity;
 use crate::query;
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     ("base.html", include_str!("assets/base.html")),
+    ("buttons.html", include_str!("assets/buttons.html")),
     ("list.html", include_str!("assets/list.html")),
     ("product.html", include_str!("assets/product.html")),
     ("login.html", include_str!("assets/login.html")),

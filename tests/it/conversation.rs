@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
-use crate::support::{assert_lost_and_recovered, manager, status_json, wait_for, Env};
+use crate::support::{assert_lost_and_recovered, log_json, manager, status_json, wait_for, Env};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -87,14 +87,7 @@ fn claude_product(label: &str, extra: &[&str]) -> Option<(Env, PathBuf, PathBuf)
 
 /// The kinds of `product`'s events, oldest first.
 fn events(env: &Env, product: &str) -> Vec<String> {
-    let out = env
-        .sessctl()
-        .args(["log", product, "--json"])
-        .stdout_read()
-        .run();
-    let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
-    log.as_array()
-        .expect("events")
+    log_json(env, product)
         .iter()
         .map(|e| e["event"].as_str().unwrap_or("").to_string())
         .collect()

@@ -13,7 +13,7 @@ use sessctl::identity::Identity;
 
 use crate::support::claude::{self, Claude};
 use crate::support::fake_api::SUMMARY;
-use crate::support::{assert_lost_and_recovered, tmux};
+use crate::support::{assert_lost_and_recovered, log_json, tmux};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -104,15 +104,7 @@ fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
 
 /// The `exit` events of the log: (signal, status) of each.
 fn exits(c: &Claude) -> Vec<(Value, Value)> {
-    let out = c
-        .env
-        .sessctl()
-        .args(["log", "web", "--json"])
-        .stdout_read()
-        .run();
-    let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
-    log.as_array()
-        .expect("events")
+    log_json(&c.env, "web")
         .iter()
         .filter(|e| e["event"] == "exit")
         .map(|e| (e["signal"].clone(), e["status"].clone()))

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::support::{manager, status_json, tmux, wait_for, Env};
+use crate::support::{log_json, manager, status_json, tmux, wait_for, Env};
 
 fn waiting(env: &Env) -> Value {
     status_json(env)["waiting"].clone()
@@ -105,17 +105,9 @@ fn the_on_waiting_command_runs_outside_the_session_and_its_failure_is_logged() {
     assert!(!text.contains("sessctl-web.service"), "{text}");
     // Its failure is logged, and the session is untouched.
     let failure = wait_for("the command's failure in the event log", || {
-        let out = env
-            .sessctl()
-            .args(["log", "web", "--json"])
-            .stdout_read()
-            .run();
-        let log: Value = serde_json::from_slice(&out.stdout).expect("log JSON");
-        log.as_array()
-            .expect("events")
-            .iter()
+        log_json(&env, "web")
+            .into_iter()
             .find(|e| e["event"] == "on-waiting")
-            .cloned()
     });
     assert_eq!(
         failure["reason"],

@@ -407,6 +407,17 @@ pub fn redact(text: &str) -> String {
     })
 }
 
+/// `log <product> --json`, parsed: the product's events, oldest first.
+pub fn log_json(env: &Env, product: &str) -> Vec<serde_json::Value> {
+    let out = env
+        .sessctl()
+        .args(["log", product, "--json"])
+        .stdout_read()
+        .run();
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).expect("log --json is JSON");
+    log.as_array().expect("an array of events").clone()
+}
+
 /// `status web --json`, parsed.
 pub fn status_json(env: &Env) -> serde_json::Value {
     let out = env

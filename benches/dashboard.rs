@@ -1,0 +1,230 @@
+//! `cargo bench --bench dashboard`: the dashboard's figures, on a private `systemd --user`
+//! with 200 products (one live, 199 enabled but stopped), against `sessctl serve`:
+//!
+//! - `POST /api/products/{p}/resume` on the live session against the CLI's
+//!   `sessctl resume p --no-attach --json`, interleaved, medians over RUNS each;
+//! - the list page's time, cold (its one-second list cache expired: one `list` query) and
+//!   warm, and the bytes it transfers, gzip as a browser asks for it and plain;
+//! - that the terminal's assets load on a product's page only.
+//!
+//! Writes `bench/dashboard.md`. Times are wall times seen by a client on loopback.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sessctl::testbed::Testbed;
+
+#[path = "support/median.rs"]
+mod median;
+use median::median;
+
+const RUNS: usize = 30;
+const PRODUCTS: usize = 200;
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("benchmark failed: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let sessctl = env!("CARGO_BIN_EXE_sessctl");
+    let bed = Testbed::start("bench-dash")?;
+    let env = bed.env();
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(sessctl);
+        cmd.args(args)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    let ok = |args: &[&str]| -> anyhow::Result<Vec<u8>> {
+        let out = command(args).output()?;
+        anyhow::ensure!(out.status.success(), "sessctl {args:?}: {}", out.status);
+        Ok(out.stdout)
+    };
+    ok(&["enable", "live", "--", "sleep", "1000000"])?;
+    for n in 1..PRODUCTS {
+        ok(&[
+            "enable",
+            &format!("p{n:03}"),
+            "--no-start",
+            "--",
+            "sleep",
+            "1",
+        ])?;
+    }
+    let token = String::from_utf8(ok(&["dashboard", "token"])?)?
+        .trim()
+        .to_string();
+    let mut child = command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr")).read_line(&mut line)?;
+    let _server = Server(child);
+    let base = line
+        .strip_prefix("sessctl: dashboard on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|url| url.trim_end_matches('/').to_string())
+        .ok_or_else(|| anyhow::anyhow!("the server did not start: {line}"))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let bearer = format!("Bearer {token}");
+    let get = |path: &str, gzip: bool| -> anyhow::Result<(f64, Vec<u8>)> {
+        let mut request = agent
+            .get(format!("{base}{path}"))
+            .header("authorization", &bearer);
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        let start = Instant::now();
+        let mut response = request.call()?;
+        let body = response.body_mut().read_to_vec()?;
+        let took = start.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(
+            response.status() == 200,
+            "GET {path}: {}",
+            response.status()
+        );
+        Ok((took, body))
+    };
+
+    // Resume: the API and the CLI, interleaved on the same live session.
+    let (mut api, mut cli) = (Vec::new(), Vec::new());
+    for round in 0..RUNS + 3 {
+        let start = Instant::now();
+        let mut response = agent
+            .post(format!("{base}/api/products/live/resume"))
+            .header("authorization", &bearer)
+            .send_empty()?;
+        let body = response.body_mut().read_to_string()?;
+        let took_api = start.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(body.contains("\"survived\""), "the API's resume: {body}");
+        let start = Instant::now();
+        let out = ok(&["resume", "live", "--no-attach", "--json"])?;
+        let took_cli = start.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(String::from_utf8_lossy(&out).contains("\"survived\""));
+        if round >= 3 {
+            api.push(took_api);
+            cli.push(took_cli);
+        }
+    }
+
+    // The list page: cold (the cache expired: one list query of 200 products), then warm.
+    let mut cold = Vec::new();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(1100));
+        cold.push(get("/", true)?.0);
+    }
+    let mut warm = Vec::new();
+    for _ in 0..RUNS {
+        warm.push(get("/", true)?.0);
+    }
+    let gzip_bytes = get("/", true)?.1.len();
+    let plain = get("/", false)?.1;
+    let list_text = String::from_utf8_lossy(&plain);
+    anyhow::ensure!(list_text.matches("class=\"card\"").count() == PRODUCTS);
+    let product_page = String::from_utf8(get("/p/live", false)?.1)?;
+    let terminal_only_on_product_page =
+        !list_text.contains("xterm") && product_page.contains("/static/xterm.js");
+
+    let report = write_report(
+        &api,
+        &cli,
+        &cold,
+        &warm,
+        gzip_bytes,
+        plain.len(),
+        terminal_only_on_product_page,
+    )?;
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/dashboard.md");
+    std::fs::write(&out, &report)?;
+    print!("{report}");
+    println!("\nwritten to {}", out.display());
+    Ok(())
+}
+
+fn write_report(
+    api: &[f64],
+    cli: &[f64],
+    cold: &[f64],
+    warm: &[f64],
+    gzip_bytes: usize,
+    plain_bytes: usize,
+    terminal_only_on_product_page: bool,
+) -> anyhow::Result<String> {
+    let met = |ok: bool| if ok { "met" } else { "missed" };
+    let mut r = String::new();
+    writeln!(r, "# dashboard benchmark\n")?;
+    writeln!(
+        r,
+        "`cargo bench --bench dashboard`: `sessctl serve` on a private `systemd --user` with {PRODUCTS} products (one live, the rest enabled and stopped), a client on loopback. {} CPUs.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )?;
+    writeln!(r, "| figure | median | min | max | runs |")?;
+    writeln!(r, "|---|---|---|---|---|")?;
+    for (name, samples) in [
+        ("`POST /api/products/live/resume`", api),
+        (
+            "`sessctl resume live --no-attach --json` (interleaved)",
+            cli,
+        ),
+        ("list page, cold (one `list` query of 200 products)", cold),
+        ("list page, warm (the one-second list cache)", warm),
+    ] {
+        writeln!(
+            r,
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+            median(samples),
+            samples.iter().copied().fold(f64::INFINITY, f64::min),
+            samples.iter().copied().fold(0.0, f64::max),
+            samples.len()
+        )?;
+    }
+    let (m_api, m_cli, m_cold, m_warm) = (median(api), median(cli), median(cold), median(warm));
+    writeln!(r, "\nTargets:\n")?;
+    writeln!(
+        r,
+        "- the API's resume at most the CLI's median: {m_api:.2} ms against {m_cli:.2} ms, {:.2}x as fast ({}).",
+        m_cli / m_api,
+        met(m_api <= m_cli)
+    )?;
+    writeln!(
+        r,
+        "- the list page of {PRODUCTS} products in at most 30 ms: warm {m_warm:.2} ms ({}); cold {m_cold:.2} ms ({}). A cold page waits for one `list` of every product, whose cost is the subject of the 200-product issue.",
+        met(m_warm <= 30.0),
+        met(m_cold <= 30.0)
+    )?;
+    writeln!(
+        r,
+        "- the list page transfers at most 60 KB: {:.1} KB gzip-compressed, as a browser asks for it ({}); {:.1} KB uncompressed.",
+        gzip_bytes as f64 / 1000.0,
+        met(gzip_bytes <= 60_000),
+        plain_bytes as f64 / 1000.0
+    )?;
+    writeln!(
+        r,
+        "- the terminal's assets load on a product's page only: {}.",
+        met(terminal_only_on_product_page)
+    )?;
+    Ok(r)
+}
