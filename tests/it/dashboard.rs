@@ -77,8 +77,9 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
     let Some(env) = manager("dashboard") else {
         return;
     };
+    // No silence monitor: a wait it marks could land between the API's list and the CLI's.
     env.sessctl()
-        .args(["enable", "web", "--", "sleep", "100000"])
+        .args(["enable", "web", "--silence", "0", "--", "sleep", "100000"])
         .stdout_read()
         .run();
     env.sessctl()

@@ -300,8 +300,9 @@ fn list_and_status_report_drift_and_reload() {
     env.sessctl().args(["enable", "api", "--no-start", "--", "sleep", "100000"])
         .stdout("sessctl-api.service: written, reloaded and enabled\nsessctl-api.service: not started (--no-start)\n")
         .run();
+    // No silence monitor: on a slow machine its mark would add a line to the pinned status.
     env.sessctl()
-        .args(["enable", "web", "--", "sleep", "100000"])
+        .args(["enable", "web", "--silence", "0", "--", "sleep", "100000"])
         .stdout(
             "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
         )
@@ -346,7 +347,7 @@ fn list_and_status_report_drift_and_reload() {
     // enable puts the file back and reloads, without touching the running session.
     let pid = env.systemd().status(UNIT).expect("status").main_pid;
     env.sessctl()
-        .args(["enable", "web", "--", "sleep", "100000"])
+        .args(["enable", "web", "--silence", "0", "--", "sleep", "100000"])
         .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: already active\n").run();
     let json = status_json(&env);
     assert_eq!(

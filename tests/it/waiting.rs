@@ -29,8 +29,9 @@ fn a_quiet_session_is_marked_waiting_until_its_next_output() {
         .stdout_read()
         .run();
     assert_eq!(shown(&env, "monitor-silence"), "1");
-    wait_for("the silence mark", || {
-        (waiting(&env)["kind"] == "silence").then_some(())
+    let first = wait_for("the silence mark", || {
+        let w = waiting(&env);
+        (w["kind"] == "silence").then_some(w)
     });
 
     tmux(
@@ -38,12 +39,20 @@ fn a_quiet_session_is_marked_waiting_until_its_next_output() {
         &["send-keys", "-t", "main", "echo typed", "Enter"],
     )
     .expect("typing");
-    wait_for("the mark to clear on the next output", || {
-        waiting(&env).is_null().then_some(())
-    });
-    wait_for("the next silence mark", || {
-        (waiting(&env)["kind"] == "silence").then_some(())
-    });
+    // The output clears the mark, and a second later the next quiet marks it again: a wait
+    // keeps its start while it lasts, so a later start proves the clear between them, however
+    // short the unmarked moment was.
+    let next = wait_for(
+        "the mark of the next quiet, after the output cleared it",
+        || {
+            let w = waiting(&env);
+            (w["kind"] == "silence" && w["since"] != first["since"]).then_some(w)
+        },
+    );
+    assert!(
+        next["since"].as_str() > first["since"].as_str(),
+        "{first} then {next}"
+    );
 
     // A stopped session waits for nothing.
     env.sessctl()
