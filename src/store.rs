@@ -40,6 +40,16 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes `text` to `path` (atomically) unless the file already holds exactly that; returns
+/// whether it wrote.
+pub fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
+    if read_optional(path)?.as_deref() == Some(text) {
+        return Ok(false);
+    }
+    write_atomic(path, text.as_bytes())?;
+    Ok(true)
+}
+
 /// Creates `path` with `contents`, readable by its owner only (0600), unless it exists: then
 /// nothing is written and `false` returned. Whole or absent: the file is written under a
 /// temporary name and linked into place, and of two racing callers one link wins.

@@ -1,8 +1,6 @@
 //! Enabling, starting, stopping, restarting and disabling a product's session: each one
 //! systemd job or file change, under the product's lock, and what it did as [`Step`]s.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use serde::Serialize;
 
@@ -156,7 +154,7 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
         steps.push(Step::Unchanged);
     } else {
         wanted.save(paths)?;
-        write_if_changed(&slice_file, unit::SLICE_TEXT)?;
+        store::write_if_changed(&slice_file, unit::SLICE_TEXT)?;
         store::write_atomic(&file, text.as_bytes())?;
         systemd.reload()?;
         systemd.enable(&name)?;
@@ -188,13 +186,6 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
         Step::Started
     });
     Ok(steps)
-}
-
-fn write_if_changed(path: &Path, text: &str) -> Result<()> {
-    if store::read_optional(path)?.as_deref() == Some(text) {
-        return Ok(());
-    }
-    store::write_atomic(path, text.as_bytes())
 }
 
 /// Starts the session unless it runs.

@@ -3,14 +3,16 @@
 //! in its own unit, so no step here can end one.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::paths::Paths;
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::unit::{self, DASHBOARD_SERVICE, DASHBOARD_SOCKET};
+
+use super::unit_file;
 
 /// Refuses an address other machines can reach: the token would cross the network in clear
 /// text, since the dashboard speaks no TLS yet.
@@ -30,15 +32,12 @@ pub type Lines = Vec<String>;
 /// socket already listening elsewhere is moved (its server restarted with it).
 pub fn enable(paths: &Paths, listen: SocketAddr) -> Result<Lines> {
     check_loopback(listen)?;
-    let exe = std::env::current_exe().context("locating the sessctl binary")?;
-    let sessctl = exe
-        .to_str()
-        .with_context(|| format!("the sessctl binary's path {exe:?} is not valid UTF-8"))?;
-    let [socket_text, service_text] = unit::render_dashboard(sessctl, &listen.to_string())?;
+    let sessctl = unit_file::sessctl_binary()?;
+    let [socket_text, service_text] = unit::render_dashboard(&sessctl, &listen.to_string())?;
     let systemd = Systemd::connect()?;
     let _lock = lock(paths)?;
-    let socket_changed = write_if_changed(&file(paths, DASHBOARD_SOCKET), &socket_text)?;
-    let service_changed = write_if_changed(&file(paths, DASHBOARD_SERVICE), &service_text)?;
+    let socket_changed = store::write_if_changed(&file(paths, DASHBOARD_SOCKET), &socket_text)?;
+    let service_changed = store::write_if_changed(&file(paths, DASHBOARD_SERVICE), &service_text)?;
     let mut lines = Vec::new();
     if socket_changed || service_changed {
         systemd.reload()?;
@@ -102,12 +101,4 @@ fn file(paths: &Paths, unit: &str) -> PathBuf {
 /// so no product's lock is named like this one.
 fn lock(paths: &Paths) -> Result<Lock> {
     Lock::acquire(&paths.state_root().join("locks/.dashboard.lock"))
-}
-
-fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
-    if store::read_optional(path)?.as_deref() == Some(text) {
-        return Ok(false);
-    }
-    store::write_atomic(path, text.as_bytes())?;
-    Ok(true)
 }

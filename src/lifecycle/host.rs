@@ -61,7 +61,8 @@ pub fn host(host: Host) -> Result<Infallible> {
             let agent = agent.parse::<Agent>().map_err(usage)?;
             let command = pinned_command(file, host.keep_snapshots, agent, host.command)?;
             let hooks = agent.profile().waiting_args(&notify)?;
-            (after_program(command, hooks.clone()), !hooks.is_empty())
+            let has_hooks = !hooks.is_empty();
+            (after_program(command, hooks), has_hooks)
         }
         None => (host.command, false),
     };

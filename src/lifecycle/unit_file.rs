@@ -10,12 +10,17 @@ use crate::product::Product;
 use crate::store;
 use crate::unit::{self, ServiceSpec};
 
+/// The running sessctl binary's path, as the units it writes name it.
+pub fn sessctl_binary() -> Result<String> {
+    let exe = std::env::current_exe().context("locating the sessctl binary")?;
+    exe.into_os_string()
+        .into_string()
+        .map_err(|exe| anyhow::anyhow!("the sessctl binary's path {exe:?} is not valid UTF-8"))
+}
+
 /// The product's unit text as `enable` writes it, hosted by the running sessctl binary.
 pub fn render(paths: &Paths, product: &Product) -> Result<String> {
-    let exe = std::env::current_exe().context("locating the sessctl binary")?;
-    let sessctl = exe
-        .to_str()
-        .with_context(|| format!("the sessctl binary's path {exe:?} is not valid UTF-8"))?;
+    let sessctl = &sessctl_binary()?;
     let env: Vec<(String, String)> = product.env.clone().into_iter().collect();
     let pin = product
         .agent
