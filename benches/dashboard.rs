@@ -23,6 +23,8 @@ use median::median;
 
 const RUNS: usize = 30;
 const PRODUCTS: usize = 200;
+/// The properties a list reads of each unit (`Core::views`).
+const SHOWN: &str = "ActiveState,SubState,InvocationID,MainPID,ExecMainStartTimestamp,NRestarts,ControlGroup,NeedDaemonReload";
 
 fn main() {
     if let Err(err) = run() {
@@ -130,10 +132,23 @@ fn run() -> anyhow::Result<()> {
     }
 
     // The list page: cold (the cache expired: one list query of 200 products), then warm.
-    let mut cold = Vec::new();
+    // Interleaved with it, the stock tool reading the same properties of the same units.
+    let units: Vec<String> = std::iter::once("sessctl-live.service".to_string())
+        .chain((1..PRODUCTS).map(|n| format!("sessctl-p{n:03}.service")))
+        .collect();
+    let (mut cold, mut show) = (Vec::new(), Vec::new());
     for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(1100));
         cold.push(get("/", true)?.0);
+        let start = Instant::now();
+        let out = Command::new("systemctl")
+            .args(["--user", "show", "--property", SHOWN])
+            .args(&units)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()?;
+        show.push(start.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(out.status.success(), "systemctl show: {}", out.status);
     }
     let mut warm = Vec::new();
     for _ in 0..RUNS {
@@ -147,15 +162,16 @@ fn run() -> anyhow::Result<()> {
     let terminal_only_on_product_page =
         !list_text.contains("xterm") && product_page.contains("/static/xterm.js");
 
-    let report = write_report(
-        &api,
-        &cli,
-        &cold,
-        &warm,
+    let report = write_report(&Figures {
+        api,
+        cli,
+        cold,
+        show,
+        warm,
         gzip_bytes,
-        plain.len(),
+        plain_bytes: plain.len(),
         terminal_only_on_product_page,
-    )?;
+    })?;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/dashboard.md");
     std::fs::write(&out, &report)?;
     print!("{report}");
@@ -163,15 +179,19 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_report(
-    api: &[f64],
-    cli: &[f64],
-    cold: &[f64],
-    warm: &[f64],
+/// What the run measured: times in milliseconds, sizes in bytes.
+struct Figures {
+    api: Vec<f64>,
+    cli: Vec<f64>,
+    cold: Vec<f64>,
+    show: Vec<f64>,
+    warm: Vec<f64>,
     gzip_bytes: usize,
     plain_bytes: usize,
     terminal_only_on_product_page: bool,
-) -> anyhow::Result<String> {
+}
+
+fn write_report(f: &Figures) -> anyhow::Result<String> {
     let met = |ok: bool| if ok { "met" } else { "missed" };
     let mut r = String::new();
     writeln!(r, "# dashboard benchmark\n")?;
@@ -183,13 +203,20 @@ fn write_report(
     writeln!(r, "| figure | median | min | max | runs |")?;
     writeln!(r, "|---|---|---|---|---|")?;
     for (name, samples) in [
-        ("`POST /api/products/live/resume`", api),
+        ("`POST /api/products/live/resume`", &f.api),
         (
             "`sessctl resume live --no-attach --json` (interleaved)",
-            cli,
+            &f.cli,
         ),
-        ("list page, cold (one `list` query of 200 products)", cold),
-        ("list page, warm (the one-second list cache)", warm),
+        (
+            "list page, cold (one `list` query of 200 products)",
+            &f.cold,
+        ),
+        (
+            "`systemctl --user show` of the 200 units, the list's properties (interleaved)",
+            &f.show,
+        ),
+        ("list page, warm (the one-second list cache)", &f.warm),
     ] {
         writeln!(
             r,
@@ -200,7 +227,12 @@ fn write_report(
             samples.len()
         )?;
     }
-    let (m_api, m_cli, m_cold, m_warm) = (median(api), median(cli), median(cold), median(warm));
+    let (m_api, m_cli, m_cold, m_warm) = (
+        median(&f.api),
+        median(&f.cli),
+        median(&f.cold),
+        median(&f.warm),
+    );
     writeln!(r, "\nTargets:\n")?;
     writeln!(
         r,
@@ -210,21 +242,28 @@ fn write_report(
     )?;
     writeln!(
         r,
-        "- the list page of {PRODUCTS} products in at most 30 ms: warm {m_warm:.2} ms ({}); cold {m_cold:.2} ms ({}). A cold page waits for one `list` of every product, whose cost is the subject of the 200-product issue.",
+        "- the list page of {PRODUCTS} products in at most 30 ms: warm {m_warm:.2} ms ({}); cold {m_cold:.2} ms ({}).",
         met(m_warm <= 30.0),
         met(m_cold <= 30.0)
     )?;
     writeln!(
         r,
         "- the list page transfers at most 60 KB: {:.1} KB gzip-compressed, as a browser asks for it ({}); {:.1} KB uncompressed.",
-        gzip_bytes as f64 / 1000.0,
-        met(gzip_bytes <= 60_000),
-        plain_bytes as f64 / 1000.0
+        f.gzip_bytes as f64 / 1000.0,
+        met(f.gzip_bytes <= 60_000),
+        f.plain_bytes as f64 / 1000.0
     )?;
     writeln!(
         r,
         "- the terminal's assets load on a product's page only: {}.",
-        met(terminal_only_on_product_page)
+        met(f.terminal_only_on_product_page)
+    )?;
+    writeln!(
+        r,
+        "\nWhere a cold page's time goes: it reads 8 properties of each of the {PRODUCTS} units over the user bus, every message sent before the first reply is awaited (`Core::views`, {} calls that dbus-daemon relays and systemd answers one by one; the server's own work on them is parsing), then each product's files. The stock tool reading the same properties of the same units takes {:.2} ms in this run, so the cold page is {:.2}x as fast as that alone. The floor is the manager's and the bus's per-message cost; the one-second cache is what keeps polling pages under the target.",
+        8 * PRODUCTS,
+        median(&f.show),
+        median(&f.show) / m_cold
     )?;
     Ok(r)
 }

@@ -288,8 +288,9 @@ pub struct Json {
 /// proof of every resume on screen.
 ///
 /// Listens on the socket systemd hands over (sessctl-dashboard.socket, see `sessctl dashboard
-/// enable`), else on --listen. Loopback addresses only: reach it from a phone through
-/// `tailscale serve` or an SSH tunnel (README). Log in with the token `sessctl dashboard token`
+/// enable`), else on --listen. Without TLS, loopback addresses only: reach it from a phone
+/// through `tailscale serve` or an SSH tunnel (README). With --tls-cert and --tls-key it
+/// speaks HTTPS and may listen on any address. Log in with the token `sessctl dashboard token`
 /// prints, or send it as `Authorization: Bearer <token>`. Sessions never run inside the
 /// server: stopping or restarting it touches none.
 #[derive(Debug, Args)]
@@ -297,6 +298,27 @@ pub struct Serve {
     /// The address and port to listen on when systemd hands over no socket.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub tls: Tls,
+}
+
+/// HTTPS for a dashboard that other machines reach.
+#[derive(Debug, Args)]
+pub struct Tls {
+    /// The certificate chain to serve HTTPS with, PEM, leaf first (for example what
+    /// `tailscale cert` writes); needs --tls-key, and lets the dashboard listen beyond loopback.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Tls {
+    /// The certificate and key files, when both are given (clap makes one need the other).
+    pub fn files(self) -> Option<(PathBuf, PathBuf)> {
+        self.tls_cert.zip(self.tls_key)
+    }
 }
 
 /// The dashboard's user service, and logging in to it.
@@ -306,11 +328,14 @@ pub enum Dashboard {
     ///
     /// Writes sessctl-dashboard.socket and sessctl-dashboard.service, enables the socket and
     /// starts it; the first connection starts the server. Running it again with another
-    /// --listen moves the socket. No session is touched.
+    /// --listen or other TLS files moves the socket or restarts the server. No session is
+    /// touched.
     Enable {
-        /// The loopback address and port the socket listens on.
+        /// The address and port the socket listens on: loopback, unless with TLS.
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
         listen: SocketAddr,
+        #[command(flatten)]
+        tls: Tls,
     },
     /// Stop the dashboard, disable its socket and remove both units; no session is touched.
     ///

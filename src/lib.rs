@@ -40,6 +40,7 @@ pub(crate) mod store;
 pub mod systemd;
 #[cfg(feature = "testbed")]
 pub mod testbed;
+mod tls;
 pub mod transcript;
 pub mod unit;
 pub(crate) mod uuid;

@@ -47,6 +47,17 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// Whether `pid` has a controlling terminal (`tty_nr` of proc_pid_stat(5) is not 0).
+pub fn has_terminal(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // state, ppid, pgrp, session, tty_nr: after the command name, as in `start_ticks`.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(4))
+        .is_some_and(|tty| tty != "0")
+}
+
 /// The children of `pid`'s main thread.
 pub fn children(pid: u32) -> Vec<u32> {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))

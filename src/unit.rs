@@ -9,6 +9,7 @@
 //! Model layer. May import: `error`.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -21,10 +22,30 @@ pub const SLICE_NAME: &str = "app-sessctl.slice";
 /// The text of [`SLICE_NAME`].
 pub const SLICE_TEXT: &str = include_str!("../units/app-sessctl.slice");
 
-const SERVICE_TEMPLATE: &str = include_str!("../templates/session.service.tera");
-const NAIVE_TEMPLATE: &str = include_str!("../templates/naive.service.tera");
-const DASHBOARD_SOCKET_TEMPLATE: &str = include_str!("../templates/dashboard.socket.tera");
-const DASHBOARD_SERVICE_TEMPLATE: &str = include_str!("../templates/dashboard.service.tera");
+/// The templates, by the names `render` takes: each is parsed once per process, since `list`
+/// renders one unit per product to judge its drift.
+const TEMPLATES: [(&str, &str); 4] = [
+    (
+        SERVICE_TEMPLATE,
+        include_str!("../templates/session.service.tera"),
+    ),
+    (
+        NAIVE_TEMPLATE,
+        include_str!("../templates/naive.service.tera"),
+    ),
+    (
+        DASHBOARD_SOCKET_TEMPLATE,
+        include_str!("../templates/dashboard.socket.tera"),
+    ),
+    (
+        DASHBOARD_SERVICE_TEMPLATE,
+        include_str!("../templates/dashboard.service.tera"),
+    ),
+];
+const SERVICE_TEMPLATE: &str = "session.service";
+const NAIVE_TEMPLATE: &str = "naive.service";
+const DASHBOARD_SOCKET_TEMPLATE: &str = "dashboard.socket";
+const DASHBOARD_SERVICE_TEMPLATE: &str = "dashboard.service";
 
 /// The dashboard's socket unit, which starts [`DASHBOARD_SERVICE`] on the first connection.
 pub const DASHBOARD_SOCKET: &str = "sessctl-dashboard.socket";
@@ -152,12 +173,21 @@ pub fn render_naive(tmux: &str, socket: &str, agent: &str) -> Result<String> {
         .map_err(|err| usage(format!("rendering the naive demo unit: {err}")))
 }
 
-/// The dashboard's socket and service units, in that order: the server is `sessctl`, and
-/// the socket listens on `listen` (an address and port, as `SocketAddr` prints them).
-pub fn render_dashboard(sessctl: &str, listen: &str) -> Result<[String; 2]> {
+/// The dashboard's socket and service units, in that order: the server is `sessctl`, the
+/// socket listens on `listen` (an address and port, as `SocketAddr` prints them), and the
+/// server speaks TLS with `tls`, a certificate and key file, when given.
+pub fn render_dashboard(
+    sessctl: &str,
+    listen: &str,
+    tls: Option<(&str, &str)>,
+) -> Result<[String; 2]> {
     let mut ctx = tera::Context::new();
     ctx.insert("sessctl", sessctl);
     ctx.insert("listen", listen);
+    if let Some((cert, key)) = tls {
+        ctx.insert("tls_cert", cert);
+        ctx.insert("tls_key", key);
+    }
     let fail = |err| usage(format!("rendering the dashboard's units: {err}"));
     Ok([
         render(DASHBOARD_SOCKET_TEMPLATE, &ctx).map_err(fail)?,
@@ -168,14 +198,22 @@ pub fn render_dashboard(sessctl: &str, listen: &str) -> Result<[String; 2]> {
 /// Templates are tested, so what fails here is a value a filter refused: the innermost error
 /// names it.
 fn render(template: &str, ctx: &tera::Context) -> std::result::Result<String, String> {
-    let mut tera = Tera::default();
-    tera.autoescape_on(vec![]);
-    tera.register_filter("exec_arg", string_filter(exec_arg));
-    tera.register_filter("path", string_filter(path_value));
-    tera.register_filter("unit_word", string_filter(unit_word));
-    tera.register_filter("env_assignment", env_assignment_filter);
-    tera.register_filter("listen_address", string_filter(listen_address));
-    tera.render_str(template, ctx)
+    static TERA: OnceLock<std::result::Result<Tera, String>> = OnceLock::new();
+    let tera = TERA.get_or_init(|| {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_filter("exec_arg", string_filter(exec_arg));
+        tera.register_filter("path", string_filter(path_value));
+        tera.register_filter("unit_word", string_filter(unit_word));
+        tera.register_filter("env_assignment", env_assignment_filter);
+        tera.register_filter("listen_address", string_filter(listen_address));
+        tera.add_raw_templates(TEMPLATES)
+            .map_err(|err| innermost(&err))?;
+        Ok(tera)
+    });
+    tera.as_ref()
+        .map_err(Clone::clone)?
+        .render(template, ctx)
         .map_err(|err| innermost(&err))
 }
 
@@ -383,7 +421,8 @@ mod tests {
     /// /usr/bin/sessctl on the default address, never edited by hand.
     #[test]
     fn the_shipped_dashboard_units_are_the_templates_rendered_for_the_package() {
-        let [socket, service] = render_dashboard("/usr/bin/sessctl", "127.0.0.1:7878").unwrap();
+        let [socket, service] =
+            render_dashboard("/usr/bin/sessctl", "127.0.0.1:7878", None).unwrap();
         assert_eq!(socket, include_str!("../units/sessctl-dashboard.socket"));
         assert_eq!(service, include_str!("../units/sessctl-dashboard.service"));
     }

@@ -3,9 +3,10 @@
 use anyhow::Result;
 
 use crate::cli::Serve;
+use crate::lifecycle::dashboard::Tls;
 use crate::paths::Paths;
 use crate::server;
 
 pub fn run(paths: Paths, args: Serve) -> Result<()> {
-    server::serve(paths, args.listen)
+    server::serve(paths, args.listen, args.tls.files().map(Tls::from))
 }

@@ -5,24 +5,46 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
+use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
+use crate::tls;
+
+/// The certificate and key the dashboard serves HTTPS with.
+pub use crate::tls::Files as Tls;
 use crate::unit::{self, DASHBOARD_SERVICE, DASHBOARD_SOCKET};
 
 use super::unit_file;
 
-/// Refuses an address other machines can reach: the token would cross the network in clear
-/// text, since the dashboard speaks no TLS yet.
-pub fn check_loopback(addr: SocketAddr) -> Result<()> {
-    if !addr.ip().is_loopback() {
-        bail!(
-            "{addr} is not a loopback address, and the dashboard speaks no TLS yet: listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)"
-        );
+/// Refuses an address other machines can reach unless the dashboard speaks TLS there: the
+/// token would cross the network in clear text.
+pub fn check_reach(addr: SocketAddr, tls: Option<&tls::Files>) -> Result<()> {
+    if !addr.ip().is_loopback() && tls.is_none() {
+        return Err(usage(format!(
+            "{addr} is not a loopback address, and the dashboard would carry its token there in clear text: give --tls-cert and --tls-key, or listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)"
+        )));
     }
     Ok(())
+}
+
+/// The TLS files made absolute (a unit runs elsewhere) and checked by loading them.
+fn checked_tls(tls: Option<tls::Files>) -> Result<Option<tls::Files>> {
+    let Some(files) = tls else {
+        return Ok(None);
+    };
+    let absolute = |path: &std::path::Path| {
+        std::path::absolute(path)
+            .with_context(|| format!("resolving {}", quoted(&path.to_string_lossy())))
+    };
+    let files = tls::Files {
+        cert: absolute(&files.cert)?,
+        key: absolute(&files.key)?,
+    };
+    tls::load(&files)?;
+    Ok(Some(files))
 }
 
 /// What `enable` and `disable` did, one line each.
@@ -30,10 +52,16 @@ pub type Lines = Vec<String>;
 
 /// Writes the dashboard's units for `listen`, reloads, enables the socket and starts it; a
 /// socket already listening elsewhere is moved (its server restarted with it).
-pub fn enable(paths: &Paths, listen: SocketAddr) -> Result<Lines> {
-    check_loopback(listen)?;
+pub fn enable(paths: &Paths, listen: SocketAddr, tls: Option<tls::Files>) -> Result<Lines> {
+    let tls = checked_tls(tls)?;
+    check_reach(listen, tls.as_ref())?;
     let sessctl = unit_file::sessctl_binary()?;
-    let [socket_text, service_text] = unit::render_dashboard(&sessctl, &listen.to_string())?;
+    let tls_args = match &tls {
+        Some(files) => Some((utf8(&files.cert)?, utf8(&files.key)?)),
+        None => None,
+    };
+    let [socket_text, service_text] =
+        unit::render_dashboard(&sessctl, &listen.to_string(), tls_args)?;
     let systemd = Systemd::connect()?;
     let _lock = lock(paths)?;
     let socket_changed = store::write_if_changed(&file(paths, DASHBOARD_SOCKET), &socket_text)?;
@@ -55,8 +83,9 @@ pub fn enable(paths: &Paths, listen: SocketAddr) -> Result<Lines> {
     } else {
         systemd.start(DASHBOARD_SOCKET)?;
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     lines.push(format!(
-        "{DASHBOARD_SOCKET}: enabled and listening on http://{listen}/"
+        "{DASHBOARD_SOCKET}: enabled and listening on {scheme}://{listen}/"
     ));
     Ok(lines)
 }
@@ -82,15 +111,32 @@ pub fn disable(paths: &Paths) -> Result<Lines> {
     )])
 }
 
-/// The address the installed socket unit listens on, if one is installed in the user's
-/// unit directory.
-pub fn listening_on(paths: &Paths) -> Result<Option<String>> {
-    let text = store::read_optional(&file(paths, DASHBOARD_SOCKET))?;
-    Ok(text.and_then(|text| {
+/// Where the installed dashboard answers, `http://ADDR` or `https://ADDR`, if its units are
+/// installed in the user's unit directory.
+pub fn url(paths: &Paths) -> Result<Option<String>> {
+    let socket = store::read_optional(&file(paths, DASHBOARD_SOCKET))?;
+    let Some(listen) = socket.as_deref().and_then(|text| {
         text.lines()
             .find_map(|l| l.strip_prefix("ListenStream="))
             .map(str::to_string)
-    }))
+    }) else {
+        return Ok(None);
+    };
+    let service = store::read_optional(&file(paths, DASHBOARD_SERVICE))?.unwrap_or_default();
+    let scheme = match service.contains(" --tls-cert ") {
+        true => "https",
+        false => "http",
+    };
+    Ok(Some(format!("{scheme}://{listen}")))
+}
+
+fn utf8(path: &std::path::Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| {
+        usage(format!(
+            "{} is not valid UTF-8, which a unit file cannot hold; move the file",
+            quoted(&path.to_string_lossy())
+        ))
+    })
 }
 
 fn file(paths: &Paths, unit: &str) -> PathBuf {

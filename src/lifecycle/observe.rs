@@ -14,11 +14,27 @@ use crate::unit;
 /// Reads the unit's state over D-Bus and its processes from `/proc`.
 pub fn identity(systemd: &Systemd, unit: &str) -> Result<(Identity, UnitStatus)> {
     let status = systemd.status(unit)?;
+    Ok((identity_of(&status), status))
+}
+
+/// The identity of the session whose unit systemd reports as `status`: the processes are
+/// read here, from /proc.
+pub fn identity_of(status: &UnitStatus) -> Identity {
     let main = status.main_pid;
-    // tmux server -> the pane's process (`sessctl internal pane`) -> the agent.
-    let pane = (main != 0).then(|| only_child(main)).flatten();
-    let agent = pane.and_then(only_child);
-    let identity = Identity {
+    // tmux server -> the pane's process (`sessctl internal pane`) -> the agent. The server
+    // also forks jobs of its own for a moment (the silence monitor's `run-shell`): the pane's
+    // process is the one child with a terminal, its pty.
+    let pane = (main != 0)
+        .then(|| {
+            only(
+                procfs::children(main)
+                    .into_iter()
+                    .filter(|&c| procfs::has_terminal(c)),
+            )
+        })
+        .flatten();
+    let agent = pane.and_then(|pane| only(procfs::children(pane).into_iter()));
+    Identity {
         active_state: status.active_state,
         invocation_id: status.invocation_id.clone(),
         main_pid: main,
@@ -27,14 +43,13 @@ pub fn identity(systemd: &Systemd, unit: &str) -> Result<(Identity, UnitStatus)>
         agent_start_ticks: agent.and_then(start_ticks),
         exec_main_start_timestamp: status.exec_main_start_timestamp,
         n_restarts: status.n_restarts,
-    };
-    Ok((identity, status))
+    }
 }
 
-/// A process's one child: the tmux server's pane, the pane's agent.
-fn only_child(pid: u32) -> Option<u32> {
-    match procfs::children(pid)[..] {
-        [only] => Some(only),
+/// The one process of `pids`; none when there are none or several.
+fn only(mut pids: impl Iterator<Item = u32>) -> Option<u32> {
+    match (pids.next(), pids.next()) {
+        (Some(one), None) => Some(one),
         _ => None,
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use futures_util::future::try_join;
 use serde::Serialize;
 
 use crate::agent::AgentEnv;
@@ -14,20 +15,65 @@ use crate::pin::Pin;
 use crate::product::{self, Product};
 use crate::state::{self, LastExit, Waiting};
 use crate::store;
-use crate::systemd::{ActiveState, Systemd, UnitStatus};
+use crate::systemd::{ActiveState, Core, Systemd, UnitView};
 use crate::unit;
 
 /// The reports of the products `name` names: one, or every product when `None`.
 pub fn status(paths: &Paths, name: Option<&str>) -> Result<Vec<Report>> {
-    let names = match name {
+    let names = names(paths, name)?;
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let systemd = Systemd::connect()?;
+    let units = Units {
+        manager_env: systemd.environment()?,
+        views: systemd.views(&unit_names(&names))?,
+    };
+    reports(paths, &systemd, &names, units)
+}
+
+/// The products `name` names: one, or every product when `None`.
+pub fn names(paths: &Paths, name: Option<&str>) -> Result<Vec<String>> {
+    match name {
         Some(name) => {
             product::check_name(name)?;
             Product::config_text(paths, name)?;
-            vec![name.to_string()]
+            Ok(vec![name.to_string()])
         }
-        None => Product::names(paths)?,
-    };
-    collect(paths, &names)
+        None => Product::names(paths),
+    }
+}
+
+/// What systemd says that the reports of some products need: the manager's environment, and
+/// a view of each product's unit, in the products' order.
+pub struct Units {
+    pub manager_env: Vec<String>,
+    pub views: Vec<UnitView>,
+}
+
+/// Reads [`Units`] in one batch, from async code (the server).
+pub async fn units(core: &Core, names: &[String]) -> Result<Units> {
+    let units = unit_names(names);
+    let (manager_env, views) = try_join(core.environment(), core.views(&units)).await?;
+    Ok(Units { manager_env, views })
+}
+
+fn unit_names(names: &[String]) -> Vec<String> {
+    names.iter().map(|name| unit::unit_name(name)).collect()
+}
+
+/// The reports of the products `names`, from what systemd said of their units.
+pub fn reports(
+    paths: &Paths,
+    systemd: &Systemd,
+    names: &[String],
+    units: Units,
+) -> Result<Vec<Report>> {
+    names
+        .iter()
+        .zip(units.views)
+        .map(|(name, view)| report(paths, systemd, &units.manager_env, name, view))
+        .collect()
 }
 
 /// One product's report; its JSON form is the documented `--json` schema.
@@ -120,26 +166,20 @@ fn conversation(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Opti
     }))
 }
 
-fn collect(paths: &Paths, names: &[String]) -> Result<Vec<Report>> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let systemd = Systemd::connect()?;
-    let manager_env = systemd.environment()?;
-    names
-        .iter()
-        .map(|name| report(paths, &systemd, &manager_env, name))
-        .collect()
-}
-
 /// One product's report; a product whose config cannot be read or parsed is reported as
 /// broken, with what systemd says of its unit, so that one bad file hides no other product.
-fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) -> Result<Report> {
+fn report(
+    paths: &Paths,
+    systemd: &Systemd,
+    manager_env: &[String],
+    name: &str,
+    view: UnitView,
+) -> Result<Report> {
+    let now = observe::identity_of(&view.status);
     let product = match Product::load(paths, name) {
         Ok(product) => product,
         Err(err) if crate::error::code_of(&err) != crate::error::USAGE => {
-            let (now, s) = observe::identity(systemd, &unit::unit_name(name))?;
-            let mut report = unit_report(paths, systemd, name, &now, s)?;
+            let mut report = unit_report(paths, name, &now, view)?;
             report.broken = Some(format!(
                 "{err:#}; fix the file, or remove the product with `sessctl disable {name} --purge`"
             ));
@@ -148,15 +188,13 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
         Err(err) => return Err(err),
     };
     let env = AgentEnv::of(&product.env, Some(manager_env));
-    let unit = unit::unit_name(name);
     // No product lock: status never waits behind a start. A loss it sees is logged once
     // all the same (see `state::claim_loss`).
-    let (now, s) = observe::identity(systemd, &unit)?;
     let record = state::load_record(paths, name)?;
-    let lost = observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &s)?;
+    let lost = observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &view.status)?;
     let on_disk = store::read_optional(&paths.unit_file(name))?;
-    let running = s.is_running();
-    let mut report = unit_report(paths, systemd, name, &now, s)?;
+    let running = view.status.is_running();
+    let mut report = unit_report(paths, name, &now, view)?;
     report.unit_file = match on_disk {
         None => "missing",
         Some(text) if text == unit_file::render(paths, &product)? => "current",
@@ -178,27 +216,24 @@ fn report(paths: &Paths, systemd: &Systemd, manager_env: &[String], name: &str) 
 }
 
 /// What systemd and the product's state say of its unit, whatever its config.
-fn unit_report(
-    paths: &Paths,
-    systemd: &Systemd,
-    name: &str,
-    now: &Identity,
-    s: UnitStatus,
-) -> Result<Report> {
-    let unit = unit::unit_name(name);
-    let need_daemon_reload = systemd.unit_file(&unit)?.need_daemon_reload;
-    let details = systemd.details(&unit)?;
+fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Result<Report> {
+    let UnitView {
+        status: s,
+        sub_state,
+        control_group,
+        need_daemon_reload,
+    } = view;
     Ok(Report {
         product: name.to_string(),
         uptime_seconds: now.uptime_seconds(),
         agent_pid: now.agent_pid,
-        unit,
+        unit: s.unit,
         active_state: s.active_state,
-        sub_state: details.sub_state,
+        sub_state,
         main_pid: s.main_pid,
         n_restarts: s.n_restarts,
         last_exit: LastExit::load(&paths.state_dir(name))?,
-        cgroup: details.control_group,
+        cgroup: control_group,
         invocation_id: s.invocation_id,
         unit_file: "unknown",
         need_daemon_reload,

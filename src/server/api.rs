@@ -105,8 +105,7 @@ pub async fn product(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let name = product_name(&app, &name)?;
-    let paths = app.paths.clone();
-    let mut reports = blocking(move || query::status::status(&paths, Some(&name))).await?;
+    let mut reports = app.reports(Some(name)).await?;
     Ok(json(&reports.remove(0)))
 }
 

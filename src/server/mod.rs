@@ -3,19 +3,25 @@
 //!
 //! It changes sessions only through `lifecycle` and reads them only through `query`, exactly
 //! as the CLI does, so a session the dashboard starts is started by the user manager in its
-//! own unit and outlives the dashboard's restart, stop or crash. Those functions block (the
-//! CLI's face of the systemd core), so each request runs them on tokio's blocking pool.
+//! own unit and outlives the dashboard's restart, stop or crash. Most of those functions
+//! block, so each request runs them on tokio's blocking pool, where the systemd adapter's
+//! `block_on` drives their connections on this server's runtime. What systemd says of every
+//! product for a list is awaited natively instead, in one batch on the server's one
+//! connection (`App::reports`).
 //!
-//! Loopback only: a non-loopback address is refused, whether given with `--listen` or handed
-//! over by the socket unit (TLS, which such an address would need, is not built yet).
+//! A non-loopback address, whether given with `--listen` or handed over by the socket unit, is
+//! refused unless the server speaks TLS (`--tls-cert`, `--tls-key`; rustls): the token must
+//! never cross a network in clear text.
 //!
 //! Server layer. May import: `query`, `lifecycle`, and the records, model and base modules;
-//! never `cmd`, `cli` or an adapter.
+//! of the adapters only `systemd::Systemd` (the connection its runtime drives) and `tls`;
+//! never `cmd` or `cli`.
 
 mod api;
 mod auth;
 mod pages;
 mod terminal;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,10 +39,11 @@ use tokio::sync::Mutex;
 pub use auth::token;
 
 use crate::error::quoted;
-use crate::lifecycle::dashboard::check_loopback;
+use crate::lifecycle::dashboard::{check_reach, Tls};
 use crate::paths::Paths;
 use crate::product;
 use crate::query;
+use crate::systemd::Systemd;
 use api::ApiError;
 
 /// Where `serve` listens when no socket is handed to it.
@@ -52,6 +59,9 @@ pub struct App {
     keys: auth::Keys,
     pages: pages::Pages,
     list: Mutex<Option<(Instant, Arc<serde_json::Value>)>>,
+    systemd: Mutex<Option<Systemd>>,
+    /// Whether browsers reach the server over TLS, so its cookie may be `Secure`.
+    tls: bool,
 }
 
 impl App {
@@ -64,15 +74,47 @@ impl App {
                 return Ok(list.clone());
             }
         }
-        let paths = self.paths.clone();
-        let reports = blocking(move || {
-            let reports = query::status::status(&paths, None)?;
-            serde_json::to_value(reports).context("writing the product list as JSON")
-        })
-        .await?;
-        let list = Arc::new(reports);
+        let reports = self.reports(None).await?;
+        let list = Arc::new(
+            serde_json::to_value(reports)
+                .context("writing the product list as JSON")
+                .map_err(ApiError::from)?,
+        );
         *cached = Some((Instant::now(), list.clone()));
         Ok(list)
+    }
+
+    /// What `status --json` reports of the products `name` names (every product for `None`).
+    /// What systemd says of their units is awaited here, in one batch on the server's one
+    /// connection; the files are read on the blocking pool.
+    async fn reports(&self, name: Option<String>) -> Result<Vec<query::status::Report>, ApiError> {
+        let paths = self.paths.clone();
+        let names = blocking(move || query::status::names(&paths, name.as_deref())).await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let systemd = self.systemd().await?;
+        let units = match query::status::units(systemd.core(), &names).await {
+            Ok(units) => units,
+            Err(err) => {
+                // The next request connects anew: the manager or its bus may have restarted.
+                *self.systemd.lock().await = None;
+                return Err(err.into());
+            }
+        };
+        let paths = self.paths.clone();
+        blocking(move || query::status::reports(&paths, &systemd, &names, units)).await
+    }
+
+    /// The server's connection to the user manager, opened on first use.
+    async fn systemd(&self) -> Result<Systemd, ApiError> {
+        let mut systemd = self.systemd.lock().await;
+        if let Some(systemd) = systemd.as_ref() {
+            return Ok(systemd.clone());
+        }
+        let opened = Systemd::open().await?;
+        *systemd = Some(opened.clone());
+        Ok(opened)
     }
 
     /// After a change, the next list is read anew.
@@ -106,36 +148,53 @@ fn product_name(app: &App, name: &str) -> Result<String, ApiError> {
 }
 
 /// Serves the dashboard until SIGTERM or Ctrl-C: on the socket systemd hands over
-/// (sessctl-dashboard.socket), else on `listen`.
-pub fn serve(paths: Paths, listen: SocketAddr) -> Result<()> {
+/// (sessctl-dashboard.socket), else on `listen`; over TLS with `tls`.
+pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>) -> Result<()> {
+    let config = tls.as_ref().map(crate::tls::load).transpose()?;
     let keys = auth::Keys::new(token(&paths)?);
     let app = Arc::new(App {
         paths,
         keys,
         pages: pages::Pages::new()?,
         list: Mutex::new(None),
+        systemd: Mutex::new(None),
+        tls: config.is_some(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the server's runtime")?;
     runtime.block_on(async move {
-        let listener = listener(listen).await?;
+        let listener = listener(listen, tls.as_ref()).await?;
         let addr = listener
             .local_addr()
             .context("reading the listening address")?;
+        let scheme = if config.is_some() { "https" } else { "http" };
         errln!(
-            "sessctl: dashboard on http://{addr}/ (`sessctl dashboard url` prints the login link)"
+            "sessctl: dashboard on {scheme}://{addr}/ (`sessctl dashboard url` prints the login link)"
         );
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving the dashboard")
+        let router = router(app);
+        let served = match config {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config)
+                    .context("reading the listening address")?;
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+        };
+        served.context("serving the dashboard")
     })
 }
 
-/// The socket systemd passed (`LISTEN_FDS`), else a new one on `listen`; loopback only.
-async fn listener(listen: SocketAddr) -> Result<tokio::net::TcpListener> {
+/// The socket systemd passed (`LISTEN_FDS`), else a new one on `listen`; beyond loopback only
+/// with TLS.
+async fn listener(listen: SocketAddr, tls: Option<&Tls>) -> Result<tokio::net::TcpListener> {
     let mut fds = listenfd::ListenFd::from_env();
     let listener = match fds
         .take_tcp_listener(0)
@@ -148,16 +207,17 @@ async fn listener(listen: SocketAddr) -> Result<tokio::net::TcpListener> {
             tokio::net::TcpListener::from_std(socket).context("using the passed socket")?
         }
         None => {
-            check_loopback(listen)?;
+            check_reach(listen, tls)?;
             tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listening on {listen}"))?
         }
     };
-    check_loopback(
+    check_reach(
         listener
             .local_addr()
             .context("reading the listening address")?,
+        tls,
     )?;
     Ok(listener)
 }

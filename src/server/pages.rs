@@ -123,14 +123,14 @@ pub async fn product(
     Path(name): Path<String>,
 ) -> Result<Html<String>, ApiError> {
     let name = product_name(&app, &name)?;
+    let report = app.reports(Some(name.clone())).await?.remove(0);
     let paths = app.paths.clone();
-    let (report, events, doctor) = blocking(move || {
-        let report = query::status::status(&paths, Some(&name))?.remove(0);
+    let (events, doctor) = blocking(move || {
         let mut events = query::log::events(&paths, &name)?;
         events.reverse();
         events.truncate(EVENTS_SHOWN);
         let doctor = query::doctor::sweep(&paths, Some(&name))?;
-        Ok((report, events, doctor))
+        Ok((events, doctor))
     })
     .await?;
     let mut ctx = context(&app);
@@ -170,10 +170,12 @@ pub async fn login(
 fn log_in(app: &App, headers: &HeaderMap, token: &str) -> Response {
     match app.keys.check(token.trim()) {
         Ok(()) => {
-            // Behind `tailscale serve` the browser speaks HTTPS to the proxy.
-            let secure = headers
-                .get("x-forwarded-proto")
-                .is_some_and(|p| p.as_bytes() == b"https");
+            // Over the server's own TLS, or behind `tailscale serve`, where the browser speaks
+            // HTTPS to the proxy.
+            let secure = app.tls
+                || headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|p| p.as_bytes() == b"https");
             let cookie = app.keys.login_cookie(secure);
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::future::{try_join, try_join3, try_join5};
@@ -13,13 +14,17 @@ use zbus::{Connection, OwnedObjectPath};
 use super::proxies::{
     ExecCommand, LoginProxy, LoginUserProxy, ManagerProxy, ServiceProxy, UnitProxy,
 };
-use super::{ActiveState, ExecLine, Transient, UnitConfig, UnitDetails, UnitFile, UnitStatus};
+use super::{
+    ActiveState, ExecLine, Transient, UnitConfig, UnitDetails, UnitFile, UnitStatus, UnitView,
+};
 use crate::error::{Exit, NO_MANAGER};
 
-/// A connection to the user manager. `Sync`: one per process, shared by every task.
+/// A connection to the user manager. `Sync`, and a clone shares the connection: one per
+/// process, shared by every task.
+#[derive(Clone)]
 pub struct Core {
     conn: Connection,
-    subscribed: AtomicBool,
+    subscribed: Arc<AtomicBool>,
 }
 
 /// What a job asks of a unit.
@@ -66,7 +71,7 @@ impl Core {
             .map_err(|err| no_manager(format!("the user bus {address}: {err}")))?;
         Ok(Core {
             conn,
-            subscribed: AtomicBool::new(false),
+            subscribed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -256,6 +261,29 @@ impl Core {
             exec_main_start_timestamp: started,
             n_restarts: restarts,
         })
+    }
+
+    /// What a report shows of each unit: its run state, how it runs and whether its file
+    /// changed. Every unit's messages are sent before the first reply is awaited, so `list` of
+    /// 200 products costs the manager's work on them and not 200 round trips in a row.
+    pub async fn views(&self, units: &[String]) -> Result<Vec<UnitView>> {
+        futures_util::future::try_join_all(units.iter().map(|unit| async move {
+            let (u, s) = try_join(self.unit(unit), self.service(unit)).await?;
+            let (status, (sub_state, need_daemon_reload, control_group)) =
+                try_join(self.status(unit), async {
+                    try_join3(u.sub_state(), u.need_daemon_reload(), s.control_group())
+                        .await
+                        .with_context(|| format!("reading how {unit} runs"))
+                })
+                .await?;
+            Ok(UnitView {
+                status,
+                sub_state,
+                control_group,
+                need_daemon_reload,
+            })
+        }))
+        .await
     }
 
     /// The `ActiveState` of any unit, a socket as well as a service.

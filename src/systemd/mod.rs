@@ -1,10 +1,10 @@
 //! The adapter for systemd: the `org.freedesktop.systemd1` D-Bus API of the user manager
 //! (org.freedesktop.systemd1(5)). The only module that imports zbus.
 //!
-//! zbus 6 is async. [`Core`] holds the one connection and does every call as an `async fn`,
-//! so a server drives it on its own runtime; [`Systemd`] is the CLI's blocking face of the
-//! same core, and [`block_on`] is the one place that blocks on a future. zbus's `block_on`
-//! must never run inside another runtime, so the server never touches [`Systemd`].
+//! zbus 6 is async, here on tokio. [`Core`] holds the one connection and does every call as
+//! an `async fn`, so the server awaits it on its own runtime; [`Systemd`] is the blocking face
+//! of the same core for the CLI and for the server's blocking pool, and [`block_on`] is the
+//! one place that blocks on a future.
 //!
 //! May import: `error`, `unit` (the unit-state enum).
 
@@ -48,6 +48,16 @@ pub struct UnitDetails {
     pub exec_main_status: i32,
 }
 
+/// One unit as a report shows it, read in one batch with every other unit's.
+#[derive(Debug, Clone)]
+pub struct UnitView {
+    pub status: UnitStatus,
+    pub sub_state: String,
+    pub control_group: String,
+    /// The unit's file changed since systemd read it.
+    pub need_daemon_reload: bool,
+}
+
 /// What systemd knows of a unit's file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UnitFile {
@@ -84,9 +94,16 @@ pub struct ExecLine {
     pub argv: Vec<String>,
 }
 
-/// The one boundary between the CLI's blocking code and the async core.
+/// The one boundary between blocking code and the async core. zbus runs on tokio: in the CLI
+/// on zbus's own single-threaded runtime, which drives a connection while a call waits here;
+/// on the server's blocking pool on the server's runtime, so every connection the server
+/// makes is driven by the runtime that serves its requests. Never called from an async task,
+/// which must await the core instead.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    zbus::block_on(future)
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(_) => zbus::block_on(future),
+    }
 }
 
 /// A command run once as a transient unit of its own (`StartTransientUnit`): outside every
@@ -105,7 +122,9 @@ pub struct Transient {
     pub stop_post: Vec<String>,
 }
 
-/// The CLI's connection to the user manager: [`Core`], blocking.
+/// A connection to the user manager for blocking code: [`Core`], blocking. A clone shares
+/// the connection.
+#[derive(Clone)]
 pub struct Systemd {
     core: Core,
 }
@@ -114,13 +133,7 @@ impl Systemd {
     /// Connects to the user manager over the user bus: `$DBUS_SESSION_BUS_ADDRESS`, else
     /// `$XDG_RUNTIME_DIR/bus`.
     pub fn connect() -> Result<Systemd> {
-        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-        let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
-            .ok()
-            .filter(|a| !a.is_empty());
-        Ok(Systemd {
-            core: block_on(Core::open(bus, runtime))?,
-        })
+        block_on(Systemd::open())
     }
 
     /// Connects to the manager whose `$XDG_RUNTIME_DIR` is `runtime_dir`.
@@ -133,6 +146,14 @@ impl Systemd {
     /// The async core under this connection.
     pub fn core(&self) -> &Core {
         &self.core
+    }
+
+    /// Connects from async code: a connection driven by the runtime that awaits this.
+    pub async fn open() -> Result<Systemd> {
+        let (bus, runtime) = bus_address();
+        Ok(Systemd {
+            core: Core::open(bus, runtime).await?,
+        })
     }
 
     /// The unit's last `lines` lines in the user journal, when this machine runs journald;
@@ -165,6 +186,15 @@ impl Systemd {
     }
 }
 
+/// The user bus from the environment: `$DBUS_SESSION_BUS_ADDRESS`, and `$XDG_RUNTIME_DIR`.
+fn bus_address() -> (Option<String>, Option<PathBuf>) {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .ok()
+        .filter(|a| !a.is_empty());
+    (bus, runtime)
+}
+
 /// Blocking forms of [`Core`]'s methods, each documented there.
 macro_rules! blocking {
     ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
@@ -195,6 +225,7 @@ blocking! {
     fn active_state(unit: &str) -> ActiveState;
     fn job_pending(unit: &str) -> bool;
     fn details(unit: &str) -> UnitDetails;
+    fn views(units: &[String]) -> Vec<UnitView>;
     fn unit_file(unit: &str) -> UnitFile;
     fn exec_start(unit: &str) -> (Vec<ExecLine>, String);
     fn unit_config(unit: &str) -> UnitConfig;

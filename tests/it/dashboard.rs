@@ -5,7 +5,7 @@
 //! The sessions here run a stand-in agent (`sleep`): what is tested is the dashboard, systemd
 //! and tmux, none of which depends on what the agent is.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -206,8 +206,19 @@ impl Drop for Served {
 }
 
 fn serve(env: &Env) -> Served {
+    let (child, base) = spawn_server(env, &["--listen", "127.0.0.1:0"]);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    Served {
+        child,
+        client: Client::new(&base, None),
+    }
+}
+
+/// `sessctl serve ARGS`, and where it says it listens (`http://ADDR:PORT`).
+fn spawn_server(env: &Env, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(SESSCTL)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("serve")
+        .args(args)
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .envs(env.vars())
         .stdin(Stdio::null())
@@ -222,13 +233,9 @@ fn serve(env: &Env) -> Served {
         .expect("reading the server's first line");
     let base = line
         .strip_prefix("sessctl: dashboard on ")
-        .and_then(|rest| rest.split('/').take(3).collect::<Vec<_>>().join("/").into())
-        .filter(|base: &String| base.starts_with("http://127.0.0.1:"))
+        .map(|rest| rest.split('/').take(3).collect::<Vec<_>>().join("/"))
         .unwrap_or_else(|| panic!("the server did not start: {line}"));
-    Served {
-        child,
-        client: Client::new(&base, None),
-    }
+    (child, base)
 }
 
 /// The CSRF value a logged-in page carries.
@@ -375,18 +382,164 @@ fn login_sets_a_strict_http_only_cookie_and_failed_logins_are_rate_limited() {
 }
 
 #[test]
-fn a_non_loopback_address_is_refused_and_nothing_is_written() {
+fn a_non_loopback_address_without_tls_is_refused_and_nothing_is_written() {
     let env = Env::offline();
     env.sessctl()
         .args(["serve", "--listen", "0.0.0.0:7878"])
-        .stderr("sessctl: 0.0.0.0:7878 is not a loopback address, and the dashboard speaks no TLS yet: listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)\n")
-        .status(1)
+        .stderr("sessctl: 0.0.0.0:7878 is not a loopback address, and the dashboard would carry its token there in clear text: give --tls-cert and --tls-key, or listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)\n")
+        .status(2)
         .run();
     env.sessctl()
         .args(["dashboard", "enable", "--listen", "192.0.2.1:7878"])
-        .stderr("sessctl: 192.0.2.1:7878 is not a loopback address, and the dashboard speaks no TLS yet: listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)\n")
-        .status(1)
+        .stderr("sessctl: 192.0.2.1:7878 is not a loopback address, and the dashboard would carry its token there in clear text: give --tls-cert and --tls-key, or listen on 127.0.0.1 and reach it through `tailscale serve` or an SSH tunnel (README)\n")
+        .status(2)
         .run();
+    assert!(!env.config_home().join("systemd").exists());
+}
+
+/// A self-signed certificate for 127.0.0.1, written as PEM: (cert file, key file, cert DER).
+fn certificate(env: &Env) -> (String, String, Vec<u8>) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        .expect("a self-signed certificate");
+    let cert = env.scratch.join("cert.pem");
+    let key = env.scratch.join("key.pem");
+    std::fs::write(&cert, made.cert.pem()).expect("writing cert.pem");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("writing key.pem");
+    let path = |p: std::path::PathBuf| p.to_str().expect("utf-8").to_string();
+    (path(cert), path(key), made.cert.der().to_vec())
+}
+
+#[test]
+fn with_tls_the_dashboard_listens_beyond_loopback_speaks_only_https_and_its_cookie_is_secure() {
+    let env = Env::offline();
+    let (cert, key, der) = certificate(&env);
+    let (child, base) = spawn_server(
+        &env,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    );
+    let served = Served {
+        child,
+        client: Client::new(&base, None),
+    };
+    let port = base
+        .strip_prefix("https://0.0.0.0:")
+        .unwrap_or_else(|| panic!("not HTTPS on every address: {base}"));
+    let c = Client::trusting(&format!("https://127.0.0.1:{port}"), None, &der);
+    let token = token(&env);
+
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let login = c.post("/login", &form, Some(&format!("token={token}")));
+    assert_eq!(
+        login.header("set-cookie"),
+        Some(
+            format!(
+                "sessctl_token={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000; Secure"
+            )
+            .as_str()
+        ),
+        "{login:?}"
+    );
+    let bearer = format!("Bearer {token}");
+    let list = c.get("/api/products", &[("authorization", &bearer)]);
+    assert_eq!((list.status, list.json()), (200, json!([])), "{list:?}");
+    assert_eq!(c.get("/api/products", &[]).status, 401);
+
+    // Plain HTTP on the same port gets no answer: the token never travels in clear.
+    let mut plain = TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("a port")))
+        .expect("connecting");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    plain
+        .write_all(
+            format!("GET /api/products HTTP/1.1\r\nHost: x\r\nAuthorization: {bearer}\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("writing");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(served);
+}
+
+#[test]
+fn the_socket_activated_dashboard_serves_https_beyond_loopback_and_its_link_says_so() {
+    let Some(env) = manager("dashboard-tls") else {
+        return;
+    };
+    let (cert, key, der) = certificate(&env);
+    env.sessctl()
+        .args(["dashboard", "enable", "--listen", "0.0.0.0:8443"])
+        .args(["--tls-cert", &cert, "--tls-key", &key])
+        .stdout(
+            "sessctl-dashboard.socket: written and reloaded\n\
+             sessctl-dashboard.socket: enabled and listening on https://0.0.0.0:8443/\n\
+             log in: open the link `sessctl dashboard url` prints\n",
+        )
+        .run();
+    let token = token(&env);
+    env.sessctl()
+        .args(["dashboard", "url"])
+        .stdout(&format!("https://0.0.0.0:8443/login?token={token}\n"))
+        .run();
+    let netns = env.bed.as_ref().expect("a manager").netns();
+    let c = Client::trusting(
+        "https://127.0.0.1:8443",
+        Some(netns.try_clone_to_owned().expect("dup netns")),
+        &der,
+    );
+    let link = c.get(&format!("/login?token={token}"), &[]);
+    assert_eq!(link.status, 303, "{link:?}");
+    assert!(
+        link.header("set-cookie")
+            .is_some_and(|c| c.ends_with("; Secure")),
+        "{link:?}"
+    );
+    let bearer = format!("Bearer {token}");
+    let list = c.get("/api/products", &[("authorization", &bearer)]);
+    assert_eq!((list.status, list.json()), (200, json!([])), "{list:?}");
+    env.sessctl()
+        .args(["dashboard", "disable"])
+        .stdout_read()
+        .run();
+}
+
+#[test]
+fn bad_tls_files_are_refused_naming_the_file() {
+    let env = Env::offline();
+    let junk = env.scratch.join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").expect("writing junk");
+    let junk = junk.to_str().expect("utf-8");
+    let (cert, _, _) = certificate(&env);
+    env.sessctl()
+        .args(["serve", "--tls-cert", junk, "--tls-key", junk])
+        .stderr_redacted("sessctl: \"[tmp]/scratch/junk.pem\" is not a PEM certificate chain (no certificate in it); give the PEM files your certificate authority issued (or `tailscale cert` wrote)\n")
+        .status(2)
+        .run();
+    env.sessctl()
+        .args(["dashboard", "enable", "--listen", "0.0.0.0:8443", "--tls-cert", &cert, "--tls-key", junk])
+        .stderr_redacted("sessctl: \"[tmp]/scratch/junk.pem\" is not a PEM private key (no items found); give the PEM files your certificate authority issued (or `tailscale cert` wrote)\n")
+        .status(2)
+        .run();
+    let alone = env
+        .sessctl()
+        .args(["serve", "--tls-cert", &cert])
+        .stderr_read()
+        .status(2)
+        .run();
+    let said = String::from_utf8_lossy(&alone.stderr);
+    assert!(said.contains("--tls-key <PEM>"), "{said}");
     assert!(!env.config_home().join("systemd").exists());
 }
 

@@ -250,6 +250,39 @@ fn enable_again_never_restarts_a_live_session() {
     );
 }
 
+/// tmux forks jobs of its own next to the pane (the silence monitor's `run-shell`); while one
+/// runs, status still finds the pane and its agent, and a resume proves the same session.
+#[test]
+fn a_job_of_tmux_beside_the_pane_hides_neither_the_agent_nor_the_proof() {
+    let Some(env) = manager("tmuxjob") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--silence", "0", "--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    let agent = agent_pid(&env, "web");
+    let main = main_pid(&env.systemd(), UNIT);
+    tmux(
+        &env.socket("web"),
+        &["run-shell", "-b", "exec sleep 100000"],
+    )
+    .expect("a tmux job");
+    let job = wait_for("the tmux job beside the pane", || {
+        let children = sessctl::procfs::children(main);
+        (children.len() == 2).then_some(children)
+    });
+    let status = status_json(&env);
+    assert_eq!(
+        status["agent_pid"], agent,
+        "{status:#} (the server's children: {job:?})"
+    );
+    env.sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n")
+        .run();
+}
+
 #[test]
 fn an_agent_that_exits_takes_the_unit_down_visibly() {
     let Some(env) = manager("agentdies") else {

@@ -35,6 +35,8 @@ impl Reply {
 pub struct Client {
     pub base: String,
     netns: Option<OwnedFd>,
+    /// For `https://`: the one certificate authority trusted (DER).
+    ca: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -42,6 +44,15 @@ impl Client {
         Client {
             base: base.to_string(),
             netns,
+            ca: None,
+        }
+    }
+
+    /// A client of an `https://` `base` that trusts only `ca` (DER).
+    pub fn trusting(base: &str, netns: Option<OwnedFd>, ca: &[u8]) -> Client {
+        Client {
+            ca: Some(ca.to_vec()),
+            ..Client::new(base, netns)
         }
     }
 
@@ -67,7 +78,7 @@ impl Client {
             if let Some(netns) = &self.netns {
                 setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).expect("joining the netns");
             }
-            request(method, &url, headers, body)
+            request(method, &url, headers, body, self.ca.as_deref())
         };
         std::thread::scope(|s| s.spawn(run).join())
             .unwrap_or_else(|_| panic!("{method} {url}: the request's thread panicked"))
@@ -80,13 +91,21 @@ fn request(
     url: &str,
     headers: &[(&str, &str)],
     body: Option<&str>,
+    ca: Option<&[u8]>,
 ) -> Result<Reply, ureq::Error> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
+        .timeout_global(Some(Duration::from_secs(60)));
+    if let Some(ca) = ca {
+        let roots = vec![ureq::tls::Certificate::from_der(ca).to_owned()];
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                .build(),
+        );
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
