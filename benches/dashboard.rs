@@ -10,16 +10,17 @@
 //! Writes `bench/dashboard.md`. Times are wall times seen by a client on loopback.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sessctl::testbed::Testbed;
 
 #[path = "support/median.rs"]
 mod median;
-use median::median;
+#[path = "support/serve.rs"]
+mod serve;
+use median::{median, row, TABLE_HEAD};
 
 const RUNS: usize = 30;
 const PRODUCTS: usize = 200;
@@ -30,15 +31,6 @@ fn main() {
     if let Err(err) = run() {
         eprintln!("benchmark failed: {err:#}");
         std::process::exit(1);
-    }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -74,18 +66,8 @@ fn run() -> anyhow::Result<()> {
     let token = String::from_utf8(ok(&["dashboard", "token"])?)?
         .trim()
         .to_string();
-    let mut child = command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr")).read_line(&mut line)?;
-    let _server = Server(child);
-    let base = line
-        .strip_prefix("sessctl: dashboard on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(|url| url.trim_end_matches('/').to_string())
-        .ok_or_else(|| anyhow::anyhow!("the server did not start: {line}"))?;
+    let server = serve::serve(command(&[]))?;
+    let base = &server.base;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -200,8 +182,7 @@ fn write_report(f: &Figures) -> anyhow::Result<String> {
         "`cargo bench --bench dashboard`: `sessctl serve` on a private `systemd --user` with {PRODUCTS} products (one live, the rest enabled and stopped), a client on loopback. {} CPUs.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )?;
-    writeln!(r, "| figure | median | min | max | runs |")?;
-    writeln!(r, "|---|---|---|---|---|")?;
+    r.push_str(TABLE_HEAD);
     for (name, samples) in [
         ("`POST /api/products/live/resume`", &f.api),
         (
@@ -218,14 +199,7 @@ fn write_report(f: &Figures) -> anyhow::Result<String> {
         ),
         ("list page, warm (the one-second list cache)", &f.warm),
     ] {
-        writeln!(
-            r,
-            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
-            median(samples),
-            samples.iter().copied().fold(f64::INFINITY, f64::min),
-            samples.iter().copied().fold(0.0, f64::max),
-            samples.len()
-        )?;
+        r.push_str(&row(name, samples));
     }
     let (m_api, m_cli, m_cold, m_warm) = (
         median(&f.api),

@@ -14,7 +14,7 @@ use sessctl::testbed::Testbed;
 
 #[path = "support/median.rs"]
 mod median;
-use median::median;
+use median::{median, row, TABLE_HEAD};
 
 const RUNS: usize = 50;
 const WARMUP: usize = 5;
@@ -65,20 +65,12 @@ fn run() -> anyhow::Result<()> {
         RUNS,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )?;
-    writeln!(report, "| command | median | min | max |")?;
-    writeln!(report, "|---|---|---|---|")?;
-    for (name, samples) in [
-        ("`sessctl resume bench --no-attach`", &ours),
-        ("`systemctl --user start sessctl-bench.service`", &theirs),
-    ] {
-        writeln!(
-            report,
-            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms |",
-            median(samples),
-            samples.iter().copied().fold(f64::INFINITY, f64::min),
-            samples.iter().copied().fold(0.0, f64::max)
-        )?;
-    }
+    report.push_str(TABLE_HEAD);
+    report.push_str(&row("`sessctl resume bench --no-attach`", &ours));
+    report.push_str(&row(
+        "`systemctl --user start sessctl-bench.service`",
+        &theirs,
+    ));
     writeln!(
         report,
         "\nsessctl is {ratio:.2}x as fast as systemctl. Targets: median at most {TARGET_MS} ms ({}), at least 2x ({}).",

@@ -10,3 +10,18 @@ pub fn median(samples: &[f64]) -> f64 {
         sorted[mid]
     }
 }
+
+/// The head of a table of samples: one [`row`] per figure.
+pub const TABLE_HEAD: &str = "| figure | median | min | max | runs |\n|---|---|---|---|---|\n";
+
+/// A table row: the figure's name, its samples' median, min and max in milliseconds, and how
+/// many there are.
+pub fn row(name: &str, samples: &[f64]) -> String {
+    format!(
+        "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {} |\n",
+        median(samples),
+        samples.iter().copied().fold(f64::INFINITY, f64::min),
+        samples.iter().copied().fold(0.0, f64::max),
+        samples.len()
+    )
+}

@@ -204,15 +204,21 @@ fn report(
         running && unit_file::restart_pending(paths, name, &report.invocation_id)?;
     report.lost = lost;
     report.conversation = conversation(paths, &product, &env)?;
-    report.waiting = match running {
-        true => Waiting::load(&paths.state_dir(name))?,
-        false => None,
-    };
+    report.waiting = waiting(paths, name, running)?;
     report.needs_repair = match running {
         true => None,
         false => guard::remembered(paths, &product, &env)?,
     };
     Ok(report)
+}
+
+/// The product's waiting mark, for a session that runs; a session that does not waits for
+/// nobody, whatever mark its last run left.
+pub fn waiting(paths: &Paths, name: &str, running: bool) -> Result<Option<Waiting>> {
+    match running {
+        true => Waiting::load(&paths.state_dir(name)),
+        false => Ok(None),
+    }
 }
 
 /// What systemd and the product's state say of its unit, whatever its config.

@@ -97,7 +97,7 @@ impl IntoResponse for ApiError {
 }
 
 pub async fn products(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    Ok(json(&*app.list().await?))
+    Ok(json(&app.list().await?))
 }
 
 pub async fn product(

@@ -44,6 +44,7 @@ use crate::paths::Paths;
 use crate::product;
 use crate::query;
 use crate::systemd::Systemd;
+use crate::unit::ActiveState;
 use api::ApiError;
 
 /// Where `serve` listens when no socket is handed to it.
@@ -65,9 +66,18 @@ pub struct App {
 }
 
 impl App {
-    /// Every product's report, as `list --json` gives it, at most [`LIST_TTL`] old. The lock
-    /// is held while a new list is read, so viewers that ask together share one query.
-    async fn list(&self) -> Result<Arc<serde_json::Value>, ApiError> {
+    /// Every product's report, as `list --json` gives it, at most [`LIST_TTL`] old but for the
+    /// waiting marks, read now: each is one small file, and a badge should show within one
+    /// poll of the hook that set it.
+    async fn list(&self) -> Result<serde_json::Value, ApiError> {
+        let list = self.cached_list().await?;
+        let paths = self.paths.clone();
+        blocking(move || fresh_waiting(&paths, &list)).await
+    }
+
+    /// Every product's report, at most [`LIST_TTL`] old. The lock is held while a new list is
+    /// read, so viewers that ask together share one query.
+    async fn cached_list(&self) -> Result<Arc<serde_json::Value>, ApiError> {
         let mut cached = self.list.lock().await;
         if let Some((at, list)) = cached.as_ref() {
             if at.elapsed() < LIST_TTL {
@@ -121,6 +131,22 @@ impl App {
     async fn forget_list(&self) {
         *self.list.lock().await = None;
     }
+}
+
+/// `list` with each running product's waiting mark read anew.
+fn fresh_waiting(paths: &Paths, list: &serde_json::Value) -> Result<serde_json::Value> {
+    let mut list = list.clone();
+    for report in list.as_array_mut().into_iter().flatten() {
+        let (Some(name), Some(state)) =
+            (report["product"].as_str(), report["active_state"].as_str())
+        else {
+            continue;
+        };
+        let running = state.parse::<ActiveState>().is_ok_and(|s| s.is_running());
+        let waiting = query::status::waiting(paths, name, running)?;
+        report["waiting"] = serde_json::to_value(waiting).context("writing a waiting mark")?;
+    }
+    Ok(list)
 }
 
 /// Runs `work` (a blocking query or lifecycle call) off the async workers.

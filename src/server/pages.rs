@@ -113,7 +113,7 @@ fn context(app: &App) -> tera::Context {
 /// `/`: every product with its state, its last resume's proof and its buttons.
 pub async fn list(State(app): State<Arc<App>>) -> Result<Html<String>, ApiError> {
     let mut ctx = context(&app);
-    ctx.insert("products", &*app.list().await?);
+    ctx.insert("products", &app.list().await?);
     app.pages.render("list.html", &ctx)
 }
 

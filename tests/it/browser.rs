@@ -6,13 +6,13 @@
 //! The product's agent is a stand-in (`sh`), a shell to type into: the browser, the dashboard,
 //! systemd and tmux are real.
 
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rstest::rstest;
 
 use crate::dashboard::{identity, token};
-use crate::support::browser::{self, element, screenshot, text, until, Viewport};
+use crate::support::browser::{self, element, screenshot, tap, text, until, Viewport};
 use crate::support::{manager, status_json, tmux, wait_for, Env};
 
 const BASE: &str = "http://127.0.0.1:7878";
@@ -48,14 +48,6 @@ fn the_dashboard_resumes_shows_the_proof_and_types_into_the_session(#[case] view
         restart_the_dashboard_under_the_session(&env, c).await;
         kill_the_agent_and_recover_with_one_tap(&env, c).await;
     });
-}
-
-async fn tap(c: &Client, css: &str) {
-    element(c, css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|err| panic!("tapping {css}: {err}"));
 }
 
 /// The card's proof shows the PIDs `sessctl status` reports.
@@ -138,12 +130,6 @@ async fn kill_the_agent_and_recover_with_one_tap(env: &Env, c: &Client) {
     tap(c, &format!(r#"{CARD} button[data-action="resume"]"#)).await;
     element(c, &format!("{CARD} .verdict-recovered")).await;
     assert_proof_matches_status(env, c).await;
-    assert!(c
-        .find(Locator::Css("#flash.bad"))
-        .await
-        .expect("the resume's message")
-        .text()
-        .await
-        .expect("its text")
-        .contains("lost, then recovered"));
+    let message = text(c, "#flash.bad").await;
+    assert!(message.contains("lost, then recovered"), "{message}");
 }

@@ -101,6 +101,21 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
 
     let list = ok(client.get("/api/products", &h));
     assert_eq!(steady(list), steady(cli_json(&env, &["list", "--json"])));
+    // A wait begins: the list shows it at once, though its systemd part is cached for a second.
+    let state = env.var("XDG_STATE_HOME").join("sessctl/products/web");
+    let state = state.to_str().expect("utf-8");
+    env.sessctl()
+        .args(["internal", "notify", "--state", state, "stop"])
+        .run();
+    let list = ok(client.get("/api/products", &h));
+    assert_eq!(list[0]["waiting"]["kind"], "stop", "{list:#}");
+    env.sessctl()
+        .args(["internal", "notify", "--state", state, "--clear"])
+        .run();
+    assert_eq!(
+        ok(client.get("/api/products", &h))[0]["waiting"],
+        Value::Null
+    );
 
     // Resume from the dashboard: the verdict is the CLI's, and the session is untouched.
     let before = identity(&env);

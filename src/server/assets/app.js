@@ -1,5 +1,5 @@
 // The dashboard's one script: the buttons call the API, and the page's live part is fetched
-// again every few seconds while the page is visible.
+// again every second or few while the page is visible.
 "use strict";
 const csrf = document.querySelector('meta[name="csrf"]').content;
 const flash = document.getElementById("flash");
@@ -45,6 +45,27 @@ document.addEventListener("click", (event) => {
   if (button) act(button);
 });
 
+// A tap is lost when its button is replaced between the press and the release, so nothing is
+// replaced while a finger or a mouse button is down.
+let pressed = false;
+document.addEventListener("pointerdown", () => { pressed = true; });
+for (const end of ["pointerup", "pointercancel"]) {
+  document.addEventListener(end, () => { pressed = false; });
+}
+
+// Replaces the live part's children that changed (a product's card), and only those.
+function update(fresh) {
+  const now = [...live.children];
+  const next = [...fresh.children];
+  if (now.length !== next.length) {
+    live.replaceChildren(...next.map((n) => document.importNode(n, true)));
+    return;
+  }
+  next.forEach((n, i) => {
+    if (now[i].outerHTML !== n.outerHTML) now[i].replaceWith(document.importNode(n, true));
+  });
+}
+
 async function refresh() {
   if (document.hidden) return;
   try {
@@ -52,12 +73,14 @@ async function refresh() {
     if (response.redirected || !response.ok) return;
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     const fresh = page.getElementById("live");
-    if (fresh) live.innerHTML = fresh.innerHTML;
+    if (fresh && !pressed) update(fresh);
   } catch (_) {
     // Offline for a moment (a phone changing networks): the next tick tries again.
   }
 }
 
-// A product page runs doctor on every load, so it refreshes less often than the list.
-const period = location.pathname === "/" ? 2000 : 5000;
+// The list polls every second: its systemd part is read at most once a second for all
+// viewers, its waiting badges anew. A product page runs doctor on every load, so it
+// refreshes less often.
+const period = location.pathname === "/" ? 1000 : 5000;
 if (!document.querySelector("form.login")) setInterval(refresh, period);

@@ -170,13 +170,48 @@ pub async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|err| panic!("waiting for {css}: {err}"))
 }
 
-/// The text of the element matching `css`, once it exists.
+/// The text of the element matching `css`, once it exists. Found and read in one script: the
+/// page replaces its live part every second, and an element found in one WebDriver call may
+/// be gone by the next.
 pub async fn text(c: &Client, css: &str) -> String {
-    element(c, css)
+    element(c, css).await;
+    let script = "const e = document.querySelector(arguments[0]); return e && e.innerText;";
+    match c.execute(script, vec![css.into()]).await {
+        Ok(Value::String(text)) => text,
+        other => panic!("reading {css}: {other:?}"),
+    }
+}
+
+/// Taps the element matching `css` as a finger would: at its centre on screen, which is found
+/// in one script; a refresh that replaces the element puts its successor at the same spot.
+pub async fn tap(c: &Client, css: &str) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    element(c, css).await;
+    let script = "const e = document.querySelector(arguments[0]); \
+        e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); \
+        return [r.x + r.width / 2, r.y + r.height / 2];";
+    let centre = c
+        .execute(script, vec![css.into()])
         .await
-        .text()
+        .unwrap_or_else(|err| panic!("locating {css}: {err}"));
+    let (Some(x), Some(y)) = (centre[0].as_f64(), centre[1].as_f64()) else {
+        panic!("locating {css}: {centre}");
+    };
+    let finger = MouseActions::new("finger".to_string())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x: x.floor(),
+            y: y.floor(),
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(finger)
         .await
-        .unwrap_or_else(|err| panic!("reading {css}: {err}"))
+        .unwrap_or_else(|err| panic!("tapping {css}: {err}"));
 }
 
 /// Polls the page's `script` (a JavaScript expression) until it is true, for at most a minute.

@@ -34,6 +34,10 @@ pub struct Request {
     pub path: String,
     pub body: Value,
     pub status: u16,
+    /// When the answer was handed to the server to send: benches/waiting.rs times from it,
+    /// the tests do not.
+    #[allow(dead_code)]
+    pub answered: std::time::Instant,
 }
 
 impl Request {
@@ -140,6 +144,7 @@ async fn handle(
         path: uri.to_string(),
         body,
         status: status.as_u16(),
+        answered: std::time::Instant::now(),
     };
     if let Ok(mut file) = OpenOptions::new()
         .create(true)
