@@ -75,7 +75,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Enable {
     /// Product name: 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit; not
-    /// `dashboard` (the dashboard's own unit).
+    /// `dashboard` (the dashboard's own unit), and short enough that its tmux socket path fits
+    /// in 107 bytes.
     pub product: String,
     /// The directory the agent works in [default: the current directory].
     #[arg(long, value_name = "DIR")]

@@ -192,6 +192,52 @@ impl Paths {
             ),
         }
     }
+
+    /// The files a killed sessctl began to write and never put in place, with their products,
+    /// in the three places sessctl writes a product's files: its config, its unit, its state.
+    pub fn abandoned_writes(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut found = Vec::new();
+        for (name, file) in store::abandoned_temp_files(&self.products_dir())? {
+            found.extend(name.strip_suffix(".toml").map(|p| (p.to_string(), file)));
+        }
+        for (name, file) in store::abandoned_temp_files(&self.unit_dir())? {
+            let product = name
+                .strip_prefix("sessctl-")
+                .and_then(|n| n.strip_suffix(".service"));
+            found.extend(product.map(|p| (p.to_string(), file)));
+        }
+        for entry in store::entries(&self.products_state())? {
+            let Ok(product) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !entry.path().is_dir() {
+                continue;
+            }
+            for (_, file) in store::abandoned_temp_files(&entry.path())? {
+                found.push((product.clone(), file));
+            }
+        }
+        // Never another program's file, nor the dashboard's.
+        found.retain(|(product, _)| check_name(product).is_ok());
+        Ok(found)
+    }
+
+    /// Refuses a product whose tmux socket path would not fit in a Unix socket address
+    /// (`sun_path`, 108 bytes with its terminating NUL): tmux could never listen there, and
+    /// the unit would only restart in a loop.
+    pub fn check_socket_fits(&self, product: &str) -> Result<()> {
+        const SUN_PATH: usize = 107;
+        let socket = self.socket(product)?;
+        let len = socket.as_os_str().len();
+        if len <= SUN_PATH {
+            return Ok(());
+        }
+        let longest = SUN_PATH.saturating_sub(len - product.len());
+        Err(usage(format!(
+            "product name {} makes its tmux socket path {len} bytes long, and a Unix socket path holds at most {SUN_PATH}; choose a name of at most {longest} characters, or a shorter $XDG_RUNTIME_DIR",
+            quoted(product)
+        )))
+    }
 }
 /// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
 pub fn check_name(name: &str) -> Result<()> {

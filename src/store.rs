@@ -5,7 +5,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -38,6 +38,25 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
             let _ = fs::remove_file(&tmp);
         })
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The files of `dir` that [`write_atomic`] began for `.NAME.PID.tmp` and never renamed,
+/// because its process was killed mid-write: `(NAME, path)` for each whose PID no longer
+/// runs. (A process that runs may be writing it now.)
+pub fn abandoned_temp_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    Ok(entries(dir)?
+        .into_iter()
+        .filter_map(|entry| {
+            let file = entry.file_name().into_string().ok()?;
+            let (name, pid) = file
+                .strip_prefix('.')?
+                .strip_suffix(".tmp")?
+                .rsplit_once('.')?;
+            let pid: u32 = pid.parse().ok()?;
+            let running = Path::new(&format!("/proc/{pid}")).exists();
+            (!running).then(|| (name.to_string(), entry.path()))
+        })
+        .collect())
 }
 
 /// Writes `text` to `path` (atomically) unless the file already holds exactly that; returns

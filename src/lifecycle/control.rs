@@ -127,6 +127,7 @@ pub fn wanted(request: &Request) -> Result<Product> {
 /// Writes `wanted`'s config and unit, enables it and starts it (unless `no_start`); never
 /// restarts a live session.
 pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Step>> {
+    paths.check_socket_fits(&wanted.name)?;
     let text = unit_file::render(paths, wanted)?;
     let systemd = Systemd::connect()?;
     let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;

@@ -22,7 +22,7 @@ use crate::unit;
 /// One thing gc did, would do, or kept; its JSON form is what `gc --json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
-    /// reset-failed, unit-file, config, socket or state.
+    /// reset-failed, unit-file, config, socket, state or temp-file.
     pub kind: &'static str,
     /// The unit, file or directory.
     pub target: String,
@@ -68,6 +68,7 @@ pub fn gc(paths: &Paths, options: Options) -> Result<Report> {
     gc.sockets()?;
     let with_state = gc.states()?;
     gc.locks(&with_state)?;
+    gc.temp_files()?;
     Ok(Report {
         dry_run: gc.dry_run,
         actions: gc.actions,
@@ -228,6 +229,18 @@ impl Collector<'_> {
                     return Ok(Done::Kept("its product was enabled meanwhile".into()));
                 }
                 store::remove_file(&lock)?;
+                Ok(Done::Removed)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A file a killed sessctl began to write and never put in place: never the file it
+    /// would have replaced, which is whole, old or new.
+    fn temp_files(&mut self) -> Result<()> {
+        for (product, file) in self.paths.abandoned_writes()? {
+            self.act("temp-file", &file.display().to_string(), &product, || {
+                store::remove_file(&file)?;
                 Ok(Done::Removed)
             })?;
         }

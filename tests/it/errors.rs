@@ -85,6 +85,34 @@ fn a_file_as_directory() {
     );
 }
 
+/// tmux's socket must fit in a Unix socket address: a long name under a long runtime
+/// directory is refused at enable, before anything is written, naming the limit.
+#[test]
+fn a_name_whose_tmux_socket_would_not_fit() {
+    let mut env = Env::offline();
+    // 49 bytes of runtime directory: the socket of a 64-character name takes 132.
+    let runtime = std::path::PathBuf::from("/run/user/0/").join("r".repeat(37));
+    env.set("XDG_RUNTIME_DIR", Some(runtime.as_os_str()));
+    let name = "n".repeat(64);
+    refused(
+        &env,
+        &["enable", &name, "--no-start", "--", "sleep", "1"],
+        &format!("sessctl: product name \"{}\"... (64 bytes) makes its tmux socket path 132 bytes long, and a Unix socket path holds at most 107; choose a name of at most 39 characters, or a shorter $XDG_RUNTIME_DIR\n", &name[..48]),
+    );
+    // At the limit it fits, and the refusal is another one: no manager here.
+    let fits = "n".repeat(39);
+    let out = env
+        .sessctl()
+        .args(["enable", &fits, "--no-start", "--", "sleep", "1"])
+        .stderr_read()
+        .status(3)
+        .run();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach the systemd user manager"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn a_command_not_in_path() {
     let env = Env::offline();

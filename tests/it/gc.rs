@@ -201,3 +201,62 @@ fn gc_keeps_the_socket_of_a_running_session() {
     assert!(env.socket("web").exists());
     assert_eq!(identity(&env), live);
 }
+
+/// A sessctl killed mid-write leaves `.NAME.PID.tmp` beside the file it was replacing: doctor
+/// names each, gc removes them and nothing else, and one whose writer still runs stays.
+#[test]
+fn files_a_killed_write_left_are_named_by_doctor_and_removed_by_gc() {
+    let Some(env) = manager("gctmp") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--no-start", "--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    // No process has PID 4194304 (above the kernel's pid_max); this test's own PID runs.
+    let dead = 4_194_304;
+    let state = env.var("XDG_STATE_HOME").join("sessctl/products/web");
+    let left = [
+        state.join(format!(".session.json.{dead}.tmp")),
+        env.config_home()
+            .join(format!("sessctl/products/.web.toml.{dead}.tmp")),
+        env.config_home()
+            .join(format!("systemd/user/.sessctl-web.service.{dead}.tmp")),
+    ];
+    let writing = state.join(format!(".events.jsonl.{}.tmp", std::process::id()));
+    for file in left.iter().chain([&writing]) {
+        fs::write(file, "half").expect("writing a temp file");
+    }
+    let doctor = env
+        .sessctl()
+        .args(["doctor", "--json"])
+        .stdout_read()
+        .status_any()
+        .run();
+    let doctor: Value = serde_json::from_slice(&doctor.stdout).expect("JSON");
+    let mut named: Vec<String> = (doctor["findings"].as_array().expect("findings").iter())
+        .filter(|f| f["id"] == "temp-file-left")
+        .map(|f| f["evidence"][0].as_str().expect("a path").to_string())
+        .collect();
+    named.sort();
+    let mut expected: Vec<String> = left.iter().map(|f| f.display().to_string()).collect();
+    expected.sort();
+    assert_eq!(named, expected, "{doctor:#}");
+
+    let out = env.sessctl().args(["gc", "--json"]).stdout_read().run();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut removed: Vec<String> = (report["actions"].as_array().expect("actions").iter())
+        .filter(|a| a["kind"] == "temp-file" && a["outcome"] == "removed")
+        .map(|a| a["target"].as_str().expect("a path").to_string())
+        .collect();
+    removed.sort();
+    assert_eq!(removed, expected, "{report:#}");
+    assert!(left.iter().all(|f| !f.exists()));
+    assert!(
+        writing.exists(),
+        "a temp file whose writer runs was removed"
+    );
+    // The files they were to replace are whole.
+    env.sessctl().args(["status", "web"]).stdout_read().run();
+    assert!(env.unit_file("web").exists() && env.product_file("web").exists());
+}

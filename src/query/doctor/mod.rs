@@ -89,6 +89,7 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
         None => Product::names(paths)?,
     };
     let (products, mut findings) = load(paths, &names)?;
+    findings.extend(abandoned_writes(paths, product)?);
     findings.extend(environment::check(&products)?);
     // Without the manager, what is left to check is the environment that keeps it away.
     if let Some(systemd) = environment::manager(&mut findings) {
@@ -102,6 +103,27 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.id.cmp(b.id)));
     let healthy = findings.iter().all(|f| f.severity == Severity::Note);
     Ok(Report { healthy, findings })
+}
+
+/// A finding for each file a killed sessctl left half-written (of `only`'s product, when
+/// given). The file it would have replaced is whole; gc removes these.
+fn abandoned_writes(paths: &Paths, only: Option<&str>) -> Result<Vec<Finding>> {
+    Ok(paths
+        .abandoned_writes()?
+        .into_iter()
+        .filter(|(product, _)| only.is_none_or(|only| only == product))
+        .map(|(product, file)| Finding {
+            id: "temp-file-left",
+            severity: Severity::Note,
+            summary: format!(
+                "a write of {product}'s files was interrupted and left its temporary file"
+            ),
+            product: Some(product),
+            unit: None,
+            evidence: vec![file.display().to_string()],
+            fix: "sessctl gc".to_string(),
+        })
+        .collect())
 }
 
 /// The products to check, and a finding for each config that cannot be parsed: one bad file
