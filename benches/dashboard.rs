@@ -20,7 +20,7 @@ use sessctl::testbed::Testbed;
 mod median;
 #[path = "support/serve.rs"]
 mod serve;
-use median::{median, row, TABLE_HEAD};
+use median::{heading, median, row, TABLE_HEAD};
 
 const RUNS: usize = 30;
 const PRODUCTS: usize = 200;
@@ -175,13 +175,10 @@ struct Figures {
 
 fn write_report(f: &Figures) -> anyhow::Result<String> {
     let met = |ok: bool| if ok { "met" } else { "missed" };
-    let mut r = String::new();
-    writeln!(r, "# dashboard benchmark\n")?;
-    writeln!(
-        r,
-        "`cargo bench --bench dashboard`: `sessctl serve` on a private `systemd --user` with {PRODUCTS} products (one live, the rest enabled and stopped), a client on loopback. {} CPUs.\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )?;
+    let mut r = heading(
+        "dashboard",
+        &format!("`sessctl serve` on a private `systemd --user` with {PRODUCTS} products (one live, the rest enabled and stopped), a client on loopback."),
+    );
     r.push_str(TABLE_HEAD);
     for (name, samples) in [
         ("`POST /api/products/live/resume`", &f.api),

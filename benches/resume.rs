@@ -14,7 +14,7 @@ use sessctl::testbed::Testbed;
 
 #[path = "support/median.rs"]
 mod median;
-use median::{median, row, TABLE_HEAD};
+use median::{heading, median, row, TABLE_HEAD};
 
 const RUNS: usize = 50;
 const WARMUP: usize = 5;
@@ -57,14 +57,10 @@ fn run() -> anyhow::Result<()> {
 
     let (m_ours, m_theirs) = (median(&ours), median(&theirs));
     let ratio = m_theirs / m_ours;
-    let mut report = String::new();
-    writeln!(report, "# resume benchmark\n")?;
-    writeln!(
-        report,
-        "`cargo bench --bench resume`, {} runs each after {WARMUP} warm-up runs, on one live unit of a private `systemd --user`; wall time per command, process start included. {} CPUs.\n",
-        RUNS,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )?;
+    let mut report = heading(
+        "resume",
+        &format!("{RUNS} runs each after {WARMUP} warm-up runs, on one live unit of a private `systemd --user`; wall time per command, process start included."),
+    );
     report.push_str(TABLE_HEAD);
     report.push_str(&row("`sessctl resume bench --no-attach`", &ours));
     report.push_str(&row(

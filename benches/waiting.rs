@@ -23,7 +23,7 @@ mod support;
 mod median;
 #[path = "support/serve.rs"]
 mod serve;
-use median::{median, row, TABLE_HEAD};
+use median::{heading, median, row, TABLE_HEAD};
 
 const RUNS: usize = 20;
 /// The bound on the badge after a response.
@@ -102,13 +102,10 @@ fn run() -> anyhow::Result<()> {
 fn write_report(delays: &[f64]) -> anyhow::Result<String> {
     let max = delays.iter().copied().fold(0.0, f64::max);
     let m = median(delays);
-    let mut r = String::new();
-    writeln!(r, "# waiting benchmark\n")?;
-    writeln!(
-        r,
-        "`cargo bench --bench waiting`: the real Claude Code (pinned in `tests/claude-code.version`) in a product's session on a private `systemd --user`, offline against the tests' fake Messages API; `sessctl serve` polled every 10 ms. {} CPUs.\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )?;
+    let mut r = heading(
+        "waiting",
+        "the real Claude Code (pinned in `tests/claude-code.version`) in a product's session on a private `systemd --user`, offline against the tests' fake Messages API; `sessctl serve` polled every 10 ms.",
+    );
     r.push_str(TABLE_HEAD);
     r.push_str(&row(
         "from the fake API's answer to `waiting` in `GET /api/products` (the client's `Stop` hook, then the list's fresh waiting marks)",

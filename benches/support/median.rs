@@ -25,3 +25,12 @@ pub fn row(name: &str, samples: &[f64]) -> String {
         samples.len()
     )
 }
+
+/// The head of the results file of `cargo bench --bench NAME`: its title, and what was measured
+/// on how many CPUs.
+pub fn heading(name: &str, setup: &str) -> String {
+    format!(
+        "# {name} benchmark\n\n`cargo bench --bench {name}`: {setup} {} CPUs.\n\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )
+}
