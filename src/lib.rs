@@ -23,6 +23,7 @@ pub mod cli;
 mod cmd;
 mod demo;
 pub mod error;
+pub mod fault;
 pub mod identity;
 pub mod lifecycle;
 pub mod paths;

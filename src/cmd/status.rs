@@ -127,6 +127,9 @@ fn print_long(r: &Report) -> Result<()> {
     if let Some(lost) = &r.lost {
         outln!("  lost             {lost}");
     }
+    if let Some(change) = &r.change {
+        outln!("  change           {change}");
+    }
     if let Some(broken) = &r.broken {
         outln!("  broken           {broken}");
     }

@@ -5,14 +5,17 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::guard;
+use super::intent;
 use super::observe::{forget, observe};
 use super::start::{agent_env, follow, refuse_second_writer, start_session};
 use super::unit_file;
 use crate::agent::Agent;
 use crate::error::{quoted, usage};
+use crate::fault;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
+use crate::state::Action;
 use crate::store::{self, Lock};
 use crate::systemd::{ActiveState, Systemd};
 use crate::unit;
@@ -131,6 +134,18 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
     let text = unit_file::render(paths, wanted)?;
     let systemd = Systemd::connect()?;
     let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;
+    enable_locked(paths, &systemd, wanted, &text, no_start)
+}
+
+/// [`enable`] under the product's lock, with the unit `text` rendered.
+fn enable_locked(
+    paths: &Paths,
+    systemd: &Systemd,
+    wanted: &Product,
+    text: &str,
+    no_start: bool,
+) -> Result<Vec<Step>> {
+    let change = intent::begin(paths, &wanted.name, Some(Action::Enable))?;
     let name = unit::unit_name(&wanted.name);
     let file = paths.unit_file(&wanted.name);
     let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
@@ -138,7 +153,7 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
     let state = systemd.unit_file(&name)?;
     let settings_changed = Product::load_optional(paths, &wanted.name)?.as_ref() != Some(wanted);
     let same = !settings_changed
-        && store::read_optional(&file)?.as_deref() == Some(text.as_str())
+        && store::read_optional(&file)?.as_deref() == Some(text)
         && store::read_optional(&slice_file)?.as_deref() == Some(unit::SLICE_TEXT)
         && state.unit_file_state == "enabled"
         && !state.need_daemon_reload;
@@ -155,10 +170,14 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
         steps.push(Step::Unchanged);
     } else {
         wanted.save(paths)?;
+        fault::point("enable:after-config");
         store::write_if_changed(&slice_file, unit::SLICE_TEXT)?;
         store::write_atomic(&file, text.as_bytes())?;
+        fault::point("enable:after-unit-file");
         systemd.reload()?;
+        fault::point("enable:after-reload");
         systemd.enable(&name)?;
+        fault::point("enable:after-enable");
         crate::state::append(
             paths,
             &wanted.name,
@@ -174,6 +193,7 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
             live: before.is_running(),
         });
     }
+    change.end(paths, &wanted.name)?;
     steps.push(if before.is_running() {
         match unit_file::restart_pending(paths, &wanted.name, &before.invocation_id)? {
             true => Step::RestartPending,
@@ -182,8 +202,9 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
     } else if no_start {
         Step::NotStarted
     } else {
-        start_session(paths, &systemd, wanted, &before)?;
-        observe(paths, &systemd, &wanted.name, "start")?;
+        start_session(paths, systemd, wanted, &before)?;
+        fault::point("enable:after-start-job");
+        observe(paths, systemd, &wanted.name, "start")?;
         Step::Started
     });
     Ok(steps)
@@ -193,11 +214,13 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
 pub fn start(paths: &Paths, name: &str) -> Result<Step> {
     let (systemd, _lock) = prepare(paths, name)?;
     let product = Product::load(paths, name)?;
+    intent::settle(paths, name)?;
     let before = systemd.status(&unit::unit_name(name))?;
     if before.is_running() {
         return Ok(Step::AlreadyActive);
     }
     start_session(paths, &systemd, &product, &before)?;
+    fault::point("start:after-start-job");
     observe(paths, &systemd, name, "start")?;
     Ok(Step::Started)
 }
@@ -207,8 +230,12 @@ pub fn start(paths: &Paths, name: &str) -> Result<Step> {
 /// the remembered verdict) can say whether a start would resume it.
 pub fn stop(paths: &Paths, name: &str) -> Result<Step> {
     let (systemd, _lock) = prepare(paths, name)?;
+    let change = intent::begin(paths, name, Some(Action::Stop))?;
+    fault::point("stop:after-intent");
     systemd.stop(&unit::unit_name(name))?;
+    fault::point("stop:after-job");
     forget(paths, name, "stop")?;
+    change.end(paths, name)?;
     if let Ok(product) = Product::load(paths, name) {
         // Only a cache: a verdict not reached now is reached by the next start.
         let _ = agent_env(&systemd, &product)
@@ -223,9 +250,13 @@ pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
     let product = Product::load(paths, name)?;
     follow(paths, &product, &agent_env(&systemd, &product)?)?;
     refuse_second_writer(paths, &systemd, name)?;
+    let change = intent::begin(paths, name, Some(Action::Restart))?;
+    fault::point("restart:after-intent");
     systemd.restart(&unit::unit_name(name))?;
+    fault::point("restart:after-job");
     observe(paths, &systemd, name, "restart")?;
     store::remove_file(&unit_file::pending_marker(paths, name))?;
+    change.end(paths, name)?;
     Ok(Step::Restarted)
 }
 
@@ -233,6 +264,7 @@ pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
 /// parsed here: a stop must work on a config that no longer parses.
 fn prepare(paths: &Paths, name: &str) -> Result<(Systemd, Lock)> {
     product::check_name(name)?;
+    intent::refuse_undoing(paths, name)?;
     Product::config_text(paths, name)?;
     let systemd = Systemd::connect()?;
     let lock = Lock::acquire(&paths.lock_file(name))?;
@@ -255,21 +287,42 @@ pub fn disable(paths: &Paths, name: &str, purge: bool) -> Result<Vec<Step>> {
     }
     let systemd = Systemd::connect()?;
     let _lock = Lock::acquire(&paths.lock_file(name))?;
+    disable_locked(paths, &systemd, name, purge)
+}
+
+/// [`disable`] under the product's lock.
+fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> Result<Vec<Step>> {
+    let action = if purge {
+        Action::Purge
+    } else {
+        Action::Disable
+    };
+    let change = intent::begin(paths, name, Some(action))?;
+    fault::point("disable:after-intent");
     let unit = unit::unit_name(name);
-    // A unit already removed (an earlier disable) has nothing left to stop or disable.
-    if systemd.unit_file(&unit)?.load_state != "not-found" {
+    // A unit already removed (an earlier disable) has nothing left to stop or disable, and
+    // one systemd could not load has no job to run: its file only needs to go.
+    let file_state = systemd.unit_file(&unit)?;
+    if file_state.load_state == "loaded" || systemd.status(&unit)?.is_running() {
         systemd.stop(&unit)?;
+        fault::point("disable:after-stop");
         if systemd.status(&unit)?.active_state == ActiveState::Failed {
             systemd.reset_failed(&unit)?;
         }
-        systemd.disable(&unit)?;
     }
-    store::remove_file(&file)?;
+    if file_state.load_state != "not-found" {
+        systemd.disable(&unit)?;
+        fault::point("disable:after-disable");
+    }
+    store::remove_file(&paths.unit_file(name))?;
+    fault::point("disable:after-unit-file");
     systemd.reload()?;
+    fault::point("disable:after-reload");
     forget(paths, name, "disable")?;
     let mut steps = vec![Step::Removed];
     if purge {
-        store::remove_file(&config)?;
+        store::remove_file(&paths.product_file(name))?;
+        fault::point("disable:after-config");
         let state = paths.state_dir(name);
         if state.exists() {
             std::fs::remove_dir_all(&state)
@@ -277,6 +330,34 @@ pub fn disable(paths: &Paths, name: &str, purge: bool) -> Result<Vec<Step>> {
         }
         store::remove_file(&paths.lock_file(name))?;
         steps.push(Step::Purged);
+    } else {
+        change.end(paths, name)?;
     }
     Ok(steps)
+}
+
+/// Under the product's lock, finishes or settles the change a killed sessctl left (gc's
+/// part): a disable or an enable is done again, as asked; an interrupted stop or restart
+/// leaves the session as it is and is no longer taken for a loss. Returns what was there.
+pub fn finish_interrupted(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Option<Action>> {
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let Some(found) = crate::state::Intent::load(paths, name)? else {
+        return Ok(None);
+    };
+    match found.action {
+        Action::Stop | Action::Restart => intent::settle(paths, name)?,
+        Action::Disable | Action::Purge => {
+            disable_locked(paths, systemd, name, found.action == Action::Purge)?;
+        }
+        // Killed before it wrote the config: nothing of it to finish.
+        Action::Enable if !paths.product_file(name).exists() => {
+            crate::state::Intent::end(paths, name)?
+        }
+        Action::Enable => {
+            let wanted = Product::load(paths, name)?;
+            let text = unit_file::render(paths, &wanted)?;
+            enable_locked(paths, systemd, &wanted, &text, true)?;
+        }
+    }
+    Ok(Some(found.action))
 }

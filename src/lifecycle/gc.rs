@@ -22,12 +22,12 @@ use crate::unit;
 /// One thing gc did, would do, or kept; its JSON form is what `gc --json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
-    /// reset-failed, unit-file, config, socket, state or temp-file.
+    /// interrupted, reset-failed, unit-file, config, socket, state or temp-file.
     pub kind: &'static str,
-    /// The unit, file or directory.
+    /// The unit, file or directory; for `interrupted`, the command finished.
     pub target: String,
     pub product: String,
-    /// removed, would-remove, or kept.
+    /// removed, would-remove, or kept; `interrupted`: finished or would-finish.
     pub outcome: &'static str,
     /// Why it was kept, when it was.
     pub note: Option<String>,
@@ -62,6 +62,7 @@ pub fn gc(paths: &Paths, options: Options) -> Result<Report> {
         configs: Product::names(paths)?.into_iter().collect(),
         unit_files: sessctl_unit_files(paths)?,
     };
+    gc.interrupted()?;
     gc.failed_units()?;
     gc.orphan_unit_files()?;
     gc.orphan_configs(options)?;
@@ -86,6 +87,33 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
+    /// A change a killed sessctl left: a disable or enable is finished as the user asked it,
+    /// an interrupted stop or restart settled. Runs first: a disable it finishes leaves
+    /// nothing for the sweeps after it.
+    fn interrupted(&mut self) -> Result<()> {
+        for (product, intent) in super::intent::interrupted(self.paths)? {
+            let target = intent.action.command(&product);
+            let outcome = if self.dry_run {
+                "would-finish"
+            } else {
+                super::control::finish_interrupted(self.paths, self.systemd, &product)?;
+                "finished"
+            };
+            self.record(Action {
+                kind: "interrupted",
+                target,
+                product,
+                outcome,
+                note: None,
+            })?;
+        }
+        if !self.dry_run {
+            self.configs = Product::names(self.paths)?.into_iter().collect();
+            self.unit_files = sessctl_unit_files(self.paths)?;
+        }
+        Ok(())
+    }
+
     /// A sessctl unit that failed: its failed state is reset (a start limit forgotten).
     fn failed_units(&mut self) -> Result<()> {
         let systemd = self.systemd;
@@ -116,7 +144,9 @@ impl Collector<'_> {
                     return Ok(Done::Kept("its product was enabled meanwhile".into()));
                 }
                 systemd.disable(&unit)?;
+                crate::fault::point("gc:after-disable");
                 store::remove_file(&file)?;
+                crate::fault::point("gc:after-unit-file");
                 systemd.reload()?;
                 Ok(Done::Removed)
             })?;
@@ -311,9 +341,11 @@ impl Collector<'_> {
     }
 
     fn record(&mut self, action: Action) -> Result<()> {
-        if action.outcome == "removed" {
-            let event = Event::new("gc", None)
-                .verdict(&format!("removed {}", action.kind), Some(&action.target));
+        if matches!(action.outcome, "removed" | "finished") {
+            let event = Event::new("gc", None).verdict(
+                &format!("{} {}", action.outcome, action.kind),
+                Some(&action.target),
+            );
             append_log(self.paths, &event);
             if self.paths.product_file(&action.product).exists() {
                 state::append(self.paths, &action.product, &event);
@@ -361,6 +393,7 @@ fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
         "events.jsonl",
         "restart-pending",
         "guard.json",
+        "intent.json",
     ] {
         store::remove_file(&dir.join(own))?;
     }

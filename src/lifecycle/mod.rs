@@ -22,6 +22,7 @@ pub mod dashboard;
 pub mod gc;
 pub mod guard;
 pub mod host;
+pub mod intent;
 pub mod observe;
 pub mod resume;
 pub mod start;

@@ -85,6 +85,10 @@ pub fn loss_since_seen(
     let Some(record) = record else {
         return Ok(None);
     };
+    // A stop, restart or disable under way, or killed midway, was asked for.
+    if super::intent::ending(paths, product)? {
+        return Ok(None);
+    }
     let Some(change) = record.identity.change_to(now) else {
         return Ok(None);
     };

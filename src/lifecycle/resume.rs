@@ -81,6 +81,7 @@ pub struct Resumed {
 /// Resumes product `name` (see [`resume`]); `event` names the command in the event log.
 pub fn resume_product(paths: &Paths, name: &str, event: &str) -> Result<Resumed> {
     crate::product::check_name(name)?;
+    super::intent::refuse_undoing(paths, name)?;
     let product = Product::load(paths, name)?;
     let systemd = Systemd::connect()?;
     let outcome = resume(paths, &systemd, name, event)?;
@@ -119,6 +120,7 @@ impl Resumed {
 pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Outcome> {
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
+    super::intent::settle(paths, product)?;
     let (before, status) = read(systemd, &unit)?;
     let record = state::load_record(paths, product)?;
     let loss = loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?;
@@ -204,6 +206,7 @@ fn start_unless_guarded(
         return Ok(Err(why));
     }
     start_with(paths, systemd, &settings, &env, status)?;
+    crate::fault::point("resume:after-start-job");
     let (after, status) = read(systemd, &status.unit)?;
     if !after.is_live() {
         let why = format!("{} started, but no session runs in it", status.unit);

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::agent::AgentEnv;
 use crate::identity::Identity;
-use crate::lifecycle::{guard, observe, unit_file};
+use crate::lifecycle::{guard, intent, observe, unit_file};
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
@@ -101,6 +101,9 @@ pub struct Report {
     pub restart_pending: bool,
     /// Why the session sessctl last saw is gone; null when it is not.
     pub lost: Option<String>,
+    /// A stop, restart, enable or disable that is under way, or was interrupted, and how to
+    /// finish it; null when there is none.
+    pub change: Option<String>,
     /// The conversation a pinned agent is kept on; null for agents sessctl does not pin.
     pub conversation: Option<Conversation>,
     /// For a session that is down: why starting it would fail, and the repair to run.
@@ -245,6 +248,8 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         need_daemon_reload,
         restart_pending: false,
         lost: None,
+        change: intent::pending(paths, name)?
+            .map(|(found, running)| intent::describe(name, &found, running)),
         conversation: None,
         needs_repair: None,
         broken: None,

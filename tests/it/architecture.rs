@@ -9,7 +9,10 @@ use std::path::Path;
 /// Each top-level module's layer, lowest first. A module may import modules of a lower layer,
 /// and of its own layer as long as no cycle forms.
 const LAYERS: [(&str, &[&str]); 11] = [
-    ("base", &["error", "output", "poll", "store", "uuid"]),
+    (
+        "base",
+        &["error", "fault", "output", "poll", "store", "uuid"],
+    ),
     ("model", &["unit", "identity", "pin", "transcript"]),
     (
         "adapters",

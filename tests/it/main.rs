@@ -5,6 +5,7 @@ mod support;
 mod architecture;
 mod attach;
 mod browser;
+mod chaos;
 mod conversation;
 mod dashboard;
 mod demo;

@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::error::{code_of, USAGE};
+use crate::lifecycle::intent;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 
@@ -90,16 +91,27 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
     };
     let (products, mut findings) = load(paths, &names)?;
     findings.extend(abandoned_writes(paths, product)?);
+    let interrupted = interrupted(paths, product)?;
+    // A product being disabled is checked as the disable leaves it, not as a unit to keep:
+    // "not enabled" with `sessctl enable` as the fix would undo what the user asked for.
+    let removing: Vec<&str> = (interrupted.iter())
+        .filter(|f| f.id == "change-interrupted-disable")
+        .filter_map(|f| f.product.as_deref())
+        .collect();
+    let checked: Vec<&Product> = (products.iter())
+        .filter(|p| !removing.contains(&p.name.as_str()))
+        .collect();
     findings.extend(environment::check(&products)?);
     // Without the manager, what is left to check is the environment that keeps it away.
     if let Some(systemd) = environment::manager(&mut findings) {
         findings.extend(environment::memory(&systemd, &products)?);
-        for product in &products {
+        for product in checked {
             findings.extend(own_units::check(paths, &systemd, product)?);
         }
         findings.extend(launchers::check(&systemd, paths)?);
         findings.extend(processes::check(&systemd, paths, &products)?);
     }
+    findings.extend(interrupted);
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.id.cmp(b.id)));
     let healthy = findings.iter().all(|f| f.severity == Severity::Note);
     Ok(Report { healthy, findings })
@@ -122,6 +134,31 @@ fn abandoned_writes(paths: &Paths, only: Option<&str>) -> Result<Vec<Finding>> {
             unit: None,
             evidence: vec![file.display().to_string()],
             fix: "sessctl gc".to_string(),
+        })
+        .collect())
+}
+
+/// A finding for each change a killed sessctl left midway (of `only`'s product, when given).
+fn interrupted(paths: &Paths, only: Option<&str>) -> Result<Vec<Finding>> {
+    Ok(intent::interrupted(paths)?
+        .into_iter()
+        .filter(|(product, _)| only.is_none_or(|only| only == product))
+        .map(|(product, found)| Finding {
+            id: if found.action.removes() {
+                "change-interrupted-disable"
+            } else {
+                "change-interrupted"
+            },
+            severity: Severity::Warning,
+            summary: intent::describe(&product, &found, false),
+            evidence: vec![paths
+                .state_dir(&product)
+                .join("intent.json")
+                .display()
+                .to_string()],
+            fix: found.action.command(&product),
+            product: Some(product),
+            unit: None,
         })
         .collect())
 }

@@ -1,0 +1,138 @@
+//! Changes that end, replace or remove a session record what they are about to do before
+//! their first step (`state::Intent`), so that one killed midway is finished or settled by the
+//! next call, and never taken for a loss. Field reports of SIGKILL at random points found an
+//! interrupted stop, restart or disable reported by the next resume as a lost session, with
+//! `sessctl enable` as the fix: advice that undid what the user had asked for.
+
+use anyhow::Result;
+
+use crate::error::usage;
+use crate::paths::Paths;
+use crate::procfs;
+use crate::state::{self, Action, Event, Intent};
+use crate::store;
+
+/// A change this process began.
+#[must_use = "a change ends with `Change::end`"]
+pub struct Change {
+    owned: bool,
+}
+
+impl Change {
+    /// The change is done: its intent goes. A change that fails keeps it, so the next call
+    /// treats it as interrupted.
+    pub fn end(self, paths: &Paths, product: &str) -> Result<()> {
+        if self.owned {
+            Intent::end(paths, product)?;
+        }
+        Ok(())
+    }
+}
+
+/// Under the product's lock: settles what an interrupted change left, then records `next`
+/// (none for a start or resume, which end nothing).
+///
+/// - An interrupted stop or restart did what the user asked, or never began: the session as
+///   found now is the user's, so the remembered one is forgotten rather than reported lost.
+/// - An interrupted disable stands until a disable finishes it or an enable takes it back; a
+///   start, resume, stop or restart is refused (see [`refuse_undoing`]).
+pub fn begin(paths: &Paths, product: &str, next: Option<Action>) -> Result<Change> {
+    let found = Intent::load(paths, product)?;
+    match found.map(|f| f.action) {
+        Some(action @ (Action::Stop | Action::Restart)) => {
+            state::forget(paths, product)?;
+            Intent::end(paths, product)?;
+            state::append(
+                paths,
+                product,
+                &Event::new("settled", None).verdict(
+                    "settled",
+                    Some(&format!(
+                        "`{}` was interrupted; the session as found now is not a loss",
+                        action.command(product)
+                    )),
+                ),
+            );
+        }
+        Some(action) if action.removes() => match next {
+            Some(Action::Enable | Action::Disable | Action::Purge) => {}
+            _ => return Err(usage(refusal(product, action))),
+        },
+        _ => {}
+    }
+    if let Some(action) = next {
+        let ticks = procfs::start_ticks(std::process::id());
+        Intent::begin(paths, product, action, ticks)?;
+    }
+    Ok(Change {
+        owned: next.is_some(),
+    })
+}
+
+/// [`begin`] for a start or resume, which records nothing of its own.
+pub fn settle(paths: &Paths, product: &str) -> Result<()> {
+    begin(paths, product, None)?.end(paths, product)
+}
+
+/// Before a start, resume, stop or restart, without the lock: refuses while a disable of
+/// `product` is under way or was interrupted. Checked before the config is read, which a
+/// purge may already have removed: "unknown product; create it with `sessctl enable`" would
+/// be advice to undo what the user asked for.
+pub fn refuse_undoing(paths: &Paths, product: &str) -> Result<()> {
+    match Intent::load(paths, product)? {
+        Some(found) if found.action.removes() => Err(usage(refusal(product, found.action))),
+        _ => Ok(()),
+    }
+}
+
+fn refusal(product: &str, action: Action) -> String {
+    format!(
+        "{product}: `{}` was interrupted; run it again to finish it",
+        action.command(product)
+    )
+}
+
+/// Without the lock: the change recorded for `product`, and whether its writer still runs
+/// (the change is under way) or died (it was interrupted).
+pub fn pending(paths: &Paths, product: &str) -> Result<Option<(Intent, bool)>> {
+    Ok(Intent::load(paths, product)?.map(|intent| {
+        let running = procfs::start_ticks(intent.pid) == intent.start_ticks;
+        (intent, running)
+    }))
+}
+
+/// Whether an asked-for end or removal of `product`'s session is recorded: then a session
+/// that is gone or replaced is no loss.
+pub fn ending(paths: &Paths, product: &str) -> Result<bool> {
+    Ok(Intent::load(paths, product)?.is_some_and(|i| i.action != Action::Enable))
+}
+
+/// One line on a recorded change, for `status` and `doctor`.
+pub fn describe(product: &str, intent: &Intent, running: bool) -> String {
+    let command = intent.action.command(product);
+    if running {
+        format!(
+            "`{command}` is under way (PID {}, since {})",
+            intent.pid, intent.at
+        )
+    } else {
+        format!(
+            "`{command}` was interrupted at {}; running it again finishes it",
+            intent.at
+        )
+    }
+}
+
+/// Every product whose last change was interrupted, with its intent.
+pub fn interrupted(paths: &Paths) -> Result<Vec<(String, Intent)>> {
+    let mut found = Vec::new();
+    for entry in store::entries(&paths.products_state())? {
+        let Some(product) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if let Some((intent, false)) = pending(paths, &product)? {
+            found.push((product, intent));
+        }
+    }
+    Ok(found)
+}
