@@ -118,6 +118,42 @@ fn default_silence() -> u32 {
 }
 
 impl Product {
+    /// What the session needs that is gone since `enable` resolved it: the work directory,
+    /// the agent's program, tmux. Without them systemd reports only `ExecMainStatus=200` (no
+    /// directory) or a clean `Result=success` (the pane's program could not be run), with no
+    /// reason shown. Empty when nothing is missing.
+    pub fn missing(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        if !Path::new(&self.dir).is_dir() {
+            missing.push(format!("the work directory {} does not exist", self.dir));
+        }
+        let programs = [
+            ("the agent", self.command.first()),
+            ("tmux", Some(&self.tmux)),
+        ];
+        for (what, program) in programs {
+            let program = program.map_or("", String::as_str);
+            if !is_executable(Path::new(program)) {
+                missing.push(format!(
+                    "{what} {program} does not exist or is not executable"
+                ));
+            }
+        }
+        missing
+    }
+
+    /// [`Product::missing`] as one line with the fix, or `None` when nothing is missing.
+    pub fn missing_line(&self) -> Option<String> {
+        let missing = self.missing();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "{}: put it back, or enable the product again with what replaces it: {}",
+                missing.join("; "),
+                self.enable_command()
+            )
+        })
+    }
+
     /// The `sessctl enable` command line that recreates this product's settings exactly,
     /// quoted for a POSIX shell: the fix doctor prints.
     pub fn enable_command(&self) -> String {

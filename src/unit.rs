@@ -155,12 +155,32 @@ pub fn render_service(spec: &ServiceSpec) -> Result<String> {
         .map(|(k, v)| [k.as_str(), v.as_str()])
         .collect();
     ctx.insert("env", &env);
-    render(SERVICE_TEMPLATE, &ctx).map_err(|err| {
+    let text = render(SERVICE_TEMPLATE, &ctx).map_err(|err| {
         usage(format!(
             "rendering the unit for product {}: {err}",
             spec.product
         ))
-    })
+    })?;
+    check_line_lengths(spec.product, &text)?;
+    Ok(text)
+}
+
+/// The longest line systemd reads in a unit file (`LONG_LINE_MAX` in its source, 1 MiB): a
+/// longer one makes the whole unit fail to load, and a unit that does not load can be neither
+/// started nor, by name, disabled.
+const LONG_LINE_MAX: usize = 1024 * 1024;
+
+/// Refuses a unit systemd would not load because a line is too long: a command or an
+/// environment value of more than a megabyte.
+fn check_line_lengths(product: &str, text: &str) -> Result<()> {
+    match text.lines().find(|line| line.len() >= LONG_LINE_MAX) {
+        None => Ok(()),
+        Some(line) => Err(usage(format!(
+            "the unit for product {product} would have an {}= line of {} bytes, and systemd reads no line of {LONG_LINE_MAX} bytes or more; pass a shorter command or environment (a long prompt can go in a file)",
+            line.split('=').next().unwrap_or(""),
+            line.len(),
+        ))),
+    }
 }
 
 /// Renders the demo's counter-example: a `Type=simple` unit that runs `tmux new-session -d`.

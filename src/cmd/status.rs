@@ -127,6 +127,9 @@ fn print_long(r: &Report) -> Result<()> {
     if let Some(lost) = &r.lost {
         outln!("  lost             {lost}");
     }
+    if let Some(missing) = &r.missing {
+        outln!("  missing          {missing}");
+    }
     if let Some(change) = &r.change {
         outln!("  change           {change}");
     }

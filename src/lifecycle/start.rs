@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 
 use crate::agent::AgentEnv;
+use crate::error::usage;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::Product;
@@ -38,6 +39,9 @@ pub(super) fn start_with(
     env: &AgentEnv,
     status: &UnitStatus,
 ) -> Result<()> {
+    if let Some(missing) = product.missing_line() {
+        return Err(usage(format!("{}: cannot start: {missing}", product.name)));
+    }
     // A start resumes the conversation where the agent last wrote it.
     follow(paths, product, env)?;
     refuse_second_writer(paths, systemd, &product.name)?;

@@ -110,6 +110,9 @@ pub struct Report {
     pub needs_repair: Option<String>,
     /// Why the product's config cannot be read or parsed, and the fix; null when it can.
     pub broken: Option<String>,
+    /// What a start needs that is gone (the work directory, the agent's program, tmux), and
+    /// the fix; null when nothing is.
+    pub missing: Option<String>,
     /// The proof the last resume gave, from the event log; null before the first.
     pub last_resume: Option<LastResume>,
     /// Since when, and why, the agent waits for its human; null when it does not (or cannot
@@ -206,6 +209,7 @@ fn report(
     report.restart_pending =
         running && unit_file::restart_pending(paths, name, &report.invocation_id)?;
     report.lost = lost;
+    report.missing = product.missing_line();
     report.conversation = conversation(paths, &product, &env)?;
     report.waiting = waiting(paths, name, running)?;
     report.needs_repair = match running {
@@ -253,6 +257,7 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         conversation: None,
         needs_repair: None,
         broken: None,
+        missing: None,
         last_resume: last_resume(paths, name)?,
         waiting: None,
     })

@@ -18,6 +18,7 @@ use super::{
     ActiveState, ExecLine, Transient, UnitConfig, UnitDetails, UnitFile, UnitStatus, UnitView,
 };
 use crate::error::{Exit, NO_MANAGER};
+use zbus::DBusError;
 
 /// A connection to the user manager. `Sync`, and a clone shares the connection: one per
 /// process, shared by every task.
@@ -484,7 +485,27 @@ fn exec_line(line: ExecCommand) -> ExecLine {
     }
 }
 
-fn no_manager(why: String) -> anyhow::Error {
+/// Whether `err` says the manager is not on the bus: the bus answered for it, either that it
+/// left without replying or that nobody owns its name.
+pub(super) fn manager_away(err: &anyhow::Error) -> bool {
+    const AWAY: [&str; 3] = [
+        "org.freedesktop.DBus.Error.NoReply",
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.NameHasNoOwner",
+    ];
+    err.chain().any(|cause| {
+        let name = match cause.downcast_ref::<zbus::Error>() {
+            Some(zbus::Error::MethodError(name, _, _)) => Some(name.as_str().to_string()),
+            Some(zbus::Error::FDO(fdo)) => Some(fdo.name().to_string()),
+            _ => cause
+                .downcast_ref::<zbus::fdo::Error>()
+                .map(|fdo| fdo.name().to_string()),
+        };
+        name.is_some_and(|name| AWAY.contains(&name.as_str()))
+    })
+}
+
+pub(super) fn no_manager(why: String) -> anyhow::Error {
     Exit {
         code: NO_MANAGER,
         message: format!(

@@ -46,8 +46,12 @@ fn forbidden(module: &str, layer: &str, (target_layer, top): (&str, &str), targe
         ("server", "testbed") => true,
         // The private manager is for the tests and the demo only.
         (_, "testbed") => module != "demo",
-        // Queries only read: lifecycle's lock-free readings and file rendering, nothing else.
-        ("query", "lifecycle") => !matches!(target, "observe" | "guard" | "unit_file" | "target"),
+        // Queries only read: lifecycle's lock-free readings (of sessions, of the transcript
+        // guard, of changes under way) and file rendering, nothing else.
+        ("query", "lifecycle") => !matches!(
+            target,
+            "observe" | "guard" | "intent" | "unit_file" | "target"
+        ),
         _ => false,
     }
 }

@@ -114,6 +114,33 @@ fn a_name_whose_tmux_socket_would_not_fit() {
 }
 
 #[test]
+fn a_command_line_longer_than_systemd_reads() {
+    let env = Env::offline();
+    // One argument holds at most 128 KiB (MAX_ARG_STRLEN); ten of them make a 1.25 MiB line,
+    // and systemd fails to load a unit with a line of 1 MiB or more.
+    let word = "w".repeat(128 * 1024 - 1);
+    let mut args = vec!["enable", "web", "--no-start", "--", "sleep"];
+    args.extend(std::iter::repeat_n(word.as_str(), 10));
+    let out = env.sessctl().args(&args).stderr_read().status(2).run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The line's length depends on where the test's binaries are; the rest is pinned.
+    let (head, tail) = stderr.split_once(" bytes, ").expect("the line's length");
+    assert_eq!(
+        tail,
+        "and systemd reads no line of 1048576 bytes or more; pass a shorter command or environment (a long prompt can go in a file)\n"
+    );
+    let length: usize = (head
+        .strip_prefix("sessctl: the unit for product web would have an ExecStart= line of "))
+    .unwrap_or_else(|| panic!("{stderr}"))
+    .parse()
+    .expect("a length");
+    assert!(length > 10 * word.len(), "{stderr}");
+    for dir in ["XDG_CONFIG_HOME", "XDG_STATE_HOME"] {
+        assert!(walk(&env.var(dir)).is_empty(), "{dir} was written");
+    }
+}
+
+#[test]
 fn a_command_not_in_path() {
     let env = Env::offline();
     refused(

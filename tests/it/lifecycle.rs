@@ -480,3 +480,103 @@ fn one_broken_config_hides_no_other_product_and_can_still_be_stopped() {
     assert!(!env.product_file("web").exists());
     env.sessctl().args(["status", "api"]).stdout_read().run();
 }
+
+#[test]
+fn a_missing_work_directory_or_agent_is_named_by_status_resume_and_doctor() {
+    let Some(env) = manager("missing") else {
+        return;
+    };
+    let work = env.scratch.join("work");
+    fs::create_dir_all(&work).expect("the work directory");
+    let agent = env.scratch.join("bin/agent");
+    env.agent(&agent);
+    let (work_s, agent_s) = (work.display().to_string(), agent.display().to_string());
+    env.sessctl()
+        .args([
+            "enable",
+            "web",
+            "--no-start",
+            "--dir",
+            &work_s,
+            "--",
+            &agent_s,
+        ])
+        .stdout_read()
+        .run();
+    let fix = format!("sessctl enable web --dir {work_s} -- {agent_s}");
+    for (gone, what) in [
+        (&work, format!("the work directory {work_s} does not exist")),
+        (
+            &agent,
+            format!("the agent {agent_s} does not exist or is not executable"),
+        ),
+    ] {
+        let aside = gone.with_extension("aside");
+        fs::rename(gone, &aside).expect("moving it aside");
+        let line = format!(
+            "{what}: put it back, or enable the product again with what replaces it: {fix}"
+        );
+        assert_eq!(status_json(&env)["missing"], line.as_str());
+        env.sessctl()
+            .args(["resume", "web", "--no-attach"])
+            .stderr(&format!("sessctl: web: cannot start: {line}\n"))
+            .status(2)
+            .run();
+        let out = env
+            .sessctl()
+            .args(["doctor", "web", "--json"])
+            .status(6)
+            .stdout_read()
+            .run();
+        let report: Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
+        let finding = (report["findings"].as_array().expect("findings").iter())
+            .find(|f| f["id"] == "start-needs-missing")
+            .unwrap_or_else(|| panic!("no start-needs-missing finding: {report:#}"));
+        assert_eq!(finding["summary"], format!("{UNIT} cannot start: {what}"));
+        fs::rename(&aside, gone).expect("putting it back");
+        assert!(status_json(&env)["missing"].is_null());
+    }
+    env.sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .stdout_read()
+        .run();
+}
+
+#[test]
+fn disable_purge_removes_a_unit_systemd_cannot_load() {
+    let Some(env) = manager("unloadable") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--no-start", "--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    // A line of more than 1 MiB, as an edit or an older sessctl could leave: systemd then
+    // fails to load the whole unit.
+    let file = env.unit_file("web");
+    let mut text = fs::read_to_string(&file).expect("the unit");
+    text.push_str(&format!(
+        "[Service]\nEnvironment=LONG={}\n",
+        "x".repeat(1 << 20)
+    ));
+    fs::write(&file, text).expect("the edited unit");
+    let systemd = env.systemd();
+    systemd.reload().expect("Reload");
+    let state = systemd.unit_file(UNIT).expect("the unit's file state");
+    assert_ne!(
+        state.load_state, "loaded",
+        "systemd loaded the unit after all"
+    );
+    env.sessctl()
+        .args(["disable", "web", "--purge"])
+        .stdout(&format!(
+            "{UNIT}: stopped, disabled and removed\nweb: config and state removed\n"
+        ))
+        .run();
+    assert!(!file.exists());
+    assert!(!env.product_file("web").exists());
+    assert_eq!(
+        systemd.unit_file(UNIT).expect("file state").load_state,
+        "not-found"
+    );
+}

@@ -6,6 +6,7 @@ mod architecture;
 mod attach;
 mod browser;
 mod chaos;
+mod churn;
 mod conversation;
 mod dashboard;
 mod demo;

@@ -21,6 +21,7 @@ pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<
         unit: unit::unit_name(&product.name),
     };
     let mut found = Vec::new();
+    found.extend(own.missing());
     found.extend(own.file()?);
     found.extend(own.drop_ins()?);
     found.extend(own.file_state()?);
@@ -40,6 +41,21 @@ struct Own<'a> {
 }
 
 impl Own<'_> {
+    /// What a start needs that is gone: the next start fails, and systemd says not why.
+    fn missing(&self) -> Option<Finding> {
+        let missing = self.product.missing();
+        (!missing.is_empty()).then(|| {
+            Finding::new(
+                "start-needs-missing",
+                Severity::Error,
+                format!("{} cannot start: {}", self.unit, missing.join("; ")),
+                missing.clone(),
+                format!("put it back, or {}", self.product.enable_command()),
+            )
+            .on(Some(&self.product.name), &self.unit)
+        })
+    }
+
     /// The unit file: there, and what sessctl renders.
     fn file(&self) -> Result<Option<Finding>> {
         let (unit, product) = (&self.unit, self.product);
