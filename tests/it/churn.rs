@@ -2,6 +2,7 @@
 //! concurrently, while the manager is re-executed and reloaded; and products enabled,
 //! started, resumed, stopped and purged a thousand times, after which nothing is left.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 
@@ -35,8 +36,7 @@ fn start_products(env: &Env, names: &[String]) {
     }
 }
 
-/// Resumes `product` until `done`, counting each in `runs`, and returns the failures: any exit
-/// but 0, any verdict but survived, any session other than `first`.
+/// Resumes `product` until `done`, counting each in `runs`, and returns the failures.
 fn resume_until(
     env: &Env,
     product: &str,
@@ -46,13 +46,18 @@ fn resume_until(
 ) -> Vec<String> {
     let mut failures = Vec::new();
     while !done.load(Ordering::SeqCst) {
-        let (proof, code, stderr) = run_json(env, &["resume", product, "--no-attach", "--json"]);
-        if code != 0 || proof["verdict"] != "survived" || proof["after"] != *first {
-            failures.push(format!("{product}: exit {code}: {proof} {stderr}"));
-        }
+        failures.extend(failed_resume(env, product, first));
         runs.fetch_add(1, Ordering::SeqCst);
     }
     failures
+}
+
+/// One resume of `product`, and what was wrong with it: an exit but 0, a verdict but
+/// survived, a session other than `first`.
+fn failed_resume(env: &Env, product: &str, first: &Value) -> Option<String> {
+    let (proof, code, stderr) = run_json(env, &["resume", product, "--no-attach", "--json"]);
+    (code != 0 || proof["verdict"] != "survived" || proof["after"] != *first)
+        .then(|| format!("{product}: exit {code}: {proof} {stderr}"))
 }
 
 /// Waits until `runs` passed `at_least`: resumes keep running between two faults.
@@ -100,4 +105,187 @@ fn reexec_and_reload_under_concurrent_resumes_fail_no_resume_and_lose_no_session
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn fifty_products_started_at_once_take_a_thousand_resumes_without_a_change() {
+    let Some(env) = manager("parallel-load") else {
+        return;
+    };
+    let names: Vec<String> = (0..50).map(|i| format!("load{i}")).collect();
+    thread::scope(|scope| {
+        for name in &names {
+            let env = &env;
+            scope.spawn(move || start_products(env, std::slice::from_ref(name)));
+        }
+    });
+    let firsts: Vec<Value> = (names.iter())
+        .map(|n| run_json(&env, &["resume", n, "--no-attach", "--json"]).0["after"].clone())
+        .collect();
+    // Eight resumes at a time: each worker takes every eighth of 1,000, over all products,
+    // so a product is sometimes resumed by two workers at once.
+    let failures: Vec<String> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (env, names, firsts) = (&env, &names, &firsts);
+                scope.spawn(move || {
+                    (w..1000)
+                        .step_by(8)
+                        .filter_map(|n| failed_resume(env, &names[n % 50], &firsts[n % 50]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        (workers.into_iter())
+            .flat_map(|w| w.join().expect("a resume worker"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of 1000 resumes failed or found another session:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// How many names the churn spreads over, how many cycles in all, and how many workers run
+/// cycles side by side (each with names of its own).
+const NAMES: usize = 50;
+const CYCLES: usize = 1000;
+const WORKERS: usize = 5;
+
+/// One cycle of a product's life: enable (which starts it), resume, stop, disable --purge.
+fn cycle(env: &Env, name: &str) -> std::time::Duration {
+    let began = std::time::Instant::now();
+    for args in [
+        &["enable", name, "--", "sleep", "100000"][..],
+        &["resume", name, "--no-attach"],
+        &["stop", name],
+        &["disable", name, "--purge"],
+    ] {
+        env.sessctl().args(args).stdout_read().run();
+    }
+    began.elapsed()
+}
+
+#[test]
+fn a_thousand_cycles_over_fifty_names_leave_nothing_behind() {
+    let Some(env) = manager("churn") else {
+        return;
+    };
+    let names: Vec<String> = (0..NAMES).map(|i| format!("churn{i}")).collect();
+    let times: Vec<(usize, std::time::Duration)> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let (env, names) = (&env, &names);
+                scope.spawn(move || {
+                    let mine: Vec<&String> = names.iter().skip(w).step_by(WORKERS).collect();
+                    (0..CYCLES / WORKERS)
+                        .map(|n| (n * WORKERS + w, cycle(env, mine[n % mine.len()])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        (workers.into_iter())
+            .flat_map(|w| w.join().expect("a churn worker"))
+            .collect()
+    });
+    assert_eq!(times.len(), CYCLES);
+    let mean = |range: std::ops::Range<usize>| {
+        let picked: Vec<_> = (times.iter()).filter(|(n, _)| range.contains(n)).collect();
+        picked.iter().map(|(_, t)| t.as_secs_f64()).sum::<f64>() * 1000.0 / picked.len() as f64
+    };
+    // A report, never an assertion: timings belong to benchmarks.
+    eprintln!(
+        "churn: {CYCLES} cycles over {NAMES} names, {WORKERS} at a time: the first 100 took {:.1} ms each on average, the last 100 {:.1} ms",
+        mean(0..100),
+        mean(CYCLES - 100..CYCLES)
+    );
+    let left = leftovers(&env);
+    assert!(
+        left.is_empty(),
+        "left after the churn:\n{}",
+        left.join("\n")
+    );
+}
+
+/// Everything of a product that a churn could leave: units loaded or on disk, their cgroups
+/// and processes, tmux servers and sockets, files and directories in sessctl's config, state
+/// and runtime folders, and lock files. Kept on purpose, as the README says, and so not
+/// listed: what every product shares (the slice `app-sessctl.slice`, the stagger's
+/// `start-slot` in the runtime folder), and sessctl's own empty folders and gc log.
+fn leftovers(env: &Env) -> Vec<String> {
+    let systemd = env.systemd();
+    let mut left: Vec<String> = (systemd.loaded_units().expect("ListUnits").into_iter())
+        .filter(|u| u.starts_with("sessctl-"))
+        .map(|u| format!("loaded unit {u}"))
+        .collect();
+    left.extend(
+        (systemd.unit_files().expect("ListUnitFiles").into_iter())
+            .filter(|f| (f.rsplit('/').next()).is_some_and(|name| name.starts_with("sessctl-")))
+            .map(|f| format!("unit file {f}")),
+    );
+    let cgroup = systemd.manager_cgroup().expect("the manager's cgroup");
+    for root in [
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/systemd",
+    ] {
+        let slice = Path::new(root)
+            .join(cgroup.trim_start_matches('/'))
+            .join("app.slice/app-sessctl.slice");
+        for dir in tree(&slice).into_iter().filter(|d| d.is_dir()) {
+            left.push(format!("cgroup {}", dir.display()));
+        }
+        let procs = std::fs::read_to_string(slice.join("cgroup.procs")).unwrap_or_default();
+        left.extend(
+            procs
+                .lines()
+                .map(|pid| format!("process {pid} in {}", slice.display())),
+        );
+    }
+    let runtime = env.var("XDG_RUNTIME_DIR").join("sessctl");
+    left.extend(
+        tree(&runtime)
+            .into_iter()
+            .filter(|p| !p.ends_with("start-slot"))
+            .map(|p| format!("runtime {}", p.display())),
+    );
+    let config = env.config_home();
+    left.extend(
+        tree(&config.join("sessctl/products"))
+            .into_iter()
+            .map(|p| format!("config {}", p.display())),
+    );
+    left.extend(
+        tree(&config.join("systemd/user"))
+            .into_iter()
+            .filter(|p| !p.ends_with("app-sessctl.slice"))
+            .map(|p| format!("unit dir {}", p.display())),
+    );
+    let state = env.var("XDG_STATE_HOME").join("sessctl");
+    left.extend(
+        tree(&state.join("products"))
+            .into_iter()
+            .map(|p| format!("state {}", p.display())),
+    );
+    left.extend(
+        tree(&state.join("locks"))
+            .into_iter()
+            .map(|p| format!("lock {}", p.display())),
+    );
+    left
+}
+
+/// Everything under `dir`, not `dir` itself; empty when it does not exist.
+fn tree(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all.extend(tree(&path));
+        }
+        all.push(path);
+    }
+    all
 }
