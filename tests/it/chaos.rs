@@ -14,7 +14,7 @@ use std::path::Path;
 use rstest::rstest;
 use serde_json::Value;
 
-use crate::support::{manager, Env};
+use crate::support::{doctor_json, manager, resume_json, Env};
 
 /// What a case does before the kill.
 #[derive(Clone, Copy, PartialEq)]
@@ -179,7 +179,7 @@ fn a_kill_between_two_steps_leaves_the_truth_and_the_next_call_succeeds(
                 }
                 Next::Gc => {}
                 Next::Resume => {
-                    let proof = resume(&env, &product);
+                    let proof = resume_json(&env, &product);
                     assert!(
                         matches!(proof["verdict"].as_str(), Some("survived" | "started")),
                         "{case}: {proof:#}"
@@ -232,29 +232,13 @@ fn status(env: &Env, product: &str) -> Value {
 
 /// Doctor's findings about `product`.
 fn doctor(env: &Env, product: &str) -> Vec<Value> {
-    let out = env
-        .sessctl()
-        .args(["doctor", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    let report: Value = serde_json::from_slice(&out.stdout).expect("doctor --json is JSON");
-    report["findings"]
+    (doctor_json(env)["findings"]
         .as_array()
         .expect("findings")
-        .iter()
-        .filter(|f| f["product"] == product)
-        .cloned()
-        .collect()
-}
-
-fn resume(env: &Env, product: &str) -> Value {
-    let out = env
-        .sessctl()
-        .args(["resume", product, "--no-attach", "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("resume --json is JSON")
+        .iter())
+    .filter(|f| f["product"] == product)
+    .cloned()
+    .collect()
 }
 
 /// After gc: doctor finds nothing of the product, no temporary file is left, and the product
@@ -281,7 +265,7 @@ fn clean(env: &Env, product: &str, case: &str, gone: bool) {
             "{case}: systemd still loads {unit}"
         );
     } else {
-        let proof = resume(env, product);
+        let proof = resume_json(env, product);
         assert!(
             matches!(proof["verdict"].as_str(), Some("survived" | "started")),
             "{case}: after gc: {proof:#}"

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 
 use serde_json::Value;
 
-use crate::support::{manager, wait_for, write_unit, Env};
+use crate::support::{doctor_json, manager, wait_for, write_unit, Env};
 
 fn identity(env: &Env) -> Value {
     let out = env
@@ -227,13 +227,7 @@ fn files_a_killed_write_left_are_named_by_doctor_and_removed_by_gc() {
     for file in left.iter().chain([&writing]) {
         fs::write(file, "half").expect("writing a temp file");
     }
-    let doctor = env
-        .sessctl()
-        .args(["doctor", "--json"])
-        .stdout_read()
-        .status_any()
-        .run();
-    let doctor: Value = serde_json::from_slice(&doctor.stdout).expect("JSON");
+    let doctor = doctor_json(&env);
     let mut named: Vec<String> = (doctor["findings"].as_array().expect("findings").iter())
         .filter(|f| f["id"] == "temp-file-left")
         .map(|f| f["evidence"][0].as_str().expect("a path").to_string())

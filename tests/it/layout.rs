@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{manager, Env};
+use crate::support::{manager, resume_json, Env};
 
 fn state(env: &Env) -> PathBuf {
     env.var("XDG_STATE_HOME").join("sessctl")
@@ -32,13 +32,10 @@ fn enable(env: &Env, product: &str, extra: &[&str]) {
 }
 
 fn verdict(env: &Env, product: &str) -> String {
-    let out = env
-        .sessctl()
-        .args(["resume", product, "--no-attach", "--json"])
-        .stdout_read()
-        .run();
-    let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
-    v["verdict"].as_str().expect("a verdict").to_string()
+    resume_json(env, product)["verdict"]
+        .as_str()
+        .expect("a verdict")
+        .to_string()
 }
 
 #[test]

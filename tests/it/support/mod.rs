@@ -418,6 +418,27 @@ pub fn log_json(env: &Env, product: &str) -> Vec<serde_json::Value> {
     log.as_array().expect("an array of events").clone()
 }
 
+/// `resume PRODUCT --no-attach --json`, which must exit 0, parsed.
+pub fn resume_json(env: &Env, product: &str) -> serde_json::Value {
+    let out = env
+        .sessctl()
+        .args(["resume", product, "--no-attach", "--json"])
+        .stdout_read()
+        .run();
+    serde_json::from_slice(&out.stdout).expect("resume --json is JSON")
+}
+
+/// `doctor --json`, whatever its exit status, parsed.
+pub fn doctor_json(env: &Env) -> serde_json::Value {
+    let out = env
+        .sessctl()
+        .args(["doctor", "--json"])
+        .status_any()
+        .stdout_read()
+        .run();
+    serde_json::from_slice(&out.stdout).expect("doctor --json is JSON")
+}
+
 /// `status web --json`, parsed.
 pub fn status_json(env: &Env) -> serde_json::Value {
     let out = env
