@@ -118,6 +118,9 @@ pub struct Enable {
 }
 
 /// Stop a product's session, disable and remove its unit; keep its config unless --purge.
+///
+/// A disable cut short (a killed sessctl) stands: run it again to finish it. Until then
+/// resume, start, stop and restart refuse, so nothing undoes it behind your back.
 #[derive(Debug, Args)]
 pub struct Disable {
     pub product: String,
@@ -180,7 +183,9 @@ pub struct Doctor {
 /// Failed sessctl units are reset; sessctl unit files without a product config, sockets without
 /// a server, and the locks and state of deleted products are removed; a product config without
 /// a unit file is removed only after asking (or with --yes). A running session, a unit that is
-/// not sessctl's and any agent transcript are never touched. Every action is printed and logged.
+/// not sessctl's and any agent transcript are never touched. An enable or disable cut short by a
+/// killed sessctl is finished as asked, and a stop or restart cut short is settled. Every action
+/// is printed and logged.
 #[derive(Debug, Args)]
 pub struct Gc {
     /// Print what would be removed, remove nothing.

@@ -27,6 +27,9 @@ pub const SESSION: &str = "main";
 
 /// How long the unit's start job waits for the session to exist before it fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest sleep between two probes of a start: a start is attachable within tens of
+/// milliseconds, and every one the probe oversleeps is one more before `start` returns.
+const READY_POLL: Duration = Duration::from_millis(5);
 
 /// Runs as the unit's ExecStart: writes the server config beside the socket and becomes the
 /// tmux server, running `argv` in its session. Returns only on failure.
@@ -111,7 +114,7 @@ pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
     let host = std::env::var("MAINPID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok());
-    let ready = poll::until(READY_TIMEOUT, || {
+    let ready = poll::until_capped(READY_TIMEOUT, READY_POLL, || {
         if let Some((server, pane)) = session_processes(tmux, socket)? {
             // Only the unit's own server counts: a stranger's on the socket is no start.
             if let Some(pid) = host.filter(|&pid| pid != server) {

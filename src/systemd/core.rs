@@ -15,7 +15,8 @@ use super::proxies::{
     ExecCommand, LoginProxy, LoginUserProxy, ManagerProxy, ServiceProxy, UnitProxy,
 };
 use super::{
-    ActiveState, ExecLine, Transient, UnitConfig, UnitDetails, UnitFile, UnitStatus, UnitView,
+    ActiveState, ExecLine, Transient, UnitCheck, UnitConfig, UnitDetails, UnitFile, UnitStatus,
+    UnitView,
 };
 use crate::error::{Exit, NO_MANAGER};
 use zbus::DBusError;
@@ -257,7 +258,7 @@ impl Core {
         Ok(UnitStatus {
             unit: unit.to_string(),
             active_state: active.parse()?,
-            invocation_id: invocation.iter().map(|b| format!("{b:02x}")).collect(),
+            invocation_id: hex(&invocation),
             main_pid,
             exec_main_start_timestamp: started,
             n_restarts: restarts,
@@ -282,6 +283,42 @@ impl Core {
                 sub_state,
                 control_group,
                 need_daemon_reload,
+            })
+        }))
+        .await
+    }
+
+    /// What doctor judges of each unit, in one pipelined batch as [`Core::views`] reads:
+    /// doctor of 200 products once made 200 times six round trips in a row.
+    pub async fn checks(&self, units: &[String]) -> Result<Vec<UnitCheck>> {
+        use futures_util::future::try_join4;
+        futures_util::future::try_join_all(units.iter().map(|unit| async move {
+            let (u, s) = try_join(self.unit(unit), self.service(unit)).await?;
+            let (run, (result, exec_main_status, n_restarts), file, (high, max)) = try_join4(
+                try_join3(u.active_state(), u.sub_state(), u.invocation_id()),
+                try_join3(s.result(), s.exec_main_status(), s.n_restarts()),
+                try_join3(
+                    u.unit_file_state(),
+                    u.need_daemon_reload(),
+                    u.drop_in_paths(),
+                ),
+                try_join(s.memory_high(), s.memory_max()),
+            )
+            .await
+            .with_context(|| format!("reading {unit} for doctor"))?;
+            let (active, sub_state, invocation) = run;
+            let (unit_file_state, need_daemon_reload, drop_in_paths) = file;
+            Ok(UnitCheck {
+                active_state: active.parse()?,
+                sub_state,
+                invocation_id: hex(&invocation),
+                n_restarts,
+                result,
+                exec_main_status,
+                unit_file_state,
+                need_daemon_reload,
+                drop_in_paths,
+                memory_limited: high != u64::MAX || max != u64::MAX,
             })
         }))
         .await
@@ -352,22 +389,21 @@ impl Core {
     /// How `unit` is configured; loads it if needed.
     pub async fn unit_config(&self, unit: &str) -> Result<UnitConfig> {
         let (u, s) = try_join(self.unit(unit), self.service(unit)).await?;
-        let (fragment_path, drop_in_paths, transient) =
-            try_join3(u.fragment_path(), u.drop_in_paths(), u.transient())
-                .await
-                .with_context(|| format!("reading the unit properties of {unit}"))?;
-        let (service_type, kill_mode, remain_after_exit, high, max) = try_join5(
-            s.type_(),
-            s.kill_mode(),
-            s.remain_after_exit(),
-            s.memory_high(),
-            s.memory_max(),
+        // Every Get is sent before the first reply is awaited: one round trip.
+        let ((fragment_path, drop_in_paths, transient), service, (pre, start, post)) = try_join3(
+            try_join3(u.fragment_path(), u.drop_in_paths(), u.transient()),
+            try_join5(
+                s.type_(),
+                s.kill_mode(),
+                s.remain_after_exit(),
+                s.memory_high(),
+                s.memory_max(),
+            ),
+            try_join3(s.exec_start_pre(), s.exec_start(), s.exec_start_post()),
         )
         .await
-        .with_context(|| format!("reading the service properties of {unit}"))?;
-        let (pre, start, post) = try_join3(s.exec_start_pre(), s.exec_start(), s.exec_start_post())
-            .await
-            .with_context(|| format!("reading the command lines of {unit}"))?;
+        .with_context(|| format!("reading how {unit} is configured"))?;
+        let (service_type, kill_mode, remain_after_exit, high, max) = service;
         Ok(UnitConfig {
             id: unit.to_string(),
             fragment_path,
@@ -386,6 +422,12 @@ impl Core {
         })
     }
 
+    /// [`Core::unit_config`] of every unit in `units`, in one pipelined batch: doctor reads
+    /// every service of the user's, and each read in turn made it wait a round trip apiece.
+    pub async fn unit_configs(&self, units: &[String]) -> Result<Vec<UnitConfig>> {
+        futures_util::future::try_join_all(units.iter().map(|unit| self.unit_config(unit))).await
+    }
+
     /// The names of every loaded unit, transient ones included (`ListUnits`).
     pub async fn loaded_units(&self) -> Result<Vec<String>> {
         let m = self.manager().await?;
@@ -393,11 +435,14 @@ impl Core {
         Ok(units.into_iter().map(|u| u.0).collect())
     }
 
-    /// The paths of every unit file in the manager's search path (`ListUnitFiles`).
-    pub async fn unit_files(&self) -> Result<Vec<String>> {
+    /// The directories the manager loads unit files from, first first (`UnitPath`). Listing
+    /// them costs a directory read each; `ListUnitFiles` makes the manager judge every file's
+    /// enablement too, which took 230 ms with 200 products.
+    pub async fn unit_path(&self) -> Result<Vec<String>> {
         let m = self.manager().await?;
-        let files = m.list_unit_files().await.context("listing unit files")?;
-        Ok(files.into_iter().map(|f| f.0).collect())
+        m.unit_path()
+            .await
+            .context("reading the manager's unit search path")
     }
 
     /// The user manager's own cgroup.
@@ -476,6 +521,11 @@ fn unit_path(unit: &str) -> Result<OwnedObjectPath> {
         }
     }
     OwnedObjectPath::try_from(path).with_context(|| format!("the object path of {unit}"))
+}
+
+/// An InvocationID's 16 bytes as systemd prints them.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn exec_line(line: ExecCommand) -> ExecLine {

@@ -59,6 +59,24 @@ pub struct UnitView {
     pub need_daemon_reload: bool,
 }
 
+/// One of sessctl's units as doctor judges it, read in one batch with every other one's:
+/// exactly the 11 properties its checks use, since each is a message for the manager.
+#[derive(Debug, Clone)]
+pub struct UnitCheck {
+    pub active_state: ActiveState,
+    pub sub_state: String,
+    /// Hex, as in [`UnitStatus`].
+    pub invocation_id: String,
+    pub n_restarts: u32,
+    pub result: String,
+    pub exec_main_status: i32,
+    pub unit_file_state: String,
+    pub need_daemon_reload: bool,
+    pub drop_in_paths: Vec<String>,
+    /// Whether MemoryHigh= or MemoryMax= sets a limit.
+    pub memory_limited: bool,
+}
+
 /// What systemd knows of a unit's file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UnitFile {
@@ -224,11 +242,13 @@ blocking! { patiently:
     fn job_pending(unit: &str) -> bool;
     fn details(unit: &str) -> UnitDetails;
     fn views(units: &[String]) -> Vec<UnitView>;
+    fn checks(units: &[String]) -> Vec<UnitCheck>;
     fn unit_file(unit: &str) -> UnitFile;
     fn exec_start(unit: &str) -> (Vec<ExecLine>, String);
     fn unit_config(unit: &str) -> UnitConfig;
+    fn unit_configs(units: &[String]) -> Vec<UnitConfig>;
     fn loaded_units() -> Vec<String>;
-    fn unit_files() -> Vec<String>;
+    fn unit_path() -> Vec<String>;
     fn manager_cgroup() -> String;
     fn unit_of_pid(pid: u32) -> Option<String>;
 }

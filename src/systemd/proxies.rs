@@ -42,7 +42,8 @@ pub trait Manager {
             OwnedObjectPath,
         )>,
     >;
-    fn list_unit_files(&self) -> zbus::Result<Vec<(String, String)>>;
+    #[zbus(property)]
+    fn unit_path(&self) -> zbus::Result<Vec<String>>;
     #[zbus(property)]
     fn control_group(&self) -> zbus::Result<String>;
     #[zbus(property)]

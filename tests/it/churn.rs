@@ -220,11 +220,14 @@ fn leftovers(env: &Env) -> Vec<String> {
         .filter(|u| u.starts_with("sessctl-"))
         .map(|u| format!("loaded unit {u}"))
         .collect();
-    left.extend(
-        (systemd.unit_files().expect("ListUnitFiles").into_iter())
-            .filter(|f| (f.rsplit('/').next()).is_some_and(|name| name.starts_with("sessctl-")))
-            .map(|f| format!("unit file {f}")),
-    );
+    // Every directory the manager loads units from, not only sessctl's own.
+    for dir in systemd.unit_path().expect("UnitPath") {
+        left.extend(
+            (std::fs::read_dir(&dir).into_iter().flatten().flatten())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("sessctl-"))
+                .map(|e| format!("unit file {}", e.path().display())),
+        );
+    }
     let cgroup = systemd.manager_cgroup().expect("the manager's cgroup");
     for root in [
         "/sys/fs/cgroup",

@@ -8,8 +8,7 @@ use anyhow::Result;
 use super::{Finding, Severity};
 use crate::product::{self, Product};
 use crate::session;
-use crate::systemd::{self, Systemd};
-use crate::unit;
+use crate::systemd::{self, Systemd, UnitCheck};
 
 /// The oldest tmux whose server can run in the foreground (`tmux -D`).
 const TMUX_MIN: (u32, u32) = (3, 2);
@@ -235,7 +234,7 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
 }
 
 /// Whether the memory controller reaches the user manager, so Memory*= settings work.
-pub fn memory(systemd: &Systemd, products: &[Product]) -> Result<Vec<Finding>> {
+pub fn memory(systemd: &Systemd, units: &[String], views: &[UnitCheck]) -> Result<Vec<Finding>> {
     let cgroup = systemd.manager_cgroup()?;
     let base = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "/sys/fs/cgroup"
@@ -249,13 +248,10 @@ pub fn memory(systemd: &Systemd, products: &[Product]) -> Result<Vec<Finding>> {
     if controllers.split_whitespace().any(|c| c == "memory") {
         return Ok(Vec::new());
     }
-    let mut limited = Vec::new();
-    for p in products {
-        let name = unit::unit_name(&p.name);
-        if systemd.unit_config(&name)?.memory_limited {
-            limited.push(name);
-        }
-    }
+    let limited: Vec<&String> = (units.iter().zip(views))
+        .filter(|(_, view)| view.memory_limited)
+        .map(|(unit, _)| unit)
+        .collect();
     let severity = if limited.is_empty() {
         Severity::Note
     } else {

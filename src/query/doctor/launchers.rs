@@ -12,6 +12,7 @@ use super::{locate, Finding, Severity};
 use crate::agent::Agent;
 use crate::paths::Paths;
 use crate::product::Product;
+use crate::store;
 use crate::systemd::{Systemd, UnitConfig};
 use crate::unit;
 
@@ -32,21 +33,21 @@ pub fn check(systemd: &Systemd, paths: &Paths) -> Result<Vec<Finding>> {
         .map(|p| unit::unit_name(p))
         .collect();
     let mut names: BTreeSet<String> = systemd.loaded_units()?.into_iter().collect();
-    names.extend(systemd.unit_files()?.iter().filter_map(|f| {
-        Path::new(f)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string)
-    }));
-    let mut found = Vec::new();
-    for name in names {
-        // Templates cannot be loaded; their instances are listed as loaded units.
-        if !name.ends_with(".service") || name.contains("@.") || own.contains(&name) {
-            continue;
-        }
-        found.extend(judge(&systemd.unit_config(&name)?));
+    for dir in systemd.unit_path()? {
+        names.extend(
+            (store::entries(Path::new(&dir))?.into_iter())
+                .filter_map(|entry| entry.file_name().to_str().map(str::to_string)),
+        );
     }
-    Ok(found)
+    // Templates cannot be loaded; their instances are listed as loaded units.
+    let others: Vec<String> = (names.into_iter())
+        .filter(|n| n.ends_with(".service") && !n.contains("@.") && !own.contains(n))
+        .collect();
+    Ok(systemd
+        .unit_configs(&others)?
+        .iter()
+        .flat_map(judge)
+        .collect())
 }
 
 /// Every check of one launcher unit.

@@ -15,6 +15,7 @@ use crate::error::{code_of, USAGE};
 use crate::lifecycle::intent;
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::unit;
 
 pub use crate::error::Severity;
 
@@ -98,15 +99,17 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
         .filter(|f| f.id == "change-interrupted-disable")
         .filter_map(|f| f.product.as_deref())
         .collect();
-    let checked: Vec<&Product> = (products.iter())
-        .filter(|p| !removing.contains(&p.name.as_str()))
-        .collect();
     findings.extend(environment::check(&products)?);
     // Without the manager, what is left to check is the environment that keeps it away.
     if let Some(systemd) = environment::manager(&mut findings) {
-        findings.extend(environment::memory(&systemd, &products)?);
-        for product in checked {
-            findings.extend(own_units::check(paths, &systemd, product)?);
+        let units: Vec<String> = products.iter().map(|p| unit::unit_name(&p.name)).collect();
+        let views = systemd.checks(&units)?;
+        findings.extend(environment::memory(&systemd, &units, &views)?);
+        let manager_env = systemd.environment()?;
+        for (product, view) in products.iter().zip(&views) {
+            if !removing.contains(&product.name.as_str()) {
+                findings.extend(own_units::check(paths, &manager_env, product, view)?);
+            }
         }
         findings.extend(launchers::check(&systemd, paths)?);
         findings.extend(processes::check(&systemd, paths, &products)?);

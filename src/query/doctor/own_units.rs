@@ -9,34 +9,41 @@ use crate::lifecycle::unit_file;
 use crate::paths::Paths;
 use crate::product::Product;
 use crate::store;
-use crate::systemd::{ActiveState, Systemd, UnitStatus};
+use crate::systemd::{ActiveState, UnitCheck};
 use crate::unit;
 
-/// Every check of `product`'s own unit, in the order a person would fix them.
-pub fn check(paths: &Paths, systemd: &Systemd, product: &Product) -> Result<Vec<Finding>> {
+/// Every check of `product`'s own unit, in the order a person would fix them, on what systemd
+/// said of it (`view`, read in one batch for every product) and the manager's environment.
+pub fn check(
+    paths: &Paths,
+    manager_env: &[String],
+    product: &Product,
+    view: &UnitCheck,
+) -> Result<Vec<Finding>> {
     let own = Own {
         paths,
-        systemd,
+        manager_env,
         product,
+        view,
         unit: unit::unit_name(&product.name),
     };
     let mut found = Vec::new();
     found.extend(own.missing());
     found.extend(own.file()?);
-    found.extend(own.drop_ins()?);
-    found.extend(own.file_state()?);
-    let status = systemd.status(&own.unit)?;
-    found.extend(own.failed(&status)?);
+    found.extend(own.drop_ins());
+    found.extend(own.file_state());
+    found.extend(own.failed());
     found.extend(own.retention()?);
-    found.extend(own.restart_pending(&status)?);
+    found.extend(own.restart_pending()?);
     Ok(found)
 }
 
 /// One product's unit, as the checks see it.
 struct Own<'a> {
     paths: &'a Paths,
-    systemd: &'a Systemd,
+    manager_env: &'a [String],
     product: &'a Product,
+    view: &'a UnitCheck,
     unit: String,
 }
 
@@ -88,31 +95,30 @@ impl Own<'_> {
     }
 
     /// Drop-ins, which can change what sessctl rendered.
-    fn drop_ins(&self) -> Result<Option<Finding>> {
-        let unit = &self.unit;
-        let config = self.systemd.unit_config(unit)?;
-        if config.drop_in_paths.is_empty() {
-            return Ok(None);
+    fn drop_ins(&self) -> Option<Finding> {
+        let (unit, drop_ins) = (&self.unit, &self.view.drop_in_paths);
+        if drop_ins.is_empty() {
+            return None;
         }
-        let quoted: Vec<String> = config
-            .drop_in_paths
+        let quoted: Vec<String> = drop_ins
             .iter()
             .map(|p| crate::product::shell_quote(p))
             .collect();
-        Ok(Some(Finding::new(
-            "unit-dropin",
-            Severity::Warning,
-            format!("drop-ins override {unit}: they can change its KillMode, Type or ExecStart behind sessctl's back"),
-            config.drop_in_paths.iter().map(|p| format!("{p}: drop-in")).collect(),
-            format!("rm {} && systemctl --user daemon-reload", quoted.join(" ")),
+        Some(
+            Finding::new(
+                "unit-dropin",
+                Severity::Warning,
+                format!("drop-ins override {unit}: they can change its KillMode, Type or ExecStart behind sessctl's back"),
+                drop_ins.iter().map(|p| format!("{p}: drop-in")).collect(),
+                format!("rm {} && systemctl --user daemon-reload", quoted.join(" ")),
+            )
+            .on(Some(&self.product.name), &self.unit),
         )
-        .on(Some(&self.product.name), &self.unit)))
     }
 
     /// Enabled for login, and read by systemd since it last changed.
-    fn file_state(&self) -> Result<Vec<Finding>> {
-        let unit = &self.unit;
-        let state = self.systemd.unit_file(unit)?;
+    fn file_state(&self) -> Vec<Finding> {
+        let (unit, state) = (&self.unit, self.view);
         let mut found = Vec::new();
         if self.paths.unit_file(&self.product.name).exists() && state.unit_file_state != "enabled" {
             found.push(
@@ -136,21 +142,21 @@ impl Own<'_> {
             )
         .on(Some(&self.product.name), &self.unit));
         }
-        Ok(found)
+        found
     }
 
     /// A unit that failed, or hit its start limit.
-    fn failed(&self, status: &UnitStatus) -> Result<Option<Finding>> {
+    fn failed(&self) -> Option<Finding> {
         let (unit, name) = (&self.unit, &self.product.name);
-        let details = self.systemd.details(unit)?;
-        if status.active_state != ActiveState::Failed && details.sub_state != "auto-restart" {
-            return Ok(None);
+        let view = self.view;
+        if view.active_state != ActiveState::Failed && view.sub_state != "auto-restart" {
+            return None;
         }
         let evidence = vec![format!(
             "ActiveState=failed, Result={}, ExecMainStatus={}, NRestarts={}",
-            details.result, details.exec_main_status, status.n_restarts
+            view.result, view.exec_main_status, view.n_restarts
         )];
-        Ok(Some(if details.result == "start-limit-hit" {
+        Some(if view.result == "start-limit-hit" {
             Finding::new(
                 "unit-start-limit",
                 Severity::Error,
@@ -163,12 +169,12 @@ impl Own<'_> {
             Finding::new(
                 "unit-failed",
                 Severity::Error,
-                format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", details.sub_state),
+                format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", view.sub_state),
                 evidence,
                 format!("sessctl start {name}"),
             )
         .on(Some(&self.product.name), &self.unit)
-        }))
+        })
     }
 
     /// The agent's own retention, which deletes the pinned conversation.
@@ -177,7 +183,7 @@ impl Own<'_> {
         if !profile.pins() {
             return Ok(None);
         }
-        let env = AgentEnv::of(&self.product.env, Some(&self.systemd.environment()?));
+        let env = AgentEnv::of(&self.product.env, Some(self.manager_env));
         Ok(profile.retention_risk(&env)?.map(|risk| {
             Finding::new(
                 "retention",
@@ -194,10 +200,10 @@ impl Own<'_> {
     }
 
     /// New settings waiting for a restart of the live session.
-    fn restart_pending(&self, status: &UnitStatus) -> Result<Option<Finding>> {
-        let (unit, name) = (&self.unit, &self.product.name);
-        if !status.is_running()
-            || !unit_file::restart_pending(self.paths, name, &status.invocation_id)?
+    fn restart_pending(&self) -> Result<Option<Finding>> {
+        let (unit, name, view) = (&self.unit, &self.product.name, self.view);
+        if !view.active_state.is_running()
+            || !unit_file::restart_pending(self.paths, name, &view.invocation_id)?
         {
             return Ok(None);
         }
@@ -205,7 +211,7 @@ impl Own<'_> {
             "restart-pending",
             Severity::Warning,
             format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session; restart when the agent can be interrupted"),
-            vec![format!("InvocationID={} predates the unit file", status.invocation_id)],
+            vec![format!("InvocationID={} predates the unit file", view.invocation_id)],
             format!("sessctl restart {name}"),
         )
         .on(Some(&self.product.name), &self.unit)))
