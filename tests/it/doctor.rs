@@ -8,7 +8,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{manager, tmux, wait_for, write_unit, Env, TmuxServer, SESSCTL};
+use crate::support::{
+    doctor_run as doctor, manager, tmux, wait_for, write_unit, Env, TmuxServer, SESSCTL,
+};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -39,22 +41,6 @@ fn healthy(label: &str) -> Option<Env> {
         )
         .run();
     Some(env)
-}
-
-fn doctor(env: &Env) -> (i32, Value) {
-    let out = env
-        .sessctl()
-        .args(["doctor", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
-        panic!(
-            "doctor printed no JSON ({err}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().expect("exit code"), json)
 }
 
 fn ids(report: &Value) -> Vec<String> {

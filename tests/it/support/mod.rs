@@ -430,13 +430,24 @@ pub fn resume_json(env: &Env, product: &str) -> serde_json::Value {
 
 /// `doctor --json`, whatever its exit status, parsed.
 pub fn doctor_json(env: &Env) -> serde_json::Value {
+    doctor_run(env).1
+}
+
+/// `doctor --json`: its exit status and its report.
+pub fn doctor_run(env: &Env) -> (i32, serde_json::Value) {
     let out = env
         .sessctl()
         .args(["doctor", "--json"])
         .status_any()
         .stdout_read()
         .run();
-    serde_json::from_slice(&out.stdout).expect("doctor --json is JSON")
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "doctor printed no JSON ({err}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().expect("exit code"), json)
 }
 
 /// `status web --json`, parsed.
