@@ -145,7 +145,7 @@ fn enable_locked(
     text: &str,
     no_start: bool,
 ) -> Result<Vec<Step>> {
-    let change = intent::begin(paths, &wanted.name, Some(Action::Enable))?;
+    let change = intent::begin(paths, &wanted.name, Action::Enable)?;
     let name = unit::unit_name(&wanted.name);
     let file = paths.unit_file(&wanted.name);
     let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
@@ -230,7 +230,7 @@ pub fn start(paths: &Paths, name: &str) -> Result<Step> {
 /// the remembered verdict) can say whether a start would resume it.
 pub fn stop(paths: &Paths, name: &str) -> Result<Step> {
     let (systemd, _lock) = prepare(paths, name)?;
-    let change = intent::begin(paths, name, Some(Action::Stop))?;
+    let change = intent::begin(paths, name, Action::Stop)?;
     fault::point("stop:after-intent");
     systemd.stop(&unit::unit_name(name))?;
     fault::point("stop:after-job");
@@ -250,7 +250,7 @@ pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
     let product = Product::load(paths, name)?;
     follow(paths, &product, &agent_env(&systemd, &product)?)?;
     refuse_second_writer(paths, &systemd, name)?;
-    let change = intent::begin(paths, name, Some(Action::Restart))?;
+    let change = intent::begin(paths, name, Action::Restart)?;
     fault::point("restart:after-intent");
     systemd.restart(&unit::unit_name(name))?;
     fault::point("restart:after-job");
@@ -297,7 +297,7 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
     } else {
         Action::Disable
     };
-    let change = intent::begin(paths, name, Some(action))?;
+    let change = intent::begin(paths, name, action)?;
     fault::point("disable:after-intent");
     let unit = unit::unit_name(name);
     // A unit already removed (an earlier disable) has nothing left to stop or disable, and

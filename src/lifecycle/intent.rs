@@ -12,33 +12,41 @@ use crate::procfs;
 use crate::state::{self, Action, Event, Intent};
 use crate::store;
 
-/// A change this process began.
+/// A change this process began, recorded until [`Change::end`].
 #[must_use = "a change ends with `Change::end`"]
-pub struct Change {
-    owned: bool,
-}
+pub struct Change;
 
 impl Change {
     /// The change is done: its intent goes. A change that fails keeps it, so the next call
     /// treats it as interrupted.
     pub fn end(self, paths: &Paths, product: &str) -> Result<()> {
-        if self.owned {
-            Intent::end(paths, product)?;
-        }
-        Ok(())
+        Intent::end(paths, product)
     }
 }
 
-/// Under the product's lock: settles what an interrupted change left, then records `next`
-/// (none for a start or resume, which end nothing).
+/// Under the product's lock: settles what an interrupted change left (see [`settle`]), then
+/// records `next`.
+pub fn begin(paths: &Paths, product: &str, next: Action) -> Result<Change> {
+    settle_for(paths, product, Some(next))?;
+    let ticks = procfs::start_ticks(std::process::id());
+    Intent::begin(paths, product, next, ticks)?;
+    Ok(Change)
+}
+
+/// Under the product's lock, before a start or resume, which record nothing of their own:
+/// settles what an interrupted change left.
+pub fn settle(paths: &Paths, product: &str) -> Result<()> {
+    settle_for(paths, product, None)
+}
+
+/// What an interrupted change left, settled before `next` (none: a start or resume).
 ///
 /// - An interrupted stop or restart did what the user asked, or never began: the session as
 ///   found now is the user's, so the remembered one is forgotten rather than reported lost.
 /// - An interrupted disable stands until a disable finishes it or an enable takes it back; a
 ///   start, resume, stop or restart is refused (see [`refuse_undoing`]).
-pub fn begin(paths: &Paths, product: &str, next: Option<Action>) -> Result<Change> {
-    let found = Intent::load(paths, product)?;
-    match found.map(|f| f.action) {
+fn settle_for(paths: &Paths, product: &str, next: Option<Action>) -> Result<()> {
+    match Intent::load(paths, product)?.map(|f| f.action) {
         Some(action @ (Action::Stop | Action::Restart)) => {
             state::forget(paths, product)?;
             Intent::end(paths, product)?;
@@ -60,18 +68,7 @@ pub fn begin(paths: &Paths, product: &str, next: Option<Action>) -> Result<Chang
         },
         _ => {}
     }
-    if let Some(action) = next {
-        let ticks = procfs::start_ticks(std::process::id());
-        Intent::begin(paths, product, action, ticks)?;
-    }
-    Ok(Change {
-        owned: next.is_some(),
-    })
-}
-
-/// [`begin`] for a start or resume, which records nothing of its own.
-pub fn settle(paths: &Paths, product: &str) -> Result<()> {
-    begin(paths, product, None)?.end(paths, product)
+    Ok(())
 }
 
 /// Before a start, resume, stop or restart, without the lock: refuses while a disable of
