@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Keep one long-lived AI coding-agent session per product alive as a systemd user service.
 ///
@@ -63,6 +63,8 @@ pub enum Command {
     Serve(Serve),
     #[command(subcommand)]
     Dashboard(Dashboard),
+    Completions(Completions),
+    Man(Man),
     #[command(subcommand, hide = true)]
     Internal(Internal),
 }
@@ -256,6 +258,38 @@ pub enum Transcript {
         /// A snapshot's name, as `sessctl transcript snapshots` lists it.
         snapshot: String,
     },
+}
+
+/// Print the shell code that completes sessctl's subcommands, flags and product names.
+///
+/// The code asks sessctl itself at each <TAB> (COMPLETE=<shell> sessctl -- <words>), so the
+/// products that exist now complete. Load it for this shell with
+/// `source <(sessctl completions bash)`, or install it where the shell looks: the Debian
+/// package puts it in /usr/share/bash-completion/completions/sessctl,
+/// /usr/share/zsh/vendor-completions/_sessctl and
+/// /usr/share/fish/vendor_completions.d/sessctl.fish.
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// The shell to complete in.
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Print sessctl's manual page, or one subcommand's, as roff (`sessctl man | man -l -`).
+///
+/// The Debian package installs the same pages, sessctl(1) and sessctl-<subcommand>(1), made
+/// from this command line when sessctl is built.
+#[derive(Debug, Args)]
+pub struct Man {
+    /// A subcommand, with its own subcommand if it has them (`sessctl man transcript check`).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,8 @@
 //! lifecycle  lifecycle/      every change to a session, under the product's lock
 //! testbed    testbed         a private systemd --user (feature `testbed` only)
 //! records    paths, product, state, snapshot, stagger: sessctl's own files per product
-//! adapters   systemd/ (zbus), session (tmux), procfs (/proc), agent/ (the agents' files)
+//! adapters   systemd/ (zbus), session (tmux), procfs (/proc), agent/ (the agents' files),
+//!            journal (journald)
 //! model      unit, identity, pin, transcript: plain data and pure functions
 //! base       error (the exit-code table), output, store, poll, uuid
 //! ```
@@ -25,6 +26,7 @@ mod demo;
 pub mod error;
 pub mod fault;
 pub mod identity;
+pub mod journal;
 pub mod lifecycle;
 pub mod paths;
 pub mod pin;
@@ -49,11 +51,17 @@ pub(crate) mod uuid;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 /// Runs sessctl with the process's arguments and maps the outcome to the documented exit code.
 pub fn main() -> ExitCode {
-    let cli = match parse() {
+    // A shell asking for completions (COMPLETE=bash sessctl -- sessctl en) is answered and
+    // exits here, before anything else can write to stdout.
+    clap_complete::CompleteEnv::with_factory(cmd::command).complete();
+    let cli = match cmd::command()
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
@@ -69,16 +77,4 @@ pub fn main() -> ExitCode {
             ExitCode::from(error::code_of(&err))
         }
     }
-}
-
-/// The command line, with what `cli` cannot know as pure data: the agent profiles `--agent`
-/// accepts come from `agent`'s list.
-fn parse() -> Result<cli::Cli, clap::Error> {
-    let names: Vec<&'static str> = agent::Agent::all().map(agent::Agent::name).collect();
-    let command = cli::Cli::command().mut_subcommand("enable", |enable| {
-        enable.mut_arg("agent", |arg| {
-            arg.value_parser(clap::builder::PossibleValuesParser::new(names))
-        })
-    });
-    cli::Cli::from_arg_matches(&command.get_matches())
 }

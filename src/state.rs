@@ -2,7 +2,8 @@
 //! the identity of the session it last saw (`session.json`), so a loss is noticed even when
 //! nobody watched it happen, and the event log (`events.jsonl`).
 //!
-//! Records layer. May import: `identity`, `paths`, `store`.
+//! Records layer. May import: `identity`, `paths`, `store`, and `journal`, where every product
+//! event also goes.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
+use crate::journal;
 use crate::paths::Paths;
 use crate::store;
 
@@ -135,6 +137,39 @@ impl Event {
         }
     }
 
+    /// The journal's MESSAGE: "web: resume survived (...)".
+    pub fn message(&self, product: &str) -> String {
+        let mut message = format!("{product}: {}", self.event);
+        for word in [&self.verdict, &self.reason].into_iter().flatten() {
+            message.push(' ');
+            message.push_str(word);
+        }
+        message
+    }
+
+    /// The journal fields of what this event carries beyond its kind.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let text = [
+            ("SESSCTL_VERDICT", &self.verdict),
+            ("SESSCTL_REASON", &self.reason),
+            ("SESSCTL_INVOCATION_ID", &self.invocation_id),
+            ("SESSCTL_SIGNAL", &self.signal),
+        ];
+        let numbers = [
+            ("SESSCTL_MAIN_PID", self.main_pid.map(i64::from)),
+            ("SESSCTL_AGENT_PID", self.agent_pid.map(i64::from)),
+            ("SESSCTL_STATUS", self.status.map(i64::from)),
+        ];
+        text.into_iter()
+            .filter_map(|(k, v)| Some((k, v.clone()?)))
+            .chain(
+                numbers
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v?.to_string()))),
+            )
+            .collect()
+    }
+
     pub fn verdict(mut self, verdict: &str, reason: Option<&str>) -> Event {
         self.verdict = Some(verdict.to_string());
         self.reason = reason.map(str::to_string);
@@ -206,11 +241,28 @@ impl LastExit {
     }
 }
 
-/// Appends one event to the product's log. The log records what happened to a session; it is
-/// not the session, so a log that cannot be written (a full disk) is a warning naming the file,
-/// never the failure of an operation that succeeded.
+/// Appends one event to the product's log, and sends it to the user journal. The log records
+/// what happened to a session; it is not the session, so a log that cannot be written (a full
+/// disk) is a warning naming the file, never the failure of an operation that succeeded.
 pub fn append(paths: &Paths, product: &str, event: &Event) {
-    append_or_warn(&paths.state_dir(product).join("events.jsonl"), event);
+    log(&paths.state_dir(product), product, event);
+}
+
+/// [`append`] from inside a product's unit, which knows its state directory, named after the
+/// product (`paths::Paths::state_dir`).
+pub fn append_in(state_dir: &Path, event: &Event) {
+    let product = state_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    log(state_dir, product, event);
+}
+
+fn log(state_dir: &Path, product: &str, event: &Event) {
+    append_or_warn(&state_dir.join("events.jsonl"), event);
+    journal::send(
+        product,
+        &event.event,
+        &event.message(product),
+        &event.fields(),
+    );
 }
 
 /// Appends `event` to the JSON-lines log at `path`, warning on stderr when it cannot.

@@ -11,12 +11,19 @@
 //!   (a real agent included) can reach beyond the machine; a test joins the same namespace
 //!   with [`Testbed::netns`] to serve the agent a fake API on 127.0.0.1.
 //!
+//! Two options serve the tests of what sessctl leaves outside its own files:
+//! - [`Options::journal`]: tmpfs on `/run/log` and `/var/log/journal` in the manager's mount
+//!   namespace, where a journald the test starts there writes, never in the host's journal;
+//! - [`Options::root`]: the manager runs chrooted in a copy-on-write view of `/` (an overlay
+//!   on a tmpfs), where a test installs the Debian package; the host's `/usr` stays as it was.
+//!   [`Testbed::inside`] runs a program in that namespace and root.
+//!
 //! Dropping the testbed asks the manager to exit, kills whatever is left in its cgroups,
 //! removes the cgroups depth-first and deletes its directories, also when a test panics.
 //!
 //! Compiled only with the `testbed` feature. May import: `poll`, `systemd`; only the tests and `demo` use it.
 
-use std::ffi::{CStr, OsString};
+use std::ffi::{CString, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::DirBuilderExt;
@@ -38,6 +45,16 @@ use crate::systemd::Systemd;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a test needs of the manager's mount namespace beyond the usual.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// Private, empty journal directories for a journald started in the namespace.
+    pub journal: bool,
+    /// A throwaway root: an overlay of `/` whose writes go to a tmpfs, with `/proc`, `/sys`,
+    /// `/dev`, `/run` and `/tmp` of the host bound in.
+    pub root: bool,
+}
+
 /// A running private user manager. Everything it made goes away on drop.
 pub struct Testbed {
     pub name: String,
@@ -49,12 +66,20 @@ pub struct Testbed {
     cgroups: Vec<PathBuf>,
     /// Kept open so the namespace outlives manager restarts.
     netns: File,
+    options: Options,
+    /// With [`Options::journal`]: the journald whose mount namespace the manager joins.
+    journald: Option<Child>,
     manager: Option<Child>,
 }
 
 impl Testbed {
     /// Starts a manager and waits until its bus answers.
     pub fn start(label: &str) -> Result<Testbed> {
+        Self::start_with(label, Options::default())
+    }
+
+    /// [`Testbed::start`] with `options`.
+    pub fn start_with(label: &str, options: Options) -> Result<Testbed> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "sessctl-{label}-{}-{}",
@@ -76,6 +101,8 @@ impl Testbed {
             name,
             cgroups: Vec::new(),
             netns: loopback_only_netns()?,
+            options,
+            journald: None,
             manager: None,
         };
         for dir in [
@@ -91,6 +118,11 @@ impl Testbed {
                 .create(dir)
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
+        if options.root {
+            for dir in [bed.root.join("rw"), bed.chroot_dir()] {
+                fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
         bed.cgroups = cgroup_roots()?
             .iter()
             .map(|root| root.join(&bed.name))
@@ -98,6 +130,9 @@ impl Testbed {
         for cgroup in &bed.cgroups {
             fs::create_dir(cgroup)
                 .with_context(|| format!("creating cgroup {}", cgroup.display()))?;
+        }
+        if options.journal {
+            bed.start_journald()?;
         }
         bed.launch()?;
         Ok(bed)
@@ -112,16 +147,65 @@ impl Testbed {
 
     /// Starts the manager in its cgroups and waits until its bus answers.
     fn launch(&mut self) -> Result<()> {
-        let mut procs = Vec::new();
-        for cgroup in &self.cgroups {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(cgroup.join("cgroup.procs"))
-                .with_context(|| format!("opening {}/cgroup.procs", cgroup.display()))?;
-            procs.push(file);
-        }
+        let procs = self.cgroup_procs()?;
         self.manager = Some(self.spawn(procs)?);
         self.wait_for_bus()
+    }
+
+    /// The cgroups' `cgroup.procs`, opened before a fork so that the child only writes.
+    fn cgroup_procs(&self) -> Result<Vec<File>> {
+        self.cgroups
+            .iter()
+            .map(|cgroup| {
+                OpenOptions::new()
+                    .write(true)
+                    .open(cgroup.join("cgroup.procs"))
+                    .with_context(|| format!("opening {}/cgroup.procs", cgroup.display()))
+            })
+            .collect()
+    }
+
+    /// Starts systemd-journald in the testbed's cgroups and a mount namespace of its own, made
+    /// as the manager's would be, and waits for its socket: the manager, started after it,
+    /// joins that namespace and logs there from its first message.
+    fn start_journald(&mut self) -> Result<()> {
+        let binary = [
+            "/lib/systemd/systemd-journald",
+            "/usr/lib/systemd/systemd-journald",
+        ]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .context("systemd-journald is not installed; apt-get install systemd")?;
+        let log = File::create(self.root.join("journald.log")).context("creating journald.log")?;
+        let procs = self.cgroup_procs()?;
+        let netns = self.netns.as_raw_fd();
+        let steps = self.mount_steps()?;
+        let mut cmd = Command::new(binary);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().context("duplicating journald.log")?)
+            .stderr(log);
+        // Safety: as in `spawn`, system calls only, on what was prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                for file in &procs {
+                    nix::unistd::write(file.as_fd(), b"0")?;
+                }
+                setns(BorrowedFd::borrow_raw(netns), CloneFlags::CLONE_NEWNET)?;
+                unshare(CloneFlags::CLONE_NEWNS)?;
+                Ok(steps.iter().try_for_each(Step::apply)?)
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let socket = PathBuf::from(format!(
+            "/proc/{}/root/run/systemd/journal/socket",
+            child.id()
+        ));
+        self.journald = Some(child);
+        poll::until(START_TIMEOUT, || Ok(socket.exists().then_some(())))?
+            .context("journald's socket did not appear in time")
     }
 
     fn spawn(&self, procs: Vec<File>) -> Result<Child> {
@@ -137,6 +221,18 @@ impl Testbed {
         }
         let log = File::create(self.root.join("manager.log")).context("creating manager.log")?;
         let netns = self.netns.as_raw_fd();
+        // With a journald, its namespace is made already: the manager joins it.
+        let joined = match &self.journald {
+            Some(journald) => Some(
+                File::open(format!("/proc/{}/ns/mnt", journald.id()))
+                    .context("opening journald's mount namespace")?,
+            ),
+            None => None,
+        };
+        let steps = match joined {
+            Some(_) => Vec::new(),
+            None => self.mount_steps()?,
+        };
         let mut cmd = Command::new(binary);
         cmd.arg("--user")
             .env_clear()
@@ -149,6 +245,10 @@ impl Testbed {
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("duplicating manager.log")?)
             .stderr(log);
+        if joined.is_some() {
+            // Its messages about units go to the journal, as a login's manager's do.
+            cmd.env("SYSTEMD_LOG_TARGET", "journal");
+        }
         // Safety: the closure only makes system calls on memory prepared before the fork
         // (no allocation), as required between fork and exec in a threaded process.
         unsafe {
@@ -157,31 +257,119 @@ impl Testbed {
                     nix::unistd::write(file.as_fd(), b"0")?;
                 }
                 setns(BorrowedFd::borrow_raw(netns), CloneFlags::CLONE_NEWNET)?;
-                unshare(CloneFlags::CLONE_NEWNS)?;
-                let none: Option<&CStr> = None;
-                mount(
-                    none,
-                    c"/",
-                    none,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    none,
-                )?;
-                mount(
-                    Some(c"tmpfs"),
-                    c"/run/systemd",
-                    Some(c"tmpfs"),
-                    MsFlags::empty(),
-                    none,
-                )?;
-                nix::unistd::mkdir(
-                    c"/run/systemd/system",
-                    nix::sys::stat::Mode::from_bits_truncate(0o755),
-                )?;
-                Ok(())
+                match &joined {
+                    Some(ns) => setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)?,
+                    None => unshare(CloneFlags::CLONE_NEWNS)?,
+                }
+                Ok(steps.iter().try_for_each(Step::apply)?)
             });
         }
         cmd.spawn()
             .with_context(|| format!("starting {} --user", binary.display()))
+    }
+
+    /// The manager's mount namespace, in the order it is made after `unshare`: nothing
+    /// propagates back to the host, `/run/systemd` is its own, and the options' mounts.
+    fn mount_steps(&self) -> Result<Vec<Step>> {
+        let mut steps = vec![
+            Step::mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?,
+            Step::mount(
+                Some("tmpfs"),
+                "/run/systemd",
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None,
+            )?,
+            Step::Mkdir(cstring("/run/systemd/system")?),
+        ];
+        if self.options.journal {
+            for dir in ["/run/log", "/var/log/journal"] {
+                if Path::new(dir).is_dir() {
+                    steps.push(Step::mount(
+                        Some("tmpfs"),
+                        dir,
+                        Some("tmpfs"),
+                        MsFlags::empty(),
+                        None,
+                    )?);
+                }
+            }
+        }
+        if self.options.root {
+            steps.extend(self.root_steps()?);
+        }
+        Ok(steps)
+    }
+
+    /// The throwaway root: `/` under an overlay whose upper layer is a tmpfs, the host's
+    /// kernel and runtime filesystems bound in (`/tmp` alone, not what is mounted below it),
+    /// and the chroot.
+    fn root_steps(&self) -> Result<Vec<Step>> {
+        let rw = self.root.join("rw");
+        let root = self.chroot_dir();
+        let at = |dir: &str| root.join(dir.trim_start_matches('/'));
+        let data = format!(
+            "lowerdir=/,upperdir={},workdir={}",
+            rw.join("upper").display(),
+            rw.join("work").display()
+        );
+        let mut steps = vec![
+            Step::mount(
+                Some("tmpfs"),
+                path(&rw)?,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None,
+            )?,
+            Step::Mkdir(cstring(path(&rw.join("upper"))?)?),
+            Step::Mkdir(cstring(path(&rw.join("work"))?)?),
+            Step::mount(
+                Some("overlay"),
+                path(&root)?,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(&data),
+            )?,
+        ];
+        for (dir, flags) in [
+            ("/proc", MsFlags::MS_BIND | MsFlags::MS_REC),
+            ("/sys", MsFlags::MS_BIND | MsFlags::MS_REC),
+            ("/dev", MsFlags::MS_BIND | MsFlags::MS_REC),
+            ("/run", MsFlags::MS_BIND | MsFlags::MS_REC),
+            ("/tmp", MsFlags::MS_BIND),
+        ] {
+            steps.push(Step::mount(Some(dir), path(&at(dir))?, None, flags, None)?);
+        }
+        steps.push(Step::Chroot(cstring(path(&root)?)?));
+        steps.push(Step::Chdir(cstring(path(&self.home)?)?));
+        Ok(steps)
+    }
+
+    /// Where the throwaway root is mounted, seen from outside its namespace.
+    fn chroot_dir(&self) -> PathBuf {
+        self.root.join("root")
+    }
+
+    /// What [`Testbed::inside`] needs: the manager's mount namespace, and its root with
+    /// [`Options::root`].
+    pub fn entry(&self) -> Result<Entry> {
+        let pid = self
+            .manager
+            .as_ref()
+            .context("the private manager is not running")?
+            .id();
+        let ns = File::open(format!("/proc/{pid}/ns/mnt"))
+            .with_context(|| format!("opening the mount namespace of PID {pid}"))?;
+        let root = match self.options.root {
+            true => Some(cstring(
+                self.chroot_dir().to_str().context("a non-UTF-8 root")?,
+            )?),
+            false => None,
+        };
+        Ok(Entry {
+            ns: std::sync::Arc::new(ns),
+            root,
+        })
     }
 
     /// The environment that points sessctl, tmux and systemd tools at this manager.
@@ -264,9 +452,104 @@ impl Testbed {
     }
 }
 
+/// One step of making the manager's mount namespace, prepared before the fork so that the
+/// child only makes system calls.
+enum Step {
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: MsFlags,
+        data: Option<CString>,
+    },
+    Mkdir(CString),
+    Chroot(CString),
+    Chdir(CString),
+}
+
+impl Step {
+    fn mount(
+        source: Option<&str>,
+        target: &str,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<Step> {
+        Ok(Step::Mount {
+            source: source.map(cstring).transpose()?,
+            target: cstring(target)?,
+            fstype: fstype.map(cstring).transpose()?,
+            flags,
+            data: data.map(cstring).transpose()?,
+        })
+    }
+
+    fn apply(&self) -> nix::Result<()> {
+        match self {
+            Step::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => mount(
+                source.as_deref(),
+                target.as_c_str(),
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            ),
+            Step::Mkdir(dir) => nix::unistd::mkdir(
+                dir.as_c_str(),
+                nix::sys::stat::Mode::from_bits_truncate(0o755),
+            ),
+            Step::Chroot(dir) => nix::unistd::chroot(dir.as_c_str()),
+            Step::Chdir(dir) => nix::unistd::chdir(dir.as_c_str()),
+        }
+    }
+}
+
+fn path(p: &Path) -> Result<&str> {
+    p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))
+}
+
+fn cstring(text: &str) -> Result<CString> {
+    CString::new(text).with_context(|| format!("{text:?} has a NUL byte"))
+}
+
+/// A way into a testbed's mount namespace (and root): what the manager's sessions see.
+#[derive(Clone)]
+pub struct Entry {
+    ns: std::sync::Arc<File>,
+    root: Option<CString>,
+}
+
+impl Entry {
+    /// Makes `cmd` start inside: in the manager's mount namespace, chrooted where it is.
+    pub fn apply(&self, cmd: &mut Command) {
+        let entry = self.clone();
+        // Safety: setns, chroot and chdir on a descriptor and strings made before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                setns(entry.ns.as_fd(), CloneFlags::CLONE_NEWNS)?;
+                if let Some(root) = &entry.root {
+                    nix::unistd::chroot(root.as_c_str())?;
+                    nix::unistd::chdir(c"/")?;
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 impl Drop for Testbed {
     fn drop(&mut self) {
         self.shutdown();
+        if let Some(mut journald) = self.journald.take() {
+            let _ = journald.kill();
+            let _ = journald.wait();
+        }
         for cgroup in &self.cgroups {
             remove_cgroup(cgroup);
         }

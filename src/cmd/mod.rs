@@ -5,6 +5,7 @@
 //! types.
 
 mod attach;
+mod completions;
 mod control;
 mod dashboard;
 mod disable;
@@ -21,9 +22,11 @@ mod transcript;
 mod verify;
 
 use anyhow::Result;
+use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::paths::Paths;
+use crate::{agent, paths, product};
 
 pub fn run(cli: Cli) -> Result<()> {
     let paths = Paths::from_env;
@@ -46,6 +49,55 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo => crate::demo::run(),
         Command::Serve(args) => serve::run(paths()?, args),
         Command::Dashboard(cmd) => dashboard::run(&paths()?, cmd),
+        Command::Completions(args) => completions::completions(&command(), args.shell),
+        Command::Man(args) => completions::man(command(), &args.subcommand),
         Command::Internal(cmd) => internal::run(cmd),
+    }
+}
+
+/// The command line, with what `cli` cannot know as pure data: the agent profiles `--agent`
+/// accepts come from `agent`'s list, and a product argument completes from the products that
+/// exist. Arguments and subcommands are changed in place: their order is their positions'.
+pub fn command() -> clap::Command {
+    with_products(Cli::command().mut_subcommands(|sub| match sub.get_name() {
+        "enable" => sub.mut_args(|arg| match arg.get_id().as_str() {
+            "agent" => arg.value_parser(clap::builder::PossibleValuesParser::new(
+                agent::Agent::all().map(agent::Agent::name),
+            )),
+            _ => arg,
+        }),
+        _ => sub,
+    }))
+}
+
+/// Adds the product names to every argument that names a product, in every subcommand.
+fn with_products(command: clap::Command) -> clap::Command {
+    use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
+    command
+        .mut_args(|arg| match arg.get_id().as_str() {
+            "product" | "target" => arg.add(ArgValueCandidates::new(|| {
+                product_names().map(CompletionCandidate::new).collect()
+            })),
+            _ => arg,
+        })
+        .mut_subcommands(with_products)
+}
+
+/// The products configured now; a completion offers nothing rather than fail.
+fn product_names() -> impl Iterator<Item = String> {
+    paths::Paths::from_env()
+        .and_then(|paths| product::Product::names(&paths))
+        .unwrap_or_default()
+        .into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks, over every subcommand: a parse only checks the one used.
+    #[test]
+    fn the_command_line_passes_clap_checks() {
+        command().debug_assert();
     }
 }

@@ -1,6 +1,8 @@
 //! Enabling, starting, stopping, restarting and disabling a product's session: each one
 //! systemd job or file change, under the product's lock, and what it did as [`Step`]s.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result};
 use serde::Serialize;
 
@@ -137,6 +139,19 @@ pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Ste
     enable_locked(paths, &systemd, wanted, &text, no_start)
 }
 
+/// Where sessctl keeps its own copy of the sessions' slice: in the user's unit folder, unless
+/// another folder of the manager's search path has one (the Debian package's
+/// /usr/lib/systemd/user), which then serves every product, so no copy is written.
+fn own_slice(paths: &Paths, systemd: &Systemd) -> Result<Option<PathBuf>> {
+    let own = paths.unit_dir();
+    let installed = systemd
+        .unit_path()?
+        .iter()
+        .map(Path::new)
+        .any(|dir| dir != own && dir.join(unit::SLICE_NAME).is_file());
+    Ok((!installed).then(|| own.join(unit::SLICE_NAME)))
+}
+
 /// [`enable`] under the product's lock, with the unit `text` rendered.
 fn enable_locked(
     paths: &Paths,
@@ -148,13 +163,16 @@ fn enable_locked(
     let change = intent::begin(paths, &wanted.name, Action::Enable)?;
     let name = unit::unit_name(&wanted.name);
     let file = paths.unit_file(&wanted.name);
-    let slice_file = paths.unit_dir().join(unit::SLICE_NAME);
+    let slice_file = own_slice(paths, systemd)?;
     let before = systemd.status(&name)?;
     let state = systemd.unit_file(&name)?;
     let settings_changed = Product::load_optional(paths, &wanted.name)?.as_ref() != Some(wanted);
     let same = !settings_changed
         && store::read_optional(&file)?.as_deref() == Some(text)
-        && store::read_optional(&slice_file)?.as_deref() == Some(unit::SLICE_TEXT)
+        && match &slice_file {
+            Some(file) => store::read_optional(file)?.as_deref() == Some(unit::SLICE_TEXT),
+            None => true,
+        }
         && state.unit_file_state == "enabled"
         && !state.need_daemon_reload;
 
@@ -171,7 +189,9 @@ fn enable_locked(
     } else {
         wanted.save(paths)?;
         fault::point("enable:after-config");
-        store::write_if_changed(&slice_file, unit::SLICE_TEXT)?;
+        if let Some(file) = &slice_file {
+            store::write_if_changed(file, unit::SLICE_TEXT)?;
+        }
         store::write_atomic(&file, text.as_bytes())?;
         fault::point("enable:after-unit-file");
         systemd.reload()?;

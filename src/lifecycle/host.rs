@@ -192,7 +192,7 @@ fn take_slot(launch: &Launch, seconds: u32) -> Result<stagger::Slot> {
         );
         outln!("sessctl: {why}");
         event.reason = Some(why);
-        state::append_or_warn(&launch.state.join("events.jsonl"), &event);
+        state::append_in(&launch.state, &event);
     }
     Ok(slot)
 }
@@ -223,7 +223,7 @@ fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
     };
     end.save(state)?;
     if !requested {
-        state::append_or_warn(&state.join("events.jsonl"), &end.event());
+        state::append_in(state, &end.event());
     }
     Ok(())
 }
@@ -283,7 +283,7 @@ pub fn notify(state: &Path, kind: Option<&str>, on_waiting: Option<&str>) -> Res
         if let Err(err) = run_on_waiting(state, &waiting, command) {
             let mut event = Event::new("on-waiting", None);
             event.reason = Some(format!("the --on-waiting command did not start: {err:#}"));
-            state::append_or_warn(&state.join("events.jsonl"), &event);
+            state::append_in(state, &event);
         }
     }
     Ok(())
@@ -337,7 +337,7 @@ pub fn on_waiting_ended(state: &Path) -> Result<()> {
         var("EXIT_CODE"),
         var("EXIT_STATUS")
     ));
-    state::append_or_warn(&state.join("events.jsonl"), &event);
+    state::append_in(state, &event);
     Ok(())
 }
 

@@ -16,7 +16,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ("model", &["unit", "identity", "pin", "transcript"]),
     (
         "adapters",
-        &["systemd", "session", "procfs", "agent", "tls"],
+        &["systemd", "session", "procfs", "agent", "tls", "journal"],
     ),
     (
         "records",

@@ -580,3 +580,55 @@ fn disable_purge_removes_a_unit_systemd_cannot_load() {
         "not-found"
     );
 }
+
+/// The slice a package installs in the manager's search path serves every product: enable
+/// writes no copy of it into the user's unit folder, and writes one when there is none.
+#[test]
+fn enable_writes_its_own_slice_only_when_none_is_installed() {
+    let Some(env) = manager("slice") else {
+        return;
+    };
+    // $XDG_DATA_HOME/systemd/user is in the user manager's search path, as
+    // /usr/lib/systemd/user is, and writable by the test.
+    let installed = env.var("XDG_DATA_HOME").join("systemd/user");
+    fs::create_dir_all(&installed).expect("creating the folder");
+    let slice = installed.join(sessctl::unit::SLICE_NAME);
+    fs::write(&slice, sessctl::unit::SLICE_TEXT).expect("installing the slice");
+    let own = env
+        .config_home()
+        .join("systemd/user")
+        .join(sessctl::unit::SLICE_NAME);
+    let enable = |product: &str| {
+        env.sessctl()
+            .args(["enable", product, "--", "sleep", "100000"])
+            .stdout_read()
+            .run();
+    };
+    enable("web");
+    assert!(
+        !own.exists(),
+        "enable wrote a slice beside the installed one"
+    );
+    let fragment = std::process::Command::new("busctl")
+        .envs(env.vars())
+        .args(["--user", "get-property", "org.freedesktop.systemd1"])
+        .arg("/org/freedesktop/systemd1/unit/app_2dsessctl_2eslice")
+        .args(["org.freedesktop.systemd1.Unit", "FragmentPath"])
+        .output()
+        .expect("running busctl");
+    assert_eq!(
+        String::from_utf8_lossy(&fragment.stdout).trim(),
+        format!("s \"{}\"", slice.display())
+    );
+    let details = env.systemd().details(UNIT).expect("details");
+    assert!(details
+        .control_group
+        .ends_with("/app-sessctl.slice/sessctl-web.service"));
+
+    fs::remove_file(&slice).expect("uninstalling the slice");
+    enable("api");
+    assert_eq!(
+        fs::read_to_string(&own).expect("the slice enable writes"),
+        sessctl::unit::SLICE_TEXT
+    );
+}

@@ -84,3 +84,13 @@ fn readme_and_help_list_the_exit_codes_the_code_decides() {
         );
     }
 }
+
+/// The README lists each event kind's MESSAGE_ID as `sessctl::journal` sends it.
+#[test]
+fn readme_lists_every_message_id() {
+    let readme = include_str!("../../README.md");
+    for (kind, id) in sessctl::journal::MESSAGE_IDS {
+        let row = format!("| {kind} | `{id}` |");
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+}

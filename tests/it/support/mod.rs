@@ -9,14 +9,19 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 pub use sessctl::systemd::Systemd;
-pub use sessctl::testbed::Testbed;
+pub use sessctl::testbed::{Options, Testbed};
 
 pub const SESSCTL: &str = env!("CARGO_BIN_EXE_sessctl");
 
 /// A private manager for one test. With `CI` set a manager that cannot start fails the test;
 /// elsewhere the test is skipped with the reason printed.
 pub fn manager(label: &str) -> Option<Env> {
-    match Testbed::start(label) {
+    manager_with(label, Options::default())
+}
+
+/// [`manager`] with the testbed's `options` (a journal's directories, a throwaway root).
+pub fn manager_with(label: &str, options: Options) -> Option<Env> {
+    match Testbed::start_with(label, options) {
         Ok(bed) => Some(Env::with_bed(bed)),
         Err(err) if std::env::var_os("CI").is_some() => {
             panic!("CI is set and the private systemd --user manager could not start: {err:#}")
@@ -163,6 +168,8 @@ impl Env {
     /// A sessctl invocation in this environment.
     pub fn sessctl(&self) -> Test {
         Test {
+            program: SESSCTL.into(),
+            entry: None,
             args: Vec::new(),
             unset: self.unset.clone(),
             vars: self.vars.clone(),
@@ -212,6 +219,9 @@ enum Expect {
 /// default empty output and status 0, as just's tests pin theirs.
 #[must_use]
 pub struct Test {
+    program: OsString,
+    /// Run inside the manager's mount namespace (and root), where its sessions run.
+    entry: Option<sessctl::testbed::Entry>,
     args: Vec<OsString>,
     unset: Vec<String>,
     vars: Vec<(OsString, OsString)>,
@@ -228,6 +238,15 @@ impl Test {
         S: Into<OsString>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs `program` (a path inside the testbed's root, or any program on PATH) in the
+    /// manager's mount namespace and root instead of the sessctl just built.
+    pub fn inside(mut self, env: &Env, program: &str) -> Self {
+        let bed = env.bed.as_ref().expect("a test inside a testbed has one");
+        self.entry = Some(bed.entry().expect("entering the testbed"));
+        self.program = program.into();
         self
     }
 
@@ -294,7 +313,10 @@ impl Test {
     /// Runs sessctl with no terminal on stdin and checks what was pinned.
     #[track_caller]
     pub fn run(self) -> Output {
-        let mut cmd = Command::new(SESSCTL);
+        let mut cmd = Command::new(&self.program);
+        if let Some(entry) = &self.entry {
+            entry.apply(&mut cmd);
+        }
         cmd.args(&self.args)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
@@ -303,7 +325,7 @@ impl Test {
         for k in &self.unset {
             cmd.env_remove(k);
         }
-        let what = format!("sessctl {:?}", self.args);
+        let what = format!("{:?} {:?}", self.program, self.args);
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -312,10 +334,7 @@ impl Test {
         let output = finish_within(child, &what);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let context = format!(
-            "sessctl {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
-            self.args
-        );
+        let context = format!("{what}\n--- stdout\n{stdout}--- stderr\n{stderr}");
         if let Some(status) = self.status {
             assert_eq!(
                 output.status.code(),
