@@ -43,7 +43,13 @@ fn completions(dir: &Path) -> std::io::Result<()> {
     ];
     for (shell, file) in shells {
         let mut script = Vec::new();
-        shell.write_registration("COMPLETE", "sessctl", "sessctl", "sessctl", &mut script)?;
+        shell.write_registration(
+            cli::COMPLETE_VAR,
+            "sessctl",
+            "sessctl",
+            "sessctl",
+            &mut script,
+        )?;
         std::fs::write(dir.join(file), script)?;
     }
     Ok(())

@@ -260,9 +260,13 @@ pub enum Transcript {
     },
 }
 
+/// The variable a completion script sets to ask sessctl for completions: sessctl's own, so that
+/// a `COMPLETE` meant for another program never turns a sessctl run into a completion.
+pub const COMPLETE_VAR: &str = "SESSCTL_COMPLETE";
+
 /// Print the shell code that completes sessctl's subcommands, flags and product names.
 ///
-/// The code asks sessctl itself at each <TAB> (COMPLETE=<shell> sessctl -- <words>), so the
+/// The code asks sessctl itself at each <TAB> (SESSCTL_COMPLETE=<shell> sessctl -- <words>), so the
 /// products that exist now complete. Load it for this shell with
 /// `source <(sessctl completions bash)`, or install it where the shell looks: the Debian
 /// package puts it in /usr/share/bash-completion/completions/sessctl,

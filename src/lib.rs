@@ -55,9 +55,11 @@ use clap::FromArgMatches;
 
 /// Runs sessctl with the process's arguments and maps the outcome to the documented exit code.
 pub fn main() -> ExitCode {
-    // A shell asking for completions (COMPLETE=bash sessctl -- sessctl en) is answered and
-    // exits here, before anything else can write to stdout.
-    clap_complete::CompleteEnv::with_factory(cmd::command).complete();
+    // A shell asking for completions (SESSCTL_COMPLETE=bash sessctl -- sessctl en) is
+    // answered and exits here, before anything else can write to stdout.
+    clap_complete::CompleteEnv::with_factory(cmd::command)
+        .var(cli::COMPLETE_VAR)
+        .complete();
     let cli = match cmd::command()
         .try_get_matches()
         .and_then(|matches| cli::Cli::from_arg_matches(&matches))

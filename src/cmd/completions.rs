@@ -6,14 +6,11 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
 
-use crate::cli::Shell;
+use crate::cli::{Shell, COMPLETE_VAR};
 use crate::error::{quoted, usage};
 
-/// The variable the registration scripts set to ask sessctl for completions.
-const VAR: &str = "COMPLETE";
-
 /// Prints the shell code that registers sessctl's completions: at each <TAB> it runs
-/// `COMPLETE=<shell> sessctl -- <words>`, so product names are the ones that exist then.
+/// `SESSCTL_COMPLETE=<shell> sessctl -- <words>`, so product names are the ones that exist then.
 pub fn completions(command: &clap::Command, shell: Shell) -> Result<()> {
     let shell: &dyn EnvCompleter = match shell {
         Shell::Bash => &Bash,
@@ -24,7 +21,7 @@ pub fn completions(command: &clap::Command, shell: Shell) -> Result<()> {
     let mut out = Vec::new();
     // The completer is found on PATH, as the shell finds sessctl itself.
     shell
-        .write_registration(VAR, name, name, name, &mut out)
+        .write_registration(COMPLETE_VAR, name, name, name, &mut out)
         .context("writing the completion script")?;
     std::io::stdout()
         .write_all(&out)
@@ -35,16 +32,19 @@ pub fn completions(command: &clap::Command, shell: Shell) -> Result<()> {
 pub fn man(mut command: clap::Command, path: &[String]) -> Result<()> {
     command.build();
     let mut page = &command;
-    for name in path {
+    for (depth, name) in path.iter().enumerate() {
         page = page
             .get_subcommands()
             .find(|sub| sub.get_name() == name && !sub.is_hide_set())
             .ok_or_else(|| {
+                let searched: Vec<&str> = std::iter::once("sessctl man")
+                    .chain(path[..depth].iter().map(String::as_str))
+                    .collect();
                 usage(format!(
                     "{} has no subcommand {}; `{}` lists them",
                     page.get_display_name().unwrap_or(page.get_name()),
                     quoted(name),
-                    path_before(path, name),
+                    searched.join(" "),
                 ))
             })?;
     }
@@ -55,14 +55,4 @@ pub fn man(mut command: clap::Command, path: &[String]) -> Result<()> {
     std::io::stdout()
         .write_all(&out)
         .context("writing to stdout")
-}
-
-/// `sessctl man` with the words of `path` before `name`: the page whose subcommands were
-/// searched.
-fn path_before(path: &[String], name: &str) -> String {
-    let at = path.iter().position(|word| word == name).unwrap_or(0);
-    std::iter::once("sessctl man")
-        .chain(path[..at].iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -152,6 +152,53 @@ fn own_slice(paths: &Paths, systemd: &Systemd) -> Result<Option<PathBuf>> {
     Ok((!installed).then(|| own.join(unit::SLICE_NAME)))
 }
 
+/// Whether `file` holds exactly `text`.
+fn holds(file: &Path, text: &str) -> Result<bool> {
+    Ok(store::read_optional(file)?.as_deref() == Some(text))
+}
+
+/// Pins a new product whose agent names its conversation before the first start.
+fn pin_first(paths: &Paths, wanted: &Product) -> Result<Option<Step>> {
+    let pin_file = paths.pin_file(&wanted.name);
+    if Pin::load(&pin_file)?.is_some() {
+        return Ok(None);
+    }
+    let Some(id) = wanted.agent.profile().first_pin()? else {
+        return Ok(None);
+    };
+    Pin::new(id.clone()).save(&pin_file)?;
+    Ok(Some(Step::Pinned { session_id: id }))
+}
+
+/// Writes `wanted`'s config, the slice (to `slice_file`, unless one is installed) and the unit
+/// `text`, reloads and enables it, and logs the enable.
+fn install(
+    paths: &Paths,
+    systemd: &Systemd,
+    wanted: &Product,
+    text: &str,
+    slice_file: Option<&Path>,
+) -> Result<()> {
+    let name = unit::unit_name(&wanted.name);
+    wanted.save(paths)?;
+    fault::point("enable:after-config");
+    if let Some(file) = slice_file {
+        store::write_if_changed(file, unit::SLICE_TEXT)?;
+    }
+    store::write_atomic(&paths.unit_file(&wanted.name), text.as_bytes())?;
+    fault::point("enable:after-unit-file");
+    systemd.reload()?;
+    fault::point("enable:after-reload");
+    systemd.enable(&name)?;
+    fault::point("enable:after-enable");
+    crate::state::append(
+        paths,
+        &wanted.name,
+        &crate::state::Event::new("enable", None),
+    );
+    Ok(())
+}
+
 /// [`enable`] under the product's lock, with the unit `text` rendered.
 fn enable_locked(
     paths: &Paths,
@@ -168,41 +215,18 @@ fn enable_locked(
     let state = systemd.unit_file(&name)?;
     let settings_changed = Product::load_optional(paths, &wanted.name)?.as_ref() != Some(wanted);
     let same = !settings_changed
-        && store::read_optional(&file)?.as_deref() == Some(text)
-        && match &slice_file {
-            Some(file) => store::read_optional(file)?.as_deref() == Some(unit::SLICE_TEXT),
-            None => true,
-        }
+        && holds(&file, text)?
+        && slice_file
+            .as_deref()
+            .map_or(Ok(true), |f| holds(f, unit::SLICE_TEXT))?
         && state.unit_file_state == "enabled"
         && !state.need_daemon_reload;
 
-    let mut steps = Vec::new();
-    let pin_file = paths.pin_file(&wanted.name);
-    if Pin::load(&pin_file)?.is_none() {
-        if let Some(id) = wanted.agent.profile().first_pin()? {
-            Pin::new(id.clone()).save(&pin_file)?;
-            steps.push(Step::Pinned { session_id: id });
-        }
-    }
+    let mut steps: Vec<Step> = pin_first(paths, wanted)?.into_iter().collect();
     if same {
         steps.push(Step::Unchanged);
     } else {
-        wanted.save(paths)?;
-        fault::point("enable:after-config");
-        if let Some(file) = &slice_file {
-            store::write_if_changed(file, unit::SLICE_TEXT)?;
-        }
-        store::write_atomic(&file, text.as_bytes())?;
-        fault::point("enable:after-unit-file");
-        systemd.reload()?;
-        fault::point("enable:after-reload");
-        systemd.enable(&name)?;
-        fault::point("enable:after-enable");
-        crate::state::append(
-            paths,
-            &wanted.name,
-            &crate::state::Event::new("enable", None),
-        );
+        install(paths, systemd, wanted, text, slice_file.as_deref())?;
         // Only new settings make the live session out of date; a file merely put back as
         // sessctl renders it does not.
         if before.is_running() && settings_changed {

@@ -135,7 +135,7 @@ fn shell_complete(env: &Env, shell: &str, words: &[&str]) -> String {
     let index = (words.len() - 1).to_string();
     stdout(
         Command::new(SESSCTL)
-            .env("COMPLETE", shell)
+            .env(sessctl::cli::COMPLETE_VAR, shell)
             .env("_CLAP_COMPLETE_INDEX", index)
             .env("_CLAP_IFS", "\n")
             .envs(env.vars())
@@ -188,7 +188,7 @@ fn the_completions_name_every_subcommand_and_flag_and_the_products() {
             .stdout;
         let script = String::from_utf8_lossy(&script);
         assert!(
-            script.contains("COMPLETE") && script.contains("sessctl"),
+            script.contains("SESSCTL_COMPLETE") && script.contains("sessctl"),
             "{shell}: {script}"
         );
     }
