@@ -4,6 +4,7 @@
 //! fields; without a journal, sessctl says nothing and the log has every event.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -22,6 +23,32 @@ fn journal(env: &Env, args: &[&str]) -> Vec<Value> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("journalctl -o json prints JSON lines"))
         .collect()
+}
+
+/// The kinds of `product`'s events, as `sessctl log` reads them from its JSONL log.
+fn logged_kinds(env: &Env, product: &str) -> Vec<String> {
+    log_json(env, product)
+        .iter()
+        .map(|e| e["event"].as_str().expect("an event kind").to_string())
+        .collect()
+}
+
+/// `product`'s entries once their kinds are exactly `logged`, in order. journald takes a
+/// datagram after its sender has moved on, so the last events may still be on their way: the
+/// wait ends on the whole list, and a list that never matches fails with what was there.
+fn journal_of(env: &Env, product: &str, logged: &[String]) -> Vec<Value> {
+    let filter = format!("SESSCTL_PRODUCT={product}");
+    let mut seen = Vec::new();
+    let found = sessctl::poll::until(Duration::from_secs(60), || {
+        let entries = journal(env, &["-t", "sessctl", &filter]);
+        seen = entries
+            .iter()
+            .map(|e| field(e, "SESSCTL_EVENT").to_string())
+            .collect();
+        Ok((seen == logged).then_some(entries))
+    })
+    .expect("reading the journal");
+    found.unwrap_or_else(|| panic!("{product}'s journal {seen:?} never became its log {logged:?}"))
 }
 
 fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
@@ -46,25 +73,16 @@ fn every_event_of_a_product_reaches_journald_with_its_fields() {
             .run();
     };
     run(&["enable", "web", "--dir", &dir, "--", "sleep", "100000"]);
-    // Started within --stagger of web's agent, api's waits for its slot: an event of the host.
     run(&["enable", "api", "--dir", &dir, "--", "sleep", "100000"]);
     run(&["resume", "web", "--no-attach"]);
     run(&["stop", "web"]);
 
-    let logged: Vec<String> = log_json(&env, "web")
-        .iter()
-        .map(|e| e["event"].as_str().expect("an event kind").to_string())
-        .collect();
-    let entries = journal(&env, &["-t", "sessctl", "SESSCTL_PRODUCT=web"]);
-    let journaled: Vec<&str> = entries.iter().map(|e| field(e, "SESSCTL_EVENT")).collect();
-    assert_eq!(
-        journaled, logged,
-        "the journal has the log's events, in order"
-    );
+    let logged = logged_kinds(&env, "web");
     assert!(
         logged.len() >= 4,
         "enable, start, resume, stop at least: {logged:?}"
     );
+    let entries = journal_of(&env, "web", &logged);
     for entry in &entries {
         let kind = field(entry, "SESSCTL_EVENT");
         assert_eq!(field(entry, "SYSLOG_IDENTIFIER"), "sessctl");
@@ -85,16 +103,8 @@ fn every_event_of_a_product_reaches_journald_with_its_fields() {
         .expect("a resume entry");
     assert_eq!(field(resume, "SESSCTL_VERDICT"), "survived", "{resume}");
     assert!(!field(resume, "SESSCTL_MAIN_PID").is_empty(), "{resume}");
-    let api = journal(&env, &["-t", "sessctl", "SESSCTL_PRODUCT=api"]);
-    let api_kinds: Vec<&str> = api.iter().map(|e| field(e, "SESSCTL_EVENT")).collect();
-    let api_logged: Vec<String> = log_json(&env, "api")
-        .iter()
-        .map(|e| e["event"].as_str().expect("an event kind").to_string())
-        .collect();
-    assert_eq!(
-        api_kinds, api_logged,
-        "another product's entries are its own"
-    );
+    // Another product's entries are its own.
+    journal_of(&env, "api", &logged_kinds(&env, "api"));
 
     // The unit asks for SESSCTL_PRODUCT on its own output and systemd's messages about it;
     // systemd read it. (systemd 252 applies LogExtraFields= to system units only: the README
@@ -149,9 +159,5 @@ fn without_a_journal_sessctl_says_nothing_and_logs_every_event() {
         .args(["resume", "web", "--no-attach"])
         .stdout_read()
         .run();
-    let kinds: Vec<String> = log_json(&env, "web")
-        .iter()
-        .map(|e| e["event"].as_str().expect("a kind").to_string())
-        .collect();
-    assert_eq!(kinds, ["enable", "start", "resume"]);
+    assert_eq!(logged_kinds(&env, "web"), ["enable", "start", "resume"]);
 }
