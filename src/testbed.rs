@@ -16,7 +16,7 @@
 //!   namespace, where a journald the test starts there writes, never in the host's journal;
 //! - [`Options::root`]: the manager runs chrooted in a copy-on-write view of `/` (an overlay
 //!   on a tmpfs), where a test installs the Debian package; the host's `/usr` stays as it was.
-//!   [`Testbed::inside`] runs a program in that namespace and root.
+//!   [`Testbed::entry`] runs a program in that namespace (and root), where the sessions run.
 //!
 //! Dropping the testbed asks the manager to exit, kills whatever is left in its cgroups,
 //! removes the cgroups depth-first and deletes its directories, also when a test panics.
