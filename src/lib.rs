@@ -57,7 +57,7 @@ use clap::FromArgMatches;
 pub fn main() -> ExitCode {
     // A shell asking for completions (SESSCTL_COMPLETE=bash sessctl -- sessctl en) is
     // answered and exits here, before anything else can write to stdout.
-    clap_complete::CompleteEnv::with_factory(cmd::command)
+    clap_complete::CompleteEnv::with_factory(cmd::completing)
         .var(cli::COMPLETE_VAR)
         .complete();
     let cli = match cmd::command()

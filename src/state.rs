@@ -251,8 +251,12 @@ pub fn append(paths: &Paths, product: &str, event: &Event) {
 /// [`append`] from inside a product's unit, which knows its state directory, named after the
 /// product (`paths::Paths::state_dir`).
 pub fn append_in(state_dir: &Path, event: &Event) {
-    let product = state_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    log(state_dir, product, event);
+    log(state_dir, product_of(state_dir).unwrap_or(""), event);
+}
+
+/// The product whose state directory is `state_dir`: its last component.
+pub fn product_of(state_dir: &Path) -> Option<&str> {
+    state_dir.file_name().and_then(|n| n.to_str())
 }
 
 fn log(state_dir: &Path, product: &str, event: &Event) {

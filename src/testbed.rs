@@ -147,8 +147,7 @@ impl Testbed {
 
     /// Starts the manager in its cgroups and waits until its bus answers.
     fn launch(&mut self) -> Result<()> {
-        let procs = self.cgroup_procs()?;
-        self.manager = Some(self.spawn(procs)?);
+        self.manager = Some(self.spawn()?);
         self.wait_for_bus()
     }
 
@@ -169,33 +168,13 @@ impl Testbed {
     /// as the manager's would be, and waits for its socket: the manager, started after it,
     /// joins that namespace and logs there from its first message.
     fn start_journald(&mut self) -> Result<()> {
-        let binary = [
-            "/lib/systemd/systemd-journald",
-            "/usr/lib/systemd/systemd-journald",
-        ]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-        .context("systemd-journald is not installed; apt-get install systemd")?;
+        let binary = system_binary("systemd-journald")?;
         let log = File::create(self.root.join("journald.log")).context("creating journald.log")?;
-        let procs = self.cgroup_procs()?;
-        let netns = self.netns.as_raw_fd();
-        let steps = self.mount_steps()?;
-        let mut cmd = Command::new(binary);
+        let mut cmd = Command::new(&binary);
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().context("duplicating journald.log")?)
             .stderr(log);
-        // Safety: as in `spawn`, system calls only, on what was prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                for file in &procs {
-                    nix::unistd::write(file.as_fd(), b"0")?;
-                }
-                setns(BorrowedFd::borrow_raw(netns), CloneFlags::CLONE_NEWNET)?;
-                unshare(CloneFlags::CLONE_NEWNS)?;
-                Ok(steps.iter().try_for_each(Step::apply)?)
-            });
-        }
+        self.confine(&mut cmd, None)?;
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
@@ -208,19 +187,9 @@ impl Testbed {
             .context("journald's socket did not appear in time")
     }
 
-    fn spawn(&self, procs: Vec<File>) -> Result<Child> {
-        let binary = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"]
-            .into_iter()
-            .map(Path::new)
-            .find(|p| p.exists())
-            .context(
-                "systemd is not installed (no /lib/systemd/systemd); apt-get install systemd",
-            )?;
-        if !Path::new("/run/systemd").is_dir() {
-            bail!("/run/systemd does not exist; it is needed as the private manager's mount point");
-        }
+    fn spawn(&self) -> Result<Child> {
+        let binary = system_binary("systemd")?;
         let log = File::create(self.root.join("manager.log")).context("creating manager.log")?;
-        let netns = self.netns.as_raw_fd();
         // With a journald, its namespace is made already: the manager joins it.
         let joined = match &self.journald {
             Some(journald) => Some(
@@ -229,11 +198,7 @@ impl Testbed {
             ),
             None => None,
         };
-        let steps = match joined {
-            Some(_) => Vec::new(),
-            None => self.mount_steps()?,
-        };
-        let mut cmd = Command::new(binary);
+        let mut cmd = Command::new(&binary);
         cmd.arg("--user")
             .env_clear()
             .envs(self.env())
@@ -249,6 +214,20 @@ impl Testbed {
             // Its messages about units go to the journal, as a login's manager's do.
             cmd.env("SYSTEMD_LOG_TARGET", "journal");
         }
+        self.confine(&mut cmd, joined)?;
+        cmd.spawn()
+            .with_context(|| format!("starting {} --user", binary.display()))
+    }
+
+    /// Makes `cmd` start in the testbed's cgroups and network namespace, and in the mount
+    /// namespace `join` names, else in a new one made by [`Testbed::mount_steps`].
+    fn confine(&self, cmd: &mut Command, join: Option<File>) -> Result<()> {
+        let procs = self.cgroup_procs()?;
+        let netns = self.netns.as_raw_fd();
+        let steps = match join {
+            Some(_) => Vec::new(),
+            None => self.mount_steps()?,
+        };
         // Safety: the closure only makes system calls on memory prepared before the fork
         // (no allocation), as required between fork and exec in a threaded process.
         unsafe {
@@ -257,20 +236,22 @@ impl Testbed {
                     nix::unistd::write(file.as_fd(), b"0")?;
                 }
                 setns(BorrowedFd::borrow_raw(netns), CloneFlags::CLONE_NEWNET)?;
-                match &joined {
+                match &join {
                     Some(ns) => setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)?,
                     None => unshare(CloneFlags::CLONE_NEWNS)?,
                 }
                 Ok(steps.iter().try_for_each(Step::apply)?)
             });
         }
-        cmd.spawn()
-            .with_context(|| format!("starting {} --user", binary.display()))
+        Ok(())
     }
 
     /// The manager's mount namespace, in the order it is made after `unshare`: nothing
     /// propagates back to the host, `/run/systemd` is its own, and the options' mounts.
     fn mount_steps(&self) -> Result<Vec<Step>> {
+        if !Path::new("/run/systemd").is_dir() {
+            bail!("/run/systemd does not exist; it is needed as the private manager's mount point");
+        }
         let mut steps = vec![
             Step::mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?,
             Step::mount(
@@ -350,7 +331,7 @@ impl Testbed {
         self.root.join("root")
     }
 
-    /// What [`Testbed::inside`] needs: the manager's mount namespace, and its root with
+    /// A way in for a test's commands: the manager's mount namespace, and its root with
     /// [`Options::root`].
     pub fn entry(&self) -> Result<Entry> {
         let pid = self
@@ -361,9 +342,7 @@ impl Testbed {
         let ns = File::open(format!("/proc/{pid}/ns/mnt"))
             .with_context(|| format!("opening the mount namespace of PID {pid}"))?;
         let root = match self.options.root {
-            true => Some(cstring(
-                self.chroot_dir().to_str().context("a non-UTF-8 root")?,
-            )?),
+            true => Some(cstring(path(&self.chroot_dir())?)?),
             false => None,
         };
         Ok(Entry {
@@ -507,6 +486,17 @@ impl Step {
             Step::Chdir(dir) => nix::unistd::chdir(dir.as_c_str()),
         }
     }
+}
+
+/// systemd's program `name`, in /lib/systemd or /usr/lib/systemd.
+fn system_binary(name: &str) -> Result<PathBuf> {
+    ["/lib/systemd", "/usr/lib/systemd"]
+        .into_iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.exists())
+        .with_context(|| {
+            format!("{name} is not installed (not in /lib/systemd); apt-get install systemd")
+        })
 }
 
 fn path(p: &Path) -> Result<&str> {

@@ -56,10 +56,10 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// The command line, with what `cli` cannot know as pure data: the agent profiles `--agent`
-/// accepts come from `agent`'s list, and a product argument completes from the products that
-/// exist. Arguments and subcommands are changed in place: their order is their positions'.
+/// accepts come from `agent`'s list. Arguments and subcommands are changed in place: their
+/// order is their positions'.
 pub fn command() -> clap::Command {
-    with_products(Cli::command().mut_subcommands(|sub| match sub.get_name() {
+    Cli::command().mut_subcommands(|sub| match sub.get_name() {
         "enable" => sub.mut_args(|arg| match arg.get_id().as_str() {
             "agent" => arg.value_parser(clap::builder::PossibleValuesParser::new(
                 agent::Agent::all().map(agent::Agent::name),
@@ -67,7 +67,13 @@ pub fn command() -> clap::Command {
             _ => arg,
         }),
         _ => sub,
-    }))
+    })
+}
+
+/// [`command`] as a completion request sees it: a product argument completes from the
+/// products that exist. Only a completion builds this, so no other run pays for it.
+pub fn completing() -> clap::Command {
+    with_products(command())
 }
 
 /// Adds the product names to every argument that names a product, in every subcommand.
@@ -98,6 +104,6 @@ mod tests {
     /// clap's own consistency checks, over every subcommand: a parse only checks the one used.
     #[test]
     fn the_command_line_passes_clap_checks() {
-        command().debug_assert();
+        completing().debug_assert();
     }
 }

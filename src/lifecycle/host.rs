@@ -243,10 +243,7 @@ pub fn stopped(state: &Path, unit: &str) -> Result<()> {
 
 /// The product a state directory (`.../products/<name>`) belongs to.
 fn product_of(state: &Path) -> Result<&str> {
-    state
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("{} names no product", state.display()))
+    state::product_of(state).with_context(|| format!("{} names no product", state.display()))
 }
 
 /// The shell command that records a wait of the agent of state directory `state`
