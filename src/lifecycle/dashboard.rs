@@ -30,6 +30,22 @@ pub fn check_reach(addr: SocketAddr, tls: Option<&tls::Files>) -> Result<()> {
     Ok(())
 }
 
+/// The host name browsers reach a loopback dashboard by. Browsers resolve every `*.localhost`
+/// name to loopback themselves, and a cookie set for this name is never sent to the other
+/// servers on `127.0.0.1` or `localhost`, as one set for `127.0.0.1` would be (cookies ignore
+/// ports).
+pub const HOST_NAME: &str = "sessctl.localhost";
+
+/// Where browsers reach a dashboard listening on `addr`: on loopback, by [`HOST_NAME`]; with
+/// TLS, `https://` and the address (the host name its certificate names goes in its place).
+pub fn served_url(addr: SocketAddr, tls: bool) -> String {
+    match (tls, addr.ip().is_loopback()) {
+        (false, true) => format!("http://{HOST_NAME}:{}/", addr.port()),
+        (false, false) => format!("http://{addr}/"),
+        (true, _) => format!("https://{addr}/"),
+    }
+}
+
 /// The TLS files made absolute (a unit runs elsewhere) and checked by loading them.
 fn checked_tls(tls: Option<tls::Files>) -> Result<Option<tls::Files>> {
     let Some(files) = tls else {

@@ -19,6 +19,7 @@
 
 mod api;
 mod auth;
+mod listen;
 mod pages;
 mod terminal;
 mod tls;
@@ -39,7 +40,7 @@ use tokio::sync::Mutex;
 pub use auth::token;
 
 use crate::error::quoted;
-use crate::lifecycle::dashboard::{check_reach, Tls};
+use crate::lifecycle::dashboard::Tls;
 use crate::paths::Paths;
 use crate::product;
 use crate::query;
@@ -190,77 +191,7 @@ pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the server's runtime")?;
-    runtime.block_on(async move {
-        let listener = listener(listen, tls.as_ref()).await?;
-        let addr = listener
-            .local_addr()
-            .context("reading the listening address")?;
-        let scheme = if config.is_some() { "https" } else { "http" };
-        errln!(
-            "sessctl: dashboard on {scheme}://{addr}/ (`sessctl dashboard url` prints the login link)"
-        );
-        let router = router(app);
-        let served = match config {
-            Some(config) => {
-                let listener = tls::TlsListener::new(listener, config)
-                    .context("reading the listening address")?;
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown())
-                    .await
-            }
-            None => {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown())
-                    .await
-            }
-        };
-        served.context("serving the dashboard")
-    })
-}
-
-/// The socket systemd passed (`LISTEN_FDS`), else a new one on `listen`; beyond loopback only
-/// with TLS.
-async fn listener(listen: SocketAddr, tls: Option<&Tls>) -> Result<tokio::net::TcpListener> {
-    let mut fds = listenfd::ListenFd::from_env();
-    let listener = match fds
-        .take_tcp_listener(0)
-        .context("taking the socket systemd passed")?
-    {
-        Some(socket) => {
-            socket
-                .set_nonblocking(true)
-                .context("making the passed socket non-blocking")?;
-            tokio::net::TcpListener::from_std(socket).context("using the passed socket")?
-        }
-        None => {
-            check_reach(listen, tls)?;
-            tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("listening on {listen}"))?
-        }
-    };
-    check_reach(
-        listener
-            .local_addr()
-            .context("reading the listening address")?,
-        tls,
-    )?;
-    Ok(listener)
-}
-
-async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
+    runtime.block_on(listen::run(router(app), listen, tls, config))
 }
 
 fn router(app: Arc<App>) -> Router {
