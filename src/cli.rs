@@ -332,11 +332,12 @@ pub struct Json {
 /// proof of every resume on screen.
 ///
 /// Listens on the socket systemd hands over (sessctl-dashboard.socket, see `sessctl dashboard
-/// enable`), else on --listen. Without TLS, loopback addresses only: reach it from a phone
-/// through `tailscale serve` or an SSH tunnel (README). With --tls-cert and --tls-key it
-/// speaks HTTPS and may listen on any address. Log in with the token `sessctl dashboard token`
-/// prints, or send it as `Authorization: Bearer <token>`. Sessions never run inside the
-/// server: stopping or restarting it touches none.
+/// enable`), else on --listen. Without TLS, loopback addresses only, served as
+/// http://sessctl.localhost:PORT/: reach it from a phone through `tailscale serve` or an SSH
+/// tunnel (README). With --tls-cert and --tls-key it speaks HTTPS and may listen on any
+/// address. Browsers log in once with the one-time link `sessctl dashboard url` prints (or
+/// the token) and get a login session; scripts send `Authorization: Bearer <token>`. Sessions
+/// never run inside the server: stopping or restarting it touches none.
 #[derive(Debug, Args)]
 pub struct Serve {
     /// The address and port to listen on when systemd hands over no socket.
@@ -344,6 +345,19 @@ pub struct Serve {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub tls: Tls,
+    #[command(flatten)]
+    pub hosts: Hosts,
+}
+
+/// The host names the dashboard answers to.
+#[derive(Debug, Args)]
+pub struct Hosts {
+    /// Also answer requests for this host name (for example the name a certificate or
+    /// `tailscale serve` gives the machine); repeat for more. Addresses, `localhost` and
+    /// `sessctl.localhost` are always answered; any other name is refused, so that a web page
+    /// whose name was made to resolve to this machine reaches nothing.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_host: Vec<String>,
 }
 
 /// HTTPS for a dashboard that other machines reach.
@@ -380,15 +394,41 @@ pub enum Dashboard {
         listen: SocketAddr,
         #[command(flatten)]
         tls: Tls,
+        #[command(flatten)]
+        hosts: Hosts,
     },
     /// Stop the dashboard, disable its socket and remove both units; no session is touched.
     ///
-    /// The token is kept, so links already given out work again after the next enable.
+    /// The token and the login sessions are kept: browsers logged in are logged in again
+    /// after the next enable.
     Disable,
-    /// Print the dashboard's token (created on first use, mode 0600).
-    Token,
-    /// Print a link that logs a browser in to the dashboard.
+    /// Print the dashboard's token (created on first use, mode 0600), for scripts
+    /// (`Authorization: Bearer`) and the login page.
+    Token {
+        /// Make a new token instead, and end every login session and link made with the old.
+        #[arg(long)]
+        new: bool,
+    },
+    /// Print a one-time link that logs a browser in, valid for ten minutes and one use.
+    ///
+    /// The link carries a code, never the token; opening it makes a login session and moves on
+    /// to the dashboard's list, so nothing that opens the dashboard stays in the browser's
+    /// history.
     Url,
+    /// List the browsers logged in: id, device, when logged in, last seen, when it expires.
+    Sessions(Json),
+    /// Log browsers out: one login session by its id (`sessctl dashboard sessions`), or all.
+    Revoke(Revoke),
+}
+
+#[derive(Debug, Args)]
+pub struct Revoke {
+    /// The login session's id, as `sessctl dashboard sessions` lists it.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// End every login session.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Commands the rendered unit runs; not for people.

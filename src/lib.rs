@@ -9,7 +9,8 @@
 //! query      query/          read-only reports: status, list, log, doctor, transcript check
 //! lifecycle  lifecycle/      every change to a session, under the product's lock
 //! testbed    testbed         a private systemd --user (feature `testbed` only)
-//! records    paths, product, state, snapshot, stagger: sessctl's own files per product
+//! records    paths, product, state, snapshot, stagger: sessctl's own files per product;
+//!            login: the dashboard's token and login sessions
 //! adapters   systemd/ (zbus), session (tmux), procfs (/proc), agent/ (the agents' files),
 //!            journal (journald)
 //! model      unit, identity, pin, transcript: plain data and pure functions
@@ -28,6 +29,7 @@ pub mod fault;
 pub mod identity;
 pub mod journal;
 pub mod lifecycle;
+mod login;
 pub mod paths;
 pub mod pin;
 pub mod poll;

@@ -6,7 +6,8 @@
 //!   `snapshots/`, ...), so that no product name can reach sessctl's own entries;
 //! - `locks/<name>.lock`: the per-product locks, never removed while the product exists;
 //! - `snapshots/`: snapshots of transcripts repaired by file, with no product;
-//! - `gc.jsonl`: gc's own log.
+//! - `gc.jsonl`: gc's own log;
+//! - `dashboard/logins.json`: the dashboard's login sessions.
 //!
 //! Before 0.2 a product's state sat in `sessctl/<name>/` beside `locks/`, so a product named
 //! `locks` shared the lock directory. The first call that resolves the layout moves such
@@ -35,7 +36,7 @@ const PRODUCT_FILES: usize = 5;
 
 /// sessctl's own entries in its state root, which the old layout shared with products of
 /// the same name.
-const SHARED: [&str; 3] = ["products", "locks", "snapshots"];
+const SHARED: [&str; 4] = ["products", "locks", "snapshots", "dashboard"];
 
 /// The directories of one user, as the XDG base-directory spec defines them.
 #[derive(Debug, Clone)]
@@ -164,6 +165,22 @@ impl Paths {
     /// Snapshots of transcripts repaired by file, which belong to no product.
     pub fn loose_snapshots_dir(&self) -> PathBuf {
         self.state_root().join("snapshots")
+    }
+
+    /// The dashboard's token; its mode is 0600.
+    pub fn dashboard_token(&self) -> PathBuf {
+        self.config_home.join("sessctl/dashboard.token")
+    }
+
+    /// The dashboard's login sessions and one-time codes (digests only), in a 0700 folder.
+    pub fn login_sessions(&self) -> PathBuf {
+        self.state_root().join("dashboard/logins.json")
+    }
+
+    /// Serialises changes to [`Paths::login_sessions`]. Product names start with a letter or a
+    /// digit, so no product's lock is named like this one.
+    pub fn login_lock(&self) -> PathBuf {
+        self.state_root().join("locks/.dashboard-logins.lock")
     }
 
     /// gc's own log: it outlives the products it cleans up.

@@ -70,9 +70,14 @@ pub fn host(
     Err(err).with_context(|| format!("executing {}", tmux.display()))
 }
 
+/// The terminal type a dashboard viewer's client declares: xterm.js's.
+const VIEWER_TERM: &str = "xterm-256color";
+
 /// The server config: `exit-empty` comes back on (`-D` turns it off) so the server, and with
-/// it the unit, ends when the agent does. The argv goes through `env` because tmux runs a
-/// single-word command through `sh -c`, which would reinterpret it.
+/// it the unit, ends when the agent does. Lines that scroll off a pane reach a terminal of the
+/// viewer's type as line feeds, never as one "scroll up N" (`indn`): xterm.js, like xterm,
+/// keeps in its scrollback only lines a line feed pushed off. The argv goes through `env`
+/// because tmux runs a single-word command through `sh -c`, which would reinterpret it.
 fn server_config(argv: &[String], silence: Option<&Silence>) -> String {
     let mut line = format!("new-session -d -s {SESSION} -- '/usr/bin/env' '--'");
     for arg in argv {
@@ -81,7 +86,7 @@ fn server_config(argv: &[String], silence: Option<&Silence>) -> String {
     }
     let monitor = silence.map_or(String::new(), silence_config);
     format!(
-        "# Written by sessctl; recreated on every start.\nset -s exit-empty on\n{monitor}{line}\n"
+        "# Written by sessctl; recreated on every start.\nset -s exit-empty on\nset -as terminal-overrides ',{VIEWER_TERM}:indn@'\n{monitor}{line}\n"
     )
 }
 
@@ -212,9 +217,62 @@ pub struct Viewer {
     pub client: Child,
 }
 
+/// The pane's history: the lines that scrolled off its screen, oldest first, wrapped lines
+/// joined, with the escape sequences of their colours (`capture-pane -e -J`); empty while
+/// nothing has. A tmux client is sent only the screen, so a viewer shows this above it.
+pub fn history(tmux: &Path, socket: &Path) -> Result<Vec<u8>> {
+    // Both in one command list, which the server runs as one: the size read is the size of
+    // the history captured. With no history `-E -1` would be the screen's first line.
+    let out = client(tmux, socket)
+        .args([
+            "display-message",
+            "-p",
+            "-t",
+            SESSION,
+            "#{history_size}",
+            ";",
+        ])
+        .args([
+            "capture-pane",
+            "-p",
+            "-e",
+            "-J",
+            "-t",
+            SESSION,
+            "-S",
+            "-",
+            "-E",
+            "-1",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} capture-pane", tmux.display()))?;
+    if !out.status.success() {
+        bail!(
+            "tmux capture-pane on {} ended with {}",
+            socket.display(),
+            out.status
+        );
+    }
+    let (size, lines) = split_first_line(&out.stdout);
+    Ok(match size.trim_ascii() {
+        b"0" => Vec::new(),
+        _ => lines.to_vec(),
+    })
+}
+
+fn split_first_line(text: &[u8]) -> (&[u8], &[u8]) {
+    match text.iter().position(|&b| b == b'\n') {
+        Some(end) => (&text[..end], &text[end + 1..]),
+        None => (text, &[]),
+    }
+}
+
 /// Starts a [`Viewer`]. `-N` as every client here, so it never starts a server of its own;
 /// `-r` unless `write`, so tmux itself ignores its keys. `setsid --ctty` makes the pty the
-/// client's controlling terminal, so a [`resize`] reaches it as SIGWINCH.
+/// client's controlling terminal, so a [`resize`] reaches it as SIGWINCH. The client's
+/// complaints (a session that ended meanwhile) go nowhere: the terminal shows the session and
+/// nothing but the session.
 pub fn viewer(tmux: &Path, socket: &Path, write: bool, size: Size) -> Result<Viewer> {
     let pty = nix::pty::openpty(Some(&winsize(size)), None).context("opening a pseudo-terminal")?;
     let slave = |pty: &nix::pty::OpenptyResult| {
@@ -231,10 +289,10 @@ pub fn viewer(tmux: &Path, socket: &Path, write: bool, size: Size) -> Result<Vie
         cmd.arg("-r");
     }
     let client = cmd
-        .env("TERM", "xterm-256color")
+        .env("TERM", VIEWER_TERM)
         .stdin(slave(&pty)?)
         .stdout(slave(&pty)?)
-        .stderr(slave(&pty)?)
+        .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("running setsid {} attach-session", tmux.display()))?;
     Ok(Viewer {
@@ -314,5 +372,6 @@ mod tests {
             r#"new-session -d -s main -- '/usr/bin/env' '--' '/bin/a b' 'it'\''s' '#{x} $y ;'"#
         ));
         assert!(conf.contains("set -s exit-empty on\n"));
+        assert!(conf.contains("set -as terminal-overrides ',xterm-256color:indn@'\n"));
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub use rustls::ServerConfig;
 
@@ -30,9 +30,31 @@ impl From<(PathBuf, PathBuf)> for Files {
     }
 }
 
+/// The leaf certificate the dashboard serves, to ask which host names it covers.
+#[derive(Debug, Clone)]
+pub struct Leaf(CertificateDer<'static>);
+
+impl Leaf {
+    #[cfg(test)]
+    pub fn from_der(der: Vec<u8>) -> Leaf {
+        Leaf(CertificateDer::from(der))
+    }
+
+    /// Whether a browser would accept this certificate for `host` (a DNS name, no port).
+    pub fn covers(&self, host: &str) -> bool {
+        let (Ok(cert), Ok(name)) = (
+            webpki::EndEntityCert::try_from(&self.0),
+            ServerName::try_from(host),
+        ) else {
+            return false;
+        };
+        cert.verify_is_valid_for_subject_name(&name).is_ok()
+    }
+}
+
 /// The server configuration for `files`, checked through: the chain parses, the key parses,
 /// and the key belongs to the leaf certificate. A bad file is a usage error naming it.
-pub fn load(files: &Files) -> Result<Arc<ServerConfig>> {
+pub fn load(files: &Files) -> Result<(Arc<ServerConfig>, Leaf)> {
     let chain = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|err| bad(&files.cert, "a PEM certificate chain", err))?;
@@ -43,6 +65,7 @@ pub fn load(files: &Files) -> Result<Arc<ServerConfig>> {
             "no certificate in it",
         ));
     }
+    let leaf = Leaf(chain[0].clone());
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|err| bad(&files.key, "a PEM private key", err))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -60,7 +83,7 @@ pub fn load(files: &Files) -> Result<Arc<ServerConfig>> {
         })?;
     // A browser upgrades to HTTP/2 only when offered; the server speaks HTTP/1.1.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), leaf))
 }
 
 fn bad(path: &Path, what: &str, err: impl std::fmt::Display) -> anyhow::Error {

@@ -200,10 +200,12 @@ pub fn render_dashboard(
     sessctl: &str,
     listen: &str,
     tls: Option<(&str, &str)>,
+    hosts: &[String],
 ) -> Result<[String; 2]> {
     let mut ctx = tera::Context::new();
     ctx.insert("sessctl", sessctl);
     ctx.insert("listen", listen);
+    ctx.insert("hosts", hosts);
     if let Some((cert, key)) = tls {
         ctx.insert("tls_cert", cert);
         ctx.insert("tls_key", key);
@@ -442,7 +444,7 @@ mod tests {
     #[test]
     fn the_shipped_dashboard_units_are_the_templates_rendered_for_the_package() {
         let [socket, service] =
-            render_dashboard("/usr/bin/sessctl", "127.0.0.1:7878", None).unwrap();
+            render_dashboard("/usr/bin/sessctl", "127.0.0.1:7878", None, &[]).unwrap();
         assert_eq!(socket, include_str!("../units/sessctl-dashboard.socket"));
         assert_eq!(service, include_str!("../units/sessctl-dashboard.service"));
     }

@@ -1,30 +1,65 @@
-//! `sessctl dashboard`: install or remove the dashboard's user service, and log in to it.
+//! `sessctl dashboard`: install or remove the dashboard's user service, log browsers in and
+//! out of it.
 
 use anyhow::Result;
 
-use crate::cli::Dashboard;
+use crate::cli::{Dashboard, Revoke};
 use crate::lifecycle::dashboard;
+use crate::login::Which;
 use crate::paths::Paths;
-use crate::server;
+use crate::query::dashboard::{sessions, LoginSession};
 
 pub fn run(paths: &Paths, command: Dashboard) -> Result<()> {
     let lines = match command {
-        Dashboard::Enable { listen, tls } => {
-            let mut lines =
-                dashboard::enable(paths, listen, tls.files().map(dashboard::Tls::from))?;
+        Dashboard::Enable { listen, tls, hosts } => {
+            let tls = tls.files().map(dashboard::Tls::from);
+            let mut lines = dashboard::enable(paths, listen, tls, &hosts.allow_host)?;
             lines.push("log in: open the link `sessctl dashboard url` prints".to_string());
             lines
         }
         Dashboard::Disable => dashboard::disable(paths)?,
-        Dashboard::Token => vec![server::token(paths)?],
-        Dashboard::Url => {
-            let at = dashboard::url(paths)?;
-            let at = at.unwrap_or_else(|| format!("http://{}", server::DEFAULT_LISTEN));
-            vec![format!("{at}/login?token={}", server::token(paths)?)]
+        Dashboard::Token { new: false } => vec![dashboard::token(paths)?],
+        Dashboard::Token { new: true } => vec![dashboard::new_token(paths)?],
+        Dashboard::Url => vec![dashboard::login_link(paths)?],
+        Dashboard::Sessions(args) if args.json => {
+            outln!("{}", serde_json::to_string_pretty(&sessions(paths)?)?);
+            return Ok(());
         }
+        Dashboard::Sessions(_) => table(&sessions(paths)?),
+        Dashboard::Revoke(revoke) => vec![revoked(paths, revoke)?],
     };
     for line in lines {
         outln!("{line}");
     }
     Ok(())
+}
+
+fn revoked(paths: &Paths, revoke: Revoke) -> Result<String> {
+    let which = match &revoke.id {
+        Some(id) => Which::One(id),
+        None => Which::All,
+    };
+    let ended = dashboard::revoke(paths, which)?;
+    Ok(match revoke.id {
+        Some(id) => format!("login session {id}: ended"),
+        None => format!("{ended} login sessions ended"),
+    })
+}
+
+/// One line per login session, times in UTC as the files hold them.
+fn table(list: &[LoginSession]) -> Vec<String> {
+    if list.is_empty() {
+        return vec!["no browser is logged in".to_string()];
+    }
+    let mut lines = vec![format!(
+        "{:<12}  {:<20}  {:<20}  {:<20}  {}",
+        "ID", "LAST SEEN", "LOGGED IN", "EXPIRES", "DEVICE"
+    )];
+    lines.extend(list.iter().map(|s| {
+        format!(
+            "{:<12}  {:<20}  {:<20}  {:<20}  {}",
+            s.id, s.last_seen, s.created, s.expires, s.device
+        )
+    }));
+    lines
 }

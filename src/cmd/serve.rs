@@ -8,5 +8,6 @@ use crate::paths::Paths;
 use crate::server;
 
 pub fn run(paths: Paths, args: Serve) -> Result<()> {
-    server::serve(paths, args.listen, args.tls.files().map(Tls::from))
+    let tls = args.tls.files().map(Tls::from);
+    server::serve(paths, args.listen, tls, args.hosts.allow_host)
 }

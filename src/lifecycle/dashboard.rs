@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::error::{quoted, usage};
+use crate::login;
 use crate::paths::Paths;
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
@@ -29,6 +30,12 @@ pub fn check_reach(addr: SocketAddr, tls: Option<&tls::Files>) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where the dashboard listens unless told otherwise.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    7878,
+));
 
 /// The host name browsers reach a loopback dashboard by. Browsers resolve every `*.localhost`
 /// name to loopback themselves, and a cookie set for this name is never sent to the other
@@ -68,7 +75,12 @@ pub type Lines = Vec<String>;
 
 /// Writes the dashboard's units for `listen`, reloads, enables the socket and starts it; a
 /// socket already listening elsewhere is moved (its server restarted with it).
-pub fn enable(paths: &Paths, listen: SocketAddr, tls: Option<tls::Files>) -> Result<Lines> {
+pub fn enable(
+    paths: &Paths,
+    listen: SocketAddr,
+    tls: Option<tls::Files>,
+    hosts: &[String],
+) -> Result<Lines> {
     let tls = checked_tls(tls)?;
     check_reach(listen, tls.as_ref())?;
     let sessctl = unit_file::sessctl_binary()?;
@@ -77,7 +89,7 @@ pub fn enable(paths: &Paths, listen: SocketAddr, tls: Option<tls::Files>) -> Res
         None => None,
     };
     let [socket_text, service_text] =
-        unit::render_dashboard(&sessctl, &listen.to_string(), tls_args)?;
+        unit::render_dashboard(&sessctl, &listen.to_string(), tls_args, hosts)?;
     let systemd = Systemd::connect()?;
     let _lock = lock(paths)?;
     let socket_changed = store::write_if_changed(&file(paths, DASHBOARD_SOCKET), &socket_text)?;
@@ -99,9 +111,9 @@ pub fn enable(paths: &Paths, listen: SocketAddr, tls: Option<tls::Files>) -> Res
     } else {
         systemd.start(DASHBOARD_SOCKET)?;
     }
-    let scheme = if tls.is_some() { "https" } else { "http" };
     lines.push(format!(
-        "{DASHBOARD_SOCKET}: enabled and listening on {scheme}://{listen}/"
+        "{DASHBOARD_SOCKET}: enabled, listening on {listen}; open {}",
+        served_url(listen, tls.is_some())
     ));
     Ok(lines)
 }
@@ -127,23 +139,46 @@ pub fn disable(paths: &Paths) -> Result<Lines> {
     )])
 }
 
-/// Where the installed dashboard answers, `http://ADDR` or `https://ADDR`, if its units are
-/// installed in the user's unit directory.
+/// Where browsers reach the installed dashboard (`served_url`), if its units are in the
+/// user's unit directory.
 pub fn url(paths: &Paths) -> Result<Option<String>> {
     let socket = store::read_optional(&file(paths, DASHBOARD_SOCKET))?;
     let Some(listen) = socket.as_deref().and_then(|text| {
         text.lines()
             .find_map(|l| l.strip_prefix("ListenStream="))
-            .map(str::to_string)
+            .and_then(|l| l.parse::<SocketAddr>().ok())
     }) else {
         return Ok(None);
     };
     let service = store::read_optional(&file(paths, DASHBOARD_SERVICE))?.unwrap_or_default();
-    let scheme = match service.contains(" --tls-cert ") {
-        true => "https",
-        false => "http",
-    };
-    Ok(Some(format!("{scheme}://{listen}")))
+    Ok(Some(served_url(listen, service.contains(" --tls-cert "))))
+}
+
+/// A one-time login link to the installed dashboard (else to one on [`DEFAULT_LISTEN`]).
+pub fn login_link(paths: &Paths) -> Result<String> {
+    let at = url(paths)?.unwrap_or_else(|| served_url(DEFAULT_LISTEN, false));
+    let token = login::token(paths)?;
+    Ok(format!(
+        "{at}login?code={}",
+        login::new_code(paths, &token)?
+    ))
+}
+
+/// The dashboard's token, made on first use.
+pub fn token(paths: &Paths) -> Result<String> {
+    login::token(paths)
+}
+
+/// A new token for the dashboard; every login session and link made with the old one ends.
+pub fn new_token(paths: &Paths) -> Result<String> {
+    login::token(paths)?;
+    login::new_token(paths)
+}
+
+/// Logs out the browsers `which` names; how many.
+pub fn revoke(paths: &Paths, which: login::Which) -> Result<usize> {
+    let token = login::token(paths)?;
+    login::revoke(paths, &token, which)
 }
 
 fn utf8(path: &std::path::Path) -> Result<&str> {

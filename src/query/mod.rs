@@ -5,6 +5,7 @@
 //! May import: `lifecycle` (its lock-free readings only: `observe`, `guard::remembered`,
 //! `unit_file`), the adapters, and the data and base modules.
 
+pub mod dashboard;
 pub mod doctor;
 pub mod log;
 pub mod status;

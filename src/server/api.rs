@@ -10,16 +10,20 @@
 //! | `GET /api/products/{p}/events` | `sessctl log p --json` |
 //! | `GET /api/doctor` | `sessctl doctor --json` |
 //!
+//! The dashboard masks `--env` values in every answer unless asked with `?reveal=env` (see
+//! `mask`); with it, each answer is byte for byte the CLI's.
+//!
 //! Every verdict of a resume is a 200: the verdict is the answer, in the body. An error is
 //! `{"error", "exit_code"}` with the status its exit code maps to (see [`ApiError`]).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::mask::Reveal;
 use super::{blocking, product_name, App};
 use crate::error;
 use crate::lifecycle::{control, resume};
@@ -96,35 +100,41 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub async fn products(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    Ok(json(&app.list().await?))
+pub async fn products(
+    State(app): State<Arc<App>>,
+    Query(reveal): Query<Reveal>,
+) -> Result<Response, ApiError> {
+    Ok(json(&reveal.apply(&app.list().await?)?))
 }
 
 pub async fn product(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    Query(reveal): Query<Reveal>,
 ) -> Result<Response, ApiError> {
     let name = product_name(&app, &name)?;
     let mut reports = app.reports(Some(name)).await?;
-    Ok(json(&reports.remove(0)))
+    Ok(json(&reveal.apply(&reports.remove(0))?))
 }
 
 pub async fn events(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
+    Query(reveal): Query<Reveal>,
 ) -> Result<Response, ApiError> {
     let name = product_name(&app, &name)?;
     let paths = app.paths.clone();
-    Ok(json(
-        &blocking(move || query::log::events(&paths, &name)).await?,
-    ))
+    let events = blocking(move || query::log::events(&paths, &name)).await?;
+    Ok(json(&reveal.apply(&events)?))
 }
 
-pub async fn doctor(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+pub async fn doctor(
+    State(app): State<Arc<App>>,
+    Query(reveal): Query<Reveal>,
+) -> Result<Response, ApiError> {
     let paths = app.paths.clone();
-    Ok(json(
-        &blocking(move || query::doctor::sweep(&paths, None)).await?,
-    ))
+    let report = blocking(move || query::doctor::sweep(&paths, None)).await?;
+    Ok(json(&reveal.apply(&report)?))
 }
 
 /// What `start`, `stop` and `restart` did: the step as JSON, and the CLI's line.

@@ -3,13 +3,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
-use super::tls;
+use super::conn::{self, Connections};
 use crate::lifecycle::dashboard::{check_reach, served_url, Tls};
 use crate::tls::ServerConfig;
+
+/// How long to wait after a failed accept: it fails when the process is out of descriptors,
+/// and retrying at once would spin.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Serves `router` on the socket systemd passed, else on `listen`; over TLS with `config`.
 pub async fn run(
@@ -26,21 +34,48 @@ pub async fn run(
         "sessctl: dashboard on {} (`sessctl dashboard url` prints the login link)",
         served_url(addr, config.is_some())
     );
-    let served = match config {
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)
-                .context("reading the listening address")?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown())
-                .await
+    let connections = Connections::new(conn::cap());
+    accept(listener, router, config.map(TlsAcceptor::from), connections).await;
+    Ok(())
+}
+
+/// Serves every connection in a task of its own until SIGTERM or Ctrl-C, then lets the
+/// requests in flight finish. A connection with no place left is closed at once, so accepting
+/// never waits on a full table.
+async fn accept(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    connections: Connections,
+) {
+    let (stop, stopping) = watch::channel(());
+    let signal = shutdown();
+    tokio::pin!(signal);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal => break,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(ACCEPT_RETRY).await;
+            continue;
+        };
+        match connections.admit(peer.ip()) {
+            Some(slot) => {
+                let (tls, router, stop) = (tls.clone(), router.clone(), stopping.clone());
+                tokio::spawn(conn::serve(stream, peer, slot, tls, router, stop));
+            }
+            // Every place holds a request in flight or a terminal. Closing costs nothing and
+            // tells the client at once; a 503 would first need the request read, then be
+            // written to a client that may never read it, holding for up to the write stall
+            // the very descriptor and task that the cap is there to bound.
+            None => drop(stream),
         }
-        None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown())
-                .await
-        }
-    };
-    served.context("serving the dashboard")
+    }
+    drop((listener, stopping));
+    // Each connection holds a receiver until it ends; none left means every answer is out.
+    let _ = stop.send(());
+    stop.closed().await;
 }
 
 /// The socket systemd passed (`LISTEN_FDS`), else a new one on `listen`; beyond loopback only
@@ -87,4 +122,3 @@ async fn shutdown() {
         _ = tokio::signal::ctrl_c() => {},
     }
 }
-

@@ -11,7 +11,9 @@
 //!
 //! A non-loopback address, whether given with `--listen` or handed over by the socket unit, is
 //! refused unless the server speaks TLS (`--tls-cert`, `--tls-key`; rustls): the token must
-//! never cross a network in clear text.
+//! never cross a network in clear text. On loopback it is served as `sessctl.localhost`.
+//! Every request passes `guard` (the host name, the login of `auth`, the headers every answer
+//! carries), and every connection is bounded by `conn` (header timeout, a cap on connections).
 //!
 //! Server layer. May import: `query`, `lifecycle`, and the records, model and base modules;
 //! of the adapters only `systemd::Systemd` (the connection its runtime drives) and `tls`;
@@ -19,7 +21,10 @@
 
 mod api;
 mod auth;
+mod conn;
+mod guard;
 mod listen;
+mod mask;
 mod pages;
 mod terminal;
 mod tls;
@@ -29,27 +34,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Mutex;
 
-pub use auth::token;
-
 use crate::error::quoted;
 use crate::lifecycle::dashboard::Tls;
+use crate::login;
 use crate::paths::Paths;
 use crate::product;
 use crate::query;
 use crate::systemd::Systemd;
 use crate::unit::ActiveState;
 use api::ApiError;
-
-/// Where `serve` listens when no socket is handed to it.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
 /// How long one `list` answer serves every viewer: polling pages cost at most one list query
 /// per second, however many are open.
@@ -58,7 +56,11 @@ const LIST_TTL: Duration = Duration::from_secs(1);
 /// What every request shares.
 pub struct App {
     paths: Paths,
-    keys: auth::Keys,
+    gate: auth::Gate,
+    /// The host names served besides loopback's (`--allow-host`).
+    hosts: Vec<String>,
+    /// The certificate served with TLS: the names it covers are served too.
+    leaf: Option<crate::tls::Leaf>,
     pages: pages::Pages,
     list: Mutex<Option<(Instant, Arc<serde_json::Value>)>>,
     systemd: Mutex<Option<Systemd>>,
@@ -176,12 +178,17 @@ fn product_name(app: &App, name: &str) -> Result<String, ApiError> {
 
 /// Serves the dashboard until SIGTERM or Ctrl-C: on the socket systemd hands over
 /// (sessctl-dashboard.socket), else on `listen`; over TLS with `tls`.
-pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>) -> Result<()> {
-    let config = tls.as_ref().map(crate::tls::load).transpose()?;
-    let keys = auth::Keys::new(token(&paths)?);
+pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>, hosts: Vec<String>) -> Result<()> {
+    let (config, leaf) = tls.as_ref().map(crate::tls::load).transpose()?.unzip();
+    for host in &hosts {
+        guard::check_host_name(host)?;
+    }
+    login::token(&paths)?;
     let app = Arc::new(App {
+        gate: auth::Gate::new(paths.clone()),
         paths,
-        keys,
+        hosts,
+        leaf,
         pages: pages::Pages::new()?,
         list: Mutex::new(None),
         systemd: Mutex::new(None),
@@ -202,52 +209,24 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/products/{product}/terminal", get(terminal::open))
         .route("/api/products/{product}/{action}", post(api::act))
         .route("/api/doctor", get(api::doctor))
-        .route_layer(middleware::from_fn_with_state(app.clone(), guard_api));
+        .route("/logout", post(pages::logout))
+        .route_layer(middleware::from_fn_with_state(app.clone(), guard::api));
     let pages = Router::new()
         .route("/", get(pages::list))
         .route("/p/{product}", get(pages::product))
-        .route_layer(middleware::from_fn_with_state(app.clone(), guard_page));
+        .route_layer(middleware::from_fn_with_state(app.clone(), guard::page));
     Router::new()
         .merge(api)
         .merge(pages)
         .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login/done", get(pages::login_done))
         .route("/static/{file}", get(pages::asset))
         .route("/manifest.webmanifest", get(pages::manifest))
         // A list of 200 products is some 250 KB of HTML, and a phone's link may be slow:
         // gzip takes it to a tenth. (WebSocket upgrades pass through untouched.)
         .layer(tower_http::compression::CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(app.clone(), guard::host))
+        // Outermost: every answer carries them, a refused host's too.
+        .layer(middleware::from_fn(guard::headers))
         .with_state(app)
-}
-
-/// The API answers a refused request with the refusal as JSON.
-async fn guard_api(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    match app.keys.authorize(request.method(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => {
-            let err = ApiError {
-                status: refusal.status(),
-                message: refusal.message().to_string(),
-                exit_code: crate::error::USAGE,
-            };
-            let mut response = err.into_response();
-            if refusal.status() == axum::http::StatusCode::UNAUTHORIZED {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-            }
-            response
-        }
-    }
-}
-
-/// A page sends a browser that is not logged in to the login page.
-async fn guard_page(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    match app.keys.authorize(request.method(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(auth::Refusal::Missing | auth::Refusal::Wrong) => {
-            Redirect::to("/login").into_response()
-        }
-        Err(refusal) => (refusal.status(), refusal.message()).into_response(),
-    }
 }

@@ -6,29 +6,43 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use std::net::IpAddr;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use axum::Form;
 use serde::Deserialize;
 use tera::{Tera, Value};
 
 use super::api::ApiError;
+use super::auth::{self, Access, Refusal};
+use super::guard::{self, Source};
+use super::mask::Reveal;
 use super::{blocking, product_name, App};
 use crate::identity;
+use crate::login;
+use crate::product;
 use crate::query;
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("base.html", include_str!("assets/base.html")),
     ("buttons.html", include_str!("assets/buttons.html")),
     ("list.html", include_str!("assets/list.html")),
     ("product.html", include_str!("assets/product.html")),
     ("login.html", include_str!("assets/login.html")),
+    ("done.html", include_str!("assets/done.html")),
 ];
 
 /// The files under `/static/`: name, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 9] = [
+const ASSETS: [(&str, &str, &[u8]); 10] = [
     ("app.css", "text/css", include_bytes!("assets/app.css")),
+    (
+        "session.js",
+        "text/javascript",
+        include_bytes!("assets/session.js"),
+    ),
     ("app.js", "text/javascript", include_bytes!("assets/app.js")),
     (
         "icon.svg",
@@ -104,83 +118,141 @@ fn duration(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     ))
 }
 
-fn context(app: &App) -> tera::Context {
+/// A page's context: `shell` when the request showed no session key, and then nothing of the
+/// products is in it (see `auth`).
+fn context(access: &Access) -> tera::Context {
     let mut ctx = tera::Context::new();
-    ctx.insert("csrf", &app.keys.csrf);
+    ctx.insert("logged_in", &true);
+    ctx.insert("shell", &(*access == Access::Shell));
     ctx
 }
 
 /// `/`: every product with its state, its last resume's proof and its buttons.
-pub async fn list(State(app): State<Arc<App>>) -> Result<Html<String>, ApiError> {
-    let mut ctx = context(&app);
-    ctx.insert("products", &app.list().await?);
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    Query(reveal): Query<Reveal>,
+) -> Result<Html<String>, ApiError> {
+    let mut ctx = context(&access);
+    if access != Access::Shell {
+        ctx.insert("products", &reveal.apply(&app.list().await?)?);
+    }
     app.pages.render("list.html", &ctx)
 }
 
 /// `/p/{product}`: its status, conversation, events and doctor's findings.
 pub async fn product(
     State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
     Path(name): Path<String>,
+    Query(reveal): Query<Reveal>,
 ) -> Result<Html<String>, ApiError> {
+    let mut ctx = context(&access);
+    if access == Access::Shell {
+        // Whether such a product exists is for the key's holder to learn.
+        product::check_name(&name).map_err(ApiError::from)?;
+        ctx.insert("product", &name);
+        return app.pages.render("product.html", &ctx);
+    }
     let name = product_name(&app, &name)?;
     let report = app.reports(Some(name.clone())).await?.remove(0);
     let paths = app.paths.clone();
+    let events_of = name.clone();
     let (events, doctor) = blocking(move || {
-        let mut events = query::log::events(&paths, &name)?;
+        let mut events = query::log::events(&paths, &events_of)?;
         events.reverse();
         events.truncate(EVENTS_SHOWN);
-        let doctor = query::doctor::sweep(&paths, Some(&name))?;
+        let doctor = query::doctor::sweep(&paths, Some(&events_of))?;
         Ok((events, doctor))
     })
     .await?;
-    let mut ctx = context(&app);
-    ctx.insert("p", &report);
-    ctx.insert("events", &events);
-    ctx.insert("doctor", &doctor);
+    ctx.insert("product", &name);
+    ctx.insert("p", &reveal.apply(&report)?);
+    ctx.insert("events", &reveal.apply(&events)?);
+    ctx.insert("doctor", &reveal.apply(&doctor)?);
     app.pages.render("product.html", &ctx)
 }
 
 #[derive(Deserialize)]
 pub struct Login {
     token: Option<String>,
+    code: Option<String>,
 }
 
-/// `GET /login`: the form; `GET /login?token=...` (the link `sessctl dashboard url` prints)
-/// logs in at once.
+/// `GET /login`: the form; `GET /login?code=...` (the one-time link `sessctl dashboard url`
+/// prints) or `?token=...` logs in at once and moves on to a clean URL.
 pub async fn login_form(
     State(app): State<Arc<App>>,
+    Source(source): Source,
     headers: HeaderMap,
     Query(query): Query<Login>,
 ) -> Response {
-    match query.token {
-        Some(token) => log_in(&app, &headers, &token),
-        None => login_page(&app, StatusCode::OK, None),
+    match (query.code, query.token) {
+        (Some(code), _) => log_in(&app, &headers, source, Proof::Code(code)).await,
+        (None, Some(token)) => log_in(&app, &headers, source, Proof::Token(token)).await,
+        (None, None) => login_page(&app, StatusCode::OK, None),
     }
 }
 
 /// `POST /login` with the form's token.
 pub async fn login(
     State(app): State<Arc<App>>,
+    Source(source): Source,
     headers: HeaderMap,
     Form(form): Form<Login>,
 ) -> Response {
-    log_in(&app, &headers, form.token.as_deref().unwrap_or_default())
+    let token = form.token.unwrap_or_default();
+    log_in(&app, &headers, source, Proof::Token(token)).await
 }
 
-fn log_in(app: &App, headers: &HeaderMap, token: &str) -> Response {
-    match app.keys.check(token.trim()) {
-        Ok(()) => {
-            // Over the server's own TLS, or behind `tailscale serve`, where the browser speaks
-            // HTTPS to the proxy.
-            let secure = app.tls
-                || headers
-                    .get("x-forwarded-proto")
-                    .is_some_and(|p| p.as_bytes() == b"https");
-            let cookie = app.keys.login_cookie(secure);
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
-        }
-        Err(refusal) => login_page(app, refusal.status(), Some(refusal.message())),
+/// Why a login link's code did not log in.
+const SPENT: &str =
+    "this login link was used or has expired: `sessctl dashboard url` prints a new one";
+
+/// What a browser logs in with.
+enum Proof {
+    Token(String),
+    /// A one-time code, spent by the attempt whether or not it is live.
+    Code(String),
+}
+
+async fn log_in(app: &App, headers: &HeaderMap, source: IpAddr, proof: Proof) -> Response {
+    let valid = match proof {
+        Proof::Token(token) => (app.gate.check(token.trim(), source).await)
+            .map_err(|refusal| (refusal.status(), refusal.message())),
+        Proof::Code(code) => match spend(app, code).await {
+            Ok(true) => Ok(()),
+            Ok(false) => match app.gate.fail(source).await {
+                Refusal::Wrong => Err((Refusal::Wrong.status(), SPENT)),
+                refusal => Err((refusal.status(), refusal.message())),
+            },
+            Err(err) => return err.into_response(),
+        },
+    };
+    if let Err((status, message)) = valid {
+        return login_page(app, status, Some(message));
     }
+    let (paths, device) = (app.paths.clone(), auth::device(headers));
+    let made = match app.gate.token() {
+        Ok(token) => blocking(move || login::create(&paths, &token, &device)).await,
+        Err(err) => Err(err.into()),
+    };
+    match made {
+        Ok(made) => {
+            let mut response = Redirect::to("/login/done").into_response();
+            for cookie in auth::login_cookies(&made, guard::secure(app, headers)) {
+                guard::set_cookie(&mut response, &cookie);
+            }
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn spend(app: &App, code: String) -> Result<bool, ApiError> {
+    let paths = app.paths.clone();
+    let token = app.gate.token().map_err(ApiError::from)?;
+    blocking(move || login::spend_code(&paths, &token, code.trim())).await
 }
 
 fn login_page(app: &App, status: StatusCode, error: Option<&str>) -> Response {
@@ -190,6 +262,35 @@ fn login_page(app: &App, status: StatusCode, error: Option<&str>) -> Response {
         Ok(html) => (status, html).into_response(),
         Err(err) => err.into_response(),
     }
+}
+
+/// `/login/done`: keeps the session's key in the page's storage (its script does) and goes on
+/// to the list; nothing secret is in the page itself.
+pub async fn login_done(State(app): State<Arc<App>>) -> Response {
+    match app.pages.render("done.html", &tera::Context::new()) {
+        Ok(html) => html.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `POST /logout`: ends the login session that asks, and drops its cookie.
+pub async fn logout(
+    State(app): State<Arc<App>>,
+    Extension(access): Extension<Access>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Access::Session(session) = access {
+        let paths = app.paths.clone();
+        let token = app.gate.token().map_err(ApiError::from)?;
+        blocking(move || login::revoke(&paths, &token, login::Which::One(&session.id)).map(|_| ()))
+            .await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    guard::set_cookie(
+        &mut response,
+        &auth::logout_cookie(guard::secure(&app, &headers)),
+    );
+    Ok(response)
 }
 
 /// `/static/{file}`: the embedded assets; nothing secret, so no login.

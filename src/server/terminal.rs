@@ -1,15 +1,18 @@
 //! `GET /api/products/{p}/terminal`: a WebSocket onto a tmux client of the product's session
 //! (see `lifecycle::terminal`). Each viewer is a client of its own, sized to its browser.
 //!
-//! The browser sends text frames, `{"input": "..."}` for keys and `{"resize": [cols, rows]}`;
-//! the server sends the terminal's output as binary frames and closes when the client ends
-//! (the session ended, or the viewer was detached). Keys of a read-only viewer are dropped
-//! here, and tmux (`-r`) would ignore them too.
+//! The socket is answered with the subprotocol `sessctl` (the page offers it, and its login key
+//! as a second one). The browser sends text frames, `{"input": "..."}` for keys and
+//! `{"resize": [cols, rows]}`; the server sends the pane's history and then the terminal's
+//! output as binary frames. It closes with [`NOT_RUNNING`] when there is no session to show
+//! and with [`ENDED`] when the client ends (the session ended, or the viewer was detached), so
+//! the page can say which. Keys of a read-only viewer are dropped here, and tmux (`-r`) would
+//! ignore them too.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -17,8 +20,14 @@ use serde::Deserialize;
 use tokio::io::unix::AsyncFd;
 
 use super::api::ApiError;
-use super::{blocking, product_name, App};
-use crate::lifecycle::terminal::{self, Size, Viewer};
+use super::{auth, blocking, product_name, App};
+use crate::lifecycle::terminal::{self, Opened, Size, Viewer};
+
+/// The close code for a product whose session is not running (4000-4999 are the
+/// application's own).
+const NOT_RUNNING: u16 = 4001;
+/// The close code for a client that ended: its session ended, or it was detached.
+const ENDED: u16 = 4002;
 
 #[derive(Deserialize)]
 pub struct Open {
@@ -68,8 +77,23 @@ pub async fn open(
         cols: open.cols.clamp(10, 500),
         rows: open.rows.clamp(5, 200),
     };
-    let viewer = blocking(move || terminal::open(&paths, &name, write, size)).await?;
-    Ok(upgrade.on_upgrade(move |socket| pump(socket, viewer, write)))
+    let opened = blocking(move || terminal::open(&paths, &name, write, size)).await?;
+    let upgrade = upgrade.protocols([auth::PROTOCOL]);
+    Ok(match opened {
+        Opened::Running { viewer, history } => {
+            upgrade.on_upgrade(move |socket| pump(socket, viewer, history, write))
+        }
+        Opened::NotRunning => upgrade.on_upgrade(|mut socket| async move {
+            let _ = socket.send(close(NOT_RUNNING, "session not running")).await;
+        }),
+    })
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// Whether the request's `Origin` is the host it was sent to.
@@ -81,39 +105,49 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
-/// Copies the terminal's output to the browser and the browser's keys to the terminal until
-/// either side ends, then ends the tmux client (never the session).
-async fn pump(mut socket: WebSocket, viewer: Viewer, write: bool) {
+/// Sends the history, then relays until either side ends, then ends the tmux client (never
+/// the session).
+async fn pump(mut socket: WebSocket, viewer: Viewer, history: Vec<u8>, write: bool) {
     let Viewer { master, mut client } = viewer;
-    if let Ok(master) = nonblocking(master) {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            tokio::select! {
-                n = read(&master, &mut buf) => match n {
-                    Some(n) => {
-                        let out = Message::Binary(buf[..n].to_vec().into());
-                        if socket.send(out).await.is_err() {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-                frame = socket.recv() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if handle(&master, &text, write).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
-                },
-            }
-        }
+    let sent = history.is_empty() || socket.send(Message::Binary(history.into())).await.is_ok();
+    if let (true, Ok(master)) = (sent, nonblocking(master)) {
+        let last = match relay(&mut socket, &master, write).await {
+            true => close(ENDED, "session ended"),
+            false => Message::Close(None),
+        };
+        let _ = socket.send(last).await;
     }
-    let _ = socket.send(Message::Close(None)).await;
     // The client only shows the session; killing it ends nothing else.
     let _ = client.kill();
     let _ = tokio::task::spawn_blocking(move || client.wait()).await;
+}
+
+/// Copies the terminal's output to the browser and the browser's keys to the terminal until
+/// either side ends; true when the client ended.
+async fn relay(socket: &mut WebSocket, master: &AsyncFd<OwnedFd>, write: bool) -> bool {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            n = read(master, &mut buf) => match n {
+                Some(n) => {
+                    let out = Message::Binary(buf[..n].to_vec().into());
+                    if socket.send(out).await.is_err() {
+                        return false;
+                    }
+                }
+                None => return true,
+            },
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if handle(master, &text, write).await.is_err() {
+                        return false;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }
 
 fn nonblocking(master: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {

@@ -20,7 +20,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ),
     (
         "records",
-        &["paths", "product", "state", "snapshot", "stagger"],
+        &["paths", "product", "state", "snapshot", "stagger", "login"],
     ),
     ("testbed", &["testbed"]),
     ("lifecycle", &["lifecycle"]),

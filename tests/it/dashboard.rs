@@ -86,7 +86,7 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
         .args(["dashboard", "enable"])
         .stdout(
             "sessctl-dashboard.socket: written and reloaded\n\
-             sessctl-dashboard.socket: enabled and listening on http://127.0.0.1:7878/\n\
+             sessctl-dashboard.socket: enabled, listening on 127.0.0.1:7878; open http://sessctl.localhost:7878/\n\
              log in: open the link `sessctl dashboard url` prints\n",
         )
         .run();
@@ -208,9 +208,11 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
 
 /// `sessctl serve` on an ephemeral loopback port, with no manager: enough for everything that
 /// is decided before a product is read. Killed when dropped.
-struct Served {
+pub struct Served {
     child: Child,
-    client: Client,
+    pub client: Client,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
 }
 
 impl Drop for Served {
@@ -220,16 +222,27 @@ impl Drop for Served {
     }
 }
 
-fn serve(env: &Env) -> Served {
-    let (child, base) = spawn_server(env, &["--listen", "127.0.0.1:0"]);
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+pub fn serve(env: &Env) -> Served {
+    serve_with(env, &[])
+}
+
+/// `sessctl serve ARGS` on an ephemeral loopback port. It says it is served by its own host
+/// name; the tests reach it by its address, which it serves too.
+pub fn serve_with(env: &Env, args: &[&str]) -> Served {
+    let args = [&["--listen", "127.0.0.1:0"][..], args].concat();
+    let (child, base) = spawn_server(env, &args);
+    let port = base
+        .strip_prefix("http://sessctl.localhost:")
+        .unwrap_or_else(|| panic!("not served as sessctl.localhost: {base}"));
+    let addr = format!("127.0.0.1:{port}");
     Served {
         child,
-        client: Client::new(&base, None),
+        client: Client::new(&format!("http://{addr}"), None),
+        addr,
     }
 }
 
-/// `sessctl serve ARGS`, and where it says it listens (`http://ADDR:PORT`).
+/// `sessctl serve ARGS`, and where it says it is served (`http://HOST:PORT`).
 fn spawn_server(env: &Env, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(SESSCTL)
         .arg("serve")
@@ -253,147 +266,66 @@ fn spawn_server(env: &Env, args: &[&str]) -> (Child, String) {
     (child, base)
 }
 
-/// The CSRF value a logged-in page carries.
-fn csrf(client: &Client, cookie: &str) -> String {
-    let page = client.get("/", &[("cookie", cookie)]);
-    assert_eq!(page.status, 200, "{page:?}");
-    let (_, rest) = page
-        .body
-        .split_once(r#"<meta name="csrf" content=""#)
-        .expect("a csrf meta tag");
-    rest.split('"').next().expect("its value").to_string()
+/// The path of the one-time login link `sessctl dashboard url` prints, which must begin with
+/// `base` (the scheme, host and port).
+pub fn link_path(env: &Env, base: &str) -> String {
+    let link = env.sessctl().args(["dashboard", "url"]).stdout_read().run();
+    let link = String::from_utf8(link.stdout).expect("utf-8");
+    let path = link
+        .strip_suffix('\n')
+        .and_then(|l| l.strip_prefix(base))
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(path.starts_with("/login?code="), "{link}");
+    path.to_string()
 }
 
-#[test]
-fn only_the_tokens_holder_gets_in_and_a_cookie_changes_nothing_without_csrf() {
-    let env = Env::offline();
-    let served = serve(&env);
-    let c = &served.client;
-    let token = token(&env);
-    let bearer = format!("Bearer {token}");
-    let cookie = format!("sessctl_token={token}");
-
-    let none = c.get("/api/products", &[]);
-    assert_eq!(
-        (none.status, none.header("www-authenticate")),
-        (401, Some("Bearer"))
-    );
-    assert_eq!(
-        none.body,
-        "{\n  \"error\": \"no token: log in, or send `Authorization: Bearer <token>` (`sessctl dashboard token` prints it)\",\n  \"exit_code\": 2\n}\n"
-    );
-    let wrong = c.get("/api/products", &[("authorization", "Bearer 0123")]);
-    assert_eq!(wrong.status, 401);
-    assert_eq!(
-        wrong.json()["error"],
-        "wrong token: `sessctl dashboard token` prints the right one"
-    );
-    let right = c.get("/api/products", &[("authorization", &bearer)]);
-    assert_eq!((right.status, right.body.as_str()), (200, "[]\n"));
-
-    // A page sends a stranger to the login page.
-    let page = c.get("/", &[]);
-    assert_eq!(
-        (page.status, page.header("location")),
-        (303, Some("/login"))
-    );
-
-    // The cookie reads; a change needs the page's CSRF value too (then it reaches the
-    // product check: there is no product "web").
-    assert_eq!(c.get("/api/products", &[("cookie", &cookie)]).status, 200);
-    let forged = c.post("/api/products/web/start", &[("cookie", &cookie)], None);
-    assert_eq!(forged.status, 403, "{forged:?}");
-    let csrf = csrf(c, &cookie);
-    let real = c.post(
-        "/api/products/web/start",
-        &[("cookie", &cookie), ("x-sessctl-csrf", &csrf)],
-        None,
-    );
-    assert_eq!(real.status, 404, "{real:?}");
-    assert_eq!(
-        real.json()["error"],
-        "no product \"web\"; `sessctl list` shows the products"
-    );
-
-    // No path reaches anything but a product.
-    for path in [
-        "/api/products/..%2F..%2Fetc%2Fpasswd",
-        "/api/products/..",
-        "/api/products/-x/events",
-        "/api/products/dashboard",
-    ] {
-        let reply = c.get(path, &[("authorization", &bearer)]);
-        assert_eq!(reply.status, 404, "{path}: {reply:?}");
-    }
-    assert_eq!(c.get("/p/..%2Fetc", &[("cookie", &cookie)]).status, 404);
-    let action = c.post(
-        "/api/products/..%2Fx/start",
-        &[("authorization", &bearer)],
-        None,
-    );
-    assert_eq!(action.status, 404);
-
-    // The assets and the manifest are public and embedded.
-    for (path, kind) in [
-        ("/static/app.js", "text/javascript"),
-        ("/static/app.css", "text/css"),
-        ("/static/icon-192.png", "image/png"),
-        ("/static/icon-512.png", "image/png"),
-        ("/manifest.webmanifest", "application/manifest+json"),
-    ] {
-        let reply = c.get(path, &[]);
-        assert_eq!(
-            (reply.status, reply.header("content-type")),
-            (200, Some(kind)),
-            "{path}"
-        );
-    }
-    let manifest: Value = c.get("/manifest.webmanifest", &[]).json();
-    assert_eq!(manifest["display"], "standalone");
+/// A browser's login session: the cookie it sends everywhere, and the key its pages send.
+pub struct Login {
+    /// `sessctl_session=SECRET`, as a `Cookie` header holds it.
+    pub cookie: String,
+    pub key: String,
 }
 
-#[test]
-fn login_sets_a_strict_http_only_cookie_and_failed_logins_are_rate_limited() {
-    let env = Env::offline();
-    let served = serve(&env);
-    let c = &served.client;
-    let token = token(&env);
-    let form = [("content-type", "application/x-www-form-urlencoded")];
-
-    assert_eq!(c.get("/login", &[]).status, 200);
-    let login = c.post("/login", &form, Some(&format!("token={token}")));
-    assert_eq!(
-        (login.status, login.header("location")),
-        (303, Some("/")),
-        "{login:?}"
-    );
-    assert_eq!(
-        login.header("set-cookie"),
-        Some(
-            format!("sessctl_token={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000")
-                .as_str()
-        )
-    );
-    let link = c.get(&format!("/login?token={token}"), &[]);
-    assert_eq!(link.status, 303);
-
-    for _ in 0..5 {
-        let wrong = c.post("/login", &form, Some("token=guess"));
-        assert_eq!(wrong.status, 401);
-        assert!(wrong.body.contains("wrong token"), "{wrong:?}");
+impl Login {
+    /// The headers a logged-in page's requests carry.
+    pub fn headers(&self) -> [(&str, &str); 2] {
+        [("cookie", &self.cookie), ("x-sessctl-key", &self.key)]
     }
-    // Limited now: a sixth guess, the right token and a bearer all wait.
-    assert_eq!(c.post("/login", &form, Some("token=guess")).status, 429);
+}
+
+/// Logs in with the login form as a browser whose `User-Agent` is `agent`.
+pub fn log_in(client: &Client, token: &str, agent: &str) -> Login {
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("user-agent", agent),
+    ];
+    let reply = client.post("/login", &form, Some(&format!("token={token}")));
     assert_eq!(
-        c.post("/login", &form, Some(&format!("token={token}")))
-            .status,
-        429
+        (reply.status, reply.header("location")),
+        (303, Some("/login/done")),
+        "{reply:?}"
     );
-    let bearer = format!("Bearer {token}");
-    assert_eq!(
-        c.get("/api/products", &[("authorization", &bearer)]).status,
-        429
-    );
+    login_of(&reply)
+}
+
+/// The login session a login's answer sets: its first cookie (`sessctl_session`, or under
+/// HTTPS `__Host-sessctl_session`), and the key.
+pub fn login_of(reply: &Reply) -> Login {
+    let cookies: Vec<&str> = reply
+        .all("set-cookie")
+        .into_iter()
+        .filter_map(|c| c.split(';').next())
+        .collect();
+    let (Some(cookie), Some(key)) = (
+        cookies.first(),
+        cookies.iter().find_map(|c| c.strip_prefix("sessctl_key=")),
+    ) else {
+        panic!("no session and key cookies in {reply:?}");
+    };
+    Login {
+        cookie: cookie.to_string(),
+        key: key.to_string(),
+    }
 }
 
 #[test]
@@ -442,6 +374,7 @@ fn with_tls_the_dashboard_listens_beyond_loopback_speaks_only_https_and_its_cook
     let served = Served {
         child,
         client: Client::new(&base, None),
+        addr: String::new(),
     };
     let port = base
         .strip_prefix("https://0.0.0.0:")
@@ -450,17 +383,25 @@ fn with_tls_the_dashboard_listens_beyond_loopback_speaks_only_https_and_its_cook
     let token = token(&env);
 
     let form = [("content-type", "application/x-www-form-urlencoded")];
+    // Under HTTPS the session's cookie takes the `__Host-` prefix: the browser then takes it
+    // only from this host, over TLS, for every path.
     let login = c.post("/login", &form, Some(&format!("token={token}")));
+    let cookies = login.all("set-cookie");
+    let session = cookies[0]
+        .strip_prefix("__Host-sessctl_session=")
+        .and_then(|c| c.split_once(';'))
+        .unwrap_or_else(|| panic!("{login:?}"));
     assert_eq!(
-        login.header("set-cookie"),
-        Some(
-            format!(
-                "sessctl_token={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000; Secure"
-            )
-            .as_str()
-        ),
+        session.1, " HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000; Secure",
         "{login:?}"
     );
+    assert!(cookies[1].ends_with("; SameSite=Strict; Path=/login/done; Max-Age=120; Secure"));
+    let secure = login_of(&login);
+    assert_eq!(
+        secure.cookie,
+        format!("__Host-sessctl_session={}", session.0)
+    );
+    assert_eq!(c.get("/api/products", &secure.headers()).status, 200);
     let bearer = format!("Bearer {token}");
     let list = c.get("/api/products", &[("authorization", &bearer)]);
     assert_eq!((list.status, list.json()), (200, json!([])), "{list:?}");
@@ -499,22 +440,19 @@ fn the_socket_activated_dashboard_serves_https_beyond_loopback_and_its_link_says
         .args(["--tls-cert", &cert, "--tls-key", &key])
         .stdout(
             "sessctl-dashboard.socket: written and reloaded\n\
-             sessctl-dashboard.socket: enabled and listening on https://0.0.0.0:8443/\n\
+             sessctl-dashboard.socket: enabled, listening on 0.0.0.0:8443; open https://0.0.0.0:8443/\n\
              log in: open the link `sessctl dashboard url` prints\n",
         )
         .run();
     let token = token(&env);
-    env.sessctl()
-        .args(["dashboard", "url"])
-        .stdout(&format!("https://0.0.0.0:8443/login?token={token}\n"))
-        .run();
+    let path = link_path(&env, "https://0.0.0.0:8443");
     let netns = env.bed.as_ref().expect("a manager").netns();
     let c = Client::trusting(
         "https://127.0.0.1:8443",
         Some(netns.try_clone_to_owned().expect("dup netns")),
         &der,
     );
-    let link = c.get(&format!("/login?token={token}"), &[]);
+    let link = c.get(&path, &[]);
     assert_eq!(link.status, 303, "{link:?}");
     assert!(
         link.header("set-cookie")
@@ -571,10 +509,11 @@ fn the_token_is_private_and_a_token_others_can_read_is_refused() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    env.sessctl()
-        .args(["dashboard", "url"])
-        .stdout(&format!("http://127.0.0.1:7878/login?token={first}\n"))
-        .run();
+    // The login link carries a one-time code, never the token.
+    let path = link_path(&env, "http://sessctl.localhost:7878");
+    let code = &path["/login?code=".len()..];
+    assert_eq!(code.len(), 64, "{path}");
+    assert!(!path.contains(&first));
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     env.sessctl()
         .args(["dashboard", "token"])
@@ -598,7 +537,7 @@ fn the_dashboards_name_is_no_products() {
 
 /// A WebSocket onto `path` of the server at `addr`, as the dashboard's page opens it: with the
 /// login cookie and the page's own origin. Reads are bounded by a minute.
-fn terminal(addr: &str, path: &str, cookie: &str) -> tungstenite::WebSocket<TcpStream> {
+fn terminal(addr: &str, path: &str, login: &Login) -> tungstenite::WebSocket<TcpStream> {
     use tungstenite::client::IntoClientRequest;
     let stream = TcpStream::connect(addr).expect("connecting to the dashboard");
     stream
@@ -608,7 +547,13 @@ fn terminal(addr: &str, path: &str, cookie: &str) -> tungstenite::WebSocket<TcpS
         .into_client_request()
         .expect("a WebSocket request");
     let headers = request.headers_mut();
-    headers.insert("cookie", cookie.parse().expect("a header"));
+    headers.insert("cookie", login.cookie.parse().expect("a header"));
+    // A browser cannot add a header to a WebSocket: the page's key is its second subprotocol.
+    let protocols = format!("sessctl, sessctl.key.{}", login.key);
+    headers.insert(
+        "sec-websocket-protocol",
+        protocols.parse().expect("a header"),
+    );
     let origin = format!("http://{addr}");
     headers.insert("origin", origin.parse().expect("a header"));
     tungstenite::client(request, stream)
@@ -651,33 +596,44 @@ fn the_terminal_types_into_the_session_only_when_asked_and_only_from_the_dashboa
         .run();
     let before = identity(&env);
     let served = serve(&env);
-    let addr = served.client.base.trim_start_matches("http://").to_string();
-    let cookie = format!("sessctl_token={}", token(&env));
+    let addr = served.addr.clone();
+    let login = log_in(&served.client, &token(&env), "test");
     let path = "/api/products/web/terminal";
 
-    // Another site's page cannot open it with the user's cookie, nor can a request without
-    // an origin.
+    // Another site's page cannot open it with the user's cookie and key, nor can a request
+    // without an origin; the cookie alone (all a server on another port could be sent) opens
+    // nothing.
     let upgrade = [
         ("connection", "Upgrade"),
         ("upgrade", "websocket"),
         ("sec-websocket-version", "13"),
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        ("cookie", cookie.as_str()),
     ];
-    let foreign = [&upgrade[..], &[("origin", "http://evil.example")]].concat();
+    let keyed = [&upgrade[..], &login.headers()[..]].concat();
+    let foreign = [&keyed[..], &[("origin", "http://evil.example")]].concat();
     assert_eq!(served.client.get(path, &foreign).status, 403);
-    assert_eq!(served.client.get(path, &upgrade).status, 403);
+    assert_eq!(served.client.get(path, &keyed).status, 403);
+    let origin = format!("http://{addr}");
+    let cookie_only = [
+        &upgrade[..],
+        &[
+            ("cookie", login.cookie.as_str()),
+            ("origin", origin.as_str()),
+        ],
+    ]
+    .concat();
+    assert_eq!(served.client.get(path, &cookie_only).status, 401);
 
     // A read-only viewer's keys never arrive: its frames are handled in order, so once its
     // resize shows, its keys have been handled too.
-    let mut viewer = terminal(&addr, &format!("{path}?cols=100&rows=30"), &cookie);
+    let mut viewer = terminal(&addr, &format!("{path}?cols=100&rows=30"), &login);
     send(&mut viewer, json!({"input": "echo typed-read-only\r"}));
     send(&mut viewer, json!({"resize": [90, 20]}));
     wait_for("the read-only viewer's resize", || {
         clients(&env).contains("90x20 1").then_some(())
     });
 
-    let mut writer = terminal(&addr, &format!("{path}?write=1&cols=100&rows=30"), &cookie);
+    let mut writer = terminal(&addr, &format!("{path}?write=1&cols=100&rows=30"), &login);
     send(&mut writer, json!({"input": "echo hello-from-phone\r"}));
     wait_for("the typed command's output in the pane", || {
         pane_shows(&env, "hello-from-phone").then_some(())
@@ -700,4 +656,44 @@ fn the_terminal_types_into_the_session_only_when_asked_and_only_from_the_dashboa
         clients(&env).is_empty().then_some(())
     });
     assert_eq!(identity(&env), before);
+}
+
+#[test]
+fn env_values_are_masked_in_every_answer_unless_asked_for() {
+    let Some(env) = manager("dashboard-env") else {
+        return;
+    };
+    env.sessctl()
+        .args(["enable", "web", "--env", "SECRET_X=hunter2", "--no-start"])
+        .args(["--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    // An edited unit: doctor's fix is the `enable` command, with the product's --env.
+    let unit = env.config_home().join("systemd/user/sessctl-web.service");
+    let mut text = std::fs::read_to_string(&unit).expect("the unit");
+    text.push_str("# edited\n");
+    std::fs::write(&unit, text).expect("editing the unit");
+    let served = serve(&env);
+    let c = &served.client;
+    let login = log_in(c, &token(&env), "test");
+    let cli = cli_json(&env, &["doctor", "--json"]);
+    assert!(cli.to_string().contains("SECRET_X=hunter2"), "{cli:#}");
+    for path in [
+        "/api/doctor",
+        "/api/products",
+        "/api/products/web",
+        "/p/web",
+        "/",
+    ] {
+        let masked = c.get(path, &login.headers());
+        assert_eq!(masked.status, 200, "{path}: {masked:?}");
+        assert!(!masked.body.contains("hunter2"), "{path}: {}", masked.body);
+    }
+    let doctor = c.get("/api/doctor", &login.headers());
+    assert!(doctor.body.contains("SECRET_X=••••"), "{}", doctor.body);
+    let page = c.get("/p/web", &login.headers());
+    assert!(page.body.contains("SECRET_X=••••"), "{}", page.body);
+    // Asked for, the answer is the CLI's.
+    let revealed = ok(c.get("/api/doctor?reveal=env", &login.headers()));
+    assert_eq!(steady(revealed), steady(cli));
 }

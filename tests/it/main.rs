@@ -4,6 +4,7 @@ mod support;
 
 mod architecture;
 mod attach;
+mod attacker;
 mod browser;
 mod chaos;
 mod churn;
@@ -17,6 +18,8 @@ mod gc;
 mod journal;
 mod layout;
 mod lifecycle;
+mod limits;
+mod login;
 mod output;
 mod package;
 mod readme;

@@ -1,10 +1,12 @@
 //! Debian's chromium, driven through chromedriver (WebDriver) with fantoccini, inside the
 //! private manager's network namespace so that it reaches the socket-activated dashboard
-//! there, and nothing else.
+//! there, and nothing else; and what a test does with it as a user would: log in, tap, swipe
+//! or wheel, wait for the page.
 //!
 //! A socket belongs to the namespace of the thread that makes it, so the driver is started
 //! through `nsenter`, and the WebDriver client runs on a single-threaded runtime on a thread
-//! that joined the namespace ([`Browser::run`]).
+//! that joined the namespace ([`Browser::run`]). The browser runs in a time zone other than
+//! UTC ([`TIME_ZONE`]), so that a time shown in UTC differs from one shown in local time.
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
@@ -18,6 +20,15 @@ use nix::sched::{setns, CloneFlags};
 use serde_json::{json, Value};
 
 use super::Env;
+
+/// Where the browser finds the dashboard: chromium resolves every `*.localhost` name to
+/// loopback itself.
+pub const BASE: &str = "http://sessctl.localhost:7878";
+
+/// The browser's time zone: UTC+05:30 all year, no daylight saving time.
+pub const TIME_ZONE: &str = "Asia/Kolkata";
+/// [`TIME_ZONE`]'s offset from UTC, in minutes.
+pub const TIME_ZONE_OFFSET: i64 = 5 * 60 + 30;
 
 /// The viewports the dashboard is tested at: a phone's, and a desktop's.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +111,7 @@ fn start(env: &Env) -> Result<Driver, String> {
         .arg(format!("--net={path}"))
         .args(["chromedriver", "--port=9515"])
         .env("HOME", env.scratch.as_os_str())
+        .env("TZ", TIME_ZONE)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -182,10 +194,31 @@ pub async fn text(c: &Client, css: &str) -> String {
     }
 }
 
-/// Taps the element matching `css` as a finger would: at its centre on screen, which is found
-/// in one script; a refresh that replaces the element puts its successor at the same spot.
-pub async fn tap(c: &Client, css: &str) {
-    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+/// Logs the browser in as a user does, by opening the one-time link `sessctl dashboard url`
+/// printed (`path`: its path and query), and waits until the list shows.
+pub async fn log_in(c: &Client, path: &str) {
+    c.goto(&format!("{BASE}{path}"))
+        .await
+        .expect("opening the login link");
+    until(
+        c,
+        "the logged-in list",
+        "location.pathname === '/' && document.querySelector('#updated')",
+    )
+    .await;
+}
+
+/// Asks the page to refresh its live part and waits until it shows the answer.
+pub async fn refreshed(c: &Client) {
+    let script = "return window.sessctlRefresh && window.sessctlRefresh().then(() => true);";
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|err| panic!("refreshing the page: {err}"));
+}
+
+/// The centre on screen of the element matching `css`, scrolled into view first; found in one
+/// script, as the page may replace the element at any time.
+async fn centre(c: &Client, css: &str) -> (f64, f64) {
     element(c, css).await;
     let script = "const e = document.querySelector(arguments[0]); \
         e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); \
@@ -194,14 +227,25 @@ pub async fn tap(c: &Client, css: &str) {
         .execute(script, vec![css.into()])
         .await
         .unwrap_or_else(|err| panic!("locating {css}: {err}"));
-    let (Some(x), Some(y)) = (centre[0].as_f64(), centre[1].as_f64()) else {
-        panic!("locating {css}: {centre}");
-    };
+    match (centre[0].as_f64(), centre[1].as_f64()) {
+        (Some(x), Some(y)) => (x.floor(), y.floor()),
+        _ => panic!("locating {css}: {centre}"),
+    }
+}
+
+/// Taps the element matching `css` as a hurried finger would: it aims at the element's centre,
+/// the page refreshes its live part meanwhile (whatever changed since is now on screen), and
+/// the finger lands where it aimed, in one action. A page whose layout moves with its state
+/// makes the tap miss.
+pub async fn tap(c: &Client, css: &str) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let (x, y) = centre(c, css).await;
+    refreshed(c).await;
     let finger = MouseActions::new("finger".to_string())
         .then(PointerAction::MoveTo {
             duration: None,
-            x: x.floor(),
-            y: y.floor(),
+            x,
+            y,
         })
         .then(PointerAction::Down {
             button: MOUSE_BUTTON_LEFT,
@@ -212,6 +256,48 @@ pub async fn tap(c: &Client, css: &str) {
     c.perform_actions(finger)
         .await
         .unwrap_or_else(|err| panic!("tapping {css}: {err}"));
+}
+
+/// Scrolls the element matching `css` back (towards its top) by about a screenful, as its
+/// user would: a finger's swipe down on a phone, the wheel on a desktop.
+pub async fn scroll_back(c: &Client, viewport: Viewport, css: &str) {
+    use fantoccini::actions::{
+        InputSource, PointerAction, TouchActions, WheelAction, WheelActions, MOUSE_BUTTON_LEFT,
+    };
+    let (x, y) = centre(c, css).await;
+    let done = match viewport {
+        Viewport::Phone => {
+            let swipe = TouchActions::new("swiping finger".to_string())
+                .then(PointerAction::MoveTo {
+                    duration: None,
+                    x,
+                    y: y - 100.0,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::MoveTo {
+                    duration: Some(Duration::from_millis(250)),
+                    x,
+                    y: y + 100.0,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+            c.perform_actions(swipe).await
+        }
+        Viewport::Desktop => {
+            let wheel = WheelActions::new("wheel".to_string()).then(WheelAction::Scroll {
+                duration: None,
+                x: x as i64,
+                y: y as i64,
+                delta_x: 0,
+                delta_y: -200,
+            });
+            c.perform_actions(wheel).await
+        }
+    };
+    done.unwrap_or_else(|err| panic!("scrolling {css} back: {err}"));
 }
 
 /// Polls the page's `script` (a JavaScript expression) until it is true, for at most a minute.

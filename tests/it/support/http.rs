@@ -23,6 +23,15 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of header `name`, in order (`set-cookie` comes once per cookie).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The body as JSON; the test fails naming the reply when it is not.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
@@ -130,4 +139,58 @@ fn request(
         // Lossy: an icon's bytes are checked by their content type, not read as text.
         body: String::from_utf8_lossy(&response.body_mut().read_to_vec()?).into_owned(),
     })
+}
+
+/// One HTTP/1.1 request written by hand to `addr` (`127.0.0.1:PORT`) from the source address
+/// `from`, for what a client library will not send: another `Host`, another source. `head` is
+/// the request line and headers without the blank line; the connection closes after it.
+pub fn raw(addr: &str, from: std::net::IpAddr, head: &str) -> Reply {
+    use std::io::{Read, Write};
+    let stream = connect_from(addr, from);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a read timeout");
+    let mut stream = stream;
+    write!(stream, "{head}\r\nConnection: close\r\n\r\n").expect("writing the request");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("reading the answer");
+    parse(&String::from_utf8_lossy(&answer))
+}
+
+/// A TCP connection to `addr` whose source address is `from` (any of 127.0.0.0/8).
+pub fn connect_from(addr: &str, from: std::net::IpAddr) -> std::net::TcpStream {
+    let to: std::net::SocketAddr = addr.parse().expect("an address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(std::net::SocketAddr::new(from, 0))
+        .unwrap_or_else(|err| panic!("binding to {from}: {err}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a runtime");
+    let stream = runtime
+        .block_on(socket.connect(to))
+        .unwrap_or_else(|err| panic!("connecting to {addr} from {from}: {err}"));
+    let stream = stream.into_std().expect("a std stream");
+    stream.set_nonblocking(false).expect("a blocking stream");
+    stream
+}
+
+fn parse(answer: &str) -> Reply {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
 }
