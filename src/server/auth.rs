@@ -307,6 +307,19 @@ pub fn logout_cookie(secure: bool) -> String {
     }
 }
 
+/// The cookie that held the token itself before login sessions.
+pub const LEGACY_COOKIE: &str = "sessctl_token";
+
+/// The `Set-Cookie` value that drops [`LEGACY_COOKIE`].
+pub fn drop_legacy_cookie() -> String {
+    format!("{LEGACY_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+/// Whether the request carries cookie `name`.
+pub fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    cookie(headers, name).is_some()
+}
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

@@ -27,7 +27,13 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 /// The headers every answer carries; `Cache-Control: no-store` unless the handler chose (the
 /// embedded assets, which hold nothing of the user's).
 pub async fn headers(request: Request, next: Next) -> Response {
+    let legacy = auth::has_cookie(request.headers(), auth::LEGACY_COOKIE);
     let mut response = next.run(request).await;
+    if legacy {
+        // Before login sessions the cookie held the token itself, for a year, and went to every
+        // port of the host: a browser that still sends it is told to drop it.
+        set_cookie(&mut response, &auth::drop_legacy_cookie());
+    }
     let headers = response.headers_mut();
     for (name, value) in [
         ("content-security-policy", CONTENT_SECURITY_POLICY),

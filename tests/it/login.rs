@@ -109,6 +109,16 @@ fn a_session_the_server_does_not_know_is_logged_out_and_logout_ends_one() {
     );
     assert!(page.header("set-cookie").is_some(), "{page:?}");
 
+    // The cookie of the versions before login sessions held the token itself: it opens
+    // nothing, and a browser that still sends it is told to drop it.
+    let legacy = format!("sessctl_token={token}");
+    let legacy = c.get("/api/products", &[("cookie", &legacy)]);
+    assert_eq!(legacy.status, 401, "{legacy:?}");
+    assert_eq!(
+        legacy.header("set-cookie"),
+        Some("sessctl_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    );
+
     let login = log_in(c, &token, PHONE);
     let out = c.post("/logout", &login.headers(), None);
     assert_eq!(out.status, 204, "{out:?}");
