@@ -159,11 +159,10 @@ impl Logins {
     }
 
     /// Drops what has expired or was made with another token.
-    fn prune(&mut self, token: &str, now: &str) {
-        self.sessions
-            .retain(|s| s.token == token && s.expires.as_str() > now);
-        self.codes
-            .retain(|c| c.token == token && c.expires.as_str() > now);
+    fn prune(&mut self, token: &str, now: SystemTime) {
+        self.sessions.retain(|s| s.is_live(token, now));
+        let now = rfc3339(now);
+        self.codes.retain(|c| c.token == token && c.expires > now);
     }
 }
 
@@ -191,7 +190,7 @@ fn lock(paths: &Paths) -> Result<Lock> {
 fn change<T>(paths: &Paths, token: &str, edit: impl FnOnce(&mut Logins) -> T) -> Result<T> {
     let _lock = lock(paths)?;
     let mut logins = load(paths)?;
-    logins.prune(&token_mark(token), &rfc3339(SystemTime::now()));
+    logins.prune(&token_mark(token), SystemTime::now());
     let out = edit(&mut logins);
     save(paths, &logins)?;
     Ok(out)
