@@ -40,7 +40,7 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     // Without CI set, setup skips when the client is missing; a bench must not.
-    let c = support::claude::setup("bench-wait")
+    let c = support::claude::setup("bench-wait", support::client::CLAUDE.newest())
         .ok_or_else(|| anyhow::anyhow!("no real Claude Code or no private manager (see above)"))?;
     c.enable(&c.project);
     c.wait_ready();

@@ -231,7 +231,11 @@ pub enum Transcript {
     Repair {
         /// A product (its pinned conversation) or a transcript file.
         target: String,
-        /// Pin the product to the repaired conversation; its next start resumes it.
+        /// Pin the product to the repaired conversation. A running session is stopped first,
+        /// the copy is made of what its agent left, and the session is started again on the
+        /// copy, so no turn written meanwhile is lost; a stopped session resumes the copy at its
+        /// next start. Refused while a process outside the product's unit writes the
+        /// conversation (stop it, then run this again).
         #[arg(long)]
         adopt: bool,
         /// With --adopt: adopt a copy that drops records of the conversation (each one is
@@ -520,6 +524,12 @@ pub struct AgentLaunch {
     /// Seconds kept between two products' agent starts; 0 turns it off.
     #[arg(long)]
     pub stagger: u32,
+    /// Pin file and agent of an agent that picks its own conversation ids: the pane pins the
+    /// conversation the agent begins as soon as it appears.
+    #[arg(long, requires = "agent")]
+    pub pin: Option<PathBuf>,
+    #[arg(long, requires = "pin")]
+    pub agent: Option<String>,
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
 }

@@ -36,6 +36,12 @@ impl Pin {
         store::read_json(path)
     }
 
+    /// Writes this pin to `path` unless a pin is there already; whether it wrote.
+    pub fn create(&self, path: &Path) -> Result<bool> {
+        let text = serde_json::to_string_pretty(self)?;
+        store::create_private(path, text.as_bytes())
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
         store::write_json(path, self, "the pin")
     }

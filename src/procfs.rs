@@ -106,6 +106,22 @@ pub fn processes_of(uid: Uid) -> Vec<Process> {
     pids.into_iter().filter_map(read).collect()
 }
 
+/// The environment of process `pid` (`KEY=VALUE` each); empty when it cannot be read.
+pub fn environ(pid: u32) -> Vec<String> {
+    split(fs::read(format!("/proc/{pid}/environ")).unwrap_or_default())
+}
+
+/// The NUL-separated words of a /proc file.
+fn split(raw: Vec<u8>) -> Vec<String> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|b| *b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
 fn read(pid: u32) -> Option<Process> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (head, rest) = stat.rsplit_once(')')?;
@@ -116,22 +132,13 @@ fn read(pid: u32) -> Option<Process> {
         return None;
     }
     let ppid = fields.next()?.parse().ok()?;
-    let split = |raw: Vec<u8>| -> Vec<String> {
-        let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
-        if raw.is_empty() {
-            return Vec::new();
-        }
-        raw.split(|b| *b == 0)
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect()
-    };
     let argv = split(fs::read(format!("/proc/{pid}/cmdline")).ok()?);
     // Kernel threads have no command line.
     if argv.is_empty() {
         return None;
     }
     let environ = match comm == TMUX_SERVER {
-        true => split(fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()),
+        true => environ(pid),
         false => Vec::new(),
     };
     Some(Process {

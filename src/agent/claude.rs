@@ -8,21 +8,25 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
 use anyhow::{bail, Context, Result};
+use serde_json::json;
 
 use super::{AgentEnv, Moved, Profile, RetentionRisk};
 use crate::store;
 
 pub struct Claude;
 
+/// The variable that turns Claude Code's Agent View and its daemon off.
+pub const AGENT_VIEW_OFF: &str = "CLAUDE_CODE_DISABLE_AGENT_VIEW";
+
 impl Profile for Claude {
     fn name(&self) -> &'static str {
         "claude"
     }
 
+    /// `claude.exe` is the native binary npm's `claude` links to since 2.1.
     fn programs(&self) -> &'static [&'static str] {
-        &["claude"]
+        &["claude", "claude.exe"]
     }
 
     fn placing(&self) -> &'static [&'static str] {
@@ -31,6 +35,22 @@ impl Profile for Claude {
 
     fn pins(&self) -> bool {
         true
+    }
+
+    /// Claude Code 2.1.332's Agent View (the footer's "← for agents") moves the conversation
+    /// into a fork run by a background daemon: the next turns go to the fork, in the daemon's
+    /// cgroup (outside the unit when a terminal started the daemon), and the pinned
+    /// conversation resumes without them (tests/it/real_claude.rs). Any value turns it off.
+    fn unit_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[(AGENT_VIEW_OFF, "1")]
+    }
+
+    /// Its Agent View daemon and the hosts it runs conversations in (`claude daemon run`,
+    /// `bg-pty-host`, `bg-spare`) run whatever conversation they are handed, for every
+    /// product of the config directory.
+    fn shared_server(&self, argv: &[String]) -> bool {
+        let words = |w: &[&str]| argv.windows(w.len()).any(|pair| pair.iter().eq(w.iter()));
+        words(&["daemon", "run"]) || argv.iter().any(|a| a == "bg-pty-host" || a == "bg-spare")
     }
 
     fn first_pin(&self) -> Result<Option<String>> {
@@ -45,12 +65,17 @@ impl Profile for Claude {
         find_transcript(env, id)
     }
 
-    /// `--resume` looks only in the project folder of the working directory, and
-    /// `--session-id` of an id whose transcript exists there fails ("already in use"): so a
-    /// transcript found in another project folder (the product's directory changed) is first
-    /// copied into this one, the original kept, and `--session-id` is passed only for a
-    /// conversation that has no transcript anywhere.
-    fn resume_args(&self, env: &AgentEnv, dir: &str, id: &str) -> Result<Vec<String>> {
+    /// `--resume` of Claude Code 2.1.197 looks only in the project folder of the working
+    /// directory; 2.1.332 looks there first, and else appends to the file it finds in another
+    /// folder (tests/it/real_claude.rs, both versions). `--session-id` of an id whose
+    /// transcript exists there fails ("already in use"). So a transcript found in another
+    /// project folder (the product's directory changed) is first copied into this one, the
+    /// original kept, which both versions then resume and go on in; `--session-id` is passed
+    /// only for a conversation that has no transcript anywhere.
+    fn start_args(&self, env: &AgentEnv, dir: &str, pinned: Option<&str>) -> Result<Vec<String>> {
+        let Some(id) = pinned else {
+            return Ok(Vec::new());
+        };
         Ok(match find_transcript(env, id)? {
             None => vec!["--session-id".into(), id.to_string()],
             Some(found) => {
@@ -315,7 +340,9 @@ impl Head {
             let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
-            let forked = record.pointer("/forkedFrom/sessionId").and_then(|v| v.as_str());
+            let forked = record
+                .pointer("/forkedFrom/sessionId")
+                .and_then(|v| v.as_str());
             if forked == Some(pinned) {
                 return Ok(Head::Forked);
             }
@@ -365,7 +392,10 @@ mod tests {
                 r#"{"parentUuid":"a","uuid":"b"}"#,
             ],
         );
-        assert!(matches!(Head::read(&own, "p").unwrap(), Head::SelfContained));
+        assert!(matches!(
+            Head::read(&own, "p").unwrap(),
+            Head::SelfContained
+        ));
         let cont = write(
             "cont.jsonl",
             &[

@@ -69,13 +69,18 @@ pub trait Profile: Sync {
         Ok(None)
     }
 
-    /// The arguments, put right after the program, that continue conversation `id` in `dir`.
-    fn resume_args(&self, _env: &AgentEnv, _dir: &str, _id: &str) -> Result<Vec<String>> {
+    /// The arguments put right after the program on every start in `dir`: those that continue
+    /// the `pinned` conversation, and those that keep every process of the agent in the
+    /// product's own unit (no daemon shared with another product).
+    fn start_args(
+        &self,
+        _env: &AgentEnv,
+        _dir: &str,
+        _pinned: Option<&str>,
+    ) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 
-    /// The conversation the agent went on with in `dir`, when it is not `pinned`: a new file
-    /// that continues the pinned one, or, with no pin yet, the one its first start created.
     /// Arguments that make the agent say when it waits for its human, given `notify`, the
     /// shell command that records it (`<notify> stop`, `<notify> notification`, and
     /// `<notify> --clear` at the next prompt). Empty for an agent that cannot; tmux's silence
@@ -84,6 +89,9 @@ pub trait Profile: Sync {
         Ok(Vec::new())
     }
 
+    /// The conversation the agent went on with in `dir`, when it is not `pinned`: a new file
+    /// that continues the pinned one, or, with no pin yet, the newest one it began there (the
+    /// unit checks that it began after the agent's launch).
     fn successor(
         &self,
         _env: &AgentEnv,
@@ -91,6 +99,20 @@ pub trait Profile: Sync {
         _pinned: Option<&str>,
     ) -> Result<Option<Moved>> {
         Ok(None)
+    }
+
+    /// Environment the product's unit sets for the agent, before the product's own `--env`
+    /// (which wins): settings that keep every process and every turn of the conversation in
+    /// the product's unit.
+    fn unit_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// Whether a process running `argv` (its program one of [`Profile::programs`]) is one of
+    /// the agent's servers that serve every conversation of the agent's home, whichever product
+    /// or terminal started it: a process no product's unit should hold, nor live outside.
+    fn shared_server(&self, _argv: &[String]) -> bool {
+        false
     }
 
     /// The agent's own setting that will delete the conversation within a year, if any.
@@ -141,6 +163,15 @@ impl Agent {
         PROFILES.iter().flat_map(|p| p.programs().iter().copied())
     }
 
+    /// The agent whose shared server (see [`Profile::shared_server`]) a process running `argv`
+    /// is, if any.
+    pub fn shared_server_of(argv: &[String]) -> Option<Agent> {
+        // The program, or the script an interpreter runs (`node .../gemini.js`).
+        (argv.iter().take(2))
+            .map(|word| Agent::detect(word))
+            .find(|agent| agent.0.shared_server(argv))
+    }
+
     pub fn profile(self) -> &'static dyn Profile {
         self.0
     }
@@ -149,15 +180,15 @@ impl Agent {
         self.0.name()
     }
 
-    /// The agent's command line for this start in `dir`, on pinned conversation `id`.
-    pub fn pinned_argv(
+    /// The agent's command line for this start in `dir`, on the `pinned` conversation.
+    pub fn start_argv(
         self,
         env: &AgentEnv,
         dir: &str,
         argv: &[String],
-        id: &str,
+        pinned: Option<&str>,
     ) -> Result<Vec<String>> {
-        let flags = self.0.resume_args(env, dir, id)?;
+        let flags = self.0.start_args(env, dir, pinned)?;
         let mut out = Vec::with_capacity(argv.len() + flags.len());
         out.extend(argv.first().cloned());
         out.extend(flags);
@@ -263,6 +294,14 @@ impl AgentEnv {
         }
     }
 
+    /// Whether `agent` keeps its data in the same place under both environments: the same
+    /// `HOME` and the same variables of its own.
+    pub fn same_home(&self, other: &AgentEnv, agent: Agent) -> bool {
+        let keys = agent.profile().placing().iter().copied().chain(["HOME"]);
+        keys.into_iter()
+            .all(|key| self.vars.get(key) == other.vars.get(key))
+    }
+
     /// `$HOME`, when set.
     fn home(&self) -> Option<PathBuf> {
         self.vars
@@ -317,7 +356,7 @@ fn files_named(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
 }
 
 /// The modification time of `path`, for picking the newest of several files.
-fn modified(path: &Path) -> std::time::SystemTime {
+pub fn modified(path: &Path) -> std::time::SystemTime {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .unwrap_or(std::time::UNIX_EPOCH)
@@ -334,6 +373,33 @@ mod tests {
         assert_eq!(Agent::detect("/usr/bin/aider").name(), "aider");
         assert_eq!(Agent::detect("/usr/bin/gemini").name(), "gemini");
         assert_eq!(Agent::detect("/usr/bin/sleep").name(), "generic");
+    }
+
+    /// The servers that run other sessions' conversations, as the real clients start them
+    /// (tests/it/real_codex.rs, real_claude.rs), and the agents' own sessions, which are none.
+    #[test]
+    fn shared_servers_are_told_from_sessions() {
+        let argv = |line: &str| line.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let shared = |line: &str| Agent::shared_server_of(&argv(line)).map(Agent::name);
+        let codex_daemon = "/h/.codex/packages/app-server-daemon/releases/0.171.0/codex app-server --listen unix:// --managed-daemon";
+        assert_eq!(shared(codex_daemon), Some("codex"));
+        assert_eq!(
+            shared("/opt/claude/bin/claude.exe daemon run --origin transient"),
+            Some("claude")
+        );
+        assert_eq!(
+            shared("/opt/claude/bin/claude.exe bg-pty-host"),
+            Some("claude")
+        );
+        for session in [
+            "/usr/bin/codex --no-daemon resume 019a",
+            "/usr/bin/codex app-server",
+            "/opt/claude/bin/claude.exe --resume 0a1b",
+            "node /opt/gemini/bundle/gemini.js --resume 0a1b",
+            "/usr/bin/sleep daemon run",
+        ] {
+            assert_eq!(shared(session), None, "{session}");
+        }
     }
 
     /// Every profile: a unique name that parses back to it, and programs that detect it;
@@ -365,10 +431,13 @@ mod tests {
         let argv = vec!["/bin/codex".to_string(), "--full-auto".to_string()];
         let codex = Agent::named("codex").unwrap();
         assert_eq!(
-            codex.pinned_argv(&env, "/w", &argv, "abc").unwrap(),
-            ["/bin/codex", "resume", "abc", "--full-auto"]
+            codex.start_argv(&env, "/w", &argv, Some("abc")).unwrap(),
+            ["/bin/codex", "--no-daemon", "resume", "abc", "--full-auto"]
         );
         let aider = Agent::named("aider").unwrap();
-        assert_eq!(aider.pinned_argv(&env, "/w", &argv, "abc").unwrap(), argv);
+        assert_eq!(
+            aider.start_argv(&env, "/w", &argv, Some("abc")).unwrap(),
+            argv
+        );
     }
 }

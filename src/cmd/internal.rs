@@ -52,6 +52,7 @@ fn launch_of(args: AgentLaunch) -> Launch {
         state: args.state,
         slot: args.slot,
         stagger: args.stagger,
+        pin: args.pin.zip(args.agent),
         command: args.command,
     }
 }

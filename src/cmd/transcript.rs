@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::cli::Transcript;
 use crate::error;
-use crate::lifecycle::transcript::{self as lifecycle, Repair, Repaired};
+use crate::lifecycle::transcript::{self as lifecycle, Adopted, Repair, Repaired};
 use crate::paths::Paths;
 use crate::query::transcript as query;
 use crate::transcript::{Report, Severity};
@@ -47,23 +47,39 @@ pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
 }
 
 fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<()> {
-    let repair = match lifecycle::repair(paths, target, adopt)? {
-        Repaired::Done(repair) => *repair,
-        Repaired::Nothing(file) => {
-            outln!(
-                "{}: nothing to repair (the client resumes it as it is)",
-                file.display()
-            );
-            return Ok(());
-        }
+    if adopt {
+        return repair_adopt(paths, target, allow_loss);
+    }
+    match lifecycle::repair(paths, target, false)? {
+        Repaired::Done(repair) => print_repair(&repair),
+        Repaired::Nothing(file) => nothing_to_repair(&file),
+    }
+}
+
+fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<()> {
+    let (repair, restarted) = match lifecycle::repair_adopt(paths, target, allow_loss)? {
+        Adopted::Done { repair, restarted } => (repair, restarted),
+        Adopted::Nothing(file) => return nothing_to_repair(&file),
     };
     print_repair(&repair)?;
-    if !adopt {
-        return Ok(());
+    let id = &repair.log.fork_session;
+    let name = repair
+        .product
+        .as_ref()
+        .map_or(target, |(p, _)| p.name.as_str());
+    if restarted {
+        outln!("{name}: pinned to {id}; the session was stopped for the repair and started again on it");
+    } else {
+        outln!("{name}: pinned to {id}; its next start resumes it");
     }
-    let id = repair.log.fork_session.clone();
-    let name = lifecycle::adopt(paths, repair, allow_loss)?;
-    outln!("{name}: pinned to {id}; its next start resumes it (`sessctl restart {name}` switches a running session)");
+    Ok(())
+}
+
+fn nothing_to_repair(file: &std::path::Path) -> Result<()> {
+    outln!(
+        "{}: nothing to repair (the client resumes it as it is)",
+        file.display()
+    );
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use crate::session;
 use crate::snapshot;
 use crate::stagger;
 use crate::state::{self, Event, LastExit, Waiting};
+use crate::store;
 use crate::systemd::{Systemd, Transient};
 
 /// How the pane starts the agent: `internal pane` and `internal launch` take it.
@@ -31,6 +32,9 @@ pub struct Launch {
     pub slot: PathBuf,
     /// Seconds kept between two products' agent starts; 0 turns it off.
     pub stagger: u32,
+    /// The pin file and agent profile name of an agent pinned to one conversation: the pane
+    /// pins the conversation such an agent begins, once it appears.
+    pub pin: Option<(PathBuf, String)>,
     pub command: Vec<String>,
 }
 
@@ -82,6 +86,7 @@ pub fn host(host: Host) -> Result<Infallible> {
         state: host.state,
         slot,
         stagger: host.stagger,
+        pin: host.pin,
         command,
     };
     let pane = [own_path()?, "internal".into(), "pane".into()]
@@ -123,11 +128,16 @@ fn launch_args(launch: &Launch) -> Result<Vec<String>> {
     .into_iter()
     .map(str::to_string)
     .collect();
-    args.extend([
-        "--stagger".to_string(),
-        launch.stagger.to_string(),
-        "--".into(),
-    ]);
+    args.extend(["--stagger".to_string(), launch.stagger.to_string()]);
+    if let Some((file, agent)) = &launch.pin {
+        args.extend([
+            "--pin".into(),
+            utf8(file)?.to_string(),
+            "--agent".into(),
+            agent.clone(),
+        ]);
+    }
+    args.push("--".into());
     args.extend(launch.command.iter().cloned());
     Ok(args)
 }
@@ -144,12 +154,146 @@ pub fn pane(launch: &Launch) -> Result<()> {
     pane_signals()
         .thread_block()
         .context("blocking signals in the pane")?;
-    let status = std::process::Command::new(own_path()?)
+    let launched = match launch.pin {
+        Some(_) => mark_launch(&launch.state)?,
+        None => SystemTime::now(),
+    };
+    let mut agent = std::process::Command::new(own_path()?)
         .args(["internal", "launch"])
         .args(launch_args(launch)?)
-        .status()
+        .spawn()
         .context("starting the agent")?;
-    record_end(&launch.state, status)
+    let status = match &launch.pin {
+        Some((file, agent_name)) => {
+            let agent_name = agent_name.parse::<Agent>().map_err(usage)?;
+            let watch = FirstPin::new(file, agent_name, launched)?;
+            let status = watch.until_exit(&mut agent);
+            // A conversation begun just before a crash is pinned before anything restarts it.
+            watch.try_pin();
+            status
+        }
+        None => agent.wait(),
+    };
+    record_end(&launch.state, status.context("waiting for the agent")?)
+}
+
+/// The first conversation of an agent that picks its own ids, pinned from inside the unit the
+/// moment it appears: a crash, a restart by systemd or a stop at any time after the first
+/// prompt then resumes it, whoever restarts the agent and whether or not anyone ran sessctl.
+struct FirstPin {
+    file: PathBuf,
+    agent: Agent,
+    env: AgentEnv,
+    dir: String,
+    since: SystemTime,
+}
+
+/// The state file whose modification time says when the pane last launched an agent that
+/// pins: a conversation of the product's directory written before it is not this product's.
+/// The file's own time, not the clock, because the file system stamps the conversation's file
+/// with its coarser clock, which can lag the precise one by a few milliseconds.
+const LAUNCHED: &str = "agent-launched";
+
+impl FirstPin {
+    /// Watches for the first conversation `agent`, launched at `since`, begins in this
+    /// process's directory, the agent's.
+    fn new(file: &Path, agent: Agent, since: SystemTime) -> Result<FirstPin> {
+        let dir = std::env::current_dir().context("reading the session's directory")?;
+        Ok(FirstPin {
+            file: file.to_path_buf(),
+            agent,
+            env: AgentEnv::caller(),
+            dir: utf8(&dir)?.to_string(),
+            since,
+        })
+    }
+
+    /// Waits for `child`, looking for the conversation meanwhile: every half second at first,
+    /// less often the longer the agent runs without one (each look reads the agent's folder).
+    fn until_exit(&self, child: &mut std::process::Child) -> std::io::Result<ExitStatus> {
+        let mut pause = Duration::from_millis(500);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if self.try_pin() {
+                return child.wait();
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(4));
+        }
+    }
+
+    /// Pins the conversation, if there is one and no pin yet; whether a pin exists now. A
+    /// failure is logged and retried: the agent runs on regardless.
+    fn try_pin(&self) -> bool {
+        match pin_first(&self.file, self.agent, &self.env, &self.dir, self.since) {
+            Ok(pinned) => pinned.is_some(),
+            Err(err) => {
+                let mut event = Event::new("repin", None);
+                event.reason = Some(format!("pinning the first conversation failed: {err:#}"));
+                if let Some(state) = self.file.parent() {
+                    state::append_in(state, &event);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// The pin in `file`, or else the first conversation the agent began in `dir` since it was
+/// launched at `since`, pinned now: an older conversation of the same directory (the user's own,
+/// from before the product) is never taken for it. The pin is created, never replaced, so the
+/// unit needs no product lock (which a `sessctl stop` holds while this unit ends): the first
+/// writer wins, and every writer finds the same one.
+fn pin_first(
+    file: &Path,
+    agent: Agent,
+    env: &AgentEnv,
+    dir: &str,
+    since: SystemTime,
+) -> Result<Option<Pin>> {
+    if let Some(pin) = Pin::load(file)? {
+        return Ok(Some(pin));
+    }
+    let Some(moved) = agent.profile().successor(env, dir, None)? else {
+        return Ok(None);
+    };
+    // The newest conversation of the directory: if it is older than the launch, none is newer.
+    let written = agent.profile().transcript(env, &moved.session_id)?;
+    if written.is_none_or(|path| crate::agent::modified(&path) < since) {
+        return Ok(None);
+    }
+    let pin = Pin::new(moved.session_id.clone());
+    if !pin.create(file)? {
+        return Pin::load(file);
+    }
+    if let Some(state) = file.parent() {
+        let event = Event::new("repin", None).verdict(moved.how, Some(&moved.session_id));
+        state::append_in(state, &event);
+    }
+    Ok(Some(pin))
+}
+
+/// Records a launch of the agent now; returns its time, as the file system stamps it.
+fn mark_launch(state: &Path) -> Result<SystemTime> {
+    let file = state.join(LAUNCHED);
+    store::write_atomic(&file, b"")?;
+    last_launch(state)?.with_context(|| format!("reading the time of {}", file.display()))
+}
+
+/// When the pane last launched the agent, if it ever did.
+fn last_launch(state: &Path) -> Result<Option<SystemTime>> {
+    match std::fs::metadata(state.join(LAUNCHED)).and_then(|m| m.modified()) {
+        Ok(at) => Ok(Some(at)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading {}", state.join(LAUNCHED).display())),
+    }
+}
+
+fn micros(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The signals the pane leaves to the agent.
@@ -215,9 +359,7 @@ fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
         status: status.code(),
         signal,
         at: state::rfc3339(now),
-        at_us: now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64),
+        at_us: micros(now),
         invocation_id: std::env::var("INVOCATION_ID").unwrap_or_default(),
         requested,
     };
@@ -346,8 +488,20 @@ fn pinned_command(
     agent: Agent,
     command: Vec<String>,
 ) -> Result<Vec<String>> {
-    let Some(pin) = Pin::load(file)? else {
-        return Ok(command);
+    let env = AgentEnv::caller();
+    let cwd = std::env::current_dir().context("reading the session's directory")?;
+    let cwd = utf8(&cwd)?;
+    // A conversation the last run began is this run's, even if the whole session died before
+    // its pane could pin it. Before any run, there is none.
+    let state = file
+        .parent()
+        .context("a pin file without a state directory")?;
+    let pin = match last_launch(state)? {
+        Some(since) => pin_first(file, agent, &env, cwd, since)?,
+        None => Pin::load(file)?,
+    };
+    let Some(pin) = pin else {
+        return agent.start_argv(&env, cwd, &command, None);
     };
     // One writer per conversation, however the other one was launched.
     let own = procfs::cgroup(std::process::id());
@@ -357,16 +511,69 @@ fn pinned_command(
             pin.session_id
         );
     }
-    let env = AgentEnv::caller();
     // Before every start, the conversation as it was.
     if let Some(transcript) = agent.profile().transcript(&env, &pin.session_id)? {
         let dir = file.with_file_name("snapshots");
         snapshot::take(&transcript, &dir)?;
         snapshot::prune(&dir, keep_snapshots as usize)?;
     }
-    let cwd = std::env::current_dir().context("reading the session's directory")?;
-    let cwd = cwd
-        .to_str()
-        .with_context(|| format!("the session's directory {cwd:?} is not valid UTF-8"))?;
-    agent.pinned_argv(&env, cwd, &command, &pin.session_id)
+    agent.start_argv(&env, cwd, &command, Some(&pin.session_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A codex rollout as Codex CLI 0.171 writes it at the first prompt: its first line names the
+    /// conversation and the directory it began in.
+    fn rollout(home: &Path, id: &str, cwd: &str) {
+        let day = home.join("sessions/2026/12/06");
+        std::fs::create_dir_all(&day).unwrap();
+        let meta = serde_json::json!({"type": "session_meta", "payload": {"id": id, "cwd": cwd}});
+        std::fs::write(
+            day.join(format!("rollout-2026-12-06T10-00-00-{id}.jsonl")),
+            format!("{meta}\n"),
+        )
+        .unwrap();
+    }
+
+    /// The first conversation is pinned once it appears, never one the directory held before
+    /// the agent's launch, and never replaced by a later one: whoever restarts the agent
+    /// resumes the conversation its first prompt began.
+    #[test]
+    fn the_first_conversation_since_the_launch_is_pinned_once_and_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("codex-home");
+        let state = tmp.path().join("state/products/web");
+        let file = state.join("pin.json");
+        let product_env = [("CODEX_HOME".to_string(), home.display().to_string())].into();
+        let env = AgentEnv::of(&product_env, Some(&[]));
+        let codex = Agent::named("codex").unwrap();
+        let first = "019a24cb-8a11-7be2-9f3e-000000000001";
+
+        rollout(&home, "019a24cb-8a11-7be2-9f3e-000000000000", "/w/web");
+        std::thread::sleep(Duration::from_millis(20));
+        let launched = mark_launch(&state).unwrap();
+        assert_eq!(
+            pin_first(&file, codex, &env, "/w/web", launched).unwrap(),
+            None
+        );
+        assert!(!file.exists());
+        rollout(&home, first, "/w/web");
+        let pinned = pin_first(&file, codex, &env, "/w/web", launched)
+            .unwrap()
+            .unwrap();
+        assert_eq!(pinned.session_id, first);
+        assert_eq!(Pin::load(&file).unwrap(), Some(pinned.clone()));
+
+        std::thread::sleep(Duration::from_millis(20));
+        rollout(&home, "019a24cb-8a11-7be2-9f3e-000000000002", "/w/web");
+        let later = mark_launch(&state).unwrap();
+        assert_eq!(
+            pin_first(&file, codex, &env, "/w/web", later).unwrap(),
+            Some(pinned)
+        );
+        let log = std::fs::read_to_string(state.join("events.jsonl")).unwrap_or_default();
+        assert_eq!(log.matches("\"repin\"").count(), 1, "{log}");
+    }
 }

@@ -80,28 +80,21 @@ pub fn refuse_second_writer(paths: &Paths, systemd: &Systemd, product: &str) -> 
     }
 }
 
-/// Re-pins `product` when its agent went on with another conversation (a new file that
-/// continues the pinned one, or the first one of an agent that picks its own ids); returns the
-/// new id. The caller holds the product's lock.
+/// Re-pins `product` when its agent went on with its pinned conversation in a new file;
+/// returns the new id. The caller holds the product's lock. (The first conversation of an
+/// agent that picks its own ids is pinned by the unit, which alone knows when it began.)
 pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option<String>> {
     let file = paths.pin_file(&product.name);
-    let pin = Pin::load(&file)?;
-    let pinned = pin.as_ref().map(|p| p.session_id.as_str());
-    let Some(moved) = product
-        .agent
-        .profile()
-        .successor(env, &product.dir, pinned)?
+    let Some(mut pin) = Pin::load(&file)? else {
+        return Ok(None);
+    };
+    let Some(moved) =
+        (product.agent.profile()).successor(env, &product.dir, Some(&pin.session_id))?
     else {
         return Ok(None);
     };
-    let pin = match pin {
-        None => Pin::new(moved.session_id.clone()),
-        Some(mut pin) => {
-            let now = state::rfc3339(std::time::SystemTime::now());
-            pin.repin(&moved.session_id, moved.reason, &now);
-            pin
-        }
-    };
+    let now = state::rfc3339(std::time::SystemTime::now());
+    pin.repin(&moved.session_id, moved.reason, &now);
     pin.save(&file)?;
     state::append(
         paths,

@@ -7,15 +7,18 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::target as query;
+use super::{intent, observe, start};
 use crate::agent;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
 use crate::snapshot;
-use crate::state::{self, Event};
+use crate::state::{self, Action, Event};
 use crate::store::{self, Lock};
+use crate::systemd::Systemd;
 use crate::transcript::{self, Report, Severity};
+use crate::unit;
 
 /// The sidecar log a repair writes beside its copy.
 #[derive(Debug, Serialize)]
@@ -51,7 +54,7 @@ pub struct Repair {
 
 /// Mends `target`'s transcript into a copy under a new id, never in place, after a snapshot
 /// of the original; `Ok(None)` when the client resumes it as it is. `adopt` only checks that
-/// there is a product to adopt the copy ([`adopt`] does it).
+/// there is a product to adopt the copy ([`repair_adopt`] does it).
 pub fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<Repaired> {
     let target = query::resolve(paths, target)?;
     if adopt && target.product.is_none() {
@@ -131,11 +134,89 @@ fn checked_fork(
     }
 }
 
-/// Pins `product` to the repaired copy; one that drops records of the conversation only with
+/// What `transcript repair --adopt` came to.
+#[derive(Debug)]
+pub enum Adopted {
+    /// The client resumes the file as it is; a running session was left alone.
+    Nothing(PathBuf),
+    /// Repaired and pinned. `restarted`: the session was running, so it was stopped before
+    /// the copy was made and started again on the copy.
+    Done {
+        repair: Box<Repair>,
+        restarted: bool,
+    },
+}
+
+/// Repairs the product's conversation into a copy and pins the product to it, all under the
+/// product's lock. A running session is stopped first, the copy made of what its agent left,
+/// and the session started on the copy: a copy made while the agent still writes the original
+/// would miss every turn after it, and the next start would resume the copy without them.
+/// A process outside the product's unit that works on the conversation is never stopped: the
+/// adoption is refused, naming it.
+pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Adopted> {
+    let resolved = query::resolve(paths, target)?;
+    let Some((product, pin)) = resolved.product else {
+        return Err(usage(
+            "--adopt needs a product, not a file: name the product whose conversation this is",
+        ));
+    };
+    let name = product.name.clone();
+    intent::refuse_undoing(paths, &name)?;
+    let _lock = Lock::acquire(&paths.lock_file(&name))?;
+    // With no manager to ask, no unit of it runs; a process outside every unit still counts.
+    let systemd = Systemd::connect().ok();
+    let unit = unit::unit_name(&name);
+    let live = match &systemd {
+        Some(systemd) => {
+            start::refuse_second_writer(paths, systemd, &name)
+                .map_err(|err| anyhow::anyhow!("{err:#}; nothing was repaired or adopted"))?;
+            systemd.status(&unit)?.is_running()
+        }
+        None => {
+            if let Some(writer) = crate::procfs::other_writers(&pin.session_id, None).first() {
+                bail!(
+                    "conversation {} of {name} is being written by {writer}; stop that process, then run `sessctl transcript repair {name} --adopt` again",
+                    pin.session_id
+                );
+            }
+            false
+        }
+    };
+    let systemd = systemd.filter(|_| live);
+    let Some(systemd) = systemd else {
+        return repair_and_pin(paths, &name, allow_loss, false);
+    };
+    // A session whose conversation the client resumes as it is goes on undisturbed.
+    if let Some(file) = &resolved.file {
+        if transcript::analyze(file)?.report.findings.is_empty() {
+            return Ok(Adopted::Nothing(file.clone()));
+        }
+    }
+    let change = intent::begin(paths, &name, Action::Restart)?;
+    systemd.stop(&unit)?;
+    observe::forget(paths, &name, "stop")?;
+    let adopted = repair_and_pin(paths, &name, allow_loss, true);
+    // Started again whatever the repair came to: on the copy when it was adopted, else on
+    // the conversation as it was.
+    let product = Product::load(paths, &name)?;
+    let status = systemd.status(&unit)?;
+    start::start_session(paths, &systemd, &product, &status).with_context(|| {
+        format!("starting {name} again after `transcript repair --adopt` stopped it")
+    })?;
+    observe::observe(paths, &systemd, &name, "start")?;
+    change.end(paths, &name)?;
+    adopted
+}
+
+/// Under the product's lock, with nothing writing the conversation: repairs it, and pins
+/// the product to the copy; one that drops records of the conversation only with
 /// `allow_loss`.
-/// Returns the product's name.
-pub fn adopt(paths: &Paths, repair: Repair, allow_loss: bool) -> Result<String> {
-    let Some((product, mut pin)) = repair.product else {
+fn repair_and_pin(paths: &Paths, name: &str, allow_loss: bool, restarted: bool) -> Result<Adopted> {
+    let repair = match repair(paths, name, true)? {
+        Repaired::Nothing(file) => return Ok(Adopted::Nothing(file)),
+        Repaired::Done(repair) => repair,
+    };
+    let Some((_, pin)) = &repair.product else {
         bail!("a repaired file has no product to adopt it");
     };
     let log = &repair.log;
@@ -150,8 +231,7 @@ pub fn adopt(paths: &Paths, repair: Repair, allow_loss: bool) -> Result<String> 
             log.fork.display()
         )));
     }
-    let name = &product.name;
-    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let mut pin = pin.clone();
     let now = state::rfc3339(std::time::SystemTime::now());
     pin.repin(&log.fork_session, "adopted a repaired copy", &now);
     pin.save(&paths.pin_file(name))?;
@@ -160,7 +240,7 @@ pub fn adopt(paths: &Paths, repair: Repair, allow_loss: bool) -> Result<String> 
         name,
         &Event::new("adopt", None).verdict("repaired", Some(&log.fork_session)),
     );
-    Ok(product.name)
+    Ok(Adopted::Done { repair, restarted })
 }
 
 /// Why a written fork must not stand, if it must not: it holds no conversation, it still

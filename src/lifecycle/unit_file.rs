@@ -21,7 +21,10 @@ pub fn sessctl_binary() -> Result<String> {
 /// The product's unit text as `enable` writes it, hosted by the running sessctl binary.
 pub fn render(paths: &Paths, product: &Product) -> Result<String> {
     let sessctl = &sessctl_binary()?;
-    let env: Vec<(String, String)> = product.env.clone().into_iter().collect();
+    let agent_env = (product.agent.profile().unit_env().iter())
+        .filter(|(key, _)| !product.env.contains_key(*key))
+        .map(|(key, value)| (key.to_string(), value.to_string()));
+    let env: Vec<(String, String)> = agent_env.chain(product.env.clone()).collect();
     let pin = product
         .agent
         .profile()

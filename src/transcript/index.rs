@@ -89,6 +89,8 @@ pub struct Index {
     pub partial_tail: bool,
     /// Whether any record names a client version, and whether every one of them is 1.x.
     pub versions: (bool, bool),
+    /// The version of the last record that names one: the newest client that wrote the file.
+    pub last_version: Option<u32>,
     /// Milliseconds since the epoch that tick 2^31 stands for: the first timestamp read.
     base: Option<i64>,
 }
@@ -187,8 +189,10 @@ impl Index {
             let session = self.id(raw.session);
             self.session = (!session.is_none()).then_some(session);
         }
-        if let Some(legacy) = raw.legacy {
+        if let Some(version) = raw.version {
+            let legacy = version < 2 << 20;
             self.versions = (true, self.versions.1 && legacy);
+            self.last_version = Some(version);
         }
         let uuid = self.id(raw.uuid);
         if uuid.is_none() {

@@ -7,17 +7,27 @@
 //! - a transcript is `<config dir>/projects/<encoded cwd>/<session uuid>.jsonl`; every line is
 //!   a JSON value, most of them records with `uuid` and `parentUuid`; records are not always
 //!   in chain order, so they are indexed by uuid;
-//! - resume goes on from the newest conversation record (a `last-prompt` record is written
-//!   only on a clean exit, so after a crash it names a stale leaf) and walks `parentUuid` back;
-//! - a parent that is not in the file is linked to the record written just before, when that
-//!   one is at most 5 s older; past that, everything before is silently dropped;
+//! - resume goes on from the leaf in FILE ORDER, as both 2.1.197 and 2.1.332 load it (read
+//!   from 2.1.332's loader): the only conversation record no conversation record follows, or
+//!   of several, the one reached from the last record written; never the newest timestamp (a
+//!   `last-prompt` record names a finished turn, stale after a crash) - then walks `parentUuid`
+//!   back;
+//! - a parent that is not in the file is linked to the record written last at or before the
+//!   record's time, when that one is at most 5 s older; past that, everything before is
+//!   dropped. A file's first record may name a parent outside the file (a conversation
+//!   continued in a new file): nothing is before it, and nothing is lost;
 //! - an assistant response is one record per content block, sharing `message.id`; parallel
 //!   tool calls and their results sit on branches of their own, and the client puts them back
 //!   together (results name their call's record in `sourceToolAssistantUUID`);
 //! - a compaction writes a `compact_boundary` (`parentUuid: null`) whose
 //!   `compactMetadata.preservedSegment` names records kept verbatim after the summary;
 //! - 2.1.x drops a tool_use without a result and replaces a result without a call before it
-//!   sends, so neither fails a request; 1.0.x clients sent them and got the API's 400.
+//!   sends, so neither fails a request; 1.0.x clients sent them and got the API's 400. 2.1.332
+//!   keeps a call cut off at the end (a crash mid-tool) and writes an "interrupted" result for
+//!   it on resume ([`Client`]);
+//! - 2.1.332 adds record types without a uuid (`api-request*`, `atis-latch`, `tools-used`,
+//!   `cost-state`: off the chain, never indexed) and attachments with one (on the chain, never
+//!   sent).
 //!
 //! The file is read as a stream, one line at a time, into a compact index ([`index`]): memory
 //! is the longest line plus 64 bytes per record (see README, "sessctl transcript").
@@ -90,11 +100,33 @@ impl Report {
     }
 }
 
-/// Which client's rules judge the pairing: 1.0.x sent broken pairs to the API as they were.
+/// Which client's rules judge the pairing, by the version of the last record that names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
+    /// 1.0.x: sent broken pairs to the API as they were, and got its 400.
     Legacy,
+    /// 2.x before [`INTERRUPTED_SINCE`] (observed: 2.1.197): drops a call without a result.
     Current,
+    /// [`INTERRUPTED_SINCE`] on (observed: 2.1.332): keeps a call without a result at the end
+    /// of the conversation (a crash mid-tool) and writes an "interrupted" result for it when
+    /// it resumes; a call without a result inside the conversation is still dropped. A file
+    /// that names no version is judged by this, the newest client's rules.
+    Interrupting,
+}
+
+/// The first version observed to keep an interrupted call: 2.1.332 (2.1.197 drops it; the
+/// versions between were not run).
+pub const INTERRUPTED_SINCE: u32 = 2 << 20 | 1 << 10 | 332;
+
+impl Client {
+    /// The client a transcript's version fields name.
+    fn of(index: &Index) -> Client {
+        match (index.versions, index.last_version) {
+            ((true, true), _) => Client::Legacy,
+            (_, Some(v)) if v < INTERRUPTED_SINCE => Client::Current,
+            _ => Client::Interrupting,
+        }
+    }
 }
 
 /// The parsed transcript: its index, the chain resume would load, and the API messages.
@@ -161,13 +193,9 @@ const LINK_WINDOW: u32 = 50;
 pub fn analyze(path: &Path) -> Result<Analysis> {
     let mut index = Index::read(path)?;
     let mut findings = std::mem::take(&mut index.findings);
-    let client = match index.versions {
-        (true, true) => Client::Legacy,
-        _ => Client::Current,
-    };
-    let leaf = (0..index.len())
-        .filter(|&i| index.node(i).is_conversation())
-        .max_by_key(|&i| (index.node(i).time, i));
+    let client = Client::of(&index);
+    let leaf = leaf(&index);
+    findings.extend(cycles(&index));
     let walked = walk(&index, leaf, &mut findings);
     let chain = regroup(&index, &walked);
     drop(walked);
@@ -179,7 +207,7 @@ pub fn analyze(path: &Path) -> Result<Analysis> {
         .collect();
     answered.sort_unstable();
     let unpaired = unpaired(path, &index, &messages, &chain)?;
-    findings.extend(pairing_findings(&index, &unpaired, client));
+    findings.extend(pairing_findings(&index, &unpaired, messages.len(), client));
     findings.sort_by_key(|f| (f.severity, f.line));
     let report = Report {
         file: path.to_path_buf(),
@@ -233,14 +261,7 @@ fn walk(index: &Index, leaf: Option<usize>, findings: &mut Vec<Finding>) -> Vec<
     let mut cursor = leaf;
     while let Some(i) = cursor {
         if std::mem::replace(&mut seen[i], true) {
-            let detail = "the parentUuid chain loops back on itself: the client drops what lies before the loop";
-            findings.push(about(
-                index,
-                i,
-                "chain-cycle",
-                Severity::Error,
-                detail.into(),
-            ));
+            // Reported by `cycles`, with every other loop in the file.
             break;
         }
         chain.push(i as u32);
@@ -250,7 +271,7 @@ fn walk(index: &Index, leaf: Option<usize>, findings: &mut Vec<Finding>) -> Vec<
         }
         cursor = match index.find(node.parent) {
             Some(p) => Some(p),
-            None => missing_parent(index, i, findings),
+            None => missing_parent(index, i, &seen, findings),
         };
     }
     chain.reverse();
@@ -258,29 +279,138 @@ fn walk(index: &Index, leaf: Option<usize>, findings: &mut Vec<Finding>) -> Vec<
 }
 
 /// Where the client goes on from record `i`, whose parent was never written: the record
-/// written just before, when it is at most [`LINK_WINDOW`] older. Else the history before
-/// `i` is lost.
-fn missing_parent(index: &Index, i: usize, findings: &mut Vec<Finding>) -> Option<usize> {
+/// written last at or before `i`'s time (of those not on the chain yet, on the same side; the
+/// first in the file of equal times), when it is at most [`LINK_WINDOW`] older. Else the
+/// history before `i` is lost, unless there is none: a file's first record may name a parent
+/// in another file (a conversation continued in a new file, or after a compaction), and then
+/// the history simply begins there.
+fn missing_parent(
+    index: &Index,
+    i: usize,
+    on_chain: &[bool],
+    findings: &mut Vec<Finding>,
+) -> Option<usize> {
     let node = index.node(i);
+    let candidate = |p: usize| {
+        let n = index.node(p);
+        !on_chain[p] && n.sidechain() == node.sidechain() && n.kind != Kind::Progress
+    };
+    let before = match node.time {
+        // Unreadable: the client links nothing; what the file holds before it is lost.
+        0 => (0..i).find(|&p| candidate(p)),
+        t => (0..index.len())
+            .filter(|&p| candidate(p) && index.node(p).time != 0 && index.node(p).time <= t)
+            // Of equal times, the last in the file: the index keeps tenths of a second, and
+            // of records that close together the later one is the newer by the milliseconds.
+            .max_by_key(|&p| (index.node(p).time, p)),
+    };
+    let before = before?;
     let parent = index.name(node.parent);
-    let previous = (0..i)
-        .rev()
-        .find(|&p| !index.node(p).sidechain() && index.node(p).kind != Kind::Other);
-    let linked = previous.filter(|&p| {
-        let then = index.node(p).time;
-        then != 0 && node.time >= then && node.time - then <= LINK_WINDOW
-    });
+    let then = index.node(before).time;
+    let linked = (node.time != 0 && node.time - then <= LINK_WINDOW).then_some(before);
     findings.push(match linked {
         Some(p) => about(index, i, "relinked-parent", Severity::Warning, format!(
             "parentUuid {parent} is not in the file; the client links the record to {} (line {}), written just before",
             index.name(index.node(p).uuid), index.node(p).line
         )),
         None => about(index, i, "broken-chain", Severity::Error, format!(
-            "parentUuid {parent} is not in the file and no record was written in the 5 s before: the client silently drops everything before line {}; `sessctl transcript repair` relinks it",
+            "parentUuid {parent} is not in the file and no record was written in the 5 s before: the client drops everything before line {} (2.1.332 says \"Earlier messages in this session weren't loaded\"); `sessctl transcript repair` relinks it",
             node.line
         )),
     });
     linked
+}
+
+/// Every loop of parentUuid links, named at its last-written record: the client never
+/// loads the records of a loop, nor what hangs below one.
+fn cycles(index: &Index) -> Vec<Finding> {
+    const DONE: u8 = 2;
+    let mut state = vec![0u8; index.len()];
+    let mut found = Vec::new();
+    for start in 0..index.len() {
+        let mut path = Vec::new();
+        let mut cursor = Some(start);
+        while let Some(i) = cursor.filter(|&i| state[i] != DONE) {
+            if state[i] == 1 {
+                let from = path.iter().position(|&p| p == i).unwrap_or(0);
+                found.extend(path[from..].iter().copied().max());
+                break;
+            }
+            state[i] = 1;
+            path.push(i);
+            cursor = index.find(index.node(i).parent);
+        }
+        for i in path {
+            state[i] = DONE;
+        }
+    }
+    found
+        .into_iter()
+        .map(|i| {
+            let detail = "the parentUuid chain loops back on itself: the client drops the records of the loop and what lies after it";
+            about(index, i, "chain-cycle", Severity::Error, detail.into())
+        })
+        .collect()
+}
+
+/// The record resume goes on from, as the client picks it: of the conversation records no
+/// conversation record follows (the leaves), the only one; of several, the one reached from
+/// the last record in FILE ORDER (its nearest conversation ancestor, itself when it is one),
+/// not the newest by timestamp. With no leaf (every branch loops), the newest record.
+/// (The client also honours a `last-prompt` checkpoint that names a leaf in some cases of a
+/// rewind; after a crash or a plain turn the file order decides, as here.)
+fn leaf(index: &Index) -> Option<usize> {
+    let n = index.len();
+    // The record each uuid resolves to: of duplicates, the last written.
+    let canonical = |i: usize| index.find(index.node(i).uuid) == Some(i);
+    let mut child = vec![0u8; n];
+    const ANY: u8 = 1;
+    const CONVERSATION: u8 = 2;
+    for i in (0..n).filter(|&i| canonical(i)) {
+        let node = index.node(i);
+        if let Some(p) = index.find(node.parent) {
+            let conversation = matches!(node.kind, Kind::User | Kind::Assistant);
+            child[p] |= if conversation {
+                ANY | CONVERSATION
+            } else {
+                ANY
+            };
+        }
+    }
+    let mut leaves: Vec<usize> = (0..n)
+        .filter(|&i| canonical(i) && child[i] & ANY == 0)
+        .filter_map(|i| nearest_conversation(index, i))
+        .filter(|&i| child[i] & CONVERSATION == 0 && !index.node(i).sidechain())
+        .collect();
+    leaves.sort_unstable();
+    leaves.dedup();
+    if leaves.len() == 1 {
+        return leaves.first().copied();
+    }
+    let last_row = (0..n).rev().find(|&i| {
+        let node = index.node(i);
+        !node.sidechain() && node.kind != Kind::Progress
+    });
+    let from_last = last_row.and_then(|i| nearest_conversation(index, i));
+    let newest = |among: &mut dyn Iterator<Item = usize>| {
+        among.max_by_key(|&i| (index.node(i).time, std::cmp::Reverse(i)))
+    };
+    from_last
+        .or_else(|| newest(&mut leaves.iter().copied()))
+        .or_else(|| newest(&mut (0..n).filter(|&i| index.node(i).is_conversation())))
+}
+
+/// `i` when it is a user or assistant record, else its nearest such ancestor.
+fn nearest_conversation(index: &Index, i: usize) -> Option<usize> {
+    let mut cursor = Some(i);
+    for _ in 0..index.len() {
+        let at = cursor?;
+        if matches!(index.node(at).kind, Kind::User | Kind::Assistant) {
+            return Some(at);
+        }
+        cursor = index.find(index.node(at).parent);
+    }
+    None
 }
 
 /// The walked chain as the client sends it: each assistant response with all of its records
@@ -544,20 +674,27 @@ impl Messages<'_> {
     }
 }
 
-fn pairing_findings(index: &Index, unpaired: &[Unpaired], client: Client) -> Vec<Finding> {
+fn pairing_findings(
+    index: &Index,
+    unpaired: &[Unpaired],
+    messages: usize,
+    client: Client,
+) -> Vec<Finding> {
     unpaired
         .iter()
         .map(|u| {
             let (id, k) = (&u.tool_use_id, u.message);
+            let at_end = k + 1 == messages;
             let detail = match (u.dangling, client) {
                 (true, Client::Legacy) => format!("tool_use {id} (API message {k}) has no tool_result in the next user message: this 1.0.x transcript is sent as it is, and the API answers 400"),
                 (false, Client::Legacy) => format!("tool_result for {id} (API message {k}) has no tool_use in the previous assistant message: this 1.0.x transcript is sent as it is, and the API answers 400"),
-                (true, Client::Current) => format!("tool_use {id} (API message {k}) has no result: the client drops the call when it resumes (the conversation goes on without it)"),
-                (false, Client::Current) => format!("tool_result for {id} (API message {k}) has no call before it: the client replaces it with an empty message when it resumes"),
+                (true, Client::Interrupting) if at_end => format!("tool_use {id} (API message {k}) has no result: the call was cut off (a crash mid-tool); the client keeps it and writes an \"interrupted\" result for it when it resumes"),
+                (true, _) => format!("tool_use {id} (API message {k}) has no result: the client drops the call when it resumes (the conversation goes on without it)"),
+                (false, _) => format!("tool_result for {id} (API message {k}) has no call before it: the client replaces it with an empty message when it resumes"),
             };
             let severity = match client {
                 Client::Legacy => Severity::Error,
-                Client::Current => Severity::Warning,
+                Client::Current | Client::Interrupting => Severity::Warning,
             };
             let kind = if u.dangling { "dangling-tool-use" } else { "orphan-tool-result" };
             about(index, u.node, kind, severity, detail)
@@ -580,4 +717,114 @@ pub fn lost_records(original: &Analysis, fork: &Analysis) -> Vec<String> {
 /// Whether the analysed transcript holds any conversation record at all.
 pub fn has_conversation(analysis: &Analysis) -> bool {
     analysis.nodes().any(Node::is_conversation)
+}
+
+/// Fixtures trimmed from transcripts the real Claude Code 2.1.332 wrote against the fake API
+/// (`tests/it/real_adopt.rs`, kept with `SESSCTL_KEEP_TRANSCRIPTS`): long strings and arrays
+/// cut, every record's shape, uuid, link and timestamp as written.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyzed(name: &str, text: &str) -> (tempfile::TempDir, Analysis) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("writing the fixture");
+        let analysis = analyze(&path).expect("analysing the fixture");
+        (dir, analysis)
+    }
+
+    fn ids(analysis: &Analysis) -> Vec<&'static str> {
+        analysis.report.findings.iter().map(|f| f.id).collect()
+    }
+
+    /// The tail of a conversation from its second prompt on: the file's first record names a
+    /// parent in the part that is not in this file, as a file that continues another does.
+    /// Nothing is before it, so nothing is dropped.
+    #[test]
+    fn a_first_record_whose_parent_is_outside_the_file_is_no_break() {
+        let (_dir, a) = analyzed("continued.jsonl", include_str!("testdata/continued.jsonl"));
+        assert_eq!(ids(&a), Vec::<&str>::new(), "{:#?}", a.report.findings);
+        assert_eq!((a.report.chain_length, a.report.api_messages), (6, 6));
+    }
+
+    /// Cut right after `/compact` wrote its command records, which carry older timestamps
+    /// than the summary before them: the client goes on from the last of them in the file
+    /// (line 60), not from the newest by timestamp (the summary, line 58).
+    #[test]
+    fn the_leaf_is_the_last_in_file_order_not_the_newest() {
+        let (_dir, a) = analyzed(
+            "compacting.jsonl",
+            include_str!("testdata/compacting.jsonl"),
+        );
+        assert_eq!(
+            a.report.leaf.as_deref(),
+            Some("ac1d814b-e166-4539-be26-6e3c742878fe")
+        );
+        assert_eq!((a.report.chain_length, a.report.api_messages), (7, 3));
+        assert_eq!(ids(&a), Vec::<&str>::new());
+    }
+
+    /// Two leaves: the branch written last in the file wins though its records are older.
+    #[test]
+    fn of_two_branches_the_last_written_is_resumed() {
+        let record = |uuid: &str, parent: &str, kind: &str, time: &str| {
+            format!(
+                "{{\"type\":\"{kind}\",\"uuid\":\"{uuid}\",\"parentUuid\":{parent},\"timestamp\":\"2026-12-07T00:00:{time}Z\",\"version\":\"2.1.332\",\"message\":{{\"role\":\"{kind}\",\"content\":\"x\"}}}}\n"
+            )
+        };
+        let text = [
+            record("u1", "null", "user", "01.000"),
+            record("a1", "\"u1\"", "assistant", "09.000"),
+            record("a2", "\"u1\"", "assistant", "05.000"),
+        ]
+        .concat();
+        let (_dir, a) = analyzed("branches.jsonl", &text);
+        assert_eq!(a.report.leaf.as_deref(), Some("a2"));
+    }
+
+    /// The transcript a SIGKILL left in the middle of a Bash call: 2.1.332 keeps the call and
+    /// writes an "interrupted" result for it when it resumes; 2.1.197 drops it.
+    #[test]
+    fn a_call_cut_off_by_a_crash_is_judged_by_the_client_version() {
+        let text = include_str!("testdata/crashed.jsonl");
+        let (_dir, a) = analyzed("crashed.jsonl", text);
+        assert_eq!(a.client, Client::Interrupting);
+        assert_eq!(ids(&a), ["dangling-tool-use"]);
+        let detail = &a.report.findings[0].detail;
+        assert!(
+            detail.contains("writes an \"interrupted\" result"),
+            "{detail}"
+        );
+        let older = text.replace("\"version\":\"2.1.332\"", "\"version\":\"2.1.197\"");
+        let (_dir, a) = analyzed("crashed-197.jsonl", &older);
+        assert_eq!(a.client, Client::Current);
+        let detail = &a.report.findings[0].detail;
+        assert!(detail.contains("the client drops the call"), "{detail}");
+    }
+
+    /// Every record type 2.1.332 writes (`atis-latch`, `api-request-shape`, `api-request-blob`
+    /// with the empty system message that carries only settings, `api-request`, `tools-used`,
+    /// `cost-state`, the new attachments, `prompt_snapshot`, `stop_hook_summary`) through
+    /// parallel calls, a restart and a compaction: understood, none flagged, and the client's
+    /// version read from them.
+    #[test]
+    fn the_newest_clients_record_types_are_understood() {
+        let (_dir, a) = analyzed("newest.jsonl", include_str!("testdata/newest.jsonl"));
+        assert_eq!(ids(&a), Vec::<&str>::new(), "{:#?}", a.report.findings);
+        assert_eq!(a.client, Client::Interrupting);
+        assert_eq!(
+            a.report.leaf.as_deref(),
+            Some("91166830-7b41-4a8a-ba42-8946c0d7c0a8")
+        );
+        assert_eq!((a.report.chain_length, a.report.api_messages), (25, 6));
+    }
+
+    #[test]
+    fn versions_order_as_versions() {
+        let v = |t| record::version(t).expect("a version");
+        assert!(v("2.1.197") < v("2.1.332") && v("2.1.332") < v("2.2.0"));
+        assert!(v("1.0.51") < 2 << 20);
+        assert_eq!(record::version("dev"), None);
+    }
 }

@@ -228,6 +228,11 @@ pub enum Kind {
     User,
     Assistant,
     System,
+    /// A tool's progress: the client keeps none of them when it loads, and links their
+    /// children to their parents.
+    Progress,
+    /// Attachments and the record types of newer clients: on the chain when they have a uuid,
+    /// never sent as messages.
     #[default]
     Other,
 }
@@ -246,8 +251,8 @@ pub struct Raw {
     /// Not sent to the API: `isMeta` or `isApiErrorMessage`.
     pub skipped: bool,
     pub time: Option<i64>,
-    /// `Some(true)` when `version` names a 1.x client.
-    pub legacy: Option<bool>,
+    /// The client version that wrote it ([`version`]).
+    pub version: Option<u32>,
     pub preserved: Option<[String; 3]>,
     pub message_id: Option<u64>,
     pub tool_uses: Vec<u64>,
@@ -316,7 +321,7 @@ impl Lenient for Raw {
                 Field::CompactSummary => raw.compact_summary = map.next_value::<Flag>()?.0,
                 Field::Meta | Field::ApiError => raw.skipped |= map.next_value::<Flag>()?.0,
                 Field::Timestamp => raw.time = text(&mut map, super::parse_time)?,
-                Field::Version => raw.legacy = text(&mut map, |s| Some(s.starts_with("1.")))?,
+                Field::Version => raw.version = text(&mut map, version)?,
                 Field::CompactMetadata => raw.preserved = preserved(map.next_value()?),
                 Field::Message => {
                     let m: Message = map.next_value()?;
@@ -335,8 +340,19 @@ fn kind_of(s: &str) -> Kind {
         "user" => Kind::User,
         "assistant" => Kind::Assistant,
         "system" => Kind::System,
+        "progress" => Kind::Progress,
         _ => Kind::Other,
     }
+}
+
+/// `major.minor.patch` (a suffix ignored) as one number that orders as versions do; 10 bits
+/// each for minor and patch.
+pub fn version(text: &str) -> Option<u32> {
+    let mut parts = text
+        .split(['.', '-', '+', ' '])
+        .map(|p| p.parse::<u32>().ok());
+    let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
+    (minor < 1024 && patch < 1024 && major < 4096).then_some(major << 20 | minor << 10 | patch)
 }
 
 /// A compaction's preserved segment: head, anchor and tail uuids.

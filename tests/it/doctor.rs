@@ -656,3 +656,84 @@ fn an_agent_on_the_default_tmux_socket() {
     drop(server);
     clean_once_gone(&env);
 }
+
+/// Codex 0.171's app-server daemon serves every conversation of its `CODEX_HOME`, wherever it
+/// was started (../shared/notes/research/codex-gemini-observed.md). A stand-in, because the real
+/// daemon copies 430 MB of itself into the home before it starts, and what doctor reads is only
+/// its command line, environment and cgroup: a `codex` that forks `codex app-server ...
+/// --managed-daemon` in its product's unit, as the real one does without `--no-daemon`, and the
+/// same daemon started from the test's own shell, outside every unit, with a product's home.
+#[test]
+fn an_agents_shared_server_in_a_products_unit_and_outside_every_unit() {
+    let Some(env) = healthy("dr-daemon") else {
+        return;
+    };
+    let codex = script(
+        &env.scratch.join("bin/codex"),
+        "case \"$1\" in app-server) sleep 100000 & wait; exit;; esac\n[ -n \"$FORK_DAEMON\" ] && setsid \"$0\" app-server --listen unix:// --managed-daemon &\nexec sleep 100000",
+    );
+    env.sessctl()
+        .args(["enable", "cx", "--env", "FORK_DAEMON=1", "--"])
+        .arg(&codex)
+        .stdout_read()
+        .run();
+    let f = wait_for("doctor to see the daemon in cx's unit", || {
+        let (_, report) = doctor(&env);
+        (ids(&report) == ["agent-shared-server"]).then_some(report)
+    });
+    let finding = &f["findings"][0];
+    assert_eq!(
+        (finding["product"].as_str(), finding["unit"].as_str()),
+        (Some("cx"), Some("sessctl-cx.service")),
+        "{finding:#}"
+    );
+    assert!(
+        text(finding).contains("`sessctl stop cx` stops it under every other product using it"),
+        "{finding:#}"
+    );
+    assert!(
+        text(finding).contains("`sessctl restart cx`"),
+        "{finding:#}"
+    );
+
+    // Without the daemon, cx is a codex product like any other; a daemon of its home started
+    // in a terminal serves it from there.
+    let home = env.scratch.join("codex-home");
+    let codex_home = format!("CODEX_HOME={}", home.display());
+    env.sessctl()
+        .args(["enable", "cx", "--env", &codex_home, "--"])
+        .arg(&codex)
+        .stdout_read()
+        .run();
+    // The fix doctor gave: the restart ends the unit's whole cgroup, the daemon with it.
+    env.sessctl().args(["restart", "cx"]).stdout_read().run();
+    clean_once_gone(&env);
+    let manager_home = (env
+        .systemd()
+        .environment()
+        .expect("the manager's environment"))
+    .into_iter()
+    .find_map(|line| line.strip_prefix("HOME=").map(str::to_string))
+    .expect("the manager's HOME");
+    let mut outside = Command::new(&codex)
+        .args(["app-server", "--listen", "unix://", "--managed-daemon"])
+        .env("CODEX_HOME", &home)
+        .env("HOME", manager_home)
+        .spawn()
+        .expect("starting the daemon outside every unit");
+    let f = finds(&env, &["agent-shared-server"]);
+    assert!(
+        text(&f[0]).contains("lives in no unit of the user manager: every product using it dies with the terminal or login that started it"),
+        "{}",
+        text(&f[0])
+    );
+    let fix = format!("kill {}, then `sessctl restart` cx", outside.id());
+    assert!(text(&f[0]).contains(&fix), "{}", text(&f[0]));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(outside.id() as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .expect("killing the daemon");
+    outside.wait().expect("reaping the daemon");
+    clean_once_gone(&env);
+}

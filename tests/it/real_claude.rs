@@ -1,6 +1,8 @@
 //! The real Claude Code, offline against the fake API, as the agent of a product on the
 //! private manager: what sessctl promises about a conversation, shown with the client that
-//! writes and resumes it.
+//! writes and resumes it. Each test runs with both versions pinned in
+//! `tests/claude-code.version` (the oldest supported and the newest), unless its point does
+//! not depend on the client, and then with the newest only.
 
 use std::fs;
 use std::path::PathBuf;
@@ -8,10 +10,11 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use rstest::rstest;
 use serde_json::Value;
 use sessctl::identity::Identity;
 
-use crate::support::claude::{self, Claude};
+use crate::support::claude::{self, hold, Claude, Pin};
 use crate::support::fake_api::SUMMARY;
 use crate::support::{assert_lost_and_recovered, log_json, tmux};
 
@@ -111,14 +114,47 @@ fn exits(c: &Claude) -> Vec<(Value, Value)> {
         .collect()
 }
 
-#[test]
-fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
-    let Some(c) = claude::setup("cc-crash") else {
+/// What Claude Code sends for a call that a crash cut off, by version. 2.1.197 drops the
+/// call when it loads the conversation; 2.1.332 keeps it and answers it with an error result
+/// it writes, saying the call was interrupted.
+#[track_caller]
+fn assert_cut_off_call_sent(pin: Pin, request: &Value, command: &str) {
+    let messages = request["messages"].as_array().expect("messages");
+    let blocks = |kind: &'static str| {
+        messages
+            .iter()
+            .filter_map(|m| m["content"].as_array())
+            .flatten()
+            .filter(move |b| b["type"] == kind)
+    };
+    let call = blocks("tool_use").find(|b| b["input"]["command"] == command);
+    match pin {
+        Pin::Oldest => assert!(call.is_none(), "the cut-off call was sent: {call:?}"),
+        Pin::Newest => {
+            let id = &call.expect("the cut-off call")["id"];
+            let result = blocks("tool_result")
+                .find(|b| &b["tool_use_id"] == id)
+                .expect("a result for the cut-off call");
+            assert_eq!(result["is_error"], true, "{result}");
+            assert!(
+                result.to_string().to_lowercase().contains("interrupt"),
+                "{result}"
+            );
+        }
+    }
+}
+
+#[rstest]
+fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some(c) = claude::setup("cc-crash", pin.version()) else {
         return;
     };
     c.enable(&c.project);
     c.prompt("PROMPT-ONE remember this");
-    c.send("RUN: sleep 1000");
+    let command = hold(1000);
+    c.send(&format!("RUN: {command}"));
     c.wait("the Bash tool running sleep", || {
         running(&["sleep", "1000"]).then_some(())
     });
@@ -146,11 +182,12 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
         text.contains("PROMPT-ONE remember this"),
         "history lost: {text}"
     );
-    assert!(text.contains("RUN: sleep 1000"), "history lost: {text}");
+    assert!(text.contains(&command), "history lost: {text}");
+    assert_cut_off_call_sent(pin, &next.body, &command);
 
     // The conversation as the crash left it, snapshotted before the restart: the call never
-    // got its result. Claude Code 2.1 drops such a call when it loads, so the conversation
-    // resumes: a warning, never a reason to refuse the start.
+    // got its result. Each client resumes it (above), so it is a warning, never a reason to
+    // refuse the start.
     let out = c
         .env
         .sessctl()
@@ -188,9 +225,9 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history() {
     assert_eq!(resume(&c).0["verdict"], "survived");
 }
 
-#[test]
-fn exit_ends_the_session_and_systemd_leaves_it_ended() {
-    let Some(c) = claude::setup("cc-exit") else {
+#[rstest]
+fn exit_ends_the_session_and_systemd_leaves_it_ended(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
+    let Some(c) = claude::setup("cc-exit", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -218,9 +255,12 @@ fn exit_ends_the_session_and_systemd_leaves_it_ended() {
     assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
 }
 
+/// systemd's start limit and sessctl's recovery do not depend on the client: run with the
+/// newest only, whose crashes also leave a socket behind in `/tmp/cc-socks/` (none of which
+/// keeps a restart from coming up).
 #[test]
 fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back() {
-    let Some(c) = claude::setup("cc-loop") else {
+    let Some(c) = claude::setup("cc-loop", Pin::Newest.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -271,9 +311,9 @@ fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back(
     assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
 }
 
-#[test]
-fn parallel_tool_calls_check_clean_and_resume_paired() {
-    let Some(c) = claude::setup("cc-parallel") else {
+#[rstest]
+fn parallel_tool_calls_check_clean_and_resume_paired(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
+    let Some(c) = claude::setup("cc-parallel", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -296,9 +336,9 @@ fn parallel_tool_calls_check_clean_and_resume_paired() {
     assert!(sent.contains("alpha") && sent.contains("beta"), "{sent}");
 }
 
-#[test]
-fn restart_and_compact_keep_the_conversation() {
-    let Some(c) = claude::setup("cc-compact") else {
+#[rstest]
+fn restart_and_compact_keep_the_conversation(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
+    let Some(c) = claude::setup("cc-compact", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -332,9 +372,9 @@ fn restart_and_compact_keep_the_conversation() {
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
 }
 
-#[test]
-fn a_new_dir_carries_the_conversation() {
-    let Some(c) = claude::setup("cc-dir") else {
+#[rstest]
+fn a_new_dir_carries_the_conversation(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
+    let Some(c) = claude::setup("cc-dir", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -376,9 +416,11 @@ fn a_new_dir_carries_the_conversation() {
     assert_eq!(transcript(&c).parent(), old.parent());
 }
 
-#[test]
-fn status_and_check_answer_the_same_from_a_shell_without_the_products_environment() {
-    let Some(c) = claude::setup("cc-env") else {
+#[rstest]
+fn status_and_check_answer_the_same_from_a_shell_without_the_products_environment(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some(c) = claude::setup("cc-env", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -468,8 +510,9 @@ fn checks_verdict_is_what_the_client_sends(
     #[case] exit: i32,
     #[case] finding: &str,
     #[case] history_kept: bool,
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
 ) {
-    let Some(c) = claude::setup("cc-shape") else {
+    let Some(c) = claude::setup("cc-shape", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -547,9 +590,11 @@ fn checks_verdict_is_what_the_client_sends(
 /// The client's own hooks, from the `--settings` sessctl passes it, mark the product waiting
 /// once a response is done (`Stop`), and clear the mark when the next prompt is submitted
 /// (`UserPromptSubmit`), before that prompt's request is sent.
-#[test]
-fn a_finished_response_marks_the_product_waiting_until_the_next_prompt() {
-    let Some(c) = claude::setup("cc-waiting") else {
+#[rstest]
+fn a_finished_response_marks_the_product_waiting_until_the_next_prompt(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some(c) = claude::setup("cc-waiting", pin.version()) else {
         return;
     };
     c.enable(&c.project);
@@ -565,9 +610,80 @@ fn a_finished_response_marks_the_product_waiting_until_the_next_prompt() {
     });
     assert!(waiting["since"].is_string(), "{waiting}");
     // A long tool call keeps the next turn open: the mark is gone while the agent works.
-    c.send("RUN: sleep 1001");
+    c.send(&format!("RUN: {}", hold(1001)));
     c.wait("the Bash tool running sleep", || {
         running(&["sleep", "1001"]).then_some(())
     });
     assert_eq!(status(&c)["waiting"], Value::Null);
+}
+
+/// The processes whose command line holds `needle`, with their cgroup.
+fn processes_with(needle: &str) -> Vec<(u32, String)> {
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let argv = fs::read(e.path().join("cmdline")).ok()?;
+            let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+            let cgroup = fs::read_to_string(e.path().join("cgroup")).ok()?;
+            argv.contains(needle).then_some((pid, cgroup))
+        })
+        .collect()
+}
+
+/// Claude Code 2.1.332 offers its agent view on `←` ("← for agents"). That key moves the
+/// conversation to the background: the client's daemon (started on demand, in the unit, or
+/// wherever another client of the same config dir started it) resumes a fork of it under a
+/// new id in a process of its own, and the pane's client only shows it. The next turns go to
+/// the fork, outside the pinned conversation; after a crash the pinned conversation comes
+/// back without them. A
+/// session of sessctl keeps every turn in its pinned conversation and every process in its
+/// unit, so the product runs the client with the agent view off. (2.1.197 has no agent view:
+/// newest only.)
+#[test]
+fn the_agent_view_key_keeps_the_conversation_pinned_and_in_the_unit() {
+    let Some(c) = claude::setup("cc-agents", Pin::Newest.version()) else {
+        return;
+    };
+    c.enable(&c.project);
+    c.prompt("PROMPT-ONE before the agent view key");
+    // What a user who follows the footer's hint does: ← for agents, then the next prompt.
+    // With the agent view off the key does nothing at an empty prompt. (Escape back out of
+    // the view is no better: the session it returns to is the fork.)
+    tmux(&c.socket(), &["send-keys", "-t", "main", "Left"]).expect("the ← key");
+    let command = hold(1000);
+    c.send(&format!("RUN: {command}"));
+    c.wait("the Bash tool running sleep", || {
+        running(&["sleep", "1000"]).then_some(())
+    });
+    let manager = c.env.bed.as_ref().expect("a manager").name.clone();
+    for (pid, cgroup) in processes_with("sleep 1000")
+        .into_iter()
+        .chain(processes_with("bg-pty-host"))
+        .chain(processes_with("daemon run"))
+        .filter(|(_, cgroup)| cgroup.contains(&manager))
+    {
+        assert!(
+            cgroup.contains(&format!("/{UNIT}")),
+            "process {pid} ({:?}) runs outside {UNIT}: {cgroup}",
+            crate::support::cmdline(pid)
+        );
+        let argv = crate::support::cmdline(pid).join(" ");
+        assert!(
+            !argv.contains("daemon run") && !argv.contains("bg-pty-host"),
+            "Claude Code's background-agent daemon runs in {UNIT}: {argv}"
+        );
+    }
+
+    let before = identity(&c);
+    let agent = before.agent_pid.expect("an agent PID");
+    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
+    wait_restarted(&c, &before);
+    let next = c.prompt("PROMPT-THREE after the crash");
+    assert!(
+        next.text().contains(&command),
+        "the turn after the agent view key is not in the pinned conversation: {}",
+        next.text()
+    );
 }

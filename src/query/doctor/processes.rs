@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Finding, Severity};
-use crate::agent::Agent;
+use crate::agent::{Agent, AgentEnv};
 use crate::paths::Paths;
 use crate::procfs::{self, Process};
 use crate::product::Product;
@@ -33,6 +33,15 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
         )
         .collect();
 
+    let manager_env = systemd.environment()?;
+    // The products whose agent keeps its data where a shared server's environment says.
+    let serving = |server: Agent, process: &Process| -> Vec<&Product> {
+        let its = AgentEnv::of(&Default::default(), Some(&procfs::environ(process.pid)));
+        (products.iter())
+            .filter(|p| p.agent == server)
+            .filter(|p| AgentEnv::of(&p.env, Some(&manager_env)).same_home(&its, server))
+            .collect()
+    };
     let mut found = Vec::new();
     let mut reported = std::collections::HashSet::new();
     for server in procs.iter().filter(|p| p.is_tmux_server()) {
@@ -45,6 +54,12 @@ pub fn check(systemd: &Systemd, paths: &Paths, products: &[Product]) -> Result<V
         .iter()
         .filter(|p| !p.is_tmux_server() && agent_name(p, &agent_names).is_some())
     {
+        // Wherever it runs and whoever started it, it serves more than one session.
+        if let Some(server) = Agent::shared_server_of(&agent.argv) {
+            let serving = serving(server, agent);
+            found.extend(shared_server(systemd, agent, server, products, &serving)?);
+            continue;
+        }
         let host = ancestors(agent, &by_pid).find(|p| p.is_tmux_server());
         match host {
             // An agent in a product's server is judged with its server above.
@@ -109,6 +124,65 @@ fn outside(
             process.pid, product.name
         ),
     }))
+}
+
+/// A finding for `agent`'s server that serves every conversation of its home (`serving`
+/// products among them): wherever it runs, one product's stop or one terminal's end takes every
+/// other product's agent with it. One serving no product of the user's, outside their units,
+/// is none of sessctl's business.
+fn shared_server(
+    systemd: &Systemd,
+    server: &Process,
+    agent: Agent,
+    products: &[Product],
+    serving: &[&Product],
+) -> Result<Option<Finding>> {
+    let (actual, cgroup) = where_(systemd, server.pid)?;
+    let host = products
+        .iter()
+        .find(|p| actual.as_deref() == Some(unit::unit_name(&p.name).as_str()));
+    let restart = || {
+        let names: Vec<&str> = serving.iter().map(|p| p.name.as_str()).collect();
+        format!(
+            "kill {}, then `sessctl restart` {}",
+            server.pid,
+            names.join(", ")
+        )
+    };
+    let (place, dies, fix) = match (host, &actual) {
+        (Some(host), _) => (
+            format!("{}'s unit", host.name),
+            format!("`sessctl stop {}` stops it under every other product using it", host.name),
+            format!(
+                "`sessctl restart {}`: sessctl starts {agent} with its server inside each product's own unit",
+                host.name
+            ),
+        ),
+        _ if serving.is_empty() => return Ok(None),
+        (None, Some(unit)) => (
+            unit.clone(),
+            format!("every product using it dies when {unit} stops"),
+            restart(),
+        ),
+        (None, None) => (
+            "no unit of the user manager".into(),
+            "every product using it dies with the terminal or login that started it".into(),
+            restart(),
+        ),
+    };
+    let mut finding = Finding::new(
+        "agent-shared-server",
+        Severity::Error,
+        format!(
+            "{agent}'s shared server (PID {}), which runs the conversations of every {agent} session of its home, lives in {place}: {dies}",
+            server.pid
+        ),
+        vec![evidence(server, actual.as_deref(), &cgroup)],
+        fix,
+    );
+    finding.product = host.map(|p| p.name.clone());
+    finding.unit = actual;
+    Ok(Some(finding))
 }
 
 fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) -> Result<Finding> {

@@ -1,6 +1,7 @@
-//! The real Claude Code as the agent of a test product: found where `.ci/run` installed it,
-//! configured to run offline against the fake API without any dialog, and driven through the
-//! product's own tmux session. How the client behaves here is written down in
+//! The real Claude Code as the agent of a test product, at each version pinned in
+//! `tests/claude-code.version` (support/client.rs finds it): configured to run offline against
+//! the fake API without any dialog, and driven through the product's own tmux session. How the
+//! client behaves here is written down in
 //! ../shared/notes/research/claude-code-2.1-observed.md.
 
 use std::fs;
@@ -9,44 +10,36 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::client::CLAUDE;
 use super::fake_api::{FakeApi, Request};
 use super::{manager, tmux, Env};
-
-/// The pinned version: `.ci/run` installs it from npm (see README, "Tests").
-pub const VERSION: &str = include_str!("../../claude-code.version");
 
 /// Any key of the right shape: the fake API accepts every key.
 const API_KEY: &str = "sk-ant-api03-sessctl-test-key-0000000000000000000000000000000000";
 
-/// Where `.ci/run` installs the pinned client, unless `SESSCTL_TEST_CLAUDE` names a binary.
-fn binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("SESSCTL_TEST_CLAUDE") {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "SESSCTL_TEST_CLAUDE={} is not a file",
-                path.display()
-            ))
-        };
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or("neither XDG_CACHE_HOME nor HOME is set")?;
-    let path = cache
-        .join("sessctl-test/claude-code")
-        .join(VERSION.trim())
-        .join("node_modules/.bin/claude");
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "Claude Code {} is not installed at {} (bash .ci/run installs it)",
-            VERSION.trim(),
-            path.display()
-        ))
+/// The command a test sends to hold a tool call open. Claude Code 2.1.332's Bash tool refuses
+/// a command that starts with a long `sleep` ("Blocked: standalone sleep"), so something else
+/// runs first; both pinned versions run it, and it leaves a `sleep <seconds>` process to wait
+/// for.
+pub fn hold(seconds: u32) -> String {
+    format!("echo holding && sleep {seconds}")
+}
+
+/// Which of the pinned versions a test runs: the oldest supported and the newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    Oldest,
+    Newest,
+}
+
+impl Pin {
+    /// The version this pin names in `tests/claude-code.version`.
+    pub fn version(self) -> &'static str {
+        let versions = CLAUDE.versions();
+        match self {
+            Pin::Oldest => versions.first().copied().unwrap_or_default(),
+            Pin::Newest => CLAUDE.newest(),
+        }
     }
 }
 
@@ -59,23 +52,17 @@ pub struct Claude {
     /// The product's working directory.
     pub project: PathBuf,
     pub binary: PathBuf,
+    /// The client's version, as pinned.
+    pub version: &'static str,
 }
 
-/// A private manager, the fake API in its network namespace and a configured client, or
-/// `None` (with the reason printed) when the client is not installed outside CI. Under `CI`,
-/// a client that is missing fails the test.
-pub fn setup(label: &str) -> Option<Claude> {
-    let binary = match binary() {
-        Ok(binary) => binary,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set and the real Claude Code is missing: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED: no real Claude Code: {why}");
-            return None;
-        }
-    };
-    let env = manager(label)?;
+/// A private manager, the fake API in its network namespace and Claude Code `version`
+/// configured, or `None` (with the reason printed) when the client or the manager is missing
+/// outside CI. Under `CI`, a client that is missing fails the test. The manager's label names
+/// the version, so the runs of one test at two versions never share a name.
+pub fn setup(label: &str, version: &'static str) -> Option<Claude> {
+    let binary = CLAUDE.require(version)?;
+    let env = manager(&format!("{label}-{}", version.replace('.', "")))?;
     let api = FakeApi::start(
         env.bed.as_ref().expect("a manager").netns(),
         &env.scratch.join("api.jsonl"),
@@ -89,6 +76,7 @@ pub fn setup(label: &str) -> Option<Claude> {
         config_dir,
         project,
         binary,
+        version,
     };
     claude.configure(&claude.project.clone());
     Some(claude)
@@ -96,7 +84,7 @@ pub fn setup(label: &str) -> Option<Claude> {
 
 impl Claude {
     /// Writes the config that lets the client start with no dialog in `dir`, and run `echo`
-    /// and `sleep` unasked (root may not skip permissions). Retention is set to keep
+    /// and `sleep` unasked, [`hold`] among them (root may not skip permissions). Retention is set to keep
     /// transcripts, as sessctl's doctor advises.
     pub fn configure(&self, dir: &Path) {
         fs::create_dir_all(&self.config_dir).expect("the config dir");
@@ -107,8 +95,8 @@ impl Claude {
             .unwrap_or_else(|| {
                 json!({
                     "hasCompletedOnboarding": true,
-                    "lastOnboardingVersion": VERSION.trim(),
-                    "lastReleaseNotesSeen": VERSION.trim(),
+                    "lastOnboardingVersion": self.version,
+                    "lastReleaseNotesSeen": self.version,
                     "theme": "dark",
                     "customApiKeyResponses": {"approved": [&API_KEY[API_KEY.len() - 20..]], "rejected": []},
                     "projects": {},

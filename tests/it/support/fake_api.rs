@@ -1,9 +1,11 @@
-//! The project's own fake Anthropic Messages API, for running the real Claude Code offline.
+//! The project's own fake vendor APIs, for running the real agent clients offline: the server
+//! every vendor shares, and the Anthropic Messages API. `fake_openai` (the Responses API, for
+//! Codex) and `fake_gemini` (for Gemini CLI) are the other vendors, each a [`Vendor`].
 //!
 //! It listens on 127.0.0.1 inside the private manager's network namespace (which has only
-//! `lo`), so the agents the manager starts reach it and nothing else. It logs every request,
-//! checks tool_use/tool_result pairing as the real API does (answering 400 with the real error
-//! text), and answers by cue:
+//! `lo`), so the agents the manager starts reach it and nothing else. It logs every request.
+//! The Messages API checks tool_use/tool_result pairing as the real API does (answering 400
+//! with the real error text), and answers by cue:
 //! - a prompt holding `RUN: <command>` gets a Bash `tool_use` running it; several cues in one
 //!   prompt get parallel calls in one response;
 //! - a compaction request (its last text asks for "TEXT ONLY") gets a summary holding
@@ -41,24 +43,68 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request of the conversation itself: a Messages call that offers the agent its tools
-    /// (the client's side requests, such as titles, offer none).
-    pub fn is_conversation(&self) -> bool {
-        self.path.starts_with("/v1/messages")
-            && !self.path.contains("count_tokens")
-            && self.body["tools"].as_array().is_some_and(|t| !t.is_empty())
-    }
-
-    /// Every text the request's messages carry, tool results included, joined.
+    /// Every text of the conversation the request carries, tool results included, joined:
+    /// Anthropic's `messages`, OpenAI's Responses `input`, or Gemini's `contents`.
     pub fn text(&self) -> String {
-        self.body["messages"].to_string()
+        ["messages", "input", "contents"]
+            .iter()
+            .map(|key| &self.body[key])
+            .find(|history| !history.is_null())
+            .map_or_else(String::new, Value::to_string)
     }
 }
+
+/// One vendor's API: how it answers, and which of its requests are the conversation's.
+#[derive(Clone, Copy)]
+pub struct Vendor {
+    /// The answer to a request (method, path with query, JSON body or null).
+    pub answer: fn(&Method, &str, &Value) -> Answer,
+    /// Whether a logged request is a turn of the conversation itself, not a side request of
+    /// the client (titles, token counts, model lists).
+    pub is_conversation: fn(&Request) -> bool,
+}
+
+/// What the fake sends back.
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(body: &Value) -> Answer {
+        Answer::new(StatusCode::OK, "application/json", body.to_string())
+    }
+
+    pub fn new(status: StatusCode, content_type: &'static str, body: String) -> Answer {
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn not_found() -> Answer {
+        Answer::new(StatusCode::NOT_FOUND, "text/plain", String::new())
+    }
+}
+
+/// The Anthropic Messages API.
+pub const ANTHROPIC: Vendor = Vendor {
+    answer: anthropic,
+    is_conversation: |r| {
+        // A Messages call that offers the agent its tools (titles offer none).
+        r.path.starts_with("/v1/messages")
+            && !r.path.contains("count_tokens")
+            && r.body["tools"].as_array().is_some_and(|t| !t.is_empty())
+    },
+};
 
 #[derive(Clone)]
 struct Shared {
     log: Arc<Mutex<Vec<Request>>>,
     file: PathBuf,
+    vendor: Vendor,
 }
 
 /// A running fake API; it stops when dropped.
@@ -69,8 +115,14 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
-    /// Serves on 127.0.0.1 in network namespace `netns`, logging requests to `log_file` too.
+    /// The Messages API on 127.0.0.1 in network namespace `netns`, logging requests to
+    /// `log_file` too.
     pub fn start(netns: BorrowedFd<'_>, log_file: &Path) -> FakeApi {
+        FakeApi::serve(netns, log_file, ANTHROPIC)
+    }
+
+    /// `vendor`'s API on 127.0.0.1 in network namespace `netns`, logging requests to `log_file`.
+    pub fn serve(netns: BorrowedFd<'_>, log_file: &Path, vendor: Vendor) -> FakeApi {
         // A socket belongs to the namespace of the thread that made it: bind on a thread that
         // joined `netns`, then serve from the runtime's own threads.
         let listener = std::thread::scope(|s| {
@@ -91,6 +143,7 @@ impl FakeApi {
         let shared = Shared {
             log: Arc::default(),
             file: log_file.to_path_buf(),
+            vendor,
         };
         let app = Router::new().fallback(handle).with_state(shared.clone());
         runtime.spawn(async move {
@@ -116,7 +169,7 @@ impl FakeApi {
     pub fn conversation(&self) -> Vec<Request> {
         self.requests()
             .into_iter()
-            .filter(Request::is_conversation)
+            .filter(self.shared.vendor.is_conversation)
             .collect()
     }
 }
@@ -136,14 +189,13 @@ async fn handle(
     body: axum::body::Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let path = uri.path().to_string();
-    let (status, response) = answer(&method, &path, &body);
-    let reply = response_body(&body, &path, status);
+    let path = uri.to_string();
+    let answer = (shared.vendor.answer)(&method, &path, &body);
     let request = Request {
         method: method.to_string(),
-        path: uri.to_string(),
+        path,
         body,
-        status: status.as_u16(),
+        status: answer.status.as_u16(),
         answered: std::time::Instant::now(),
     };
     if let Ok(mut file) = OpenOptions::new()
@@ -155,55 +207,33 @@ async fn handle(
         let _ = writeln!(file, "{line}");
     }
     shared.log.lock().expect("the request log").push(request);
-    response.status(status).body(reply).expect("a response")
+    Response::builder()
+        .status(answer.status)
+        .header("content-type", answer.content_type)
+        .body(Body::from(answer.body))
+        .expect("a response")
 }
 
-fn answer(
-    method: &Method,
-    path: &str,
-    body: &Value,
-) -> (StatusCode, axum::http::response::Builder) {
-    let builder = Response::builder();
-    let json_type = ("content-type", "application/json");
+/// The Messages API's answer.
+fn anthropic(method: &Method, path: &str, body: &Value) -> Answer {
+    let path = path.split('?').next().unwrap_or(path);
     match (method.as_str(), path) {
-        ("HEAD" | "GET", "/") => (StatusCode::OK, builder),
-        ("GET", "/v1/models") => (StatusCode::OK, builder.header(json_type.0, json_type.1)),
-        ("POST", "/v1/messages/count_tokens") => {
-            (StatusCode::OK, builder.header(json_type.0, json_type.1))
-        }
+        ("HEAD" | "GET", "/") => Answer::new(StatusCode::OK, "text/plain", String::new()),
+        ("GET", "/v1/models") => Answer::json(&models()),
+        ("POST", "/v1/messages/count_tokens") => Answer::json(&json!({"input_tokens": 1000})),
         ("POST", "/v1/messages") => match pairing_error(body) {
-            Some(_) => (
+            Some(message) => Answer::new(
                 StatusCode::BAD_REQUEST,
-                builder.header(json_type.0, json_type.1),
+                "application/json",
+                json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}})
+                    .to_string(),
             ),
-            None if body["stream"] == true => (
-                StatusCode::OK,
-                builder.header("content-type", "text/event-stream"),
-            ),
-            None => (StatusCode::OK, builder.header(json_type.0, json_type.1)),
-        },
-        _ => (StatusCode::NOT_FOUND, builder),
-    }
-}
-
-fn response_body(body: &Value, path: &str, status: StatusCode) -> Body {
-    match path {
-        "/v1/models" => Body::from(models().to_string()),
-        "/v1/messages/count_tokens" => Body::from(json!({"input_tokens": 1000}).to_string()),
-        "/v1/messages" if status == StatusCode::BAD_REQUEST => Body::from(
-            json!({"type": "error", "error": {"type": "invalid_request_error",
-                "message": pairing_error(body).unwrap_or_default()}})
-            .to_string(),
-        ),
-        "/v1/messages" => {
-            let message = reply(body);
-            if body["stream"] == true {
-                Body::from(sse(&message))
-            } else {
-                Body::from(message.to_string())
+            None if body["stream"] == true => {
+                Answer::new(StatusCode::OK, "text/event-stream", sse(&reply(body)))
             }
-        }
-        _ => Body::empty(),
+            None => Answer::json(&reply(body)),
+        },
+        _ => Answer::not_found(),
     }
 }
 
@@ -343,7 +373,8 @@ fn reply(body: &Value) -> Value {
     })
 }
 
-fn unique() -> String {
+/// A new id, unique in this test process.
+pub fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(

@@ -600,7 +600,12 @@ impl Drop for TmuxServer {
 
 pub mod browser;
 pub mod claude;
+pub mod client;
+pub mod codex;
 pub mod fake_api;
+pub mod fake_gemini;
+pub mod fake_openai;
+pub mod gemini;
 pub mod http;
 
 #[test]

@@ -1,0 +1,253 @@
+//! The real Gemini CLI, offline against the fake Gemini API, as the agent of products on the
+//! private manager: what sessctl promises about a pinned conversation, shown with the client
+//! that writes and resumes it. Each test starts one manager and runs several checks on it:
+//! a real client takes seconds to start, and the machines that run these have few cores.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use sessctl::identity::Identity;
+
+use crate::support::fake_api::Request;
+use crate::support::gemini::{self, Gemini};
+use crate::support::{assert_lost_and_recovered, doctor_json};
+
+fn unit(product: &str) -> String {
+    format!("sessctl-{product}.service")
+}
+
+fn status(g: &Gemini, product: &str) -> Value {
+    let out = g
+        .env
+        .sessctl()
+        .args(["status", product, "--json"])
+        .stdout_read()
+        .run();
+    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+}
+
+/// The conversation `product` is pinned to, once the unit's own processes have pinned it.
+#[track_caller]
+fn pinned(g: &Gemini, product: &str) -> String {
+    g.wait(product, "the pinned conversation", || {
+        status(g, product)["conversation"]["session_id"]
+            .as_str()
+            .map(str::to_string)
+    })
+}
+
+fn identity(g: &Gemini, product: &str) -> Identity {
+    sessctl::lifecycle::observe::identity(&g.env.systemd(), &unit(product))
+        .expect("reading the identity")
+        .0
+}
+
+/// SIGKILLs the unit's agent: the parent `node` of the two Gemini CLI runs (it relaunches
+/// itself as a child).
+fn kill_agent(before: &Identity) {
+    let agent = before.agent_pid.expect("an agent PID");
+    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
+}
+
+/// Waits at most 15 s, the promise to a user, for systemd to run a new invocation of the unit
+/// with its agent up.
+#[track_caller]
+fn wait_restarted(g: &Gemini, old: &Identity) -> Identity {
+    let restarted = sessctl::poll::until(Duration::from_secs(15), || {
+        let now = identity(g, "web");
+        Ok((now.is_live() && now.invocation_id != old.invocation_id).then_some(now))
+    });
+    match restarted {
+        Ok(Some(now)) => now,
+        other => panic!(
+            "systemd did not restart {} with a live agent within 15 s ({other:?}); now {:?}\n--- screen\n{}",
+            unit("web"),
+            identity(g, "web"),
+            g.screen("web")
+        ),
+    }
+}
+
+#[track_caller]
+fn assert_carries(request: &Request, wanted: &[&str]) {
+    assert_eq!(request.status, 200, "the fake API refused the request");
+    let text = request.text();
+    for w in wanted {
+        assert!(text.contains(w), "history lost, no {w:?}: {text}");
+    }
+}
+
+/// A kill right after the first prompt, before any sessctl call, then `restart`, then a crash
+/// loop past systemd's start limit and one `resume`: every start after the first is on the
+/// first conversation, and the next request carries all of it.
+#[test]
+fn kills_restarts_and_a_crash_loop_keep_the_first_conversation() {
+    let Some(g) = gemini::setup("gm-keep") else {
+        return;
+    };
+    g.enable("web", &g.project);
+    g.prompt("web", "PROMPT-ONE remember this");
+
+    // Nothing but the unit's own processes has seen the conversation yet.
+    let before = identity(&g, "web");
+    kill_agent(&before);
+    wait_restarted(&g, &before);
+    let id = pinned(&g, "web");
+    let next = g.prompt("web", "PROMPT-TWO after the kill");
+    assert_carries(&next, &["PROMPT-ONE remember this"]);
+
+    g.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
+    let next = g.prompt("web", "PROMPT-THREE after the restart");
+    assert_carries(&next, &["PROMPT-ONE", "PROMPT-TWO"]);
+
+    // Systemd allows six starts within 120 s (StartLimitBurst=6); the enable, the kill's
+    // restart and the restart used three of them, so at most six kills reach the limit.
+    let systemd = g.env.systemd();
+    let mut kills = 0;
+    loop {
+        let before = identity(&g, "web");
+        kill_agent(&before);
+        kills += 1;
+        // Some(true): restarted; Some(false): failed for good.
+        let next = sessctl::poll::until(Duration::from_secs(15), || {
+            let now = identity(&g, "web");
+            let restarted = now.is_live() && now.invocation_id != before.invocation_id;
+            Ok((restarted || now.active_state.as_str() == "failed").then_some(restarted))
+        });
+        match next {
+            Ok(Some(true)) if kills < 6 => continue,
+            Ok(Some(false)) => break,
+            other => panic!(
+                "after kill {kills}, the unit neither restarted nor failed within 15 s ({other:?}): {:?}",
+                systemd.details(&unit("web"))
+            ),
+        }
+    }
+    let out = g
+        .env
+        .sessctl()
+        .args(["resume", "web", "--no-attach", "--json"])
+        .status_any()
+        .stdout_read()
+        .run();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
+    assert_lost_and_recovered(&v, out.status.code().expect("an exit code"));
+    assert_eq!(v["after"]["active_state"], "active", "{v:#}");
+    let next = g.prompt("web", "PROMPT-FOUR after the crash loop");
+    assert_carries(&next, &["PROMPT-ONE", "PROMPT-TWO", "PROMPT-THREE"]);
+    assert_eq!(pinned(&g, "web"), id, "the pin moved");
+}
+
+/// Two products on one `GEMINI_CLI_HOME`, in two directories: each keeps its own
+/// conversation, `status` from a shell with none of their environment names the file Gemini
+/// CLI goes on writing, stopping one leaves the other
+/// answering, and `doctor` names the client's default session retention until it is off.
+#[test]
+fn products_sharing_a_home_stay_apart_and_status_and_doctor_read_the_clients_files() {
+    let Some(g) = gemini::setup("gm-share") else {
+        return;
+    };
+    let api_dir = g.env.scratch.join("api-project");
+    fs::create_dir_all(&api_dir).expect("the second project");
+    g.enable("web", &g.project);
+    g.enable("api", &api_dir);
+    g.prompt("web", "WEB-ONE first");
+    g.prompt("api", "API-ONE first");
+    let web = pinned(&g, "web");
+    let api = pinned(&g, "api");
+    assert_ne!(web, api);
+
+    // A restart resumes the conversation, and Gemini CLI writes its stray resume record.
+    g.env
+        .sessctl()
+        .args(["restart", "web"])
+        .stdout("sessctl-web.service: restarted\n")
+        .run();
+    let next = g.prompt("web", "WEB-TWO after the restart");
+    assert_carries(&next, &["WEB-ONE first"]);
+    assert!(!next.text().contains("API-ONE"), "{}", next.text());
+    // The stray file is a file of its own only when the resume comes in another minute than
+    // the session's start (the name holds the minute); either way status names the one the
+    // conversation goes on in.
+    let written = files_of(&g, &web)
+        .iter()
+        .find(|f| fs::read_to_string(f).is_ok_and(|t| t.contains("WEB-TWO")))
+        .expect("the file holding the conversation")
+        .clone();
+
+    let elsewhere = g.env.scratch.join("another-home");
+    fs::create_dir_all(&elsewhere).expect("another home");
+    let out = g
+        .env
+        .sessctl()
+        .args(["status", "web", "--json"])
+        .env("HOME", &elsewhere)
+        .env("GEMINI_CLI_HOME", elsewhere.join("nothing-here"))
+        .stdout_read()
+        .run();
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(
+        shown["conversation"]["transcript"].as_str(),
+        Some(written.to_str().expect("a UTF-8 path")),
+        "{shown:#}"
+    );
+
+    g.env
+        .sessctl()
+        .args(["stop", "api"])
+        .stdout("sessctl-api.service: stopped\n")
+        .run();
+    let next = g.prompt("web", "WEB-THREE with api stopped");
+    assert_carries(&next, &["WEB-ONE", "WEB-TWO"]);
+
+    let retention = |report: &Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["id"] == "retention")
+            .map(|f| f.to_string())
+            .collect()
+    };
+    let found = retention(&doctor_json(&g.env));
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found.iter().all(|f| f.contains("Gemini CLI")
+            && f.contains("sessionRetention")
+            && f.contains(r#"\"enabled\": false"#)),
+        "{found:#?}"
+    );
+    keep_sessions(&g.root().join("settings.json"));
+    let found = retention(&doctor_json(&g.env));
+    assert_eq!(found, Vec::<String>::new());
+}
+
+/// Every session file of conversation `id` under the shared data root.
+fn files_of(g: &Gemini, id: &str) -> Vec<PathBuf> {
+    g.session_files()
+        .into_iter()
+        .filter(|f| {
+            fs::read_to_string(f).is_ok_and(|t| {
+                t.lines()
+                    .next()
+                    .is_some_and(|l| l.contains(&format!("\"sessionId\":\"{id}\"")))
+            })
+        })
+        .collect()
+}
+
+/// Turns Gemini CLI's session cleanup off in `settings`, as doctor advises.
+fn keep_sessions(settings: &Path) {
+    let mut v: Value =
+        serde_json::from_str(&fs::read_to_string(settings).expect("settings.json")).expect("JSON");
+    v["general"]["sessionRetention"] = json!({"enabled": false});
+    fs::write(settings, v.to_string()).expect("writing settings.json");
+}

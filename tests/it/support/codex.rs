@@ -1,0 +1,282 @@
+//! The real Codex CLI as the agent of test products: found where `./test` installed it,
+//! configured through a `CODEX_HOME` of the test's own to run offline against the fake
+//! Responses API with no dialog, and driven through each product's own tmux session. How the
+//! client behaves here is written down in ../shared/notes/research/codex-gemini-observed.md.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::client::CODEX;
+use super::fake_api::{FakeApi, Request};
+use super::fake_openai::OPENAI;
+use super::{manager, tmux, Env};
+
+/// A model Codex has no metadata for: it warns, and works. A model it knows may be one it
+/// offers to migrate from, with a dialog at start that eats the keys typed then.
+pub const MODEL: &str = "sessctl-fake-model";
+
+/// Any key: the fake API accepts every key.
+const API_KEY: &str = "sk-sessctl-test-key";
+
+/// The real Codex CLI on a private manager, with the fake API in its network namespace and a
+/// `CODEX_HOME` every product of the test shares.
+pub struct Codex {
+    pub env: Env,
+    pub api: FakeApi,
+    /// The products' `CODEX_HOME`.
+    pub home: PathBuf,
+    /// The first product's working directory.
+    pub project: PathBuf,
+    pub binary: PathBuf,
+}
+
+/// A private manager, the fake API in its network namespace and a configured client, or
+/// `None` (with the reason printed) when either is missing outside CI; under `CI` a missing
+/// one fails the test.
+pub fn setup(label: &str) -> Option<Codex> {
+    let binary = CODEX.require(CODEX.newest())?;
+    let env = manager(label)?;
+    let api = FakeApi::serve(
+        env.bed.as_ref().expect("a manager").netns(),
+        &env.scratch.join("api.jsonl"),
+        OPENAI,
+    );
+    let home = env.scratch.join("codex-home");
+    let project = env.scratch.join("project");
+    fs::create_dir_all(&project).expect("the project dir");
+    let codex = Codex {
+        env,
+        api,
+        home,
+        project,
+        binary,
+    };
+    codex.configure();
+    codex.trust(&codex.project);
+    Some(codex)
+}
+
+impl Codex {
+    /// Writes the `config.toml` that runs the client offline on the fake API, runs every
+    /// command unasked (`approval_policy = "never"`, and no sandbox: root in a namespace
+    /// cannot set one up), and checks for no update.
+    fn configure(&self) {
+        fs::create_dir_all(&self.home).expect("the CODEX_HOME dir");
+        let config = format!(
+            "model = \"{MODEL}\"\n\
+             model_provider = \"fake\"\n\
+             approval_policy = \"never\"\n\
+             sandbox_mode = \"danger-full-access\"\n\
+             check_for_update_on_startup = false\n\
+             \n\
+             [model_providers.fake]\n\
+             name = \"fake\"\n\
+             base_url = \"{}/v1\"\n\
+             wire_api = \"responses\"\n\
+             env_key = \"OPENAI_API_KEY\"\n\
+             \n\
+             [analytics]\n\
+             enabled = false\n",
+            self.api.base_url()
+        );
+        fs::write(self.config(), config).expect("writing config.toml");
+    }
+
+    fn config(&self) -> PathBuf {
+        self.home.join("config.toml")
+    }
+
+    /// Trusts `dir`, as the client's own trust dialog would, so it starts there without one.
+    pub fn trust(&self, dir: &Path) {
+        let dir = dir.canonicalize().expect("a canonical dir");
+        let mut config = fs::read_to_string(self.config()).expect("reading config.toml");
+        let _ = write!(
+            config,
+            "\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            dir.display()
+        );
+        fs::write(self.config(), config).expect("writing config.toml");
+    }
+
+    /// The `--env` arguments of a product that runs the client offline.
+    pub fn env_args(&self) -> Vec<String> {
+        [
+            format!("CODEX_HOME={}", self.home.display()),
+            format!("OPENAI_API_KEY={API_KEY}"),
+            "TERM=xterm-256color".into(),
+        ]
+        .into_iter()
+        .flat_map(|v| ["--env".to_string(), v])
+        .collect()
+    }
+
+    /// Enables `product` in `dir` running the client, with no flags of the test's own: the
+    /// profile adds what every start needs.
+    pub fn enable(&self, product: &str, dir: &Path) {
+        self.env
+            .sessctl()
+            .args(["enable", product, "--dir"])
+            .arg(dir)
+            .args(self.env_args())
+            .arg("--")
+            .arg(&self.binary)
+            .stdout_read()
+            .run();
+    }
+
+    /// The product's own session: its screen and keys.
+    pub fn pane<'a>(&'a self, product: &'a str) -> Pane<'a> {
+        Pane {
+            codex: self,
+            product,
+        }
+    }
+
+    /// How many turns the rollouts under the shared `CODEX_HOME` have ended.
+    pub fn turns_ended(&self) -> usize {
+        self.rollouts()
+            .iter()
+            .map(|t| t.matches("\"type\":\"task_complete\"").count())
+            .sum()
+    }
+
+    /// `status PRODUCT --json`, parsed, run from a shell with none of the product's
+    /// environment: `HOME` is `home`, and `CODEX_HOME` is unset or the caller's own.
+    pub fn outside_status(&self, product: &str, home: &Path, codex_home: Option<&Path>) -> Value {
+        let mut test = self
+            .env
+            .sessctl()
+            .args(["status", product, "--json"])
+            .env("HOME", home)
+            .stdout_read();
+        match codex_home {
+            Some(dir) => test = test.env("CODEX_HOME", dir),
+            None => test.unset.push("CODEX_HOME".to_string()),
+        }
+        let out = test.run();
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// Every rollout text under the shared `CODEX_HOME`.
+    pub fn rollouts(&self) -> Vec<String> {
+        // sessions/YYYY/MM/DD/rollout-*.jsonl
+        let mut dirs = vec![self.home.join("sessions")];
+        for _ in 0..4 {
+            dirs = dirs
+                .iter()
+                .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
+                .map(|e| e.path())
+                .collect();
+        }
+        dirs.iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .filter_map(|p| fs::read_to_string(p).ok())
+            .collect()
+    }
+}
+
+/// One product's session running the client.
+pub struct Pane<'a> {
+    codex: &'a Codex,
+    product: &'a str,
+}
+
+impl Pane<'_> {
+    pub fn socket(&self) -> PathBuf {
+        self.codex.env.socket(self.product)
+    }
+
+    /// What the session's pane shows now.
+    pub fn screen(&self) -> String {
+        tmux(&self.socket(), &["capture-pane", "-p", "-t", "main"]).unwrap_or_default()
+    }
+
+    /// Polls `probe` for at most a minute, and on a time-out fails with the screen and the
+    /// API's log, which say why.
+    #[track_caller]
+    pub fn wait<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
+            Ok(Some(value)) => value,
+            _ => panic!(
+                "timed out waiting for {what} in {}\n--- screen\n{}\n--- requests\n{:#?}",
+                self.product,
+                self.screen(),
+                self.codex
+                    .api
+                    .requests()
+                    .iter()
+                    .map(|r| (&r.method, &r.path, r.status))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    /// Waits until the client has started its session: the footer names the model. Before
+    /// that the composer is already drawn, and an Enter typed then can be lost.
+    #[track_caller]
+    pub fn wait_ready(&self) {
+        self.wait("Codex's composer, started", || {
+            let screen = self.screen();
+            let ready = screen.contains("? for shortcuts")
+                && screen.contains(&format!("{MODEL} "))
+                && !screen.contains("Waiting for startup");
+            ready.then_some(())
+        });
+    }
+
+    /// Types `text` and Enter, and waits until the client has finished the turn and written
+    /// it.
+    #[track_caller]
+    pub fn prompt(&self, text: &str) -> Request {
+        let before = self.codex.turns_ended();
+        let request = self.send(text);
+        self.wait_turn(text, before);
+        request
+    }
+
+    /// Waits until the turn of prompt `text` has ended, `before` being
+    /// [`Codex::turns_ended`] when it was sent: a rollout holds the prompt, and one more
+    /// turn's end (`task_complete`).
+    #[track_caller]
+    pub fn wait_turn(&self, text: &str, before: usize) {
+        let prompt = format!("\"text\":\"{text}\"");
+        self.wait(&format!("the end of the turn after {text:?}"), || {
+            let ended = self.codex.turns_ended() > before;
+            (ended && self.codex.rollouts().iter().any(|t| t.contains(&prompt))).then_some(())
+        });
+    }
+
+    /// Types `text` and Enter, and waits until the API has received the conversation request
+    /// that carries it (a turn that runs a long tool does not end soon).
+    #[track_caller]
+    pub fn send(&self, text: &str) -> Request {
+        let before = self.codex.api.conversation().len();
+        self.type_line(text);
+        self.wait(&format!("a conversation request after {text:?}"), || {
+            self.codex
+                .api
+                .conversation()
+                .into_iter()
+                .skip(before)
+                .find(|r| r.text().contains(text))
+        })
+    }
+
+    /// Types `text` and Enter into the client once it is ready.
+    #[track_caller]
+    pub fn type_line(&self, text: &str) {
+        self.wait_ready();
+        tmux(&self.socket(), &["send-keys", "-t", "main", "-l", text]).expect("typing");
+        // Enter only once the text is on screen: sent with it, the client may take the key as
+        // part of a paste.
+        let shown: String = text.chars().take(24).collect();
+        self.wait("the typed prompt on screen", || {
+            self.screen().contains(&shown).then_some(())
+        });
+        tmux(&self.socket(), &["send-keys", "-t", "main", "Enter"]).expect("Enter");
+    }
+}

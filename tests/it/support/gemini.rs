@@ -1,0 +1,291 @@
+//! The real Gemini CLI as the agent of test products: found where `./test` installed it,
+//! configured to run offline against the fake Gemini API without any dialog, and driven
+//! through each product's own tmux session. How the client behaves here is written down in
+//! ../shared/notes/research/codex-gemini-observed.md.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::json;
+
+use super::client::GEMINI;
+use super::fake_api::{FakeApi, Request};
+use super::fake_gemini::GEMINI_API;
+use super::{manager, tmux, Env};
+
+/// Any key: the fake API accepts every key.
+const API_KEY: &str = "sessctl-test-gemini-key";
+
+/// What the client shows in its input box when it is ready for a prompt.
+const READY: &str = "Type your message or @path/to/file";
+
+/// Products running the real Gemini CLI on a private manager, with the fake API.
+pub struct Gemini {
+    pub env: Env,
+    pub api: FakeApi,
+    /// The products' shared `GEMINI_CLI_HOME`; the client's data is in its `.gemini/`.
+    pub home: PathBuf,
+    /// The first product's working directory.
+    pub project: PathBuf,
+    pub binary: PathBuf,
+    /// The last prompt typed into each product: what its client shows in the conversation
+    /// once it is ready for the next one, resumed or not.
+    last_prompt: RefCell<HashMap<String, String>>,
+}
+
+/// A private manager, the fake API in its network namespace and a configured client, or
+/// `None` (with the reason printed) when either is missing outside CI; under `CI` that fails
+/// the test.
+pub fn setup(label: &str) -> Option<Gemini> {
+    let binary = GEMINI.require(GEMINI.newest())?;
+    let env = manager(label)?;
+    let api = FakeApi::serve(
+        env.bed.as_ref().expect("a manager").netns(),
+        &env.scratch.join("api.jsonl"),
+        GEMINI_API,
+    );
+    let home = env.scratch.join("gemini-home");
+    let project = env.scratch.join("project");
+    fs::create_dir_all(&project).expect("the project dir");
+    let gemini = Gemini {
+        env,
+        api,
+        home,
+        project,
+        binary,
+        last_prompt: RefCell::default(),
+    };
+    gemini.configure();
+    Some(gemini)
+}
+
+impl Gemini {
+    /// The client's data root: `$GEMINI_CLI_HOME/.gemini`.
+    pub fn root(&self) -> PathBuf {
+        self.home.join(".gemini")
+    }
+
+    /// The user settings that let the client start with no dialog: an API key, no folder
+    /// trust prompt, no update check, no usage statistics or telemetry. Session retention is
+    /// left at the client's default, which is what sessctl's doctor is to name.
+    pub fn configure(&self) {
+        let settings = json!({
+            "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+            "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
+            "privacy": {"usageStatisticsEnabled": false},
+            "telemetry": {"enabled": false},
+            "ui": {"hideTips": true},
+        });
+        fs::create_dir_all(self.root()).expect("the data root");
+        fs::write(self.root().join("settings.json"), settings.to_string())
+            .expect("writing settings.json");
+    }
+
+    /// The `--env` arguments of a product that runs the client offline.
+    pub fn env_args(&self) -> Vec<String> {
+        [
+            format!("GEMINI_CLI_HOME={}", self.home.display()),
+            format!("GOOGLE_GEMINI_BASE_URL={}", self.api.base_url()),
+            format!("GEMINI_API_KEY={API_KEY}"),
+            "TERM=xterm-256color".into(),
+        ]
+        .into_iter()
+        .flat_map(|v| ["--env".to_string(), v])
+        .collect()
+    }
+
+    /// Enables `product` in `dir` running the client. `--yolo` approves its tool calls, the
+    /// cued shell commands among them, with no dialog.
+    pub fn enable(&self, product: &str, dir: &Path) {
+        self.env
+            .sessctl()
+            .args(["enable", product, "--dir"])
+            .arg(dir)
+            .args(self.env_args())
+            .arg("--")
+            .arg(&self.binary)
+            .arg("--yolo")
+            .stdout_read()
+            .run();
+    }
+
+    /// What `product`'s pane shows now.
+    pub fn screen(&self, product: &str) -> String {
+        tmux(
+            &self.env.socket(product),
+            &["capture-pane", "-p", "-t", "main"],
+        )
+        .unwrap_or_default()
+    }
+
+    /// Polls `probe` for at most a minute, and on a time-out fails with `product`'s screen and
+    /// the API's log, which say why.
+    #[track_caller]
+    pub fn wait<T>(&self, product: &str, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
+            Ok(Some(value)) => value,
+            _ => panic!(
+                "timed out waiting for {what}\n--- screen of {product}\n{}\n--- requests\n{:#?}",
+                self.screen(product),
+                self.api
+                    .requests()
+                    .iter()
+                    .map(|r| (&r.method, &r.path, r.status))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    /// Waits until `product`'s client is ready for a prompt: it shows its input box and, once
+    /// the product has had a prompt, the last one in the conversation above.
+    ///
+    /// Started with `--resume`, Gemini CLI 0.61 shows its input box before it loads the
+    /// conversation, then hides it while it does (`isResuming` in `useSessionResume`): keys
+    /// that come meanwhile are lost, an Enter among them. It shows the old prompts only from
+    /// that load on, and the input box again only after it.
+    #[track_caller]
+    pub fn wait_ready(&self, product: &str) {
+        let last = self
+            .last_prompt
+            .borrow()
+            .get(product)
+            .map(|p| format!("> {p}"));
+        self.wait(product, "Gemini CLI's input box", || {
+            let screen = self.screen(product);
+            (screen.contains(READY) && last.as_ref().is_none_or(|l| screen.contains(l)))
+                .then_some(())
+        });
+    }
+
+    /// Types `text` and Enter, and waits until the client has written the turn's answer: one
+    /// more answer of the fake in its session files, and the prompt there too.
+    #[track_caller]
+    pub fn prompt(&self, product: &str, text: &str) -> Request {
+        self.wait_ready(product);
+        let before = self.answers();
+        let request = self.send(product, text);
+        let prompt = format!("{{\"text\":{}}}", json!(text));
+        self.wait(
+            product,
+            &format!("the end of the turn after {text:?}"),
+            || {
+                (self.answers() > before && self.sessions().iter().any(|s| s.contains(&prompt)))
+                    .then_some(())
+            },
+        );
+        request
+    }
+
+    /// The answers of the fake the client has recorded, in every session file: a record of
+    /// its own per answer (a resume rewrites the history in `$set` records, not these).
+    fn answers(&self) -> usize {
+        self.sessions()
+            .iter()
+            .flat_map(|s| s.lines())
+            .filter(|l| l.starts_with("{\"id\":") && l.contains("\"content\":\"Understood: "))
+            .count()
+    }
+
+    /// The text of every main session file under the data root.
+    pub fn sessions(&self) -> Vec<String> {
+        self.session_files()
+            .iter()
+            .filter_map(|f| fs::read_to_string(f).ok())
+            .collect()
+    }
+
+    /// Every `tmp/<project>/chats/session-*.jsonl`.
+    pub fn session_files(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.root().join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|p| {
+                fs::read_dir(p.path().join("chats"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .map(|f| f.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("session-") && n.ends_with(".jsonl"))
+            })
+            .collect()
+    }
+
+    /// Types `text` and Enter, and waits until the API has received the conversation request
+    /// it caused.
+    #[track_caller]
+    pub fn send(&self, product: &str, text: &str) -> Request {
+        let before = self.api.conversation().len();
+        self.type_line(product, text);
+        self.wait(
+            product,
+            &format!("a conversation request after {text:?}"),
+            || self.api.conversation().into_iter().nth(before),
+        )
+    }
+
+    /// Types `text` and Enter into `product`'s client once it is ready. `text` must fit on one
+    /// line of the pane.
+    ///
+    /// Gemini CLI 0.61 takes an Enter for a newline when it reads it within 30 ms of a key that
+    /// inserts text (`bufferFastReturn`, `FAST_RETURN_TIMEOUT` in its KeypressContext), and a
+    /// key read before the input box has re-subscribed its handler after a render is handled
+    /// with the text of the render before (an Enter then submits nothing). The text on screen
+    /// proves neither has passed. So Home comes between: a key that inserts nothing sets that
+    /// clock to zero, and its render on screen proves the handler of the text's render is
+    /// subscribed (React flushes a render's effects before it renders the next update), while
+    /// it leaves the text the same.
+    #[track_caller]
+    pub fn type_line(&self, product: &str, text: &str) {
+        self.wait_ready(product);
+        let socket = self.env.socket(product);
+        tmux(&socket, &["send-keys", "-t", "main", "-l", text]).expect("typing");
+        self.wait(product, "the typed prompt on screen", || {
+            self.screen(product).contains(text).then_some(())
+        });
+        tmux(&socket, &["send-keys", "-t", "main", "Home"]).expect("Home");
+        let at_start = cursor_on_first_char(text);
+        self.wait(
+            product,
+            "the cursor on the prompt's first character",
+            || {
+                at_start
+                    .is_match(&self.styled_screen(product))
+                    .then_some(())
+            },
+        );
+        tmux(&socket, &["send-keys", "-t", "main", "Enter"]).expect("Enter");
+        self.last_prompt
+            .borrow_mut()
+            .insert(product.to_string(), text.to_string());
+    }
+
+    /// What `product`'s pane shows now, with tmux's escape sequences for the cells' styles.
+    fn styled_screen(&self, product: &str) -> String {
+        tmux(
+            &self.env.socket(product),
+            &["capture-pane", "-e", "-p", "-t", "main"],
+        )
+        .unwrap_or_default()
+    }
+}
+
+/// `text` as a styled capture shows it with Gemini CLI's cursor on its first character: the
+/// client draws its cursor as that character in reverse video, and tmux writes the reverse
+/// as `ESC[7m`; colour changes may come between any two characters.
+fn cursor_on_first_char(text: &str) -> Regex {
+    let style = r"(?:\x1b\[[0-9;]*m)*";
+    let chars: Vec<String> = text
+        .chars()
+        .map(|c| regex::escape(&c.to_string()))
+        .collect();
+    Regex::new(&format!(r"\x1b\[7m{style}{}", chars.join(style))).expect("a valid pattern")
+}
