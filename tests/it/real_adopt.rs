@@ -13,6 +13,7 @@ use sessctl::identity::Identity;
 
 use crate::support::claude::{self, hold, Claude, Pin};
 use crate::support::fake_api::Request;
+use crate::support::session::{self, finding_ids, running};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -30,6 +31,10 @@ fn transcript(c: &Claude) -> PathBuf {
     )
 }
 
+fn identity(c: &Claude) -> Identity {
+    session::identity(&c.env, "web")
+}
+
 fn sessctl_ok(c: &Claude, args: &[&str]) -> String {
     let out = c.env.sessctl().args(args).stdout_read().run();
     String::from_utf8(out.stdout).expect("UTF-8 output")
@@ -45,15 +50,6 @@ fn check(c: &Claude, target: &str, status: i32) -> Value {
         .stdout_read()
         .run();
     serde_json::from_slice(&out.stdout).expect("check JSON")
-}
-
-fn finding_ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| f["id"].as_str().expect("an id").to_string())
-        .collect()
 }
 
 fn records(path: &Path) -> Vec<Value> {
@@ -80,24 +76,6 @@ fn age_before(records: &mut [Value], until: usize, seconds: i64) {
         let text = sessctl::state::rfc3339(when).replace('Z', &format!(".{:03}Z", ms % 1000));
         record["timestamp"] = text.into();
     }
-}
-
-/// Whether some process runs exactly `argv`.
-fn running(argv: &[&str]) -> bool {
-    fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
-        .any(|raw| {
-            let words: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
-            words.len() == argv.len() && words.iter().zip(argv).all(|(w, a)| *w == a.as_bytes())
-        })
-}
-
-fn identity(c: &Claude) -> Identity {
-    sessctl::lifecycle::observe::identity(&c.env.systemd(), UNIT)
-        .expect("reading the identity")
-        .0
 }
 
 /// Copies the client's project folders to `$SESSCTL_KEEP_TRANSCRIPTS/<label>` when that is

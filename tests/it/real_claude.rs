@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -16,12 +15,22 @@ use sessctl::identity::Identity;
 
 use crate::support::claude::{self, hold, Claude, Pin};
 use crate::support::fake_api::SUMMARY;
+use crate::support::session::{self, finding_ids, running};
 use crate::support::{assert_lost_and_recovered, log_json, tmux};
 
 const UNIT: &str = "sessctl-web.service";
 
 fn status(c: &Claude) -> Value {
-    crate::support::status_json(&c.env)
+    session::status(&c.env, "web")
+}
+
+fn identity(c: &Claude) -> Identity {
+    session::identity(&c.env, "web")
+}
+
+#[track_caller]
+fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
+    session::wait_restarted(&c.env, "web", old, || c.screen())
 }
 
 fn transcript(c: &Claude) -> PathBuf {
@@ -56,53 +65,6 @@ fn check(c: &Claude, status: i32) -> Value {
         .stdout_read()
         .run();
     serde_json::from_slice(&out.stdout).expect("check JSON")
-}
-
-fn finding_ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| f["id"].as_str().expect("an id").to_string())
-        .collect()
-}
-
-/// Whether some process runs exactly `argv`.
-fn running(argv: &[&str]) -> bool {
-    fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
-        .any(|raw| {
-            let words: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
-            words.len() == argv.len() && words.iter().zip(argv).all(|(w, a)| *w == a.as_bytes())
-        })
-}
-
-/// The live session now: its identity from systemd and `/proc`.
-fn identity(c: &Claude) -> Identity {
-    sessctl::lifecycle::observe::identity(&c.env.systemd(), UNIT)
-        .expect("reading the identity")
-        .0
-}
-
-/// Waits at most 15 s, the promise to a user, for systemd to run a new invocation of the unit
-/// with its agent up.
-#[track_caller]
-fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
-    let restarted = sessctl::poll::until(Duration::from_secs(15), || {
-        let now = identity(c);
-        Ok((now.is_live() && now.invocation_id != old.invocation_id).then_some(now))
-    });
-    match restarted {
-        Ok(Some(now)) => now,
-        other => panic!(
-            "systemd did not restart {UNIT} with a live agent within 15 s ({other:?}); now {:?}, {:?}\n--- screen\n{}",
-            identity(c),
-            c.env.systemd().details(UNIT),
-            c.screen()
-        ),
-    }
 }
 
 /// The `exit` events of the log: (signal, status) of each.
@@ -268,27 +230,10 @@ fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back(
     let systemd = c.env.systemd();
     // The unit allows six starts within 120 s (StartLimitBurst=6): the enable's start and
     // five restarts; after the sixth kill systemd refuses the restart and leaves it failed.
-    let mut kills = 0;
-    loop {
-        let before = identity(&c);
+    let kills = session::crash_until_start_limit(&c.env, "web", |before| {
         let agent = before.agent_pid.expect("an agent PID");
         kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-        kills += 1;
-        // Some(true): restarted; Some(false): failed for good.
-        let next = sessctl::poll::until(Duration::from_secs(15), || {
-            let now = identity(&c);
-            let restarted = now.is_live() && now.invocation_id != before.invocation_id;
-            Ok((restarted || now.active_state.as_str() == "failed").then_some(restarted))
-        });
-        match next {
-            Ok(Some(true)) if kills < 8 => continue,
-            Ok(Some(false)) => break,
-            other => panic!(
-                "after kill {kills}, {UNIT} neither restarted nor failed within 15 s ({other:?}): {:?}",
-                systemd.details(UNIT)
-            ),
-        }
-    }
+    });
     assert_eq!(kills, 6, "{:?}", systemd.details(UNIT));
     let deaths = exits(&c);
     assert_eq!(

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -15,20 +14,20 @@ use sessctl::identity::Identity;
 use crate::support::codex::{self, Codex};
 use crate::support::fake_api::Request;
 use crate::support::fake_openai::history_initialization;
+use crate::support::session;
 use crate::support::{assert_lost_and_recovered, cmdline, log_json};
 
-fn unit(product: &str) -> String {
-    format!("sessctl-{product}.service")
+fn status(c: &Codex, product: &str) -> Value {
+    session::status(&c.env, product)
 }
 
-fn status(c: &Codex, product: &str) -> Value {
-    let out = c
-        .env
-        .sessctl()
-        .args(["status", product, "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+fn identity(c: &Codex, product: &str) -> Identity {
+    session::identity(&c.env, product)
+}
+
+#[track_caller]
+fn wait_restarted(c: &Codex, product: &str, old: &Identity) -> Identity {
+    session::wait_restarted(&c.env, product, old, || c.pane(product).screen())
 }
 
 /// The conversation the product's pin names.
@@ -39,32 +38,6 @@ fn pinned(c: &Codex, product: &str) -> Option<String> {
         .join(format!("sessctl/products/{product}/pin.json"));
     let pin: Value = serde_json::from_str(&fs::read_to_string(file).ok()?).ok()?;
     pin["session_id"].as_str().map(str::to_string)
-}
-
-/// The live session of `product` now: its identity from systemd and `/proc`.
-fn identity(c: &Codex, product: &str) -> Identity {
-    sessctl::lifecycle::observe::identity(&c.env.systemd(), &unit(product))
-        .expect("reading the identity")
-        .0
-}
-
-/// Waits at most 15 s, the promise to a user, for systemd to run a new invocation of the unit
-/// with its agent up.
-#[track_caller]
-fn wait_restarted(c: &Codex, product: &str, old: &Identity) -> Identity {
-    let restarted = sessctl::poll::until(Duration::from_secs(15), || {
-        let now = identity(c, product);
-        Ok((now.is_live() && now.invocation_id != old.invocation_id).then_some(now))
-    });
-    match restarted {
-        Ok(Some(now)) => now,
-        other => panic!(
-            "systemd did not restart {} with a live agent within 15 s ({other:?}); now {:?}\n--- screen\n{}",
-            unit(product),
-            c.env.systemd().details(&unit(product)),
-            c.pane(product).screen()
-        ),
-    }
 }
 
 /// Asserts that `request` went on with the conversation that holds every one of `before`.
@@ -180,28 +153,9 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
 
     // A crash loop: each kill is restarted until the unit meets StartLimitBurst (6 starts in
     // 120 s, the ones above included) and systemd leaves it failed.
-    let systemd = c.env.systemd();
-    let mut kills = 0;
-    loop {
-        let before = identity(&c, "web");
-        sigkill(before.agent_pid.expect("an agent PID"));
-        kills += 1;
-        // Some(true): restarted; Some(false): failed for good.
-        let next = sessctl::poll::until(Duration::from_secs(15), || {
-            let now = identity(&c, "web");
-            let restarted = now.is_live() && now.invocation_id != before.invocation_id;
-            Ok((restarted || now.active_state.as_str() == "failed").then_some(restarted))
-        });
-        match next {
-            Ok(Some(true)) if kills < 8 => continue,
-            Ok(Some(false)) => break,
-            other => panic!(
-                "after kill {kills}, {} neither restarted nor failed within 15 s ({other:?}): {:?}",
-                unit("web"),
-                systemd.details(&unit("web"))
-            ),
-        }
-    }
+    let kills = session::crash_until_start_limit(&c.env, "web", |before| {
+        sigkill(before.agent_pid.expect("an agent PID"))
+    });
     let deaths = log_json(&c.env, "web")
         .iter()
         .filter(|e| e["event"] == "exit" && e["signal"] == "SIGKILL")

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -14,20 +13,20 @@ use sessctl::identity::Identity;
 
 use crate::support::fake_api::Request;
 use crate::support::gemini::{self, Gemini};
+use crate::support::session;
 use crate::support::{assert_lost_and_recovered, doctor_json};
 
-fn unit(product: &str) -> String {
-    format!("sessctl-{product}.service")
+fn status(g: &Gemini, product: &str) -> Value {
+    session::status(&g.env, product)
 }
 
-fn status(g: &Gemini, product: &str) -> Value {
-    let out = g
-        .env
-        .sessctl()
-        .args(["status", product, "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+fn identity(g: &Gemini, product: &str) -> Identity {
+    session::identity(&g.env, product)
+}
+
+#[track_caller]
+fn wait_restarted(g: &Gemini, old: &Identity) -> Identity {
+    session::wait_restarted(&g.env, "web", old, || g.screen("web"))
 }
 
 /// The conversation `product` is pinned to, once the unit's own processes have pinned it.
@@ -40,36 +39,11 @@ fn pinned(g: &Gemini, product: &str) -> String {
     })
 }
 
-fn identity(g: &Gemini, product: &str) -> Identity {
-    sessctl::lifecycle::observe::identity(&g.env.systemd(), &unit(product))
-        .expect("reading the identity")
-        .0
-}
-
 /// SIGKILLs the unit's agent: the parent `node` of the two Gemini CLI runs (it relaunches
 /// itself as a child).
 fn kill_agent(before: &Identity) {
     let agent = before.agent_pid.expect("an agent PID");
     kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-}
-
-/// Waits at most 15 s, the promise to a user, for systemd to run a new invocation of the unit
-/// with its agent up.
-#[track_caller]
-fn wait_restarted(g: &Gemini, old: &Identity) -> Identity {
-    let restarted = sessctl::poll::until(Duration::from_secs(15), || {
-        let now = identity(g, "web");
-        Ok((now.is_live() && now.invocation_id != old.invocation_id).then_some(now))
-    });
-    match restarted {
-        Ok(Some(now)) => now,
-        other => panic!(
-            "systemd did not restart {} with a live agent within 15 s ({other:?}); now {:?}\n--- screen\n{}",
-            unit("web"),
-            identity(g, "web"),
-            g.screen("web")
-        ),
-    }
 }
 
 #[track_caller]
@@ -110,27 +84,8 @@ fn kills_restarts_and_a_crash_loop_keep_the_first_conversation() {
 
     // Systemd allows six starts within 120 s (StartLimitBurst=6); the enable, the kill's
     // restart and the restart used three of them, so at most six kills reach the limit.
-    let systemd = g.env.systemd();
-    let mut kills = 0;
-    loop {
-        let before = identity(&g, "web");
-        kill_agent(&before);
-        kills += 1;
-        // Some(true): restarted; Some(false): failed for good.
-        let next = sessctl::poll::until(Duration::from_secs(15), || {
-            let now = identity(&g, "web");
-            let restarted = now.is_live() && now.invocation_id != before.invocation_id;
-            Ok((restarted || now.active_state.as_str() == "failed").then_some(restarted))
-        });
-        match next {
-            Ok(Some(true)) if kills < 6 => continue,
-            Ok(Some(false)) => break,
-            other => panic!(
-                "after kill {kills}, the unit neither restarted nor failed within 15 s ({other:?}): {:?}",
-                systemd.details(&unit("web"))
-            ),
-        }
-    }
+    let kills = session::crash_until_start_limit(&g.env, "web", kill_agent);
+    assert!(kills <= 6, "{kills} kills to reach the start limit");
     let out = g
         .env
         .sessctl()

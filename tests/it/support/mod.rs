@@ -607,6 +607,7 @@ pub mod fake_gemini;
 pub mod fake_openai;
 pub mod gemini;
 pub mod http;
+pub mod session;
 
 #[test]
 fn redaction_replaces_what_varies_and_keeps_the_rest() {
