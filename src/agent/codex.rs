@@ -32,6 +32,9 @@ use super::{AgentEnv, Moved, Profile};
 
 pub struct Codex;
 
+/// Runs the app-server in the agent's own process (see the module's header).
+const NO_DAEMON: &str = "--no-daemon";
+
 impl Profile for Codex {
     fn name(&self) -> &'static str {
         "codex"
@@ -56,8 +59,12 @@ impl Profile for Codex {
             .find(|p| p.to_string_lossy().ends_with(&suffix)))
     }
 
+    fn switches(&self) -> &'static [&'static str] {
+        &[NO_DAEMON]
+    }
+
     fn start_args(&self, _env: &AgentEnv, _dir: &str, pinned: Option<&str>) -> Result<Vec<String>> {
-        let mut args = vec!["--no-daemon".to_string()];
+        let mut args = vec![NO_DAEMON.to_string()];
         if let Some(id) = pinned {
             args.extend(["resume".to_string(), id.to_string()]);
         }

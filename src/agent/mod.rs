@@ -81,6 +81,12 @@ pub trait Profile: Sync {
         Ok(Vec::new())
     }
 
+    /// The switches (flags without a value) [`Profile::start_args`] puts on every start: a
+    /// copy in the product's own command is dropped.
+    fn switches(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Arguments that make the agent say when it waits for its human, given `notify`, the
     /// shell command that records it (`<notify> stop`, `<notify> notification`, and
     /// `<notify> --clear` at the next prompt). Empty for an agent that cannot; tmux's silence
@@ -191,8 +197,11 @@ impl Agent {
         let flags = self.0.start_args(env, dir, pinned)?;
         let mut out = Vec::with_capacity(argv.len() + flags.len());
         out.extend(argv.first().cloned());
+        // A switch the user gave too is given once: some agents refuse a repeated one.
+        let own = |arg: &String| self.0.switches().contains(&arg.as_str());
+        let theirs: Vec<String> = argv.iter().skip(1).filter(|a| !own(a)).cloned().collect();
         out.extend(flags);
-        out.extend(argv.iter().skip(1).cloned());
+        out.extend(theirs);
         Ok(out)
     }
 }
