@@ -154,19 +154,21 @@ pub fn pane(launch: &Launch) -> Result<()> {
     pane_signals()
         .thread_block()
         .context("blocking signals in the pane")?;
-    let launched = match launch.pin {
-        Some(_) => mark_launch(&launch.state)?,
-        None => SystemTime::now(),
+    // Marked before the agent starts: anything it writes is newer than the launch.
+    let watch = match &launch.pin {
+        Some((file, agent)) => {
+            let agent = agent.parse::<Agent>().map_err(usage)?;
+            Some(FirstPin::new(file, agent, mark_launch(&launch.state)?)?)
+        }
+        None => None,
     };
     let mut agent = std::process::Command::new(own_path()?)
         .args(["internal", "launch"])
         .args(launch_args(launch)?)
         .spawn()
         .context("starting the agent")?;
-    let status = match &launch.pin {
-        Some((file, agent_name)) => {
-            let agent_name = agent_name.parse::<Agent>().map_err(usage)?;
-            let watch = FirstPin::new(file, agent_name, launched)?;
+    let status = match &watch {
+        Some(watch) => {
             let status = watch.until_exit(&mut agent);
             // A conversation begun just before a crash is pinned before anything restarts it.
             watch.try_pin();
