@@ -567,7 +567,7 @@ pub enum Transcript {
     /// Bring a snapshot back as a new conversation and pin the product to it.
     ///
     /// The snapshot is copied, never moved, into the conversation's project folder with a new
-    /// session id; the product's next start resumes it.
+    /// session id (the same bytes otherwise); the product's next start resumes it.
     Restore {
         /// The product's name.
         product: String,
@@ -705,7 +705,7 @@ pub struct Json {
 /// Listens on the socket systemd hands over (sessctl-dashboard.socket, see `sessctl dashboard
 /// enable`), else on --listen. Without TLS, loopback addresses only, served as
 /// http://sessctl.localhost:PORT/: reach it from a phone through `tailscale serve` or an SSH
-/// tunnel (README). With --tls-cert and --tls-key it speaks HTTPS and may listen on any
+/// tunnel (README, and "From a phone" in guide.md). With --tls-cert and --tls-key it speaks HTTPS and may listen on any
 /// address. Browsers log in once with the one-time link `sessctl dashboard url` prints (or
 /// the token) and get a login session; scripts send `Authorization: Bearer <token>`. Sessions
 /// never run inside the server: stopping or restarting it touches none.
