@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
 use crate::journal;
-use crate::paths::Paths;
+use crate::paths::{Paths, StateDir};
 use crate::store;
 
 /// The session sessctl last saw for a product. (Records written before 0.3 also hold a
@@ -26,12 +26,12 @@ pub struct Record {
 }
 
 pub fn load_record(paths: &Paths, product: &str) -> Result<Option<Record>> {
-    store::read_json(&paths.state_dir(product).join("session.json"))
+    store::read_json(&StateDir(&paths.state_dir(product)).session_record())
 }
 
 pub fn save_record(paths: &Paths, product: &str, record: &Record) -> Result<()> {
     store::write_json(
-        &paths.state_dir(product).join("session.json"),
+        &StateDir(&paths.state_dir(product)).session_record(),
         record,
         "the session record",
     )
@@ -69,7 +69,7 @@ pub fn forget(paths: &Paths, product: &str) -> Result<()> {
     if let Some(record) = load_record(paths, product)? {
         store::remove_file(&loss_marker(paths, product, &record.identity))?;
     }
-    store::remove_file(&paths.state_dir(product).join("session.json"))
+    store::remove_file(&StateDir(&paths.state_dir(product)).session_record())
 }
 
 /// Claims the logging of the loss of `seen`: true for exactly one caller however many race
@@ -92,9 +92,7 @@ pub fn claim_loss(paths: &Paths, product: &str, seen: &Identity) -> Result<bool>
 }
 
 fn loss_marker(paths: &Paths, product: &str, seen: &Identity) -> std::path::PathBuf {
-    paths
-        .state_dir(product)
-        .join(format!("lost.{}", seen.invocation_id))
+    StateDir(&paths.state_dir(product)).loss_marker(&seen.invocation_id)
 }
 
 /// One line of the event log; its JSON form is what `sessctl log --json` prints.
@@ -200,8 +198,6 @@ pub struct LastExit {
 }
 
 impl LastExit {
-    const FILE: &'static str = "last-exit.json";
-
     /// An end nobody asked for that was not a clean exit (status 0): a non-zero status or a
     /// signal. systemd restarts the session after such an end.
     pub fn abnormal(&self) -> bool {
@@ -233,11 +229,11 @@ impl LastExit {
 
     /// The end recorded in the product state directory `dir`.
     pub fn load(dir: &Path) -> Result<Option<LastExit>> {
-        store::read_json(&dir.join(Self::FILE))
+        store::read_json(&StateDir(dir).last_exit())
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
-        store::write_json(&dir.join(Self::FILE), self, "the agent's end")
+        store::write_json(&StateDir(dir).last_exit(), self, "the agent's end")
     }
 }
 
@@ -256,11 +252,11 @@ pub fn append_in(state_dir: &Path, event: &Event) {
 
 /// The product whose state directory is `state_dir`: its last component.
 pub fn product_of(state_dir: &Path) -> Option<&str> {
-    state_dir.file_name().and_then(|n| n.to_str())
+    StateDir(state_dir).product()
 }
 
 fn log(state_dir: &Path, product: &str, event: &Event) {
-    append_or_warn(&state_dir.join("events.jsonl"), event);
+    append_or_warn(&StateDir(state_dir).events_log(), event);
     journal::send(
         product,
         &event.event,
@@ -311,7 +307,7 @@ fn append_to(path: &Path, event: &Event) -> Result<()> {
 
 /// The product's events, oldest first.
 pub fn events(paths: &Paths, product: &str) -> Result<Vec<Event>> {
-    let path = paths.state_dir(product).join("events.jsonl");
+    let path = StateDir(&paths.state_dir(product)).events_log();
     let file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -381,10 +377,8 @@ pub struct Intent {
 }
 
 impl Intent {
-    const FILE: &'static str = "intent.json";
-
     pub fn load(paths: &Paths, product: &str) -> Result<Option<Intent>> {
-        store::read_json(&paths.state_dir(product).join(Self::FILE))
+        store::read_json(&paths.intent_file(product))
     }
 
     /// Records that this process (started at `start_ticks`) begins `action`.
@@ -400,16 +394,12 @@ impl Intent {
             start_ticks,
             at: rfc3339(SystemTime::now()),
         };
-        store::write_json(
-            &paths.state_dir(product).join(Self::FILE),
-            &intent,
-            "the change under way",
-        )
+        store::write_json(&paths.intent_file(product), &intent, "the change under way")
     }
 
     /// The change is over: finished, or settled by a later call.
     pub fn end(paths: &Paths, product: &str) -> Result<()> {
-        store::remove_file(&paths.state_dir(product).join(Self::FILE))
+        store::remove_file(&paths.intent_file(product))
     }
 }
 
@@ -424,11 +414,9 @@ pub struct Waiting {
 }
 
 impl Waiting {
-    const FILE: &'static str = "waiting.json";
-
     /// The mark in the product state directory `dir`, if any.
     pub fn load(dir: &Path) -> Result<Option<Waiting>> {
-        store::read_json(&dir.join(Self::FILE))
+        store::read_json(&StateDir(dir).waiting())
     }
 
     /// Marks the agent of state directory `dir` as waiting, now, for `kind`, and returns the
@@ -443,13 +431,13 @@ impl Waiting {
             since: rfc3339(SystemTime::now()),
             kind: kind.to_string(),
         };
-        store::write_json(&dir.join(Self::FILE), &waiting, "the waiting mark")?;
+        store::write_json(&StateDir(dir).waiting(), &waiting, "the waiting mark")?;
         Ok(Some(waiting))
     }
 
     /// The agent got its input: it no longer waits.
     pub fn clear(dir: &Path) -> Result<()> {
-        store::remove_file(&dir.join(Self::FILE))
+        store::remove_file(&StateDir(dir).waiting())
     }
 }
 
@@ -464,7 +452,7 @@ const RESUME_EVENTS: [&str; 2] = ["resume", "attach"];
 /// event before it says the lost session was recovered. `None` when the end of the log holds
 /// no resume.
 pub fn last_resume(paths: &Paths, product: &str) -> Result<Option<(Event, bool)>> {
-    let path = paths.state_dir(product).join("events.jsonl");
+    let path = StateDir(&paths.state_dir(product)).events_log();
     let Some(tail) = read_tail(&path, TAIL_BYTES)? else {
         return Ok(None);
     };

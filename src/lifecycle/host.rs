@@ -13,6 +13,7 @@ use nix::sys::signal::{SigSet, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
 
 use crate::agent::{Agent, AgentEnv};
 use crate::error::usage;
+use crate::paths::{Paths, StateDir};
 use crate::pin::Pin;
 use crate::procfs;
 use crate::product::shell_quote;
@@ -78,10 +79,8 @@ pub fn host(host: Host) -> Result<Infallible> {
     // A new agent has seen no response yet: a mark left by the last one is stale.
     Waiting::clear(&host.state)?;
     // The runtime directory above the product's own is shared by every product.
-    let slot = (host.socket.parent())
-        .and_then(Path::parent)
-        .context("a socket path without a runtime directory")?
-        .join("start-slot");
+    let slot = Paths::start_slot_beside(&host.socket)
+        .context("a socket path without a runtime directory")?;
     let launch = Launch {
         state: host.state,
         slot,
@@ -190,12 +189,6 @@ struct FirstPin {
     since: SystemTime,
 }
 
-/// The state file whose modification time says when the pane last launched an agent that
-/// pins: a conversation of the product's directory written before it is not this product's.
-/// The file's own time, not the clock, because the file system stamps the conversation's file
-/// with its coarser clock, which can lag the precise one by a few milliseconds.
-const LAUNCHED: &str = "agent-launched";
-
 impl FirstPin {
     /// Watches for the first conversation `agent`, launched at `since`, begins in this
     /// process's directory, the agent's.
@@ -279,17 +272,18 @@ fn pin_first(
 
 /// Records a launch of the agent now; returns its time, as the file system stamps it.
 fn mark_launch(state: &Path) -> Result<SystemTime> {
-    let file = state.join(LAUNCHED);
+    let file = StateDir(state).agent_launched();
     store::write_atomic(&file, b"")?;
     last_launch(state)?.with_context(|| format!("reading the time of {}", file.display()))
 }
 
 /// When the pane last launched the agent, if it ever did.
 fn last_launch(state: &Path) -> Result<Option<SystemTime>> {
-    match std::fs::metadata(state.join(LAUNCHED)).and_then(|m| m.modified()) {
+    let file = StateDir(state).agent_launched();
+    match std::fs::metadata(&file).and_then(|m| m.modified()) {
         Ok(at) => Ok(Some(at)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| format!("reading {}", state.join(LAUNCHED).display())),
+        Err(err) => Err(err).with_context(|| format!("reading {}", file.display())),
     }
 }
 
