@@ -192,8 +192,7 @@ fn install(
     systemd.enable(&name)?;
     fault::point("enable:after-enable");
     crate::state::append(
-        paths,
-        &wanted.name,
+        &paths.state_dir(&wanted.name),
         &crate::state::Event::new("enable", None),
     );
     Ok(())
@@ -385,7 +384,7 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
 /// leaves the session as it is and is no longer taken for a loss. Returns what was there.
 pub fn finish_interrupted(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Option<Action>> {
     let _lock = Lock::acquire(&paths.lock_file(name))?;
-    let Some(found) = crate::state::Intent::load(paths, name)? else {
+    let Some(found) = crate::state::Intent::load(&paths.state_dir(name))? else {
         return Ok(None);
     };
     match found.action {
@@ -395,7 +394,7 @@ pub fn finish_interrupted(paths: &Paths, systemd: &Systemd, name: &str) -> Resul
         }
         // Killed before it wrote the config: nothing of it to finish.
         Action::Enable if !paths.product_file(name).exists() => {
-            crate::state::Intent::end(paths, name)?
+            crate::state::Intent::end(&paths.state_dir(name))?
         }
         Action::Enable => {
             let wanted = Product::load(paths, name)?;

@@ -348,7 +348,7 @@ impl Collector<'_> {
             );
             append_log(self.paths, &event);
             if self.paths.product_file(&action.product).exists() {
-                state::append(self.paths, &action.product, &event);
+                state::append(&self.paths.state_dir(&action.product), &event);
             }
         }
         self.actions.push(action);

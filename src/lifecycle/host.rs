@@ -228,7 +228,7 @@ impl FirstPin {
                 let mut event = Event::new("repin", None);
                 event.reason = Some(format!("pinning the first conversation failed: {err:#}"));
                 if let Some(state) = self.file.parent() {
-                    state::append_in(state, &event);
+                    state::append(state, &event);
                 }
                 false
             }
@@ -265,7 +265,7 @@ fn pin_first(
     }
     if let Some(state) = file.parent() {
         let event = Event::new("repin", None).verdict(moved.how, Some(&moved.session_id));
-        state::append_in(state, &event);
+        state::append(state, &event);
     }
     Ok(Some(pin))
 }
@@ -332,7 +332,7 @@ fn take_slot(launch: &Launch, seconds: u32) -> Result<stagger::Slot> {
         );
         outln!("sessctl: {why}");
         event.reason = Some(why);
-        state::append_in(&launch.state, &event);
+        state::append(&launch.state, &event);
     }
     Ok(slot)
 }
@@ -361,7 +361,7 @@ fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
     };
     end.save(state)?;
     if !requested {
-        state::append_in(state, &end.event());
+        state::append(state, &end.event());
     }
     Ok(())
 }
@@ -381,7 +381,9 @@ pub fn stopped(state: &Path, unit: &str) -> Result<()> {
 
 /// The product a state directory (`.../products/<name>`) belongs to.
 fn product_of(state: &Path) -> Result<&str> {
-    state::product_of(state).with_context(|| format!("{} names no product", state.display()))
+    StateDir(state)
+        .product()
+        .with_context(|| format!("{} names no product", state.display()))
 }
 
 /// The shell command that records a wait of the agent of state directory `state`
@@ -418,7 +420,7 @@ pub fn notify(state: &Path, kind: Option<&str>, on_waiting: Option<&str>) -> Res
         if let Err(err) = run_on_waiting(state, &waiting, command) {
             let mut event = Event::new("on-waiting", None);
             event.reason = Some(format!("the --on-waiting command did not start: {err:#}"));
-            state::append_in(state, &event);
+            state::append(state, &event);
         }
     }
     Ok(())
@@ -472,7 +474,7 @@ pub fn on_waiting_ended(state: &Path) -> Result<()> {
         var("EXIT_CODE"),
         var("EXIT_STATUS")
     ));
-    state::append_in(state, &event);
+    state::append(state, &event);
     Ok(())
 }
 

@@ -58,16 +58,18 @@ fn only(mut pids: impl Iterator<Item = u32>) -> Option<u32> {
 /// session now running and log `event`. The caller holds the product's lock.
 pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
     let (now, _) = identity(systemd, &unit::unit_name(product))?;
-    let record = state::load_record(paths, product)?;
-    state::remember(paths, product, &now, record.as_ref())?;
-    state::append(paths, product, &Event::new(event, Some(&now)));
+    let dir = paths.state_dir(product);
+    let record = state::load_record(&dir)?;
+    state::remember(&dir, &now, record.as_ref())?;
+    state::append(&dir, &Event::new(event, Some(&now)));
     Ok(now)
 }
 
 /// After a command ended the session on purpose (stop, disable): that is not a loss.
 pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
-    state::forget(paths, product)?;
-    state::append(paths, product, &Event::new(event, None));
+    let dir = paths.state_dir(product);
+    state::forget(&dir)?;
+    state::append(&dir, &Event::new(event, None));
     Ok(())
 }
 
@@ -114,7 +116,7 @@ pub fn loss_since_seen(
             format!("since sessctl last saw it, {change}"),
         )?,
     };
-    if state::claim_loss(paths, product, &record.identity)? {
+    if state::claim_loss(&paths.state_dir(product), &record.identity)? {
         log_loss(paths, product, &record.identity, &reason);
     }
     Ok(Some(reason))
@@ -122,8 +124,7 @@ pub fn loss_since_seen(
 
 pub(super) fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
     state::append(
-        paths,
-        product,
+        &paths.state_dir(product),
         &Event::new("lost", Some(seen)).verdict("lost", Some(reason)),
     )
 }

@@ -122,7 +122,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     super::intent::settle(paths, product)?;
     let (before, status) = read(systemd, &unit)?;
-    let record = state::load_record(paths, product)?;
+    let record = state::load_record(&paths.state_dir(product))?;
     let loss = loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?;
     let (verdict, reason, after, recovered) = if let Some(reason) = loss {
         if before.is_live() {
@@ -156,9 +156,12 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
     if verdict == Verdict::Survived {
         keep_pinned(paths, systemd, product)?;
     }
-    state::remember(paths, product, &after, record.as_ref())?;
+    state::remember(&paths.state_dir(product), &after, record.as_ref())?;
     if recovered {
-        state::append(paths, product, &Event::new("recovered", Some(&after)));
+        state::append(
+            &paths.state_dir(product),
+            &Event::new("recovered", Some(&after)),
+        );
     }
     let outcome = Outcome {
         product: product.to_string(),
@@ -171,8 +174,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
         after,
     };
     state::append(
-        paths,
-        product,
+        &paths.state_dir(product),
         &Event::new(event, Some(&outcome.after))
             .verdict(verdict.as_str(), outcome.reason.as_deref()),
     );
@@ -226,7 +228,7 @@ pub fn judge(
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     let (after, status) = read(systemd, &unit)?;
-    let record = state::load_record(paths, product)?;
+    let record = state::load_record(&paths.state_dir(product))?;
     let reason = match before.change_to(&after) {
         Some(change) => Some(explain(systemd, &status, change)?),
         None => None,
@@ -234,15 +236,14 @@ pub fn judge(
     if let Some(reason) = &reason {
         log_loss(paths, product, &after, reason);
     }
-    state::remember(paths, product, &after, record.as_ref())?;
+    state::remember(&paths.state_dir(product), &after, record.as_ref())?;
     let verdict = if reason.is_some() {
         Verdict::Lost
     } else {
         Verdict::Survived
     };
     state::append(
-        paths,
-        product,
+        &paths.state_dir(product),
         &Event::new("attach", Some(&after)).verdict(verdict.as_str(), reason.as_deref()),
     );
     Ok(Outcome {

@@ -97,8 +97,7 @@ pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option
     pin.repin(&moved.session_id, moved.reason, &now);
     pin.save(&file)?;
     state::append(
-        paths,
-        &product.name,
+        &paths.state_dir(&product.name),
         &Event::new("repin", None).verdict(moved.how, Some(&moved.session_id)),
     );
     Ok(Some(moved.session_id))

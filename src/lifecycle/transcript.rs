@@ -236,8 +236,7 @@ fn repair_and_pin(paths: &Paths, name: &str, allow_loss: bool, restarted: bool) 
     pin.repin(&log.fork_session, "adopted a repaired copy", &now);
     pin.save(&paths.pin_file(name))?;
     state::append(
-        paths,
-        name,
+        &paths.state_dir(name),
         &Event::new("adopt", None).verdict("repaired", Some(&log.fork_session)),
     );
     Ok(Adopted::Done { repair, restarted })
@@ -325,8 +324,7 @@ pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restore
     pin.repin(&new_id, &format!("restored snapshot {snapshot_name}"), &now);
     pin.save(&pin_file)?;
     state::append(
-        paths,
-        name,
+        &paths.state_dir(name),
         &Event::new("restore", None).verdict("restored", Some(snapshot_name)),
     );
     Ok(Restored {
