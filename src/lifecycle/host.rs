@@ -20,7 +20,7 @@ use crate::product::shell_quote;
 use crate::session;
 use crate::snapshot;
 use crate::stagger;
-use crate::state::{self, Event, LastExit, Waiting};
+use crate::state::{self, Event, EventKind, LastExit, Waiting};
 use crate::store;
 use crate::systemd::{Systemd, Transient};
 
@@ -225,7 +225,7 @@ impl FirstPin {
         match pin_first(&self.file, self.agent, &self.env, &self.dir, self.since) {
             Ok(pinned) => pinned.is_some(),
             Err(err) => {
-                let mut event = Event::new("repin", None);
+                let mut event = Event::new(EventKind::Repin, None);
                 event.reason = Some(format!("pinning the first conversation failed: {err:#}"));
                 if let Some(state) = self.file.parent() {
                     state::append(state, &event);
@@ -264,7 +264,7 @@ fn pin_first(
         return Pin::load(file);
     }
     if let Some(state) = file.parent() {
-        let event = Event::new("repin", None).verdict(moved.how, Some(&moved.session_id));
+        let event = Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id));
         state::append(state, &event);
     }
     Ok(Some(pin))
@@ -325,7 +325,7 @@ fn take_slot(launch: &Launch, seconds: u32) -> Result<stagger::Slot> {
     let product = product_of(&launch.state)?;
     let slot = stagger::take(&launch.slot, product, Duration::from_secs(seconds.into()))?;
     if !slot.waited.is_zero() {
-        let mut event = Event::new("agent-start", None);
+        let mut event = Event::new(EventKind::AgentStart, None);
         let why = format!(
             "waited {:.1} s for its start slot, {seconds} s after another product's agent",
             slot.waited.as_secs_f64()
@@ -418,7 +418,7 @@ pub fn notify(state: &Path, kind: Option<&str>, on_waiting: Option<&str>) -> Res
     if let (Some(waiting), Some(command)) = (Waiting::record(state, kind)?, on_waiting) {
         // The user's command never fails the agent's hook: a failure is logged.
         if let Err(err) = run_on_waiting(state, &waiting, command) {
-            let mut event = Event::new("on-waiting", None);
+            let mut event = Event::new(EventKind::OnWaiting, None);
             event.reason = Some(format!("the --on-waiting command did not start: {err:#}"));
             state::append(state, &event);
         }
@@ -468,7 +468,7 @@ pub fn on_waiting_ended(state: &Path) -> Result<()> {
     if result == "success" {
         return Ok(());
     }
-    let mut event = Event::new("on-waiting", None);
+    let mut event = Event::new(EventKind::OnWaiting, None);
     event.reason = Some(format!(
         "the --on-waiting command failed: {result} ({} {})",
         var("EXIT_CODE"),

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::error::usage;
 use crate::paths::Paths;
 use crate::procfs;
-use crate::state::{self, Action, Event, Intent};
+use crate::state::{self, Action, Event, EventKind, Intent};
 use crate::store;
 
 /// A change this process began, recorded until [`Change::end`].
@@ -53,7 +53,7 @@ fn settle_for(paths: &Paths, product: &str, next: Option<Action>) -> Result<()> 
             Intent::end(&dir)?;
             state::append(
                 &dir,
-                &Event::new("settled", None).verdict(
+                &Event::new(EventKind::Settled, None).did(
                     "settled",
                     Some(&format!(
                         "`{}` was interrupted; the session as found now is not a loss",

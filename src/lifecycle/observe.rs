@@ -4,10 +4,11 @@
 
 use anyhow::Result;
 
+use crate::error::Verdict;
 use crate::identity::Identity;
 use crate::paths::Paths;
 use crate::procfs::{self, start_ticks};
-use crate::state::{self, Event, LastExit, Record};
+use crate::state::{self, Event, EventKind, LastExit, Record};
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
 
@@ -56,7 +57,12 @@ fn only(mut pids: impl Iterator<Item = u32>) -> Option<u32> {
 
 /// After a command changed the session on purpose (start, restart, enable): remember the
 /// session now running and log `event`. The caller holds the product's lock.
-pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
+pub fn observe(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    event: EventKind,
+) -> Result<Identity> {
     let (now, _) = identity(systemd, &unit::unit_name(product))?;
     let dir = paths.state_dir(product);
     let record = state::load_record(&dir)?;
@@ -66,7 +72,7 @@ pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> 
 }
 
 /// After a command ended the session on purpose (stop, disable): that is not a loss.
-pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
+pub fn forget(paths: &Paths, product: &str, event: EventKind) -> Result<()> {
     let dir = paths.state_dir(product);
     state::forget(&dir)?;
     state::append(&dir, &Event::new(event, None));
@@ -125,7 +131,7 @@ pub fn loss_since_seen(
 pub(super) fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
     state::append(
         &paths.state_dir(product),
-        &Event::new("lost", Some(seen)).verdict("lost", Some(reason)),
+        &Event::new(EventKind::Lost, Some(seen)).judged(Verdict::Lost, Some(reason)),
     )
 }
 

@@ -8,7 +8,7 @@ use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::Product;
 use crate::session;
-use crate::state::{self, Event};
+use crate::state::{self, Event, EventKind};
 use crate::store::Lock;
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
@@ -79,7 +79,7 @@ pub struct Resumed {
 }
 
 /// Resumes product `name` (see [`resume`]); `event` names the command in the event log.
-pub fn resume_product(paths: &Paths, name: &str, event: &str) -> Result<Resumed> {
+pub fn resume_product(paths: &Paths, name: &str, event: EventKind) -> Result<Resumed> {
     crate::product::check_name(name)?;
     super::intent::refuse_undoing(paths, name)?;
     let product = Product::load(paths, name)?;
@@ -117,7 +117,12 @@ impl Resumed {
 /// missing one is started. A session sessctl saw running that has since been lost is reported
 /// as lost, and in the same call a new one is started on the same conversation (unless the
 /// guard says the client cannot resume it). `event` names the command in the event log.
-pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Outcome> {
+pub fn resume(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    event: EventKind,
+) -> Result<Outcome> {
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     super::intent::settle(paths, product)?;
@@ -160,7 +165,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
     if recovered {
         state::append(
             &paths.state_dir(product),
-            &Event::new("recovered", Some(&after)),
+            &Event::new(EventKind::Recovered, Some(&after)),
         );
     }
     let outcome = Outcome {
@@ -175,8 +180,7 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
     };
     state::append(
         &paths.state_dir(product),
-        &Event::new(event, Some(&outcome.after))
-            .verdict(verdict.as_str(), outcome.reason.as_deref()),
+        &Event::new(event, Some(&outcome.after)).judged(verdict, outcome.reason.as_deref()),
     );
     Ok(outcome)
 }
@@ -244,7 +248,7 @@ pub fn judge(
     };
     state::append(
         &paths.state_dir(product),
-        &Event::new("attach", Some(&after)).verdict(verdict.as_str(), reason.as_deref()),
+        &Event::new(EventKind::Attach, Some(&after)).judged(verdict, reason.as_deref()),
     );
     Ok(Outcome {
         product: product.to_string(),

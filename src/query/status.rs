@@ -138,7 +138,7 @@ fn last_resume(paths: &Paths, name: &str) -> Result<Option<LastResume>> {
         state::last_resume(&paths.state_dir(name))?.map(|(event, recovered)| LastResume {
             verdict: match recovered {
                 true => "recovered".to_string(),
-                false => event.verdict.unwrap_or_default(),
+                false => event.verdict.map(|v| v.to_string()).unwrap_or_default(),
             },
             at: event.time,
             main_pid: event.main_pid,

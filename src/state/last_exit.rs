@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::events::Event;
+use super::events::{Event, EventKind};
 use crate::paths::StateDir;
 use crate::store;
 
@@ -55,12 +55,11 @@ impl LastExit {
     pub fn event(&self) -> Event {
         Event {
             time: self.at.clone(),
-            event: "exit".to_string(),
             reason: Some(self.describe()),
             invocation_id: Some(self.invocation_id.clone()),
             status: self.status,
             signal: self.signal.clone(),
-            ..Event::default()
+            ..Event::new(EventKind::Exit, None)
         }
     }
 

@@ -17,7 +17,7 @@ mod record;
 mod time;
 mod waiting;
 
-pub use events::{append, append_or_warn, events, last_resume, Event};
+pub use events::{append, append_or_warn, events, last_resume, Event, EventKind, EventVerdict};
 pub use intent::{Action, Intent};
 pub use last_exit::LastExit;
 pub use record::{claim_loss, forget, load_record, remember, save_record, Record};

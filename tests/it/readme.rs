@@ -89,7 +89,8 @@ fn readme_and_help_list_the_exit_codes_the_code_decides() {
 #[test]
 fn readme_lists_every_message_id() {
     let readme = include_str!("../../README.md");
-    for (kind, id) in sessctl::journal::MESSAGE_IDS {
+    for kind in sessctl::journal::EventKind::ALL {
+        let id = kind.message_id();
         let row = format!("| {kind} | `{id}` |");
         assert!(readme.contains(&row), "README lacks the row {row}");
     }
