@@ -1,5 +1,6 @@
 //! The user journal (systemd-journald), over its native protocol: each event of a product's
-//! log is also an entry that `journalctl --user -t sessctl SESSCTL_PRODUCT=<p>` finds.
+//! log is also an entry that `journalctl --user -t sessctl SESSCTL_PRODUCT=<p>` finds; and a
+//! unit's last lines, read back with `journalctl` ([`tail`]).
 //!
 //! It owns the closed set of event kinds, [`EventKind`], because each kind's MESSAGE_ID is a
 //! journal identity fixed for good; `state` logs them.
@@ -10,7 +11,10 @@
 //! May import: nothing of sessctl; `state` hands it an event's words.
 
 use std::fmt;
+use std::path::Path;
+use std::process::Command;
 
+use anyhow::{bail, Context, Result};
 use libsystemd::logging::{journal_send, Priority};
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +140,35 @@ pub fn send(product: &str, kind: EventKind, message: &str, fields: &[(&str, Stri
     // No journal (a container, a system without journald, a test's private manager): the
     // JSONL log has the event, and a warning here would be noise on every command.
     let _ = journal_send(priority, message, all);
+}
+
+/// The unit's last `lines` lines in the user journal, when this machine runs journald; empty
+/// without one (a container, the private test manager). journald has no D-Bus API for reading,
+/// so this is the one place that runs `journalctl`.
+pub fn tail(unit: &str, lines: usize) -> Result<Vec<String>> {
+    if !Path::new("/run/systemd/journal/socket").exists() {
+        return Ok(Vec::new());
+    }
+    let out = Command::new("journalctl")
+        .args([
+            "--user",
+            "--unit",
+            unit,
+            "--output",
+            "cat",
+            "--no-pager",
+            "--quiet",
+        ])
+        .arg(format!("--lines={lines}"))
+        .output()
+        .context("running journalctl")?;
+    if !out.status.success() {
+        bail!("journalctl {}", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
 #[cfg(test)]

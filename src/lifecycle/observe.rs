@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::error::Verdict;
 use crate::identity::Identity;
+use crate::journal;
 use crate::paths::Paths;
 use crate::procfs::{self, start_ticks};
 use crate::state::{self, Event, EventKind, LastExit, Record};
@@ -147,7 +148,7 @@ pub(super) fn explain(systemd: &Systemd, status: &UnitStatus, change: String) ->
         details.exec_main_status,
         status.n_restarts
     );
-    Ok(match systemd.journal_tail(&status.unit, 3) {
+    Ok(match journal::tail(&status.unit, 3) {
         Ok(lines) if lines.is_empty() => text,
         Ok(lines) => format!("{text}; journal: {}", lines.join(" | ")),
         Err(err) => format!("{text}; journal unreadable: {err:#}"),
