@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
@@ -26,7 +26,7 @@ pub const NEEDS_REPAIR: u8 = 5;
 pub const FINDINGS: u8 = 6;
 
 /// What happened to a session across a resume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Same invocation, same main PID, same agent PID (each with the same start time).

@@ -9,13 +9,19 @@
 //! - `gc.jsonl`: gc's own log;
 //! - `dashboard/logins.json`: the dashboard's login sessions.
 //!
+//! Under `$XDG_RUNTIME_DIR/sessctl/`: `<name>/tmux.sock`, a product's tmux socket, and
+//! `start-slot`, the start stagger's slot file shared by every product.
+//!
+//! Every name in these trees is built here: [`Paths`] for what is reached from the XDG
+//! directories, [`StateDir`] for the entries of one product's state directory.
+//!
 //! Before 0.2 a product's state sat in `sessctl/<name>/` beside `locks/`, so a product named
 //! `locks` shared the lock directory. The first call that resolves the layout moves such
 //! state into `products/` (see [`Paths::migrate`]).
 //!
 //! Records layer. May import: `error`, `store`, `unit`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
@@ -159,7 +165,22 @@ impl Paths {
 
     /// Snapshots of a product's pinned conversation.
     pub fn snapshots_dir(&self, product: &str) -> PathBuf {
-        self.state_dir(product).join("snapshots")
+        StateDir(&self.state_dir(product)).snapshots()
+    }
+
+    /// A change under way on the product ([`StateDir::intent`]).
+    pub fn intent_file(&self, product: &str) -> PathBuf {
+        StateDir(&self.state_dir(product)).intent()
+    }
+
+    /// The transcript guard's remembered verdict ([`StateDir::guard`]).
+    pub fn guard_file(&self, product: &str) -> PathBuf {
+        StateDir(&self.state_dir(product)).guard()
+    }
+
+    /// A unit file changed under a live session ([`StateDir::restart_marker`]).
+    pub fn restart_marker(&self, product: &str) -> PathBuf {
+        StateDir(&self.state_dir(product)).restart_marker()
     }
 
     /// Snapshots of transcripts repaired by file, which belong to no product.
@@ -180,7 +201,7 @@ impl Paths {
     /// Serialises changes to [`Paths::login_sessions`]. Product names start with a letter or a
     /// digit, so no product's lock is named like this one.
     pub fn login_lock(&self) -> PathBuf {
-        self.state_root().join("locks/.dashboard-logins.lock")
+        self.locks_dir().join(".dashboard-logins.lock")
     }
 
     /// gc's own log: it outlives the products it cleans up.
@@ -190,24 +211,53 @@ impl Paths {
 
     /// The conversation a pinned agent is kept on.
     pub fn pin_file(&self, product: &str) -> PathBuf {
-        self.state_dir(product).join("pin.json")
+        StateDir(&self.state_dir(product)).pin()
+    }
+
+    /// The per-product locks, and sessctl's own, whose names start with a dot.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.state_root().join("locks")
     }
 
     /// Kept outside the product's runtime directory, which systemd deletes on every stop.
     pub fn lock_file(&self, product: &str) -> PathBuf {
-        self.state_root()
-            .join("locks")
-            .join(format!("{product}.lock"))
+        self.locks_dir().join(format!("{product}.lock"))
     }
 
-    /// The product's tmux socket; the unit's `%t/sessctl/<product>/tmux.sock`.
-    pub fn socket(&self, product: &str) -> Result<PathBuf> {
+    /// Serialises the move from the layout before 0.2 ([`Paths::migrate`]).
+    pub fn layout_lock(&self) -> PathBuf {
+        self.locks_dir().join(".layout.lock")
+    }
+
+    /// One change to the dashboard's units at a time.
+    pub fn dashboard_lock(&self) -> PathBuf {
+        self.locks_dir().join(".dashboard.lock")
+    }
+
+    /// sessctl's own root in the runtime directory: the products' sockets and the start slot.
+    pub fn runtime_root(&self) -> Result<PathBuf> {
         match &self.runtime_dir {
-            Some(dir) => Ok(dir.join("sessctl").join(product).join("tmux.sock")),
+            Some(dir) => Ok(dir.join("sessctl")),
             None => bail!(
                 "$XDG_RUNTIME_DIR is not set, so the tmux socket cannot be found; log in as the user (not via su), or export XDG_RUNTIME_DIR=/run/user/$(id -u)"
             ),
         }
+    }
+
+    /// The product's tmux socket; the unit's `%t/sessctl/<product>/tmux.sock`.
+    pub fn socket(&self, product: &str) -> Result<PathBuf> {
+        Ok(self.runtime_root()?.join(product).join(SOCKET))
+    }
+
+    /// The start stagger's slot file, shared by every product (`stagger`).
+    pub fn start_slot(&self) -> Result<PathBuf> {
+        Ok(self.runtime_root()?.join(START_SLOT))
+    }
+
+    /// [`Paths::start_slot`] as seen from a product's socket, which is all the unit's host is
+    /// given of the runtime directory.
+    pub fn start_slot_beside(socket: &Path) -> Option<PathBuf> {
+        Some(socket.parent()?.parent()?.join(START_SLOT))
     }
 
     /// The files a killed sessctl began to write and never put in place, with their products,
@@ -256,6 +306,84 @@ impl Paths {
         )))
     }
 }
+/// The file name of a product's tmux socket in its runtime directory.
+pub const SOCKET: &str = "tmux.sock";
+/// The start slot's name beside the products' runtime directories, which a product of that
+/// name would collide with: [`check_name`] refuses it.
+const START_SLOT: &str = "start-slot";
+
+/// The entries of a product's state directory ([`Paths::state_dir`]), by name. It takes the
+/// directory rather than the product because the unit's host is handed only the directory.
+#[derive(Debug, Clone, Copy)]
+pub struct StateDir<'a>(pub &'a Path);
+
+impl<'a> StateDir<'a> {
+    /// The product the directory belongs to: its last component (`products/<name>`).
+    pub fn product(self) -> Option<&'a str> {
+        self.0.file_name().and_then(|n| n.to_str())
+    }
+
+    /// The conversation a pinned agent is kept on.
+    pub fn pin(self) -> PathBuf {
+        self.0.join("pin.json")
+    }
+
+    /// Snapshots of the pinned conversation.
+    pub fn snapshots(self) -> PathBuf {
+        self.0.join("snapshots")
+    }
+
+    /// The session sessctl last saw.
+    pub fn session_record(self) -> PathBuf {
+        self.0.join("session.json")
+    }
+
+    /// The product's event log, one JSON line per event.
+    pub fn events_log(self) -> PathBuf {
+        self.0.join("events.jsonl")
+    }
+
+    /// The claim that the loss of the session with InvocationID `invocation_id` was logged.
+    pub fn loss_marker(self, invocation_id: &str) -> PathBuf {
+        self.0.join(format!("{LOSS_PREFIX}{invocation_id}"))
+    }
+
+    /// A change under way.
+    pub fn intent(self) -> PathBuf {
+        self.0.join("intent.json")
+    }
+
+    /// The transcript guard's remembered verdict.
+    pub fn guard(self) -> PathBuf {
+        self.0.join("guard.json")
+    }
+
+    /// A unit file changed under a live session.
+    pub fn restart_marker(self) -> PathBuf {
+        self.0.join("restart-pending")
+    }
+
+    /// How the agent last ended.
+    pub fn last_exit(self) -> PathBuf {
+        self.0.join("last-exit.json")
+    }
+
+    /// The agent waits for its human.
+    pub fn waiting(self) -> PathBuf {
+        self.0.join("waiting.json")
+    }
+
+    /// Its modification time says when the pane last launched an agent that pins: a
+    /// conversation of the product's directory written before it is not this product's. The
+    /// file's own time, not the clock, because the file system stamps the conversation's file
+    /// with its coarser clock, which can lag the precise one by a few milliseconds.
+    pub fn agent_launched(self) -> PathBuf {
+        self.0.join("agent-launched")
+    }
+}
+
+const LOSS_PREFIX: &str = "lost.";
+
 /// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
 pub fn check_name(name: &str) -> Result<()> {
     let valid = name.len() <= 64
@@ -268,6 +396,12 @@ pub fn check_name(name: &str) -> Result<()> {
             "product name {} is reserved: {} is the dashboard's own unit; choose another name",
             quoted(name),
             unit::DASHBOARD_SERVICE
+        )));
+    }
+    if name == START_SLOT {
+        return Err(usage(format!(
+            "product name {} is reserved: $XDG_RUNTIME_DIR/sessctl/{START_SLOT} is the start stagger's own file; choose another name",
+            quoted(name)
         )));
     }
     if valid {
@@ -323,6 +457,124 @@ mod tests {
         assert!(check_name(name).is_err());
         assert_eq!(suggest_name(name), suggestion);
         check_name(suggestion).unwrap();
+    }
+
+    fn sample() -> Paths {
+        Paths {
+            config_home: PathBuf::from("/c"),
+            state_home: PathBuf::from("/s"),
+            runtime_dir: Some(PathBuf::from("/r")),
+        }
+    }
+
+    /// What a product owns: each path and everything under it.
+    fn owned(paths: &Paths, product: &str) -> Vec<PathBuf> {
+        let state = paths.state_dir(product);
+        let dir = StateDir(&state);
+        let entries = [
+            dir.pin(),
+            dir.snapshots(),
+            dir.session_record(),
+            dir.events_log(),
+            dir.loss_marker("0123abcd"),
+            dir.intent(),
+            dir.guard(),
+            dir.restart_marker(),
+            dir.last_exit(),
+            dir.waiting(),
+            dir.agent_launched(),
+        ];
+        let socket = paths.socket(product).unwrap();
+        let mut all = vec![
+            paths.product_file(product),
+            paths.unit_file(product),
+            paths.lock_file(product),
+            socket.parent().unwrap().to_path_buf(),
+            socket,
+            state.clone(),
+        ];
+        all.extend(entries);
+        assert_eq!(dir.product(), Some(product));
+        assert_eq!(paths.pin_file(product), dir.pin());
+        assert_eq!(paths.intent_file(product), dir.intent());
+        assert_eq!(paths.guard_file(product), dir.guard());
+        assert_eq!(paths.restart_marker(product), dir.restart_marker());
+        all
+    }
+
+    /// sessctl's own files, which no product may reach.
+    fn own(paths: &Paths) -> Vec<PathBuf> {
+        vec![
+            paths.gc_log(),
+            paths.login_sessions(),
+            paths.login_lock(),
+            paths.layout_lock(),
+            paths.dashboard_lock(),
+            paths.dashboard_token(),
+            paths.loose_snapshots_dir(),
+            paths.start_slot().unwrap(),
+        ]
+    }
+
+    fn overlap(a: &Path, b: &Path) -> bool {
+        a.starts_with(b) || b.starts_with(a)
+    }
+
+    /// Product names chosen to hit every fixed name sessctl uses; those `check_name` accepts
+    /// must reach neither each other's files nor sessctl's own.
+    #[test]
+    fn no_product_reaches_another_products_files_or_sessctls_own() {
+        let paths = sample();
+        let names = [
+            "web",
+            "web.lock",
+            "web.toml",
+            "locks",
+            "products",
+            "snapshots",
+            "dashboard",
+            "gc.jsonl",
+            "dashboard.token",
+            "start-slot",
+            "tmux.sock",
+            "pin.json",
+            "lost.web",
+            "sessctl",
+            "sessctl-web",
+        ];
+        let valid: Vec<&str> = names
+            .into_iter()
+            .filter(|n| check_name(n).is_ok())
+            .collect();
+        assert!(
+            !valid.contains(&"start-slot"),
+            "the start slot's name is reserved"
+        );
+        for a in &valid {
+            let mine = owned(&paths, a);
+            for (i, x) in mine.iter().enumerate() {
+                assert!(
+                    !mine[i + 1..].contains(x),
+                    "{a}: {} named twice",
+                    x.display()
+                );
+                for o in own(&paths) {
+                    assert!(
+                        !overlap(x, &o),
+                        "{a}: {} meets {}",
+                        x.display(),
+                        o.display()
+                    );
+                }
+            }
+            for b in valid.iter().filter(|b| b != &a) {
+                for x in &mine {
+                    for y in owned(&paths, b) {
+                        assert!(!overlap(x, &y), "{a} and {b} meet at {}", x.display());
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::error::{exit_with, usage, Verdict};
 use crate::lifecycle::resume;
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::state::EventKind;
 
 pub fn run(paths: &Paths, name: &str) -> Result<()> {
     product::check_name(name)?;
@@ -16,7 +17,7 @@ pub fn run(paths: &Paths, name: &str) -> Result<()> {
             "sessctl attach needs a terminal on stdin; run it from an interactive shell, or use `sessctl start {name}` to start the session without attaching"
         )));
     }
-    let resumed = resume::resume_product(paths, name, "attach")?;
+    let resumed = resume::resume_product(paths, name, EventKind::Attach)?;
     let outcome = &resumed.outcome;
     // A loss is said before the terminal is handed to tmux, which would hide it.
     match outcome.verdict {

@@ -6,9 +6,10 @@ use crate::cli::Resume;
 use crate::error::{exit_with, Verdict};
 use crate::lifecycle::resume::{self, Outcome};
 use crate::paths::Paths;
+use crate::state::EventKind;
 
 pub fn run(paths: &Paths, args: Resume) -> Result<()> {
-    let resumed = resume::resume_product(paths, &args.product, "resume")?;
+    let resumed = resume::resume_product(paths, &args.product, EventKind::Resume)?;
     let outcome = &resumed.outcome;
     show(outcome, args.json)?;
     if outcome.verdict == Verdict::NeedsRepair {

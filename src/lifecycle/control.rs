@@ -17,7 +17,7 @@ use crate::fault;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
-use crate::state::Action;
+use crate::state::{Action, EventKind};
 use crate::store::{self, Lock};
 use crate::systemd::{ActiveState, Systemd};
 use crate::unit;
@@ -192,9 +192,8 @@ fn install(
     systemd.enable(&name)?;
     fault::point("enable:after-enable");
     crate::state::append(
-        paths,
-        &wanted.name,
-        &crate::state::Event::new("enable", None),
+        &paths.state_dir(&wanted.name),
+        &crate::state::Event::new(EventKind::Enable, None),
     );
     Ok(())
 }
@@ -248,7 +247,7 @@ fn enable_locked(
     } else {
         start_session(paths, systemd, wanted, &before)?;
         fault::point("enable:after-start-job");
-        observe(paths, systemd, &wanted.name, "start")?;
+        observe(paths, systemd, &wanted.name, EventKind::Start)?;
         Step::Started
     });
     Ok(steps)
@@ -265,7 +264,7 @@ pub fn start(paths: &Paths, name: &str) -> Result<Step> {
     }
     start_session(paths, &systemd, &product, &before)?;
     fault::point("start:after-start-job");
-    observe(paths, &systemd, name, "start")?;
+    observe(paths, &systemd, name, EventKind::Start)?;
     Ok(Step::Started)
 }
 
@@ -278,7 +277,7 @@ pub fn stop(paths: &Paths, name: &str) -> Result<Step> {
     fault::point("stop:after-intent");
     systemd.stop(&unit::unit_name(name))?;
     fault::point("stop:after-job");
-    forget(paths, name, "stop")?;
+    forget(paths, name, EventKind::Stop)?;
     change.end(paths, name)?;
     if let Ok(product) = Product::load(paths, name) {
         // Only a cache: a verdict not reached now is reached by the next start.
@@ -298,7 +297,7 @@ pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
     fault::point("restart:after-intent");
     systemd.restart(&unit::unit_name(name))?;
     fault::point("restart:after-job");
-    observe(paths, &systemd, name, "restart")?;
+    observe(paths, &systemd, name, EventKind::Restart)?;
     store::remove_file(&unit_file::pending_marker(paths, name))?;
     change.end(paths, name)?;
     Ok(Step::Restarted)
@@ -362,7 +361,7 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
     fault::point("disable:after-unit-file");
     systemd.reload()?;
     fault::point("disable:after-reload");
-    forget(paths, name, "disable")?;
+    forget(paths, name, EventKind::Disable)?;
     let mut steps = vec![Step::Removed];
     if purge {
         store::remove_file(&paths.product_file(name))?;
@@ -385,7 +384,7 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
 /// leaves the session as it is and is no longer taken for a loss. Returns what was there.
 pub fn finish_interrupted(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Option<Action>> {
     let _lock = Lock::acquire(&paths.lock_file(name))?;
-    let Some(found) = crate::state::Intent::load(paths, name)? else {
+    let Some(found) = crate::state::Intent::load(&paths.state_dir(name))? else {
         return Ok(None);
     };
     match found.action {
@@ -395,7 +394,7 @@ pub fn finish_interrupted(paths: &Paths, systemd: &Systemd, name: &str) -> Resul
         }
         // Killed before it wrote the config: nothing of it to finish.
         Action::Enable if !paths.product_file(name).exists() => {
-            crate::state::Intent::end(paths, name)?
+            crate::state::Intent::end(&paths.state_dir(name))?
         }
         Action::Enable => {
             let wanted = Product::load(paths, name)?;

@@ -197,5 +197,5 @@ fn file(paths: &Paths, unit: &str) -> PathBuf {
 /// One change to the dashboard's units at a time. Product names start with a letter or digit,
 /// so no product's lock is named like this one.
 fn lock(paths: &Paths) -> Result<Lock> {
-    Lock::acquire(&paths.state_root().join("locks/.dashboard.lock"))
+    Lock::acquire(&paths.dashboard_lock())
 }

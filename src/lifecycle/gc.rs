@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::session;
-use crate::state::{self, Event};
+use crate::state::{self, Event, EventKind};
 use crate::store::{self, Lock};
 use crate::systemd::{ActiveState, Systemd};
 use crate::unit;
@@ -342,13 +342,13 @@ impl Collector<'_> {
 
     fn record(&mut self, action: Action) -> Result<()> {
         if matches!(action.outcome, "removed" | "finished") {
-            let event = Event::new("gc", None).verdict(
+            let event = Event::new(EventKind::Gc, None).did(
                 &format!("{} {}", action.outcome, action.kind),
                 Some(&action.target),
             );
             append_log(self.paths, &event);
             if self.paths.product_file(&action.product).exists() {
-                state::append(self.paths, &action.product, &event);
+                state::append(&self.paths.state_dir(&action.product), &event);
             }
         }
         self.actions.push(action);

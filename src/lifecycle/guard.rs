@@ -99,7 +99,7 @@ fn current(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Current> 
 }
 
 fn cache_file(paths: &Paths, product: &str) -> PathBuf {
-    paths.state_dir(product).join("guard.json")
+    paths.guard_file(product)
 }
 
 /// The remembered verdict on the version of the transcript `key` names, if there is one.

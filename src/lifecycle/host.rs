@@ -13,13 +13,14 @@ use nix::sys::signal::{SigSet, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
 
 use crate::agent::{Agent, AgentEnv};
 use crate::error::usage;
+use crate::paths::{Paths, StateDir};
 use crate::pin::Pin;
 use crate::procfs;
 use crate::product::shell_quote;
 use crate::session;
 use crate::snapshot;
 use crate::stagger;
-use crate::state::{self, Event, LastExit, Waiting};
+use crate::state::{self, Event, EventKind, LastExit, Waiting};
 use crate::store;
 use crate::systemd::{Systemd, Transient};
 
@@ -78,10 +79,8 @@ pub fn host(host: Host) -> Result<Infallible> {
     // A new agent has seen no response yet: a mark left by the last one is stale.
     Waiting::clear(&host.state)?;
     // The runtime directory above the product's own is shared by every product.
-    let slot = (host.socket.parent())
-        .and_then(Path::parent)
-        .context("a socket path without a runtime directory")?
-        .join("start-slot");
+    let slot = Paths::start_slot_beside(&host.socket)
+        .context("a socket path without a runtime directory")?;
     let launch = Launch {
         state: host.state,
         slot,
@@ -190,12 +189,6 @@ struct FirstPin {
     since: SystemTime,
 }
 
-/// The state file whose modification time says when the pane last launched an agent that
-/// pins: a conversation of the product's directory written before it is not this product's.
-/// The file's own time, not the clock, because the file system stamps the conversation's file
-/// with its coarser clock, which can lag the precise one by a few milliseconds.
-const LAUNCHED: &str = "agent-launched";
-
 impl FirstPin {
     /// Watches for the first conversation `agent`, launched at `since`, begins in this
     /// process's directory, the agent's.
@@ -232,10 +225,10 @@ impl FirstPin {
         match pin_first(&self.file, self.agent, &self.env, &self.dir, self.since) {
             Ok(pinned) => pinned.is_some(),
             Err(err) => {
-                let mut event = Event::new("repin", None);
+                let mut event = Event::new(EventKind::Repin, None);
                 event.reason = Some(format!("pinning the first conversation failed: {err:#}"));
                 if let Some(state) = self.file.parent() {
-                    state::append_in(state, &event);
+                    state::append(state, &event);
                 }
                 false
             }
@@ -271,25 +264,26 @@ fn pin_first(
         return Pin::load(file);
     }
     if let Some(state) = file.parent() {
-        let event = Event::new("repin", None).verdict(moved.how, Some(&moved.session_id));
-        state::append_in(state, &event);
+        let event = Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id));
+        state::append(state, &event);
     }
     Ok(Some(pin))
 }
 
 /// Records a launch of the agent now; returns its time, as the file system stamps it.
 fn mark_launch(state: &Path) -> Result<SystemTime> {
-    let file = state.join(LAUNCHED);
+    let file = StateDir(state).agent_launched();
     store::write_atomic(&file, b"")?;
     last_launch(state)?.with_context(|| format!("reading the time of {}", file.display()))
 }
 
 /// When the pane last launched the agent, if it ever did.
 fn last_launch(state: &Path) -> Result<Option<SystemTime>> {
-    match std::fs::metadata(state.join(LAUNCHED)).and_then(|m| m.modified()) {
+    let file = StateDir(state).agent_launched();
+    match std::fs::metadata(&file).and_then(|m| m.modified()) {
         Ok(at) => Ok(Some(at)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| format!("reading {}", state.join(LAUNCHED).display())),
+        Err(err) => Err(err).with_context(|| format!("reading {}", file.display())),
     }
 }
 
@@ -331,14 +325,14 @@ fn take_slot(launch: &Launch, seconds: u32) -> Result<stagger::Slot> {
     let product = product_of(&launch.state)?;
     let slot = stagger::take(&launch.slot, product, Duration::from_secs(seconds.into()))?;
     if !slot.waited.is_zero() {
-        let mut event = Event::new("agent-start", None);
+        let mut event = Event::new(EventKind::AgentStart, None);
         let why = format!(
             "waited {:.1} s for its start slot, {seconds} s after another product's agent",
             slot.waited.as_secs_f64()
         );
         outln!("sessctl: {why}");
         event.reason = Some(why);
-        state::append_in(&launch.state, &event);
+        state::append(&launch.state, &event);
     }
     Ok(slot)
 }
@@ -367,7 +361,7 @@ fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
     };
     end.save(state)?;
     if !requested {
-        state::append_in(state, &end.event());
+        state::append(state, &end.event());
     }
     Ok(())
 }
@@ -387,7 +381,9 @@ pub fn stopped(state: &Path, unit: &str) -> Result<()> {
 
 /// The product a state directory (`.../products/<name>`) belongs to.
 fn product_of(state: &Path) -> Result<&str> {
-    state::product_of(state).with_context(|| format!("{} names no product", state.display()))
+    StateDir(state)
+        .product()
+        .with_context(|| format!("{} names no product", state.display()))
 }
 
 /// The shell command that records a wait of the agent of state directory `state`
@@ -422,9 +418,9 @@ pub fn notify(state: &Path, kind: Option<&str>, on_waiting: Option<&str>) -> Res
     if let (Some(waiting), Some(command)) = (Waiting::record(state, kind)?, on_waiting) {
         // The user's command never fails the agent's hook: a failure is logged.
         if let Err(err) = run_on_waiting(state, &waiting, command) {
-            let mut event = Event::new("on-waiting", None);
+            let mut event = Event::new(EventKind::OnWaiting, None);
             event.reason = Some(format!("the --on-waiting command did not start: {err:#}"));
-            state::append_in(state, &event);
+            state::append(state, &event);
         }
     }
     Ok(())
@@ -472,13 +468,13 @@ pub fn on_waiting_ended(state: &Path) -> Result<()> {
     if result == "success" {
         return Ok(());
     }
-    let mut event = Event::new("on-waiting", None);
+    let mut event = Event::new(EventKind::OnWaiting, None);
     event.reason = Some(format!(
         "the --on-waiting command failed: {result} ({} {})",
         var("EXIT_CODE"),
         var("EXIT_STATUS")
     ));
-    state::append_in(state, &event);
+    state::append(state, &event);
     Ok(())
 }
 

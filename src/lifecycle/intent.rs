@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::error::usage;
 use crate::paths::Paths;
 use crate::procfs;
-use crate::state::{self, Action, Event, Intent};
+use crate::state::{self, Action, Event, EventKind, Intent};
 use crate::store;
 
 /// A change this process began, recorded until [`Change::end`].
@@ -20,7 +20,7 @@ impl Change {
     /// The change is done: its intent goes. A change that fails keeps it, so the next call
     /// treats it as interrupted.
     pub fn end(self, paths: &Paths, product: &str) -> Result<()> {
-        Intent::end(paths, product)
+        Intent::end(&paths.state_dir(product))
     }
 }
 
@@ -29,7 +29,7 @@ impl Change {
 pub fn begin(paths: &Paths, product: &str, next: Action) -> Result<Change> {
     settle_for(paths, product, Some(next))?;
     let ticks = procfs::start_ticks(std::process::id());
-    Intent::begin(paths, product, next, ticks)?;
+    Intent::begin(&paths.state_dir(product), next, ticks)?;
     Ok(Change)
 }
 
@@ -46,14 +46,14 @@ pub fn settle(paths: &Paths, product: &str) -> Result<()> {
 /// - An interrupted disable stands until a disable finishes it or an enable takes it back; a
 ///   start, resume, stop or restart is refused (see [`refuse_undoing`]).
 fn settle_for(paths: &Paths, product: &str, next: Option<Action>) -> Result<()> {
-    match Intent::load(paths, product)?.map(|f| f.action) {
+    let dir = paths.state_dir(product);
+    match Intent::load(&dir)?.map(|f| f.action) {
         Some(action @ (Action::Stop | Action::Restart)) => {
-            state::forget(paths, product)?;
-            Intent::end(paths, product)?;
+            state::forget(&dir)?;
+            Intent::end(&dir)?;
             state::append(
-                paths,
-                product,
-                &Event::new("settled", None).verdict(
+                &dir,
+                &Event::new(EventKind::Settled, None).did(
                     "settled",
                     Some(&format!(
                         "`{}` was interrupted; the session as found now is not a loss",
@@ -76,7 +76,7 @@ fn settle_for(paths: &Paths, product: &str, next: Option<Action>) -> Result<()> 
 /// purge may already have removed: "unknown product; create it with `sessctl enable`" would
 /// be advice to undo what the user asked for.
 pub fn refuse_undoing(paths: &Paths, product: &str) -> Result<()> {
-    match Intent::load(paths, product)? {
+    match Intent::load(&paths.state_dir(product))? {
         Some(found) if found.action.removes() => Err(usage(refusal(product, found.action))),
         _ => Ok(()),
     }
@@ -92,7 +92,7 @@ fn refusal(product: &str, action: Action) -> String {
 /// Without the lock: the change recorded for `product`, and whether its writer still runs
 /// (the change is under way) or died (it was interrupted).
 pub fn pending(paths: &Paths, product: &str) -> Result<Option<(Intent, bool)>> {
-    Ok(Intent::load(paths, product)?.map(|intent| {
+    Ok(Intent::load(&paths.state_dir(product))?.map(|intent| {
         let running = procfs::start_ticks(intent.pid) == intent.start_ticks;
         (intent, running)
     }))
@@ -101,7 +101,7 @@ pub fn pending(paths: &Paths, product: &str) -> Result<Option<(Intent, bool)>> {
 /// Whether an asked-for end or removal of `product`'s session is recorded: then a session
 /// that is gone or replaced is no loss.
 pub fn ending(paths: &Paths, product: &str) -> Result<bool> {
-    Ok(Intent::load(paths, product)?.is_some_and(|i| i.action != Action::Enable))
+    Ok(Intent::load(&paths.state_dir(product))?.is_some_and(|i| i.action != Action::Enable))
 }
 
 /// One line on a recorded change, for `status` and `doctor`.

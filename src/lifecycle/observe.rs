@@ -4,10 +4,12 @@
 
 use anyhow::Result;
 
+use crate::error::Verdict;
 use crate::identity::Identity;
+use crate::journal;
 use crate::paths::Paths;
 use crate::procfs::{self, start_ticks};
-use crate::state::{self, Event, LastExit, Record};
+use crate::state::{self, Event, EventKind, LastExit, Record};
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
 
@@ -56,18 +58,25 @@ fn only(mut pids: impl Iterator<Item = u32>) -> Option<u32> {
 
 /// After a command changed the session on purpose (start, restart, enable): remember the
 /// session now running and log `event`. The caller holds the product's lock.
-pub fn observe(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Identity> {
+pub fn observe(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    event: EventKind,
+) -> Result<Identity> {
     let (now, _) = identity(systemd, &unit::unit_name(product))?;
-    let record = state::load_record(paths, product)?;
-    state::remember(paths, product, &now, record.as_ref())?;
-    state::append(paths, product, &Event::new(event, Some(&now)));
+    let dir = paths.state_dir(product);
+    let record = state::load_record(&dir)?;
+    state::remember(&dir, &now, record.as_ref())?;
+    state::append(&dir, &Event::new(event, Some(&now)));
     Ok(now)
 }
 
 /// After a command ended the session on purpose (stop, disable): that is not a loss.
-pub fn forget(paths: &Paths, product: &str, event: &str) -> Result<()> {
-    state::forget(paths, product)?;
-    state::append(paths, product, &Event::new(event, None));
+pub fn forget(paths: &Paths, product: &str, event: EventKind) -> Result<()> {
+    let dir = paths.state_dir(product);
+    state::forget(&dir)?;
+    state::append(&dir, &Event::new(event, None));
     Ok(())
 }
 
@@ -114,7 +123,7 @@ pub fn loss_since_seen(
             format!("since sessctl last saw it, {change}"),
         )?,
     };
-    if state::claim_loss(paths, product, &record.identity)? {
+    if state::claim_loss(&paths.state_dir(product), &record.identity)? {
         log_loss(paths, product, &record.identity, &reason);
     }
     Ok(Some(reason))
@@ -122,9 +131,8 @@ pub fn loss_since_seen(
 
 pub(super) fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
     state::append(
-        paths,
-        product,
-        &Event::new("lost", Some(seen)).verdict("lost", Some(reason)),
+        &paths.state_dir(product),
+        &Event::new(EventKind::Lost, Some(seen)).judged(Verdict::Lost, Some(reason)),
     )
 }
 
@@ -140,7 +148,7 @@ pub(super) fn explain(systemd: &Systemd, status: &UnitStatus, change: String) ->
         details.exec_main_status,
         status.n_restarts
     );
-    Ok(match systemd.journal_tail(&status.unit, 3) {
+    Ok(match journal::tail(&status.unit, 3) {
         Ok(lines) if lines.is_empty() => text,
         Ok(lines) => format!("{text}; journal: {}", lines.join(" | ")),
         Err(err) => format!("{text}; journal unreadable: {err:#}"),

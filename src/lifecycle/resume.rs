@@ -8,7 +8,7 @@ use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::Product;
 use crate::session;
-use crate::state::{self, Event};
+use crate::state::{self, Event, EventKind};
 use crate::store::Lock;
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
@@ -79,7 +79,7 @@ pub struct Resumed {
 }
 
 /// Resumes product `name` (see [`resume`]); `event` names the command in the event log.
-pub fn resume_product(paths: &Paths, name: &str, event: &str) -> Result<Resumed> {
+pub fn resume_product(paths: &Paths, name: &str, event: EventKind) -> Result<Resumed> {
     crate::product::check_name(name)?;
     super::intent::refuse_undoing(paths, name)?;
     let product = Product::load(paths, name)?;
@@ -117,12 +117,17 @@ impl Resumed {
 /// missing one is started. A session sessctl saw running that has since been lost is reported
 /// as lost, and in the same call a new one is started on the same conversation (unless the
 /// guard says the client cannot resume it). `event` names the command in the event log.
-pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> Result<Outcome> {
+pub fn resume(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    event: EventKind,
+) -> Result<Outcome> {
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     super::intent::settle(paths, product)?;
     let (before, status) = read(systemd, &unit)?;
-    let record = state::load_record(paths, product)?;
+    let record = state::load_record(&paths.state_dir(product))?;
     let loss = loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?;
     let (verdict, reason, after, recovered) = if let Some(reason) = loss {
         if before.is_live() {
@@ -156,9 +161,12 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
     if verdict == Verdict::Survived {
         keep_pinned(paths, systemd, product)?;
     }
-    state::remember(paths, product, &after, record.as_ref())?;
+    state::remember(&paths.state_dir(product), &after, record.as_ref())?;
     if recovered {
-        state::append(paths, product, &Event::new("recovered", Some(&after)));
+        state::append(
+            &paths.state_dir(product),
+            &Event::new(EventKind::Recovered, Some(&after)),
+        );
     }
     let outcome = Outcome {
         product: product.to_string(),
@@ -171,10 +179,8 @@ pub fn resume(paths: &Paths, systemd: &Systemd, product: &str, event: &str) -> R
         after,
     };
     state::append(
-        paths,
-        product,
-        &Event::new(event, Some(&outcome.after))
-            .verdict(verdict.as_str(), outcome.reason.as_deref()),
+        &paths.state_dir(product),
+        &Event::new(event, Some(&outcome.after)).judged(verdict, outcome.reason.as_deref()),
     );
     Ok(outcome)
 }
@@ -226,7 +232,7 @@ pub fn judge(
     let unit = unit::unit_name(product);
     let _lock = Lock::acquire(&paths.lock_file(product))?;
     let (after, status) = read(systemd, &unit)?;
-    let record = state::load_record(paths, product)?;
+    let record = state::load_record(&paths.state_dir(product))?;
     let reason = match before.change_to(&after) {
         Some(change) => Some(explain(systemd, &status, change)?),
         None => None,
@@ -234,16 +240,15 @@ pub fn judge(
     if let Some(reason) = &reason {
         log_loss(paths, product, &after, reason);
     }
-    state::remember(paths, product, &after, record.as_ref())?;
+    state::remember(&paths.state_dir(product), &after, record.as_ref())?;
     let verdict = if reason.is_some() {
         Verdict::Lost
     } else {
         Verdict::Survived
     };
     state::append(
-        paths,
-        product,
-        &Event::new("attach", Some(&after)).verdict(verdict.as_str(), reason.as_deref()),
+        &paths.state_dir(product),
+        &Event::new(EventKind::Attach, Some(&after)).judged(verdict, reason.as_deref()),
     );
     Ok(Outcome {
         product: product.to_string(),

@@ -9,7 +9,7 @@ use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::Product;
 use crate::session;
-use crate::state::{self, Event};
+use crate::state::{self, Event, EventKind};
 use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
 
@@ -97,9 +97,8 @@ pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option
     pin.repin(&moved.session_id, moved.reason, &now);
     pin.save(&file)?;
     state::append(
-        paths,
-        &product.name,
-        &Event::new("repin", None).verdict(moved.how, Some(&moved.session_id)),
+        &paths.state_dir(&product.name),
+        &Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id)),
     );
     Ok(Some(moved.session_id))
 }

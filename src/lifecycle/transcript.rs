@@ -14,7 +14,7 @@ use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
 use crate::snapshot;
-use crate::state::{self, Action, Event};
+use crate::state::{self, Action, Event, EventKind};
 use crate::store::{self, Lock};
 use crate::systemd::Systemd;
 use crate::transcript::{self, Report, Severity};
@@ -194,7 +194,7 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
     }
     let change = intent::begin(paths, &name, Action::Restart)?;
     systemd.stop(&unit)?;
-    observe::forget(paths, &name, "stop")?;
+    observe::forget(paths, &name, EventKind::Stop)?;
     let adopted = repair_and_pin(paths, &name, allow_loss, true);
     // Started again whatever the repair came to: on the copy when it was adopted, else on
     // the conversation as it was.
@@ -203,7 +203,7 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
     start::start_session(paths, &systemd, &product, &status).with_context(|| {
         format!("starting {name} again after `transcript repair --adopt` stopped it")
     })?;
-    observe::observe(paths, &systemd, &name, "start")?;
+    observe::observe(paths, &systemd, &name, EventKind::Start)?;
     change.end(paths, &name)?;
     adopted
 }
@@ -236,9 +236,8 @@ fn repair_and_pin(paths: &Paths, name: &str, allow_loss: bool, restarted: bool) 
     pin.repin(&log.fork_session, "adopted a repaired copy", &now);
     pin.save(&paths.pin_file(name))?;
     state::append(
-        paths,
-        name,
-        &Event::new("adopt", None).verdict("repaired", Some(&log.fork_session)),
+        &paths.state_dir(name),
+        &Event::new(EventKind::Adopt, None).did("repaired", Some(&log.fork_session)),
     );
     Ok(Adopted::Done { repair, restarted })
 }
@@ -325,9 +324,8 @@ pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restore
     pin.repin(&new_id, &format!("restored snapshot {snapshot_name}"), &now);
     pin.save(&pin_file)?;
     state::append(
-        paths,
-        name,
-        &Event::new("restore", None).verdict("restored", Some(snapshot_name)),
+        &paths.state_dir(name),
+        &Event::new(EventKind::Restore, None).did("restored", Some(snapshot_name)),
     );
     Ok(Restored {
         session_id: new_id,

@@ -57,7 +57,7 @@ pub fn render(paths: &Paths, product: &Product) -> Result<String> {
 /// The marker that a unit file changed under a live session: it holds that session's
 /// InvocationID, so it means "restart pending" exactly until the session is replaced.
 pub fn pending_marker(paths: &Paths, product: &str) -> PathBuf {
-    paths.state_dir(product).join("restart-pending")
+    paths.restart_marker(product)
 }
 
 pub fn restart_pending(paths: &Paths, product: &str, invocation_id: &str) -> Result<bool> {

@@ -7,6 +7,7 @@ use super::resume::{resume, Verdict};
 use crate::identity::Identity;
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::state::EventKind;
 use crate::systemd::Systemd;
 use crate::unit;
 
@@ -58,7 +59,7 @@ pub fn verify(paths: &Paths, name: &str, rounds: u32) -> Result<Report> {
     Product::load(paths, name)?;
     let systemd = Systemd::connect()?;
     let mut changes = Vec::new();
-    let first = resume(paths, &systemd, name, "resume")?;
+    let first = resume(paths, &systemd, name, EventKind::Resume)?;
     let started = first.verdict == Verdict::Started;
     let recovered = first.recovered;
     let needs_repair = first.verdict == Verdict::NeedsRepair;
@@ -73,7 +74,7 @@ pub fn verify(paths: &Paths, name: &str, rounds: u32) -> Result<Report> {
     // A session that needs repair stays down: more rounds would only repeat the verdict.
     let rounds = if needs_repair { 1 } else { rounds };
     for round in 2..=rounds {
-        let outcome = resume(paths, &systemd, name, "resume")?;
+        let outcome = resume(paths, &systemd, name, EventKind::Resume)?;
         if outcome.verdict != Verdict::Survived {
             changes.push(Change {
                 round,

@@ -11,5 +11,5 @@ use crate::state::{self, Event};
 pub fn events(paths: &Paths, name: &str) -> Result<Vec<Event>> {
     product::check_name(name)?;
     Product::config_text(paths, name)?;
-    state::events(paths, name)
+    state::events(&paths.state_dir(name))
 }

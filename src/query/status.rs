@@ -135,10 +135,10 @@ pub struct LastResume {
 
 fn last_resume(paths: &Paths, name: &str) -> Result<Option<LastResume>> {
     Ok(
-        state::last_resume(paths, name)?.map(|(event, recovered)| LastResume {
+        state::last_resume(&paths.state_dir(name))?.map(|(event, recovered)| LastResume {
             verdict: match recovered {
                 true => "recovered".to_string(),
-                false => event.verdict.unwrap_or_default(),
+                false => event.verdict.map(|v| v.to_string()).unwrap_or_default(),
             },
             at: event.time,
             main_pid: event.main_pid,
@@ -196,7 +196,7 @@ fn report(
     let env = AgentEnv::of(&product.env, Some(manager_env));
     // No product lock: status never waits behind a start. A loss it sees is logged once
     // all the same (see `state::claim_loss`).
-    let record = state::load_record(paths, name)?;
+    let record = state::load_record(&paths.state_dir(name))?;
     let lost = observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &view.status)?;
     let on_disk = store::read_optional(&paths.unit_file(name))?;
     let running = view.status.is_running();

@@ -28,6 +28,7 @@ use super::{blocking, product_name, App};
 use crate::error;
 use crate::lifecycle::{control, resume};
 use crate::query;
+use crate::state::EventKind;
 
 /// The JSON of `value`, byte for byte what the CLI prints (pretty, one trailing newline).
 pub fn json<T: Serialize>(value: &T) -> Response {
@@ -155,7 +156,8 @@ pub async fn act(
     let paths = app.paths.clone();
     let step = match action.as_str() {
         "resume" => {
-            let resumed = blocking(move || resume::resume_product(&paths, &name, "resume")).await?;
+            let resumed =
+                blocking(move || resume::resume_product(&paths, &name, EventKind::Resume)).await?;
             app.forget_list().await;
             return Ok(json(&resumed.outcome));
         }

@@ -14,7 +14,7 @@ mod proxies;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 pub use self::core::Core;
@@ -173,35 +173,6 @@ impl Systemd {
         Ok(Systemd {
             core: Core::open(bus, runtime).await?,
         })
-    }
-
-    /// The unit's last `lines` lines in the user journal, when this machine runs journald;
-    /// empty without one (a container, the private test manager). journald has no D-Bus API for
-    /// reading, so this is the one place that runs `journalctl`.
-    pub fn journal_tail(&self, unit: &str, lines: usize) -> Result<Vec<String>> {
-        if !Path::new("/run/systemd/journal/socket").exists() {
-            return Ok(Vec::new());
-        }
-        let out = std::process::Command::new("journalctl")
-            .args([
-                "--user",
-                "--unit",
-                unit,
-                "--output",
-                "cat",
-                "--no-pager",
-                "--quiet",
-            ])
-            .arg(format!("--lines={lines}"))
-            .output()
-            .context("running journalctl")?;
-        if !out.status.success() {
-            bail!("journalctl {}", out.status);
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect())
     }
 }
 

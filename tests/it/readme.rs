@@ -254,7 +254,8 @@ fn the_docs_and_help_list_the_exit_codes_the_code_decides() {
 #[test]
 fn the_docs_list_every_message_id() {
     let files = read("docs/files.md");
-    for (kind, id) in sessctl::journal::MESSAGE_IDS {
+    for kind in sessctl::journal::EventKind::ALL {
+        let id = kind.message_id();
         let row = format!("| {kind} | `{id}` |");
         assert!(files.contains(&row), "docs/files.md lacks the row {row}");
     }

@@ -154,11 +154,7 @@ fn interrupted(paths: &Paths, only: Option<&str>) -> Result<Vec<Finding>> {
             },
             severity: Severity::Warning,
             summary: intent::describe(&product, &found, false),
-            evidence: vec![paths
-                .state_dir(&product)
-                .join("intent.json")
-                .display()
-                .to_string()],
+            evidence: vec![paths.intent_file(&product).display().to_string()],
             fix: found.action.command(&product),
             product: Some(product),
             unit: None,
