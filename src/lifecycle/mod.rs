@@ -12,7 +12,11 @@
 //! judges what systemd then reports. Attaching happens after the lock is released, so a long
 //! attach never blocks other calls; the judgement after it takes the lock again. The `query`
 //! layer only reads, with [`observe`]'s lock-free readings: it never waits behind a start, and
-//! the loss it may log is claimed with an O_EXCL marker instead (`state::claim_loss`).
+//! the loss it sees is logged by the next resume, once (`state::claim_loss`).
+//!
+//! Every writer of a product's files holds that lock, but two: `host`, which runs inside the
+//! unit and *is* the session (its waiting marks, last exit and events are the session's own
+//! account), and [`move_old_layout`], which has a lock of its own.
 //!
 //! May import: the adapters (`systemd`, `session`, `procfs`, `agent`) and the data modules
 //! below them; never `cmd` or `query`.
@@ -31,3 +35,13 @@ pub mod terminal;
 pub mod transcript;
 pub mod unit_file;
 pub mod verify;
+
+use anyhow::Result;
+
+use crate::paths::Paths;
+
+/// Moves state left in the layout before 0.2 into `products/`: the first step of every command
+/// that changes things (`Paths::migrate`), never of one that only reads.
+pub fn move_old_layout(paths: &Paths) -> Result<()> {
+    paths.migrate()
+}

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 pub use self::core::Core;
-pub use crate::unit::ActiveState;
+pub use crate::identity::ActiveState;
 
 /// What systemd reports about one service unit's run state.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
