@@ -20,25 +20,25 @@
 // First, so that its macros are in scope in every module after it.
 #[macro_use]
 mod output;
-pub mod agent;
+pub(crate) mod agent;
 pub mod cli;
 mod cmd;
 mod demo;
-pub mod error;
+pub(crate) mod error;
 pub mod fault;
 pub mod identity;
 pub mod journal;
 pub mod lifecycle;
 mod login;
-pub mod paths;
-pub mod pin;
+pub(crate) mod paths;
+pub(crate) mod pin;
 pub mod poll;
 pub mod procfs;
 pub mod product;
-pub mod query;
+pub(crate) mod query;
 mod server;
 pub mod session;
-pub mod snapshot;
+pub(crate) mod snapshot;
 pub mod stagger;
 pub mod state;
 pub(crate) mod store;

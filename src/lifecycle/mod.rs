@@ -21,20 +21,20 @@
 //! May import: the adapters (`systemd`, `session`, `procfs`, `agent`) and the data modules
 //! below them; never `cmd` or `query`.
 
-pub mod control;
-pub mod dashboard;
-pub mod gc;
-pub mod guard;
-pub mod host;
-pub mod intent;
+pub(crate) mod control;
+pub(crate) mod dashboard;
+pub(crate) mod gc;
+pub(crate) mod guard;
+pub(crate) mod host;
+pub(crate) mod intent;
 pub mod observe;
-pub mod resume;
-pub mod start;
-pub mod target;
-pub mod terminal;
-pub mod transcript;
-pub mod unit_file;
-pub mod verify;
+pub(crate) mod resume;
+pub(crate) mod start;
+pub(crate) mod target;
+pub(crate) mod terminal;
+pub(crate) mod transcript;
+pub(crate) mod unit_file;
+pub(crate) mod verify;
 
 use anyhow::Result;
 

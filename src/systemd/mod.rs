@@ -245,7 +245,6 @@ blocking! { patiently:
     fn checks(units: &[String]) -> Vec<UnitCheck>;
     fn unit_file(unit: &str) -> UnitFile;
     fn exec_start(unit: &str) -> (Vec<ExecLine>, String);
-    fn unit_config(unit: &str) -> UnitConfig;
     fn unit_configs(units: &[String]) -> Vec<UnitConfig>;
     fn loaded_units() -> Vec<String>;
     fn unit_path() -> Vec<String>;
