@@ -1,16 +1,82 @@
-//! A session's identity: what proves that the session after a resume is the one from before.
-//! Plain data; `lifecycle` reads it. May import: `unit` (the unit-state enum).
+//! A session's identity: what proves that the session after a resume is the one from before,
+//! and the unit state it is read with ([`ActiveState`]). Plain data; `lifecycle` reads it.
 //!
-//! systemd gives the unit's InvocationID (new on every start), MainPID (the tmux server),
-//! ExecMainStartTimestamp and NRestarts; `/proc` gives the agent (the one child of the pane's
-//! process, which waits for it to record its end) and, for both PIDs, the start time from `/proc/<pid>/stat`, so a PID the
-//! kernel reused for another process is never taken for a survivor.
+//! systemd gives the unit's ActiveState, InvocationID (new on every start), MainPID (the tmux
+//! server), ExecMainStartTimestamp and NRestarts; `/proc` gives the agent (the one child of the
+//! pane's process, which waits for it to record its end) and, for both PIDs, the start time
+//! from `/proc/<pid>/stat`, so a PID the kernel reused for another process is never taken for a
+//! survivor.
+//!
+//! Model layer. May import: `error`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::unit::ActiveState;
+use crate::error::quoted;
+
+/// A unit's `ActiveState` (systemd.unit(5) "ActiveState"): one word of a closed set, compared
+/// as a value, never as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActiveState {
+    Active,
+    Reloading,
+    Inactive,
+    Failed,
+    Activating,
+    Deactivating,
+    Maintenance,
+    Refreshing,
+}
+
+impl ActiveState {
+    /// Whether the unit is up or on its way up.
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            ActiveState::Active | ActiveState::Activating | ActiveState::Reloading
+        )
+    }
+
+    /// Whether the unit has ended: nothing runs in it and nothing is on its way.
+    pub fn is_down(self) -> bool {
+        matches!(self, ActiveState::Inactive | ActiveState::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActiveState::Active => "active",
+            ActiveState::Reloading => "reloading",
+            ActiveState::Inactive => "inactive",
+            ActiveState::Failed => "failed",
+            ActiveState::Activating => "activating",
+            ActiveState::Deactivating => "deactivating",
+            ActiveState::Maintenance => "maintenance",
+            ActiveState::Refreshing => "refreshing",
+        }
+    }
+}
+
+impl std::fmt::Display for ActiveState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ActiveState {
+    type Err = anyhow::Error;
+
+    /// By the enum's own serde names, so the words are written once.
+    fn from_str(word: &str) -> Result<ActiveState> {
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<serde::de::value::Error> =
+            word.into_deserializer();
+        Deserialize::deserialize(de)
+            .with_context(|| format!("systemd reported an unknown ActiveState {}", quoted(word)))
+    }
+}
 
 /// One reading of a session's identity; its JSON form is part of `resume --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +218,26 @@ mod tests {
         assert_eq!(
             live().change_to(&later),
             Some("the session is gone (the unit is inactive)".into())
+        );
+    }
+
+    #[test]
+    fn active_states_parse_as_systemd_writes_them() {
+        for state in [
+            "active",
+            "reloading",
+            "inactive",
+            "failed",
+            "activating",
+            "deactivating",
+        ] {
+            assert_eq!(state.parse::<ActiveState>().unwrap().as_str(), state);
+        }
+        assert!("maintenance".parse::<ActiveState>().unwrap() == ActiveState::Maintenance);
+        let err = "bogus\n".parse::<ActiveState>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"systemd reported an unknown ActiveState "bogus\n""#
         );
     }
 }

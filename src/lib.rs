@@ -1,44 +1,44 @@
 //! sessctl keeps one long-lived AI coding-agent session per product alive as a systemd user
-//! service. The layers, lowest last; a module imports only lower layers, or its own without a
-//! cycle (ARCHITECTURE.md has the rules, `tests/it/architecture.rs` checks them):
+//! service. The layers, highest first; a module imports only lower layers, or its own without
+//! a cycle (ARCHITECTURE.md has the rules, `tests/it/architecture.rs` checks them and this
+//! table):
 //!
-//! ```text
-//! commands   cmd/*, demo     parse, call one lifecycle or query function, format
-//! cli        cli             the command line as data (imports nothing of sessctl)
-//! server     server/         the dashboard: HTTP pages and API over query and lifecycle
-//! query      query/          read-only reports: status, list, log, doctor, transcript check
-//! lifecycle  lifecycle/      every change to a session, under the product's lock
-//! testbed    testbed         a private systemd --user (feature `testbed` only)
-//! records    paths, product, state, snapshot, stagger: sessctl's own files per product;
-//!            login: the dashboard's token and login sessions
-//! adapters   systemd/ (zbus), session (tmux), procfs (/proc), agent/ (the agents' files),
-//!            journal (journald)
-//! model      unit, identity, pin, transcript: plain data and pure functions
-//! base       error (the exit-code table), output, store, poll, uuid
-//! ```
+//! | layer | modules | what they hold |
+//! |---|---|---|
+//! | root | `lib`, `main` | the entry: parse, run, map the outcome to an exit code |
+//! | commands | `cmd`, `demo` | parse, call one lifecycle or query function, format |
+//! | cli | `cli` | the command line as data (imports nothing of sessctl) |
+//! | server | `server` | the dashboard: HTTP pages and API over query and lifecycle |
+//! | query | `query` | read-only reports: no lock, no write |
+//! | lifecycle | `lifecycle` | every change to a session, under the product's lock |
+//! | testbed | `testbed` | a private systemd --user (feature `testbed` only) |
+//! | records | `paths`, `product`, `state`, `snapshot`, `stagger`, `login` | sessctl's own files |
+//! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal` | one external system each |
+//! | model | `unit`, `identity`, `pin`, `transcript` | data and the rules on it |
+//! | base | `error`, `fault`, `output`, `poll`, `store`, `uuid` | the exit codes, stdout, files, locks |
 
 // First, so that its macros are in scope in every module after it.
 #[macro_use]
 mod output;
-pub mod agent;
+pub(crate) mod agent;
 pub mod cli;
 mod cmd;
 mod demo;
-pub mod error;
+pub(crate) mod error;
 pub mod fault;
 pub mod identity;
 pub mod journal;
 pub mod lifecycle;
 mod login;
-pub mod paths;
-pub mod pin;
+pub(crate) mod paths;
+pub(crate) mod pin;
 pub mod poll;
 pub mod procfs;
 pub mod product;
-pub mod query;
+pub(crate) mod query;
 mod server;
 pub mod session;
-pub mod snapshot;
+pub(crate) mod snapshot;
 pub mod stagger;
 pub mod state;
 pub(crate) mod store;

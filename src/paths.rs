@@ -16,8 +16,9 @@
 //! directories, [`StateDir`] for the entries of one product's state directory.
 //!
 //! Before 0.2 a product's state sat in `sessctl/<name>/` beside `locks/`, so a product named
-//! `locks` shared the lock directory. The first call that resolves the layout moves such
-//! state into `products/` (see [`Paths::migrate`]).
+//! `locks` shared the lock directory. The first command that changes things moves such state
+//! into `products/` ([`Paths::migrate`], run as `lifecycle::move_old_layout`); resolving the
+//! layout never writes.
 //!
 //! Records layer. May import: `error`, `store`, `unit`.
 
@@ -54,6 +55,7 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// The directories the environment names; reads nothing on disk.
     pub fn from_env() -> Result<Self> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let base = |var: &str, fallback: &str| -> Result<PathBuf> {
@@ -66,15 +68,13 @@ impl Paths {
                 },
             }
         };
-        let paths = Paths {
+        Ok(Paths {
             config_home: base("XDG_CONFIG_HOME", ".config")?,
             state_home: base("XDG_STATE_HOME", ".local/state")?,
             runtime_dir: std::env::var_os("XDG_RUNTIME_DIR")
                 .map(PathBuf::from)
                 .filter(|dir| dir.is_absolute()),
-        };
-        paths.migrate()?;
-        Ok(paths)
+        })
     }
 
     /// Moves product state left in the layout before 0.2 (`sessctl/<name>/`) into
@@ -112,7 +112,7 @@ impl Paths {
     }
 
     /// Old-layout product state: (product, its old directory).
-    fn unmigrated(&self) -> Result<Vec<(String, PathBuf)>> {
+    pub fn unmigrated(&self) -> Result<Vec<(String, PathBuf)>> {
         let mut found = Vec::new();
         for entry in store::entries(&self.state_root())? {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {

@@ -57,68 +57,6 @@ pub fn unit_name(product: &str) -> String {
     format!("sessctl-{product}.service")
 }
 
-/// A unit's `ActiveState` (systemd.unit(5) "ActiveState"): one word of a closed set, compared
-/// as a value, never as a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActiveState {
-    Active,
-    Reloading,
-    Inactive,
-    Failed,
-    Activating,
-    Deactivating,
-    Maintenance,
-    Refreshing,
-}
-
-impl ActiveState {
-    /// Whether the unit is up or on its way up.
-    pub fn is_running(self) -> bool {
-        matches!(
-            self,
-            ActiveState::Active | ActiveState::Activating | ActiveState::Reloading
-        )
-    }
-
-    /// Whether the unit has ended: nothing runs in it and nothing is on its way.
-    pub fn is_down(self) -> bool {
-        matches!(self, ActiveState::Inactive | ActiveState::Failed)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActiveState::Active => "active",
-            ActiveState::Reloading => "reloading",
-            ActiveState::Inactive => "inactive",
-            ActiveState::Failed => "failed",
-            ActiveState::Activating => "activating",
-            ActiveState::Deactivating => "deactivating",
-            ActiveState::Maintenance => "maintenance",
-            ActiveState::Refreshing => "refreshing",
-        }
-    }
-}
-
-impl std::fmt::Display for ActiveState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ActiveState {
-    type Err = anyhow::Error;
-
-    /// By the enum's own serde names, so the words are written once.
-    fn from_str(word: &str) -> Result<ActiveState> {
-        use serde::de::IntoDeserializer;
-        let de: serde::de::value::StrDeserializer<serde::de::value::Error> =
-            word.into_deserializer();
-        serde::Deserialize::deserialize(de)
-            .with_context(|| format!("systemd reported an unknown ActiveState {}", quoted(word)))
-    }
-}
-
 /// Everything the service template needs; paths are absolute and already resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceSpec<'a> {
@@ -355,25 +293,6 @@ pub fn listen_address(value: &str) -> std::result::Result<String, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn active_states_parse_as_systemd_writes_them() {
-        for state in [
-            "active",
-            "reloading",
-            "inactive",
-            "failed",
-            "activating",
-            "deactivating",
-        ] {
-            assert_eq!(state.parse::<ActiveState>().unwrap().as_str(), state);
-        }
-        assert!("maintenance".parse::<ActiveState>().unwrap() == ActiveState::Maintenance);
-        let err = "bogus\n".parse::<ActiveState>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"systemd reported an unknown ActiveState "bogus\n""#
-        );
-    }
     use rstest::rstest;
 
     #[rstest]

@@ -1,9 +1,10 @@
 //! Claude Code. It takes `--session-id <uuid>` to start a conversation with an id sessctl
 //! chooses, and `--resume <uuid>` to continue it; the two cannot be combined, and `--continue`
 //! picks the most recently modified conversation of the directory, which can be the wrong one
-//! (S16, S18 in ../shared/notes/research/agent-transcripts.md). So the first start of a claude
-//! product passes `--session-id`, and every later start, once the transcript exists,
-//! `--resume`. Transcripts live in `$CLAUDE_CONFIG_DIR/projects/<encoded dir>/<id>.jsonl`.
+//! (observed with the real client; `tests/it/real_claude.rs` runs it). So the first start of a
+//! claude product passes `--session-id`, and every later start, once the transcript exists,
+//! `--resume`. Transcripts live in `$CLAUDE_CONFIG_DIR/projects/<encoded dir>/<id>.jsonl`; the
+//! rest of sessctl reaches them through the [`Profile`] methods only.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -65,6 +66,14 @@ impl Profile for Claude {
         find_transcript(env, id)
     }
 
+    fn conversations_dir(&self, env: &AgentEnv) -> Option<PathBuf> {
+        projects(env)
+    }
+
+    fn project_dir(&self, env: &AgentEnv, dir: &str) -> Option<PathBuf> {
+        projects(env).map(|projects| projects.join(encode_dir(dir)))
+    }
+
     /// `--resume` of Claude Code 2.1.197 looks only in the project folder of the working
     /// directory; 2.1.332 looks there first, and else appends to the file it finds in another
     /// folder (tests/it/real_claude.rs, both versions). `--session-id` of an id whose
@@ -111,7 +120,7 @@ impl Profile for Claude {
     }
 
     /// Claude Code deletes transcripts `cleanupPeriodDays` after their last activity (30 by
-    /// default; S19a). 0 stops them being written at all (S19b), so it is never the advice.
+    /// default). 0 stops them being written at all, so it is never the advice.
     fn retention_risk(&self, env: &AgentEnv) -> Result<Option<RetentionRisk>> {
         let Some(projects) = projects(env) else {
             return Ok(None);
@@ -150,7 +159,7 @@ impl Profile for Claude {
 }
 
 /// Claude Code's project folders: `$CLAUDE_CONFIG_DIR/projects`, else `~/.claude/projects`.
-pub fn projects(env: &AgentEnv) -> Option<PathBuf> {
+fn projects(env: &AgentEnv) -> Option<PathBuf> {
     env.dir("CLAUDE_CONFIG_DIR", ".claude")
         .map(|d| d.join("projects"))
 }
@@ -217,7 +226,7 @@ fn is_prefix(short: &Path, long: &Path) -> Result<bool> {
 /// Claude Code's folder name for a working directory: every UTF-16 unit that is not an ASCII
 /// letter or digit becomes `-` (observed: `Odd_dir.v2 sp@ce+ü~x` → `Odd-dir-v2-sp-ce---x`).
 /// Used only to place a file; lookups glob by uuid.
-pub fn encode_dir(dir: &str) -> String {
+fn encode_dir(dir: &str) -> String {
     dir.chars()
         .flat_map(|c| match c.is_ascii_alphanumeric() {
             true => std::iter::repeat_n(c, 1),
@@ -230,7 +239,7 @@ pub fn encode_dir(dir: &str) -> String {
 /// (folder names encode the working directory lossily, so they are never decoded). When more
 /// than one folder holds it (a carried conversation), the one written last. A folder that
 /// cannot be read is an error that names it, never "absent".
-pub fn find_transcript(env: &AgentEnv, session_id: &str) -> Result<Option<PathBuf>> {
+fn find_transcript(env: &AgentEnv, session_id: &str) -> Result<Option<PathBuf>> {
     let Some(projects) = projects(env) else {
         return Ok(None);
     };
@@ -262,7 +271,7 @@ pub fn find_transcript(env: &AgentEnv, session_id: &str) -> Result<Option<PathBu
 }
 
 /// A newer transcript beside the pinned one that continues its conversation: some versions of
-/// Claude Code go on in a new file after a resume or a compaction (S7, S17). It continues the
+/// Claude Code go on in a new file after a resume or a compaction. It continues the
 /// pinned conversation when one of its first records names it in `forkedFrom`, or links
 /// (`parentUuid`, `logicalParentUuid`) to a record of the pinned transcript.
 fn successor(env: &AgentEnv, pinned: &str) -> Result<Option<String>> {

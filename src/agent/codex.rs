@@ -1,4 +1,5 @@
-//! Codex, as version 0.171 does it (../shared/notes/research/codex-gemini-observed.md).
+//! Codex, as version 0.171 does it (observed with the real client; `tests/it/real_codex.rs`
+//! runs it).
 //!
 //! Its home is `$CODEX_HOME`, else `~/.codex`. A conversation is
 //! `sessions/YYYY/MM/DD/rollout-<local time>-<id>.jsonl`, written lazily at the first prompt:

@@ -1,4 +1,5 @@
-//! Gemini CLI, as version 0.61 does it (../shared/notes/research/codex-gemini-observed.md).
+//! Gemini CLI, as version 0.61 does it (observed with the real client; `tests/it/real_gemini.rs`
+//! runs it).
 //!
 //! Its data root is `$GEMINI_CLI_HOME/.gemini`, else `~/.gemini`. Each working directory gets a
 //! project folder `tmp/<slug>/`, named in `projects.json` (`{"projects":{"/abs/dir":"slug"}}`)

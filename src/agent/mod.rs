@@ -3,16 +3,17 @@
 //! them. One file per agent behind the [`Profile`] trait.
 //!
 //! Adding an agent is one file here and one line in the `agents!` list below; `--agent`, the
-//! product config, detection, doctor's process names and the tests all read that list.
+//! product config, detection, doctor's process names and the tests all read that list. The
+//! rest of sessctl reaches an agent through [`Agent`] and [`Profile`] only: no module outside
+//! this folder names a profile's own functions.
 //!
-//! May import: `pin`, `snapshot`, `store`, `transcript`.
+//! Adapters layer. May import: `error`, `store`, `transcript` (the model of Claude Code's
+//! transcripts), `uuid`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-
-pub use claude::{encode_dir, find_transcript, projects as claude_projects};
 
 /// Declares each agent's module and lists its profile in [`PROFILES`], from one line each.
 macro_rules! agents {
@@ -67,6 +68,17 @@ pub trait Profile: Sync {
     /// The file of conversation `id`, where the agent keeps it.
     fn transcript(&self, _env: &AgentEnv, _id: &str) -> Result<Option<PathBuf>> {
         Ok(None)
+    }
+
+    /// The folder under which it keeps its conversations, to name where one was looked for.
+    fn conversations_dir(&self, _env: &AgentEnv) -> Option<PathBuf> {
+        None
+    }
+
+    /// The folder of the conversations it begins in `dir`: the one its resume looks in, where
+    /// a restored snapshot goes.
+    fn project_dir(&self, _env: &AgentEnv, _dir: &str) -> Option<PathBuf> {
+        None
     }
 
     /// The arguments put right after the program on every start in `dir`: those that continue

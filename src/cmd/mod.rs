@@ -1,8 +1,12 @@
 //! The subcommands: each parses its arguments, calls one `query` or `lifecycle` function and
 //! formats what it returns. None imports another.
 //!
-//! May import: `cli`, `query`, `lifecycle`, `server`, and the data and base modules for their
-//! types.
+//! Before a command runs, `run` resolves the paths; a command that changes things first moves
+//! state of the layout before 0.2 (`lifecycle::move_old_layout`), a read-only one notes that
+//! it waits (`query::old_layout`).
+//!
+//! May import: `cli`, `query`, `lifecycle`, `server`, and the records and base modules for
+//! their types; never an adapter.
 
 mod attach;
 mod completions;
@@ -24,12 +28,14 @@ mod verify;
 use anyhow::Result;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Dashboard, Transcript};
+use crate::lifecycle;
 use crate::paths::Paths;
-use crate::{agent, paths, product};
+use crate::query::{self, names};
 
 pub fn run(cli: Cli) -> Result<()> {
-    let paths = Paths::from_env;
+    let writes = changes(&cli.command);
+    let paths = || paths_for(writes);
     match cli.command {
         Command::Enable(args) => enable::run(&paths()?, args),
         Command::Disable(args) => disable::run(&paths()?, args),
@@ -55,15 +61,44 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The paths a command works in. One that `writes` first moves state left in the layout
+/// before 0.2 into place; one that only reads leaves it, and says it waits.
+fn paths_for(writes: bool) -> Result<Paths> {
+    let paths = Paths::from_env()?;
+    if writes {
+        lifecycle::move_old_layout(&paths)?;
+    } else if let Some(note) = query::old_layout(&paths)? {
+        errln!("sessctl: note: {note}");
+    }
+    Ok(paths)
+}
+
+/// Whether `command` may write sessctl's state; the others only read it.
+fn changes(command: &Command) -> bool {
+    match command {
+        Command::Render(_)
+        | Command::Log(_)
+        | Command::Doctor(_)
+        | Command::Status(_)
+        | Command::List(_)
+        | Command::Demo
+        | Command::Completions(_)
+        | Command::Man(_) => false,
+        Command::Transcript(cmd) => {
+            !matches!(cmd, Transcript::Check { .. } | Transcript::Snapshots { .. })
+        }
+        Command::Dashboard(cmd) => !matches!(cmd, Dashboard::Url | Dashboard::Sessions(_)),
+        _ => true,
+    }
+}
+
 /// The command line, with what `cli` cannot know as pure data: the agent profiles `--agent`
-/// accepts come from `agent`'s list. Arguments and subcommands are changed in place: their
+/// accepts, from `query::names`. Arguments and subcommands are changed in place: their
 /// order is their positions'.
 pub fn command() -> clap::Command {
     Cli::command().mut_subcommands(|sub| match sub.get_name() {
         "enable" => sub.mut_args(|arg| match arg.get_id().as_str() {
-            "agent" => arg.value_parser(clap::builder::PossibleValuesParser::new(
-                agent::Agent::all().map(agent::Agent::name),
-            )),
+            "agent" => arg.value_parser(clap::builder::PossibleValuesParser::new(names::agents())),
             _ => arg,
         }),
         _ => sub,
@@ -91,8 +126,8 @@ fn with_products(command: clap::Command) -> clap::Command {
 
 /// The products configured now; a completion offers nothing rather than fail.
 fn product_names() -> impl Iterator<Item = String> {
-    paths::Paths::from_env()
-        .and_then(|paths| product::Product::names(&paths))
+    Paths::from_env()
+        .and_then(|paths| names::products(&paths))
         .unwrap_or_default()
         .into_iter()
 }

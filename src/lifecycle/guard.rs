@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{find_transcript, AgentEnv};
+use crate::agent::AgentEnv;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::Product;
@@ -81,7 +81,7 @@ fn current(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Current> 
         return Ok(Current::Unchecked);
     };
     let id = pin.session_id;
-    let Some(file) = find_transcript(env, &id)? else {
+    let Some(file) = product.agent.profile().transcript(env, &id)? else {
         return Ok(Current::Vanished(vanished(paths, &product.name, &id)?));
     };
     let meta = std::fs::metadata(&file).with_context(|| format!("reading {}", file.display()))?;

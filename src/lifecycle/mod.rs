@@ -12,22 +12,36 @@
 //! judges what systemd then reports. Attaching happens after the lock is released, so a long
 //! attach never blocks other calls; the judgement after it takes the lock again. The `query`
 //! layer only reads, with [`observe`]'s lock-free readings: it never waits behind a start, and
-//! the loss it may log is claimed with an O_EXCL marker instead (`state::claim_loss`).
+//! the loss it sees is logged by the next resume, once (`state::claim_loss`).
+//!
+//! Every writer of a product's files holds that lock, but two: `host`, which runs inside the
+//! unit and *is* the session (its waiting marks, last exit and events are the session's own
+//! account), and [`move_old_layout`], which has a lock of its own.
 //!
 //! May import: the adapters (`systemd`, `session`, `procfs`, `agent`) and the data modules
 //! below them; never `cmd` or `query`.
 
-pub mod control;
-pub mod dashboard;
-pub mod gc;
-pub mod guard;
-pub mod host;
-pub mod intent;
+pub(crate) mod control;
+pub(crate) mod dashboard;
+pub(crate) mod gc;
+pub(crate) mod guard;
+pub(crate) mod host;
+pub(crate) mod intent;
 pub mod observe;
-pub mod resume;
-pub mod start;
-pub mod target;
-pub mod terminal;
-pub mod transcript;
-pub mod unit_file;
-pub mod verify;
+pub(crate) mod resume;
+pub(crate) mod start;
+pub(crate) mod target;
+pub(crate) mod terminal;
+pub(crate) mod transcript;
+pub(crate) mod unit_file;
+pub(crate) mod verify;
+
+use anyhow::Result;
+
+use crate::paths::Paths;
+
+/// Moves state left in the layout before 0.2 into `products/`: the first step of every command
+/// that changes things (`Paths::migrate`), never of one that only reads.
+pub fn move_old_layout(paths: &Paths) -> Result<()> {
+    paths.migrate()
+}

@@ -1,6 +1,10 @@
 //! Reading a session: its identity from systemd and `/proc`, and whether the session sessctl
-//! last saw is gone. Takes no lock, so `query` reads with it too; a loss is logged at most once
-//! (`state::claim_loss`).
+//! last saw is gone; and recording either, for the commands that change sessions.
+//!
+//! The readings ([`identity_of`], [`judge_loss`]) take no lock and write nothing, so `query`
+//! reads with them too. The writers ([`observe`], [`forget`], [`loss_since_seen`]) run under
+//! the product's lock; a loss is logged at most once (`state::claim_loss`), by the first
+//! command that changes the product after it (`resume`, and `attach` through it).
 
 use anyhow::Result;
 
@@ -80,10 +84,9 @@ pub fn forget(paths: &Paths, product: &str, event: EventKind) -> Result<()> {
     Ok(())
 }
 
-/// Whether the session sessctl last saw is gone, judged from what systemd reports `now`. A
-/// loss is written to the event log once, whoever notices it first (`status`, `list`,
-/// `resume`), with no lock needed; the record stays until a resume reports it.
-pub fn loss_since_seen(
+/// Whether the session sessctl last saw is gone, and why, judged from what systemd reports
+/// `now`. Writes nothing: `status` and `list` report a loss that only a resume records.
+pub fn judge_loss(
     paths: &Paths,
     systemd: &Systemd,
     product: &str,
@@ -123,10 +126,26 @@ pub fn loss_since_seen(
             format!("since sessctl last saw it, {change}"),
         )?,
     };
-    if state::claim_loss(&paths.state_dir(product), &record.identity)? {
-        log_loss(paths, product, &record.identity, &reason);
-    }
     Ok(Some(reason))
+}
+
+/// [`judge_loss`], and a loss found written to the event log once, whoever records it first.
+/// The caller holds the product's lock; the record stays until the resume replaces it.
+pub fn loss_since_seen(
+    paths: &Paths,
+    systemd: &Systemd,
+    product: &str,
+    record: Option<&Record>,
+    now: &Identity,
+    status: &UnitStatus,
+) -> Result<Option<String>> {
+    let reason = judge_loss(paths, systemd, product, record, now, status)?;
+    if let (Some(reason), Some(record)) = (&reason, record) {
+        if state::claim_loss(&paths.state_dir(product), &record.identity)? {
+            log_loss(paths, product, &record.identity, reason);
+        }
+    }
+    Ok(reason)
 }
 
 pub(super) fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {

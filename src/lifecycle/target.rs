@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::agent::{self, AgentEnv};
+use crate::agent::AgentEnv;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::pin::Pin;
@@ -53,7 +53,7 @@ pub fn resolve(paths: &Paths, target: &str) -> Result<Target> {
     })?;
     let env = product_env(&product);
     Ok(Target {
-        file: agent::find_transcript(&env, &pin.session_id)?,
+        file: product.agent.profile().transcript(&env, &pin.session_id)?,
         product: Some((product, pin)),
         env,
     })
@@ -85,7 +85,7 @@ pub fn missing(product: &Product, pin: &Pin, env: &AgentEnv) -> Report {
                 "{}'s pinned conversation {} has no transcript under {}: the next start begins a new, empty conversation",
                 product.name,
                 pin.session_id,
-                agent::claude_projects(env).map_or("~/.claude/projects".into(), |p| p.display().to_string())
+                product.agent.profile().conversations_dir(env).map_or("the agent's folders".into(), |p| p.display().to_string())
             ),
         }],
     }

@@ -1,5 +1,7 @@
 //! `transcript repair` and `transcript restore`: mend a conversation into a copy, or bring
-//! back a snapshot, and pin the product to it under its lock. The original is never changed.
+//! back a snapshot, and pin the product to it. Every write for a product (snapshot, copy,
+//! sidecar log, pin, event) is made under the product's lock; the original is never changed.
+//! The agent's files are reached through its `Profile`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,6 @@ use serde::Serialize;
 
 use super::target as query;
 use super::{intent, observe, start};
-use crate::agent;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::pin::Pin;
@@ -54,7 +55,8 @@ pub struct Repair {
 
 /// Mends `target`'s transcript into a copy under a new id, never in place, after a snapshot
 /// of the original; `Ok(None)` when the client resumes it as it is. `adopt` only checks that
-/// there is a product to adopt the copy ([`repair_adopt`] does it).
+/// there is a product to adopt the copy ([`repair_adopt`] does it). A product's snapshot,
+/// copy and log are written under its lock; a file named by path has no product to lock.
 pub fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<Repaired> {
     let target = query::resolve(paths, target)?;
     if adopt && target.product.is_none() {
@@ -62,6 +64,15 @@ pub fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<Repaired> {
             "--adopt needs a product, not a file: name the product whose conversation this is",
         ));
     }
+    let _lock = match &target.product {
+        Some((product, _)) => Some(Lock::acquire(&paths.lock_file(&product.name))?),
+        None => None,
+    };
+    repair_locked(paths, target)
+}
+
+/// [`repair`] of a resolved target, its product's lock held by the caller.
+fn repair_locked(paths: &Paths, target: query::Target) -> Result<Repaired> {
     let file = match (&target.file, &target.product) {
         (Some(file), _) => file.clone(),
         (None, Some((product, pin))) => {
@@ -212,7 +223,7 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
 /// the product to the copy; one that drops records of the conversation only with
 /// `allow_loss`.
 fn repair_and_pin(paths: &Paths, name: &str, allow_loss: bool, restarted: bool) -> Result<Adopted> {
-    let repair = match repair(paths, name, true)? {
+    let repair = match repair_locked(paths, query::resolve(paths, name)?)? {
         Repaired::Nothing(file) => return Ok(Adopted::Nothing(file)),
         Repaired::Done(repair) => repair,
     };
@@ -295,6 +306,8 @@ pub struct Restored {
 pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restored> {
     product::check_name(name)?;
     let product = Product::load(paths, name)?;
+    // From the pin's reading to its write, as every writer of a product's files.
+    let _lock = Lock::acquire(&paths.lock_file(name))?;
     let pin_file = paths.pin_file(name);
     let mut pin = Pin::load(&pin_file)?.ok_or_else(|| {
         usage(format!(
@@ -314,10 +327,14 @@ pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restore
     }
     // In the project folder of the product's directory: the only one the client's resume
     // looks in.
-    let project = agent::claude_projects(&query::product_env(&product))
-        .context("neither CLAUDE_CONFIG_DIR nor HOME is set for the product's agent")?
-        .join(agent::encode_dir(&product.dir));
-    let _lock = Lock::acquire(&paths.lock_file(name))?;
+    let project = (product.agent.profile())
+        .project_dir(&query::product_env(&product), &product.dir)
+        .with_context(|| {
+            format!(
+                "{name}'s {} agent has no conversation folder to restore into (for Claude Code: neither CLAUDE_CONFIG_DIR nor HOME is set for it)",
+                product.agent.name()
+            )
+        })?;
     let new_id = crate::uuid::new_v4()?;
     let dest = snapshot::restore(&dir, snapshot_name, &project, &new_id)?;
     let now = state::rfc3339(std::time::SystemTime::now());

@@ -194,10 +194,10 @@ fn report(
         Err(err) => return Err(err),
     };
     let env = AgentEnv::of(&product.env, Some(manager_env));
-    // No product lock: status never waits behind a start. A loss it sees is logged once
-    // all the same (see `state::claim_loss`).
+    // No product lock: status never waits behind a start, and writes nothing. A loss it sees
+    // is recorded by the next resume (`observe::loss_since_seen`).
     let record = state::load_record(&paths.state_dir(name))?;
-    let lost = observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &view.status)?;
+    let lost = observe::judge_loss(paths, systemd, name, record.as_ref(), &now, &view.status)?;
     let on_disk = store::read_optional(&paths.unit_file(name))?;
     let running = view.status.is_running();
     let mut report = unit_report(paths, name, &now, view)?;

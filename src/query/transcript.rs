@@ -1,10 +1,13 @@
 //! `transcript check` and `transcript snapshots`: judge a conversation as resume would load
 //! it, and list the snapshots kept of it; nothing is written.
+//!
+//! [`check`] is the one query that reads a whole transcript: that is what `transcript check`
+//! is asked to do (once, streaming, in bounded memory). No other query may
+//! (`tests/it/architecture.rs` holds the exception to this function).
 
 use anyhow::{Context, Result};
 
-use crate::agent::{Agent, AgentEnv};
-use crate::lifecycle::target::{missing, resolve};
+use crate::lifecycle::target::{missing, resolve, Target};
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::snapshot::{self, Snapshot};
@@ -32,7 +35,7 @@ pub fn check(paths: &Paths, target: &str) -> Result<Report> {
                     .into(),
             });
         }
-        report.findings.extend(retention(&target.env)?);
+        report.findings.extend(retention(&target)?);
     }
     Ok(report)
 }
@@ -44,12 +47,15 @@ pub fn snapshots(paths: &Paths, name: &str) -> Result<Vec<Snapshot>> {
     snapshot::list(&paths.snapshots_dir(name))
 }
 
-/// The retention setting that will delete a pinned conversation, as a finding.
-fn retention(env: &AgentEnv) -> Result<Vec<Finding>> {
-    Ok(Agent::named("claude")
-        .map(|claude| claude.profile().retention_risk(env))
-        .transpose()?
-        .flatten()
+/// The setting of the product's agent that will delete its pinned conversation, as a finding.
+fn retention(target: &Target) -> Result<Vec<Finding>> {
+    let Some((product, _)) = &target.product else {
+        return Ok(Vec::new());
+    };
+    Ok(product
+        .agent
+        .profile()
+        .retention_risk(&target.env)?
         .map(|risk| Finding {
             id: "retention",
             severity: Severity::Warning,

@@ -26,7 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::time::{Instant, Sleep};
-use tokio_rustls::TlsAcceptor;
+
+use super::tls::TlsAcceptor;
 
 /// How long a client has to send a request's header, from the moment the server waits for it:
 /// a phone on a poor link sends a few hundred bytes well within it, and a client that stalls

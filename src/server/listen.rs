@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use super::conn::{self, Connections};
+use super::tls::TlsAcceptor;
 use crate::lifecycle::dashboard::{check_reach, served_url, Tls};
 use crate::tls::ServerConfig;
 

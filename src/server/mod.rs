@@ -40,13 +40,13 @@ use axum::Router;
 use tokio::sync::Mutex;
 
 use crate::error::quoted;
+use crate::identity::ActiveState;
 use crate::lifecycle::dashboard::Tls;
 use crate::login;
 use crate::paths::Paths;
 use crate::product;
 use crate::query;
 use crate::systemd::Systemd;
-use crate::unit::ActiveState;
 use api::ApiError;
 
 /// How long one `list` answer serves every viewer: polling pages cost at most one list query

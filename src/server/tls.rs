@@ -1,10 +1,11 @@
-//! The dashboard over TLS: each connection's handshake, in that connection's own task.
+//! The dashboard over TLS: each connection's handshake, in that connection's own task. The
+//! only module that names tokio_rustls (the certificate and rustls itself are `crate::tls`'s).
 
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+pub use tokio_rustls::TlsAcceptor;
 
 /// A client that has not finished its handshake by then is dropped: a handshake is a few
 /// round trips, and a stalled one must not hold its connection for long.

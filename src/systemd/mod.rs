@@ -18,7 +18,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 pub use self::core::Core;
-pub use crate::unit::ActiveState;
+pub use crate::identity::ActiveState;
 
 /// What systemd reports about one service unit's run state.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -216,7 +216,6 @@ blocking! { patiently:
     fn checks(units: &[String]) -> Vec<UnitCheck>;
     fn unit_file(unit: &str) -> UnitFile;
     fn exec_start(unit: &str) -> (Vec<ExecLine>, String);
-    fn unit_config(unit: &str) -> UnitConfig;
     fn unit_configs(units: &[String]) -> Vec<UnitConfig>;
     fn loaded_units() -> Vec<String>;
     fn unit_path() -> Vec<String>;

@@ -60,9 +60,6 @@ impl Node {
     pub fn compact_summary(&self) -> bool {
         self.flags & SUMMARY != 0
     }
-    pub fn has_results(&self) -> bool {
-        self.results > 0
-    }
 }
 
 /// Records per page: a page is allocated once and never moved.

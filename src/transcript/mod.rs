@@ -1,9 +1,8 @@
 //! Reading a Claude Code transcript the way the pinned client (2.1.x) loads it on resume,
 //! without ever writing to it.
 //!
-//! What the client does, as observed with the real Claude Code 2.1.197 offline
-//! (../shared/notes/research/claude-code-2.1-observed.md) and checked by this project's tests
-//! against it:
+//! What the client does, as observed with the real Claude Code 2.1.197 offline and checked by
+//! this project's tests against it (`tests/it/real_claude.rs`, `tests/it/real_adopt.rs`):
 //! - a transcript is `<config dir>/projects/<encoded cwd>/<session uuid>.jsonl`; every line is
 //!   a JSON value, most of them records with `uuid` and `parentUuid`; records are not always
 //!   in chain order, so they are indexed by uuid;

@@ -1,6 +1,18 @@
-//! The layers of ARCHITECTURE.md, checked against the code: every `crate::` path of every
-//! module names a module its layer may import, `cli` imports nothing, no `cmd` module imports
-//! another, and the graph of top-level modules has no cycle.
+//! The layers of ARCHITECTURE.md, checked against the code.
+//!
+//! Every path a module names is read: `use` trees with their groups (`use crate::{a, b::{c}}`),
+//! `super::` and `self::`, inline `crate::` paths, and a name a `use` bound (`observe::f` after
+//! `use crate::lifecycle::observe`). On those:
+//! - each module imports only what its layer may ([`LAYERS`], [`forbidden`]), `cli` nothing, no
+//!   `cmd` module another, and the top-level modules form no cycle;
+//! - each external system has one owner ([`OWNERS`], [`PROGRAMS`]);
+//! - `query` names of `lifecycle` only the lock-free readings ([`QUERY_READS`]), and nothing
+//!   reachable from `query` (its own code, and every `lifecycle` function it reaches, followed
+//!   call by call) names a lock or a writer ([`WRITERS`]) or reads a whole transcript
+//!   ([`WHOLE_TRANSCRIPT`]), but the one exception written down there;
+//! - the layer tables of ARCHITECTURE.md and of `src/lib.rs` say what [`LAYERS`] says.
+//!
+//! The checker runs on small sources in memory too, so each rule is shown to fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -31,6 +43,80 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ("root", &["lib", "main"]),
 ];
 
+/// External crates and the one module (or folder, ending in `/`) that may name each.
+const OWNERS: [(&str, &str); 4] = [
+    ("zbus", "systemd/"),
+    // The certificate and the server configuration; the handshake on the server's runtime is
+    // `server/tls`'s.
+    ("rustls", "tls"),
+    ("tokio_rustls", "server/tls"),
+    ("libsystemd", "journal"),
+];
+
+/// Programs run with `Command::new` (a literal, or a variable of that name) and the one
+/// module that may run each.
+const PROGRAMS: [(&str, &str); 2] = [("tmux", "session"), ("journalctl", "journal")];
+
+/// What `query` may name of `lifecycle`: the readings that take no lock and write nothing.
+/// A module named here is a namespace only; each of its items used is checked.
+const QUERY_READS: [&str; 11] = [
+    "lifecycle::observe::identity_of",
+    "lifecycle::observe::judge_loss",
+    "lifecycle::guard::remembered",
+    "lifecycle::intent::pending",
+    "lifecycle::intent::describe",
+    "lifecycle::intent::interrupted",
+    "lifecycle::unit_file::render",
+    "lifecycle::unit_file::restart_pending",
+    "lifecycle::target::resolve",
+    "lifecycle::target::missing",
+    "lifecycle::target::Target",
+];
+
+/// Every lock and every writer of sessctl's files, in one place: nothing reachable from
+/// `query` may name one. A path forbids everything under it.
+const WRITERS: [&str; 32] = [
+    "crate::store::Lock",
+    "crate::store::write_atomic",
+    "crate::store::write_if_changed",
+    "crate::store::write_json",
+    "crate::store::create_private",
+    "crate::store::rename",
+    "crate::store::remove_file",
+    "crate::store::clone_or_copy",
+    "crate::store::copy_tree",
+    "crate::state::save_record",
+    "crate::state::remember",
+    "crate::state::forget",
+    "crate::state::claim_loss",
+    "crate::state::append",
+    "crate::state::append_in",
+    "crate::state::append_or_warn",
+    "crate::state::Intent::begin",
+    "crate::state::Intent::end",
+    "crate::state::Waiting::record",
+    "crate::state::Waiting::clear",
+    "crate::snapshot::take",
+    "crate::snapshot::prune",
+    "crate::snapshot::restore",
+    "crate::paths::Paths::migrate",
+    "crate::lifecycle::observe::observe",
+    "crate::lifecycle::observe::forget",
+    "crate::lifecycle::observe::loss_since_seen",
+    "crate::lifecycle::observe::log_loss",
+    "crate::lifecycle::intent::begin",
+    "crate::lifecycle::intent::settle",
+    "std::fs::write",
+    "std::fs::OpenOptions",
+];
+
+/// Writers called as methods (`pin.save(..)`, `exit.save(..)`), found by their call.
+const METHOD_WRITERS: [&str; 2] = [".save(", ".create(&"];
+
+/// What reads a whole transcript, and the one query function that may: `transcript check`'s.
+const WHOLE_TRANSCRIPT: [&str; 1] = ["crate::transcript::analyze"];
+const WHOLE_TRANSCRIPT_READER: (&str, &str) = ("query/transcript", "check");
+
 /// What a layer may import beyond the layers below it, or may not import of them.
 fn forbidden(module: &str, layer: &str, (target_layer, top): (&str, &str), target: &str) -> bool {
     match (layer, target_layer) {
@@ -46,12 +132,6 @@ fn forbidden(module: &str, layer: &str, (target_layer, top): (&str, &str), targe
         ("server", "testbed") => true,
         // The private manager is for the tests and the demo only.
         (_, "testbed") => module != "demo",
-        // Queries only read: lifecycle's lock-free readings (of sessions, of the transcript
-        // guard, of changes under way) and file rendering, nothing else.
-        ("query", "lifecycle") => !matches!(
-            target,
-            "observe" | "guard" | "intent" | "unit_file" | "target"
-        ),
         _ => false,
     }
 }
@@ -64,7 +144,8 @@ fn layer_of(top: &str) -> Option<(usize, &'static str)> {
         .map(|(rank, (name, _))| (rank, *name))
 }
 
-/// Every `.rs` file under `src`, as its module path (`query/doctor/own_units`).
+/// Every `.rs` file under `src`, as its module path (`query/doctor/own_units`) and its code
+/// before its unit tests (which may use anything).
 fn modules(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
     for entry in fs::read_dir(dir).expect("src").flatten() {
         let path = entry.path();
@@ -77,104 +158,568 @@ fn modules(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
                 _ => format!("{prefix}{stem}"),
             };
             let source = fs::read_to_string(&path).expect("a source file");
-            // Unit tests, at the end of a file, may use anything.
             let code = source.split("#[cfg(test)]").next().unwrap_or("");
             out.insert(module, code.to_string());
         }
     }
 }
 
-/// The `crate::a::b` paths a source names outside comments, as (`a`, `b`); `b` is empty for
-/// `crate::a` itself, and each name of `crate::a::{b, c::d}` counts.
-fn crate_paths(source: &str) -> BTreeSet<(String, String)> {
-    let word = |s: &str| -> String {
-        s.trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
-    };
-    let mut found = BTreeSet::new();
-    for line in source.lines() {
-        let code = line.split("//").next().unwrap_or("");
-        for (at, _) in code.match_indices("crate::") {
-            let rest = &code[at + "crate::".len()..];
-            let top = word(rest);
-            let after = rest[top.len()..].strip_prefix("::").unwrap_or("");
-            let nexts: Vec<String> = match after.strip_prefix('{') {
-                Some(list) => list
-                    .split('}')
-                    .next()
-                    .unwrap_or("")
-                    .split(',')
-                    .map(word)
-                    .collect(),
-                None => vec![word(after)],
-            };
-            for next in nexts.into_iter().filter(|_| !top.is_empty()) {
-                found.insert((top.clone(), next));
-            }
-        }
-    }
-    found
+fn src() -> BTreeMap<String, String> {
+    let mut sources = BTreeMap::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    modules(&dir, "", &mut sources);
+    sources
 }
 
-#[test]
-fn every_module_imports_only_what_its_layer_allows() {
-    let mut sources = BTreeMap::new();
-    modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path(),
-        "",
-        &mut sources,
-    );
-    let mut wrong = Vec::new();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, source) in &sources {
-        let top = module.split('/').next().expect("a module");
-        let (rank, layer) = layer_of(top).unwrap_or_else(|| panic!("{module} has no layer"));
-        for (target, next) in crate_paths(source) {
-            if target == top {
+/// `source` without comments; with `blank`, string and char literals keep their quotes but
+/// lose their text, so that nothing in them reads as code.
+fn strip(source: &str, blank: bool) -> String {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = String::with_capacity(source.len());
+    let mut i = 0;
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                match (chars[i], chars.get(i + 1)) {
+                    ('/', Some('*')) => (depth, i) = (depth + 1, i + 2),
+                    ('*', Some('/')) => (depth, i) = (depth - 1, i + 2),
+                    _ => i += 1,
+                }
+                if depth == 0 {
+                    break;
+                }
+            }
+        } else if c == 'r' && matches!(next, Some('#' | '"')) && (i == 0 || !ident(chars[i - 1])) {
+            let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+            let close: String = std::iter::once('"')
+                .chain("#".repeat(hashes).chars())
+                .collect();
+            let open = i + 1 + hashes;
+            let rest: String = chars[open + 1..].iter().collect();
+            let len = rest
+                .find(&close)
+                .map_or(rest.len(), |at| rest[..at].chars().count());
+            out.push('"');
+            out.extend(
+                chars[open + 1..open + 1 + len]
+                    .iter()
+                    .map(|&c| keep(c, blank)),
+            );
+            out.push('"');
+            i = open + 1 + len + close.chars().count();
+        } else if c == '"' {
+            out.push('"');
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                let n = if chars[i] == '\\' { 2 } else { 1 };
+                for &c in &chars[i..(i + n).min(chars.len())] {
+                    out.push(keep(c, blank));
+                }
+                i += n;
+            }
+            out.push('"');
+            i += 1;
+        } else if c == '\'' && (chars.get(i + 2) == Some(&'\'') || next == Some('\\')) {
+            let end = (i + 1..chars.len()).find(|&j| chars[j] == '\'' && chars[j - 1] != '\\');
+            let end = end.unwrap_or(i + 1);
+            out.push_str("' '");
+            i = end + 1;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn keep(c: char, blank: bool) -> char {
+    match c {
+        '\n' => '\n',
+        _ if blank => ' ',
+        c => c,
+    }
+}
+
+/// The words and punctuation of code, as far as paths need them.
+fn tokens(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect());
+        } else if c == ':' && chars.get(i + 1) == Some(&':') {
+            out.push("::".into());
+            i += 2;
+        } else {
+            if !c.is_whitespace() {
+                out.push(c.to_string());
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// One module's view of names: its own path, its child modules, and what its `use`s bind.
+struct Scope {
+    module: Vec<String>,
+    children: BTreeSet<String>,
+    aliases: BTreeMap<String, Vec<String>>,
+}
+
+impl Scope {
+    fn new(module: &str, code: &str) -> Scope {
+        let module: Vec<String> = match module {
+            "lib" | "main" => Vec::new(),
+            m => m.split('/').map(str::to_string).collect(),
+        };
+        let toks = tokens(code);
+        let children = toks
+            .windows(3)
+            .filter(|w| w[0] == "mod" && w[2] == ";")
+            .map(|w| w[1].clone())
+            .collect();
+        let mut scope = Scope {
+            module,
+            children,
+            aliases: BTreeMap::new(),
+        };
+        for (path, bound) in scope.uses(&toks) {
+            if let Some(name) = bound {
+                scope.aliases.insert(name, path);
+            }
+        }
+        scope
+    }
+
+    /// Every path the `use` items of `toks` import, resolved, with the name each binds.
+    fn uses(&self, toks: &[String]) -> Vec<(Vec<String>, Option<String>)> {
+        let mut out = Vec::new();
+        for (at, tok) in toks.iter().enumerate() {
+            if tok == "use" && toks.get(at.wrapping_sub(1)).is_none_or(|t| t != "::") {
+                let end = (at..toks.len())
+                    .find(|&j| toks[j] == ";")
+                    .unwrap_or(toks.len());
+                let mut items = Vec::new();
+                tree(&toks[at + 1..end], &mut 0, Vec::new(), &mut items);
+                for (path, bound) in items {
+                    out.push((self.resolve(&path), bound));
+                }
+            }
+        }
+        out
+    }
+
+    /// `path` from the crate's root (`crate::...`), or from an external crate's.
+    fn resolve(&self, path: &[String]) -> Vec<String> {
+        let mut base: Vec<String> = Vec::new();
+        let mut rest = path;
+        match path.first().map(String::as_str) {
+            Some("crate") => {
+                base.push("crate".into());
+                rest = &path[1..];
+            }
+            Some("self") | Some("super") => {
+                base.push("crate".into());
+                base.extend(self.module.iter().cloned());
+                if path[0] == "self" {
+                    rest = &path[1..];
+                }
+                while rest.first().is_some_and(|s| s == "super") {
+                    base.pop();
+                    rest = &rest[1..];
+                }
+            }
+            Some(first) if self.children.contains(first) => {
+                base.push("crate".into());
+                base.extend(self.module.iter().cloned());
+            }
+            Some(first) if self.aliases.contains_key(first) => {
+                base = self.aliases[first].clone();
+                rest = &path[1..];
+            }
+            _ => {}
+        }
+        base.extend(rest.iter().cloned());
+        base
+    }
+
+    /// Every path `code` names: its `use`s, its paths (`a::b::c`), and its calls of a name a
+    /// `use` bound; each resolved.
+    fn named(&self, code: &str) -> BTreeSet<String> {
+        let toks = tokens(code);
+        let mut found: BTreeSet<String> = self
+            .uses(&toks)
+            .into_iter()
+            .map(|(path, _)| path.join("::"))
+            .collect();
+        let mut i = 0;
+        while i < toks.len() {
+            let starts =
+                is_word(&toks[i]) && (i == 0 || !matches!(toks[i - 1].as_str(), "::" | "."));
+            if !starts || toks[i] == "use" {
+                i += 1;
                 continue;
             }
-            let (target_rank, target_layer) = layer_of(&target)
-                .unwrap_or_else(|| panic!("{module} names unknown crate::{target}"));
-            if target_rank > rank || forbidden(module, layer, (target_layer, &target), &next) {
-                wrong.push(format!(
-                    "{module} ({layer}) imports crate::{target}::{next} ({target_layer})"
-                ));
+            let mut path = vec![toks[i].clone()];
+            let mut j = i + 1;
+            while toks.get(j).is_some_and(|t| t == "::")
+                && toks.get(j + 1).is_some_and(|t| is_word(t))
+            {
+                path.push(toks[j + 1].clone());
+                j += 2;
             }
-            graph.entry(top.to_string()).or_default().insert(target);
+            let bound_call = path.len() == 1
+                && self.aliases.contains_key(&path[0])
+                && toks.get(j).is_some_and(|t| t == "(");
+            if path.len() > 1 || bound_call {
+                found.insert(self.resolve(&path).join("::"));
+            }
+            i = j;
         }
-    }
-    assert!(
-        wrong.is_empty(),
-        "imports against the layers:\n{}",
-        wrong.join("\n")
-    );
-    if let Some(cycle) = find_cycle(&graph) {
-        panic!("an import cycle: {}", cycle.join(" -> "));
+        found
     }
 }
 
-/// No `cmd` module names another: each calls lifecycle or query, never a sibling.
-#[test]
-fn no_command_imports_another() {
-    let mut sources = BTreeMap::new();
-    modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path(),
-        "",
-        &mut sources,
-    );
-    let commands: Vec<&str> = sources
-        .keys()
-        .filter_map(|m| m.strip_prefix("cmd/"))
+fn is_word(tok: &str) -> bool {
+    tok.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+}
+
+/// Parses one use tree of `toks` from `*at`, under `prefix`, into (path, bound name).
+fn tree(
+    toks: &[String],
+    at: &mut usize,
+    prefix: Vec<String>,
+    out: &mut Vec<(Vec<String>, Option<String>)>,
+) {
+    let mut path = prefix;
+    if toks.get(*at).is_some_and(|t| t == "::") {
+        *at += 1;
+    }
+    loop {
+        match toks.get(*at).map(String::as_str) {
+            Some("{") => {
+                *at += 1;
+                while toks.get(*at).is_some_and(|t| t != "}") {
+                    tree(toks, at, path.clone(), out);
+                    if toks.get(*at).is_some_and(|t| t == ",") {
+                        *at += 1;
+                    }
+                }
+                *at += 1;
+                return;
+            }
+            Some("*") => {
+                *at += 1;
+                path.push("*".into());
+                out.push((path, None));
+                return;
+            }
+            Some("self") if !path.is_empty() => {
+                *at += 1;
+                let bound = alias(toks, at).or_else(|| path.last().cloned());
+                out.push((path, bound));
+                return;
+            }
+            Some(word) if is_word(word) => {
+                path.push(word.to_string());
+                *at += 1;
+                if toks.get(*at).is_some_and(|t| t == "::") {
+                    *at += 1;
+                    continue;
+                }
+                let bound = alias(toks, at).or_else(|| path.last().cloned());
+                out.push((path, bound.filter(|b| b != "_")));
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// `as name` at `*at`, if there.
+fn alias(toks: &[String], at: &mut usize) -> Option<String> {
+    if toks.get(*at).is_some_and(|t| t == "as") {
+        *at += 2;
+        return toks.get(*at - 1).cloned();
+    }
+    None
+}
+
+/// The functions of `code`: name and body.
+fn functions(code: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(at) = find_word(rest, "fn") {
+        let after = &rest[at + 2..];
+        let name: String = after
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (Some(open), semi) = (after.find('{'), after.find(';')) else {
+            break;
+        };
+        if semi.is_some_and(|s| s < open) {
+            rest = &after[semi.unwrap_or(0) + 1..];
+            continue;
+        }
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + i + 1;
+                break;
+            }
+        }
+        out.push((name, after[open..end].to_string()));
+        rest = &after[end..];
+    }
+    out
+}
+
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(word).map(|(at, _)| at).find(|&at| {
+        !ident(text[..at].chars().next_back()) && !ident(text[at + word.len()..].chars().next())
+    })
+}
+
+/// Whether `path` is `writer` or under it.
+fn under(path: &str, writer: &str) -> bool {
+    path == writer || path.starts_with(&format!("{writer}::"))
+}
+
+/// Every rule's breaches in `sources` (module path -> code).
+fn violations(sources: &BTreeMap<String, String>) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let codes: BTreeMap<&str, String> = sources
+        .iter()
+        .map(|(m, s)| (m.as_str(), strip(s, true)))
         .collect();
-    for (module, source) in sources.iter().filter(|(m, _)| m.starts_with("cmd/")) {
-        for other in commands.iter().filter(|c| format!("cmd/{c}") != *module) {
-            for named in [format!("super::{other}::"), format!("crate::cmd::{other}")] {
-                assert!(!source.contains(&named), "{module} names {named}");
+    let scopes: BTreeMap<&str, Scope> = codes.iter().map(|(m, c)| (*m, Scope::new(m, c))).collect();
+    for (module, code) in &codes {
+        let named = scopes[module].named(code);
+        layers(module, &named, &mut wrong, &mut graph);
+        owners(module, &named, &strip(&sources[*module], false), &mut wrong);
+        if module.starts_with("cmd/") {
+            for other in named.iter().filter_map(|p| p.strip_prefix("crate::cmd::")) {
+                let other = other.split("::").next().unwrap_or("");
+                if format!("cmd/{other}") != *module && !other.is_empty() {
+                    wrong.push(format!("{module} names another command, cmd::{other}"));
+                }
+            }
+        }
+        if module.starts_with("query") {
+            query_reads(module, &named, &mut wrong);
+            reads_only(module, &named, &scopes, &codes, &mut wrong);
+        }
+    }
+    if let Some(cycle) = find_cycle(&graph) {
+        wrong.push(format!("an import cycle: {}", cycle.join(" -> ")));
+    }
+    wrong
+}
+
+/// The layer rules, on the crate paths a module names.
+fn layers(
+    module: &str,
+    named: &BTreeSet<String>,
+    wrong: &mut Vec<String>,
+    graph: &mut BTreeMap<String, BTreeSet<String>>,
+) {
+    let top = module.split('/').next().expect("a module");
+    let Some((rank, layer)) = layer_of(top) else {
+        wrong.push(format!("{module} has no layer"));
+        return;
+    };
+    for path in named {
+        let mut segments = path.split("::");
+        if segments.next() != Some("crate") {
+            continue;
+        }
+        let (Some(target), next) = (segments.next(), segments.next().unwrap_or("")) else {
+            continue;
+        };
+        if target == top || (top == "lib" && target == "main") {
+            continue;
+        }
+        let Some((target_rank, target_layer)) = layer_of(target) else {
+            wrong.push(format!("{module} names unknown crate::{target}"));
+            continue;
+        };
+        if target_rank > rank || forbidden(module, layer, (target_layer, target), next) {
+            wrong.push(format!(
+                "{module} ({layer}) imports crate::{target}::{next} ({target_layer})"
+            ));
+        }
+        if top != "lib" {
+            graph
+                .entry(top.to_string())
+                .or_default()
+                .insert(target.to_string());
+        }
+    }
+}
+
+/// The external crates and programs a module may not name.
+fn owners(module: &str, named: &BTreeSet<String>, with_strings: &str, wrong: &mut Vec<String>) {
+    let owns = |owner: &str| match owner.strip_suffix('/') {
+        Some(folder) => module == folder || module.starts_with(owner),
+        None => module == owner,
+    };
+    for (krate, owner) in OWNERS {
+        if !owns(owner) && named.iter().any(|p| p.split("::").next() == Some(krate)) {
+            wrong.push(format!("{module} names {krate}, which only {owner} may"));
+        }
+    }
+    for (at, _) in with_strings.match_indices("Command::new(") {
+        let arg = &with_strings[at + "Command::new(".len()..];
+        let arg = arg[..arg.find(')').unwrap_or(arg.len())].trim();
+        for (program, owner) in PROGRAMS {
+            if !owns(owner) && (arg == program || arg == format!("\"{program}\"")) {
+                wrong.push(format!("{module} runs {program}, which only {owner} may"));
             }
         }
     }
+}
+
+/// `query` names of `lifecycle` only its lock-free readings.
+fn query_reads(module: &str, named: &BTreeSet<String>, wrong: &mut Vec<String>) {
+    for path in named.iter().filter_map(|p| p.strip_prefix("crate::")) {
+        if !path.starts_with("lifecycle") {
+            continue;
+        }
+        let allowed = QUERY_READS
+            .iter()
+            .any(|read| under(path, read) || read.starts_with(&format!("{path}::")));
+        if !allowed {
+            wrong.push(format!(
+                "{module} (query) names crate::{path}, not a lock-free reading"
+            ));
+        }
+    }
+}
+
+/// Nothing reachable from a query module locks, writes, or reads a whole transcript (but
+/// [`WHOLE_TRANSCRIPT_READER`]): its own code, and each `lifecycle` function it reaches.
+fn reads_only(
+    module: &str,
+    named: &BTreeSet<String>,
+    scopes: &BTreeMap<&str, Scope>,
+    sources: &BTreeMap<&str, String>,
+    wrong: &mut Vec<String>,
+) {
+    let code = &sources[module];
+    let mut seen = BTreeSet::new();
+    // (module, function or "(module)", the paths it names, its code)
+    let mut reached: Vec<(String, String, BTreeSet<String>, String)> = Vec::new();
+    reached.push((
+        module.to_string(),
+        "(module)".into(),
+        named.clone(),
+        code.to_string(),
+    ));
+    let mut queue: Vec<String> = named.iter().cloned().collect();
+    while let Some(path) = queue.pop() {
+        let Some(rest) = path.strip_prefix("crate::lifecycle::") else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split("::").collect();
+        // `lifecycle::m` alone is a namespace; its items are named one by one.
+        let [m, .., f] = parts[..] else {
+            continue;
+        };
+        let target = format!("lifecycle/{m}");
+        let (Some(scope), Some(src)) = (scopes.get(target.as_str()), sources.get(target.as_str()))
+        else {
+            continue;
+        };
+        for (name, body) in functions(src).into_iter().filter(|(n, _)| n == f) {
+            if !seen.insert((target.clone(), name.clone())) {
+                continue;
+            }
+            let mut body_named = scope.named(&body);
+            let locals = functions(src).into_iter().map(|(n, _)| n);
+            for local in locals.filter(|l| body.contains(&format!("{l}("))) {
+                body_named.insert(format!("crate::lifecycle::{m}::{local}"));
+            }
+            queue.extend(body_named.iter().cloned());
+            reached.push((target.clone(), name, body_named, body));
+        }
+    }
+    for (at, function, names, body) in &reached {
+        let whence = match function.as_str() {
+            "(module)" => at.clone(),
+            f => format!("{at}::{f}, reached from {module}"),
+        };
+        for path in names {
+            if let Some(writer) = WRITERS.iter().find(|w| under(path, w)) {
+                wrong.push(format!("{whence} names {writer}: a lock or a write"));
+            }
+        }
+        for method in METHOD_WRITERS.iter().filter(|m| body.contains(**m)) {
+            wrong.push(format!("{whence} calls {method}..): a write"));
+        }
+    }
+    // Whole-transcript reads, judged function by function.
+    let scope = &scopes[module];
+    let mut functions_of: Vec<(String, String)> = functions(code);
+    functions_of.extend(
+        reached
+            .iter()
+            .filter(|(at, f, _, _)| at != module && f != "(module)")
+            .map(|(at, f, _, body)| (format!("{at}::{f}"), body.clone())),
+    );
+    for (function, body) in functions_of {
+        let names = if function.contains("::") {
+            continue_named(&function, &body, scopes)
+        } else {
+            scope.named(&body)
+        };
+        let excepted = (module, function.as_str()) == WHOLE_TRANSCRIPT_READER;
+        for reader in WHOLE_TRANSCRIPT
+            .iter()
+            .filter(|r| names.iter().any(|p| under(p, r)))
+        {
+            if !excepted {
+                wrong.push(format!(
+                    "{module}: {function} reads a whole transcript ({reader})"
+                ));
+            }
+        }
+    }
+}
+
+/// The paths a reached `lifecycle` function (`lifecycle/m::f`) names, in its own module.
+fn continue_named(function: &str, body: &str, scopes: &BTreeMap<&str, Scope>) -> BTreeSet<String> {
+    let module = function.split("::").next().unwrap_or("");
+    scopes
+        .get(module)
+        .map(|s| s.named(body))
+        .unwrap_or_default()
 }
 
 /// A cycle of the graph, if it has one (depth-first, with the path on the stack).
@@ -206,6 +751,148 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
     graph
         .keys()
         .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn every_module_keeps_the_rules_of_its_layer() {
+    let wrong = violations(&src());
+    assert!(
+        wrong.is_empty(),
+        "against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The rows of a layer table in markdown (`| layer | `a`, `b` | what |`), highest first.
+fn table(text: &str) -> Vec<(String, Vec<String>)> {
+    text.lines()
+        .map(|l| l.trim_start_matches("//!").trim())
+        .filter(|l| l.starts_with('|') && !l.starts_with("|-") && !l.starts_with("| layer"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let modules = cells[2]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            (cells[1].to_string(), modules)
+        })
+        .collect()
+}
+
+/// ARCHITECTURE.md and the header of `src/lib.rs` list the layers and their modules as
+/// [`LAYERS`] does, highest first.
+#[test]
+fn the_layer_tables_of_the_docs_are_the_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let expected: Vec<(String, Vec<String>)> = LAYERS
+        .iter()
+        .rev()
+        .map(|(layer, modules)| {
+            (
+                layer.to_string(),
+                modules.iter().map(|m| m.to_string()).collect(),
+            )
+        })
+        .collect();
+    for doc in ["ARCHITECTURE.md", "src/lib.rs"] {
+        let text = fs::read_to_string(root.join(doc)).expect("the doc");
+        let mut found = table(&text);
+        let mut want = expected.clone();
+        for rows in [&mut found, &mut want] {
+            rows.iter_mut().for_each(|(_, m)| m.sort());
+        }
+        assert_eq!(found, want, "{doc}'s layer table");
+    }
+}
+
+/// Each rule, broken once in a source held in memory, is reported.
+#[test]
+fn the_checker_reports_each_rule_broken() {
+    let cases: [(&[(&str, &str)], &str); 10] = [
+        (
+            &[("cmd/x", "use crate::{agent, paths};")],
+            "cmd/x (commands) imports crate::agent:: (adapters)",
+        ),
+        (
+            &[("cmd/x", "use crate::{query::{self, names}, session::{tmux}};")],
+            "cmd/x (commands) imports crate::session::tmux (adapters)",
+        ),
+        (
+            &[("cmd/x", "use super::super::agent::Agent;")],
+            "cmd/x (commands) imports crate::agent::Agent (adapters)",
+        ),
+        (
+            &[("cmd/x", "use self::inner::y; mod inner; fn f() { crate::cmd::other::g() }")],
+            "cmd/x names another command, cmd::other",
+        ),
+        (
+            &[("query/x", "use crate::lifecycle::{observe, intent::settle};")],
+            "query/x (query) names crate::lifecycle::intent::settle, not a lock-free reading",
+        ),
+        (
+            &[(
+                "query/x",
+                "use crate::lifecycle::observe;\nfn f() { observe::observe(p, s, n, \"x\") }",
+            )],
+            "query/x (query) names crate::lifecycle::observe::observe, not a lock-free reading",
+        ),
+        (
+            &[
+                (
+                    "query/x",
+                    "use crate::lifecycle::observe;\nfn f() { observe::judge_loss() }",
+                ),
+                (
+                    "lifecycle/observe",
+                    "use crate::state;\npub fn judge_loss() { note() }\nfn note() { state::append(p, n, e) }",
+                ),
+            ],
+            "lifecycle/observe::note, reached from query/x names crate::state::append: a lock or a write",
+        ),
+        (
+            &[("query/x", "use crate::store::{self};\nfn f() { let _l = store::Lock::acquire(&p); }")],
+            "query/x names crate::store::Lock: a lock or a write",
+        ),
+        (
+            &[("query/x", "use crate::transcript;\nfn g() { transcript::analyze(f) }")],
+            "query/x: g reads a whole transcript (crate::transcript::analyze)",
+        ),
+        (
+            &[("lifecycle/x", "use zbus::Connection;\nfn f() { std::process::Command::new(\"journalctl\") }")],
+            "lifecycle/x names zbus, which only systemd/ may",
+        ),
+    ];
+    for (sources, expected) in cases {
+        let sources: BTreeMap<String, String> = sources
+            .iter()
+            .map(|(m, s)| (m.to_string(), s.to_string()))
+            .collect();
+        let wrong = violations(&sources);
+        assert!(
+            wrong.iter().any(|w| w == expected),
+            "expected {expected:?} among {wrong:#?}"
+        );
+    }
+    let run = [
+        ("session".to_string(), String::new()),
+        (
+            "query/x".to_string(),
+            "fn f() { Command::new(tmux) }".to_string(),
+        ),
+    ];
+    assert!(
+        violations(&run.into()).contains(&"query/x runs tmux, which only session may".to_string())
+    );
+    let journal = [(
+        "systemd".to_string(),
+        "fn f() { Command::new(\"journalctl\") } // Command::new(\"tmux\")".to_string(),
+    )];
+    assert_eq!(
+        violations(&journal.into()),
+        ["systemd runs journalctl, which only journal may"]
+    );
 }
 
 #[test]
