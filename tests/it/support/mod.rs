@@ -460,6 +460,20 @@ pub fn redact(text: &str) -> String {
     })
 }
 
+/// `text` as a test writes a multi-line expectation: from the line after its opening quote,
+/// with the indentation its lines share removed.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = (text.lines())
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.split_inclusive('\n')
+        .map(|line| line.get(indent..).unwrap_or(line.trim_start_matches(' ')))
+        .collect()
+}
+
 /// `log <product> --json`, parsed: the product's events, oldest first.
 pub fn log_json(env: &Env, product: &str) -> Vec<serde_json::Value> {
     let out = env
@@ -642,6 +656,12 @@ pub mod fake_openai;
 pub mod gemini;
 pub mod http;
 pub mod session;
+
+#[test]
+fn unindent_drops_the_first_break_and_the_shared_indentation() {
+    let text = "\n    first\n      second\n\n    third\n    ";
+    assert_eq!(unindent(text), "first\n  second\n\nthird\n");
+}
 
 #[test]
 fn redaction_replaces_what_varies_and_keeps_the_rest() {
