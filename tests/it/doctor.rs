@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -133,6 +134,13 @@ fn stray(socket: Option<&Path>, command: &[&str], tmpdir: &Path) -> TmuxServer {
     server
 }
 
+/// Runs `finding`'s fix as a user would; doctor is clean after it.
+#[track_caller]
+fn fixed_by(env: &Env, finding: &Value) {
+    env.shell(finding["fix"].as_str().expect("fix"));
+    clean(env);
+}
+
 /// Doctor comes back clean once the processes a fix ended have exited.
 #[track_caller]
 fn clean_once_gone(env: &Env) {
@@ -168,8 +176,7 @@ fn an_edited_unit_is_drift() {
     let f = finds(&env, &["unit-drift"]);
     assert!(text(&f[0]).contains("KillMode=process"), "{}", text(&f[0]));
     assert!(text(&f[0]).contains(&format!("{}:", file.display())));
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -183,8 +190,7 @@ fn a_drop_in() {
     env.systemd().reload().expect("Reload");
     let f = finds(&env, &["unit-dropin"]);
     assert!(text(&f[0]).contains("override.conf"));
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -195,8 +201,24 @@ fn a_unit_not_enabled() {
     env.systemd().disable(UNIT).expect("DisableUnitFiles");
     env.systemd().reload().expect("Reload");
     let f = finds(&env, &["unit-not-enabled"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
+}
+
+#[test]
+fn a_missing_unit_file() {
+    let Some(env) = healthy("dr-nounit") else {
+        return;
+    };
+    let file = env.unit_file("web");
+    fs::remove_file(&file).expect("removing the unit file");
+    env.systemd().reload().expect("Reload");
+    let f = finds(&env, &["unit-missing"]);
+    assert!(
+        text(&f[0]).contains(&format!("{} does not exist", file.display())),
+        "{}",
+        text(&f[0])
+    );
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -211,8 +233,7 @@ fn a_unit_file_newer_than_systemd_read() {
     file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
         .expect("touch");
     let f = finds(&env, &["unit-needs-reload"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 /// Enables `web` again with a tmux that fails at once, so its unit fails.
@@ -267,8 +288,7 @@ fn a_unit_at_its_start_limit() {
         (env.systemd().details(UNIT).expect("details").result == "start-limit-hit").then_some(())
     });
     let f = finds(&env, &["unit-start-limit"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -280,8 +300,7 @@ fn a_pending_restart() {
         .args(["enable", "web", "--env", "NEW=1", "--", "sleep", "100000"])
         .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: restart pending; the live session keeps running until `sessctl restart web`\n").run();
     let f = finds(&env, &["restart-pending"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -326,24 +345,6 @@ fn linger_off_and_kill_user_processes_in_the_human_report() {
             "
         )))
         .run();
-}
-
-#[test]
-fn a_missing_unit_file() {
-    let Some(env) = healthy("dr-nounit") else {
-        return;
-    };
-    let file = env.unit_file("web");
-    fs::remove_file(&file).expect("removing the unit file");
-    env.systemd().reload().expect("Reload");
-    let f = finds(&env, &["unit-missing"]);
-    assert!(
-        text(&f[0]).contains(&format!("{} does not exist", file.display())),
-        "{}",
-        text(&f[0])
-    );
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
 }
 
 /// Without the memory controller, a product's memory limit does nothing: a warning; with no
@@ -410,8 +411,7 @@ fn an_interrupted_change() {
     );
     let f = finds(&env, &["change-interrupted"]);
     assert_eq!(f[0]["fix"], "sessctl stop web", "{:#}", f[0]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -862,6 +862,7 @@ fn an_agents_shared_server_in_a_products_unit_and_outside_every_unit() {
         .args(["app-server", "--listen", "unix://", "--managed-daemon"])
         .env("CODEX_HOME", &home)
         .env("HOME", manager_home)
+        .process_group(0)
         .spawn()
         .expect("starting the daemon outside every unit");
     let f = finds(&env, &["agent-shared-server"]);
@@ -872,7 +873,8 @@ fn an_agents_shared_server_in_a_products_unit_and_outside_every_unit() {
     );
     let fix = format!("kill {}, then `sessctl restart` cx", outside.id());
     assert!(text(&f[0]).contains(&fix), "{}", text(&f[0]));
-    nix::sys::signal::kill(
+    // The whole group: the stand-in's own sleep would outlive it, holding the test's output.
+    nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(outside.id() as i32),
         nix::sys::signal::SIGKILL,
     )
