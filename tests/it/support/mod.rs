@@ -655,6 +655,7 @@ pub mod fake_gemini;
 pub mod fake_openai;
 pub mod gemini;
 pub mod http;
+pub mod pane;
 pub mod session;
 
 #[test]
