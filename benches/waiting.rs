@@ -43,7 +43,7 @@ fn run() -> anyhow::Result<()> {
     let c = support::claude::setup("bench-wait", support::client::CLAUDE.newest())
         .ok_or_else(|| anyhow::anyhow!("no real Claude Code or no private manager (see above)"))?;
     c.enable(&c.project);
-    c.wait_ready();
+    c.pane().wait_ready();
     let token = String::from_utf8(
         c.env
             .sessctl()

@@ -43,11 +43,8 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
         ])
         .stdout("sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: not started (--no-start)\n").run();
     let bed = env.bed.as_ref().expect("a manager");
-    let _terminal = terminal(
-        &env.scratch.join("terminal.sock"),
-        &bed.env(),
-        &[SESSCTL, "attach", "web"],
-    );
+    let outer = env.scratch.join("terminal.sock");
+    let _terminal = terminal(&outer, &bed.env(), &[SESSCTL, "attach", "web"]);
 
     let socket = env.socket("web");
     let clients = wait_for("a client attached to the product's session", || {
@@ -71,10 +68,17 @@ fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {
     let server =
         std::fs::read_to_string(format!("/proc/{}/cgroup", status.main_pid)).expect("cgroup");
     assert!(server.contains(&cgroup_of_unit), "{server}");
-    let screen = wait_for("the agent's output on screen", || {
-        tmux(&socket, &["capture-pane", "-p", "-t", "main"]).filter(|s| s.contains("agent-ready"))
+    // The user's terminal shows the agent's pane, and the agent too runs in the unit.
+    wait_for("the agent's output in the user's terminal", || {
+        tmux(&outer, &["capture-pane", "-p"]).filter(|s| s.contains("agent-ready"))
     });
-    assert!(screen.contains("agent-ready"));
+    let agent = tmux(
+        &socket,
+        &["display-message", "-p", "-t", "main", "#{pane_pid}"],
+    )
+    .expect("the agent's PID");
+    let agent = std::fs::read_to_string(format!("/proc/{}/cgroup", agent.trim())).expect("cgroup");
+    assert!(agent.contains(&cgroup_of_unit), "{agent}");
 }
 
 #[test]

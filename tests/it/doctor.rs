@@ -3,13 +3,14 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::support::{
-    doctor_run as doctor, manager, tmux, wait_for, write_unit, Env, TmuxServer, SESSCTL,
+    doctor_run as doctor, manager, tmux, unindent, wait_for, write_unit, Env, TmuxServer, SESSCTL,
 };
 
 const UNIT: &str = "sessctl-web.service";
@@ -21,10 +22,13 @@ fn user() -> String {
         .map_or(uid.to_string(), |u| u.name)
 }
 
-/// A private manager, a running product `web`, linger on, no KillUserProcesses, and a
-/// default tmux socket of the test's own.
+/// A private manager, a running product `web`, linger on, no KillUserProcesses, the memory
+/// controller delegated, and a default tmux socket of the test's own.
 fn healthy(label: &str) -> Option<Env> {
     let mut env = manager(label)?;
+    let cgroups = env.scratch.join("cgroup");
+    env.set("SESSCTL_CGROUP_ROOT", Some(cgroups.as_os_str()));
+    delegate(&env, "cpu io memory pids");
     let linger = env.scratch.join("linger");
     fs::create_dir_all(&linger).expect("linger dir");
     fs::write(linger.join(user()), "").expect("linger flag");
@@ -41,6 +45,23 @@ fn healthy(label: &str) -> Option<Env> {
         )
         .run();
     Some(env)
+}
+
+/// The controllers doctor reads as delegated to the manager (`SESSCTL_CGROUP_ROOT`).
+fn delegate(env: &Env, controllers: &str) {
+    let file = controllers_file(env);
+    fs::create_dir_all(file.parent().expect("parent")).expect("the manager's cgroup dir");
+    fs::write(file, format!("{controllers}\n")).expect("cgroup.controllers");
+}
+
+fn controllers_file(env: &Env) -> PathBuf {
+    let cgroup = env
+        .systemd()
+        .manager_cgroup()
+        .expect("the manager's cgroup");
+    let root = env.var("SESSCTL_CGROUP_ROOT");
+    root.join(cgroup.trim_start_matches('/'))
+        .join("cgroup.controllers")
 }
 
 fn ids(report: &Value) -> Vec<String> {
@@ -105,7 +126,19 @@ fn stray(socket: Option<&Path>, command: &[&str], tmpdir: &Path) -> TmuxServer {
         .expect("tmux");
     assert!(ok.success());
     let default = tmpdir.join(format!("tmux-{}/default", nix::unistd::getuid()));
-    TmuxServer(socket.map_or(default, Path::to_path_buf))
+    let server = TmuxServer(socket.map_or(default, Path::to_path_buf));
+    // tmux's exit status is no proof that its server answers yet.
+    wait_for("the stray server's session", || {
+        tmux(&server.0, &["has-session", "-t", "main"])
+    });
+    server
+}
+
+/// Runs `finding`'s fix as a user would; doctor is clean after it.
+#[track_caller]
+fn fixed_by(env: &Env, finding: &Value) {
+    env.shell(finding["fix"].as_str().expect("fix"));
+    clean(env);
 }
 
 /// Doctor comes back clean once the processes a fix ended have exited.
@@ -123,12 +156,10 @@ fn a_healthy_setup_is_clean() {
         return;
     };
     clean(&env);
-    let out = env.sessctl().args(["doctor"]).stdout_read().run();
-    assert!(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .expect("a line")
-        .starts_with("doctor: healthy"));
+    env.sessctl()
+        .args(["doctor"])
+        .stdout("doctor: healthy (0 notes)\n")
+        .run();
 }
 
 #[test]
@@ -145,8 +176,7 @@ fn an_edited_unit_is_drift() {
     let f = finds(&env, &["unit-drift"]);
     assert!(text(&f[0]).contains("KillMode=process"), "{}", text(&f[0]));
     assert!(text(&f[0]).contains(&format!("{}:", file.display())));
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -160,8 +190,7 @@ fn a_drop_in() {
     env.systemd().reload().expect("Reload");
     let f = finds(&env, &["unit-dropin"]);
     assert!(text(&f[0]).contains("override.conf"));
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -172,8 +201,24 @@ fn a_unit_not_enabled() {
     env.systemd().disable(UNIT).expect("DisableUnitFiles");
     env.systemd().reload().expect("Reload");
     let f = finds(&env, &["unit-not-enabled"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
+}
+
+#[test]
+fn a_missing_unit_file() {
+    let Some(env) = healthy("dr-nounit") else {
+        return;
+    };
+    let file = env.unit_file("web");
+    fs::remove_file(&file).expect("removing the unit file");
+    env.systemd().reload().expect("Reload");
+    let f = finds(&env, &["unit-missing"]);
+    assert!(
+        text(&f[0]).contains(&format!("{} does not exist", file.display())),
+        "{}",
+        text(&f[0])
+    );
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -188,8 +233,7 @@ fn a_unit_file_newer_than_systemd_read() {
     file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
         .expect("touch");
     let f = finds(&env, &["unit-needs-reload"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 /// Enables `web` again with a tmux that fails at once, so its unit fails.
@@ -244,8 +288,7 @@ fn a_unit_at_its_start_limit() {
         (env.systemd().details(UNIT).expect("details").result == "start-limit-hit").then_some(())
     });
     let f = finds(&env, &["unit-start-limit"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -257,8 +300,7 @@ fn a_pending_restart() {
         .args(["enable", "web", "--env", "NEW=1", "--", "sleep", "100000"])
         .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: restart pending; the live session keeps running until `sessctl restart web`\n").run();
     let f = finds(&env, &["restart-pending"]);
-    env.shell(f[0]["fix"].as_str().expect("fix"));
-    clean(&env);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -272,6 +314,104 @@ fn linger_off() {
     assert_eq!(f[0]["fix"], format!("loginctl enable-linger {}", user()));
     fs::write(&flag, "").expect("what enable-linger does");
     clean(&env);
+}
+
+/// Doctor's report as a person reads it: each finding with its evidence and fix, worst and
+/// then by id, and the count.
+#[test]
+fn linger_off_and_kill_user_processes_in_the_human_report() {
+    let Some(env) = healthy("dr-human") else {
+        return;
+    };
+    fs::remove_file(env.scratch.join("linger").join(user())).expect("linger off");
+    fs::write(
+        env.scratch.join("logind.conf"),
+        "[Login]\nKillUserProcesses=yes\n",
+    )
+    .expect("conf");
+    let user = user();
+    env.sessctl()
+        .args(["doctor"])
+        .status(6)
+        .stdout_redacted(&unindent(&format!(
+            "
+            warning[kill-user-processes]: logind kills every process of a login session at logout (KillUserProcesses=yes): a session launched from a terminal or SSH login, rather than by sessctl, dies with it
+              evidence: [test]/scratch/logind.conf:2: KillUserProcesses=yes
+              fix: set KillUserProcesses=no in that file, or add {user} to KillExcludeUsers=, then `systemctl restart systemd-logind`; and launch sessions only through sessctl
+            warning[linger-off]: linger is off for {user}: the user manager, and every session in it, stops at logout and does not start at boot
+              evidence: [test]/scratch/linger/{user} does not exist
+              fix: loginctl enable-linger {user}
+            doctor: 0 errors, 2 warnings, 0 notes
+            "
+        )))
+        .run();
+}
+
+/// Without the memory controller, a product's memory limit does nothing: a warning; with no
+/// limit set it is only a note, which leaves the machine healthy.
+#[test]
+fn memory_not_delegated() {
+    let Some(env) = healthy("dr-memory") else {
+        return;
+    };
+    delegate(&env, "cpu io pids");
+    let dir = env.config_home().join("systemd/user/sessctl-web.service.d");
+    fs::create_dir_all(&dir).expect("dir");
+    fs::write(dir.join("memory.conf"), "[Service]\nMemoryMax=1G\n").expect("drop-in");
+    env.systemd().reload().expect("Reload");
+    let f = finds(&env, &["memory-not-delegated", "unit-dropin"]);
+    let memory = f
+        .iter()
+        .find(|f| f["id"] == "memory-not-delegated")
+        .expect("the memory finding");
+    assert_eq!(
+        memory["evidence"],
+        serde_json::json!([
+            format!("{}: \"cpu io pids\"", controllers_file(&env).display()),
+            "sessctl-web.service sets MemoryHigh= or MemoryMax="
+        ]),
+        "{memory:#}"
+    );
+    fs::remove_file(dir.join("memory.conf")).expect("removing the limit");
+    env.systemd().reload().expect("Reload");
+    env.sessctl()
+        .args(["doctor"])
+        .stdout_redacted(&unindent(
+            "
+            note[memory-not-delegated]: the memory controller is not delegated to the user manager: MemoryHigh= and MemoryMax= in user units do nothing
+              evidence: [test]/scratch/cgroup/[testbed]/cgroup.controllers: \"cpu io pids\"
+              fix: as root: `systemctl edit user@.service`, add `[Service]` and `Delegate=cpu cpuset io memory pids`, then log in again
+            doctor: healthy (1 notes)
+            ",
+        ))
+        .run();
+    // What the fix does: the controller reaches the manager.
+    delegate(&env, "cpu io memory pids");
+    let (_, report) = doctor(&env);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+}
+
+/// A change killed midway (here a stop, after it recorded its intent) is named with the command
+/// that finishes it.
+#[test]
+fn an_interrupted_change() {
+    let Some(env) = healthy("dr-interrupted") else {
+        return;
+    };
+    let killed = env
+        .sessctl()
+        .args(["stop", "web"])
+        .env(sessctl::fault::VARIABLE, "stop:after-intent")
+        .status_any()
+        .run();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9),
+        "the fault point was not reached"
+    );
+    let f = finds(&env, &["change-interrupted"]);
+    assert_eq!(f[0]["fix"], "sessctl stop web", "{:#}", f[0]);
+    fixed_by(&env, &f[0]);
 }
 
 #[test]
@@ -564,16 +704,19 @@ fn a_stray_server_on_the_products_socket() {
         text(&f[0])
     );
     // A start never joins the stranger's server, which would pass its session off as the unit's.
-    let out = env
-        .sessctl()
+    env.sessctl()
         .args(["resume", "web", "--no-attach"])
         .status(1)
         .stderr_redacted("sessctl: a tmux server outside sessctl-web.service listens on the product's socket [runtime]/sessctl/web/tmux.sock; `sessctl doctor` names its process: stop it, then try again\n").run();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr
-            .contains("a tmux server outside sessctl-web.service listens on the product's socket"),
-        "{stderr}"
+    // The refusal left both alone: the unit is still down, the stranger's session still runs.
+    assert!(!env.systemd().status(UNIT).expect("status").is_running());
+    assert_eq!(
+        tmux(
+            &socket,
+            &["list-panes", "-t", "main", "-F", "#{pane_current_command}"]
+        )
+        .as_deref(),
+        Some("sleep\n")
     );
     drop(server);
     env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: started (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
@@ -719,6 +862,7 @@ fn an_agents_shared_server_in_a_products_unit_and_outside_every_unit() {
         .args(["app-server", "--listen", "unix://", "--managed-daemon"])
         .env("CODEX_HOME", &home)
         .env("HOME", manager_home)
+        .process_group(0)
         .spawn()
         .expect("starting the daemon outside every unit");
     let f = finds(&env, &["agent-shared-server"]);
@@ -729,7 +873,8 @@ fn an_agents_shared_server_in_a_products_unit_and_outside_every_unit() {
     );
     let fix = format!("kill {}, then `sessctl restart` cx", outside.id());
     assert!(text(&f[0]).contains(&fix), "{}", text(&f[0]));
-    nix::sys::signal::kill(
+    // The whole group: the stand-in's own sleep would outlive it, holding the test's output.
+    nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(outside.id() as i32),
         nix::sys::signal::SIGKILL,
     )

@@ -209,10 +209,10 @@ fn newest_client_keeps_a_call_cut_by_a_crash_as_check_says() {
     c.enable(&c.project);
     c.prompt("PROMPT-ONE remember this");
     c.send(&format!("RUN: {}", hold(1000)));
-    c.wait("the Bash tool running sleep", || {
+    c.pane().wait("the Bash tool running sleep", || {
         running(&["sleep", "1000"]).then_some(())
     });
-    c.wait("the Bash call in the transcript", || {
+    c.pane().wait("the Bash call in the transcript", || {
         let text = fs::read_to_string(transcript(&c)).ok()?;
         text.lines()
             .any(|l| l.contains("\"type\":\"tool_use\"") && l.contains("sleep 1000"))
@@ -274,7 +274,7 @@ fn newest_client_transcripts_check_clean_through_tools_and_compaction() {
     let after_restart = c.prompt("PROMPT-TWO after the restart");
     assert_carries(&after_restart, &["PROMPT-ONE", "alpha", "beta"]);
     c.send("/compact");
-    c.wait("the compaction", || {
+    c.pane().wait("the compaction", || {
         fs::read_to_string(transcript(&c))
             .ok()?
             .contains("compact_boundary")

@@ -30,7 +30,7 @@ fn identity(c: &Claude) -> Identity {
 
 #[track_caller]
 fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
-    session::wait_restarted(&c.env, "web", old, || c.screen())
+    session::wait_restarted(&c.env, "web", old, || c.pane().screen())
 }
 
 fn transcript(c: &Claude) -> PathBuf {
@@ -117,12 +117,12 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history(
     c.prompt("PROMPT-ONE remember this");
     let command = hold(1000);
     c.send(&format!("RUN: {command}"));
-    c.wait("the Bash tool running sleep", || {
+    c.pane().wait("the Bash tool running sleep", || {
         running(&["sleep", "1000"]).then_some(())
     });
     // The client may start the tool before it has written the call: the crash must come
     // after the call is in the transcript, or there is no cut-off call to speak of.
-    c.wait("the Bash call in the transcript", || {
+    c.pane().wait("the Bash call in the transcript", || {
         let text = fs::read_to_string(transcript(&c)).ok()?;
         text.lines()
             .any(|l| l.contains("\"type\":\"tool_use\"") && l.contains("sleep 1000"))
@@ -194,9 +194,9 @@ fn exit_ends_the_session_and_systemd_leaves_it_ended(#[values(Pin::Oldest, Pin::
     };
     c.enable(&c.project);
     c.prompt("PROMPT-ONE before the exit");
-    c.type_line("/exit");
+    c.pane().type_line("/exit");
     let systemd = c.env.systemd();
-    c.wait("the unit to end after /exit", || {
+    c.pane().wait("the unit to end after /exit", || {
         (systemd.status(UNIT).ok()?.active_state.as_str() == "inactive").then_some(())
     });
     // Inactive with Result=success and no restart: systemd scheduled none.
@@ -300,7 +300,7 @@ fn restart_and_compact_keep_the_conversation(#[values(Pin::Oldest, Pin::Newest)]
         after_restart.text()
     );
     c.send("/compact");
-    c.wait("the compaction", || {
+    c.pane().wait("the compaction", || {
         fs::read_to_string(transcript(&c))
             .ok()?
             .contains("compact_boundary")
@@ -543,20 +543,23 @@ fn a_finished_response_marks_the_product_waiting_until_the_next_prompt(
         return;
     };
     c.enable(&c.project);
-    c.wait_ready();
+    c.pane().wait_ready();
     assert_eq!(status(&c)["waiting"], Value::Null);
     // The client says when it waits: no silence monitor guesses for it.
-    let monitor = tmux(&c.socket(), &["show-options", "-gwv", "monitor-silence"]);
+    let monitor = tmux(
+        &c.pane().socket,
+        &["show-options", "-gwv", "monitor-silence"],
+    );
     assert_eq!(monitor.as_deref().map(str::trim), Some("0"));
     c.prompt("PROMPT-ONE hello");
-    let waiting = c.wait("the waiting mark after the response", || {
+    let waiting = c.pane().wait("the waiting mark after the response", || {
         let w = status(&c)["waiting"].clone();
         (w["kind"] == "stop").then_some(w)
     });
     assert!(waiting["since"].is_string(), "{waiting}");
     // A long tool call keeps the next turn open: the mark is gone while the agent works.
     c.send(&format!("RUN: {}", hold(1001)));
-    c.wait("the Bash tool running sleep", || {
+    c.pane().wait("the Bash tool running sleep", || {
         running(&["sleep", "1001"]).then_some(())
     });
     assert_eq!(status(&c)["waiting"], Value::Null);
@@ -596,10 +599,10 @@ fn the_agent_view_key_keeps_the_conversation_pinned_and_in_the_unit() {
     // What a user who follows the footer's hint does: ← for agents, then the next prompt.
     // With the agent view off the key does nothing at an empty prompt. (Escape back out of
     // the view is no better: the session it returns to is the fork.)
-    tmux(&c.socket(), &["send-keys", "-t", "main", "Left"]).expect("the ← key");
+    c.pane().keys(&["Left"]);
     let command = hold(1000);
     c.send(&format!("RUN: {command}"));
-    c.wait("the Bash tool running sleep", || {
+    c.pane().wait("the Bash tool running sleep", || {
         running(&["sleep", "1000"]).then_some(())
     });
     let manager = c.env.bed.as_ref().expect("a manager").name.clone();

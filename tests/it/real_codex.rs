@@ -100,7 +100,7 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
     };
     let web = c.pane("web");
     c.enable("web", &c.project);
-    let first = web.prompt("PROMPT-ONE remember this");
+    let first = c.prompt("web", "PROMPT-ONE remember this");
     assert_eq!(history_initialization(&first), "new");
 
     // Pinned from inside the unit, with no sessctl call: the one rollout of the directory.
@@ -138,14 +138,14 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
         argv.ends_with(&["--no-daemon".into(), "resume".into(), id.clone()]),
         "{argv:?}"
     );
-    let second = web.prompt("PROMPT-TWO after the restart");
+    let second = c.prompt("web", "PROMPT-TWO after the restart");
     assert_history(&second, &["PROMPT-ONE remember this"]);
 
     // A SIGKILL: systemd brings it back on the same conversation.
     let before = identity(&c, "web");
     sigkill(before.agent_pid.expect("an agent PID"));
     wait_restarted(&c, "web", &before);
-    let third = web.prompt("PROMPT-THREE after the kill");
+    let third = c.prompt("web", "PROMPT-THREE after the kill");
     assert_history(
         &third,
         &["PROMPT-ONE remember this", "PROMPT-TWO after the restart"],
@@ -173,7 +173,7 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
     assert_lost_and_recovered(&v, out.status.code().expect("an exit code"));
     assert_eq!(v["after"]["active_state"], "active", "{v:#}");
-    let last = web.prompt("PROMPT-FOUR after the crash loop");
+    let last = c.prompt("web", "PROMPT-FOUR after the crash loop");
     assert_history(
         &last,
         &["PROMPT-ONE remember this", "PROMPT-THREE after the kill"],
@@ -193,14 +193,13 @@ fn a_sigkill_after_the_first_prompt_resumes_that_conversation() {
     let Some(c) = codex::setup("cx-first") else {
         return;
     };
-    let web = c.pane("web");
     c.enable("web", &c.project);
-    web.prompt("PROMPT-ONE the first conversation");
+    c.prompt("web", "PROMPT-ONE the first conversation");
     let before = identity(&c, "web");
     // The native client, the process that wrote the rollout.
     sigkill(native_client(before.agent_pid.expect("an agent PID")));
     wait_restarted(&c, "web", &before);
-    let next = web.prompt("PROMPT-TWO after the crash");
+    let next = c.prompt("web", "PROMPT-TWO after the crash");
     assert_history(&next, &["PROMPT-ONE the first conversation"]);
     let id = pinned(&c, "web").expect("a pin");
     assert_eq!(rollouts_of(&c, &id).len(), 1);
@@ -244,11 +243,11 @@ fn two_products_sharing_a_codex_home_stay_independent() {
     let other = c.env.scratch.join("other");
     fs::create_dir_all(&other).expect("the second dir");
     c.trust(&other);
-    let (web, docs) = (c.pane("web"), c.pane("docs"));
+    let docs = c.pane("docs");
     c.enable("web", &c.project);
-    web.prompt("PROMPT-A in web");
+    c.prompt("web", "PROMPT-A in web");
     c.enable("docs", &other);
-    docs.prompt("PROMPT-B in docs");
+    c.prompt("docs", "PROMPT-B in docs");
 
     // The tool docs runs lives in docs' unit, and no process of web's unit works for docs.
     let turns = c.turns_ended();
@@ -275,14 +274,14 @@ fn two_products_sharing_a_codex_home_stay_independent() {
             "web's unit holds {pid} {argv:?} in {cwd:?}"
         );
     }
-    docs.wait_turn("RUN: sleep 1234", turns);
+    c.wait_turn("docs", "RUN: sleep 1234", turns);
 
     c.env
         .sessctl()
         .args(["stop", "web"])
         .stdout("sessctl-web.service: stopped\n")
         .run();
-    let after = docs.prompt("PROMPT-B2 with web stopped");
+    let after = c.prompt("docs", "PROMPT-B2 with web stopped");
     assert_eq!(after.status, 200);
     assert!(
         after.text().contains("PROMPT-B in docs"),

@@ -26,13 +26,13 @@ fn identity(g: &Gemini, product: &str) -> Identity {
 
 #[track_caller]
 fn wait_restarted(g: &Gemini, old: &Identity) -> Identity {
-    session::wait_restarted(&g.env, "web", old, || g.screen("web"))
+    session::wait_restarted(&g.env, "web", old, || g.pane("web").screen())
 }
 
 /// The conversation `product` is pinned to, once the unit's own processes have pinned it.
 #[track_caller]
 fn pinned(g: &Gemini, product: &str) -> String {
-    g.wait(product, "the pinned conversation", || {
+    g.pane(product).wait("the pinned conversation", || {
         status(g, product)["conversation"]["session_id"]
             .as_str()
             .map(str::to_string)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{Finding, Severity};
+use super::{Finding, FindingId, Severity};
 use crate::product::{self, Product};
 use crate::session;
 use crate::systemd::{self, Systemd, UnitCheck};
@@ -17,11 +17,11 @@ pub fn check(products: &[Product]) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         found.push(Finding::new(
-            "runtime-dir-unset",
+            FindingId::RuntimeDirUnset,
             Severity::Error,
-            "XDG_RUNTIME_DIR is not set (common after su or sudo): sessctl cannot find the user bus or the tmux sockets".into(),
+            "XDG_RUNTIME_DIR is not set (common after su or sudo): sessctl cannot find the user bus or the tmux sockets",
             vec!["environment: XDG_RUNTIME_DIR unset".into()],
-            "log in as the user (ssh, a desktop session, or `machinectl shell USER@`), or `export XDG_RUNTIME_DIR=/run/user/$(id -u)`".into(),
+            "log in as the user (ssh, a desktop session, or `machinectl shell USER@`), or `export XDG_RUNTIME_DIR=/run/user/$(id -u)`",
         ));
     }
     found.extend(linger()?);
@@ -36,11 +36,11 @@ pub fn manager(found: &mut Vec<Finding>) -> Option<Systemd> {
         Ok(systemd) => Some(systemd),
         Err(err) => {
             found.push(Finding::new(
-                "bus-unreachable",
+            FindingId::BusUnreachable,
                 Severity::Error,
-                "the systemd user manager cannot be reached over the user bus: no session can be started, resumed or checked".into(),
+                "the systemd user manager cannot be reached over the user bus: no session can be started, resumed or checked",
                 vec![format!("{err:#}")],
-                "start a user manager with its bus (`apt-get install dbus-user-session`, then log in again), and make sure DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR points at it".into(),
+                "start a user manager with its bus (`apt-get install dbus-user-session`, then log in again), and make sure DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR points at it",
             ));
             None
         }
@@ -85,7 +85,7 @@ fn linger() -> Result<Vec<Finding>> {
         return Ok(Vec::new());
     }
     Ok(vec![Finding::new(
-        "linger-off",
+            FindingId::LingerOff,
         Severity::Warning,
         format!("linger is off for {user}: the user manager, and every session in it, stops at logout and does not start at boot"),
         vec![evidence],
@@ -130,18 +130,18 @@ fn kill_user_processes() -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     if !unread.is_empty() {
         found.push(Finding::new(
-            "logind-conf-unreadable",
+            FindingId::LogindConfUnreadable,
             Severity::Warning,
-            "doctor cannot read part of logind's configuration, so it cannot tell whether logind kills every process of a login session at logout (KillUserProcesses=)".into(),
+            "doctor cannot read part of logind's configuration, so it cannot tell whether logind kills every process of a login session at logout (KillUserProcesses=)",
             unread,
-            "make the files readable (or remove what is not a file), then run doctor again".into(),
+            "make the files readable (or remove what is not a file), then run doctor again",
         ));
     }
     match setting {
         Some((true, evidence)) if !excluded => found.push(Finding::new(
-            "kill-user-processes",
+            FindingId::KillUserProcesses,
             Severity::Warning,
-            "logind kills every process of a login session at logout (KillUserProcesses=yes): a session launched from a terminal or SSH login, rather than by sessctl, dies with it".into(),
+            "logind kills every process of a login session at logout (KillUserProcesses=yes): a session launched from a terminal or SSH login, rather than by sessctl, dies with it",
             vec![evidence],
             format!("set KillUserProcesses=no in that file, or add {user} to KillExcludeUsers=, then `systemctl restart systemd-logind`; and launch sessions only through sessctl"),
         )),
@@ -188,15 +188,14 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
         Ok(path) => binaries.push(path),
         Err(_) => {
             return Ok(vec![Finding::new(
-            "tmux-missing",
+            FindingId::TmuxMissing,
             Severity::Error,
-            "tmux is not installed (not found in PATH): sessctl cannot host or attach any session"
-                .into(),
+            "tmux is not installed (not found in PATH): sessctl cannot host or attach any session",
             vec![format!(
                 "PATH={}",
                 std::env::var("PATH").unwrap_or_default()
             )],
-            "apt-get install tmux (3.2 or newer)".into(),
+            "apt-get install tmux (3.2 or newer)",
         )])
         }
     }
@@ -210,11 +209,11 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
         let path = Path::new(&binary);
         if !path.exists() {
             found.push(Finding::new(
-                "tmux-missing",
+            FindingId::TmuxMissing,
                 Severity::Error,
                 format!("{binary} does not exist: the units that run it cannot start"),
                 vec![format!("{binary}: no such file")],
-                "reinstall tmux, then run `sessctl doctor` again for the enable command of each product".into(),
+                "reinstall tmux, then run `sessctl doctor` again for the enable command of each product",
             ));
             continue;
         }
@@ -222,11 +221,11 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
         if version.is_some_and(|v| v < TMUX_MIN) {
             let (major, minor) = version.unwrap_or_default();
             found.push(Finding::new(
-                "tmux-too-old",
+            FindingId::TmuxTooOld,
                 Severity::Error,
                 format!("{binary} is tmux {major}.{minor}; sessctl needs 3.2 or newer for a foreground server (tmux -D)"),
                 vec![format!("{binary} -V: tmux {major}.{minor}")],
-                "install tmux 3.2 or newer".into(),
+                "install tmux 3.2 or newer",
             ));
         }
     }
@@ -234,14 +233,16 @@ fn tmux(products: &[Product]) -> Result<Vec<Finding>> {
 }
 
 /// Whether the memory controller reaches the user manager, so Memory*= settings work.
+/// `SESSCTL_CGROUP_ROOT` names the cgroup2 mount instead of `/sys/fs/cgroup` (or its
+/// `unified` on a hybrid host), for tests and containers.
 pub fn memory(systemd: &Systemd, units: &[String], views: &[UnitCheck]) -> Result<Vec<Finding>> {
     let cgroup = systemd.manager_cgroup()?;
-    let base = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "/sys/fs/cgroup"
-    } else {
-        "/sys/fs/cgroup/unified"
+    let base = match std::env::var_os("SESSCTL_CGROUP_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => "/sys/fs/cgroup".into(),
+        None => "/sys/fs/cgroup/unified".into(),
     };
-    let file = format!("{base}{cgroup}/cgroup.controllers");
+    let file = format!("{}{cgroup}/cgroup.controllers", base.display());
     let Ok(controllers) = std::fs::read_to_string(&file) else {
         return Ok(Vec::new());
     };
@@ -264,10 +265,10 @@ pub fn memory(systemd: &Systemd, units: &[String], views: &[UnitCheck]) -> Resul
             .map(|u| format!("{u} sets MemoryHigh= or MemoryMax=")),
     );
     Ok(vec![Finding::new(
-        "memory-not-delegated",
+            FindingId::MemoryNotDelegated,
         severity,
-        "the memory controller is not delegated to the user manager: MemoryHigh= and MemoryMax= in user units do nothing".into(),
+        "the memory controller is not delegated to the user manager: MemoryHigh= and MemoryMax= in user units do nothing",
         evidence,
-        "as root: `systemctl edit user@.service`, add `[Service]` and `Delegate=cpu cpuset io memory pids`, then log in again".into(),
+        "as root: `systemctl edit user@.service`, add `[Service]` and `Delegate=cpu cpuset io memory pids`, then log in again",
     )])
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{locate, Finding, Severity};
+use super::{locate, Finding, FindingId, Severity};
 use crate::agent::Agent;
 use crate::paths::Paths;
 use crate::product::Product;
@@ -83,6 +83,11 @@ struct Launcher<'a> {
 }
 
 impl Launcher<'_> {
+    /// `finding`, about this unit.
+    fn of_unit(&self, finding: Finding) -> Finding {
+        finding.on(None, Some(&self.config.id))
+    }
+
     /// Where in the unit's files a line came from, when it came from a command line.
     fn place(&self, line: &Line, token: &str) -> String {
         if line.program.is_some() {
@@ -140,14 +145,13 @@ impl Launcher<'_> {
             return None;
         }
         let at = self.find(detached_session)?;
-        Some(Finding::new(
-            "launcher-forks-session",
+        Some(self.of_unit(Finding::new(
+            FindingId::LauncherForksSession,
             Severity::Error,
             format!("{unit} (Type={kind}) forks a detached session itself: the session lives in {unit}'s cgroup and dies when {unit} stops or restarts"),
             vec![at, self.setting("Type", kind)],
             format!("{RESUME_INSTEAD}; edit {}", self.where_()),
-        )
-        .on(None, &self.config.id))
+        )))
     }
 
     fn remain_after_exit(&self) -> Option<Finding> {
@@ -156,14 +160,13 @@ impl Launcher<'_> {
         }
         let at = self.launches()?;
         let unit = &self.config.id;
-        Some(Finding::new(
-            "launcher-remain-after-exit",
+        Some(self.of_unit(Finding::new(
+            FindingId::LauncherRemainAfterExit,
             Severity::Error,
             format!("{unit} is Type=oneshot with RemainAfterExit=yes: it reports active with no main process, so nothing notices when its session dies, and a stop kills it"),
             vec![at, self.setting("Type", "oneshot"), self.setting("RemainAfterExit", "yes")],
             format!("{RESUME_INSTEAD}; edit {}", self.where_()),
-        )
-        .on(None, &self.config.id))
+        )))
     }
 
     fn kill_mode(&self) -> Option<Finding> {
@@ -172,40 +175,37 @@ impl Launcher<'_> {
             return None;
         }
         let at = self.launches()?;
-        Some(Finding::new(
-            "launcher-killmode",
+        Some(self.of_unit(Finding::new(
+            FindingId::LauncherKillmode,
             Severity::Error,
             format!("{unit} launches a session with KillMode={mode}: its processes escape systemd, survive a stop as orphans, and a start then fights them for the socket"),
             vec![at, self.setting("KillMode", mode)],
             format!("set KillMode=control-group in {}, then `systemctl --user daemon-reload`; better: {RESUME_INSTEAD}", self.where_()),
-        )
-        .on(None, &self.config.id))
+        )))
     }
 
     fn default_socket(&self) -> Option<Finding> {
         let at = self.find(default_socket)?;
         let unit = &self.config.id;
-        Some(Finding::new(
-            "launcher-default-socket",
+        Some(self.of_unit(Finding::new(
+            FindingId::LauncherDefaultSocket,
             Severity::Warning,
             format!("{unit} runs tmux on the shared default socket: every launcher and attach lands on one server, and one stop or kill-server takes all its sessions"),
             vec![at],
             format!("give tmux a socket of its own (`-S PATH`) in {}; better: {RESUME_INSTEAD}", self.where_()),
-        )
-        .on(None, &self.config.id))
+        )))
     }
 
     fn restarts_session(&self) -> Option<Finding> {
         let at = self.find(restarts_session)?;
         let unit = &self.config.id;
-        Some(Finding::new(
-            "launcher-restarts-session",
+        Some(self.of_unit(Finding::new(
+            FindingId::LauncherRestartsSession,
             Severity::Error,
             format!("{unit} restarts a session unit: a restart stops the live agent and starts a new one, so this \"resume\" kills the session it resumes"),
             vec![at],
             format!("replace the restart with `sessctl resume PRODUCT --no-attach --json` in {}", self.where_()),
-        )
-        .on(None, &self.config.id))
+        )))
     }
 }
 

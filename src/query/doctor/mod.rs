@@ -15,15 +15,135 @@ use crate::error::{code_of, USAGE};
 use crate::lifecycle::intent;
 use crate::paths::Paths;
 use crate::product::{self, Product};
+use crate::state::Intent;
 use crate::unit;
 
 pub use crate::error::Severity;
 
+/// What a finding is about: one per check, closed so that a typo or a duplicate does not
+/// compile. Its spelling ([`FindingId::as_str`]) is the stable `id` of `doctor --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingId {
+    /// `XDG_RUNTIME_DIR` is unset: neither the user bus nor the sockets can be found.
+    RuntimeDirUnset,
+    /// The user manager cannot be reached over the user bus.
+    BusUnreachable,
+    /// Linger is off: the user manager stops at logout and does not start at boot.
+    LingerOff,
+    /// Part of logind's configuration cannot be read, so `KillUserProcesses=` is unknown.
+    LogindConfUnreadable,
+    /// logind kills every process of a login session at logout.
+    KillUserProcesses,
+    /// A tmux that a unit runs, or tmux on `PATH`, is not there.
+    TmuxMissing,
+    /// A tmux older than 3.2, which cannot run its server in the foreground.
+    TmuxTooOld,
+    /// The memory controller is not delegated, so `Memory*=` settings do nothing.
+    MemoryNotDelegated,
+    /// A product's config cannot be parsed, so its unit cannot be checked.
+    ProductConfigBroken,
+    /// A file a killed sessctl left half-written.
+    TempFileLeft,
+    /// A change (enable, start, stop, ...) a killed sessctl left midway.
+    ChangeInterrupted,
+    /// A disable a killed sessctl left midway.
+    ChangeInterruptedDisable,
+    /// What a product's start needs (its directory, its agent) is gone.
+    StartNeedsMissing,
+    /// A product's unit file is gone.
+    UnitMissing,
+    /// A product's unit file differs from what sessctl renders.
+    UnitDrift,
+    /// Drop-ins override a product's unit.
+    UnitDropin,
+    /// A product's unit is not enabled, so it does not start at login or boot.
+    UnitNotEnabled,
+    /// A product's unit changed on disk since systemd read it.
+    UnitNeedsReload,
+    /// A product's unit hit its start limit.
+    UnitStartLimit,
+    /// A product's unit failed.
+    UnitFailed,
+    /// The agent's own retention will delete the pinned conversation.
+    Retention,
+    /// A product's unit changed under its live session, which needs a restart to see it.
+    RestartPending,
+    /// Another unit forks a detached session into its own cgroup.
+    LauncherForksSession,
+    /// Another unit is a oneshot with `RemainAfterExit=yes` that launches a session.
+    LauncherRemainAfterExit,
+    /// Another unit launches a session with `KillMode=none` or `process`.
+    LauncherKillmode,
+    /// Another unit runs tmux on the shared default socket.
+    LauncherDefaultSocket,
+    /// Another unit restarts a session unit, killing what it means to resume.
+    LauncherRestartsSession,
+    /// A process of a product's session runs outside its unit.
+    ProcessOutsideUnit,
+    /// An agent's shared server, which serves every session of its home, runs in one
+    /// product's unit or outside every unit.
+    AgentSharedServer,
+    /// An agent runs in a tmux server on the shared default socket.
+    DefaultSocketAgent,
+}
+
+impl FindingId {
+    /// The id as `doctor` prints it, in kebab case: `launcher-forks-session`.
+    pub fn as_str(self) -> &'static str {
+        use FindingId::*;
+        match self {
+            RuntimeDirUnset => "runtime-dir-unset",
+            BusUnreachable => "bus-unreachable",
+            LingerOff => "linger-off",
+            LogindConfUnreadable => "logind-conf-unreadable",
+            KillUserProcesses => "kill-user-processes",
+            TmuxMissing => "tmux-missing",
+            TmuxTooOld => "tmux-too-old",
+            MemoryNotDelegated => "memory-not-delegated",
+            ProductConfigBroken => "product-config-broken",
+            TempFileLeft => "temp-file-left",
+            ChangeInterrupted => "change-interrupted",
+            ChangeInterruptedDisable => "change-interrupted-disable",
+            StartNeedsMissing => "start-needs-missing",
+            UnitMissing => "unit-missing",
+            UnitDrift => "unit-drift",
+            UnitDropin => "unit-dropin",
+            UnitNotEnabled => "unit-not-enabled",
+            UnitNeedsReload => "unit-needs-reload",
+            UnitStartLimit => "unit-start-limit",
+            UnitFailed => "unit-failed",
+            Retention => "retention",
+            RestartPending => "restart-pending",
+            LauncherForksSession => "launcher-forks-session",
+            LauncherRemainAfterExit => "launcher-remain-after-exit",
+            LauncherKillmode => "launcher-killmode",
+            LauncherDefaultSocket => "launcher-default-socket",
+            LauncherRestartsSession => "launcher-restarts-session",
+            ProcessOutsideUnit => "process-outside-unit",
+            AgentSharedServer => "agent-shared-server",
+            DefaultSocketAgent => "default-socket-agent",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FindingId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One problem: what it is, the evidence, and the exact fix. Its JSON form is documented.
+/// Every finding is made by [`Finding::new`], then [`Finding::on`] when it concerns a product
+/// or a unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// Stable identifier, e.g. `launcher-forks-session`.
-    pub id: &'static str,
+    pub id: FindingId,
     pub severity: Severity,
     /// The sessctl product it concerns, if any.
     pub product: Option<String>,
@@ -40,27 +160,27 @@ pub struct Finding {
 impl Finding {
     /// A finding about the machine; [`Finding::on`] names the product or unit it concerns.
     pub fn new(
-        id: &'static str,
+        id: FindingId,
         severity: Severity,
-        summary: String,
+        summary: impl Into<String>,
         evidence: Vec<String>,
-        fix: String,
+        fix: impl Into<String>,
     ) -> Finding {
         Finding {
             id,
             severity,
             product: None,
             unit: None,
-            summary,
+            summary: summary.into(),
             evidence,
-            fix,
+            fix: fix.into(),
         }
     }
 
-    /// The finding, about `product` (if any) and `unit`.
-    pub fn on(mut self, product: Option<&str>, unit: &str) -> Finding {
+    /// The finding, about `product` and `unit`, each when known.
+    pub fn on(mut self, product: Option<&str>, unit: Option<&str>) -> Finding {
         self.product = product.map(str::to_string);
-        self.unit = Some(unit.to_string());
+        self.unit = unit.map(str::to_string);
         self
     }
 }
@@ -92,12 +212,14 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
     };
     let (products, mut findings) = load(paths, &names)?;
     findings.extend(abandoned_writes(paths, product)?);
-    let interrupted = interrupted(paths, product)?;
+    let changes: Vec<(String, Intent)> = (intent::interrupted(paths)?.into_iter())
+        .filter(|(name, _)| product.is_none_or(|only| only == name))
+        .collect();
     // A product being disabled is checked as the disable leaves it, not as a unit to keep:
     // "not enabled" with `sessctl enable` as the fix would undo what the user asked for.
-    let removing: Vec<&str> = (interrupted.iter())
-        .filter(|f| f.id == "change-interrupted-disable")
-        .filter_map(|f| f.product.as_deref())
+    let removing: Vec<&str> = (changes.iter())
+        .filter(|(_, found)| found.action.removes())
+        .map(|(name, _)| name.as_str())
         .collect();
     findings.extend(environment::check(&products)?);
     // Without the manager, what is left to check is the environment that keeps it away.
@@ -114,8 +236,12 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
         findings.extend(launchers::check(&systemd, paths)?);
         findings.extend(processes::check(&systemd, paths, &products)?);
     }
-    findings.extend(interrupted);
-    findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.id.cmp(b.id)));
+    findings.extend(
+        changes
+            .iter()
+            .map(|(name, found)| interrupted(paths, name, found)),
+    );
+    findings.sort_by(|a, b| (a.severity.cmp(&b.severity)).then(a.id.as_str().cmp(b.id.as_str())));
     let healthy = findings.iter().all(|f| f.severity == Severity::Note);
     Ok(Report { healthy, findings })
 }
@@ -127,39 +253,33 @@ fn abandoned_writes(paths: &Paths, only: Option<&str>) -> Result<Vec<Finding>> {
         .abandoned_writes()?
         .into_iter()
         .filter(|(product, _)| only.is_none_or(|only| only == product))
-        .map(|(product, file)| Finding {
-            id: "temp-file-left",
-            severity: Severity::Note,
-            summary: format!(
-                "a write of {product}'s files was interrupted and left its temporary file"
-            ),
-            product: Some(product),
-            unit: None,
-            evidence: vec![file.display().to_string()],
-            fix: "sessctl gc".to_string(),
+        .map(|(product, file)| {
+            Finding::new(
+                FindingId::TempFileLeft,
+                Severity::Note,
+                format!("a write of {product}'s files was interrupted and left its temporary file"),
+                vec![file.display().to_string()],
+                "sessctl gc",
+            )
+            .on(Some(&product), None)
         })
         .collect())
 }
 
-/// A finding for each change a killed sessctl left midway (of `only`'s product, when given).
-fn interrupted(paths: &Paths, only: Option<&str>) -> Result<Vec<Finding>> {
-    Ok(intent::interrupted(paths)?
-        .into_iter()
-        .filter(|(product, _)| only.is_none_or(|only| only == product))
-        .map(|(product, found)| Finding {
-            id: if found.action.removes() {
-                "change-interrupted-disable"
-            } else {
-                "change-interrupted"
-            },
-            severity: Severity::Warning,
-            summary: intent::describe(&product, &found, false),
-            evidence: vec![paths.intent_file(&product).display().to_string()],
-            fix: found.action.command(&product),
-            product: Some(product),
-            unit: None,
-        })
-        .collect())
+/// The finding for a change a killed sessctl left midway in `product`.
+fn interrupted(paths: &Paths, product: &str, found: &Intent) -> Finding {
+    let id = match found.action.removes() {
+        true => FindingId::ChangeInterruptedDisable,
+        false => FindingId::ChangeInterrupted,
+    };
+    Finding::new(
+        id,
+        Severity::Warning,
+        intent::describe(product, found, false),
+        vec![paths.intent_file(product).display().to_string()],
+        found.action.command(product),
+    )
+    .on(Some(product), None)
 }
 
 /// The products to check, and a finding for each config that cannot be parsed: one bad file
@@ -169,20 +289,19 @@ fn load(paths: &Paths, names: &[String]) -> Result<(Vec<Product>, Vec<Finding>)>
     for name in names {
         match Product::load(paths, name) {
             Ok(product) => products.push(product),
-            Err(err) if code_of(&err) != USAGE => findings.push(Finding {
-                id: "product-config-broken",
-                severity: Severity::Error,
-                product: Some(name.clone()),
-                unit: None,
-                summary: format!(
-                    "{name}'s config cannot be used, so its unit cannot be checked or rewritten"
-                ),
-                evidence: vec![format!("{err:#}")],
-                fix: format!(
-                    "fix {}, or remove the product with `sessctl disable {name} --purge`",
-                    paths.product_file(name).display()
-                ),
-            }),
+            Err(err) if code_of(&err) != USAGE => findings.push(
+                Finding::new(
+                    FindingId::ProductConfigBroken,
+                    Severity::Error,
+                    format!("{name}'s config cannot be used, so its unit cannot be checked or rewritten"),
+                    vec![format!("{err:#}")],
+                    format!(
+                        "fix {}, or remove the product with `sessctl disable {name} --purge`",
+                        paths.product_file(name).display()
+                    ),
+                )
+                .on(Some(name), None),
+            ),
             Err(err) => return Err(err),
         }
     }

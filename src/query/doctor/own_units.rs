@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::{Finding, Severity};
+use super::{Finding, FindingId, Severity};
 use crate::agent::AgentEnv;
 use crate::lifecycle::unit_file;
 use crate::paths::Paths;
@@ -48,18 +48,22 @@ struct Own<'a> {
 }
 
 impl Own<'_> {
+    /// `finding`, about this product and its unit.
+    fn of_unit(&self, finding: Finding) -> Finding {
+        finding.on(Some(&self.product.name), Some(&self.unit))
+    }
+
     /// What a start needs that is gone: the next start fails, and systemd says not why.
     fn missing(&self) -> Option<Finding> {
         let missing = self.product.missing();
         (!missing.is_empty()).then(|| {
-            Finding::new(
-                "start-needs-missing",
+            self.of_unit(Finding::new(
+                FindingId::StartNeedsMissing,
                 Severity::Error,
                 format!("{} cannot start: {}", self.unit, missing.join("; ")),
                 missing.clone(),
                 format!("put it back, or {}", self.product.enable_command()),
-            )
-            .on(Some(&self.product.name), &self.unit)
+            ))
         })
     }
 
@@ -69,26 +73,22 @@ impl Own<'_> {
         let file = self.paths.unit_file(&product.name);
         let rendered = unit_file::render(self.paths, product)?;
         Ok(match store::read_optional(&file)? {
-            None => Some(
-                Finding::new(
-                    "unit-missing",
-                    Severity::Error,
-                    format!("{unit} has no unit file: the session cannot start"),
-                    vec![format!("{} does not exist", file.display())],
-                    product.enable_command(),
-                )
-                .on(Some(&self.product.name), &self.unit),
-            ),
+            None => Some(self.of_unit(Finding::new(
+                FindingId::UnitMissing,
+                Severity::Error,
+                format!("{unit} has no unit file: the session cannot start"),
+                vec![format!("{} does not exist", file.display())],
+                product.enable_command(),
+            ))),
             Some(disk) if disk != rendered => {
                 let (n, on_disk, fresh) = first_difference(&disk, &rendered);
-                Some(Finding::new(
-                    "unit-drift",
+                Some(self.of_unit(Finding::new(
+                FindingId::UnitDrift,
                     Severity::Warning,
                     format!("{unit} on disk differs from what sessctl renders: an edit may have changed how the session is launched or killed"),
                     vec![format!("{}:{n}: on disk {on_disk:?}, rendered {fresh:?}", file.display())],
                     product.enable_command(),
-                )
-        .on(Some(&self.product.name), &self.unit))
+                )))
             }
             Some(_) => None,
         })
@@ -105,14 +105,13 @@ impl Own<'_> {
             .map(|p| crate::product::shell_quote(p))
             .collect();
         Some(
-            Finding::new(
-                "unit-dropin",
+            self.of_unit(Finding::new(
+                FindingId::UnitDropin,
                 Severity::Warning,
                 format!("drop-ins override {unit}: they can change its KillMode, Type or ExecStart behind sessctl's back"),
                 drop_ins.iter().map(|p| format!("{p}: drop-in")).collect(),
                 format!("rm {} && systemctl --user daemon-reload", quoted.join(" ")),
-            )
-            .on(Some(&self.product.name), &self.unit),
+            )),
         )
     }
 
@@ -121,26 +120,22 @@ impl Own<'_> {
         let (unit, state) = (&self.unit, self.view);
         let mut found = Vec::new();
         if self.paths.unit_file(&self.product.name).exists() && state.unit_file_state != "enabled" {
-            found.push(
-                Finding::new(
-                    "unit-not-enabled",
-                    Severity::Warning,
-                    format!("{unit} is not enabled: the session does not start at login or boot"),
-                    vec![format!("UnitFileState={}", state.unit_file_state)],
-                    self.product.enable_command(),
-                )
-                .on(Some(&self.product.name), &self.unit),
-            );
+            found.push(self.of_unit(Finding::new(
+                FindingId::UnitNotEnabled,
+                Severity::Warning,
+                format!("{unit} is not enabled: the session does not start at login or boot"),
+                vec![format!("UnitFileState={}", state.unit_file_state)],
+                self.product.enable_command(),
+            )));
         }
         if state.need_daemon_reload {
-            found.push(Finding::new(
-                "unit-needs-reload",
+            found.push(self.of_unit(Finding::new(
+                FindingId::UnitNeedsReload,
                 Severity::Warning,
                 format!("{unit} changed on disk since systemd read it: the next start uses a definition nobody reviewed"),
                 vec!["NeedDaemonReload=yes".into()],
-                "systemctl --user daemon-reload".into(),
-            )
-        .on(Some(&self.product.name), &self.unit));
+                "systemctl --user daemon-reload",
+            )));
         }
         found
     }
@@ -157,23 +152,21 @@ impl Own<'_> {
             view.result, view.exec_main_status, view.n_restarts
         )];
         Some(if view.result == "start-limit-hit" {
-            Finding::new(
-                "unit-start-limit",
+            self.of_unit(Finding::new(
+                FindingId::UnitStartLimit,
                 Severity::Error,
                 format!("{unit} hit its start limit: systemd refuses to start it again until its failed state is cleared, which `sessctl start` does (`sessctl log {name}` shows why it kept dying)"),
                 evidence,
                 format!("sessctl start {name}"),
-            )
-        .on(Some(&self.product.name), &self.unit)
+            ))
         } else {
-            Finding::new(
-                "unit-failed",
+            self.of_unit(Finding::new(
+                FindingId::UnitFailed,
                 Severity::Error,
                 format!("{unit} failed ({}): there is no session; `sessctl log {name}` and the journal tell why", view.sub_state),
                 evidence,
                 format!("sessctl start {name}"),
-            )
-        .on(Some(&self.product.name), &self.unit)
+            ))
         })
     }
 
@@ -185,8 +178,8 @@ impl Own<'_> {
         }
         let env = AgentEnv::of(&self.product.env, Some(self.manager_env));
         Ok(profile.retention_risk(&env)?.map(|risk| {
-            Finding::new(
-                "retention",
+            self.of_unit(Finding::new(
+                FindingId::Retention,
                 Severity::Warning,
                 format!(
                     "{}'s pinned conversation will be deleted by {}'s retention",
@@ -194,8 +187,7 @@ impl Own<'_> {
                 ),
                 vec![format!("{}: {}", risk.settings.display(), risk.setting)],
                 risk.fix,
-            )
-            .on(Some(&self.product.name), &self.unit)
+            ))
         }))
     }
 
@@ -207,14 +199,13 @@ impl Own<'_> {
         {
             return Ok(None);
         }
-        Ok(Some(Finding::new(
-            "restart-pending",
+        Ok(Some(self.of_unit(Finding::new(
+                FindingId::RestartPending,
             Severity::Warning,
             format!("{unit} was changed under its live session: the new settings apply only after a restart, which ends the session; restart when the agent can be interrupted"),
             vec![format!("InvocationID={} predates the unit file", view.invocation_id)],
             format!("sessctl restart {name}"),
-        )
-        .on(Some(&self.product.name), &self.unit)))
+        ))))
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{Finding, Severity};
+use super::{Finding, FindingId, Severity};
 use crate::agent::{Agent, AgentEnv};
 use crate::paths::Paths;
 use crate::procfs::{self, Process};
@@ -107,23 +107,24 @@ fn outside(
         Some(unit) => format!("it dies when {unit} stops"),
         None => "it dies with the terminal or login that started it".to_string(),
     };
-    Ok(Some(Finding {
-        id: "process-outside-unit",
-        severity: Severity::Error,
-        product: Some(product.name.clone()),
-        unit: actual.clone(),
-        summary: format!(
-            "{}'s {what} (PID {}) runs in {}, not in {expected}: {dies}",
-            product.name,
-            process.pid,
-            actual.as_deref().unwrap_or("no unit of the user manager")
-        ),
-        evidence: vec![evidence(process, actual.as_deref(), &cgroup)],
-        fix: format!(
-            "kill {} and start the session where systemd keeps it: `sessctl resume {}`; then fix what launched it (an attach without -N, a dashboard: see doctor's launcher findings)",
-            process.pid, product.name
-        ),
-    }))
+    Ok(Some(
+        Finding::new(
+            FindingId::ProcessOutsideUnit,
+            Severity::Error,
+            format!(
+                "{}'s {what} (PID {}) runs in {}, not in {expected}: {dies}",
+                product.name,
+                process.pid,
+                actual.as_deref().unwrap_or("no unit of the user manager")
+            ),
+            vec![evidence(process, actual.as_deref(), &cgroup)],
+            format!(
+                "kill {} and start the session where systemd keeps it: `sessctl resume {}`; then fix what launched it (an attach without -N, a dashboard: see doctor's launcher findings)",
+                process.pid, product.name
+            ),
+        )
+        .on(Some(&product.name), actual.as_deref()),
+    ))
 }
 
 /// A finding for `agent`'s server that serves every conversation of its home (`serving`
@@ -170,8 +171,9 @@ fn shared_server(
             restart(),
         ),
     };
-    let mut finding = Finding::new(
-        "agent-shared-server",
+    Ok(Some(
+        Finding::new(
+        FindingId::AgentSharedServer,
         Severity::Error,
         format!(
             "{agent}'s shared server (PID {}), which runs the conversations of every {agent} session of its home, lives in {place}: {dies}",
@@ -179,10 +181,9 @@ fn shared_server(
         ),
         vec![evidence(server, actual.as_deref(), &cgroup)],
         fix,
-    );
-    finding.product = host.map(|p| p.name.clone());
-    finding.unit = actual;
-    Ok(Some(finding))
+    )
+        .on(host.map(|p| p.name.as_str()), actual.as_deref()),
+    ))
 }
 
 fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) -> Result<Finding> {
@@ -195,24 +196,23 @@ fn default_socket_agent(systemd: &Systemd, agent: &Process, server: &Process) ->
         .cwd
         .as_deref()
         .map_or("DIR".to_string(), |d| d.display().to_string());
-    Ok(Finding {
-        id: "default-socket-agent",
-        severity: Severity::Error,
-        product: None,
-        unit: actual.clone(),
-        summary: format!(
+    Ok(Finding::new(
+        FindingId::DefaultSocketAgent,
+        Severity::Error,
+        format!(
             "an agent ({}, PID {}) runs in a tmux server on the shared default socket (PID {}): {dies}, and any kill-server ends it",
             agent_name(agent, &Agent::programs().collect::<Vec<_>>()).unwrap_or(&agent.comm),
             agent.pid,
             server.pid
         ),
-        evidence: vec![evidence(server, actual.as_deref(), &cgroup), evidence(agent, None, &procfs::cgroup(agent.pid))],
-        fix: format!(
+        vec![evidence(server, actual.as_deref(), &cgroup), evidence(agent, None, &procfs::cgroup(agent.pid))],
+        format!(
             "move it under sessctl: `sessctl enable PRODUCT --dir {} -- {}`, then quit this one",
             crate::product::shell_quote(&dir),
             agent.argv.iter().map(|a| crate::product::shell_quote(a)).collect::<Vec<_>>().join(" ")
         ),
-    })
+    )
+    .on(None, actual.as_deref()))
 }
 
 /// The unit `pid` lives in, if the user manager knows it, and its cgroup. A failure to ask

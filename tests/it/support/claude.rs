@@ -6,13 +6,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::client::CLAUDE;
 use super::fake_api::{FakeApi, Request};
-use super::{manager, tmux, Env};
+use super::pane::{Keyboard, Pane};
+use super::{manager, Env};
 
 /// Any key of the right shape: the fake API accepts every key.
 const API_KEY: &str = "sk-ant-api03-sessctl-test-key-0000000000000000000000000000000000";
@@ -145,40 +145,14 @@ impl Claude {
             .run();
     }
 
-    pub fn socket(&self) -> PathBuf {
-        self.env.socket("web")
-    }
-
-    /// What the session's pane shows now.
-    pub fn screen(&self) -> String {
-        tmux(&self.socket(), &["capture-pane", "-p", "-t", "main"]).unwrap_or_default()
-    }
-
-    /// Polls `probe` like [`wait_for`], and on a time-out fails with the screen and the API's
-    /// log, which say why.
-    #[track_caller]
-    pub fn wait<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-        match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
-            Ok(Some(value)) => value,
-            _ => panic!(
-                "timed out waiting for {what}\n--- screen\n{}\n--- requests\n{:#?}",
-                self.screen(),
-                self.api
-                    .requests()
-                    .iter()
-                    .map(|r| (&r.method, &r.path, r.status))
-                    .collect::<Vec<_>>()
-            ),
-        }
-    }
-
-    /// Waits until the client shows its prompt box: it is ready for input.
-    #[track_caller]
-    pub fn wait_ready(&self) {
-        self.wait("Claude Code's input prompt", || {
-            let screen = self.screen();
-            (screen.contains('❯') && screen.contains("───")).then_some(())
-        });
+    /// The product's pane, driven as Claude Code takes keys.
+    pub fn pane(&self) -> Pane<'_> {
+        Pane::new(
+            self.env.socket("web"),
+            "web",
+            &self.api,
+            Box::new(ClaudeKeys),
+        )
     }
 
     /// Types `text` and Enter into the session, and waits until the client has finished the
@@ -194,10 +168,11 @@ impl Claude {
         let before = ends(&self.transcripts());
         let request = self.send(text);
         let prompt = format!("\"content\":\"{text}\"");
-        self.wait(&format!("the end of the turn after {text:?}"), || {
-            let all = self.transcripts();
-            (ends(&all) > before && all.iter().any(|t| t.contains(&prompt))).then_some(())
-        });
+        self.pane()
+            .wait(&format!("the end of the turn after {text:?}"), || {
+                let all = self.transcripts();
+                (ends(&all) > before && all.iter().any(|t| t.contains(&prompt))).then_some(())
+            });
         request
     }
 
@@ -218,24 +193,15 @@ impl Claude {
     /// conversation request it caused (a turn that runs a long tool never ends by itself).
     #[track_caller]
     pub fn send(&self, text: &str) -> Request {
-        let before = self.api.conversation().len();
-        self.type_line(text);
-        self.wait(&format!("a conversation request after {text:?}"), || {
-            self.api.conversation().into_iter().nth(before)
-        })
+        self.pane().send(text)
     }
+}
 
-    /// Types `text` and Enter into the client once it shows its prompt.
-    #[track_caller]
-    pub fn type_line(&self, text: &str) {
-        self.wait_ready();
-        tmux(&self.socket(), &["send-keys", "-t", "main", "-l", text]).expect("typing");
-        // Enter only once the text is on screen: sent with it, the client may take the key as
-        // part of a paste.
-        let shown: String = text.chars().take(24).collect();
-        self.wait("the typed prompt on screen", || {
-            self.screen().contains(&shown).then_some(())
-        });
-        tmux(&self.socket(), &["send-keys", "-t", "main", "Enter"]).expect("Enter");
+/// Claude Code at the keyboard: ready once it shows its prompt box.
+struct ClaudeKeys;
+
+impl Keyboard for ClaudeKeys {
+    fn ready(&self, screen: &str) -> bool {
+        screen.contains('❯') && screen.contains("───")
     }
 }

@@ -1,8 +1,8 @@
 //! The real agent clients the tests run, each installed by `./test` from npm at the versions
 //! pinned in `tests/<client>.version` (one per line, oldest first), into
 //! `$XDG_CACHE_HOME/sessctl-test/<client>/<version>/`. `SESSCTL_TEST_<CLIENT>` names another
-//! binary instead. Under `CI` a client that is missing fails the test; elsewhere the test is
-//! skipped with the reason printed.
+//! binary instead. A client that is missing skips the test ([`super::skip`]), or fails it under
+//! `CI`.
 
 use std::path::PathBuf;
 
@@ -88,18 +88,13 @@ impl Client {
         }
     }
 
-    /// [`Client::binary`], or `None` with the reason printed outside CI; under `CI` a missing
-    /// client fails the test.
+    /// [`Client::binary`], or `None` when it is missing: the test is then skipped (see
+    /// [`super::skip`]).
+    #[track_caller]
     pub fn require(self, version: &str) -> Option<PathBuf> {
         match self.binary(version) {
             Ok(binary) => Some(binary),
-            Err(why) if std::env::var_os("CI").is_some() => {
-                panic!("CI is set and the real {} is missing: {why}", self.name)
-            }
-            Err(why) => {
-                eprintln!("SKIPPED: no real {}: {why}", self.name);
-                None
-            }
+            Err(why) => super::skip(format_args!("no real {}: {why}", self.name)),
         }
     }
 }

@@ -6,14 +6,14 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::client::CODEX;
 use super::fake_api::{FakeApi, Request};
 use super::fake_openai::OPENAI;
-use super::{manager, tmux, Env};
+use super::pane::{Keyboard, Pane};
+use super::{manager, Env};
 
 /// A model Codex has no metadata for: it warns, and works. A model it knows may be one it
 /// offers to migrate from, with a dialog at start that eats the keys typed then.
@@ -128,12 +128,37 @@ impl Codex {
             .run();
     }
 
-    /// The product's own session: its screen and keys.
+    /// `product`'s pane, driven as Codex takes keys.
     pub fn pane<'a>(&'a self, product: &'a str) -> Pane<'a> {
-        Pane {
-            codex: self,
+        Pane::new(
+            self.env.socket(product),
             product,
-        }
+            &self.api,
+            Box::new(CodexKeys),
+        )
+    }
+
+    /// Types `text` and Enter into `product`, and waits until the client has finished the turn
+    /// and written it.
+    #[track_caller]
+    pub fn prompt(&self, product: &str, text: &str) -> Request {
+        let before = self.turns_ended();
+        let request = self.pane(product).send(text);
+        self.wait_turn(product, text, before);
+        request
+    }
+
+    /// Waits until the turn of prompt `text` in `product` has ended, `before` being
+    /// [`Codex::turns_ended`] when it was sent: a rollout holds the prompt, and one more
+    /// turn's end (`task_complete`).
+    #[track_caller]
+    pub fn wait_turn(&self, product: &str, text: &str, before: usize) {
+        let prompt = format!("\"text\":\"{text}\"");
+        self.pane(product)
+            .wait(&format!("the end of the turn after {text:?}"), || {
+                let ended = self.turns_ended() > before;
+                (ended && self.rollouts().iter().any(|t| t.contains(&prompt))).then_some(())
+            });
     }
 
     /// How many turns the rollouts under the shared `CODEX_HOME` have ended.
@@ -179,104 +204,19 @@ impl Codex {
     }
 }
 
-/// One product's session running the client.
-pub struct Pane<'a> {
-    codex: &'a Codex,
-    product: &'a str,
-}
+/// Codex at the keyboard. Ready once it has started its session: the footer names the
+/// model. Before that the composer is already drawn, and an Enter typed then can be lost. The
+/// request a line caused is the one that carries it.
+struct CodexKeys;
 
-impl Pane<'_> {
-    pub fn socket(&self) -> PathBuf {
-        self.codex.env.socket(self.product)
+impl Keyboard for CodexKeys {
+    fn ready(&self, screen: &str) -> bool {
+        screen.contains("? for shortcuts")
+            && screen.contains(&format!("{MODEL} "))
+            && !screen.contains("Waiting for startup")
     }
 
-    /// What the session's pane shows now.
-    pub fn screen(&self) -> String {
-        tmux(&self.socket(), &["capture-pane", "-p", "-t", "main"]).unwrap_or_default()
-    }
-
-    /// Polls `probe` for at most a minute, and on a time-out fails with the screen and the
-    /// API's log, which say why.
-    #[track_caller]
-    pub fn wait<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-        match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
-            Ok(Some(value)) => value,
-            _ => panic!(
-                "timed out waiting for {what} in {}\n--- screen\n{}\n--- requests\n{:#?}",
-                self.product,
-                self.screen(),
-                self.codex
-                    .api
-                    .requests()
-                    .iter()
-                    .map(|r| (&r.method, &r.path, r.status))
-                    .collect::<Vec<_>>()
-            ),
-        }
-    }
-
-    /// Waits until the client has started its session: the footer names the model. Before
-    /// that the composer is already drawn, and an Enter typed then can be lost.
-    #[track_caller]
-    pub fn wait_ready(&self) {
-        self.wait("Codex's composer, started", || {
-            let screen = self.screen();
-            let ready = screen.contains("? for shortcuts")
-                && screen.contains(&format!("{MODEL} "))
-                && !screen.contains("Waiting for startup");
-            ready.then_some(())
-        });
-    }
-
-    /// Types `text` and Enter, and waits until the client has finished the turn and written
-    /// it.
-    #[track_caller]
-    pub fn prompt(&self, text: &str) -> Request {
-        let before = self.codex.turns_ended();
-        let request = self.send(text);
-        self.wait_turn(text, before);
-        request
-    }
-
-    /// Waits until the turn of prompt `text` has ended, `before` being
-    /// [`Codex::turns_ended`] when it was sent: a rollout holds the prompt, and one more
-    /// turn's end (`task_complete`).
-    #[track_caller]
-    pub fn wait_turn(&self, text: &str, before: usize) {
-        let prompt = format!("\"text\":\"{text}\"");
-        self.wait(&format!("the end of the turn after {text:?}"), || {
-            let ended = self.codex.turns_ended() > before;
-            (ended && self.codex.rollouts().iter().any(|t| t.contains(&prompt))).then_some(())
-        });
-    }
-
-    /// Types `text` and Enter, and waits until the API has received the conversation request
-    /// that carries it (a turn that runs a long tool does not end soon).
-    #[track_caller]
-    pub fn send(&self, text: &str) -> Request {
-        let before = self.codex.api.conversation().len();
-        self.type_line(text);
-        self.wait(&format!("a conversation request after {text:?}"), || {
-            self.codex
-                .api
-                .conversation()
-                .into_iter()
-                .skip(before)
-                .find(|r| r.text().contains(text))
-        })
-    }
-
-    /// Types `text` and Enter into the client once it is ready.
-    #[track_caller]
-    pub fn type_line(&self, text: &str) {
-        self.wait_ready();
-        tmux(&self.socket(), &["send-keys", "-t", "main", "-l", text]).expect("typing");
-        // Enter only once the text is on screen: sent with it, the client may take the key as
-        // part of a paste.
-        let shown: String = text.chars().take(24).collect();
-        self.wait("the typed prompt on screen", || {
-            self.screen().contains(&shown).then_some(())
-        });
-        tmux(&self.socket(), &["send-keys", "-t", "main", "Enter"]).expect("Enter");
+    fn caused(&self, request: &Request, text: &str) -> bool {
+        request.text().contains(text)
     }
 }

@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use regex::Regex;
 use serde_json::json;
@@ -15,7 +14,8 @@ use serde_json::json;
 use super::client::GEMINI;
 use super::fake_api::{FakeApi, Request};
 use super::fake_gemini::GEMINI_API;
-use super::{manager, tmux, Env};
+use super::pane::{Keyboard, Pane};
+use super::{manager, Env};
 
 /// Any key: the fake API accepts every key.
 const API_KEY: &str = "sessctl-test-gemini-key";
@@ -113,70 +113,28 @@ impl Gemini {
             .run();
     }
 
-    /// What `product`'s pane shows now.
-    pub fn screen(&self, product: &str) -> String {
-        tmux(
-            &self.env.socket(product),
-            &["capture-pane", "-p", "-t", "main"],
-        )
-        .unwrap_or_default()
-    }
-
-    /// Polls `probe` for at most a minute, and on a time-out fails with `product`'s screen and
-    /// the API's log, which say why.
-    #[track_caller]
-    pub fn wait<T>(&self, product: &str, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-        match sessctl::poll::until(Duration::from_secs(60), || Ok(probe())) {
-            Ok(Some(value)) => value,
-            _ => panic!(
-                "timed out waiting for {what}\n--- screen of {product}\n{}\n--- requests\n{:#?}",
-                self.screen(product),
-                self.api
-                    .requests()
-                    .iter()
-                    .map(|r| (&r.method, &r.path, r.status))
-                    .collect::<Vec<_>>()
-            ),
-        }
-    }
-
-    /// Waits until `product`'s client is ready for a prompt: it shows its input box and, once
-    /// the product has had a prompt, the last one in the conversation above.
-    ///
-    /// Started with `--resume`, Gemini CLI 0.61 shows its input box before it loads the
-    /// conversation, then hides it while it does (`isResuming` in `useSessionResume`): keys
-    /// that come meanwhile are lost, an Enter among them. It shows the old prompts only from
-    /// that load on, and the input box again only after it.
-    #[track_caller]
-    pub fn wait_ready(&self, product: &str) {
-        let last = self
-            .last_prompt
-            .borrow()
-            .get(product)
-            .map(|p| format!("> {p}"));
-        self.wait(product, "Gemini CLI's input box", || {
-            let screen = self.screen(product);
-            (screen.contains(READY) && last.as_ref().is_none_or(|l| screen.contains(l)))
-                .then_some(())
-        });
+    /// `product`'s pane, driven as Gemini CLI takes keys.
+    pub fn pane<'a>(&'a self, product: &'a str) -> Pane<'a> {
+        let keys = GeminiKeys {
+            gemini: self,
+            product,
+        };
+        Pane::new(self.env.socket(product), product, &self.api, Box::new(keys))
     }
 
     /// Types `text` and Enter, and waits until the client has written the turn's answer: one
     /// more answer of the fake in its session files, and the prompt there too.
     #[track_caller]
     pub fn prompt(&self, product: &str, text: &str) -> Request {
-        self.wait_ready(product);
+        let pane = self.pane(product);
+        pane.wait_ready();
         let before = self.answers();
-        let request = self.send(product, text);
+        let request = pane.send(text);
         let prompt = format!("{{\"text\":{}}}", json!(text));
-        self.wait(
-            product,
-            &format!("the end of the turn after {text:?}"),
-            || {
-                (self.answers() > before && self.sessions().iter().any(|s| s.contains(&prompt)))
-                    .then_some(())
-            },
-        );
+        pane.wait(&format!("the end of the turn after {text:?}"), || {
+            (self.answers() > before && self.sessions().iter().any(|s| s.contains(&prompt)))
+                .then_some(())
+        });
         request
     }
 
@@ -218,23 +176,28 @@ impl Gemini {
             })
             .collect()
     }
+}
 
-    /// Types `text` and Enter, and waits until the API has received the conversation request
-    /// it caused.
-    #[track_caller]
-    pub fn send(&self, product: &str, text: &str) -> Request {
-        let before = self.api.conversation().len();
-        self.type_line(product, text);
-        self.wait(
-            product,
-            &format!("a conversation request after {text:?}"),
-            || self.api.conversation().into_iter().nth(before),
-        )
+/// Gemini CLI at the keyboard of one product.
+struct GeminiKeys<'a> {
+    gemini: &'a Gemini,
+    product: &'a str,
+}
+
+impl Keyboard for GeminiKeys<'_> {
+    /// Ready when it shows its input box and, once the product has had a prompt, the last one
+    /// in the conversation above.
+    ///
+    /// Started with `--resume`, Gemini CLI 0.61 shows its input box before it loads the
+    /// conversation, then hides it while it does (`isResuming` in `useSessionResume`): keys
+    /// that come meanwhile are lost, an Enter among them. It shows the old prompts only from
+    /// that load on, and the input box again only after it.
+    fn ready(&self, screen: &str) -> bool {
+        let last = self.gemini.last_prompt.borrow();
+        let last = last.get(self.product).map(|p| format!("> {p}"));
+        screen.contains(READY) && last.is_none_or(|l| screen.contains(&l))
     }
 
-    /// Types `text` and Enter into `product`'s client once it is ready. `text` must fit on one
-    /// line of the pane.
-    ///
     /// Gemini CLI 0.61 takes an Enter for a newline when it reads it within 30 ms of a key that
     /// inserts text (`bufferFastReturn`, `FAST_RETURN_TIMEOUT` in its KeypressContext), and a
     /// key read before the input box has re-subscribed its handler after a render is handled
@@ -242,39 +205,17 @@ impl Gemini {
     /// proves neither has passed. So Home comes between: a key that inserts nothing sets that
     /// clock to zero, and its render on screen proves the handler of the text's render is
     /// subscribed (React flushes a render's effects before it renders the next update), while
-    /// it leaves the text the same.
-    #[track_caller]
-    pub fn type_line(&self, product: &str, text: &str) {
-        self.wait_ready(product);
-        let socket = self.env.socket(product);
-        tmux(&socket, &["send-keys", "-t", "main", "-l", text]).expect("typing");
-        self.wait(product, "the typed prompt on screen", || {
-            self.screen(product).contains(text).then_some(())
-        });
-        tmux(&socket, &["send-keys", "-t", "main", "Home"]).expect("Home");
+    /// it leaves the text the same. `text` must fit on one line of the pane.
+    fn before_enter(&self, pane: &Pane, text: &str) {
+        pane.keys(&["Home"]);
         let at_start = cursor_on_first_char(text);
-        self.wait(
-            product,
-            "the cursor on the prompt's first character",
-            || {
-                at_start
-                    .is_match(&self.styled_screen(product))
-                    .then_some(())
-            },
-        );
-        tmux(&socket, &["send-keys", "-t", "main", "Enter"]).expect("Enter");
-        self.last_prompt
-            .borrow_mut()
-            .insert(product.to_string(), text.to_string());
+        pane.wait("the cursor on the prompt's first character", || {
+            at_start.is_match(&pane.styled_screen()).then_some(())
+        });
     }
 
-    /// What `product`'s pane shows now, with tmux's escape sequences for the cells' styles.
-    fn styled_screen(&self, product: &str) -> String {
-        tmux(
-            &self.env.socket(product),
-            &["capture-pane", "-e", "-p", "-t", "main"],
-        )
-        .unwrap_or_default()
+    fn entered(&self, text: &str) {
+        (self.gemini.last_prompt.borrow_mut()).insert(self.product.to_string(), text.to_string());
     }
 }
 

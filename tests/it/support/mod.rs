@@ -13,24 +13,58 @@ pub use sessctl::testbed::{Options, Testbed};
 
 pub const SESSCTL: &str = env!("CARGO_BIN_EXE_sessctl");
 
-/// A private manager for one test. With `CI` set a manager that cannot start fails the test;
-/// elsewhere the test is skipped with the reason printed.
+/// A private manager for one test, or `None` when none can start: the test is then skipped
+/// (see [`skip`]).
+#[track_caller]
 pub fn manager(label: &str) -> Option<Env> {
     manager_with(label, Options::default())
 }
 
 /// [`manager`] with the testbed's `options` (a journal's directories, a throwaway root).
+#[track_caller]
 pub fn manager_with(label: &str, options: Options) -> Option<Env> {
     match Testbed::start_with(label, options) {
         Ok(bed) => Some(Env::with_bed(bed)),
-        Err(err) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set and the private systemd --user manager could not start: {err:#}")
-        }
-        Err(err) => {
-            eprintln!("SKIPPED: no private systemd --user manager: {err:#}");
-            None
-        }
+        Err(err) => skip(format_args!("no private systemd --user manager: {err:#}")),
     }
+}
+
+/// Where [`skip`] counts the tests it skipped, one `test<TAB>reason` line each, for `./test`
+/// to sum up at the end.
+pub const SKIPPED_TALLY: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.tsv");
+
+/// Skips the running test because a real part it needs (a manager, a client, a browser, the
+/// package) is missing: under `CI` that fails the test instead. The reason goes to the
+/// process's own stderr, which libtest does not capture (it captures only `print!` and
+/// `eprint!`), so a green `cargo test` still says what it did not run; and into
+/// [`SKIPPED_TALLY`]. Returns `None`, for the caller to hand back.
+#[track_caller]
+pub fn skip<T>(reason: std::fmt::Arguments) -> Option<T> {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set, so no test may skip: {reason}");
+    }
+    // libtest names each test's thread after the test; elsewhere the caller's place stands in.
+    let thread = std::thread::current();
+    let test = match thread.name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => std::panic::Location::caller().to_string(),
+    };
+    let reason = reason.to_string().replace(['\n', '\t'], " ");
+    let line = format!("SKIPPED {test}: {reason}\n");
+    // A note that cannot be written must not fail the test it reports on.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    let tally = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIPPED_TALLY)
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, format!("{test}\t{reason}\n").as_bytes())
+        });
+    if let Err(err) = tally {
+        let note = format!("SKIPPED {test}: not counted in {SKIPPED_TALLY}: {err}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
+    }
+    None
 }
 
 /// Where one test's sessctl runs: its XDG directories and, when it has one, its manager.
@@ -426,6 +460,20 @@ pub fn redact(text: &str) -> String {
     })
 }
 
+/// `text` as a test writes a multi-line expectation: from the line after its opening quote,
+/// with the indentation its lines share removed.
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = (text.lines())
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.split_inclusive('\n')
+        .map(|line| line.get(indent..).unwrap_or(line.trim_start_matches(' ')))
+        .collect()
+}
+
 /// `log <product> --json`, parsed: the product's events, oldest first.
 pub fn log_json(env: &Env, product: &str) -> Vec<serde_json::Value> {
     let out = env
@@ -607,7 +655,14 @@ pub mod fake_gemini;
 pub mod fake_openai;
 pub mod gemini;
 pub mod http;
+pub mod pane;
 pub mod session;
+
+#[test]
+fn unindent_drops_the_first_break_and_the_shared_indentation() {
+    let text = "\n    first\n      second\n\n    third\n    ";
+    assert_eq!(unindent(text), "first\n  second\n\nthird\n");
+}
 
 #[test]
 fn redaction_replaces_what_varies_and_keeps_the_rest() {
