@@ -4,8 +4,9 @@
 //! - `list --json` of 200 products against `systemctl --user show` of the same properties of
 //!   the same units, one process;
 //! - `resume --no-attach` of a live unit against `systemctl --user start` of it;
-//! - `start` to attachable against `systemd-run --user -p Type=forking tmux -S S new-session -d`
-//!   and polling `tmux has-session` until it answers;
+//! - `start` to attachable against `systemd-run --user -p Type=forking tmux -S S new-session -d`,
+//!   each timed from its command invoked until the same probe (`attachable`) sees the session
+//!   and the agent running in its pane;
 //! - `enable --no-start` of one more product against one `daemon-reload` of the manager;
 //! - `doctor` of 200 products against `list`;
 //! - sessctl's peak RSS for `list`, and each live tmux server's RSS.
@@ -66,6 +67,15 @@ impl Bench {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         cmd
+    }
+
+    /// The tmux socket of `product`'s session.
+    fn socket(&self, product: &str) -> anyhow::Result<String> {
+        let runtime = (self.env.iter())
+            .find(|(k, _)| k == "XDG_RUNTIME_DIR")
+            .context("the manager's XDG_RUNTIME_DIR")?;
+        let socket = Path::new(&runtime.1).join(format!("sessctl/{product}/tmux.sock"));
+        Ok(socket.to_str().context("a UTF-8 path")?.to_string())
     }
 
     fn sessctl(&self, args: &[&str]) -> anyhow::Result<ExitStatus> {
@@ -173,7 +183,12 @@ fn measure(b: &Bench, units: &[String], round: usize) -> anyhow::Result<Round> {
     ensure!(status.code() != Some(1), "sessctl doctor failed: {status}");
     let resume = time(b.sessctl, &["resume", "p000", "--no-attach"])?;
     let start_unit = time("systemctl", &["--user", "start", "sessctl-p000.service"])?;
-    let start = time(b.sessctl, &["start", "cold"])?;
+    // From `sessctl start` invoked to attachable, proved as the stock path's is.
+    let start = Bench::timed(|| {
+        b.ok(b.sessctl, &["start", "cold"])?;
+        attachable(b, &b.socket("cold")?)
+    })?
+    .0;
     b.ok(b.sessctl, &["stop", "cold"])?;
     let run_tmux = Bench::timed(|| run_tmux(b, round))?.0;
     b.ok(
@@ -215,15 +230,40 @@ fn run_tmux(b: &Bench, round: usize) -> anyhow::Result<()> {
     let mut run = args.to_vec();
     run.extend(["new-session", "-d", "sleep", "1000000"]);
     b.ok("systemd-run", &run)?;
+    attachable(b, socket)
+}
+
+/// Asks the tmux server on `socket` until its session exists (what `has-session` asks) and
+/// the pane runs the agent, `sleep`, as the pane's own process or one of its descendants: the
+/// same proof for both paths, one tmux client per look, with no sleep between looks.
+fn attachable(b: &Bench, socket: &str) -> anyhow::Result<()> {
     for _ in 0..10_000 {
-        if b.command("tmux", &["-S", socket, "has-session"])
-            .status()?
-            .success()
-        {
-            return Ok(());
+        let out = b
+            .command(
+                "tmux",
+                &["-S", socket, "display-message", "-p", "#{pane_pid}"],
+            )
+            .stdout(Stdio::piped())
+            .output()?;
+        let pane = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>();
+        if let (true, Ok(pane)) = (out.status.success(), pane) {
+            if runs_agent(pane) {
+                return Ok(());
+            }
         }
     }
-    anyhow::bail!("tmux on {socket} never answered has-session")
+    anyhow::bail!("tmux on {socket} never showed a session whose pane runs the agent")
+}
+
+/// Whether `pid` or a descendant of it is the agent, `sleep`.
+fn runs_agent(pid: u32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    comm.trim() == "sleep"
+        || (std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .any(runs_agent)
 }
 
 fn stock_socket(b: &Bench, round: usize) -> anyhow::Result<String> {
@@ -323,8 +363,8 @@ fn report(rounds: &[Round], m: &Memory) -> anyhow::Result<String> {
         ("`systemctl --user show` of the 200 units, the same properties", c(|r| r.show)),
         ("`sessctl resume p000 --no-attach` (live)", c(|r| r.resume)),
         ("`systemctl --user start sessctl-p000.service` (live)", c(|r| r.start_unit)),
-        ("`sessctl start` to attachable", c(|r| r.start)),
-        ("`systemd-run --user -p Type=forking tmux new-session -d`, then `has-session` until it answers", c(|r| r.run_tmux)),
+        ("`sessctl start` to attachable (the session exists, the agent runs in its pane)", c(|r| r.start)),
+        ("`systemd-run --user -p Type=forking tmux new-session -d` to attachable, the same proof", c(|r| r.run_tmux)),
         ("`sessctl enable --no-start` of product 201", c(|r| r.enable)),
         ("`systemctl --user daemon-reload`", c(|r| r.reload)),
         ("`sessctl doctor` of 200 products", c(|r| r.doctor)),
@@ -421,7 +461,7 @@ fn where_time_goes(
     )?;
     writeln!(
         r,
-        "- **start.** The start job alone (`systemctl --user start` of the same unit, stopped) takes {:.2} ms; `sessctl start` adds {:.2} ms to it (connect, lock, the identity recorded). The job is where the stock path wins: it returns once a forking tmux client has made the server and its session, while sessctl's job runs the host, which execs the tmux server in the foreground (`tmux -D`, so that MainPID is the server itself and never a guess), the pane's process that waits for the agent to record its end, the agent, and a readiness probe that returns only once the agent runs in the pane. That is four processes more, each a sessctl or tmux start of about {version:.1} ms; each is what makes the start provable or the session's end recorded.",
+        "- **start.** Both paths are timed from the command invoked until the same probe sees the session and the agent (`sleep`) running in its pane. The start job alone (`systemctl --user start` of the same unit, stopped) takes {:.2} ms; `sessctl start` to attachable adds {:.2} ms to it (connect, lock, two unit readings, the identity recorded, the probe). The job is where the stock path wins: it returns once a forking tmux client has made the server and its session, while sessctl's job runs in series the host (a sessctl start), which execs the tmux server in the foreground (`tmux -D`, so that MainPID is the server itself and never a guess), the pane's process (`env`, then a sessctl start) that waits for the agent to record its end, the agent's launcher (a sessctl start, which takes the start slot and execs the agent), and the readiness probe (a sessctl start and two tmux clients). A `tmux -D` server makes the session of its config only when a first client comes, so the probe's first client is on the path too. Each of these starts costs about {version:.1} ms here; each is what makes the start provable or the session's end recorded, so this is sessctl's floor, not a fixable delay.",
         m(|r| r.start_job),
         start - m(|r| r.start_job)
     )?;

@@ -13,16 +13,16 @@ pub fn until<T>(timeout: Duration, probe: impl FnMut() -> Result<Option<T>>) -> 
     until_capped(timeout, Duration::from_millis(250), probe)
 }
 
-/// [`until`], sleeping at most `cap` between two probes: for a wait someone is waiting on
-/// (a start to attachable), where a probe that doubles its sleep past the moment of
-/// readiness costs up to that long again.
+/// [`until`], sleeping at most `cap` between two probes, the first sleep included: for a wait
+/// someone is waiting on (a start to attachable), where a probe that doubles its sleep past
+/// the moment of readiness costs up to that long again.
 pub fn until_capped<T>(
     timeout: Duration,
     cap: Duration,
     mut probe: impl FnMut() -> Result<Option<T>>,
 ) -> Result<Option<T>> {
     let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(2);
+    let mut delay = Duration::from_millis(2).min(cap);
     loop {
         if let Some(value) = probe()? {
             return Ok(Some(value));

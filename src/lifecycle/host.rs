@@ -15,6 +15,7 @@ use crate::agent::{Agent, AgentEnv};
 use crate::error::usage;
 use crate::paths::{Paths, StateDir};
 use crate::pin::Pin;
+use crate::poll;
 use crate::procfs;
 use crate::product::shell_quote;
 use crate::session;
@@ -95,9 +96,41 @@ pub fn host(host: Host) -> Result<Infallible> {
     session::host(&host.tmux, &host.socket, &pane, silence.as_ref())
 }
 
-/// Waits until the product's session exists (the unit's ExecStartPost).
+/// How long each of the start's cheap waits lasts before it leaves the wait to the proof.
+const CHEAP_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until the product's session exists (the unit's ExecStartPost). The proof is
+/// `session::wait_ready`'s, and each of its probes starts a tmux client. A `tmux -D` server
+/// runs its config, which makes the session, only once a first client has come, so one client
+/// is sent as soon as the server listens; then the pane's first process is awaited in /proc,
+/// a look costing microseconds, and the proof runs when it can succeed, in one probe, instead
+/// of probing too early and sleeping past the moment.
 pub fn wait_ready(tmux: &Path, socket: &Path) -> Result<()> {
+    // systemd gives control processes the main PID: the host, which becomes the tmux server.
+    let server = std::env::var("MAINPID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
+    if let Some(server) = server {
+        let gone = || procfs::start_ticks(server).is_none();
+        poll::until_capped(CHEAP_WAIT, Duration::from_millis(1), || {
+            Ok((gone() || session::server_listening(socket)).then_some(()))
+        })?;
+        // Only its coming counts: whatever it finds, the proof below judges.
+        session::has_session(tmux, socket)?;
+        poll::until_capped(CHEAP_WAIT, Duration::from_millis(1), || {
+            Ok((gone() || pane_started(server)).then_some(()))
+        })?;
+    }
     session::wait_ready(tmux, socket)
+}
+
+/// Whether the pane of tmux server `server` (its child with a terminal) started a process of
+/// its own.
+fn pane_started(server: u32) -> bool {
+    procfs::children(server)
+        .into_iter()
+        .filter(|&pid| procfs::has_terminal(pid))
+        .any(|pane| !procfs::children(pane).is_empty())
 }
 
 /// The sessctl binary as the unit names it: argv[0] of an Exec line is the path written in it,

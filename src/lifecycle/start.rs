@@ -22,13 +22,13 @@ pub fn start_session(
     product: &Product,
     status: &UnitStatus,
 ) -> Result<()> {
-    start_with(
-        paths,
-        systemd,
-        product,
-        &agent_env(systemd, product)?,
-        status,
-    )
+    // Only a pinned conversation is looked for where the agent went on with it, in folders
+    // the manager's environment places: an unpinned start spares the manager the round trip.
+    let env = match Pin::load(&paths.pin_file(&product.name))? {
+        Some(_) => agent_env(systemd, product)?,
+        None => AgentEnv::of(&product.env, None),
+    };
+    start_with(paths, systemd, product, &env, status)
 }
 
 /// [`start_session`] with the agent's environment already read.
