@@ -360,9 +360,9 @@ pub struct Verify {
 ///
 /// Each finding has a severity, its evidence (file and line, unit property, PID and cgroup) and
 /// the exact fix. Exit status: 0 healthy (notes only), 6 findings, 1 doctor could not run.
-/// SESSCTL_LINGER_DIR and SESSCTL_LOGIND_CONF point the linger and logind.conf checks elsewhere
-/// (the default is logind over the system bus, then /var/lib/systemd/linger, and
-/// /etc/systemd/logind.conf with its drop-ins).
+/// SESSCTL_LINGER_DIR, SESSCTL_LOGIND_CONF and SESSCTL_CGROUP_ROOT point the linger, logind.conf
+/// and memory-delegation checks elsewhere (the default is logind over the system bus, then
+/// /var/lib/systemd/linger, /etc/systemd/logind.conf with its drop-ins, and /sys/fs/cgroup).
 ///
 /// Each finding names its evidence: the file and line (of the unit, a drop-in, the script the
 /// unit runs, or logind.conf), the unit property, or the PID with its cgroup and unit. Errors

@@ -255,11 +255,22 @@ fn break_tmux(env: &Env) {
         .stderr("sessctl: starting sessctl-web.service failed: job failed, Result=exit-code, ExecMainStatus=1\n").run();
 }
 
+/// Repairs `web`'s unit with the real tmux. Stopped first: systemd retries the broken unit
+/// every 2 s on its own, so without the stop, whether its own retry or the resume brings the
+/// repaired unit up would be a race, and with it the resume's verdict.
 fn repair_tmux(env: &Env) {
     env.sessctl()
+        .args(["stop", "web"])
+        .stdout("sessctl-web.service: stopped\n")
+        .run();
+    env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
-        .stdout("sessctl-web.service: rewritten, reloaded and enabled\nsessctl-web.service: restart pending; the live session keeps running until `sessctl restart web`\n").run();
-    env.sessctl().args(["resume", "web", "--no-attach"]).stdout_redacted("sessctl-web.service: started (invocation [invocation], main PID [pid], agent PID [pid])\n").run();
+        .stdout("sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n")
+        .run();
+    env.sessctl()
+        .args(["resume", "web", "--no-attach"])
+        .stdout_redacted("sessctl-web.service: survived, up [uptime] (invocation [invocation], main PID [pid], agent PID [pid])\n")
+        .run();
 }
 
 #[test]
