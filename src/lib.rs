@@ -12,7 +12,7 @@
 //! | query | `query` | read-only reports: no lock, no write |
 //! | lifecycle | `lifecycle` | every change to a session, under the product's lock |
 //! | testbed | `testbed` | a private systemd --user (feature `testbed` only) |
-//! | records | `paths`, `product`, `state`, `snapshot`, `stagger`, `login` | sessctl's own files |
+//! | records | `paths`, `product`, `state`, `snapshot`, `stagger`, `login`, `context` | sessctl's own files; a command's context |
 //! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal` | one external system each |
 //! | model | `unit`, `identity`, `pin`, `transcript` | data and the rules on it |
 //! | base | `error`, `fault`, `output`, `poll`, `store`, `uuid` | the exit codes, stdout, files, locks |
@@ -23,6 +23,7 @@ mod output;
 pub(crate) mod agent;
 pub mod cli;
 mod cmd;
+pub(crate) mod context;
 mod demo;
 pub(crate) mod error;
 pub mod fault;

@@ -5,11 +5,12 @@ use anyhow::Result;
 
 use crate::error::{exit_with, usage, Verdict};
 use crate::lifecycle::resume;
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::product::{self, Product};
 use crate::state::EventKind;
 
-pub fn run(paths: &Paths, name: &str) -> Result<()> {
+pub fn run(ctx: &Ctx, name: &str) -> Result<()> {
+    let paths = &ctx.paths;
     product::check_name(name)?;
     Product::load(paths, name)?;
     if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
@@ -17,7 +18,7 @@ pub fn run(paths: &Paths, name: &str) -> Result<()> {
             "sessctl attach needs a terminal on stdin; run it from an interactive shell, or use `sessctl start {name}` to start the session without attaching"
         )));
     }
-    let resumed = resume::resume_product(paths, name, EventKind::Attach)?;
+    let resumed = resume::resume_product(ctx, name, EventKind::Attach)?;
     let outcome = &resumed.outcome;
     // A loss is said before the terminal is handed to tmux, which would hide it.
     match outcome.verdict {

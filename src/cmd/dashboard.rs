@@ -6,18 +6,20 @@ use anyhow::Result;
 use crate::cli::{Dashboard, Revoke};
 use crate::lifecycle::dashboard;
 use crate::login::Which;
+use crate::context::Ctx;
 use crate::paths::Paths;
 use crate::query::dashboard::{sessions, LoginSession};
 
-pub fn run(paths: &Paths, command: Dashboard) -> Result<()> {
+pub fn run(ctx: &Ctx, command: Dashboard) -> Result<()> {
+    let paths = &ctx.paths;
     let lines = match command {
         Dashboard::Enable { listen, tls, hosts } => {
             let tls = tls.files().map(dashboard::Tls::from);
-            let mut lines = dashboard::enable(paths, listen, tls, &hosts.allow_host)?;
+            let mut lines = dashboard::enable(ctx, listen, tls, &hosts.allow_host)?;
             lines.push("log in: open the link `sessctl dashboard url` prints".to_string());
             lines
         }
-        Dashboard::Disable => dashboard::disable(paths)?,
+        Dashboard::Disable => dashboard::disable(ctx)?,
         Dashboard::Token { new: false } => vec![dashboard::token(paths)?],
         Dashboard::Token { new: true } => vec![dashboard::new_token(paths)?],
         Dashboard::Url => vec![dashboard::login_link(paths)?],

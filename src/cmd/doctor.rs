@@ -4,11 +4,11 @@ use anyhow::Result;
 
 use crate::cli::Doctor;
 use crate::error::{self, Exit, FAILURE};
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::query::doctor::{self, Report, Severity};
 
-pub fn run(paths: &Paths, args: Doctor) -> Result<()> {
-    let report = doctor::sweep(paths, args.product.as_deref()).map_err(|err| Exit {
+pub fn run(ctx: &Ctx, args: Doctor) -> Result<()> {
+    let report = doctor::sweep(ctx, args.product.as_deref()).map_err(|err| Exit {
         code: FAILURE,
         message: format!("doctor could not run: {err:#}"),
     })?;

@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::query;
 
-pub fn run(paths: &Paths, name: &str, json: bool) -> Result<()> {
-    let events = query::log::events(paths, name)?;
+pub fn run(ctx: &Ctx, name: &str, json: bool) -> Result<()> {
+    let events = query::log::events(&ctx.paths, name)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(());

@@ -3,10 +3,11 @@
 use anyhow::Result;
 
 use crate::lifecycle::unit_file;
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::product::{self, Product};
 
-pub fn run(paths: &Paths, name: &str) -> Result<()> {
+pub fn run(ctx: &Ctx, name: &str) -> Result<()> {
+    let paths = &ctx.paths;
     product::check_name(name)?;
     let product = Product::load(paths, name)?;
     out!("{}", unit_file::render(paths, &product)?);

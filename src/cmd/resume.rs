@@ -5,11 +5,11 @@ use anyhow::Result;
 use crate::cli::Resume;
 use crate::error::{exit_with, Verdict};
 use crate::lifecycle::resume::{self, Outcome};
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::state::EventKind;
 
-pub fn run(paths: &Paths, args: Resume) -> Result<()> {
-    let resumed = resume::resume_product(paths, &args.product, EventKind::Resume)?;
+pub fn run(ctx: &Ctx, args: Resume) -> Result<()> {
+    let resumed = resume::resume_product(ctx, &args.product, EventKind::Resume)?;
     let outcome = &resumed.outcome;
     show(outcome, args.json)?;
     if outcome.verdict == Verdict::NeedsRepair {
@@ -18,8 +18,8 @@ pub fn run(paths: &Paths, args: Resume) -> Result<()> {
     let mut worst = outcome.verdict;
     let terminal = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     if !args.no_attach && terminal && outcome.after.is_live() {
-        resumed.attach(paths)?;
-        let again = resumed.judge(paths)?;
+        resumed.attach(&ctx.paths)?;
+        let again = resumed.judge(&ctx.paths)?;
         show(&again, args.json)?;
         if again.verdict == Verdict::Lost {
             worst = again.verdict;

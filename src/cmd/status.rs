@@ -4,11 +4,11 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::identity;
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::query::status::{self, LastResume, Report};
 
-pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
-    let reports = status::status(paths, name)?;
+pub fn status(ctx: &Ctx, name: Option<&str>, json: bool) -> Result<()> {
+    let reports = status::status(ctx, name)?;
     if json {
         match name {
             Some(_) => print_json(&reports[0])?,
@@ -22,8 +22,8 @@ pub fn status(paths: &Paths, name: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn list(paths: &Paths, json: bool) -> Result<()> {
-    let reports = status::status(paths, None)?;
+pub fn list(ctx: &Ctx, json: bool) -> Result<()> {
+    let reports = status::status(ctx, None)?;
     if json {
         return print_json(&reports);
     }

@@ -6,14 +6,14 @@ use anyhow::Result;
 use crate::cli::Transcript;
 use crate::error;
 use crate::lifecycle::transcript::{self as lifecycle, Adopted, Repair, Repaired};
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::query::transcript as query;
 use crate::transcript::{Report, Severity};
 
-pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
+pub fn run(ctx: &Ctx, cmd: Transcript) -> Result<()> {
     match cmd {
         Transcript::Check { target, json } => {
-            let report = query::check(paths, &target)?;
+            let report = query::check(ctx, &target)?;
             print_report(&report, json)?;
             error::exit_with(error::transcript_code(report.worst()))
         }
@@ -21,9 +21,9 @@ pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
             target,
             adopt,
             allow_loss,
-        } => repair(paths, &target, adopt, allow_loss),
+        } => repair(ctx, &target, adopt, allow_loss),
         Transcript::Snapshots { product, json } => {
-            let all = query::snapshots(paths, &product)?;
+            let all = query::snapshots(&ctx.paths, &product)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(());
@@ -34,7 +34,7 @@ pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
             Ok(())
         }
         Transcript::Restore { product, snapshot } => {
-            let restored = lifecycle::restore(paths, &product, &snapshot)?;
+            let restored = lifecycle::restore(ctx, &product, &snapshot)?;
             let id = &restored.session_id;
             outln!(
                 "{product}: restored {snapshot} as conversation {id} ({})",
@@ -46,18 +46,18 @@ pub fn run(paths: &Paths, cmd: Transcript) -> Result<()> {
     }
 }
 
-fn repair(paths: &Paths, target: &str, adopt: bool, allow_loss: bool) -> Result<()> {
+fn repair(ctx: &Ctx, target: &str, adopt: bool, allow_loss: bool) -> Result<()> {
     if adopt {
-        return repair_adopt(paths, target, allow_loss);
+        return repair_adopt(ctx, target, allow_loss);
     }
-    match lifecycle::repair(paths, target, false)? {
+    match lifecycle::repair(ctx, target, false)? {
         Repaired::Done(repair) => print_repair(&repair),
         Repaired::Nothing(file) => nothing_to_repair(&file),
     }
 }
 
-fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<()> {
-    let (repair, restarted) = match lifecycle::repair_adopt(paths, target, allow_loss)? {
+fn repair_adopt(ctx: &Ctx, target: &str, allow_loss: bool) -> Result<()> {
+    let (repair, restarted) = match lifecycle::repair_adopt(ctx, target, allow_loss)? {
         Adopted::Done { repair, restarted } => (repair, restarted),
         Adopted::Nothing(file) => return nothing_to_repair(&file),
     };

@@ -6,10 +6,10 @@ use crate::cli::Verify;
 use crate::error::exit_with;
 use crate::identity;
 use crate::lifecycle::verify::{self, Report};
-use crate::paths::Paths;
+use crate::context::Ctx;
 
-pub fn run(paths: &Paths, args: Verify) -> Result<()> {
-    let report = verify::verify(paths, &args.product, args.rounds)?;
+pub fn run(ctx: &Ctx, args: Verify) -> Result<()> {
+    let report = verify::verify(ctx, &args.product, args.rounds)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::context::Ctx;
 use crate::error::{quoted, usage};
 use crate::login;
 use crate::paths::Paths;
 use crate::store::{self, Lock};
-use crate::systemd::Systemd;
+
 use crate::tls;
 
 /// The certificate and key the dashboard serves HTTPS with.
@@ -76,7 +77,7 @@ pub type Lines = Vec<String>;
 /// Writes the dashboard's units for `listen`, reloads, enables the socket and starts it; a
 /// socket already listening elsewhere is moved (its server restarted with it).
 pub fn enable(
-    paths: &Paths,
+    ctx: &Ctx,
     listen: SocketAddr,
     tls: Option<tls::Files>,
     hosts: &[String],
@@ -90,7 +91,7 @@ pub fn enable(
     };
     let [socket_text, service_text] =
         unit::render_dashboard(&sessctl, &listen.to_string(), tls_args, hosts)?;
-    let systemd = Systemd::connect()?;
+    let (paths, systemd) = (&ctx.paths, ctx.systemd()?);
     let _lock = lock(paths)?;
     let socket_changed = store::write_if_changed(&file(paths, DASHBOARD_SOCKET), &socket_text)?;
     let service_changed = store::write_if_changed(&file(paths, DASHBOARD_SERVICE), &service_text)?;
@@ -119,8 +120,8 @@ pub fn enable(
 }
 
 /// Stops the dashboard's server and socket, disables the socket and removes both units.
-pub fn disable(paths: &Paths) -> Result<Lines> {
-    let systemd = Systemd::connect()?;
+pub fn disable(ctx: &Ctx) -> Result<Lines> {
+    let (paths, systemd) = (&ctx.paths, ctx.systemd()?);
     let _lock = lock(paths)?;
     for unit in [DASHBOARD_SERVICE, DASHBOARD_SOCKET] {
         if systemd.unit_file(unit)?.load_state != "not-found" {

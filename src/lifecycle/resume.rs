@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 pub use crate::error::Verdict;
+use crate::context::Ctx;
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::Product;
@@ -79,16 +80,17 @@ pub struct Resumed {
 }
 
 /// Resumes product `name` (see [`resume`]); `event` names the command in the event log.
-pub fn resume_product(paths: &Paths, name: &str, event: EventKind) -> Result<Resumed> {
+pub fn resume_product(ctx: &Ctx, name: &str, event: EventKind) -> Result<Resumed> {
+    let paths = &ctx.paths;
     crate::product::check_name(name)?;
     super::intent::refuse_undoing(paths, name)?;
     let product = Product::load(paths, name)?;
-    let systemd = Systemd::connect()?;
-    let outcome = resume(paths, &systemd, name, event)?;
+    let systemd = ctx.systemd()?;
+    let outcome = resume(paths, systemd, name, event)?;
     Ok(Resumed {
         outcome,
         product,
-        systemd,
+        systemd: systemd.clone(),
     })
 }
 

@@ -8,10 +8,10 @@ use anyhow::Result;
 
 use crate::agent::AgentEnv;
 use crate::error::{quoted, usage};
-use crate::paths::Paths;
+use crate::context::Ctx;
 use crate::pin::Pin;
 use crate::product::{self, Product};
-use crate::systemd::Systemd;
+
 use crate::transcript::{Finding, Report, Severity};
 
 /// A transcript file, and the product pinned to it when the target named a product.
@@ -23,7 +23,8 @@ pub struct Target {
 }
 
 /// What `target` names: an existing transcript file, or a product's pinned conversation.
-pub fn resolve(paths: &Paths, target: &str) -> Result<Target> {
+pub fn resolve(ctx: &Ctx, target: &str) -> Result<Target> {
+    let paths = &ctx.paths;
     let path = Path::new(target);
     if path.is_file() {
         return Ok(Target {
@@ -51,7 +52,7 @@ pub fn resolve(paths: &Paths, target: &str) -> Result<Target> {
             "product {target:?} has no pinned conversation yet: it is chosen before its first start; pass the transcript file instead"
         ))
     })?;
-    let env = product_env(&product);
+    let env = product_env(ctx, &product);
     Ok(Target {
         file: product.agent.profile().transcript(&env, &pin.session_id)?,
         product: Some((product, pin)),
@@ -61,8 +62,8 @@ pub fn resolve(paths: &Paths, target: &str) -> Result<Target> {
 
 /// Where the product's agent keeps its data: the unit's environment decides; with no manager
 /// to ask, the caller's stands in.
-pub fn product_env(product: &Product) -> AgentEnv {
-    let manager = Systemd::connect().and_then(|s| s.environment()).ok();
+pub fn product_env(ctx: &Ctx, product: &Product) -> AgentEnv {
+    let manager = ctx.systemd().and_then(|s| s.environment()).ok();
     AgentEnv::of(&product.env, manager.as_deref())
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::target as query;
 use super::{intent, observe, start};
+use crate::context::Ctx;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::pin::Pin;
@@ -17,7 +18,6 @@ use crate::product::{self, Product};
 use crate::snapshot;
 use crate::state::{self, Action, Event, EventKind};
 use crate::store::{self, Lock};
-use crate::systemd::Systemd;
 use crate::transcript::{self, Report, Severity};
 use crate::unit;
 
@@ -57,8 +57,9 @@ pub struct Repair {
 /// of the original; `Ok(None)` when the client resumes it as it is. `adopt` only checks that
 /// there is a product to adopt the copy ([`repair_adopt`] does it). A product's snapshot,
 /// copy and log are written under its lock; a file named by path has no product to lock.
-pub fn repair(paths: &Paths, target: &str, adopt: bool) -> Result<Repaired> {
-    let target = query::resolve(paths, target)?;
+pub fn repair(ctx: &Ctx, target: &str, adopt: bool) -> Result<Repaired> {
+    let paths = &ctx.paths;
+    let target = query::resolve(ctx, target)?;
     if adopt && target.product.is_none() {
         return Err(usage(
             "--adopt needs a product, not a file: name the product whose conversation this is",
@@ -164,8 +165,9 @@ pub enum Adopted {
 /// would miss every turn after it, and the next start would resume the copy without them.
 /// A process outside the product's unit that works on the conversation is never stopped: the
 /// adoption is refused, naming it.
-pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Adopted> {
-    let resolved = query::resolve(paths, target)?;
+pub fn repair_adopt(ctx: &Ctx, target: &str, allow_loss: bool) -> Result<Adopted> {
+    let paths = &ctx.paths;
+    let resolved = query::resolve(ctx, target)?;
     let Some((product, pin)) = resolved.product else {
         return Err(usage(
             "--adopt needs a product, not a file: name the product whose conversation this is",
@@ -175,9 +177,9 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
     intent::refuse_undoing(paths, &name)?;
     let _lock = Lock::acquire(&paths.lock_file(&name))?;
     // With no manager to ask, no unit of it runs; a process outside every unit still counts.
-    let systemd = Systemd::connect().ok();
+    let systemd = ctx.systemd().ok();
     let unit = unit::unit_name(&name);
-    let live = match &systemd {
+    let live = match systemd {
         Some(systemd) => {
             start::refuse_second_writer(paths, systemd, &name)
                 .map_err(|err| anyhow::anyhow!("{err:#}; nothing was repaired or adopted"))?;
@@ -195,7 +197,7 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
     };
     let systemd = systemd.filter(|_| live);
     let Some(systemd) = systemd else {
-        return repair_and_pin(paths, &name, allow_loss, false);
+        return repair_and_pin(ctx, &name, allow_loss, false);
     };
     // A session whose conversation the client resumes as it is goes on undisturbed.
     if let Some(file) = &resolved.file {
@@ -206,15 +208,15 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
     let change = intent::begin(paths, &name, Action::Restart)?;
     systemd.stop(&unit)?;
     observe::forget(paths, &name, EventKind::Stop)?;
-    let adopted = repair_and_pin(paths, &name, allow_loss, true);
+    let adopted = repair_and_pin(ctx, &name, allow_loss, true);
     // Started again whatever the repair came to: on the copy when it was adopted, else on
     // the conversation as it was.
     let product = Product::load(paths, &name)?;
     let status = systemd.status(&unit)?;
-    start::start_session(paths, &systemd, &product, &status).with_context(|| {
+    start::start_session(paths, systemd, &product, &status).with_context(|| {
         format!("starting {name} again after `transcript repair --adopt` stopped it")
     })?;
-    observe::observe(paths, &systemd, &name, EventKind::Start)?;
+    observe::observe(paths, systemd, &name, EventKind::Start)?;
     change.end(paths, &name)?;
     adopted
 }
@@ -222,8 +224,9 @@ pub fn repair_adopt(paths: &Paths, target: &str, allow_loss: bool) -> Result<Ado
 /// Under the product's lock, with nothing writing the conversation: repairs it, and pins
 /// the product to the copy; one that drops records of the conversation only with
 /// `allow_loss`.
-fn repair_and_pin(paths: &Paths, name: &str, allow_loss: bool, restarted: bool) -> Result<Adopted> {
-    let repair = match repair_locked(paths, query::resolve(paths, name)?)? {
+fn repair_and_pin(ctx: &Ctx, name: &str, allow_loss: bool, restarted: bool) -> Result<Adopted> {
+    let paths = &ctx.paths;
+    let repair = match repair_locked(paths, query::resolve(ctx, name)?)? {
         Repaired::Nothing(file) => return Ok(Adopted::Nothing(file)),
         Repaired::Done(repair) => repair,
     };
@@ -303,7 +306,8 @@ pub struct Restored {
 
 /// Restores snapshot `snapshot_name` of `name`'s conversation as a new conversation in the
 /// product's project folder, and pins the product to it.
-pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restored> {
+pub fn restore(ctx: &Ctx, name: &str, snapshot_name: &str) -> Result<Restored> {
+    let paths = &ctx.paths;
     product::check_name(name)?;
     let product = Product::load(paths, name)?;
     // From the pin's reading to its write, as every writer of a product's files.
@@ -328,7 +332,7 @@ pub fn restore(paths: &Paths, name: &str, snapshot_name: &str) -> Result<Restore
     // In the project folder of the product's directory: the only one the client's resume
     // looks in.
     let project = (product.agent.profile())
-        .project_dir(&query::product_env(&product), &product.dir)
+        .project_dir(&query::product_env(ctx, &product), &product.dir)
         .with_context(|| {
             format!(
                 "{name}'s {} agent has no conversation folder to restore into (for Claude Code: neither CLAUDE_CONFIG_DIR nor HOME is set for it)",

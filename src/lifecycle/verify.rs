@@ -4,11 +4,12 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::resume::{resume, Verdict};
+use crate::context::Ctx;
 use crate::identity::Identity;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::state::EventKind;
-use crate::systemd::Systemd;
+
 use crate::unit;
 
 /// The `verify --json` report.
@@ -54,12 +55,13 @@ impl Report {
 
 /// Resumes product `name` `rounds` times, each a proof; a session that needs repair ends it after
 /// round 1, since more rounds would only repeat the verdict.
-pub fn verify(paths: &Paths, name: &str, rounds: u32) -> Result<Report> {
+pub fn verify(ctx: &Ctx, name: &str, rounds: u32) -> Result<Report> {
+    let paths = &ctx.paths;
     product::check_name(name)?;
     Product::load(paths, name)?;
-    let systemd = Systemd::connect()?;
+    let systemd = ctx.systemd()?;
     let mut changes = Vec::new();
-    let first = resume(paths, &systemd, name, EventKind::Resume)?;
+    let first = resume(paths, systemd, name, EventKind::Resume)?;
     let started = first.verdict == Verdict::Started;
     let recovered = first.recovered;
     let needs_repair = first.verdict == Verdict::NeedsRepair;
@@ -74,7 +76,7 @@ pub fn verify(paths: &Paths, name: &str, rounds: u32) -> Result<Report> {
     // A session that needs repair stays down: more rounds would only repeat the verdict.
     let rounds = if needs_repair { 1 } else { rounds };
     for round in 2..=rounds {
-        let outcome = resume(paths, &systemd, name, EventKind::Resume)?;
+        let outcome = resume(paths, systemd, name, EventKind::Resume)?;
         if outcome.verdict != Verdict::Survived {
             changes.push(Change {
                 round,

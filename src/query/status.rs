@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::agent::AgentEnv;
 use crate::identity::Identity;
 use crate::lifecycle::{guard, intent, observe, unit_file};
+use crate::context::Ctx;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};
@@ -19,17 +20,18 @@ use crate::systemd::{ActiveState, Core, Systemd, UnitView};
 use crate::unit;
 
 /// The reports of the products `name` names: one, or every product when `None`.
-pub fn status(paths: &Paths, name: Option<&str>) -> Result<Vec<Report>> {
+pub fn status(ctx: &Ctx, name: Option<&str>) -> Result<Vec<Report>> {
+    let paths = &ctx.paths;
     let names = names(paths, name)?;
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let systemd = Systemd::connect()?;
+    let systemd = ctx.systemd()?;
     let units = Units {
         manager_env: systemd.environment()?,
         views: systemd.views(&unit_names(&names))?,
     };
-    reports(paths, &systemd, &names, units)
+    reports(paths, systemd, &names, units)
 }
 
 /// The products `name` names: one, or every product when `None`.

@@ -7,6 +7,7 @@
 
 use anyhow::{Context, Result};
 
+use crate::context::Ctx;
 use crate::lifecycle::target::{missing, resolve, Target};
 use crate::paths::Paths;
 use crate::product::{self, Product};
@@ -15,8 +16,8 @@ use crate::transcript::{self, Finding, Report, Severity};
 
 /// `transcript check`: the report on `target`, with what only a product adds (a missing or
 /// empty transcript, retention). Reads the file once, in bounded memory.
-pub fn check(paths: &Paths, target: &str) -> Result<Report> {
-    let target = resolve(paths, target)?;
+pub fn check(ctx: &Ctx, target: &str) -> Result<Report> {
+    let target = resolve(ctx, target)?;
     let mut report = match &target.file {
         Some(file) => transcript::analyze(file)?.report,
         None => {

@@ -133,8 +133,8 @@ pub async fn doctor(
     State(app): State<Arc<App>>,
     Query(reveal): Query<Reveal>,
 ) -> Result<Response, ApiError> {
-    let paths = app.paths.clone();
-    let report = blocking(move || query::doctor::sweep(&paths, None)).await?;
+    let ctx = app.ctx().await;
+    let report = blocking(move || query::doctor::sweep(&ctx, None)).await?;
     Ok(json(&reveal.apply(&report)?))
 }
 
@@ -147,32 +147,53 @@ struct Done {
     line: String,
 }
 
+/// What `POST /api/products/{p}/{action}` may ask for.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    Resume,
+    Start,
+    Stop,
+    Restart,
+}
+
+impl std::str::FromStr for Action {
+    type Err = ApiError;
+
+    fn from_str(action: &str) -> Result<Action, ApiError> {
+        match action {
+            "resume" => Ok(Action::Resume),
+            "start" => Ok(Action::Start),
+            "stop" => Ok(Action::Stop),
+            "restart" => Ok(Action::Restart),
+            _ => Err(ApiError::not_found(format!(
+                "no action {}: resume, start, stop or restart",
+                error::quoted(action)
+            ))),
+        }
+    }
+}
+
 /// `POST /api/products/{p}/{action}`: resume, start, stop or restart.
 pub async fn act(
     State(app): State<Arc<App>>,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let name = product_name(&app, &name)?;
-    let paths = app.paths.clone();
-    let step = match action.as_str() {
-        "resume" => {
+    let action: Action = action.parse()?;
+    let ctx = app.ctx().await;
+    let step = match action {
+        Action::Resume => {
             let resumed =
-                blocking(move || resume::resume_product(&paths, &name, EventKind::Resume)).await?;
+                blocking(move || resume::resume_product(&ctx, &name, EventKind::Resume)).await?;
             app.forget_list().await;
             return Ok(json(&resumed.outcome));
         }
-        "start" => control::start,
-        "stop" => control::stop,
-        "restart" => control::restart,
-        _ => {
-            return Err(ApiError::not_found(format!(
-                "no action {}: resume, start, stop or restart",
-                error::quoted(&action)
-            )))
-        }
+        Action::Start => control::start,
+        Action::Stop => control::stop,
+        Action::Restart => control::restart,
     };
     let done = blocking(move || {
-        let step = step(&paths, &name)?;
+        let step = step(&ctx, &name)?;
         Ok(Done {
             line: step.line(&name),
             product: name,

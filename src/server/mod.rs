@@ -39,6 +39,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Mutex;
 
+use crate::context::Ctx;
 use crate::error::quoted;
 use crate::identity::ActiveState;
 use crate::lifecycle::dashboard::Tls;
@@ -128,6 +129,15 @@ impl App {
         let opened = Systemd::open().await?;
         *systemd = Some(opened.clone());
         Ok(opened)
+    }
+
+    /// What a blocking query or lifecycle call works with: the server's paths and its one
+    /// connection. Without a manager to reach, the call connects itself, and says why not.
+    async fn ctx(&self) -> Ctx {
+        match self.systemd().await {
+            Ok(systemd) => Ctx::with_systemd(self.paths.clone(), systemd),
+            Err(_) => Ctx::new(self.paths.clone()),
+        }
     }
 
     /// After a change, the next list is read anew.

@@ -156,13 +156,13 @@ pub async fn product(
     }
     let name = product_name(&app, &name)?;
     let report = app.reports(Some(name.clone())).await?.remove(0);
-    let paths = app.paths.clone();
+    let work = app.ctx().await;
     let events_of = name.clone();
     let (events, doctor) = blocking(move || {
-        let mut events = query::log::events(&paths, &events_of)?;
+        let mut events = query::log::events(&work.paths, &events_of)?;
         events.reverse();
         events.truncate(EVENTS_SHOWN);
-        let doctor = query::doctor::sweep(&paths, Some(&events_of))?;
+        let doctor = query::doctor::sweep(&work, Some(&events_of))?;
         Ok((events, doctor))
     })
     .await?;

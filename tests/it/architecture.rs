@@ -32,7 +32,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ),
     (
         "records",
-        &["paths", "product", "state", "snapshot", "stagger", "login"],
+        &["paths", "product", "state", "snapshot", "stagger", "login", "context"],
     ),
     ("testbed", &["testbed"]),
     ("lifecycle", &["lifecycle"]),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Finding, FindingId, Severity};
+use crate::context::Ctx;
 use crate::product::{self, Product};
 use crate::session;
 use crate::systemd::{self, Systemd, UnitCheck};
@@ -31,8 +32,8 @@ pub fn check(products: &[Product]) -> Result<Vec<Finding>> {
 }
 
 /// Connects to the user manager, or records why it cannot.
-pub fn manager(found: &mut Vec<Finding>) -> Option<Systemd> {
-    match Systemd::connect() {
+pub fn manager<'c>(ctx: &'c Ctx, found: &mut Vec<Finding>) -> Option<&'c Systemd> {
+    match ctx.systemd() {
         Ok(systemd) => Some(systemd),
         Err(err) => {
             found.push(Finding::new(

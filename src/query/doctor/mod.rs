@@ -11,6 +11,7 @@ mod processes;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::context::Ctx;
 use crate::error::{code_of, USAGE};
 use crate::lifecycle::intent;
 use crate::paths::Paths;
@@ -202,7 +203,8 @@ impl Report {
 
 /// Sweeps everything that can kill a session, or only `product`'s unit and processes (the
 /// environment and other units always).
-pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
+pub fn sweep(ctx: &Ctx, product: Option<&str>) -> Result<Report> {
+    let paths = &ctx.paths;
     let names = match product {
         Some(name) => {
             product::check_name(name)?;
@@ -223,18 +225,18 @@ pub fn sweep(paths: &Paths, product: Option<&str>) -> Result<Report> {
         .collect();
     findings.extend(environment::check(&products)?);
     // Without the manager, what is left to check is the environment that keeps it away.
-    if let Some(systemd) = environment::manager(&mut findings) {
+    if let Some(systemd) = environment::manager(ctx, &mut findings) {
         let units: Vec<String> = products.iter().map(|p| unit::unit_name(&p.name)).collect();
         let views = systemd.checks(&units)?;
-        findings.extend(environment::memory(&systemd, &units, &views)?);
+        findings.extend(environment::memory(systemd, &units, &views)?);
         let manager_env = systemd.environment()?;
         for (product, view) in products.iter().zip(&views) {
             if !removing.contains(&product.name.as_str()) {
                 findings.extend(own_units::check(paths, &manager_env, product, view)?);
             }
         }
-        findings.extend(launchers::check(&systemd, paths)?);
-        findings.extend(processes::check(&systemd, paths, &products)?);
+        findings.extend(launchers::check(systemd, paths)?);
+        findings.extend(processes::check(systemd, paths, &products)?);
     }
     findings.extend(
         changes
