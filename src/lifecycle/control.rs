@@ -19,7 +19,7 @@ use crate::pin::Pin;
 use crate::product::{self, Product};
 use crate::state::Action;
 use crate::store::{self, Lock};
-use crate::systemd::{ActiveState, Systemd};
+use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
 
 /// One thing a change did to a product, in order; `cmd` words them.
@@ -207,7 +207,44 @@ fn enable_locked(
     text: &str,
     no_start: bool,
 ) -> Result<Vec<Step>> {
-    let change = intent::begin(paths, &wanted.name, Action::Enable)?;
+    let name = &wanted.name;
+    let new = !paths.product_file(name).exists()
+        && !paths.unit_file(name).exists()
+        && !paths.state_dir(name).exists();
+    let written = intent::begin(paths, name, Action::Enable)
+        .and_then(|change| Ok((change, write(paths, systemd, wanted, text)?)));
+    let (change, (mut steps, before)) = match written {
+        Ok(written) => written,
+        Err(err) => {
+            undo_refused(paths, name, new);
+            return Err(err);
+        }
+    };
+    change.end(paths, name)?;
+    steps.push(if before.is_running() {
+        match unit_file::restart_pending(paths, name, &before.invocation_id)? {
+            true => Step::RestartPending,
+            false => Step::AlreadyActive,
+        }
+    } else if no_start {
+        Step::NotStarted
+    } else {
+        start_session(paths, systemd, wanted, &before)?;
+        fault::point("enable:after-start-job");
+        observe(paths, systemd, name, "start")?;
+        Step::Started
+    });
+    Ok(steps)
+}
+
+/// An enable's writes: the pin, config, slice and unit, reloaded and enabled, unless all are
+/// as wanted already. Returns what it did, and the session as it found it.
+fn write(
+    paths: &Paths,
+    systemd: &Systemd,
+    wanted: &Product,
+    text: &str,
+) -> Result<(Vec<Step>, UnitStatus)> {
     let name = unit::unit_name(&wanted.name);
     let file = paths.unit_file(&wanted.name);
     let slice_file = own_slice(paths, systemd)?;
@@ -237,21 +274,36 @@ fn enable_locked(
             live: before.is_running(),
         });
     }
-    change.end(paths, &wanted.name)?;
-    steps.push(if before.is_running() {
-        match unit_file::restart_pending(paths, &wanted.name, &before.invocation_id)? {
-            true => Step::RestartPending,
-            false => Step::AlreadyActive,
+    Ok((steps, before))
+}
+
+/// After an enable failed (a config that does not parse, a folder it cannot write, a
+/// systemd that refused): it leaves no intent, which `gc` would otherwise try to finish
+/// for good. Of a product that did not exist before, whatever it made goes too (its state
+/// folder, pin and lock, and its config unless its unit was written as well: a unit
+/// systemd knows stays for `sessctl disable` to remove). Only a killed enable leaves its
+/// intent, for the next call to finish.
+fn undo_refused(paths: &Paths, name: &str, new: bool) {
+    let undo = || -> Result<()> {
+        if !new || paths.unit_file(name).exists() {
+            return crate::state::Intent::end(paths, name);
         }
-    } else if no_start {
-        Step::NotStarted
-    } else {
-        start_session(paths, systemd, wanted, &before)?;
-        fault::point("enable:after-start-job");
-        observe(paths, systemd, &wanted.name, "start")?;
-        Step::Started
-    });
-    Ok(steps)
+        // Asked only when it is there: a read-only folder refuses even a removal of nothing.
+        let config = paths.product_file(name);
+        if config.exists() {
+            store::remove_file(&config)?;
+        }
+        let state = paths.state_dir(name);
+        if state.exists() {
+            std::fs::remove_dir_all(&state)
+                .with_context(|| format!("removing {}", state.display()))?;
+        }
+        // Removed while held, as gc does: a waiter then finds it unlinked and locks anew.
+        store::remove_file(&paths.lock_file(name))
+    };
+    if let Err(err) = undo() {
+        errln!("sessctl: warning: what the failed `sessctl enable {name}` began is left: {err:#}");
+    }
 }
 
 /// Starts the session unless it runs.
@@ -298,7 +350,11 @@ pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
     fault::point("restart:after-intent");
     systemd.restart(&unit::unit_name(name))?;
     fault::point("restart:after-job");
-    observe(paths, &systemd, name, "restart")?;
+    match observe(paths, &systemd, name, "restart") {
+        // The warning of an unrecorded change said that the new session goes unrecorded too.
+        Err(err) if !change.recorded() && intent::unwritable(&err) => {}
+        observed => drop(observed?),
+    }
     store::remove_file(&unit_file::pending_marker(paths, name))?;
     change.end(paths, name)?;
     Ok(Step::Restarted)
