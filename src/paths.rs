@@ -299,6 +299,30 @@ fn suggest_name(name: &str) -> String {
     }
 }
 
+/// Names gc needs that it once built by hand.
+impl Paths {
+    /// The folder of the per-product locks.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.state_root().join("locks")
+    }
+
+    /// The folder of the products' runtime folders, each with its tmux socket.
+    pub fn runtime_products(&self) -> Option<PathBuf> {
+        self.runtime_dir.as_ref().map(|dir| dir.join("sessctl"))
+    }
+
+    /// What of a product's state is the user's: its pin and its snapshots. Everything else in
+    /// its state directory is sessctl's own.
+    pub fn users_state(&self, product: &str) -> [PathBuf; 2] {
+        [self.pin_file(product), self.snapshots_dir(product)]
+    }
+
+    /// The record of a change under way (`state::Intent`).
+    pub fn intent_file(&self, product: &str) -> PathBuf {
+        self.state_dir(product).join("intent.json")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,29 +354,5 @@ mod tests {
         let long = "x".repeat(70);
         assert!(check_name(&long).is_err());
         assert_eq!(suggest_name(&long).len(), 64);
-    }
-}
-
-/// Names gc needs that it once built by hand.
-impl Paths {
-    /// The folder of the per-product locks.
-    pub fn locks_dir(&self) -> PathBuf {
-        self.state_root().join("locks")
-    }
-
-    /// The folder of the products' runtime folders, each with its tmux socket.
-    pub fn runtime_products(&self) -> Option<PathBuf> {
-        self.runtime_dir.as_ref().map(|dir| dir.join("sessctl"))
-    }
-
-    /// What of a product's state is the user's: its pin and its snapshots. Everything else in
-    /// its state directory is sessctl's own.
-    pub fn users_state(&self, product: &str) -> [PathBuf; 2] {
-        [self.pin_file(product), self.snapshots_dir(product)]
-    }
-
-    /// The record of a change under way (`state::Intent`).
-    pub fn intent_file(&self, product: &str) -> PathBuf {
-        self.state_dir(product).join("intent.json")
     }
 }
