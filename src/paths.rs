@@ -433,6 +433,15 @@ fn suggest_name(name: &str) -> String {
     }
 }
 
+/// What of a product's files the user owns.
+impl Paths {
+    /// What of a product's state is the user's: its pin and its snapshots. Everything else in
+    /// its state directory is sessctl's own.
+    pub fn users_state(&self, product: &str) -> [PathBuf; 2] {
+        [self.pin_file(product), self.snapshots_dir(product)]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

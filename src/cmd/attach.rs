@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 
+use crate::context::Ctx;
 use crate::error::{exit_with, usage, Verdict};
 use crate::lifecycle::resume;
-use crate::context::Ctx;
 use crate::product::{self, Product};
 use crate::state::EventKind;
 

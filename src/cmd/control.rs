@@ -2,19 +2,19 @@
 
 use anyhow::Result;
 
+use crate::context::Ctx;
 use crate::lifecycle::control::{self, Step};
-use crate::paths::Paths;
 
-pub fn start(paths: &Paths, name: &str) -> Result<()> {
-    say(name, control::start(paths, name)?)
+pub fn start(ctx: &Ctx, name: &str) -> Result<()> {
+    say(name, control::start(ctx, name)?)
 }
 
-pub fn stop(paths: &Paths, name: &str) -> Result<()> {
-    say(name, control::stop(paths, name)?)
+pub fn stop(ctx: &Ctx, name: &str) -> Result<()> {
+    say(name, control::stop(ctx, name)?)
 }
 
-pub fn restart(paths: &Paths, name: &str) -> Result<()> {
-    say(name, control::restart(paths, name)?)
+pub fn restart(ctx: &Ctx, name: &str) -> Result<()> {
+    say(name, control::restart(ctx, name)?)
 }
 
 fn say(name: &str, step: Step) -> Result<()> {

@@ -4,9 +4,9 @@
 use anyhow::Result;
 
 use crate::cli::{Dashboard, Revoke};
+use crate::context::Ctx;
 use crate::lifecycle::dashboard;
 use crate::login::Which;
-use crate::context::Ctx;
 use crate::paths::Paths;
 use crate::query::dashboard::{sessions, LoginSession};
 

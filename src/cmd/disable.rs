@@ -4,11 +4,11 @@
 use anyhow::Result;
 
 use crate::cli::Disable;
+use crate::context::Ctx;
 use crate::lifecycle::control;
-use crate::paths::Paths;
 
-pub fn run(paths: &Paths, args: Disable) -> Result<()> {
-    for step in control::disable(paths, &args.product, args.purge)? {
+pub fn run(ctx: &Ctx, args: Disable) -> Result<()> {
+    for step in control::disable(ctx, &args.product, args.purge)? {
         outln!("{}", step.line(&args.product));
     }
     Ok(())

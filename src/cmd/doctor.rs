@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use crate::cli::Doctor;
-use crate::error::{self, Exit, FAILURE};
 use crate::context::Ctx;
+use crate::error::{self, Exit, FAILURE};
 use crate::query::doctor::{self, Report, Severity};
 
 pub fn run(ctx: &Ctx, args: Doctor) -> Result<()> {

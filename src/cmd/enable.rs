@@ -4,10 +4,10 @@
 use anyhow::Result;
 
 use crate::cli::Enable;
+use crate::context::Ctx;
 use crate::lifecycle::control::{self, Request};
-use crate::paths::Paths;
 
-pub fn run(paths: &Paths, args: Enable) -> Result<()> {
+pub fn run(ctx: &Ctx, args: Enable) -> Result<()> {
     let request = Request {
         product: args.product,
         dir: args.dir,
@@ -20,7 +20,7 @@ pub fn run(paths: &Paths, args: Enable) -> Result<()> {
         command: args.command,
     };
     let wanted = control::wanted(&request)?;
-    for step in control::enable(paths, &wanted, args.no_start)? {
+    for step in control::enable(ctx, &wanted, args.no_start)? {
         outln!("{}", step.line(&wanted.name));
     }
     Ok(())

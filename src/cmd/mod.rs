@@ -29,32 +29,33 @@ use anyhow::Result;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, Dashboard, Transcript};
+use crate::context::Ctx;
 use crate::lifecycle;
 use crate::paths::Paths;
 use crate::query::{self, names};
 
 pub fn run(cli: Cli) -> Result<()> {
     let writes = changes(&cli.command);
-    let paths = || paths_for(writes);
+    let ctx = || paths_for(writes).map(Ctx::new);
     match cli.command {
-        Command::Enable(args) => enable::run(&paths()?, args),
-        Command::Disable(args) => disable::run(&paths()?, args),
-        Command::Render(args) => render::run(&paths()?, &args.product),
-        Command::Start(args) => control::start(&paths()?, &args.product),
-        Command::Stop(args) => control::stop(&paths()?, &args.product),
-        Command::Restart(args) => control::restart(&paths()?, &args.product),
-        Command::Resume(args) => resume::run(&paths()?, args),
-        Command::Verify(args) => verify::run(&paths()?, args),
-        Command::Log(args) => log::run(&paths()?, &args.product, args.json),
-        Command::Doctor(args) => doctor::run(&paths()?, args),
-        Command::Gc(args) => gc::run(&paths()?, args),
-        Command::Transcript(cmd) => transcript::run(&paths()?, cmd),
-        Command::Status(args) => status::status(&paths()?, args.product.as_deref(), args.json),
-        Command::List(args) => status::list(&paths()?, args.json),
-        Command::Attach(args) => attach::run(&paths()?, &args.product),
+        Command::Enable(args) => enable::run(&ctx()?, args),
+        Command::Disable(args) => disable::run(&ctx()?, args),
+        Command::Render(args) => render::run(&ctx()?, &args.product),
+        Command::Start(args) => control::start(&ctx()?, &args.product),
+        Command::Stop(args) => control::stop(&ctx()?, &args.product),
+        Command::Restart(args) => control::restart(&ctx()?, &args.product),
+        Command::Resume(args) => resume::run(&ctx()?, args),
+        Command::Verify(args) => verify::run(&ctx()?, args),
+        Command::Log(args) => log::run(&ctx()?, &args.product, args.json),
+        Command::Doctor(args) => doctor::run(&ctx()?, args),
+        Command::Gc(args) => gc::run(&ctx()?, args),
+        Command::Transcript(cmd) => transcript::run(&ctx()?, cmd),
+        Command::Status(args) => status::status(&ctx()?, args.product.as_deref(), args.json),
+        Command::List(args) => status::list(&ctx()?, args.json),
+        Command::Attach(args) => attach::run(&ctx()?, &args.product),
         Command::Demo => crate::demo::run(),
-        Command::Serve(args) => serve::run(paths()?, args),
-        Command::Dashboard(cmd) => dashboard::run(&paths()?, cmd),
+        Command::Serve(args) => serve::run(paths_for(writes)?, args),
+        Command::Dashboard(cmd) => dashboard::run(&ctx()?, cmd),
         Command::Completions(args) => completions::completions(&command(), args.shell),
         Command::Man(args) => completions::man(command(), &args.subcommand),
         Command::Internal(cmd) => internal::run(cmd),

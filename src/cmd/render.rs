@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use crate::lifecycle::unit_file;
 use crate::context::Ctx;
+use crate::lifecycle::unit_file;
 use crate::product::{self, Product};
 
 pub fn run(ctx: &Ctx, name: &str) -> Result<()> {

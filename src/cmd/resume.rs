@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use crate::cli::Resume;
+use crate::context::Ctx;
 use crate::error::{exit_with, Verdict};
 use crate::lifecycle::resume::{self, Outcome};
-use crate::context::Ctx;
 use crate::state::EventKind;
 
 pub fn run(ctx: &Ctx, args: Resume) -> Result<()> {

@@ -3,8 +3,8 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::identity;
 use crate::context::Ctx;
+use crate::identity;
 use crate::query::status::{self, LastResume, Report};
 
 pub fn status(ctx: &Ctx, name: Option<&str>, json: bool) -> Result<()> {

@@ -4,9 +4,9 @@
 use anyhow::Result;
 
 use crate::cli::Transcript;
+use crate::context::Ctx;
 use crate::error;
 use crate::lifecycle::transcript::{self as lifecycle, Adopted, Repair, Repaired};
-use crate::context::Ctx;
 use crate::query::transcript as query;
 use crate::transcript::{Report, Severity};
 

@@ -3,10 +3,10 @@
 use anyhow::Result;
 
 use crate::cli::Verify;
+use crate::context::Ctx;
 use crate::error::exit_with;
 use crate::identity;
 use crate::lifecycle::verify::{self, Report};
-use crate::context::Ctx;
 
 pub fn run(ctx: &Ctx, args: Verify) -> Result<()> {
     let report = verify::verify(ctx, &args.product, args.rounds)?;

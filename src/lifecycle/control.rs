@@ -12,6 +12,7 @@ use super::observe::{forget, observe};
 use super::start::{agent_env, follow, refuse_second_writer, start_session};
 use super::unit_file;
 use crate::agent::Agent;
+use crate::context::Ctx;
 use crate::error::{quoted, usage};
 use crate::fault;
 use crate::paths::Paths;
@@ -19,7 +20,7 @@ use crate::pin::Pin;
 use crate::product::{self, Product};
 use crate::state::{Action, EventKind};
 use crate::store::{self, Lock};
-use crate::systemd::{ActiveState, Systemd};
+use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
 
 /// One thing a change did to a product, in order; `cmd` words them.
@@ -131,12 +132,13 @@ pub fn wanted(request: &Request) -> Result<Product> {
 
 /// Writes `wanted`'s config and unit, enables it and starts it (unless `no_start`); never
 /// restarts a live session.
-pub fn enable(paths: &Paths, wanted: &Product, no_start: bool) -> Result<Vec<Step>> {
+pub fn enable(ctx: &Ctx, wanted: &Product, no_start: bool) -> Result<Vec<Step>> {
+    let paths = &ctx.paths;
     paths.check_socket_fits(&wanted.name)?;
     let text = unit_file::render(paths, wanted)?;
-    let systemd = Systemd::connect()?;
+    let systemd = ctx.systemd()?;
     let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;
-    enable_locked(paths, &systemd, wanted, &text, no_start)
+    enable_locked(paths, systemd, wanted, &text, no_start)
 }
 
 /// Where sessctl keeps its own copy of the sessions' slice: in the user's unit folder, unless
@@ -206,7 +208,44 @@ fn enable_locked(
     text: &str,
     no_start: bool,
 ) -> Result<Vec<Step>> {
-    let change = intent::begin(paths, &wanted.name, Action::Enable)?;
+    let name = &wanted.name;
+    let new = !paths.product_file(name).exists()
+        && !paths.unit_file(name).exists()
+        && !paths.state_dir(name).exists();
+    let written = intent::begin(paths, name, Action::Enable)
+        .and_then(|change| Ok((change, write(paths, systemd, wanted, text)?)));
+    let (change, (mut steps, before)) = match written {
+        Ok(written) => written,
+        Err(err) => {
+            undo_refused(paths, name, new);
+            return Err(err);
+        }
+    };
+    change.end(paths, name)?;
+    steps.push(if before.is_running() {
+        match unit_file::restart_pending(paths, name, &before.invocation_id)? {
+            true => Step::RestartPending,
+            false => Step::AlreadyActive,
+        }
+    } else if no_start {
+        Step::NotStarted
+    } else {
+        start_session(paths, systemd, wanted, &before)?;
+        fault::point("enable:after-start-job");
+        observe(paths, systemd, name, EventKind::Start)?;
+        Step::Started
+    });
+    Ok(steps)
+}
+
+/// An enable's writes: the pin, config, slice and unit, reloaded and enabled, unless all are
+/// as wanted already. Returns what it did, and the session as it found it.
+fn write(
+    paths: &Paths,
+    systemd: &Systemd,
+    wanted: &Product,
+    text: &str,
+) -> Result<(Vec<Step>, UnitStatus)> {
     let name = unit::unit_name(&wanted.name);
     let file = paths.unit_file(&wanted.name);
     let slice_file = own_slice(paths, systemd)?;
@@ -236,43 +275,60 @@ fn enable_locked(
             live: before.is_running(),
         });
     }
-    change.end(paths, &wanted.name)?;
-    steps.push(if before.is_running() {
-        match unit_file::restart_pending(paths, &wanted.name, &before.invocation_id)? {
-            true => Step::RestartPending,
-            false => Step::AlreadyActive,
+    Ok((steps, before))
+}
+
+/// After an enable failed (a config that does not parse, a folder it cannot write, a
+/// systemd that refused): it leaves no intent, which `gc` would otherwise try to finish
+/// for good. Of a product that did not exist before, whatever it made goes too (its state
+/// folder, pin and lock, and its config unless its unit was written as well: a unit
+/// systemd knows stays for `sessctl disable` to remove). Only a killed enable leaves its
+/// intent, for the next call to finish.
+fn undo_refused(paths: &Paths, name: &str, new: bool) {
+    let undo = || -> Result<()> {
+        if !new || paths.unit_file(name).exists() {
+            return crate::state::Intent::end(&paths.state_dir(name));
         }
-    } else if no_start {
-        Step::NotStarted
-    } else {
-        start_session(paths, systemd, wanted, &before)?;
-        fault::point("enable:after-start-job");
-        observe(paths, systemd, &wanted.name, EventKind::Start)?;
-        Step::Started
-    });
-    Ok(steps)
+        // Asked only when it is there: a read-only folder refuses even a removal of nothing.
+        let config = paths.product_file(name);
+        if config.exists() {
+            store::remove_file(&config)?;
+        }
+        let state = paths.state_dir(name);
+        if state.exists() {
+            std::fs::remove_dir_all(&state)
+                .with_context(|| format!("removing {}", state.display()))?;
+        }
+        // Removed while held, as gc does: a waiter then finds it unlinked and locks anew.
+        store::remove_file(&paths.lock_file(name))
+    };
+    if let Err(err) = undo() {
+        errln!("sessctl: warning: what the failed `sessctl enable {name}` began is left: {err:#}");
+    }
 }
 
 /// Starts the session unless it runs.
-pub fn start(paths: &Paths, name: &str) -> Result<Step> {
-    let (systemd, _lock) = prepare(paths, name)?;
+pub fn start(ctx: &Ctx, name: &str) -> Result<Step> {
+    let paths = &ctx.paths;
+    let (systemd, _lock) = prepare(ctx, name)?;
     let product = Product::load(paths, name)?;
     intent::settle(paths, name)?;
     let before = systemd.status(&unit::unit_name(name))?;
     if before.is_running() {
         return Ok(Step::AlreadyActive);
     }
-    start_session(paths, &systemd, &product, &before)?;
+    start_session(paths, systemd, &product, &before)?;
     fault::point("start:after-start-job");
-    observe(paths, &systemd, name, EventKind::Start)?;
+    observe(paths, systemd, name, EventKind::Start)?;
     Ok(Step::Started)
 }
 
 /// Stops the session; works on a product whose config no longer parses. The transcript the
 /// session leaves is judged now, while nothing writes it, so that `status` (which reads only
 /// the remembered verdict) can say whether a start would resume it.
-pub fn stop(paths: &Paths, name: &str) -> Result<Step> {
-    let (systemd, _lock) = prepare(paths, name)?;
+pub fn stop(ctx: &Ctx, name: &str) -> Result<Step> {
+    let paths = &ctx.paths;
+    let (systemd, _lock) = prepare(ctx, name)?;
     let change = intent::begin(paths, name, Action::Stop)?;
     fault::point("stop:after-intent");
     systemd.stop(&unit::unit_name(name))?;
@@ -281,43 +337,68 @@ pub fn stop(paths: &Paths, name: &str) -> Result<Step> {
     change.end(paths, name)?;
     if let Ok(product) = Product::load(paths, name) {
         // Only a cache: a verdict not reached now is reached by the next start.
-        let _ = agent_env(&systemd, &product)
-            .and_then(|env| guard::needs_repair(paths, &product, &env));
+        let _ =
+            agent_env(systemd, &product).and_then(|env| guard::needs_repair(paths, &product, &env));
     }
     Ok(Step::Stopped)
 }
 
 /// Ends the live agent and starts a new one, on the conversation it last wrote.
-pub fn restart(paths: &Paths, name: &str) -> Result<Step> {
-    let (systemd, _lock) = prepare(paths, name)?;
+pub fn restart(ctx: &Ctx, name: &str) -> Result<Step> {
+    let paths = &ctx.paths;
+    let (systemd, _lock) = prepare(ctx, name)?;
     let product = Product::load(paths, name)?;
-    follow(paths, &product, &agent_env(&systemd, &product)?)?;
-    refuse_second_writer(paths, &systemd, name)?;
+    follow(paths, &product, &agent_env(systemd, &product)?)?;
+    refuse_second_writer(paths, systemd, name)?;
     let change = intent::begin(paths, name, Action::Restart)?;
     fault::point("restart:after-intent");
     systemd.restart(&unit::unit_name(name))?;
     fault::point("restart:after-job");
-    observe(paths, &systemd, name, EventKind::Restart)?;
+    match observe(paths, systemd, name, EventKind::Restart) {
+        // The warning of an unrecorded change said that the new session goes unrecorded too.
+        Err(err) if !change.recorded() && intent::unwritable(&err) => {}
+        observed => drop(observed?),
+    }
     store::remove_file(&unit_file::pending_marker(paths, name))?;
     change.end(paths, name)?;
     Ok(Step::Restarted)
 }
 
-/// Checks the product exists, connects, and takes its lock, in that order. The config is not
-/// parsed here: a stop must work on a config that no longer parses.
-fn prepare(paths: &Paths, name: &str) -> Result<(Systemd, Lock)> {
+/// Checks the product exists, connects, and takes its lock, in that order, then records a
+/// loss of the session no command has seen yet, before the change hides it. The config is
+/// not parsed here: a stop must work on a config that no longer parses.
+fn prepare<'c>(ctx: &'c Ctx, name: &str) -> Result<(&'c Systemd, Lock)> {
+    let paths = &ctx.paths;
     product::check_name(name)?;
     intent::refuse_undoing(paths, name)?;
     Product::config_text(paths, name)?;
-    let systemd = Systemd::connect()?;
+    let systemd = ctx.systemd()?;
     let lock = Lock::acquire(&paths.lock_file(name))?;
+    record_loss(paths, systemd, name);
     Ok((systemd, lock))
+}
+
+/// Under the product's lock: logs, once, that the session sessctl last saw is gone. Only the
+/// log is at stake, so a failure to read or write it never stops the change; it is said.
+fn record_loss(paths: &Paths, systemd: &Systemd, name: &str) {
+    let logged = (|| -> Result<()> {
+        let record = crate::state::load_record(&paths.state_dir(name))?;
+        let (now, status) = super::observe::identity(systemd, &unit::unit_name(name))?;
+        super::observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &status)?;
+        Ok(())
+    })();
+    if let Err(err) = logged {
+        errln!(
+            "sessctl: warning: could not record whether {name}'s last session was lost: {err:#}"
+        );
+    }
 }
 
 /// Stops the session, disables and removes its unit; with `purge`, also the product's config
 /// and state. Works on a product whose config no longer parses, or of which only state is
 /// left (gc keeps a pin and snapshots).
-pub fn disable(paths: &Paths, name: &str, purge: bool) -> Result<Vec<Step>> {
+pub fn disable(ctx: &Ctx, name: &str, purge: bool) -> Result<Vec<Step>> {
+    let paths = &ctx.paths;
     product::check_name(name)?;
     let config = paths.product_file(name);
     let file = paths.unit_file(name);
@@ -328,9 +409,10 @@ pub fn disable(paths: &Paths, name: &str, purge: bool) -> Result<Vec<Step>> {
             quoted(name)
         )));
     }
-    let systemd = Systemd::connect()?;
+    let systemd = ctx.systemd()?;
     let _lock = Lock::acquire(&paths.lock_file(name))?;
-    disable_locked(paths, &systemd, name, purge)
+    record_loss(paths, systemd, name);
+    disable_locked(paths, systemd, name, purge)
 }
 
 /// [`disable`] under the product's lock.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::context::Ctx;
 use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::session;
@@ -19,18 +20,112 @@ use crate::store::{self, Lock};
 use crate::systemd::{ActiveState, Systemd};
 use crate::unit;
 
-/// One thing gc did, would do, or kept; its JSON form is what `gc --json` prints.
+/// What a leftover is; its kebab-case name is what `gc --json` prints as `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "&'static str")]
+pub enum Kind {
+    /// A change a killed sessctl left (`intent.json`); the target is its command.
+    Interrupted,
+    ResetFailed,
+    UnitFile,
+    Config,
+    Socket,
+    /// A gone product's state directory or lock.
+    State,
+    TempFile,
+}
+
+impl From<Kind> for &'static str {
+    fn from(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Interrupted => "interrupted",
+            Kind::ResetFailed => "reset-failed",
+            Kind::UnitFile => "unit-file",
+            Kind::Config => "config",
+            Kind::Socket => "socket",
+            Kind::State => "state",
+            Kind::TempFile => "temp-file",
+        }
+    }
+}
+
+/// What came of one leftover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Removed,
+    WouldRemove,
+    /// sessctl's own files went; what the user owns stayed beside them (the note says what).
+    Emptied(String),
+    WouldEmpty(String),
+    /// Left as it is, and why.
+    Kept(String),
+    /// The interrupted change was finished (a disable or enable) or settled (a stop or
+    /// restart, the session left as it is).
+    Finished(state::Action),
+    WouldFinish(state::Action),
+    /// Trying failed, with the error: the other products are swept all the same.
+    Failed(String),
+}
+
+impl Outcome {
+    /// The stable name `gc --json` prints as `outcome`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Removed | Outcome::Emptied(_) => "removed",
+            Outcome::WouldRemove | Outcome::WouldEmpty(_) => "would-remove",
+            Outcome::Kept(_) => "kept",
+            Outcome::Finished(_) => "finished",
+            Outcome::WouldFinish(_) => "would-finish",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+
+    /// What `gc --json` prints as `note`.
+    pub fn note(&self) -> Option<&str> {
+        match self {
+            Outcome::Emptied(note)
+            | Outcome::WouldEmpty(note)
+            | Outcome::Kept(note)
+            | Outcome::Failed(note) => Some(note),
+            Outcome::Removed
+            | Outcome::WouldRemove
+            | Outcome::Finished(_)
+            | Outcome::WouldFinish(_) => None,
+        }
+    }
+}
+
+/// One thing gc did, would do, kept or failed to do.
 #[derive(Debug, Clone, Serialize)]
+#[serde(into = "Wire")]
 pub struct Action {
-    /// interrupted, reset-failed, unit-file, config, socket, state or temp-file.
-    pub kind: &'static str,
+    pub kind: Kind,
     /// The unit, file or directory; for `interrupted`, the command finished.
     pub target: String,
     pub product: String,
-    /// removed, would-remove, or kept; `interrupted`: finished or would-finish.
-    pub outcome: &'static str,
-    /// Why it was kept, when it was.
-    pub note: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// An [`Action`] as `gc --json` prints it: `outcome` a name, and why in `note`.
+#[derive(Serialize)]
+struct Wire {
+    kind: Kind,
+    target: String,
+    product: String,
+    outcome: &'static str,
+    note: Option<String>,
+}
+
+impl From<Action> for Wire {
+    fn from(action: Action) -> Wire {
+        Wire {
+            kind: action.kind,
+            outcome: action.outcome.name(),
+            note: action.outcome.note().map(str::to_string),
+            target: action.target,
+            product: action.product,
+        }
+    }
 }
 
 /// What `gc --json` prints.
@@ -51,20 +146,22 @@ pub struct Options<'a> {
     pub confirm: Option<&'a mut Confirm>,
 }
 
-/// Every sweep, in the order their leftovers depend on each other.
-pub fn gc(paths: &Paths, options: Options) -> Result<Report> {
-    let systemd = Systemd::connect()?;
+/// Every sweep, in the order their leftovers depend on each other. What one product's
+/// leftover makes fail is reported for it (outcome `failed`), and the sweep goes on.
+pub fn gc(ctx: &Ctx, options: Options) -> Result<Report> {
     let mut gc = Collector {
-        paths,
-        systemd: &systemd,
+        paths: &ctx.paths,
+        systemd: ctx.systemd()?,
         dry_run: options.dry_run,
         actions: Vec::new(),
-        configs: Product::names(paths)?.into_iter().collect(),
-        unit_files: sessctl_unit_files(paths)?,
+        configs: BTreeSet::new(),
+        unit_files: BTreeMap::new(),
+        unsettled: BTreeSet::new(),
     };
+    gc.look()?;
     gc.interrupted()?;
     gc.failed_units()?;
-    gc.orphan_unit_files()?;
+    gc.orphan_unit_files();
     gc.orphan_configs(options)?;
     gc.sockets()?;
     let with_state = gc.states()?;
@@ -81,37 +178,57 @@ struct Collector<'a> {
     systemd: &'a Systemd,
     dry_run: bool,
     actions: Vec<Action>,
-    /// The products with a config, and sessctl's unit files by product, as gc began.
+    /// The products with a config, and sessctl's unit files by product, as last looked at.
     configs: BTreeSet<String>,
     unit_files: BTreeMap<String, PathBuf>,
+    /// Products whose interrupted change could not be finished: the other sweeps leave them
+    /// as they are, since what they hold is a change half made.
+    unsettled: BTreeSet<String>,
 }
 
 impl Collector<'_> {
+    fn look(&mut self) -> Result<()> {
+        self.configs = Product::names(self.paths)?.into_iter().collect();
+        self.unit_files = sessctl_unit_files(self.paths)?;
+        Ok(())
+    }
+
     /// A change a killed sessctl left: a disable or enable is finished as the user asked it,
     /// an interrupted stop or restart settled. Runs first: a disable it finishes leaves
-    /// nothing for the sweeps after it.
+    /// nothing for the sweeps after it but the config, which `orphan_configs` judges.
     fn interrupted(&mut self) -> Result<()> {
-        for (product, intent) in super::intent::interrupted(self.paths)? {
-            let target = intent.action.command(&product);
-            let outcome = if self.dry_run {
-                "would-finish"
-            } else {
-                super::control::finish_interrupted(self.paths, self.systemd, &product)?;
-                "finished"
+        for (product, found) in super::intent::interrupted_each(self.paths)? {
+            let (target, outcome) = match found {
+                Err(err) => (
+                    self.paths.intent_file(&product).display().to_string(),
+                    Outcome::Failed(format!("{err:#}")),
+                ),
+                Ok(intent) => (intent.action.command(&product), self.finish(&product)),
             };
-            self.record(Action {
-                kind: "interrupted",
-                target,
-                product,
-                outcome,
-                note: None,
-            })?;
+            if matches!(outcome, Outcome::Failed(_)) {
+                self.unsettled.insert(product.clone());
+            }
+            self.record(Kind::Interrupted, &target, &product, outcome);
         }
         if !self.dry_run {
-            self.configs = Product::names(self.paths)?.into_iter().collect();
-            self.unit_files = sessctl_unit_files(self.paths)?;
+            self.look()?;
         }
         Ok(())
+    }
+
+    fn finish(&self, product: &str) -> Outcome {
+        if self.dry_run {
+            return match super::intent::pending(self.paths, product) {
+                Ok(Some((intent, _))) => Outcome::WouldFinish(intent.action),
+                Ok(None) => Outcome::Kept("finished meanwhile".into()),
+                Err(err) => Outcome::Failed(format!("{err:#}")),
+            };
+        }
+        match super::control::finish_interrupted(self.paths, self.systemd, product) {
+            Ok(Some(action)) => Outcome::Finished(action),
+            Ok(None) => Outcome::Kept("finished meanwhile".into()),
+            Err(err) => Outcome::Failed(format!("{err:#}")),
+        }
     }
 
     /// A sessctl unit that failed: its failed state is reset (a start limit forgotten).
@@ -121,27 +238,34 @@ impl Collector<'_> {
             let Some(product) = product_of(&unit) else {
                 continue;
             };
-            if systemd.status(&unit)?.active_state == ActiveState::Failed {
-                self.act("reset-failed", &unit, product, || {
-                    systemd.reset_failed(&unit).map(|()| Done::Removed)
-                })?;
+            match systemd.status(&unit) {
+                Ok(status) if status.active_state != ActiveState::Failed => {}
+                Ok(_) => {
+                    self.act(Kind::ResetFailed, &unit, product, || {
+                        systemd.reset_failed(&unit).map(|()| Done::Removed)
+                    });
+                }
+                Err(err) => self.fail(Kind::ResetFailed, &unit, product, &err),
             }
         }
         Ok(())
     }
 
     /// A unit file whose product has no config, unless its session runs.
-    fn orphan_unit_files(&mut self) -> Result<()> {
+    fn orphan_unit_files(&mut self) {
         let (paths, systemd) = (self.paths, self.systemd);
         for (product, file) in self.unit_files.clone() {
             let shown = file.display().to_string();
-            if self.configs.contains(&product) || self.running(&product, "unit-file", &shown)? {
+            if self.configs.contains(&product)
+                || self.unsettled.contains(&product)
+                || self.running(&product, Kind::UnitFile, &shown)
+            {
                 continue;
             }
             let unit = unit::unit_name(&product);
-            self.act("unit-file", &shown, &product, || {
+            self.act(Kind::UnitFile, &shown, &product, || {
                 if paths.product_file(&product).exists() {
-                    return Ok(Done::Kept("its product was enabled meanwhile".into()));
+                    return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
                 }
                 systemd.disable(&unit)?;
                 crate::fault::point("gc:after-disable");
@@ -149,16 +273,16 @@ impl Collector<'_> {
                 crate::fault::point("gc:after-unit-file");
                 systemd.reload()?;
                 Ok(Done::Removed)
-            })?;
+            });
         }
-        Ok(())
     }
 
-    /// A config with no unit file: the user's settings, so only with `--yes` or a "y".
+    /// A config with no unit file: the user's settings, so only with `--yes` or a "y". Once it
+    /// goes, its product is gone, and `states` judges what else of it is left.
     fn orphan_configs(&mut self, mut options: Options) -> Result<()> {
         let paths = self.paths;
         let orphans: Vec<String> = (self.configs.iter())
-            .filter(|p| !self.unit_files.contains_key(*p))
+            .filter(|p| !self.unit_files.contains_key(*p) && !self.unsettled.contains(*p))
             .cloned()
             .collect();
         for product in orphans {
@@ -173,70 +297,77 @@ impl Collector<'_> {
                     None => false,
                 };
             if !remove {
-                self.keep(
-                    "config",
-                    &shown,
-                    &product,
-                    "has no unit file; pass --yes to remove it, or `sessctl enable` it again",
-                );
+                let why = "has no unit file; pass --yes to remove it, or `sessctl enable` it again";
+                self.record(Kind::Config, &shown, &product, Outcome::Kept(why.into()));
                 continue;
             }
-            self.act("config", &shown, &product, || {
+            let removed = self.act(Kind::Config, &shown, &product, || {
                 if paths.unit_file(&product).exists() {
-                    return Ok(Done::Kept("its product was enabled meanwhile".into()));
+                    return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
                 }
                 store::remove_file(&config)?;
-                remove_state(paths, &product)
-            })?;
+                Ok(Done::Removed)
+            });
+            if removed {
+                self.configs.remove(&product);
+            }
         }
         Ok(())
     }
 
     /// A product's runtime folder whose tmux socket nobody listens on.
     fn sockets(&mut self) -> Result<()> {
-        let Some(runtime) = &self.paths.runtime_dir else {
+        let Ok(runtime) = self.paths.runtime_root() else {
             return Ok(());
         };
-        for (product, dir) in subdirs(&runtime.join("sessctl"))? {
-            let socket = dir.join("tmux.sock");
+        for (product, dir) in subdirs(&runtime)? {
+            let socket = self.paths.socket(&product)?;
             let shown = socket.display().to_string();
             if !socket.exists()
                 || session::server_listening(&socket)
-                || self.running(&product, "socket", &shown)?
+                || self.running(&product, Kind::Socket, &shown)
             {
                 continue;
             }
-            self.act("socket", &shown, &product, || {
+            self.act(Kind::Socket, &shown, &product, || {
                 std::fs::remove_dir_all(&dir)
                     .with_context(|| format!("removing {}", dir.display()))?;
                 Ok(Done::Removed)
-            })?;
+            });
         }
         Ok(())
     }
 
     fn gone(&self, product: &str) -> bool {
-        !self.configs.contains(product) && !self.unit_files.contains_key(product)
+        !self.configs.contains(product)
+            && !self.unit_files.contains_key(product)
+            && !self.unsettled.contains(product)
     }
 
-    /// The state of a product that is gone: sessctl's own records, never the user's pin or
-    /// snapshots. Returns the products whose state (and so their lock) was judged.
+    /// The state of a product that is gone: everything sessctl keeps there, never the user's
+    /// pin or snapshots. Returns the products whose state (and so their lock) was judged.
     fn states(&mut self) -> Result<BTreeSet<String>> {
         let paths = self.paths;
         let mut with_state = BTreeSet::new();
         for (product, dir) in subdirs(&paths.products_state())? {
             let shown = dir.display().to_string();
-            if !self.gone(&product) {
+            if !self.gone(&product) || self.running(&product, Kind::State, &shown) {
                 continue;
             }
             with_state.insert(product.clone());
-            if holds_users_data(&dir) {
-                self.keep("state", &shown, &product, &users_data(&product));
-            } else if !self.running(&product, "state", &shown)? {
-                self.act("state", &shown, &product, || remove_state(paths, &product))?;
-            } else {
-                with_state.remove(&product);
+            let users = holds_users_data(paths, &product);
+            if users && sessctls_records(paths, &product)?.is_empty() {
+                let outcome = Outcome::Kept(users_data(&product));
+                self.record(Kind::State, &shown, &product, outcome);
+                continue;
             }
+            let would = match users {
+                true => Outcome::WouldEmpty(not_users_data(&product)),
+                false => Outcome::WouldRemove,
+            };
+            self.act_or(Kind::State, &shown, &product, would, || {
+                remove_state(paths, &product)
+            });
         }
         Ok(with_state)
     }
@@ -244,7 +375,7 @@ impl Collector<'_> {
     /// A lock file of a product that is gone and has no state (a lock goes with its state).
     fn locks(&mut self, with_state: &BTreeSet<String>) -> Result<()> {
         let paths = self.paths;
-        for lock in files(&paths.state_root().join("locks"))? {
+        for lock in files(&paths.locks_dir())? {
             let Some(product) = lock.file_stem().and_then(|s| s.to_str()) else {
                 continue;
             };
@@ -254,13 +385,13 @@ impl Collector<'_> {
             {
                 continue;
             }
-            self.act("state", &lock.display().to_string(), product, || {
+            self.act(Kind::State, &lock.display().to_string(), product, || {
                 if product_exists(paths, product) {
-                    return Ok(Done::Kept("its product was enabled meanwhile".into()));
+                    return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
                 }
                 store::remove_file(&lock)?;
                 Ok(Done::Removed)
-            })?;
+            });
         }
         Ok(())
     }
@@ -268,33 +399,60 @@ impl Collector<'_> {
     /// A file a killed sessctl began to write and never put in place: never the file it
     /// would have replaced, which is whole, old or new.
     fn temp_files(&mut self) -> Result<()> {
-        for (product, file) in self.paths.abandoned_writes()? {
-            self.act("temp-file", &file.display().to_string(), &product, || {
-                store::remove_file(&file)?;
-                Ok(Done::Removed)
-            })?;
+        let mut abandoned = self.paths.abandoned_writes()?;
+        abandoned.sort();
+        for (product, file) in abandoned {
+            self.act(
+                Kind::TempFile,
+                &file.display().to_string(),
+                &product,
+                || {
+                    store::remove_file(&file)?;
+                    Ok(Done::Removed)
+                },
+            );
         }
         Ok(())
     }
 
-    /// Does (or, dry, describes) one removal under the product's lock, and logs it. `work`
-    /// judges again under the lock, and may keep what it finds in use after all.
+    /// [`Collector::act_or`] for a leftover that goes whole.
     fn act(
         &mut self,
-        kind: &'static str,
+        kind: Kind,
         target: &str,
         product: &str,
         work: impl FnOnce() -> Result<Done>,
-    ) -> Result<()> {
-        if self.dry_run {
-            return self.record(Action {
-                kind,
-                target: target.into(),
-                product: product.into(),
-                outcome: "would-remove",
-                note: None,
-            });
-        }
+    ) -> bool {
+        self.act_or(kind, target, product, Outcome::WouldRemove, work)
+    }
+
+    /// Does (or, dry, describes as `would`) one removal under the product's lock, and logs
+    /// it. `work` judges again under the lock, and may keep what it finds in use after all.
+    /// Returns whether the leftover went (or would go).
+    fn act_or(
+        &mut self,
+        kind: Kind,
+        target: &str,
+        product: &str,
+        would: Outcome,
+        work: impl FnOnce() -> Result<Done>,
+    ) -> bool {
+        let outcome = match self.dry_run {
+            true => would,
+            false => match self.locked(product, work) {
+                Ok(Done::Removed) => Outcome::Removed,
+                Ok(Done::Emptied) => Outcome::Emptied(not_users_data(product)),
+                Ok(Done::Kept(why)) => Outcome::Kept(why),
+                Err(err) => Outcome::Failed(format!("{err:#}")),
+            },
+        };
+        let went = !matches!(outcome, Outcome::Kept(_) | Outcome::Failed(_));
+        self.record(kind, target, product, outcome);
+        went
+    }
+
+    /// `work` under `product`'s lock.
+    fn locked(&self, product: &str, work: impl FnOnce() -> Result<Done>) -> Result<Done> {
         let lock_file = self.paths.lock_file(product);
         let had_lock = lock_file.exists();
         let lock = Lock::acquire(&lock_file)?;
@@ -305,54 +463,52 @@ impl Collector<'_> {
             store::remove_file(&lock_file)?;
         }
         drop(lock);
-        match done {
-            Done::Removed => self.record(Action {
-                kind,
-                target: target.into(),
-                product: product.into(),
-                outcome: "removed",
-                note: None,
-            }),
-            Done::Kept(why) => {
-                self.keep(kind, target, product, &why);
-                Ok(())
+        Ok(done)
+    }
+
+    /// A running session is never touched: records that `target` was kept for it. A session
+    /// systemd cannot tell about is taken as running, and the failure is reported.
+    fn running(&mut self, product: &str, kind: Kind, target: &str) -> bool {
+        if product::check_name(product).is_err() {
+            return false;
+        }
+        match self.systemd.status(&unit::unit_name(product)) {
+            Ok(status) if !status.is_running() => false,
+            Ok(_) => {
+                let why = "its session is running".to_string();
+                self.record(kind, target, product, Outcome::Kept(why));
+                true
+            }
+            Err(err) => {
+                self.fail(kind, target, product, &err);
+                true
             }
         }
     }
 
-    fn keep(&mut self, kind: &'static str, target: &str, product: &str, why: &str) {
+    fn fail(&mut self, kind: Kind, target: &str, product: &str, err: &anyhow::Error) {
+        self.record(kind, target, product, Outcome::Failed(format!("{err:#}")));
+    }
+
+    fn record(&mut self, kind: Kind, target: &str, product: &str, outcome: Outcome) {
+        if matches!(
+            outcome,
+            Outcome::Removed | Outcome::Emptied(_) | Outcome::Finished(_)
+        ) {
+            let kind_name: &str = kind.into();
+            let event = Event::new(EventKind::Gc, None)
+                .did(&format!("{} {kind_name}", outcome.name()), Some(target));
+            append_log(self.paths, &event);
+            if self.paths.product_file(product).exists() {
+                state::append(&self.paths.state_dir(product), &event);
+            }
+        }
         self.actions.push(Action {
             kind,
             target: target.into(),
             product: product.into(),
-            outcome: "kept",
-            note: Some(why.into()),
+            outcome,
         });
-    }
-
-    /// A running session is never touched: records that `target` was kept for it.
-    fn running(&mut self, product: &str, kind: &'static str, target: &str) -> Result<bool> {
-        let running = product::check_name(product).is_ok()
-            && self.systemd.status(&unit::unit_name(product))?.is_running();
-        if running {
-            self.keep(kind, target, product, "its session is running");
-        }
-        Ok(running)
-    }
-
-    fn record(&mut self, action: Action) -> Result<()> {
-        if matches!(action.outcome, "removed" | "finished") {
-            let event = Event::new(EventKind::Gc, None).did(
-                &format!("{} {}", action.outcome, action.kind),
-                Some(&action.target),
-            );
-            append_log(self.paths, &event);
-            if self.paths.product_file(&action.product).exists() {
-                state::append(&self.paths.state_dir(&action.product), &event);
-            }
-        }
-        self.actions.push(action);
-        Ok(())
     }
 }
 
@@ -361,9 +517,13 @@ fn append_log(paths: &Paths, event: &Event) {
     state::append_or_warn(&paths.gc_log(), event)
 }
 
+const ENABLED_MEANWHILE: &str = "its product was enabled meanwhile";
+
 /// What one removal came to.
 enum Done {
     Removed,
+    /// sessctl's records went; the user's pin or snapshots stayed.
+    Emptied,
     /// Judged again under the lock, it was kept: why.
     Kept(String),
 }
@@ -374,39 +534,56 @@ fn product_exists(paths: &Paths, product: &str) -> bool {
 }
 
 /// Whether a product's state directory holds what the user owns: a pin or snapshots.
-fn holds_users_data(dir: &Path) -> bool {
-    dir.join("pin.json").exists() || dir.join("snapshots").exists()
+fn holds_users_data(paths: &Paths, product: &str) -> bool {
+    paths.users_state(product).iter().any(|p| p.exists())
 }
 
 fn users_data(product: &str) -> String {
     format!("holds the product's pin or snapshots, which are yours; `sessctl disable {product} --purge` removes them")
 }
 
-/// sessctl's own records of a product that is gone; the user's pin and snapshots stay.
+fn not_users_data(product: &str) -> String {
+    format!("not the product's pin or snapshots, which are yours; `sessctl disable {product} --purge` removes them")
+}
+
+/// Everything in a product's state directory but what is the user's: sessctl's own records,
+/// whatever their names (the event log, `last-exit.json`, loss markers, a change's intent).
+fn sessctls_records(paths: &Paths, product: &str) -> Result<Vec<PathBuf>> {
+    let users = paths.users_state(product);
+    Ok(store::entries(&paths.state_dir(product))?
+        .into_iter()
+        .map(|e| e.path())
+        .filter(|p| !users.contains(p))
+        .collect())
+}
+
+/// sessctl's records of a product that is gone, and its lock; the user's pin and snapshots
+/// stay, and so does the directory that holds them.
 fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
     if product_exists(paths, product) {
-        return Ok(Done::Kept("its product was enabled meanwhile".into()));
+        return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
     }
-    let dir = paths.state_dir(product);
-    for own in [
-        "session.json",
-        "events.jsonl",
-        "restart-pending",
-        "guard.json",
-        "intent.json",
-    ] {
-        store::remove_file(&dir.join(own))?;
-    }
-    match std::fs::remove_dir(&dir) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
-            return Ok(Done::Kept(users_data(product)));
+    for own in sessctls_records(paths, product)? {
+        match own.is_dir() {
+            true => std::fs::remove_dir_all(&own)
+                .with_context(|| format!("removing {}", own.display()))?,
+            false => store::remove_file(&own)?,
         }
-        Err(err) => return Err(err).with_context(|| format!("removing {}", dir.display())),
     }
+    let done = match holds_users_data(paths, product) {
+        true => Done::Emptied,
+        false => {
+            let dir = paths.state_dir(product);
+            match std::fs::remove_dir(&dir) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(err).with_context(|| format!("removing {}", dir.display()))
+                }
+                _ => Done::Removed,
+            }
+        }
+    };
     store::remove_file(&paths.lock_file(product))?;
-    Ok(Done::Removed)
+    Ok(done)
 }
 
 /// The product a unit name belongs to: `sessctl-<product>.service`, never the dashboard's.
@@ -429,19 +606,22 @@ fn sessctl_unit_files(paths: &Paths) -> Result<BTreeMap<String, PathBuf>> {
         .collect())
 }
 
+/// The files of `dir`, sorted: gc reports in the same order every time.
 fn files(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(store::entries(dir)?
-        .into_iter()
+    let mut files: Vec<PathBuf> = (store::entries(dir)?.into_iter())
         .filter(|e| e.path().is_file())
         .map(|e| e.path())
-        .collect())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
-/// Subdirectories of `dir` named like products.
+/// Subdirectories of `dir` named like products, sorted.
 fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    Ok(store::entries(dir)?
-        .into_iter()
+    let mut dirs: Vec<(String, PathBuf)> = (store::entries(dir)?.into_iter())
         .filter(|e| e.path().is_dir())
         .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
-        .collect())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
 }

@@ -12,9 +12,12 @@ use crate::procfs;
 use crate::state::{self, Action, Event, EventKind, Intent};
 use crate::store;
 
-/// A change this process began, recorded until [`Change::end`].
+/// A change this process began, recorded until [`Change::end`] (or unrecorded, when the
+/// state disk refused the record).
 #[must_use = "a change ends with `Change::end`"]
-pub struct Change;
+pub struct Change {
+    recorded: bool,
+}
 
 impl Change {
     /// The change is done: its intent goes. A change that fails keeps it, so the next call
@@ -22,15 +25,51 @@ impl Change {
     pub fn end(self, paths: &Paths, product: &str) -> Result<()> {
         Intent::end(&paths.state_dir(product))
     }
+
+    /// Whether the change is recorded. One that is not was told so on stderr, with what
+    /// else goes unrecorded: the session it leaves.
+    pub fn recorded(&self) -> bool {
+        self.recorded
+    }
 }
 
 /// Under the product's lock: settles what an interrupted change left (see [`settle`]), then
 /// records `next`.
+///
+/// A stop, restart or disable goes on when the state disk refuses the record (full, over
+/// quota, read-only): ending or removing a session must work when nothing can be written.
+/// It then says so in one line on stderr, forgets the remembered session first (a removal,
+/// which a full disk allows), so that its end is never taken for a loss, and the command
+/// exits as it would have (0 when the change succeeds). An enable, which writes the
+/// product's files, fails instead.
 pub fn begin(paths: &Paths, product: &str, next: Action) -> Result<Change> {
     settle_for(paths, product, Some(next))?;
     let ticks = procfs::start_ticks(std::process::id());
-    Intent::begin(&paths.state_dir(product), next, ticks)?;
-    Ok(Change)
+    match Intent::begin(&paths.state_dir(product), next, ticks) {
+        Ok(()) => Ok(Change { recorded: true }),
+        Err(err) if next != Action::Enable && unwritable(&err) => {
+            state::forget(&paths.state_dir(product))?;
+            errln!(
+                "sessctl: warning: the state disk refused a write, so `{}` goes on without a record of it or of the session it leaves: {err:#}",
+                next.command(product)
+            );
+            Ok(Change { recorded: false })
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether `err` is a write the disk refused: full, over quota or read-only.
+pub fn unwritable(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind;
+    (err.chain())
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::ReadOnlyFilesystem
+            )
+        })
 }
 
 /// Under the product's lock, before a start or resume, which record nothing of their own:
@@ -122,14 +161,25 @@ pub fn describe(product: &str, intent: &Intent, running: bool) -> String {
 
 /// Every product whose last change was interrupted, with its intent.
 pub fn interrupted(paths: &Paths) -> Result<Vec<(String, Intent)>> {
+    (interrupted_each(paths)?.into_iter())
+        .map(|(product, found)| Ok((product, found?)))
+        .collect()
+}
+
+/// [`interrupted`], with a product whose record cannot be read named with the error rather
+/// than failing the lot: one product's bad leftover hides no other product's.
+pub fn interrupted_each(paths: &Paths) -> Result<Vec<(String, Result<Intent>)>> {
     let mut found = Vec::new();
     for entry in store::entries(&paths.products_state())? {
         let Some(product) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if let Some((intent, false)) = pending(paths, &product)? {
-            found.push((product, intent));
+        match pending(paths, &product) {
+            Ok(Some((intent, false))) => found.push((product, Ok(intent))),
+            Ok(_) => {}
+            Err(err) => found.push((product, Err(err))),
         }
     }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }

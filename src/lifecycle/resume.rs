@@ -3,8 +3,8 @@
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-pub use crate::error::Verdict;
 use crate::context::Ctx;
+pub use crate::error::Verdict;
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::Product;

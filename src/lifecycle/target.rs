@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::agent::AgentEnv;
-use crate::error::{quoted, usage};
 use crate::context::Ctx;
+use crate::error::{quoted, usage};
 use crate::pin::Pin;
 use crate::product::{self, Product};
 

@@ -6,7 +6,6 @@ use serde::Serialize;
 use super::resume::{resume, Verdict};
 use crate::context::Ctx;
 use crate::identity::Identity;
-use crate::paths::Paths;
 use crate::product::{self, Product};
 use crate::state::EventKind;
 

@@ -8,9 +8,9 @@ use futures_util::future::try_join;
 use serde::Serialize;
 
 use crate::agent::AgentEnv;
+use crate::context::Ctx;
 use crate::identity::Identity;
 use crate::lifecycle::{guard, intent, observe, unit_file};
-use crate::context::Ctx;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product};

@@ -32,7 +32,9 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ),
     (
         "records",
-        &["paths", "product", "state", "snapshot", "stagger", "login", "context"],
+        &[
+            "paths", "product", "state", "snapshot", "stagger", "login", "context",
+        ],
     ),
     ("testbed", &["testbed"]),
     ("lifecycle", &["lifecycle"]),
@@ -56,6 +58,11 @@ const OWNERS: [(&str, &str); 4] = [
 /// Programs run with `Command::new` (a literal, or a variable of that name) and the one
 /// module that may run each.
 const PROGRAMS: [(&str, &str); 2] = [("tmux", "session"), ("journalctl", "journal")];
+
+/// The modules that may open a connection to the user manager: the context every command
+/// is given (`context`), and what runs without one: the unit's own host and pane processes,
+/// the demo's staging and the private manager.
+const CONNECTORS: [&str; 5] = ["context", "systemd/", "lifecycle/host", "demo", "testbed"];
 
 /// What `query` may name of `lifecycle`: the readings that take no lock and write nothing.
 /// A module named here is a namespace only; each of its items used is checked.
@@ -595,6 +602,11 @@ fn owners(module: &str, named: &BTreeSet<String>, with_strings: &str, wrong: &mu
             wrong.push(format!("{module} names {krate}, which only {owner} may"));
         }
     }
+    if with_strings.contains("Systemd::connect(") && !CONNECTORS.iter().any(|c| owns(c)) {
+        wrong.push(format!(
+            "{module} opens its own connection to the user manager; take the command's (`Ctx::systemd`)"
+        ));
+    }
     for (at, _) in with_strings.match_indices("Command::new(") {
         let arg = &with_strings[at + "Command::new(".len()..];
         let arg = arg[..arg.find(')').unwrap_or(arg.len())].trim();
@@ -810,7 +822,7 @@ fn the_layer_tables_of_the_docs_are_the_tests() {
 /// Each rule, broken once in a source held in memory, is reported.
 #[test]
 fn the_checker_reports_each_rule_broken() {
-    let cases: [(&[(&str, &str)], &str); 10] = [
+    let cases: [(&[(&str, &str)], &str); 11] = [
         (
             &[("cmd/x", "use crate::{agent, paths};")],
             "cmd/x (commands) imports crate::agent:: (adapters)",
@@ -858,6 +870,10 @@ fn the_checker_reports_each_rule_broken() {
         (
             &[("query/x", "use crate::transcript;\nfn g() { transcript::analyze(f) }")],
             "query/x: g reads a whole transcript (crate::transcript::analyze)",
+        ),
+        (
+            &[("lifecycle/x", "fn f() { let s = Systemd::connect()?; }")],
+            "lifecycle/x opens its own connection to the user manager; take the command's (`Ctx::systemd`)",
         ),
         (
             &[("lifecycle/x", "use zbus::Connection;\nfn f() { std::process::Command::new(\"journalctl\") }")],

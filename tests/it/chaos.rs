@@ -5,8 +5,9 @@
 //! - doctor names what the kill left, and never advises undoing a disable;
 //! - the next call of the same command succeeds, or the next resume proves the session
 //!   without a false `lost` (or, after a killed disable, refuses to undo it);
-//! - `gc --yes` leaves the product clean: doctor finds nothing of it, no file is half-written;
-//!   straight after a killed enable, gc finishes it (the unit written and enabled).
+//! - `gc --yes` leaves the product clean: doctor finds nothing of it, no file is half-written,
+//!   and nothing of a product being removed is left (its config, state and lock); straight
+//!   after a killed enable, gc finishes it (the unit written and enabled).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -264,6 +265,20 @@ fn clean(env: &Env, product: &str, case: &str, gone: bool) {
             state.load_state, "not-found",
             "{case}: systemd still loads {unit}"
         );
+        // Nothing of it is left: the config, and sessctl's records (none of these products
+        // has a pin or snapshots of the user's to keep).
+        let sessctl = env.var("XDG_STATE_HOME").join("sessctl");
+        for left in [
+            env.product_file(product),
+            sessctl.join("products").join(product),
+            sessctl.join(format!("locks/{product}.lock")),
+        ] {
+            assert!(
+                !left.exists(),
+                "{case}: after gc: {} is left",
+                left.display()
+            );
+        }
     } else {
         let proof = resume_json(env, product);
         assert!(

@@ -265,7 +265,9 @@ fn repair_tmux(env: &Env) {
         .run();
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
-        .stdout("sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n")
+        .stdout(
+            "sessctl-web.service: written, reloaded and enabled\nsessctl-web.service: started\n",
+        )
         .run();
     env.sessctl()
         .args(["resume", "web", "--no-attach"])

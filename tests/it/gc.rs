@@ -3,6 +3,7 @@
 
 use sessctl::systemd::ActiveState;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 
 use serde_json::Value;
@@ -92,8 +93,8 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
     let kept_line = format!("kept state: {} (holds the product's pin or snapshots, which are yours; `sessctl disable kept --purge` removes them)\n", kept.display());
     let expected = |verb: &str, config: &str| {
         format!(
-            "{reset} reset-failed: sessctl-limit.service\n\
-             {verb} unit-file: {orphan}\n\
+            "{reset} failed unit: sessctl-limit.service\n\
+             {verb} unit file: {orphan}\n\
              {config}\
              {verb} socket: {socket}\n\
              {verb} state: {gone}\n\
@@ -165,7 +166,7 @@ fn gc_removes_each_leftover_and_never_a_live_session() {
     env.sessctl()
         .args(["gc", "--yes"])
         .stdout(&format!(
-            "removed config: {}\n{kept_line}gc: 1 leftovers removed\n",
+            "removed config: {}\n{kept_line}gc: 1 leftover removed\n",
             stale.display()
         ))
         .run();
@@ -253,4 +254,231 @@ fn files_a_killed_write_left_are_named_by_doctor_and_removed_by_gc() {
     // The files they were to replace are whole.
     env.sessctl().args(["status", "web"]).stdout_read().run();
     assert!(env.unit_file("web").exists() && env.product_file("web").exists());
+}
+
+fn lock(env: &Env, product: &str) -> std::path::PathBuf {
+    env.var("XDG_STATE_HOME")
+        .join(format!("sessctl/locks/{product}.lock"))
+}
+
+fn state_dir(env: &Env, product: &str) -> std::path::PathBuf {
+    env.var("XDG_STATE_HOME")
+        .join(format!("sessctl/products/{product}"))
+}
+
+/// `enable; disable; gc --yes` leaves nothing of a product but what is the user's (a pinned
+/// product's pin), and gc says exactly what it removed and kept, `--dry-run` first.
+#[test]
+fn gc_leaves_nothing_of_a_disabled_product_and_says_what_it_did() {
+    let Some(env) = manager("gcdisabled") else {
+        return;
+    };
+    let agent = env.scratch.join("agent");
+    fs::write(&agent, "#!/bin/sh\nexec sleep 100000\n").expect("the stand-in");
+    fs::set_permissions(&agent, fs::Permissions::from_mode(0o755)).expect("chmod");
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    env.sessctl()
+        .args(["enable", "pinned", "--agent", "claude", "--"])
+        .arg(&agent)
+        .stdout_read()
+        .run();
+    for product in ["pinned", "web"] {
+        env.sessctl()
+            .args(["disable", product])
+            .stdout(&format!(
+                "sessctl-{product}.service: stopped, disabled and removed\n"
+            ))
+            .run();
+    }
+    let (web, pinned) = (state_dir(&env, "web"), state_dir(&env, "pinned"));
+    assert!(
+        web.join("last-exit.json").exists() && lock(&env, "web").exists(),
+        "the disable left none of what gc is to remove"
+    );
+    let lines = |verb: &str| {
+        format!(
+            "{verb} config: {}\n\
+             {verb} config: {}\n\
+             {verb} state: {} (not the product's pin or snapshots, which are yours; `sessctl disable pinned --purge` removes them)\n\
+             {verb} state: {}\n",
+            env.product_file("pinned").display(),
+            env.product_file("web").display(),
+            pinned.display(),
+            web.display(),
+        )
+    };
+    env.sessctl()
+        .args(["gc", "--dry-run"])
+        .stdout(&format!(
+            "{}gc: 4 leftovers would be removed (dry run)\n",
+            lines("would remove")
+        ))
+        .run();
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .stdout(&format!("{}gc: 4 leftovers removed\n", lines("removed")))
+        .run();
+
+    for product in ["web", "pinned"] {
+        assert!(!env.product_file(product).exists(), "{product}'s config");
+        assert!(!lock(&env, product).exists(), "{product}'s lock");
+    }
+    assert!(!web.exists(), "web's state is left");
+    let left: Vec<String> = (fs::read_dir(&pinned).expect("pinned's state"))
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(left, ["pin.json"], "only the user's pin stays");
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .stdout(&format!(
+            "kept state: {} (holds the product's pin or snapshots, which are yours; `sessctl disable pinned --purge` removes them)\ngc: nothing to remove\n",
+            pinned.display()
+        ))
+        .run();
+}
+
+/// A killed `disable` is finished by gc and a killed `stop` settled, and gc's text says
+/// which, then what the finished disable left for it to remove.
+#[test]
+fn gc_says_it_finished_an_interrupted_disable_and_settled_a_stop() {
+    let Some(env) = manager("gcfinish") else {
+        return;
+    };
+    for (product, command, point) in [
+        ("halt", "stop", "stop:after-intent"),
+        ("web", "disable", "disable:after-intent"),
+    ] {
+        env.sessctl()
+            .args(["enable", product, "--", "sleep", "100000"])
+            .stdout_read()
+            .run();
+        env.sessctl()
+            .args([command, product])
+            .env(sessctl::fault::VARIABLE, point)
+            .status_any()
+            .stdout_read()
+            .stderr_read()
+            .run();
+    }
+    env.sessctl()
+        .args(["gc", "--dry-run"])
+        .stdout(
+            "would settle interrupted change: sessctl stop halt (the session would be left as it is)\n\
+             would finish interrupted change: sessctl disable web\n\
+             gc: 2 interrupted changes would be finished (dry run)\n",
+        )
+        .run();
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .stdout(&format!(
+            "settled interrupted change: sessctl stop halt (the session is left as it is)\n\
+             finished interrupted change: sessctl disable web\n\
+             removed config: {}\n\
+             removed state: {}\n\
+             gc: 2 interrupted changes finished, 2 leftovers removed\n",
+            env.product_file("web").display(),
+            state_dir(&env, "web").display(),
+        ))
+        .run();
+    assert!(!env.unit_file("web").exists() && !lock(&env, "web").exists());
+    assert!(
+        env.socket("halt").exists(),
+        "the settled stop's session is gone"
+    );
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .stdout("gc: nothing to remove\n")
+        .run();
+}
+
+/// A refused enable leaves no intent behind, nor anything of a product it would have made;
+/// and one product's leftover that gc cannot finish is reported for that product alone.
+#[test]
+fn a_refused_enable_leaves_nothing_and_a_bad_leftover_stops_gc_for_no_other_product() {
+    let Some(env) = manager("gcrefused") else {
+        return;
+    };
+    let enable = |product: &str| {
+        env.sessctl()
+            .args(["enable", product, "--no-start", "--", "sleep", "100000"])
+    };
+    enable("web").stdout_read().run();
+    let config = env.product_file("web");
+    fs::write(&config, "name = [\n").expect("breaking the config");
+    enable("web").status(1).stderr_read().run();
+    let intent = state_dir(&env, "web").join("intent.json");
+    assert!(!intent.exists(), "the refused enable left its intent");
+
+    let products = config.parent().expect("the config folder").to_path_buf();
+    let read_only = ReadOnly::bind(&products);
+    enable("new")
+        .status(1)
+        .stderr(&format!(
+            "sessctl: writing {}: Read-only file system (os error 30)\n",
+            env.product_file("new").display()
+        ))
+        .run();
+    drop(read_only);
+    assert!(
+        !state_dir(&env, "new").exists() && !lock(&env, "new").exists(),
+        "the refused enable of a new product left its state or lock"
+    );
+
+    // A killed enable of the product whose config is broken: gc cannot finish it, says so,
+    // and sweeps the others.
+    fs::write(
+        &intent,
+        r#"{"action":"enable","pid":4194304,"start_ticks":1,"at":"2026-12-01T00:00:00Z"}"#,
+    )
+    .expect("an interrupted enable");
+    let stale = env.product_file("stale");
+    fs::copy(&config, &stale).expect("an orphan config");
+    let gone = state_dir(&env, "gone");
+    fs::create_dir_all(&gone).expect("a gone product's state");
+    fs::write(gone.join("events.jsonl"), "").expect("its events");
+    env.sessctl()
+        .args(["gc", "--yes"])
+        .status(1)
+        .stdout(&format!(
+            "removed config: {}\nremoved state: {}\ngc: 2 leftovers removed, 1 failed\n",
+            stale.display(),
+            gone.display()
+        ))
+        .stderr(&format!(
+            "sessctl: gc: could not finish interrupted change: sessctl enable web: parsing product config {}: TOML parse error at line 1, column 10\n  |\n1 | name = [\n  |          ^\ninvalid array\nexpected `]`\n\n",
+            config.display()
+        ))
+        .run();
+    assert!(
+        config.exists() && intent.exists(),
+        "gc undid the broken product"
+    );
+}
+
+/// A folder bind-mounted read-only over itself for one test, unmounted when dropped.
+struct ReadOnly(std::path::PathBuf);
+
+impl ReadOnly {
+    fn bind(dir: &std::path::Path) -> ReadOnly {
+        use nix::mount::{mount, MsFlags};
+        let none: Option<&str> = None;
+        mount(Some(dir), dir, none, MsFlags::MS_BIND, none).expect("binding the folder");
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(none, dir, none, flags, none).expect("making it read-only");
+        ReadOnly(dir.to_path_buf())
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
 }

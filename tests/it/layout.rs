@@ -1,5 +1,6 @@
 //! sessctl's own state: product names that look like its directories, the move from the old
-//! layout, gc racing enable, and a full disk under the event log.
+//! layout, gc racing enable, and a full disk under the event log and under `stop`, `restart`
+//! and `disable --purge`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -288,4 +289,51 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
             log.display()
         )
     );
+}
+
+/// Ending or removing a session works when the state disk takes nothing: `restart`, `stop`
+/// and `disable --purge` do what was asked, exit 0, and say in one line what they could not
+/// record (the event log's own warnings aside, which the log's last page may spare).
+#[test]
+fn a_full_state_disk_never_blocks_stop_restart_or_purge() {
+    let Some(mut env) = manager("fullstop") else {
+        return;
+    };
+    let small = env.scratch.join("small-state");
+    let _tmpfs = Tmpfs::mount(&small, "256k");
+    env.set("XDG_STATE_HOME", Some(small.as_os_str()));
+    env.sessctl()
+        .args(["enable", "web", "--", "sleep", "100000"])
+        .stdout_read()
+        .run();
+    let intent = small.join("sessctl/products/web/intent.json");
+    for (args, stdout) in [
+        (vec!["restart", "web"], "sessctl-web.service: restarted\n"),
+        (vec!["stop", "web"], "sessctl-web.service: stopped\n"),
+        (
+            vec!["disable", "web", "--purge"],
+            "sessctl-web.service: stopped, disabled and removed\nweb: config and state removed\n",
+        ),
+    ] {
+        // Full again: what the last command removed may have freed a page.
+        fill(&small);
+        let out = env.sessctl().args(&args).stdout(stdout).stderr_read().run();
+        let command = format!("sessctl {}", args.join(" "));
+        let unrecorded = format!(
+            "sessctl: warning: the state disk refused a write, so `{command}` goes on without a record of it or of the session it leaves: writing {}: No space left on device (os error 28)",
+            intent.display()
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (said, others): (Vec<&str>, Vec<&str>) =
+            stderr.lines().partition(|line| *line == unrecorded);
+        assert_eq!(said.len(), 1, "{command}: {stderr}");
+        assert!(
+            others
+                .iter()
+                .all(|l| l.starts_with("sessctl: warning: the event was not logged: ")),
+            "{command}: {stderr}"
+        );
+    }
+    assert!(!env.unit_file("web").exists() && !env.product_file("web").exists());
+    assert!(!small.join("sessctl/products/web").exists());
 }
