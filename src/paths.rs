@@ -306,6 +306,38 @@ impl Paths {
         )))
     }
 }
+/// A product name that [`check_name`] accepts, parsed once where a name comes in (the
+/// command line, a request's path), so that nothing below checks it again or can be handed
+/// one that reaches another product's files.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ProductName(String);
+
+impl ProductName {
+    pub fn parse(name: &str) -> Result<ProductName> {
+        check_name(name)?;
+        Ok(ProductName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ProductName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProductName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The file name of a product's tmux socket in its runtime directory.
 pub const SOCKET: &str = "tmux.sock";
 /// The start slot's name beside the products' runtime directories, which a product of that

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{quoted, usage};
-pub use crate::paths::check_name;
 use crate::paths::Paths;
+pub use crate::paths::{check_name, ProductName};
 use crate::store;
 
 /// The settings of one product, as stored in `$XDG_CONFIG_HOME/sessctl/products/<name>.toml`.

@@ -6,12 +6,11 @@ use anyhow::Result;
 use crate::context::Ctx;
 use crate::error::{exit_with, usage, Verdict};
 use crate::lifecycle::resume;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::state::EventKind;
 
-pub fn run(ctx: &Ctx, name: &str) -> Result<()> {
+pub fn run(ctx: &Ctx, name: &ProductName) -> Result<()> {
     let paths = &ctx.paths;
-    product::check_name(name)?;
     Product::load(paths, name)?;
     if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
         return Err(usage(format!(

@@ -6,9 +6,11 @@ use anyhow::Result;
 use crate::cli::Disable;
 use crate::context::Ctx;
 use crate::lifecycle::control;
+use crate::product::ProductName;
 
 pub fn run(ctx: &Ctx, args: Disable) -> Result<()> {
-    for step in control::disable(ctx, &args.product, args.purge)? {
+    let name = ProductName::parse(&args.product)?;
+    for step in control::disable(ctx, &name, args.purge)? {
         outln!("{}", step.line(&args.product));
     }
     Ok(())

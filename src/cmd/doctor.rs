@@ -5,10 +5,16 @@ use anyhow::Result;
 use crate::cli::Doctor;
 use crate::context::Ctx;
 use crate::error::{self, Exit, FAILURE};
+use crate::product::ProductName;
 use crate::query::doctor::{self, Report, Severity};
 
 pub fn run(ctx: &Ctx, args: Doctor) -> Result<()> {
-    let report = doctor::sweep(ctx, args.product.as_deref()).map_err(|err| Exit {
+    let only = args
+        .product
+        .as_deref()
+        .map(ProductName::parse)
+        .transpose()?;
+    let report = doctor::sweep(ctx, only.as_ref()).map_err(|err| Exit {
         code: FAILURE,
         message: format!("doctor could not run: {err:#}"),
     })?;

@@ -3,9 +3,10 @@
 use anyhow::Result;
 
 use crate::context::Ctx;
+use crate::product::ProductName;
 use crate::query;
 
-pub fn run(ctx: &Ctx, name: &str, json: bool) -> Result<()> {
+pub fn run(ctx: &Ctx, name: &ProductName, json: bool) -> Result<()> {
     let events = query::log::events(&ctx.paths, name)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&events)?);

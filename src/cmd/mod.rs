@@ -32,6 +32,7 @@ use crate::cli::{Cli, Command, Dashboard, Transcript};
 use crate::context::Ctx;
 use crate::lifecycle;
 use crate::paths::Paths;
+use crate::product::ProductName;
 use crate::query::{self, names};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -40,19 +41,23 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Enable(args) => enable::run(&ctx()?, args),
         Command::Disable(args) => disable::run(&ctx()?, args),
-        Command::Render(args) => render::run(&ctx()?, &args.product),
-        Command::Start(args) => control::start(&ctx()?, &args.product),
-        Command::Stop(args) => control::stop(&ctx()?, &args.product),
-        Command::Restart(args) => control::restart(&ctx()?, &args.product),
+        Command::Render(args) => render::run(&ctx()?, &name(&args.product)?),
+        Command::Start(args) => control::start(&ctx()?, &name(&args.product)?),
+        Command::Stop(args) => control::stop(&ctx()?, &name(&args.product)?),
+        Command::Restart(args) => control::restart(&ctx()?, &name(&args.product)?),
         Command::Resume(args) => resume::run(&ctx()?, args),
         Command::Verify(args) => verify::run(&ctx()?, args),
-        Command::Log(args) => log::run(&ctx()?, &args.product, args.json),
+        Command::Log(args) => log::run(&ctx()?, &name(&args.product)?, args.json),
         Command::Doctor(args) => doctor::run(&ctx()?, args),
         Command::Gc(args) => gc::run(&ctx()?, args),
         Command::Transcript(cmd) => transcript::run(&ctx()?, cmd),
-        Command::Status(args) => status::status(&ctx()?, args.product.as_deref(), args.json),
+        Command::Status(args) => status::status(
+            &ctx()?,
+            args.product.as_deref().map(name).transpose()?.as_ref(),
+            args.json,
+        ),
         Command::List(args) => status::list(&ctx()?, args.json),
-        Command::Attach(args) => attach::run(&ctx()?, &args.product),
+        Command::Attach(args) => attach::run(&ctx()?, &name(&args.product)?),
         Command::Demo => crate::demo::run(),
         Command::Serve(args) => serve::run(paths_for(writes)?, args),
         Command::Dashboard(cmd) => dashboard::run(&ctx()?, cmd),
@@ -60,6 +65,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Man(args) => completions::man(command(), &args.subcommand),
         Command::Internal(cmd) => internal::run(cmd),
     }
+}
+
+/// A product named on the command line, checked once here for every layer below.
+fn name(product: &str) -> Result<ProductName> {
+    ProductName::parse(product)
 }
 
 /// The paths a command works in. One that `writes` first moves state left in the layout

@@ -4,11 +4,10 @@ use anyhow::Result;
 
 use crate::context::Ctx;
 use crate::lifecycle::unit_file;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 
-pub fn run(ctx: &Ctx, name: &str) -> Result<()> {
+pub fn run(ctx: &Ctx, name: &ProductName) -> Result<()> {
     let paths = &ctx.paths;
-    product::check_name(name)?;
     let product = Product::load(paths, name)?;
     out!("{}", unit_file::render(paths, &product)?);
     Ok(())

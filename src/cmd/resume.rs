@@ -6,10 +6,12 @@ use crate::cli::Resume;
 use crate::context::Ctx;
 use crate::error::{exit_with, Verdict};
 use crate::lifecycle::resume::{self, Outcome};
+use crate::product::ProductName;
 use crate::state::EventKind;
 
 pub fn run(ctx: &Ctx, args: Resume) -> Result<()> {
-    let resumed = resume::resume_product(ctx, &args.product, EventKind::Resume)?;
+    let name = ProductName::parse(&args.product)?;
+    let resumed = resume::resume_product(ctx, &name, EventKind::Resume)?;
     let outcome = &resumed.outcome;
     show(outcome, args.json)?;
     if outcome.verdict == Verdict::NeedsRepair {

@@ -5,9 +5,10 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::identity;
+use crate::product::ProductName;
 use crate::query::status::{self, LastResume, Report};
 
-pub fn status(ctx: &Ctx, name: Option<&str>, json: bool) -> Result<()> {
+pub fn status(ctx: &Ctx, name: Option<&ProductName>, json: bool) -> Result<()> {
     let reports = status::status(ctx, name)?;
     if json {
         match name {

@@ -7,6 +7,7 @@ use crate::cli::Transcript;
 use crate::context::Ctx;
 use crate::error;
 use crate::lifecycle::transcript::{self as lifecycle, Adopted, Repair, Repaired};
+use crate::product::ProductName;
 use crate::query::transcript as query;
 use crate::transcript::{Report, Severity};
 
@@ -23,7 +24,7 @@ pub fn run(ctx: &Ctx, cmd: Transcript) -> Result<()> {
             allow_loss,
         } => repair(ctx, &target, adopt, allow_loss),
         Transcript::Snapshots { product, json } => {
-            let all = query::snapshots(&ctx.paths, &product)?;
+            let all = query::snapshots(&ctx.paths, &ProductName::parse(&product)?)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(());
@@ -34,7 +35,7 @@ pub fn run(ctx: &Ctx, cmd: Transcript) -> Result<()> {
             Ok(())
         }
         Transcript::Restore { product, snapshot } => {
-            let restored = lifecycle::restore(ctx, &product, &snapshot)?;
+            let restored = lifecycle::restore(ctx, &ProductName::parse(&product)?, &snapshot)?;
             let id = &restored.session_id;
             outln!(
                 "{product}: restored {snapshot} as conversation {id} ({})",

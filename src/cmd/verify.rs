@@ -7,9 +7,10 @@ use crate::context::Ctx;
 use crate::error::exit_with;
 use crate::identity;
 use crate::lifecycle::verify::{self, Report};
+use crate::product::ProductName;
 
 pub fn run(ctx: &Ctx, args: Verify) -> Result<()> {
-    let report = verify::verify(ctx, &args.product, args.rounds)?;
+    let report = verify::verify(ctx, &ProductName::parse(&args.product)?, args.rounds)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -17,7 +17,7 @@ use crate::error::{quoted, usage};
 use crate::fault;
 use crate::paths::Paths;
 use crate::pin::Pin;
-use crate::product::{self, Product};
+use crate::product::{self, Product, ProductName};
 use crate::state::{Action, EventKind};
 use crate::store::{self, Lock};
 use crate::systemd::{ActiveState, Systemd, UnitStatus};
@@ -308,7 +308,7 @@ fn undo_refused(paths: &Paths, name: &str, new: bool) {
 }
 
 /// Starts the session unless it runs.
-pub fn start(ctx: &Ctx, name: &str) -> Result<Step> {
+pub fn start(ctx: &Ctx, name: &ProductName) -> Result<Step> {
     let paths = &ctx.paths;
     let (systemd, _lock) = prepare(ctx, name)?;
     let product = Product::load(paths, name)?;
@@ -326,7 +326,7 @@ pub fn start(ctx: &Ctx, name: &str) -> Result<Step> {
 /// Stops the session; works on a product whose config no longer parses. The transcript the
 /// session leaves is judged now, while nothing writes it, so that `status` (which reads only
 /// the remembered verdict) can say whether a start would resume it.
-pub fn stop(ctx: &Ctx, name: &str) -> Result<Step> {
+pub fn stop(ctx: &Ctx, name: &ProductName) -> Result<Step> {
     let paths = &ctx.paths;
     let (systemd, _lock) = prepare(ctx, name)?;
     let change = intent::begin(paths, name, Action::Stop)?;
@@ -344,7 +344,7 @@ pub fn stop(ctx: &Ctx, name: &str) -> Result<Step> {
 }
 
 /// Ends the live agent and starts a new one, on the conversation it last wrote.
-pub fn restart(ctx: &Ctx, name: &str) -> Result<Step> {
+pub fn restart(ctx: &Ctx, name: &ProductName) -> Result<Step> {
     let paths = &ctx.paths;
     let (systemd, _lock) = prepare(ctx, name)?;
     let product = Product::load(paths, name)?;
@@ -367,9 +367,8 @@ pub fn restart(ctx: &Ctx, name: &str) -> Result<Step> {
 /// Checks the product exists, connects, and takes its lock, in that order, then records a
 /// loss of the session no command has seen yet, before the change hides it. The config is
 /// not parsed here: a stop must work on a config that no longer parses.
-fn prepare<'c>(ctx: &'c Ctx, name: &str) -> Result<(&'c Systemd, Lock)> {
+fn prepare<'c>(ctx: &'c Ctx, name: &ProductName) -> Result<(&'c Systemd, Lock)> {
     let paths = &ctx.paths;
-    product::check_name(name)?;
     intent::refuse_undoing(paths, name)?;
     Product::config_text(paths, name)?;
     let systemd = ctx.systemd()?;
@@ -397,9 +396,8 @@ fn record_loss(paths: &Paths, systemd: &Systemd, name: &str) {
 /// Stops the session, disables and removes its unit; with `purge`, also the product's config
 /// and state. Works on a product whose config no longer parses, or of which only state is
 /// left (gc keeps a pin and snapshots).
-pub fn disable(ctx: &Ctx, name: &str, purge: bool) -> Result<Vec<Step>> {
+pub fn disable(ctx: &Ctx, name: &ProductName, purge: bool) -> Result<Vec<Step>> {
     let paths = &ctx.paths;
-    product::check_name(name)?;
     let config = paths.product_file(name);
     let file = paths.unit_file(name);
     let state_left = purge && paths.state_dir(name).exists();

@@ -7,7 +7,7 @@ use crate::context::Ctx;
 pub use crate::error::Verdict;
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
-use crate::product::Product;
+use crate::product::{Product, ProductName};
 use crate::session;
 use crate::state::{self, Event, EventKind};
 use crate::store::Lock;
@@ -80,9 +80,8 @@ pub struct Resumed {
 }
 
 /// Resumes product `name` (see [`resume`]); `event` names the command in the event log.
-pub fn resume_product(ctx: &Ctx, name: &str, event: EventKind) -> Result<Resumed> {
+pub fn resume_product(ctx: &Ctx, name: &ProductName, event: EventKind) -> Result<Resumed> {
     let paths = &ctx.paths;
-    crate::product::check_name(name)?;
     super::intent::refuse_undoing(paths, name)?;
     let product = Product::load(paths, name)?;
     let systemd = ctx.systemd()?;

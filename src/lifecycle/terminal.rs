@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::paths::Paths;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::session;
 pub use crate::session::{resize, Size, Viewer};
 
@@ -23,8 +23,7 @@ pub enum Opened {
 }
 
 /// A viewer of product `name`'s session, `write` when its keys are to reach the agent.
-pub fn open(paths: &Paths, name: &str, write: bool, size: Size) -> Result<Opened> {
-    product::check_name(name)?;
+pub fn open(paths: &Paths, name: &ProductName, write: bool, size: Size) -> Result<Opened> {
     let product = Product::load(paths, name)?;
     let socket = paths.socket(name)?;
     let tmux = Path::new(&product.tmux);

@@ -14,7 +14,7 @@ use crate::context::Ctx;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
 use crate::pin::Pin;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::snapshot;
 use crate::state::{self, Action, Event, EventKind};
 use crate::store::{self, Lock};
@@ -306,9 +306,8 @@ pub struct Restored {
 
 /// Restores snapshot `snapshot_name` of `name`'s conversation as a new conversation in the
 /// product's project folder, and pins the product to it.
-pub fn restore(ctx: &Ctx, name: &str, snapshot_name: &str) -> Result<Restored> {
+pub fn restore(ctx: &Ctx, name: &ProductName, snapshot_name: &str) -> Result<Restored> {
     let paths = &ctx.paths;
-    product::check_name(name)?;
     let product = Product::load(paths, name)?;
     // From the pin's reading to its write, as every writer of a product's files.
     let _lock = Lock::acquire(&paths.lock_file(name))?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::resume::{resume, Verdict};
 use crate::context::Ctx;
 use crate::identity::Identity;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::state::EventKind;
 
 use crate::unit;
@@ -54,9 +54,8 @@ impl Report {
 
 /// Resumes product `name` `rounds` times, each a proof; a session that needs repair ends it after
 /// round 1, since more rounds would only repeat the verdict.
-pub fn verify(ctx: &Ctx, name: &str, rounds: u32) -> Result<Report> {
+pub fn verify(ctx: &Ctx, name: &ProductName, rounds: u32) -> Result<Report> {
     let paths = &ctx.paths;
-    product::check_name(name)?;
     Product::load(paths, name)?;
     let systemd = ctx.systemd()?;
     let mut changes = Vec::new();

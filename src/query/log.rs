@@ -3,13 +3,12 @@
 use anyhow::Result;
 
 use crate::paths::Paths;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::state::{self, Event};
 
 /// The events of product `name`: an unknown product is an error, a product without events
 /// has none.
-pub fn events(paths: &Paths, name: &str) -> Result<Vec<Event>> {
-    product::check_name(name)?;
+pub fn events(paths: &Paths, name: &ProductName) -> Result<Vec<Event>> {
     Product::config_text(paths, name)?;
     state::events(&paths.state_dir(name))
 }

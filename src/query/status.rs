@@ -13,14 +13,14 @@ use crate::identity::Identity;
 use crate::lifecycle::{guard, intent, observe, unit_file};
 use crate::paths::Paths;
 use crate::pin::Pin;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::state::{self, LastExit, Waiting};
 use crate::store;
 use crate::systemd::{ActiveState, Core, Systemd, UnitView};
 use crate::unit;
 
 /// The reports of the products `name` names: one, or every product when `None`.
-pub fn status(ctx: &Ctx, name: Option<&str>) -> Result<Vec<Report>> {
+pub fn status(ctx: &Ctx, name: Option<&ProductName>) -> Result<Vec<Report>> {
     let paths = &ctx.paths;
     let names = names(paths, name)?;
     if names.is_empty() {
@@ -35,10 +35,9 @@ pub fn status(ctx: &Ctx, name: Option<&str>) -> Result<Vec<Report>> {
 }
 
 /// The products `name` names: one, or every product when `None`.
-pub fn names(paths: &Paths, name: Option<&str>) -> Result<Vec<String>> {
+pub fn names(paths: &Paths, name: Option<&ProductName>) -> Result<Vec<String>> {
     match name {
         Some(name) => {
-            product::check_name(name)?;
             Product::config_text(paths, name)?;
             Ok(vec![name.to_string()])
         }

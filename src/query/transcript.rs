@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::context::Ctx;
 use crate::lifecycle::target::{missing, resolve, Target};
 use crate::paths::Paths;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::snapshot::{self, Snapshot};
 use crate::transcript::{self, Finding, Report, Severity};
 
@@ -42,8 +42,7 @@ pub fn check(ctx: &Ctx, target: &str) -> Result<Report> {
 }
 
 /// The snapshots of `name`'s pinned conversation, oldest first.
-pub fn snapshots(paths: &Paths, name: &str) -> Result<Vec<Snapshot>> {
-    product::check_name(name)?;
+pub fn snapshots(paths: &Paths, name: &ProductName) -> Result<Vec<Snapshot>> {
     Product::config_text(paths, name)?;
     snapshot::list(&paths.snapshots_dir(name))
 }

@@ -196,7 +196,7 @@ pub async fn act(
         let step = step(&ctx, &name)?;
         Ok(Done {
             line: step.line(&name),
-            product: name,
+            product: name.to_string(),
             step,
         })
     })

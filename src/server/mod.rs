@@ -45,7 +45,7 @@ use crate::identity::ActiveState;
 use crate::lifecycle::dashboard::Tls;
 use crate::login;
 use crate::paths::Paths;
-use crate::product;
+use crate::product::ProductName;
 use crate::query;
 use crate::systemd::Systemd;
 use api::ApiError;
@@ -101,9 +101,12 @@ impl App {
     /// What `status --json` reports of the products `name` names (every product for `None`).
     /// What systemd says of their units is awaited here, in one batch on the server's one
     /// connection; the files are read on the blocking pool.
-    async fn reports(&self, name: Option<String>) -> Result<Vec<query::status::Report>, ApiError> {
+    async fn reports(
+        &self,
+        name: Option<ProductName>,
+    ) -> Result<Vec<query::status::Report>, ApiError> {
         let paths = self.paths.clone();
-        let names = blocking(move || query::status::names(&paths, name.as_deref())).await?;
+        let names = blocking(move || query::status::names(&paths, name.as_ref())).await?;
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -176,9 +179,11 @@ async fn blocking<T: Send + 'static>(
 
 /// `name` from a request path, when it names a product: a name sessctl would refuse, or one
 /// without a config, is a 404, so no path can reach anything but a product's own state.
-fn product_name(app: &App, name: &str) -> Result<String, ApiError> {
-    if product::check_name(name).is_ok() && app.paths.product_file(name).is_file() {
-        return Ok(name.to_string());
+fn product_name(app: &App, name: &str) -> Result<ProductName, ApiError> {
+    if let Ok(name) = ProductName::parse(name) {
+        if app.paths.product_file(&name).is_file() {
+            return Ok(name);
+        }
     }
     Err(ApiError::not_found(format!(
         "no product {}; `sessctl list` shows the products",

@@ -23,7 +23,7 @@ use super::mask::Reveal;
 use super::{blocking, product_name, App};
 use crate::identity;
 use crate::login;
-use crate::product;
+use crate::product::ProductName;
 use crate::query;
 
 const TEMPLATES: [(&str, &str); 6] = [
@@ -150,7 +150,7 @@ pub async fn product(
     let mut ctx = context(&access);
     if access == Access::Shell {
         // Whether such a product exists is for the key's holder to learn.
-        product::check_name(&name).map_err(ApiError::from)?;
+        ProductName::parse(&name).map_err(ApiError::from)?;
         ctx.insert("product", &name);
         return app.pages.render("product.html", &ctx);
     }

@@ -217,14 +217,22 @@ fn fill(dir: &Path) -> PathBuf {
     filler
 }
 
+/// A manager whose sessctl keeps its state on a 256 KiB tmpfs of its own, for the tests
+/// that fill it.
+fn on_a_small_state_disk(label: &str) -> Option<(Env, Tmpfs)> {
+    let mut env = manager(label)?;
+    let small = env.scratch.join("small-state");
+    let tmpfs = Tmpfs::mount(&small, "256k");
+    env.set("XDG_STATE_HOME", Some(small.as_os_str()));
+    Some((env, tmpfs))
+}
+
 #[test]
 fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
-    let Some(mut env) = manager("full") else {
+    let Some((env, disk)) = on_a_small_state_disk("full") else {
         return;
     };
-    let small = env.scratch.join("small-state");
-    let _tmpfs = Tmpfs::mount(&small, "256k");
-    env.set("XDG_STATE_HOME", Some(small.as_os_str()));
+    let small = &disk.0;
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
         .stdout(
@@ -233,7 +241,7 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
         .run();
     assert_eq!(verdict(&env, "web"), "survived");
     let log = small.join("sessctl/products/web/events.jsonl");
-    let filler = fill(&small);
+    let filler = fill(small);
 
     // The session is fine, so the resume is too; the log that could not be written is a
     // warning naming it. (The log's last page may still take a few events: resume until the
@@ -296,12 +304,10 @@ fn a_full_disk_never_tears_the_event_log_nor_fails_a_live_session() {
 /// record (the event log's own warnings aside, which the log's last page may spare).
 #[test]
 fn a_full_state_disk_never_blocks_stop_restart_or_purge() {
-    let Some(mut env) = manager("fullstop") else {
+    let Some((env, disk)) = on_a_small_state_disk("fullstop") else {
         return;
     };
-    let small = env.scratch.join("small-state");
-    let _tmpfs = Tmpfs::mount(&small, "256k");
-    env.set("XDG_STATE_HOME", Some(small.as_os_str()));
+    let small = &disk.0;
     env.sessctl()
         .args(["enable", "web", "--", "sleep", "100000"])
         .stdout_read()
@@ -316,7 +322,7 @@ fn a_full_state_disk_never_blocks_stop_restart_or_purge() {
         ),
     ] {
         // Full again: what the last command removed may have freed a page.
-        fill(&small);
+        fill(small);
         let out = env.sessctl().args(&args).stdout(stdout).stderr_read().run();
         let command = format!("sessctl {}", args.join(" "));
         let unrecorded = format!(

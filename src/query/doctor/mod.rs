@@ -15,7 +15,7 @@ use crate::context::Ctx;
 use crate::error::{code_of, USAGE};
 use crate::lifecycle::intent;
 use crate::paths::Paths;
-use crate::product::{self, Product};
+use crate::product::{Product, ProductName};
 use crate::state::Intent;
 use crate::unit;
 
@@ -203,13 +203,11 @@ impl Report {
 
 /// Sweeps everything that can kill a session, or only `product`'s unit and processes (the
 /// environment and other units always).
-pub fn sweep(ctx: &Ctx, product: Option<&str>) -> Result<Report> {
+pub fn sweep(ctx: &Ctx, only: Option<&ProductName>) -> Result<Report> {
     let paths = &ctx.paths;
+    let product = only.map(ProductName::as_str);
     let names = match product {
-        Some(name) => {
-            product::check_name(name)?;
-            vec![name.to_string()]
-        }
+        Some(name) => vec![name.to_string()],
         None => Product::names(paths)?,
     };
     let (products, mut findings) = load(paths, &names)?;
