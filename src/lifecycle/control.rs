@@ -383,7 +383,12 @@ fn record_loss(paths: &Paths, systemd: &Systemd, name: &str) {
     let logged = (|| -> Result<()> {
         let record = crate::state::load_record(&paths.state_dir(name))?;
         let (now, status) = super::observe::identity(systemd, &unit::unit_name(name))?;
-        super::observe::loss_since_seen(paths, systemd, name, record.as_ref(), &now, &status)?;
+        let seen = super::observe::Sighting {
+            record: record.as_ref(),
+            now: &now,
+            status: &status,
+        };
+        super::observe::loss_since_seen(paths, systemd, name, seen)?;
         Ok(())
     })();
     if let Err(err) = logged {

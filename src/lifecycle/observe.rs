@@ -84,16 +84,28 @@ pub fn forget(paths: &Paths, product: &str, event: EventKind) -> Result<()> {
     Ok(())
 }
 
+/// The session sessctl last recorded (none before its first start), beside what systemd
+/// reports of the unit now.
+#[derive(Clone, Copy)]
+pub struct Sighting<'a> {
+    pub record: Option<&'a Record>,
+    pub now: &'a Identity,
+    pub status: &'a UnitStatus,
+}
+
 /// Whether the session sessctl last saw is gone, and why, judged from what systemd reports
-/// `now`. Writes nothing: `status` and `list` report a loss that only a resume records.
+/// now. Writes nothing: `status` and `list` report a loss that only a resume records.
 pub fn judge_loss(
     paths: &Paths,
     systemd: &Systemd,
     product: &str,
-    record: Option<&Record>,
-    now: &Identity,
-    status: &UnitStatus,
+    seen: Sighting,
 ) -> Result<Option<String>> {
+    let Sighting {
+        record,
+        now,
+        status,
+    } = seen;
     let Some(record) = record else {
         return Ok(None);
     };
@@ -135,12 +147,10 @@ pub fn loss_since_seen(
     paths: &Paths,
     systemd: &Systemd,
     product: &str,
-    record: Option<&Record>,
-    now: &Identity,
-    status: &UnitStatus,
+    seen: Sighting,
 ) -> Result<Option<String>> {
-    let reason = judge_loss(paths, systemd, product, record, now, status)?;
-    if let (Some(reason), Some(record)) = (&reason, record) {
+    let reason = judge_loss(paths, systemd, product, seen)?;
+    if let (Some(reason), Some(record)) = (&reason, seen.record) {
         if state::claim_loss(&paths.state_dir(product), &record.identity)? {
             log_loss(paths, product, &record.identity, reason);
         }

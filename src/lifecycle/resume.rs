@@ -15,7 +15,7 @@ use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
 
 use super::guard::needs_repair;
-use super::observe::{explain, identity as read, log_loss, loss_since_seen};
+use super::observe::{explain, identity as read, log_loss, loss_since_seen, Sighting};
 use super::start::{agent_env, follow, start_with};
 
 /// The proof a resume gives; its JSON form is the documented `resume --json` object.
@@ -129,7 +129,12 @@ pub fn resume(
     super::intent::settle(paths, product)?;
     let (before, status) = read(systemd, &unit)?;
     let record = state::load_record(&paths.state_dir(product))?;
-    let loss = loss_since_seen(paths, systemd, product, record.as_ref(), &before, &status)?;
+    let seen = Sighting {
+        record: record.as_ref(),
+        now: &before,
+        status: &status,
+    };
+    let loss = loss_since_seen(paths, systemd, product, seen)?;
     let (verdict, reason, after, recovered) = if let Some(reason) = loss {
         if before.is_live() {
             (Verdict::Lost, Some(reason), before.clone(), true)

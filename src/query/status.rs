@@ -198,7 +198,16 @@ fn report(
     // No product lock: status never waits behind a start, and writes nothing. A loss it sees
     // is recorded by the next resume (`observe::loss_since_seen`).
     let record = state::load_record(&paths.state_dir(name))?;
-    let lost = observe::judge_loss(paths, systemd, name, record.as_ref(), &now, &view.status)?;
+    let lost = observe::judge_loss(
+        paths,
+        systemd,
+        name,
+        observe::Sighting {
+            record: record.as_ref(),
+            now: &now,
+            status: &view.status,
+        },
+    )?;
     let on_disk = store::read_optional(&paths.unit_file(name))?;
     let running = view.status.is_running();
     let mut report = unit_report(paths, name, &now, view)?;

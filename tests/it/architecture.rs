@@ -66,9 +66,10 @@ const CONNECTORS: [&str; 5] = ["context", "systemd/", "lifecycle/host", "demo", 
 
 /// What `query` may name of `lifecycle`: the readings that take no lock and write nothing.
 /// A module named here is a namespace only; each of its items used is checked.
-const QUERY_READS: [&str; 11] = [
+const QUERY_READS: [&str; 12] = [
     "lifecycle::observe::identity_of",
     "lifecycle::observe::judge_loss",
+    "lifecycle::observe::Sighting",
     "lifecycle::guard::remembered",
     "lifecycle::intent::pending",
     "lifecycle::intent::describe",
