@@ -213,7 +213,7 @@ fn enable_locked(
         && !paths.unit_file(name).exists()
         && !paths.state_dir(name).exists();
     let written = intent::begin(paths, name, Action::Enable)
-        .and_then(|change| Ok((change, write(paths, systemd, wanted, text)?)));
+        .and_then(|change| Ok((change, write_wanted(paths, systemd, wanted, text)?)));
     let (change, (mut steps, before)) = match written {
         Ok(written) => written,
         Err(err) => {
@@ -240,7 +240,7 @@ fn enable_locked(
 
 /// An enable's writes: the pin, config, slice and unit, reloaded and enabled, unless all are
 /// as wanted already. Returns what it did, and the session as it found it.
-fn write(
+fn write_wanted(
     paths: &Paths,
     systemd: &Systemd,
     wanted: &Product,

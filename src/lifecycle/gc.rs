@@ -203,7 +203,13 @@ impl Collector<'_> {
                     self.paths.intent_file(&product).display().to_string(),
                     Outcome::Failed(format!("{err:#}")),
                 ),
-                Ok(intent) => (intent.action.command(&product), self.finish(&product)),
+                Ok(intent) => (
+                    intent.action.command(&product),
+                    match self.dry_run {
+                        true => Outcome::WouldFinish(intent.action),
+                        false => self.finish(&product),
+                    },
+                ),
             };
             if matches!(outcome, Outcome::Failed(_)) {
                 self.unsettled.insert(product.clone());
@@ -216,14 +222,8 @@ impl Collector<'_> {
         Ok(())
     }
 
+    /// Finishes (or settles) `product`'s interrupted change under its lock.
     fn finish(&self, product: &str) -> Outcome {
-        if self.dry_run {
-            return match super::intent::pending(self.paths, product) {
-                Ok(Some((intent, _))) => Outcome::WouldFinish(intent.action),
-                Ok(None) => Outcome::Kept("finished meanwhile".into()),
-                Err(err) => Outcome::Failed(format!("{err:#}")),
-            };
-        }
         match super::control::finish_interrupted(self.paths, self.systemd, product) {
             Ok(Some(action)) => Outcome::Finished(action),
             Ok(None) => Outcome::Kept("finished meanwhile".into()),
