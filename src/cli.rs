@@ -75,6 +75,9 @@ pub enum Command {
     ///
     /// A stop cut short (a killed sessctl) did what you asked, or never began: the next
     /// `resume`, `start` or `restart` takes the session as it finds it, never as a lost one.
+    ///
+    /// On a full or read-only state disk, stop (as restart and `disable --purge`) still does
+    /// what was asked and exits 0, with one warning line saying what it could not record.
     Stop(ProductArg),
     /// Restart a product's session; this ends the live agent and starts a new one.
     ///
@@ -145,7 +148,8 @@ pub enum Command {
 /// app-sessctl.slice (unless one is installed in the manager's search path, as the Debian
 /// package does in /usr/lib/systemd/user/) and sessctl-<product>.service into
 /// $XDG_CONFIG_HOME/systemd/user/, then calls the manager's Reload, EnableUnitFiles and
-/// StartUnit. Refused input leaves nothing behind.
+/// StartUnit. Refused input leaves nothing behind, and so does an enable refused later (a
+/// config folder it cannot write, a manager that refuses): of a new product nothing stays.
 ///
 /// Running it again with the same settings changes nothing and says "unchanged". With changed
 /// settings it rewrites the unit and reloads systemd, but never restarts a live session: it
@@ -407,8 +411,13 @@ pub struct Doctor {
 /// a socket in $XDG_RUNTIME_DIR/sessctl/ that no server listens on: removes it with its
 /// directory.
 ///
-/// the lock and state of a product that no longer exists: removes them, unless they hold the
-/// product's pin or snapshots: those are kept, and it says so.
+/// the lock and state of a product that no longer exists: removes them, all but the product's
+/// pin and snapshots, which stay (the state folder is then "removed" with a note saying what
+/// stays).
+///
+/// Each line says what gc did: removed, reset, finished, settled (an interrupted stop or
+/// restart: the session is left as it is), kept (with the reason), or could not (the error on
+/// stderr). One leftover that cannot be cleaned never stops the others; gc then exits 1.
 ///
 /// a .NAME.PID.tmp file a killed sessctl left beside a product's config, unit or state file
 /// (kind temp-file): removes it once its PID no longer runs; the file it was to replace is
@@ -421,8 +430,8 @@ pub struct Doctor {
 /// under it, so a gc racing an enable never removes the state of the product being written.
 ///
 /// --json prints {"dry_run": bool, "actions": [...]}, each action with kind, target, product,
-/// outcome (removed, would-remove, kept; finished, would-finish for a change cut short) and
-/// note. Every removal is logged in $XDG_STATE_HOME/sessctl/gc.jsonl, and in the product's own
+/// outcome (removed, would-remove, kept, failed; finished, would-finish for a change cut short)
+/// and note. Every removal is logged in $XDG_STATE_HOME/sessctl/gc.jsonl, and in the product's own
 /// event log when the product still exists.
 #[derive(Debug, Args)]
 pub struct Gc {
