@@ -16,7 +16,7 @@ use sessctl::identity::Identity;
 use crate::support::claude::{self, hold, Claude, Pin};
 use crate::support::fake_api::SUMMARY;
 use crate::support::session::{self, finding_ids, running};
-use crate::support::{assert_lost_and_recovered, log_json, tmux};
+use crate::support::{assert_lost_and_recovered, log_json, resume_any, tmux};
 
 const UNIT: &str = "sessctl-web.service";
 
@@ -38,20 +38,6 @@ fn transcript(c: &Claude) -> PathBuf {
         status(c)["conversation"]["transcript"]
             .as_str()
             .expect("a transcript"),
-    )
-}
-
-fn resume(c: &Claude) -> (Value, i32) {
-    let out = c
-        .env
-        .sessctl()
-        .args(["resume", "web", "--no-attach", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    (
-        serde_json::from_slice(&out.stdout).expect("resume JSON"),
-        out.status.code().expect("an exit code"),
     )
 }
 
@@ -176,7 +162,7 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history(
     assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
 
     // The next click says what happened, once.
-    let (v, code) = resume(&c);
+    let (v, code) = resume_any(&c.env, "web");
     assert_lost_and_recovered(&v, code);
     let reason = v["reason"].as_str().expect("a reason");
     assert!(
@@ -184,7 +170,7 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history(
             && reason.ends_with("; systemd restarted it on the same conversation"),
         "{reason}"
     );
-    assert_eq!(resume(&c).0["verdict"], "survived");
+    assert_eq!(resume_any(&c.env, "web").0["verdict"], "survived");
 }
 
 #[rstest]
@@ -211,7 +197,7 @@ fn exit_ends_the_session_and_systemd_leaves_it_ended(#[values(Pin::Oldest, Pin::
     assert_eq!(exits(&c), [(Value::Null, Value::from(0))]);
 
     // A click brings it back on the same conversation.
-    let (v, code) = resume(&c);
+    let (v, code) = resume_any(&c.env, "web");
     assert_lost_and_recovered(&v, code);
     let next = c.prompt("PROMPT-TWO after the exit");
     assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
@@ -242,7 +228,7 @@ fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back(
         "each death is logged with its signal"
     );
 
-    let (v, code) = resume(&c);
+    let (v, code) = resume_any(&c.env, "web");
     assert_lost_and_recovered(&v, code);
     assert_eq!(v["after"]["active_state"], "active", "{v:#}");
     assert!(
@@ -513,7 +499,7 @@ fn checks_verdict_is_what_the_client_sends(
         finding_ids(&report).contains(&finding.to_string()),
         "{report:#}"
     );
-    let (started, code) = resume(&c);
+    let (started, code) = resume_any(&c.env, "web");
     assert_eq!(
         (started["verdict"].as_str(), code),
         (Some("started"), 0),

@@ -15,7 +15,7 @@ use crate::support::codex::{self, Codex};
 use crate::support::fake_api::Request;
 use crate::support::fake_openai::history_initialization;
 use crate::support::session;
-use crate::support::{assert_lost_and_recovered, cmdline, log_json};
+use crate::support::{assert_lost_and_recovered, cmdline, log_json, resume_any};
 
 fn status(c: &Codex, product: &str) -> Value {
     session::status(&c.env, product)
@@ -163,15 +163,8 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
     assert_eq!(deaths, kills + 1, "each death is logged with its signal");
 
     // One click brings it back, still on the first conversation.
-    let out = c
-        .env
-        .sessctl()
-        .args(["resume", "web", "--no-attach", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
-    assert_lost_and_recovered(&v, out.status.code().expect("an exit code"));
+    let (v, code) = resume_any(&c.env, "web");
+    assert_lost_and_recovered(&v, code);
     assert_eq!(v["after"]["active_state"], "active", "{v:#}");
     let last = c.prompt("web", "PROMPT-FOUR after the crash loop");
     assert_history(

@@ -14,7 +14,7 @@ use sessctl::identity::Identity;
 use crate::support::fake_api::Request;
 use crate::support::gemini::{self, Gemini};
 use crate::support::session;
-use crate::support::{assert_lost_and_recovered, doctor_json};
+use crate::support::{assert_lost_and_recovered, doctor_json, resume_any};
 
 fn status(g: &Gemini, product: &str) -> Value {
     session::status(&g.env, product)
@@ -86,15 +86,8 @@ fn kills_restarts_and_a_crash_loop_keep_the_first_conversation() {
     // restart and the restart used three of them, so at most six kills reach the limit.
     let kills = session::crash_until_start_limit(&g.env, "web", kill_agent);
     assert!(kills <= 6, "{kills} kills to reach the start limit");
-    let out = g
-        .env
-        .sessctl()
-        .args(["resume", "web", "--no-attach", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    let v: Value = serde_json::from_slice(&out.stdout).expect("resume JSON");
-    assert_lost_and_recovered(&v, out.status.code().expect("an exit code"));
+    let (v, code) = resume_any(&g.env, "web");
+    assert_lost_and_recovered(&v, code);
     assert_eq!(v["after"]["active_state"], "active", "{v:#}");
     let next = g.prompt("web", "PROMPT-FOUR after the crash loop");
     assert_carries(&next, &["PROMPT-ONE", "PROMPT-TWO", "PROMPT-THREE"]);

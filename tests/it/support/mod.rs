@@ -495,6 +495,20 @@ pub fn resume_json(env: &Env, product: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("resume --json is JSON")
 }
 
+/// `resume --json` of `product`, whatever its verdict: the report and the exit status.
+pub fn resume_any(env: &Env, product: &str) -> (serde_json::Value, i32) {
+    let out = env
+        .sessctl()
+        .args(["resume", product, "--no-attach", "--json"])
+        .status_any()
+        .stdout_read()
+        .run();
+    (
+        serde_json::from_slice(&out.stdout).expect("resume --json is JSON"),
+        out.status.code().expect("an exit code"),
+    )
+}
+
 /// `doctor --json`, whatever its exit status, parsed.
 pub fn doctor_json(env: &Env) -> serde_json::Value {
     doctor_run(env).1
