@@ -12,9 +12,9 @@
 //! | query | `query` | read-only reports: no lock, no write |
 //! | lifecycle | `lifecycle` | every change to a session, under the product's lock |
 //! | testbed | `testbed` | a private systemd --user (feature `testbed` only) |
-//! | records | `paths`, `product`, `state`, `snapshot`, `stagger`, `login`, `context` | sessctl's own files; a command's context |
+//! | records | `paths`, `product`, `state`, `pin`, `snapshot`, `stagger`, `login`, `context` | sessctl's own files; a command's context |
 //! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal` | one external system each |
-//! | model | `unit`, `identity`, `pin`, `transcript` | data and the rules on it |
+//! | model | `unit`, `identity`, `transcript` | data and the rules on it |
 //! | base | `error`, `fault`, `output`, `poll`, `store`, `uuid` | the exit codes, stdout, files, locks |
 
 // First, so that its macros are in scope in every module after it.

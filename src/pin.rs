@@ -1,11 +1,12 @@
 //! The conversation a product is pinned to, in `$XDG_STATE_HOME/sessctl/products/<product>/pin.json`:
-//! plain data and its file. May import: `store`.
+//! plain data and its file. May import: `state` (for the right to write it), `store`.
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::state::{Locked, Writer};
 use crate::store;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,14 +37,16 @@ impl Pin {
         store::read_json(path)
     }
 
-    /// Writes this pin to `path` unless a pin is there already; whether it wrote.
-    pub fn create(&self, path: &Path) -> Result<bool> {
+    /// Writes this pin unless a pin is there already; whether it wrote. Link-or-fail, so the
+    /// unit's own processes, which cannot take the product's lock, may create it too.
+    pub fn create(&self, writer: &impl Writer) -> Result<bool> {
         let text = serde_json::to_string_pretty(self)?;
-        store::create_private(path, text.as_bytes())
+        store::create_private(&writer.dir().pin(), text.as_bytes())
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
-        store::write_json(path, self, "the pin")
+    /// Writes this pin over whatever pin is there: only under the product's lock.
+    pub fn save(&self, lock: &Locked) -> Result<()> {
+        store::write_json(&lock.dir().pin(), self, "the pin")
     }
 
     /// Moves the pin to `session_id`, remembering the old one and why.

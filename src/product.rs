@@ -1,6 +1,6 @@
 //! A product: its validated name and the settings its session runs with, stored as TOML.
 //!
-//! Records layer. May import: `agent` (the profile handle), `error`, `paths`, `store`.
+//! Records layer. May import: `agent` (the profile handle), `error`, `paths`, `state` (the right to write a config), `store`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
 pub use crate::paths::{check_name, ProductName};
+use crate::state::Locked;
 use crate::store;
 
 /// The settings of one product, as stored in `$XDG_CONFIG_HOME/sessctl/products/<name>.toml`.
@@ -71,7 +72,14 @@ impl Product {
         }
     }
 
-    pub fn save(&self, paths: &Paths) -> Result<()> {
+    /// Writes the config, under this product's lock.
+    pub fn save(&self, paths: &Paths, lock: &Locked) -> Result<()> {
+        anyhow::ensure!(
+            lock.name().as_str() == self.name,
+            "writing {}'s config under {}'s lock",
+            self.name,
+            lock.name()
+        );
         let text = toml::to_string(self).context("serialising the product config")?;
         store::write_atomic(&paths.product_file(&self.name), text.as_bytes())
     }

@@ -6,7 +6,7 @@
 //! and is no snapshot: each snapshot is a reflink (a copy-on-write clone, where the file system
 //! has them) or else a plain copy.
 //!
-//! Records layer. May import: `state`, `store`, `transcript`.
+//! Records layer. May import: `paths`, `state`, `store`, `transcript`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,8 +15,29 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::state;
+use crate::paths::Paths;
+use crate::state::{self, Writer};
 use crate::store::{clone_or_copy, copy_tree};
+
+/// Where snapshots are written, and the right to write there: a product's shelf, for whoever
+/// may write the product's records (`state::Writer`), or the loose shelf of transcripts
+/// repaired by path, which belong to no product and so to no lock.
+pub struct Shelf(PathBuf);
+
+impl Shelf {
+    pub fn of(writer: &impl Writer) -> Shelf {
+        Shelf(writer.dir().snapshots())
+    }
+
+    pub fn loose(paths: &Paths) -> Shelf {
+        Shelf(paths.loose_snapshots_dir())
+    }
+
+    /// The folder, for reading.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+}
 
 /// One snapshot, as `transcript snapshots` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -27,8 +48,9 @@ pub struct Snapshot {
     pub bytes: u64,
 }
 
-/// Snapshots `transcript` (and its `<id>/` folder, if any) into `dir`.
-pub fn take(transcript: &Path, dir: &Path) -> Result<PathBuf> {
+/// Snapshots `transcript` (and its `<id>/` folder, if any) onto `shelf`.
+pub fn take(transcript: &Path, shelf: &Shelf) -> Result<PathBuf> {
+    let dir = shelf.dir();
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let now = SystemTime::now();
     let nanos = now
@@ -50,8 +72,9 @@ pub fn take(transcript: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(dest)
 }
 
-/// Keeps the newest `keep` snapshots in `dir`, with their folders.
-pub fn prune(dir: &Path, keep: usize) -> Result<()> {
+/// Keeps the newest `keep` snapshots on `shelf`, with their folders.
+pub fn prune(shelf: &Shelf, keep: usize) -> Result<()> {
+    let dir = shelf.dir();
     let all = list(dir)?;
     for old in all.iter().take(all.len().saturating_sub(keep)) {
         fs::remove_file(&old.transcript)
@@ -96,9 +119,10 @@ pub fn list(dir: &Path) -> Result<Vec<Snapshot>> {
     Ok(found)
 }
 
-/// Brings snapshot `name` of `dir` back into `project` as conversation `new_id`, with its
+/// Brings snapshot `name` of `shelf` back into `project` as conversation `new_id`, with its
 /// folder; the snapshot stays.
-pub fn restore(dir: &Path, name: &str, project: &Path, new_id: &str) -> Result<PathBuf> {
+pub fn restore(shelf: &Shelf, name: &str, project: &Path, new_id: &str) -> Result<PathBuf> {
+    let dir = shelf.dir();
     let source = dir.join(format!("{name}.jsonl"));
     let old_id = crate::transcript::analyze(&source)?
         .report
@@ -125,21 +149,27 @@ mod tests {
         fs::create_dir_all(source.parent().unwrap()).unwrap();
         fs::create_dir_all(tmp.join("projects/-p/abc/subagents")).unwrap();
         fs::write(tmp.join("projects/-p/abc/subagents/agent-1.jsonl"), "{}\n").unwrap();
-        let dir = tmp.join("snapshots");
+        let paths = Paths {
+            config_home: tmp.join("config"),
+            state_home: tmp.clone(),
+            runtime_dir: None,
+        };
+        let shelf = Shelf::loose(&paths);
+        let dir = shelf.dir();
         for n in 0..3 {
             fs::write(&source, "x\n".repeat(n + 1)).unwrap();
-            take(&source, &dir).unwrap();
+            take(&source, &shelf).unwrap();
         }
         // Appending to the original does not change a snapshot.
         fs::write(&source, "changed\n").unwrap();
-        let all = list(&dir).unwrap();
+        let all = list(dir).unwrap();
         assert_eq!(all.iter().map(|s| s.bytes).collect::<Vec<_>>(), [2, 4, 6]);
         assert!(dir
             .join(&all[0].name)
             .join("subagents/agent-1.jsonl")
             .is_file());
-        prune(&dir, 2).unwrap();
-        let kept = list(&dir).unwrap();
+        prune(&shelf, 2).unwrap();
+        let kept = list(dir).unwrap();
         assert_eq!(kept.iter().map(|s| s.bytes).collect::<Vec<_>>(), [4, 6]);
         assert!(!dir.join(&all[0].name).exists());
         fs::remove_dir_all(&tmp).unwrap();

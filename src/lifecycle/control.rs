@@ -18,8 +18,8 @@ use crate::fault;
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{self, Product, ProductName};
-use crate::state::{Action, EventKind};
-use crate::store::{self, Lock};
+use crate::state::{Action, EventKind, Locked, Writer};
+use crate::store;
 use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
 
@@ -137,8 +137,8 @@ pub fn enable(ctx: &Ctx, wanted: &Product, no_start: bool) -> Result<Vec<Step>> 
     paths.check_socket_fits(&wanted.name)?;
     let text = unit_file::render(paths, wanted)?;
     let systemd = ctx.systemd()?;
-    let _lock = Lock::acquire(&paths.lock_file(&wanted.name))?;
-    enable_locked(paths, systemd, wanted, &text, no_start)
+    let lock = Locked::acquire(paths, &ProductName::parse(&wanted.name)?)?;
+    enable_locked(&lock, paths, systemd, wanted, &text, no_start)
 }
 
 /// Where sessctl keeps its own copy of the sessions' slice: in the user's unit folder, unless
@@ -160,48 +160,45 @@ fn holds(file: &Path, text: &str) -> Result<bool> {
 }
 
 /// Pins a new product whose agent names its conversation before the first start.
-fn pin_first(paths: &Paths, wanted: &Product) -> Result<Option<Step>> {
-    let pin_file = paths.pin_file(&wanted.name);
-    if Pin::load(&pin_file)?.is_some() {
+fn pin_first(lock: &Locked, wanted: &Product) -> Result<Option<Step>> {
+    if Pin::load(&lock.dir().pin())?.is_some() {
         return Ok(None);
     }
     let Some(id) = wanted.agent.profile().first_pin()? else {
         return Ok(None);
     };
-    Pin::new(id.clone()).save(&pin_file)?;
+    Pin::new(id.clone()).save(lock)?;
     Ok(Some(Step::Pinned { session_id: id }))
 }
 
 /// Writes `wanted`'s config, the slice (to `slice_file`, unless one is installed) and the unit
 /// `text`, reloads and enables it, and logs the enable.
 fn install(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
     wanted: &Product,
-    text: &str,
-    slice_file: Option<&Path>,
+    (text, slice_file): (&str, Option<&Path>),
 ) -> Result<()> {
     let name = unit::unit_name(&wanted.name);
-    wanted.save(paths)?;
+    wanted.save(paths, lock)?;
     fault::point("enable:after-config");
     if let Some(file) = slice_file {
         store::write_if_changed(file, unit::SLICE_TEXT)?;
     }
-    store::write_atomic(&paths.unit_file(&wanted.name), text.as_bytes())?;
+    unit_file::write(lock, paths, text)?;
     fault::point("enable:after-unit-file");
     systemd.reload()?;
     fault::point("enable:after-reload");
     systemd.enable(&name)?;
     fault::point("enable:after-enable");
-    crate::state::append(
-        &paths.state_dir(&wanted.name),
-        &crate::state::Event::new(EventKind::Enable, None),
-    );
+    crate::state::append(lock, &crate::state::Event::new(EventKind::Enable, None));
     Ok(())
 }
 
 /// [`enable`] under the product's lock, with the unit `text` rendered.
 fn enable_locked(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
     wanted: &Product,
@@ -212,16 +209,16 @@ fn enable_locked(
     let new = !paths.product_file(name).exists()
         && !paths.unit_file(name).exists()
         && !paths.state_dir(name).exists();
-    let written = intent::begin(paths, name, Action::Enable)
-        .and_then(|change| Ok((change, write_wanted(paths, systemd, wanted, text)?)));
+    let written = intent::begin(lock, Action::Enable)
+        .and_then(|change| Ok((change, write_wanted(lock, paths, systemd, wanted, text)?)));
     let (change, (mut steps, before)) = match written {
         Ok(written) => written,
         Err(err) => {
-            undo_refused(paths, name, new);
+            undo_refused(lock, paths, new);
             return Err(err);
         }
     };
-    change.end(paths, name)?;
+    change.end(lock)?;
     steps.push(if before.is_running() {
         match unit_file::restart_pending(paths, name, &before.invocation_id)? {
             true => Step::RestartPending,
@@ -230,9 +227,9 @@ fn enable_locked(
     } else if no_start {
         Step::NotStarted
     } else {
-        start_session(paths, systemd, wanted, &before)?;
+        start_session(lock, paths, systemd, wanted, &before)?;
         fault::point("enable:after-start-job");
-        observe(paths, systemd, name, EventKind::Start)?;
+        observe(lock, systemd, EventKind::Start)?;
         Step::Started
     });
     Ok(steps)
@@ -241,6 +238,7 @@ fn enable_locked(
 /// An enable's writes: the pin, config, slice and unit, reloaded and enabled, unless all are
 /// as wanted already. Returns what it did, and the session as it found it.
 fn write_wanted(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
     wanted: &Product,
@@ -260,16 +258,15 @@ fn write_wanted(
         && state.unit_file_state == "enabled"
         && !state.need_daemon_reload;
 
-    let mut steps: Vec<Step> = pin_first(paths, wanted)?.into_iter().collect();
+    let mut steps: Vec<Step> = pin_first(lock, wanted)?.into_iter().collect();
     if same {
         steps.push(Step::Unchanged);
     } else {
-        install(paths, systemd, wanted, text, slice_file.as_deref())?;
+        install(lock, paths, systemd, wanted, (text, slice_file.as_deref()))?;
         // Only new settings make the live session out of date; a file merely put back as
         // sessctl renders it does not.
         if before.is_running() && settings_changed {
-            let marker = unit_file::pending_marker(paths, &wanted.name);
-            store::write_atomic(&marker, before.invocation_id.as_bytes())?;
+            unit_file::mark_pending(lock, &before.invocation_id)?;
         }
         steps.push(Step::Written {
             live: before.is_running(),
@@ -284,10 +281,11 @@ fn write_wanted(
 /// folder, pin and lock, and its config unless its unit was written as well: a unit
 /// systemd knows stays for `sessctl disable` to remove). Only a killed enable leaves its
 /// intent, for the next call to finish.
-fn undo_refused(paths: &Paths, name: &str, new: bool) {
+fn undo_refused(lock: &Locked, paths: &Paths, new: bool) {
+    let name = lock.name();
     let undo = || -> Result<()> {
         if !new || paths.unit_file(name).exists() {
-            return crate::state::Intent::end(&paths.state_dir(name));
+            return crate::state::Intent::end(lock);
         }
         // Asked only when it is there: a read-only folder refuses even a removal of nothing.
         let config = paths.product_file(name);
@@ -299,8 +297,7 @@ fn undo_refused(paths: &Paths, name: &str, new: bool) {
             std::fs::remove_dir_all(&state)
                 .with_context(|| format!("removing {}", state.display()))?;
         }
-        // Removed while held, as gc does: a waiter then finds it unlinked and locks anew.
-        store::remove_file(&paths.lock_file(name))
+        lock.unlink()
     };
     if let Err(err) = undo() {
         errln!("sessctl: warning: what the failed `sessctl enable {name}` began is left: {err:#}");
@@ -310,16 +307,16 @@ fn undo_refused(paths: &Paths, name: &str, new: bool) {
 /// Starts the session unless it runs.
 pub fn start(ctx: &Ctx, name: &ProductName) -> Result<Step> {
     let paths = &ctx.paths;
-    let (systemd, _lock) = prepare(ctx, name)?;
+    let (systemd, lock) = prepare(ctx, name)?;
     let product = Product::load(paths, name)?;
-    intent::settle(paths, name)?;
+    intent::settle(&lock)?;
     let before = systemd.status(&unit::unit_name(name))?;
     if before.is_running() {
         return Ok(Step::AlreadyActive);
     }
-    start_session(paths, systemd, &product, &before)?;
+    start_session(&lock, paths, systemd, &product, &before)?;
     fault::point("start:after-start-job");
-    observe(paths, systemd, name, EventKind::Start)?;
+    observe(&lock, systemd, EventKind::Start)?;
     Ok(Step::Started)
 }
 
@@ -328,13 +325,13 @@ pub fn start(ctx: &Ctx, name: &ProductName) -> Result<Step> {
 /// the remembered verdict) can say whether a start would resume it.
 pub fn stop(ctx: &Ctx, name: &ProductName) -> Result<Step> {
     let paths = &ctx.paths;
-    let (systemd, _lock) = prepare(ctx, name)?;
-    let change = intent::begin(paths, name, Action::Stop)?;
+    let (systemd, lock) = prepare(ctx, name)?;
+    let change = intent::begin(&lock, Action::Stop)?;
     fault::point("stop:after-intent");
     systemd.stop(&unit::unit_name(name))?;
     fault::point("stop:after-job");
-    forget(paths, name, EventKind::Stop)?;
-    change.end(paths, name)?;
+    forget(&lock, EventKind::Stop)?;
+    change.end(&lock)?;
     if let Ok(product) = Product::load(paths, name) {
         // Only a cache: a verdict not reached now is reached by the next start.
         let _ =
@@ -346,49 +343,50 @@ pub fn stop(ctx: &Ctx, name: &ProductName) -> Result<Step> {
 /// Ends the live agent and starts a new one, on the conversation it last wrote.
 pub fn restart(ctx: &Ctx, name: &ProductName) -> Result<Step> {
     let paths = &ctx.paths;
-    let (systemd, _lock) = prepare(ctx, name)?;
+    let (systemd, lock) = prepare(ctx, name)?;
     let product = Product::load(paths, name)?;
-    follow(paths, &product, &agent_env(systemd, &product)?)?;
+    follow(&lock, &product, &agent_env(systemd, &product)?)?;
     refuse_second_writer(paths, systemd, name)?;
-    let change = intent::begin(paths, name, Action::Restart)?;
+    let change = intent::begin(&lock, Action::Restart)?;
     fault::point("restart:after-intent");
     systemd.restart(&unit::unit_name(name))?;
     fault::point("restart:after-job");
-    match observe(paths, systemd, name, EventKind::Restart) {
+    match observe(&lock, systemd, EventKind::Restart) {
         // The warning of an unrecorded change said that the new session goes unrecorded too.
         Err(err) if !change.recorded() && intent::unwritable(&err) => {}
         observed => drop(observed?),
     }
-    store::remove_file(&unit_file::pending_marker(paths, name))?;
-    change.end(paths, name)?;
+    unit_file::clear_pending(&lock)?;
+    change.end(&lock)?;
     Ok(Step::Restarted)
 }
 
 /// Checks the product exists, connects, and takes its lock, in that order, then records a
 /// loss of the session no command has seen yet, before the change hides it. The config is
 /// not parsed here: a stop must work on a config that no longer parses.
-fn prepare<'c>(ctx: &'c Ctx, name: &ProductName) -> Result<(&'c Systemd, Lock)> {
+fn prepare<'c>(ctx: &'c Ctx, name: &ProductName) -> Result<(&'c Systemd, Locked)> {
     let paths = &ctx.paths;
     intent::refuse_undoing(paths, name)?;
     Product::config_text(paths, name)?;
     let systemd = ctx.systemd()?;
-    let lock = Lock::acquire(&paths.lock_file(name))?;
-    record_loss(paths, systemd, name);
+    let lock = Locked::acquire(paths, name)?;
+    record_loss(&lock, paths, systemd);
     Ok((systemd, lock))
 }
 
 /// Under the product's lock: logs, once, that the session sessctl last saw is gone. Only the
 /// log is at stake, so a failure to read or write it never stops the change; it is said.
-fn record_loss(paths: &Paths, systemd: &Systemd, name: &str) {
+fn record_loss(lock: &Locked, paths: &Paths, systemd: &Systemd) {
+    let name = lock.name();
     let logged = (|| -> Result<()> {
-        let record = crate::state::load_record(&paths.state_dir(name))?;
+        let record = crate::state::load_record(lock.dir().0)?;
         let (now, status) = super::observe::identity(systemd, &unit::unit_name(name))?;
         let seen = super::observe::Sighting {
             record: record.as_ref(),
             now: &now,
             status: &status,
         };
-        super::observe::loss_since_seen(paths, systemd, name, seen)?;
+        super::observe::loss_since_seen(lock, paths, systemd, seen)?;
         Ok(())
     })();
     if let Err(err) = logged {
@@ -413,19 +411,25 @@ pub fn disable(ctx: &Ctx, name: &ProductName, purge: bool) -> Result<Vec<Step>> 
         )));
     }
     let systemd = ctx.systemd()?;
-    let _lock = Lock::acquire(&paths.lock_file(name))?;
-    record_loss(paths, systemd, name);
-    disable_locked(paths, systemd, name, purge)
+    let lock = Locked::acquire(paths, name)?;
+    record_loss(&lock, paths, systemd);
+    disable_locked(&lock, paths, systemd, purge)
 }
 
 /// [`disable`] under the product's lock.
-fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> Result<Vec<Step>> {
+fn disable_locked(
+    lock: &Locked,
+    paths: &Paths,
+    systemd: &Systemd,
+    purge: bool,
+) -> Result<Vec<Step>> {
+    let name = lock.name();
     let action = if purge {
         Action::Purge
     } else {
         Action::Disable
     };
-    let change = intent::begin(paths, name, action)?;
+    let change = intent::begin(lock, action)?;
     fault::point("disable:after-intent");
     let unit = unit::unit_name(name);
     // A unit already removed (an earlier disable) has nothing left to stop or disable, and
@@ -446,7 +450,7 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
     fault::point("disable:after-unit-file");
     systemd.reload()?;
     fault::point("disable:after-reload");
-    forget(paths, name, EventKind::Disable)?;
+    forget(lock, EventKind::Disable)?;
     let mut steps = vec![Step::Removed];
     if purge {
         store::remove_file(&paths.product_file(name))?;
@@ -456,10 +460,10 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
             std::fs::remove_dir_all(&state)
                 .with_context(|| format!("removing {}", state.display()))?;
         }
-        store::remove_file(&paths.lock_file(name))?;
+        lock.unlink()?;
         steps.push(Step::Purged);
     } else {
-        change.end(paths, name)?;
+        change.end(lock)?;
     }
     Ok(steps)
 }
@@ -467,24 +471,26 @@ fn disable_locked(paths: &Paths, systemd: &Systemd, name: &str, purge: bool) -> 
 /// Under the product's lock, finishes or settles the change a killed sessctl left (gc's
 /// part): a disable or an enable is done again, as asked; an interrupted stop or restart
 /// leaves the session as it is and is no longer taken for a loss. Returns what was there.
-pub fn finish_interrupted(paths: &Paths, systemd: &Systemd, name: &str) -> Result<Option<Action>> {
-    let _lock = Lock::acquire(&paths.lock_file(name))?;
-    let Some(found) = crate::state::Intent::load(&paths.state_dir(name))? else {
+pub fn finish_interrupted(
+    paths: &Paths,
+    systemd: &Systemd,
+    name: &ProductName,
+) -> Result<Option<Action>> {
+    let lock = Locked::acquire(paths, name)?;
+    let Some(found) = crate::state::Intent::load(lock.dir().0)? else {
         return Ok(None);
     };
     match found.action {
-        Action::Stop | Action::Restart => intent::settle(paths, name)?,
+        Action::Stop | Action::Restart => intent::settle(&lock)?,
         Action::Disable | Action::Purge => {
-            disable_locked(paths, systemd, name, found.action == Action::Purge)?;
+            disable_locked(&lock, paths, systemd, found.action == Action::Purge)?;
         }
         // Killed before it wrote the config: nothing of it to finish.
-        Action::Enable if !paths.product_file(name).exists() => {
-            crate::state::Intent::end(&paths.state_dir(name))?
-        }
+        Action::Enable if !paths.product_file(name).exists() => crate::state::Intent::end(&lock)?,
         Action::Enable => {
             let wanted = Product::load(paths, name)?;
             let text = unit_file::render(paths, &wanted)?;
-            enable_locked(paths, systemd, &wanted, &text, true)?;
+            enable_locked(&lock, paths, systemd, &wanted, &text, true)?;
         }
     }
     Ok(Some(found.action))

@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::paths::Paths;
-use crate::product::{self, Product};
+use crate::product::{self, Product, ProductName};
 use crate::session;
-use crate::state::{self, Event, EventKind};
-use crate::store::{self, Lock};
+use crate::state::{self, Event, EventKind, Locked};
+use crate::store;
 use crate::systemd::{ActiveState, Systemd};
 use crate::unit;
 
@@ -224,7 +224,9 @@ impl Collector<'_> {
 
     /// Finishes (or settles) `product`'s interrupted change under its lock.
     fn finish(&self, product: &str) -> Outcome {
-        match super::control::finish_interrupted(self.paths, self.systemd, product) {
+        let finished = ProductName::parse(product)
+            .and_then(|name| super::control::finish_interrupted(self.paths, self.systemd, &name));
+        match finished {
             Ok(Some(action)) => Outcome::Finished(action),
             Ok(None) => Outcome::Kept("finished meanwhile".into()),
             Err(err) => Outcome::Failed(format!("{err:#}")),
@@ -241,7 +243,7 @@ impl Collector<'_> {
             match systemd.status(&unit) {
                 Ok(status) if status.active_state != ActiveState::Failed => {}
                 Ok(_) => {
-                    self.act(Kind::ResetFailed, &unit, product, || {
+                    self.act(Kind::ResetFailed, &unit, product, |_| {
                         systemd.reset_failed(&unit).map(|()| Done::Removed)
                     });
                 }
@@ -263,7 +265,7 @@ impl Collector<'_> {
                 continue;
             }
             let unit = unit::unit_name(&product);
-            self.act(Kind::UnitFile, &shown, &product, || {
+            self.act(Kind::UnitFile, &shown, &product, |_| {
                 if paths.product_file(&product).exists() {
                     return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
                 }
@@ -301,7 +303,7 @@ impl Collector<'_> {
                 self.record(Kind::Config, &shown, &product, Outcome::Kept(why.into()));
                 continue;
             }
-            let removed = self.act(Kind::Config, &shown, &product, || {
+            let removed = self.act(Kind::Config, &shown, &product, |_| {
                 if paths.unit_file(&product).exists() {
                     return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
                 }
@@ -324,12 +326,13 @@ impl Collector<'_> {
             let socket = self.paths.socket(&product)?;
             let shown = socket.display().to_string();
             if !socket.exists()
+                || product::check_name(&product).is_err()
                 || session::server_listening(&socket)
                 || self.running(&product, Kind::Socket, &shown)
             {
                 continue;
             }
-            self.act(Kind::Socket, &shown, &product, || {
+            self.act(Kind::Socket, &shown, &product, |_| {
                 std::fs::remove_dir_all(&dir)
                     .with_context(|| format!("removing {}", dir.display()))?;
                 Ok(Done::Removed)
@@ -351,7 +354,11 @@ impl Collector<'_> {
         let mut with_state = BTreeSet::new();
         for (product, dir) in subdirs(&paths.products_state())? {
             let shown = dir.display().to_string();
-            if !self.gone(&product) || self.running(&product, Kind::State, &shown) {
+            // A folder sessctl could not have made is not its to remove.
+            if product::check_name(&product).is_err()
+                || !self.gone(&product)
+                || self.running(&product, Kind::State, &shown)
+            {
                 continue;
             }
             with_state.insert(product.clone());
@@ -365,8 +372,8 @@ impl Collector<'_> {
                 true => Outcome::WouldEmpty(not_users_data(&product)),
                 false => Outcome::WouldRemove,
             };
-            self.act_or(Kind::State, &shown, &product, would, || {
-                remove_state(paths, &product)
+            self.act_or(Kind::State, &shown, &product, would, |lock| {
+                remove_state(paths, lock)
             });
         }
         Ok(with_state)
@@ -385,11 +392,11 @@ impl Collector<'_> {
             {
                 continue;
             }
-            self.act(Kind::State, &lock.display().to_string(), product, || {
+            self.act(Kind::State, &lock.display().to_string(), product, |lock| {
                 if product_exists(paths, product) {
                     return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
                 }
-                store::remove_file(&lock)?;
+                lock.unlink()?;
                 Ok(Done::Removed)
             });
         }
@@ -406,7 +413,7 @@ impl Collector<'_> {
                 Kind::TempFile,
                 &file.display().to_string(),
                 &product,
-                || {
+                |_| {
                     store::remove_file(&file)?;
                     Ok(Done::Removed)
                 },
@@ -421,7 +428,7 @@ impl Collector<'_> {
         kind: Kind,
         target: &str,
         product: &str,
-        work: impl FnOnce() -> Result<Done>,
+        work: impl FnOnce(&Locked) -> Result<Done>,
     ) -> bool {
         self.act_or(kind, target, product, Outcome::WouldRemove, work)
     }
@@ -435,7 +442,7 @@ impl Collector<'_> {
         target: &str,
         product: &str,
         would: Outcome,
-        work: impl FnOnce() -> Result<Done>,
+        work: impl FnOnce(&Locked) -> Result<Done>,
     ) -> bool {
         let outcome = match self.dry_run {
             true => would,
@@ -452,17 +459,15 @@ impl Collector<'_> {
     }
 
     /// `work` under `product`'s lock.
-    fn locked(&self, product: &str, work: impl FnOnce() -> Result<Done>) -> Result<Done> {
-        let lock_file = self.paths.lock_file(product);
-        let had_lock = lock_file.exists();
-        let lock = Lock::acquire(&lock_file)?;
-        let done = work()?;
-        // Taking the lock must not itself leave a leftover for a product that is gone. The
-        // lock is removed while held: a waiter then finds its file unlinked and locks anew.
+    fn locked(&self, product: &str, work: impl FnOnce(&Locked) -> Result<Done>) -> Result<Done> {
+        let name = ProductName::parse(product)?;
+        let had_lock = self.paths.lock_file(product).exists();
+        let lock = Locked::acquire(self.paths, &name)?;
+        let done = work(&lock)?;
+        // Taking the lock must not itself leave a leftover for a product that is gone.
         if !had_lock && !product_exists(self.paths, product) {
-            store::remove_file(&lock_file)?;
+            lock.unlink()?;
         }
-        drop(lock);
         Ok(done)
     }
 
@@ -490,6 +495,17 @@ impl Collector<'_> {
         self.record(kind, target, product, Outcome::Failed(format!("{err:#}")));
     }
 
+    /// Logs `event` to a product that still exists, under its lock. Only the log is at stake,
+    /// so a lock that cannot be taken is said, never the failure of what gc did.
+    fn log_to_product(&self, product: &str, event: &Event) {
+        let locked =
+            ProductName::parse(product).and_then(|name| Locked::acquire(self.paths, &name));
+        match locked {
+            Ok(lock) => state::append(&lock, event),
+            Err(err) => errln!("sessctl: warning: the event was not logged for {product}: {err:#}"),
+        }
+    }
+
     fn record(&mut self, kind: Kind, target: &str, product: &str, outcome: Outcome) {
         if matches!(
             outcome,
@@ -500,7 +516,7 @@ impl Collector<'_> {
                 .did(&format!("{} {kind_name}", outcome.name()), Some(target));
             append_log(self.paths, &event);
             if self.paths.product_file(product).exists() {
-                state::append(&self.paths.state_dir(product), &event);
+                self.log_to_product(product, &event);
             }
         }
         self.actions.push(Action {
@@ -559,7 +575,8 @@ fn sessctls_records(paths: &Paths, product: &str) -> Result<Vec<PathBuf>> {
 
 /// sessctl's records of a product that is gone, and its lock; the user's pin and snapshots
 /// stay, and so does the directory that holds them.
-fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
+fn remove_state(paths: &Paths, lock: &Locked) -> Result<Done> {
+    let product = lock.name();
     if product_exists(paths, product) {
         return Ok(Done::Kept(ENABLED_MEANWHILE.into()));
     }
@@ -582,7 +599,7 @@ fn remove_state(paths: &Paths, product: &str) -> Result<Done> {
             }
         }
     };
-    store::remove_file(&paths.lock_file(product))?;
+    lock.unlink()?;
     Ok(done)
 }
 

@@ -21,7 +21,7 @@ use crate::product::shell_quote;
 use crate::session;
 use crate::snapshot;
 use crate::stagger;
-use crate::state::{self, Event, EventKind, LastExit, Waiting};
+use crate::state::{self, Event, EventKind, LastExit, UnitClaim, Waiting, Writer};
 use crate::store;
 use crate::systemd::{Systemd, Transient};
 
@@ -78,7 +78,7 @@ pub fn host(host: Host) -> Result<Infallible> {
         notify: notify.clone(),
     });
     // A new agent has seen no response yet: a mark left by the last one is stale.
-    Waiting::clear(&host.state)?;
+    Waiting::clear(&UnitClaim::new(&host.state))?;
     // The runtime directory above the product's own is shared by every product.
     let slot = Paths::start_slot_beside(&host.socket)
         .context("a socket path without a runtime directory")?;
@@ -190,7 +190,9 @@ pub fn pane(launch: &Launch) -> Result<()> {
     let watch = match &launch.pin {
         Some((file, agent)) => {
             let agent = agent.parse::<Agent>().map_err(usage)?;
-            Some(FirstPin::new(file, agent, mark_launch(&launch.state)?)?)
+            let own = UnitClaim::new(&launch.state);
+            let since = mark_launch(&own)?;
+            Some(FirstPin::new(file, own, agent, since)?)
         }
         None => None,
     };
@@ -208,7 +210,10 @@ pub fn pane(launch: &Launch) -> Result<()> {
         }
         None => agent.wait(),
     };
-    record_end(&launch.state, status.context("waiting for the agent")?)
+    record_end(
+        &UnitClaim::new(&launch.state),
+        status.context("waiting for the agent")?,
+    )
 }
 
 /// The first conversation of an agent that picks its own ids, pinned from inside the unit the
@@ -216,6 +221,7 @@ pub fn pane(launch: &Launch) -> Result<()> {
 /// prompt then resumes it, whoever restarts the agent and whether or not anyone ran sessctl.
 struct FirstPin {
     file: PathBuf,
+    own: UnitClaim,
     agent: Agent,
     env: AgentEnv,
     dir: String,
@@ -225,10 +231,11 @@ struct FirstPin {
 impl FirstPin {
     /// Watches for the first conversation `agent`, launched at `since`, begins in this
     /// process's directory, the agent's.
-    fn new(file: &Path, agent: Agent, since: SystemTime) -> Result<FirstPin> {
+    fn new(file: &Path, own: UnitClaim, agent: Agent, since: SystemTime) -> Result<FirstPin> {
         let dir = std::env::current_dir().context("reading the session's directory")?;
         Ok(FirstPin {
             file: file.to_path_buf(),
+            own,
             agent,
             env: AgentEnv::caller(),
             dir: utf8(&dir)?.to_string(),
@@ -255,14 +262,13 @@ impl FirstPin {
     /// Pins the conversation, if there is one and no pin yet; whether a pin exists now. A
     /// failure is logged and retried: the agent runs on regardless.
     fn try_pin(&self) -> bool {
-        match pin_first(&self.file, self.agent, &self.env, &self.dir, self.since) {
+        let found = (self.file.as_path(), &self.own);
+        match pin_first(found, self.agent, &self.env, &self.dir, self.since) {
             Ok(pinned) => pinned.is_some(),
             Err(err) => {
                 let mut event = Event::new(EventKind::Repin, None);
                 event.reason = Some(format!("pinning the first conversation failed: {err:#}"));
-                if let Some(state) = self.file.parent() {
-                    state::append(state, &event);
-                }
+                state::append(&self.own, &event);
                 false
             }
         }
@@ -270,12 +276,12 @@ impl FirstPin {
 }
 
 /// The pin in `file`, or else the first conversation the agent began in `dir` since it was
-/// launched at `since`, pinned now: an older conversation of the same directory (the user's own,
-/// from before the product) is never taken for it. The pin is created, never replaced, so the
-/// unit needs no product lock (which a `sessctl stop` holds while this unit ends): the first
-/// writer wins, and every writer finds the same one.
+/// launched at `since`, pinned now by `own`: an older conversation of the same directory (the
+/// user's own, from before the product) is never taken for it. The pin is created, never
+/// replaced, so the unit needs no product lock (which a `sessctl stop` holds while this unit
+/// ends): the first writer wins, and every writer finds the same one.
 fn pin_first(
-    file: &Path,
+    (file, own): (&Path, &UnitClaim),
     agent: Agent,
     env: &AgentEnv,
     dir: &str,
@@ -293,21 +299,19 @@ fn pin_first(
         return Ok(None);
     }
     let pin = Pin::new(moved.session_id.clone());
-    if !pin.create(file)? {
+    if !pin.create(own)? {
         return Pin::load(file);
     }
-    if let Some(state) = file.parent() {
-        let event = Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id));
-        state::append(state, &event);
-    }
+    let event = Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id));
+    state::append(own, &event);
     Ok(Some(pin))
 }
 
 /// Records a launch of the agent now; returns its time, as the file system stamps it.
-fn mark_launch(state: &Path) -> Result<SystemTime> {
-    let file = StateDir(state).agent_launched();
+fn mark_launch(own: &UnitClaim) -> Result<SystemTime> {
+    let file = own.dir().agent_launched();
     store::write_atomic(&file, b"")?;
-    last_launch(state)?.with_context(|| format!("reading the time of {}", file.display()))
+    last_launch(own.dir().0)?.with_context(|| format!("reading the time of {}", file.display()))
 }
 
 /// When the pane last launched the agent, if it ever did.
@@ -365,18 +369,18 @@ fn take_slot(launch: &Launch, seconds: u32) -> Result<stagger::Slot> {
         );
         outln!("sessctl: {why}");
         event.reason = Some(why);
-        state::append(&launch.state, &event);
+        state::append(&UnitClaim::new(&launch.state), &event);
     }
     Ok(slot)
 }
 
 /// Records how the agent ended, and logs an end nobody asked for. It takes no lock: a
 /// `sessctl stop` holds the product's lock while it waits for this very session to end.
-fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
+fn record_end(own: &UnitClaim, status: ExitStatus) -> Result<()> {
     let signal = status.signal().map(|n| {
         nix::sys::signal::Signal::try_from(n).map_or(format!("signal {n}"), |s| s.to_string())
     });
-    let unit = crate::unit::unit_name(product_of(state)?);
+    let unit = crate::unit::unit_name(product_of(own.dir().0)?);
     // A stop or restart job means the end was asked for: the agent then dies of the stop's
     // SIGTERM, or exits non-zero on it. The bus goes away as the manager shuts down, which
     // is a requested end too.
@@ -392,9 +396,9 @@ fn record_end(state: &Path, status: ExitStatus) -> Result<()> {
         invocation_id: std::env::var("INVOCATION_ID").unwrap_or_default(),
         requested,
     };
-    end.save(state)?;
+    end.save(own)?;
     if !requested {
-        state::append(state, &end.event());
+        state::append(own, &end.event());
     }
     Ok(())
 }
@@ -445,15 +449,16 @@ fn after_program(command: Vec<String>, args: Vec<String>) -> Vec<String> {
 /// under the agent.
 pub fn notify(state: &Path, kind: Option<&str>, on_waiting: Option<&str>) -> Result<()> {
     let _ = std::io::copy(&mut std::io::stdin().take(1 << 20), &mut std::io::sink());
+    let own = UnitClaim::new(state);
     let Some(kind) = kind else {
-        return Waiting::clear(state);
+        return Waiting::clear(&own);
     };
-    if let (Some(waiting), Some(command)) = (Waiting::record(state, kind)?, on_waiting) {
+    if let (Some(waiting), Some(command)) = (Waiting::record(&own, kind)?, on_waiting) {
         // The user's command never fails the agent's hook: a failure is logged.
         if let Err(err) = run_on_waiting(state, &waiting, command) {
             let mut event = Event::new(EventKind::OnWaiting, None);
             event.reason = Some(format!("the --on-waiting command did not start: {err:#}"));
-            state::append(state, &event);
+            state::append(&own, &event);
         }
     }
     Ok(())
@@ -507,7 +512,7 @@ pub fn on_waiting_ended(state: &Path) -> Result<()> {
         var("EXIT_CODE"),
         var("EXIT_STATUS")
     ));
-    state::append(state, &event);
+    state::append(&UnitClaim::new(state), &event);
     Ok(())
 }
 
@@ -527,8 +532,9 @@ fn pinned_command(
     let state = file
         .parent()
         .context("a pin file without a state directory")?;
+    let claim = UnitClaim::new(state);
     let pin = match last_launch(state)? {
-        Some(since) => pin_first(file, agent, &env, cwd, since)?,
+        Some(since) => pin_first((file, &claim), agent, &env, cwd, since)?,
         None => Pin::load(file)?,
     };
     let Some(pin) = pin else {
@@ -544,9 +550,9 @@ fn pinned_command(
     }
     // Before every start, the conversation as it was.
     if let Some(transcript) = agent.profile().transcript(&env, &pin.session_id)? {
-        let dir = file.with_file_name("snapshots");
-        snapshot::take(&transcript, &dir)?;
-        snapshot::prune(&dir, keep_snapshots as usize)?;
+        let shelf = snapshot::Shelf::of(&claim);
+        snapshot::take(&transcript, &shelf)?;
+        snapshot::prune(&shelf, keep_snapshots as usize)?;
     }
     agent.start_argv(&env, cwd, &command, Some(&pin.session_id))
 }
@@ -577,6 +583,7 @@ mod tests {
         let home = tmp.path().join("codex-home");
         let state = tmp.path().join("state/products/web");
         let file = state.join("pin.json");
+        let own = UnitClaim::new(&state);
         let product_env = [("CODEX_HOME".to_string(), home.display().to_string())].into();
         let env = AgentEnv::of(&product_env, Some(&[]));
         let codex = Agent::named("codex").unwrap();
@@ -584,14 +591,14 @@ mod tests {
 
         rollout(&home, "019a24cb-8a11-7be2-9f3e-000000000000", "/w/web");
         std::thread::sleep(Duration::from_millis(20));
-        let launched = mark_launch(&state).unwrap();
+        let launched = mark_launch(&own).unwrap();
         assert_eq!(
-            pin_first(&file, codex, &env, "/w/web", launched).unwrap(),
+            pin_first((&file, &own), codex, &env, "/w/web", launched).unwrap(),
             None
         );
         assert!(!file.exists());
         rollout(&home, first, "/w/web");
-        let pinned = pin_first(&file, codex, &env, "/w/web", launched)
+        let pinned = pin_first((&file, &own), codex, &env, "/w/web", launched)
             .unwrap()
             .unwrap();
         assert_eq!(pinned.session_id, first);
@@ -599,9 +606,9 @@ mod tests {
 
         std::thread::sleep(Duration::from_millis(20));
         rollout(&home, "019a24cb-8a11-7be2-9f3e-000000000002", "/w/web");
-        let later = mark_launch(&state).unwrap();
+        let later = mark_launch(&own).unwrap();
         assert_eq!(
-            pin_first(&file, codex, &env, "/w/web", later).unwrap(),
+            pin_first((&file, &own), codex, &env, "/w/web", later).unwrap(),
             Some(pinned)
         );
         let log = std::fs::read_to_string(state.join("events.jsonl")).unwrap_or_default();

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::error::usage;
 use crate::paths::Paths;
 use crate::procfs;
-use crate::state::{self, Action, Event, EventKind, Intent};
+use crate::state::{self, Action, Event, EventKind, Intent, Locked, Writer};
 use crate::store;
 
 /// A change this process began, recorded until [`Change::end`] (or unrecorded, when the
@@ -22,8 +22,8 @@ pub struct Change {
 impl Change {
     /// The change is done: its intent goes. A change that fails keeps it, so the next call
     /// treats it as interrupted.
-    pub fn end(self, paths: &Paths, product: &str) -> Result<()> {
-        Intent::end(&paths.state_dir(product))
+    pub fn end(self, lock: &Locked) -> Result<()> {
+        Intent::end(lock)
     }
 
     /// Whether the change is recorded. One that is not was told so on stderr, with what
@@ -42,16 +42,16 @@ impl Change {
 /// which a full disk allows), so that its end is never taken for a loss, and the command
 /// exits as it would have (0 when the change succeeds). An enable, which writes the
 /// product's files, fails instead.
-pub fn begin(paths: &Paths, product: &str, next: Action) -> Result<Change> {
-    settle_for(paths, product, Some(next))?;
+pub fn begin(lock: &Locked, next: Action) -> Result<Change> {
+    settle_for(lock, Some(next))?;
     let ticks = procfs::start_ticks(std::process::id());
-    match Intent::begin(&paths.state_dir(product), next, ticks) {
+    match Intent::begin(lock, next, ticks) {
         Ok(()) => Ok(Change { recorded: true }),
         Err(err) if next != Action::Enable && unwritable(&err) => {
-            state::forget(&paths.state_dir(product))?;
+            state::forget(lock)?;
             errln!(
                 "sessctl: warning: the state disk refused a write, so `{}` goes on without a record of it or of the session it leaves: {err:#}",
-                next.command(product)
+                next.command(lock.name())
             );
             Ok(Change { recorded: false })
         }
@@ -74,8 +74,8 @@ pub fn unwritable(err: &anyhow::Error) -> bool {
 
 /// Under the product's lock, before a start or resume, which record nothing of their own:
 /// settles what an interrupted change left.
-pub fn settle(paths: &Paths, product: &str) -> Result<()> {
-    settle_for(paths, product, None)
+pub fn settle(lock: &Locked) -> Result<()> {
+    settle_for(lock, None)
 }
 
 /// What an interrupted change left, settled before `next` (none: a start or resume).
@@ -84,14 +84,14 @@ pub fn settle(paths: &Paths, product: &str) -> Result<()> {
 ///   found now is the user's, so the remembered one is forgotten rather than reported lost.
 /// - An interrupted disable stands until a disable finishes it or an enable takes it back; a
 ///   start, resume, stop or restart is refused (see [`refuse_undoing`]).
-fn settle_for(paths: &Paths, product: &str, next: Option<Action>) -> Result<()> {
-    let dir = paths.state_dir(product);
-    match Intent::load(&dir)?.map(|f| f.action) {
+fn settle_for(lock: &Locked, next: Option<Action>) -> Result<()> {
+    let product = lock.name();
+    match Intent::load(lock.dir().0)?.map(|f| f.action) {
         Some(action @ (Action::Stop | Action::Restart)) => {
-            state::forget(&dir)?;
-            Intent::end(&dir)?;
+            state::forget(lock)?;
+            Intent::end(lock)?;
             state::append(
-                &dir,
+                lock,
                 &Event::new(EventKind::Settled, None).did(
                     "settled",
                     Some(&format!(

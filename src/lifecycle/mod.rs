@@ -14,9 +14,10 @@
 //! layer only reads, with [`observe`]'s lock-free readings: it never waits behind a start, and
 //! the loss it sees is logged by the next resume, once (`state::claim_loss`).
 //!
-//! Every writer of a product's files holds that lock, but two: `host`, which runs inside the
-//! unit and *is* the session (its waiting marks, last exit and events are the session's own
-//! account), and [`move_old_layout`], which has a lock of its own.
+//! Every writer of a product's files is given that lock, as a value (`state::Locked`), but
+//! two: `host`, which runs inside the unit and *is* the session (its waiting marks, last exit
+//! and events are the session's own account, written with a `state::UnitClaim`), and
+//! [`move_old_layout`], which has a lock of its own.
 //!
 //! May import: the adapters (`systemd`, `session`, `procfs`, `agent`) and the data modules
 //! below them; never `cmd` or `query`.

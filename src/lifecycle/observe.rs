@@ -13,7 +13,7 @@ use crate::identity::Identity;
 use crate::journal;
 use crate::paths::Paths;
 use crate::procfs::{self, start_ticks};
-use crate::state::{self, Event, EventKind, LastExit, Record};
+use crate::state::{self, Event, EventKind, LastExit, Locked, Record, Writer};
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
 
@@ -61,26 +61,19 @@ fn only(mut pids: impl Iterator<Item = u32>) -> Option<u32> {
 }
 
 /// After a command changed the session on purpose (start, restart, enable): remember the
-/// session now running and log `event`. The caller holds the product's lock.
-pub fn observe(
-    paths: &Paths,
-    systemd: &Systemd,
-    product: &str,
-    event: EventKind,
-) -> Result<Identity> {
-    let (now, _) = identity(systemd, &unit::unit_name(product))?;
-    let dir = paths.state_dir(product);
-    let record = state::load_record(&dir)?;
-    state::remember(&dir, &now, record.as_ref())?;
-    state::append(&dir, &Event::new(event, Some(&now)));
+/// session now running and log `event`.
+pub fn observe(lock: &Locked, systemd: &Systemd, event: EventKind) -> Result<Identity> {
+    let (now, _) = identity(systemd, &unit::unit_name(lock.name()))?;
+    let record = state::load_record(lock.dir().0)?;
+    state::remember(lock, &now, record.as_ref())?;
+    state::append(lock, &Event::new(event, Some(&now)));
     Ok(now)
 }
 
 /// After a command ended the session on purpose (stop, disable): that is not a loss.
-pub fn forget(paths: &Paths, product: &str, event: EventKind) -> Result<()> {
-    let dir = paths.state_dir(product);
-    state::forget(&dir)?;
-    state::append(&dir, &Event::new(event, None));
+pub fn forget(lock: &Locked, event: EventKind) -> Result<()> {
+    state::forget(lock)?;
+    state::append(lock, &Event::new(event, None));
     Ok(())
 }
 
@@ -142,25 +135,25 @@ pub fn judge_loss(
 }
 
 /// [`judge_loss`], and a loss found written to the event log once, whoever records it first.
-/// The caller holds the product's lock; the record stays until the resume replaces it.
+/// The record stays until the resume replaces it.
 pub fn loss_since_seen(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
-    product: &str,
     seen: Sighting,
 ) -> Result<Option<String>> {
-    let reason = judge_loss(paths, systemd, product, seen)?;
+    let reason = judge_loss(paths, systemd, lock.name(), seen)?;
     if let (Some(reason), Some(record)) = (&reason, seen.record) {
-        if state::claim_loss(&paths.state_dir(product), &record.identity)? {
-            log_loss(paths, product, &record.identity, reason);
+        if state::claim_loss(lock, &record.identity)? {
+            log_loss(lock, &record.identity, reason);
         }
     }
     Ok(reason)
 }
 
-pub(super) fn log_loss(paths: &Paths, product: &str, seen: &Identity, reason: &str) {
+pub(super) fn log_loss(lock: &Locked, seen: &Identity, reason: &str) {
     state::append(
-        &paths.state_dir(product),
+        lock,
         &Event::new(EventKind::Lost, Some(seen)).judged(Verdict::Lost, Some(reason)),
     )
 }

@@ -9,8 +9,7 @@ use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::product::{Product, ProductName};
 use crate::session;
-use crate::state::{self, Event, EventKind};
-use crate::store::Lock;
+use crate::state::{self, Event, EventKind, Locked};
 use crate::systemd::{Systemd, UnitStatus};
 use crate::unit;
 
@@ -76,6 +75,7 @@ impl Outcome {
 pub struct Resumed {
     pub outcome: Outcome,
     pub product: Product,
+    name: ProductName,
     systemd: Systemd,
 }
 
@@ -89,6 +89,7 @@ pub fn resume_product(ctx: &Ctx, name: &ProductName, event: EventKind) -> Result
     Ok(Resumed {
         outcome,
         product,
+        name: name.clone(),
         systemd: systemd.clone(),
     })
 }
@@ -105,12 +106,7 @@ impl Resumed {
 
     /// The session after an attach, judged against the one the resume proved.
     pub fn judge(&self, paths: &Paths) -> Result<Outcome> {
-        judge(
-            paths,
-            &self.systemd,
-            &self.product.name,
-            &self.outcome.after,
-        )
+        judge(paths, &self.systemd, &self.name, &self.outcome.after)
     }
 }
 
@@ -121,12 +117,12 @@ impl Resumed {
 pub fn resume(
     paths: &Paths,
     systemd: &Systemd,
-    product: &str,
+    product: &ProductName,
     event: EventKind,
 ) -> Result<Outcome> {
     let unit = unit::unit_name(product);
-    let _lock = Lock::acquire(&paths.lock_file(product))?;
-    super::intent::settle(paths, product)?;
+    let lock = Locked::acquire(paths, product)?;
+    super::intent::settle(&lock)?;
     let (before, status) = read(systemd, &unit)?;
     let record = state::load_record(&paths.state_dir(product))?;
     let seen = Sighting {
@@ -134,12 +130,12 @@ pub fn resume(
         now: &before,
         status: &status,
     };
-    let loss = loss_since_seen(paths, systemd, product, seen)?;
+    let loss = loss_since_seen(&lock, paths, systemd, seen)?;
     let (verdict, reason, after, recovered) = if let Some(reason) = loss {
         if before.is_live() {
             (Verdict::Lost, Some(reason), before.clone(), true)
         } else {
-            match start_unless_guarded(paths, systemd, product, &status)? {
+            match start_unless_guarded(&lock, paths, systemd, &status)? {
                 Ok(after) => (Verdict::Lost, Some(reason), after, true),
                 Err(why) => {
                     let reason = format!("{reason}; not started again: {why}");
@@ -153,26 +149,23 @@ pub fn resume(
             None => (Verdict::Survived, None, after, false),
             Some(change) => {
                 let reason = explain(systemd, &status, change)?;
-                log_loss(paths, product, &after, &reason);
+                log_loss(&lock, &after, &reason);
                 let recovered = after.is_live();
                 (Verdict::Lost, Some(reason), after, recovered)
             }
         }
     } else {
-        match start_unless_guarded(paths, systemd, product, &status)? {
+        match start_unless_guarded(&lock, paths, systemd, &status)? {
             Ok(after) => (Verdict::Started, None, after, false),
             Err(why) => (Verdict::NeedsRepair, Some(why), before.clone(), false),
         }
     };
     if verdict == Verdict::Survived {
-        keep_pinned(paths, systemd, product)?;
+        keep_pinned(&lock, paths, systemd)?;
     }
-    state::remember(&paths.state_dir(product), &after, record.as_ref())?;
+    state::remember(&lock, &after, record.as_ref())?;
     if recovered {
-        state::append(
-            &paths.state_dir(product),
-            &Event::new(EventKind::Recovered, Some(&after)),
-        );
+        state::append(&lock, &Event::new(EventKind::Recovered, Some(&after)));
     }
     let outcome = Outcome {
         product: product.to_string(),
@@ -185,7 +178,7 @@ pub fn resume(
         after,
     };
     state::append(
-        &paths.state_dir(product),
+        &lock,
         &Event::new(event, Some(&outcome.after)).judged(verdict, outcome.reason.as_deref()),
     );
     Ok(outcome)
@@ -194,12 +187,12 @@ pub fn resume(
 /// Moves the pin of a live session to where its agent went on (a new file, or the first
 /// conversation of an agent that picks its own ids), so the next start resumes it. A config
 /// that no longer parses leaves the pin as it is; `status` reports the config.
-fn keep_pinned(paths: &Paths, systemd: &Systemd, product: &str) -> Result<()> {
-    let Ok(settings) = Product::load(paths, product) else {
+fn keep_pinned(lock: &Locked, paths: &Paths, systemd: &Systemd) -> Result<()> {
+    let Ok(settings) = Product::load(paths, lock.name()) else {
         return Ok(());
     };
     if settings.agent.profile().pins() {
-        follow(paths, &settings, &agent_env(systemd, &settings)?)?;
+        follow(lock, &settings, &agent_env(systemd, &settings)?)?;
     }
     Ok(())
 }
@@ -207,17 +200,17 @@ fn keep_pinned(paths: &Paths, systemd: &Systemd, product: &str) -> Result<()> {
 /// Starts the session and proves it runs, or says why the guard refuses the start: a start
 /// would only meet the transcript the client cannot resume (the crash-loop guard).
 fn start_unless_guarded(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
-    product: &str,
     status: &UnitStatus,
 ) -> Result<std::result::Result<Identity, String>> {
-    let settings = Product::load(paths, product)?;
+    let settings = Product::load(paths, lock.name())?;
     let env = agent_env(systemd, &settings)?;
     if let Some(why) = needs_repair(paths, &settings, &env)? {
         return Ok(Err(why));
     }
-    start_with(paths, systemd, &settings, &env, status)?;
+    start_with(lock, paths, systemd, &settings, &env, status)?;
     crate::fault::point("resume:after-start-job");
     let (after, status) = read(systemd, &status.unit)?;
     if !after.is_live() {
@@ -232,11 +225,11 @@ fn start_unless_guarded(
 pub fn judge(
     paths: &Paths,
     systemd: &Systemd,
-    product: &str,
+    product: &ProductName,
     before: &Identity,
 ) -> Result<Outcome> {
     let unit = unit::unit_name(product);
-    let _lock = Lock::acquire(&paths.lock_file(product))?;
+    let lock = Locked::acquire(paths, product)?;
     let (after, status) = read(systemd, &unit)?;
     let record = state::load_record(&paths.state_dir(product))?;
     let reason = match before.change_to(&after) {
@@ -244,16 +237,16 @@ pub fn judge(
         None => None,
     };
     if let Some(reason) = &reason {
-        log_loss(paths, product, &after, reason);
+        log_loss(&lock, &after, reason);
     }
-    state::remember(&paths.state_dir(product), &after, record.as_ref())?;
+    state::remember(&lock, &after, record.as_ref())?;
     let verdict = if reason.is_some() {
         Verdict::Lost
     } else {
         Verdict::Survived
     };
     state::append(
-        &paths.state_dir(product),
+        &lock,
         &Event::new(EventKind::Attach, Some(&after)).judged(verdict, reason.as_deref()),
     );
     Ok(Outcome {

@@ -9,14 +9,15 @@ use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::Product;
 use crate::session;
-use crate::state::{self, Event, EventKind};
+use crate::state::{self, Event, EventKind, Locked, Writer};
 use crate::systemd::{ActiveState, Systemd, UnitStatus};
 use crate::unit;
 
 /// Starts `product`'s session and waits for the start job: refused while another process
 /// works on its pinned conversation; a failed state (a start limit hit) is cleared first. The
-/// caller holds the product's lock, and remembers the session with `observe::observe`.
+/// caller remembers the session with `observe::observe`.
 pub fn start_session(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
     product: &Product,
@@ -28,11 +29,12 @@ pub fn start_session(
         Some(_) => agent_env(systemd, product)?,
         None => AgentEnv::of(&product.env, None),
     };
-    start_with(paths, systemd, product, &env, status)
+    start_with(lock, paths, systemd, product, &env, status)
 }
 
 /// [`start_session`] with the agent's environment already read.
 pub(super) fn start_with(
+    lock: &Locked,
     paths: &Paths,
     systemd: &Systemd,
     product: &Product,
@@ -43,7 +45,7 @@ pub(super) fn start_with(
         return Err(usage(format!("{}: cannot start: {missing}", product.name)));
     }
     // A start resumes the conversation where the agent last wrote it.
-    follow(paths, product, env)?;
+    follow(lock, product, env)?;
     refuse_second_writer(paths, systemd, &product.name)?;
     let socket = paths.socket(&product.name)?;
     if !status.is_running() && session::server_listening(&socket) {
@@ -81,11 +83,10 @@ pub fn refuse_second_writer(paths: &Paths, systemd: &Systemd, product: &str) -> 
 }
 
 /// Re-pins `product` when its agent went on with its pinned conversation in a new file;
-/// returns the new id. The caller holds the product's lock. (The first conversation of an
-/// agent that picks its own ids is pinned by the unit, which alone knows when it began.)
-pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option<String>> {
-    let file = paths.pin_file(&product.name);
-    let Some(mut pin) = Pin::load(&file)? else {
+/// returns the new id. (The first conversation of an agent that picks its own ids is pinned
+/// by the unit, which alone knows when it began.)
+pub fn follow(lock: &Locked, product: &Product, env: &AgentEnv) -> Result<Option<String>> {
+    let Some(mut pin) = Pin::load(&lock.dir().pin())? else {
         return Ok(None);
     };
     let Some(moved) =
@@ -95,9 +96,9 @@ pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option
     };
     let now = state::rfc3339(std::time::SystemTime::now());
     pin.repin(&moved.session_id, moved.reason, &now);
-    pin.save(&file)?;
+    pin.save(lock)?;
     state::append(
-        &paths.state_dir(&product.name),
+        lock,
         &Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id)),
     );
     Ok(Some(moved.session_id))

@@ -16,8 +16,8 @@ use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{Product, ProductName};
 use crate::snapshot;
-use crate::state::{self, Action, Event, EventKind};
-use crate::store::{self, Lock};
+use crate::state::{self, Action, Event, EventKind, Locked, Writer};
+use crate::store;
 use crate::transcript::{self, Report, Severity};
 use crate::unit;
 
@@ -65,15 +65,16 @@ pub fn repair(ctx: &Ctx, target: &str, adopt: bool) -> Result<Repaired> {
             "--adopt needs a product, not a file: name the product whose conversation this is",
         ));
     }
-    let _lock = match &target.product {
-        Some((product, _)) => Some(Lock::acquire(&paths.lock_file(&product.name))?),
+    let lock = match &target.product {
+        Some((product, _)) => Some(Locked::acquire(paths, &ProductName::parse(&product.name)?)?),
         None => None,
     };
-    repair_locked(paths, target)
+    repair_locked(paths, target, lock.as_ref())
 }
 
-/// [`repair`] of a resolved target, its product's lock held by the caller.
-fn repair_locked(paths: &Paths, target: query::Target) -> Result<Repaired> {
+/// [`repair`] of a resolved target, under `lock`, its product's (none for a file named by
+/// path, which has no product).
+fn repair_locked(paths: &Paths, target: query::Target, lock: Option<&Locked>) -> Result<Repaired> {
     let file = match (&target.file, &target.product) {
         (Some(file), _) => file.clone(),
         (None, Some((product, pin))) => {
@@ -89,13 +90,11 @@ fn repair_locked(paths: &Paths, target: query::Target) -> Result<Repaired> {
     let Some((fork, changes, checked)) = checked_fork(&file, &analysis, &new_id)? else {
         return Ok(Repaired::Nothing(file));
     };
-    let snapshot = snapshot::take(
-        &file,
-        &match &target.product {
-            Some((product, _)) => paths.snapshots_dir(&product.name),
-            None => paths.loose_snapshots_dir(),
-        },
-    )?;
+    let shelf = match lock {
+        Some(lock) => snapshot::Shelf::of(lock),
+        None => snapshot::Shelf::loose(paths),
+    };
+    let snapshot = snapshot::take(&file, &shelf)?;
     let sidecar = file.with_file_name(format!("{new_id}.sessctl.json"));
     let log = Sidecar {
         original_bytes: std::fs::metadata(&file).map_or(0, |m| m.len()),
@@ -173,9 +172,9 @@ pub fn repair_adopt(ctx: &Ctx, target: &str, allow_loss: bool) -> Result<Adopted
             "--adopt needs a product, not a file: name the product whose conversation this is",
         ));
     };
-    let name = product.name.clone();
+    let name = ProductName::parse(&product.name)?;
     intent::refuse_undoing(paths, &name)?;
-    let _lock = Lock::acquire(&paths.lock_file(&name))?;
+    let lock = Locked::acquire(paths, &name)?;
     // With no manager to ask, no unit of it runs; a process outside every unit still counts.
     let systemd = ctx.systemd().ok();
     let unit = unit::unit_name(&name);
@@ -197,7 +196,7 @@ pub fn repair_adopt(ctx: &Ctx, target: &str, allow_loss: bool) -> Result<Adopted
     };
     let systemd = systemd.filter(|_| live);
     let Some(systemd) = systemd else {
-        return repair_and_pin(ctx, &name, allow_loss, false);
+        return repair_and_pin(ctx, &lock, allow_loss, false);
     };
     // A session whose conversation the client resumes as it is goes on undisturbed.
     if let Some(file) = &resolved.file {
@@ -205,28 +204,29 @@ pub fn repair_adopt(ctx: &Ctx, target: &str, allow_loss: bool) -> Result<Adopted
             return Ok(Adopted::Nothing(file.clone()));
         }
     }
-    let change = intent::begin(paths, &name, Action::Restart)?;
+    let change = intent::begin(&lock, Action::Restart)?;
     systemd.stop(&unit)?;
-    observe::forget(paths, &name, EventKind::Stop)?;
-    let adopted = repair_and_pin(ctx, &name, allow_loss, true);
+    observe::forget(&lock, EventKind::Stop)?;
+    let adopted = repair_and_pin(ctx, &lock, allow_loss, true);
     // Started again whatever the repair came to: on the copy when it was adopted, else on
     // the conversation as it was.
     let product = Product::load(paths, &name)?;
     let status = systemd.status(&unit)?;
-    start::start_session(paths, systemd, &product, &status).with_context(|| {
+    start::start_session(&lock, paths, systemd, &product, &status).with_context(|| {
         format!("starting {name} again after `transcript repair --adopt` stopped it")
     })?;
-    observe::observe(paths, systemd, &name, EventKind::Start)?;
-    change.end(paths, &name)?;
+    observe::observe(&lock, systemd, EventKind::Start)?;
+    change.end(&lock)?;
     adopted
 }
 
 /// Under the product's lock, with nothing writing the conversation: repairs it, and pins
 /// the product to the copy; one that drops records of the conversation only with
 /// `allow_loss`.
-fn repair_and_pin(ctx: &Ctx, name: &str, allow_loss: bool, restarted: bool) -> Result<Adopted> {
+fn repair_and_pin(ctx: &Ctx, lock: &Locked, allow_loss: bool, restarted: bool) -> Result<Adopted> {
     let paths = &ctx.paths;
-    let repair = match repair_locked(paths, query::resolve(ctx, name)?)? {
+    let target = query::resolve(ctx, lock.name())?;
+    let repair = match repair_locked(paths, target, Some(lock))? {
         Repaired::Nothing(file) => return Ok(Adopted::Nothing(file)),
         Repaired::Done(repair) => repair,
     };
@@ -248,9 +248,9 @@ fn repair_and_pin(ctx: &Ctx, name: &str, allow_loss: bool, restarted: bool) -> R
     let mut pin = pin.clone();
     let now = state::rfc3339(std::time::SystemTime::now());
     pin.repin(&log.fork_session, "adopted a repaired copy", &now);
-    pin.save(&paths.pin_file(name))?;
+    pin.save(lock)?;
     state::append(
-        &paths.state_dir(name),
+        lock,
         &Event::new(EventKind::Adopt, None).did("repaired", Some(&log.fork_session)),
     );
     Ok(Adopted::Done { repair, restarted })
@@ -310,16 +310,15 @@ pub fn restore(ctx: &Ctx, name: &ProductName, snapshot_name: &str) -> Result<Res
     let paths = &ctx.paths;
     let product = Product::load(paths, name)?;
     // From the pin's reading to its write, as every writer of a product's files.
-    let _lock = Lock::acquire(&paths.lock_file(name))?;
-    let pin_file = paths.pin_file(name);
-    let mut pin = Pin::load(&pin_file)?.ok_or_else(|| {
+    let lock = Locked::acquire(paths, name)?;
+    let mut pin = Pin::load(&lock.dir().pin())?.ok_or_else(|| {
         usage(format!(
             "product {} has no pinned conversation to restore into",
             quoted(name)
         ))
     })?;
-    let dir = paths.snapshots_dir(name);
-    if !snapshot::list(&dir)?
+    let shelf = snapshot::Shelf::of(&lock);
+    if !snapshot::list(shelf.dir())?
         .iter()
         .any(|s| s.name == snapshot_name)
     {
@@ -339,12 +338,12 @@ pub fn restore(ctx: &Ctx, name: &ProductName, snapshot_name: &str) -> Result<Res
             )
         })?;
     let new_id = crate::uuid::new_v4()?;
-    let dest = snapshot::restore(&dir, snapshot_name, &project, &new_id)?;
+    let dest = snapshot::restore(&shelf, snapshot_name, &project, &new_id)?;
     let now = state::rfc3339(std::time::SystemTime::now());
     pin.repin(&new_id, &format!("restored snapshot {snapshot_name}"), &now);
-    pin.save(&pin_file)?;
+    pin.save(&lock)?;
     state::append(
-        &paths.state_dir(name),
+        &lock,
         &Event::new(EventKind::Restore, None).did("restored", Some(snapshot_name)),
     );
     Ok(Restored {

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::paths::Paths;
 use crate::product::Product;
+use crate::state::{Locked, Writer};
 use crate::store;
 use crate::unit::{self, ServiceSpec};
 
@@ -54,10 +55,25 @@ pub fn render(paths: &Paths, product: &Product) -> Result<String> {
     })
 }
 
+/// Writes the product's unit file `text`.
+pub fn write(lock: &Locked, paths: &Paths, text: &str) -> Result<()> {
+    store::write_atomic(&paths.unit_file(lock.name()), text.as_bytes())
+}
+
 /// The marker that a unit file changed under a live session: it holds that session's
 /// InvocationID, so it means "restart pending" exactly until the session is replaced.
 pub fn pending_marker(paths: &Paths, product: &str) -> PathBuf {
     paths.restart_marker(product)
+}
+
+/// Marks the live session `invocation_id` as running on an older unit file.
+pub fn mark_pending(lock: &Locked, invocation_id: &str) -> Result<()> {
+    store::write_atomic(&lock.dir().restart_marker(), invocation_id.as_bytes())
+}
+
+/// The session that ran on an older unit file was replaced.
+pub fn clear_pending(lock: &Locked) -> Result<()> {
+    store::remove_file(&lock.dir().restart_marker())
 }
 
 pub fn restart_pending(paths: &Paths, product: &str, invocation_id: &str) -> Result<bool> {

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::lock::Writer;
 use super::time::rfc3339;
 use crate::error::Verdict;
 use crate::identity::Identity;
@@ -138,9 +139,9 @@ impl Event {
 /// to the user journal. The log records what happened to a session; it is not the session, so
 /// a log that cannot be written (a full disk) is a warning naming the file, never the failure
 /// of an operation that succeeded.
-pub fn append(dir: &Path, event: &Event) {
-    let product = StateDir(dir).product().unwrap_or("");
-    append_or_warn(&StateDir(dir).events_log(), event);
+pub fn append(writer: &impl Writer, event: &Event) {
+    let product = writer.dir().product().unwrap_or("");
+    append_or_warn(&writer.dir().events_log(), event);
     journal::send(
         product,
         event.event,
@@ -323,12 +324,13 @@ mod tests {
     #[test]
     fn the_last_resume_is_found_with_the_recovery_before_it() {
         let dir = tempfile::tempdir().unwrap();
-        append(dir.path(), &Event::new(EventKind::Recovered, None));
+        let own = crate::state::UnitClaim::new(dir.path());
+        append(&own, &Event::new(EventKind::Recovered, None));
         append(
-            dir.path(),
+            &own,
             &Event::new(EventKind::Resume, None).judged(Verdict::Started, None),
         );
-        append(dir.path(), &Event::new(EventKind::Stop, None));
+        append(&own, &Event::new(EventKind::Stop, None));
         let (event, recovered) = last_resume(dir.path()).unwrap().unwrap();
         assert_eq!(
             (event.event, event.verdict, recovered),

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::lock::{Locked, Writer};
 use super::time::rfc3339;
 use crate::paths::StateDir;
 use crate::store;
@@ -66,18 +67,18 @@ impl Intent {
     }
 
     /// Records that this process (started at `start_ticks`) begins `action`.
-    pub fn begin(dir: &Path, action: Action, start_ticks: Option<u64>) -> Result<()> {
+    pub fn begin(lock: &Locked, action: Action, start_ticks: Option<u64>) -> Result<()> {
         let intent = Intent {
             action,
             pid: std::process::id(),
             start_ticks,
             at: rfc3339(SystemTime::now()),
         };
-        store::write_json(&StateDir(dir).intent(), &intent, "the change under way")
+        store::write_json(&lock.dir().intent(), &intent, "the change under way")
     }
 
     /// The change is over: finished, or settled by a later call.
-    pub fn end(dir: &Path) -> Result<()> {
-        store::remove_file(&StateDir(dir).intent())
+    pub fn end(lock: &Locked) -> Result<()> {
+        store::remove_file(&lock.dir().intent())
     }
 }

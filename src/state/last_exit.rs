@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::events::{Event, EventKind};
+use super::lock::Writer;
 use crate::paths::StateDir;
 use crate::store;
 
@@ -68,8 +69,8 @@ impl LastExit {
         store::read_json(&StateDir(dir).last_exit())
     }
 
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        store::write_json(&StateDir(dir).last_exit(), self, "the agent's end")
+    pub fn save(&self, writer: &impl Writer) -> Result<()> {
+        store::write_json(&writer.dir().last_exit(), self, "the agent's end")
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::lock::{Locked, Writer};
 use crate::identity::Identity;
 use crate::paths::StateDir;
 use crate::store;
@@ -26,18 +27,14 @@ pub fn load_record(dir: &Path) -> Result<Option<Record>> {
     store::read_json(&StateDir(dir).session_record())
 }
 
-pub fn save_record(dir: &Path, record: &Record) -> Result<()> {
-    store::write_json(
-        &StateDir(dir).session_record(),
-        record,
-        "the session record",
-    )
+pub fn save_record(lock: &Locked, record: &Record) -> Result<()> {
+    store::write_json(&lock.dir().session_record(), record, "the session record")
 }
 
 /// Remembers `identity` as the product's session when it is live, else forgets the session.
 /// `previous` is the record as the caller read it under the product's lock: an unchanged one
 /// costs no I/O, which matters on a resume's hot path.
-pub fn remember(dir: &Path, identity: &Identity, previous: Option<&Record>) -> Result<()> {
+pub fn remember(lock: &Locked, identity: &Identity, previous: Option<&Record>) -> Result<()> {
     if identity.is_live() {
         let record = Record {
             identity: identity.clone(),
@@ -46,29 +43,30 @@ pub fn remember(dir: &Path, identity: &Identity, previous: Option<&Record>) -> R
             return Ok(());
         }
         if let Some(previous) = previous {
-            store::remove_file(&loss_marker(dir, &previous.identity))?;
+            store::remove_file(&loss_marker(lock, &previous.identity))?;
         }
-        save_record(dir, &record)
+        save_record(lock, &record)
     } else if previous.is_some() {
-        forget(dir)
+        forget(lock)
     } else {
         Ok(())
     }
 }
 
 /// Forgets the product's session: a deliberate stop is not a loss.
-pub fn forget(dir: &Path) -> Result<()> {
-    if let Some(record) = load_record(dir)? {
-        store::remove_file(&loss_marker(dir, &record.identity))?;
+pub fn forget(lock: &Locked) -> Result<()> {
+    if let Some(record) = load_record(lock.dir().0)? {
+        store::remove_file(&loss_marker(lock, &record.identity))?;
     }
-    store::remove_file(&StateDir(dir).session_record())
+    store::remove_file(&lock.dir().session_record())
 }
 
-/// Claims the logging of the loss of `seen`: true for exactly one caller however many race
-/// (the marker `lost.<invocation>` is created with O_EXCL), so a loss is logged once without
-/// the product's lock, which a read such as `status` never takes.
-pub fn claim_loss(dir: &Path, seen: &Identity) -> Result<bool> {
-    let marker = loss_marker(dir, seen);
+/// Claims the logging of the loss of `seen`: true the first time only (the marker
+/// `lost.<invocation>` is created with O_EXCL), so a loss is logged once however many later
+/// calls find it.
+pub fn claim_loss(lock: &Locked, seen: &Identity) -> Result<bool> {
+    let marker = loss_marker(lock, seen);
+    let dir = lock.dir().0;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     match OpenOptions::new()
         .write(true)
@@ -81,6 +79,6 @@ pub fn claim_loss(dir: &Path, seen: &Identity) -> Result<bool> {
     }
 }
 
-fn loss_marker(dir: &Path, seen: &Identity) -> std::path::PathBuf {
-    StateDir(dir).loss_marker(&seen.invocation_id)
+fn loss_marker(lock: &Locked, seen: &Identity) -> std::path::PathBuf {
+    lock.dir().loss_marker(&seen.invocation_id)
 }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::lock::Writer;
 use super::time::rfc3339;
 use crate::paths::StateDir;
 use crate::store;
@@ -33,21 +34,21 @@ impl Waiting {
     /// mark when it is new. A mark already there stays as it is: the wait began then (tmux
     /// repeats its silence alert, and a client's notification may follow its finished
     /// response).
-    pub fn record(dir: &Path, kind: &str) -> Result<Option<Waiting>> {
-        if Waiting::load(dir)?.is_some() {
+    pub fn record(writer: &impl Writer, kind: &str) -> Result<Option<Waiting>> {
+        if Waiting::load(writer.dir().0)?.is_some() {
             return Ok(None);
         }
         let waiting = Waiting {
             since: rfc3339(SystemTime::now()),
             kind: kind.to_string(),
         };
-        store::write_json(&StateDir(dir).waiting(), &waiting, "the waiting mark")?;
+        store::write_json(&writer.dir().waiting(), &waiting, "the waiting mark")?;
         Ok(Some(waiting))
     }
 
     /// The agent got its input: it no longer waits.
-    pub fn clear(dir: &Path) -> Result<()> {
-        store::remove_file(&StateDir(dir).waiting())
+    pub fn clear(writer: &impl Writer) -> Result<()> {
+        store::remove_file(&writer.dir().waiting())
     }
 }
 
@@ -58,13 +59,14 @@ mod tests {
     #[test]
     fn a_wait_keeps_its_start_until_it_is_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        Waiting::record(dir.path(), "stop").unwrap();
+        let own = crate::state::UnitClaim::new(dir.path());
+        Waiting::record(&own, "stop").unwrap();
         let first = Waiting::load(dir.path()).unwrap().unwrap();
-        Waiting::record(dir.path(), "notification").unwrap();
+        Waiting::record(&own, "notification").unwrap();
         assert_eq!(Waiting::load(dir.path()).unwrap(), Some(first));
-        Waiting::clear(dir.path()).unwrap();
+        Waiting::clear(&own).unwrap();
         assert_eq!(Waiting::load(dir.path()).unwrap(), None);
-        Waiting::record(dir.path(), "silence").unwrap();
+        Waiting::record(&own, "silence").unwrap();
         assert_eq!(Waiting::load(dir.path()).unwrap().unwrap().kind, "silence");
     }
 }

@@ -25,7 +25,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
         "base",
         &["error", "fault", "output", "poll", "store", "uuid"],
     ),
-    ("model", &["unit", "identity", "pin", "transcript"]),
+    ("model", &["unit", "identity", "transcript"]),
     (
         "adapters",
         &["systemd", "session", "procfs", "agent", "tls", "journal"],
@@ -33,7 +33,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     (
         "records",
         &[
-            "paths", "product", "state", "snapshot", "stagger", "login", "context",
+            "paths", "product", "state", "pin", "snapshot", "stagger", "login", "context",
         ],
     ),
     ("testbed", &["testbed"]),
@@ -64,6 +64,21 @@ const PROGRAMS: [(&str, &str); 2] = [("tmux", "session"), ("journalctl", "journa
 /// the demo's staging and the private manager.
 const CONNECTORS: [&str; 5] = ["context", "systemd/", "lifecycle/host", "demo", "testbed"];
 
+/// The modules that take a lock of their own, each on sessctl's own files (the old layout's
+/// move, the start slot, the dashboard's logins and units). A product's lock is taken only
+/// as the value its writers must be given (`state::Locked`, made in `state/lock`).
+const LOCKERS: [&str; 5] = [
+    "state/lock",
+    "paths",
+    "stagger",
+    "login",
+    "lifecycle/dashboard",
+];
+
+/// The one module that runs as the unit's own processes, which write their session's account
+/// without the product's lock (`state::UnitClaim`). Tests of the records may make one.
+const UNIT_CLAIMERS: [&str; 2] = ["state/lock", "lifecycle/host"];
+
 /// What `query` may name of `lifecycle`: the readings that take no lock and write nothing.
 /// A module named here is a namespace only; each of its items used is checked.
 const QUERY_READS: [&str; 12] = [
@@ -83,8 +98,11 @@ const QUERY_READS: [&str; 12] = [
 
 /// Every lock and every writer of sessctl's files, in one place: nothing reachable from
 /// `query` may name one. A path forbids everything under it.
-const WRITERS: [&str; 32] = [
+const WRITERS: [&str; 35] = [
     "crate::store::Lock",
+    "crate::state::Locked",
+    "crate::state::UnitClaim",
+    "crate::snapshot::Shelf",
     "crate::store::write_atomic",
     "crate::store::write_if_changed",
     "crate::store::write_json",
@@ -608,6 +626,17 @@ fn owners(module: &str, named: &BTreeSet<String>, with_strings: &str, wrong: &mu
             "{module} opens its own connection to the user manager; take the command's (`Ctx::systemd`)"
         ));
     }
+    let code = with_strings.split("#[cfg(test)]").next().unwrap_or("");
+    if code.contains("Lock::acquire(") && !LOCKERS.iter().any(|c| owns(c)) {
+        wrong.push(format!(
+            "{module} takes a lock of its own; a product's is `state::Locked::acquire`"
+        ));
+    }
+    if code.contains("UnitClaim::new(") && !UNIT_CLAIMERS.iter().any(|c| owns(c)) {
+        wrong.push(format!(
+            "{module} claims the unit's right to write without the product's lock; take `state::Locked`"
+        ));
+    }
     for (at, _) in with_strings.match_indices("Command::new(") {
         let arg = &with_strings[at + "Command::new(".len()..];
         let arg = arg[..arg.find(')').unwrap_or(arg.len())].trim();
@@ -823,7 +852,7 @@ fn the_layer_tables_of_the_docs_are_the_tests() {
 /// Each rule, broken once in a source held in memory, is reported.
 #[test]
 fn the_checker_reports_each_rule_broken() {
-    let cases: [(&[(&str, &str)], &str); 11] = [
+    let cases: [(&[(&str, &str)], &str); 14] = [
         (
             &[("cmd/x", "use crate::{agent, paths};")],
             "cmd/x (commands) imports crate::agent:: (adapters)",
@@ -879,6 +908,18 @@ fn the_checker_reports_each_rule_broken() {
         (
             &[("lifecycle/x", "use zbus::Connection;\nfn f() { std::process::Command::new(\"journalctl\") }")],
             "lifecycle/x names zbus, which only systemd/ may",
+        ),
+        (
+            &[("lifecycle/x", "fn f() { let _l = store::Lock::acquire(&paths.lock_file(p)); }")],
+            "lifecycle/x takes a lock of its own; a product's is `state::Locked::acquire`",
+        ),
+        (
+            &[("lifecycle/x", "fn f() { state::append(&UnitClaim::new(dir), &e) }")],
+            "lifecycle/x claims the unit's right to write without the product's lock; take `state::Locked`",
+        ),
+        (
+            &[("query/x", "use crate::state::Locked;")],
+            "query/x names crate::state::Locked: a lock or a write",
         ),
     ];
     for (sources, expected) in cases {
