@@ -95,6 +95,7 @@ pub struct Report {
     pub last_exit: Option<LastExit>,
     pub cgroup: String,
     pub invocation_id: String,
+    /// The unit file on disk against a fresh render of the config.
     pub unit_file: UnitFileDrift,
     pub need_daemon_reload: bool,
     pub restart_pending: bool,
