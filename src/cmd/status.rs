@@ -48,7 +48,7 @@ pub fn list(ctx: &Ctx, json: bool) -> Result<()> {
             if r.broken.is_some() {
                 "broken config"
             } else {
-                r.unit_file
+                r.unit_file.as_str()
             }
         );
     }

@@ -20,7 +20,7 @@ use crate::pin::Pin;
 use crate::product::{self, Product, ProductName};
 use crate::state::{Action, EventKind, Locked, Writer};
 use crate::store;
-use crate::systemd::{ActiveState, Systemd, UnitStatus};
+use crate::systemd::{ActiveState, LoadState, Systemd, UnitFileState, UnitStatus};
 use crate::unit;
 
 /// One thing a change did to a product, in order; `cmd` words them.
@@ -255,7 +255,7 @@ fn write_wanted(
         && slice_file
             .as_deref()
             .map_or(Ok(true), |f| holds(f, unit::SLICE_TEXT))?
-        && state.unit_file_state == "enabled"
+        && state.unit_file_state == UnitFileState::Enabled
         && !state.need_daemon_reload;
 
     let mut steps: Vec<Step> = pin_first(lock, wanted)?.into_iter().collect();
@@ -435,14 +435,14 @@ fn disable_locked(
     // A unit already removed (an earlier disable) has nothing left to stop or disable, and
     // one systemd could not load has no job to run: its file only needs to go.
     let file_state = systemd.unit_file(&unit)?;
-    if file_state.load_state == "loaded" || systemd.status(&unit)?.is_running() {
+    if file_state.load_state == LoadState::Loaded || systemd.status(&unit)?.is_running() {
         systemd.stop(&unit)?;
         fault::point("disable:after-stop");
         if systemd.status(&unit)?.active_state == ActiveState::Failed {
             systemd.reset_failed(&unit)?;
         }
     }
-    if file_state.load_state != "not-found" {
+    if file_state.load_state != LoadState::NotFound {
         systemd.disable(&unit)?;
         fault::point("disable:after-disable");
     }

@@ -124,7 +124,7 @@ pub fn disable(ctx: &Ctx) -> Result<Lines> {
     let (paths, systemd) = (&ctx.paths, ctx.systemd()?);
     let _lock = lock(paths)?;
     for unit in [DASHBOARD_SERVICE, DASHBOARD_SOCKET] {
-        if systemd.unit_file(unit)?.load_state != "not-found" {
+        if systemd.unit_file(unit)?.load_state != crate::systemd::LoadState::NotFound {
             systemd.stop(unit)?;
         }
     }

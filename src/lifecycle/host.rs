@@ -23,7 +23,7 @@ use crate::snapshot;
 use crate::stagger;
 use crate::state::{self, Event, EventKind, LastExit, UnitClaim, Waiting, Writer};
 use crate::store;
-use crate::systemd::{Systemd, Transient};
+use crate::systemd::{ServiceResult, Systemd, Transient};
 
 /// How the pane starts the agent: `internal pane` and `internal launch` take it.
 #[derive(Debug, Clone)]
@@ -502,8 +502,8 @@ fn run_on_waiting(state: &Path, waiting: &Waiting, command: &str) -> Result<()> 
 /// systemd says of its end (systemd.exec(5): `SERVICE_RESULT`, `EXIT_CODE`, `EXIT_STATUS`).
 pub fn on_waiting_ended(state: &Path) -> Result<()> {
     let var = |name| std::env::var(name).unwrap_or_default();
-    let result = var("SERVICE_RESULT");
-    if result == "success" {
+    let result = ServiceResult::from(var("SERVICE_RESULT"));
+    if result == ServiceResult::Success {
         return Ok(());
     }
     let mut event = Event::new(EventKind::OnWaiting, None);

@@ -16,7 +16,7 @@ use crate::pin::Pin;
 use crate::product::{Product, ProductName};
 use crate::state::{self, LastExit, Waiting};
 use crate::store;
-use crate::systemd::{ActiveState, Core, Systemd, UnitView};
+use crate::systemd::{ActiveState, Core, SubState, Systemd, UnitView};
 use crate::unit;
 
 /// The reports of the products `name` names: one, or every product when `None`.
@@ -83,7 +83,7 @@ pub struct Report {
     pub product: String,
     pub unit: String,
     pub active_state: ActiveState,
-    pub sub_state: String,
+    pub sub_state: SubState,
     pub main_pid: u32,
     /// The process in the tmux pane; null when there is none.
     pub agent_pid: Option<u32>,
@@ -95,9 +95,8 @@ pub struct Report {
     pub last_exit: Option<LastExit>,
     pub cgroup: String,
     pub invocation_id: String,
-    /// "current", "drifted" (differs from a fresh render), "missing", or "unknown" for a broken
-    /// product.
-    pub unit_file: &'static str,
+    /// The unit file on disk against a fresh render of the config.
+    pub unit_file: UnitFileDrift,
     pub need_daemon_reload: bool,
     pub restart_pending: bool,
     /// Why the session sessctl last saw is gone; null when it is not.
@@ -119,6 +118,36 @@ pub struct Report {
     /// Since when, and why, the agent waits for its human; null when it does not (or cannot
     /// say), and always null for a session that is not running.
     pub waiting: Option<Waiting>,
+}
+
+/// How the product's unit file on disk compares with a fresh render of its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitFileDrift {
+    /// The same as a fresh render.
+    Current,
+    /// Differs from a fresh render.
+    Drifted,
+    Missing,
+    /// Not judged: the product's config cannot be read, so there is nothing to render.
+    Unknown,
+}
+
+impl UnitFileDrift {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitFileDrift::Current => "current",
+            UnitFileDrift::Drifted => "drifted",
+            UnitFileDrift::Missing => "missing",
+            UnitFileDrift::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for UnitFileDrift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A resume's verdict and the session it proved, as the event log recorded it.
@@ -212,9 +241,9 @@ fn report(
     let running = view.status.is_running();
     let mut report = unit_report(paths, name, &now, view)?;
     report.unit_file = match on_disk {
-        None => "missing",
-        Some(text) if text == unit_file::render(paths, &product)? => "current",
-        Some(_) => "drifted",
+        None => UnitFileDrift::Missing,
+        Some(text) if text == unit_file::render(paths, &product)? => UnitFileDrift::Current,
+        Some(_) => UnitFileDrift::Drifted,
     };
     report.restart_pending =
         running && unit_file::restart_pending(paths, name, &report.invocation_id)?;
@@ -258,7 +287,7 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         last_exit: LastExit::load(&paths.state_dir(name))?,
         cgroup: control_group,
         invocation_id: s.invocation_id,
-        unit_file: "unknown",
+        unit_file: UnitFileDrift::Unknown,
         need_daemon_reload,
         restart_pending: false,
         lost: None,
@@ -271,4 +300,25 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         last_resume: last_resume(paths, name)?,
         waiting: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_file_drift_prints_as_its_json_spells_it() {
+        for (drift, word) in [
+            (UnitFileDrift::Current, "current"),
+            (UnitFileDrift::Drifted, "drifted"),
+            (UnitFileDrift::Missing, "missing"),
+            (UnitFileDrift::Unknown, "unknown"),
+        ] {
+            assert_eq!(drift.to_string(), word);
+            assert_eq!(
+                serde_json::to_value(drift).expect("serialize"),
+                serde_json::json!(word)
+            );
+        }
+    }
 }

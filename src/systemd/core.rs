@@ -280,7 +280,7 @@ impl Core {
                 .await?;
             Ok(UnitView {
                 status,
-                sub_state,
+                sub_state: sub_state.into(),
                 control_group,
                 need_daemon_reload,
             })
@@ -310,12 +310,12 @@ impl Core {
             let (unit_file_state, need_daemon_reload, drop_in_paths) = file;
             Ok(UnitCheck {
                 active_state: active.parse()?,
-                sub_state,
+                sub_state: sub_state.into(),
                 invocation_id: hex(&invocation),
                 n_restarts,
-                result,
+                result: result.into(),
                 exec_main_status,
-                unit_file_state,
+                unit_file_state: unit_file_state.into(),
                 need_daemon_reload,
                 drop_in_paths,
                 memory_limited: high != u64::MAX || max != u64::MAX,
@@ -356,9 +356,9 @@ impl Core {
         .await
         .with_context(|| format!("reading how {unit} runs"))?;
         Ok(UnitDetails {
-            sub_state,
+            sub_state: sub_state.into(),
             control_group,
-            result,
+            result: result.into(),
             exec_main_status,
         })
     }
@@ -371,8 +371,8 @@ impl Core {
                 .await
                 .with_context(|| format!("reading the unit file state of {unit}"))?;
         Ok(UnitFile {
-            load_state,
-            unit_file_state,
+            load_state: load_state.into(),
+            unit_file_state: unit_file_state.into(),
             need_daemon_reload,
         })
     }

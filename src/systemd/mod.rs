@@ -4,12 +4,14 @@
 //! zbus 6 is async, here on tokio. [`Core`] holds the one connection and does every call as
 //! an `async fn`, so the server awaits it on its own runtime; [`Systemd`] is the blocking face
 //! of the same core for the CLI and for the server's blocking pool, and [`block_on`] is the
-//! one place that blocks on a future.
+//! one place that blocks on a future. The unit-state words systemd answers with are parsed
+//! where they are read, into the enums of `states` (and `identity`'s `ActiveState`).
 //!
-//! May import: `error`, `unit` (the unit-state enum).
+//! May import: `error`, `identity` (the `ActiveState` enum).
 
 mod core;
 mod proxies;
+mod states;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 pub use self::core::Core;
+pub use self::states::{LoadState, ServiceResult, SubState, UnitFileState};
 pub use crate::identity::ActiveState;
 
 /// What systemd reports about one service unit's run state.
@@ -43,9 +46,9 @@ impl UnitStatus {
 /// How a service unit runs, or how it last ended.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UnitDetails {
-    pub sub_state: String,
+    pub sub_state: SubState,
     pub control_group: String,
-    pub result: String,
+    pub result: ServiceResult,
     pub exec_main_status: i32,
 }
 
@@ -53,7 +56,7 @@ pub struct UnitDetails {
 #[derive(Debug, Clone)]
 pub struct UnitView {
     pub status: UnitStatus,
-    pub sub_state: String,
+    pub sub_state: SubState,
     pub control_group: String,
     /// The unit's file changed since systemd read it.
     pub need_daemon_reload: bool,
@@ -64,13 +67,13 @@ pub struct UnitView {
 #[derive(Debug, Clone)]
 pub struct UnitCheck {
     pub active_state: ActiveState,
-    pub sub_state: String,
+    pub sub_state: SubState,
     /// Hex, as in [`UnitStatus`].
     pub invocation_id: String,
     pub n_restarts: u32,
-    pub result: String,
+    pub result: ServiceResult,
     pub exec_main_status: i32,
-    pub unit_file_state: String,
+    pub unit_file_state: UnitFileState,
     pub need_daemon_reload: bool,
     pub drop_in_paths: Vec<String>,
     /// Whether MemoryHigh= or MemoryMax= sets a limit.
@@ -80,10 +83,9 @@ pub struct UnitCheck {
 /// What systemd knows of a unit's file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UnitFile {
-    /// "loaded", or "not-found" once the file is gone.
-    pub load_state: String,
-    /// "enabled", "disabled", ...
-    pub unit_file_state: String,
+    /// Loaded, or not found once the file is gone.
+    pub load_state: LoadState,
+    pub unit_file_state: UnitFileState,
     /// The file changed since systemd read it.
     pub need_daemon_reload: bool,
 }

@@ -262,7 +262,8 @@ fn clean(env: &Env, product: &str, case: &str, gone: bool) {
             .unit_file(&unit)
             .expect("the unit's file state");
         assert_eq!(
-            state.load_state, "not-found",
+            state.load_state,
+            sessctl::systemd::LoadState::NotFound,
             "{case}: systemd still loads {unit}"
         );
         // Nothing of it is left: the config, and sessctl's records (none of these products

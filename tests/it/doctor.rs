@@ -282,7 +282,9 @@ fn a_failed_unit() {
     };
     break_tmux(&env);
     wait_for("the unit to wait for its restart", || {
-        (env.systemd().details(UNIT).expect("details").sub_state == "auto-restart").then_some(())
+        (env.systemd().details(UNIT).expect("details").sub_state
+            == sessctl::systemd::SubState::AutoRestart)
+            .then_some(())
     });
     let f = finds(&env, &["unit-failed"]);
     assert!(text(&f[0]).contains("Result=exit-code"), "{}", text(&f[0]));
@@ -298,7 +300,9 @@ fn a_unit_at_its_start_limit() {
     // Restarted over and over (StartLimitBurst=5 in 60 s), systemd refuses the next start.
     wait_for("the start limit", || {
         let _ = env.systemd().restart(UNIT);
-        (env.systemd().details(UNIT).expect("details").result == "start-limit-hit").then_some(())
+        (env.systemd().details(UNIT).expect("details").result
+            == sessctl::systemd::ServiceResult::StartLimitHit)
+            .then_some(())
     });
     let f = finds(&env, &["unit-start-limit"]);
     fixed_by(&env, &f[0]);

@@ -173,7 +173,7 @@ fn hostile_settings_reach_the_agent_exactly_and_stop_leaves_nothing() {
     assert!(!env.unit_file("web").exists());
     assert_eq!(
         systemd.unit_file(UNIT).expect("unit file").load_state,
-        "not-found"
+        sessctl::systemd::LoadState::NotFound
     );
     assert!(env.product_file("web").exists());
     env.sessctl()
@@ -564,7 +564,8 @@ fn disable_purge_removes_a_unit_systemd_cannot_load() {
     systemd.reload().expect("Reload");
     let state = systemd.unit_file(UNIT).expect("the unit's file state");
     assert_ne!(
-        state.load_state, "loaded",
+        state.load_state,
+        sessctl::systemd::LoadState::Loaded,
         "systemd loaded the unit after all"
     );
     env.sessctl()
@@ -577,7 +578,7 @@ fn disable_purge_removes_a_unit_systemd_cannot_load() {
     assert!(!env.product_file("web").exists());
     assert_eq!(
         systemd.unit_file(UNIT).expect("file state").load_state,
-        "not-found"
+        sessctl::systemd::LoadState::NotFound
     );
 }
 

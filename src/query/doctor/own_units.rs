@@ -9,7 +9,7 @@ use crate::lifecycle::unit_file;
 use crate::paths::Paths;
 use crate::product::Product;
 use crate::store;
-use crate::systemd::{ActiveState, UnitCheck};
+use crate::systemd::{ActiveState, ServiceResult, SubState, UnitCheck, UnitFileState};
 use crate::unit;
 
 /// Every check of `product`'s own unit, in the order a person would fix them, on what systemd
@@ -119,7 +119,9 @@ impl Own<'_> {
     fn file_state(&self) -> Vec<Finding> {
         let (unit, state) = (&self.unit, self.view);
         let mut found = Vec::new();
-        if self.paths.unit_file(&self.product.name).exists() && state.unit_file_state != "enabled" {
+        if self.paths.unit_file(&self.product.name).exists()
+            && state.unit_file_state != UnitFileState::Enabled
+        {
             found.push(self.of_unit(Finding::new(
                 FindingId::UnitNotEnabled,
                 Severity::Warning,
@@ -144,14 +146,14 @@ impl Own<'_> {
     fn failed(&self) -> Option<Finding> {
         let (unit, name) = (&self.unit, &self.product.name);
         let view = self.view;
-        if view.active_state != ActiveState::Failed && view.sub_state != "auto-restart" {
+        if view.active_state != ActiveState::Failed && view.sub_state != SubState::AutoRestart {
             return None;
         }
         let evidence = vec![format!(
             "ActiveState=failed, Result={}, ExecMainStatus={}, NRestarts={}",
             view.result, view.exec_main_status, view.n_restarts
         )];
-        Some(if view.result == "start-limit-hit" {
+        Some(if view.result == ServiceResult::StartLimitHit {
             self.of_unit(Finding::new(
                 FindingId::UnitStartLimit,
                 Severity::Error,
