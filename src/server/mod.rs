@@ -84,7 +84,8 @@ impl App {
     /// Every product's report, as `list --json` gives it and masked as `reveal` asks, at most
     /// [`LIST_TTL`] old but for the waiting marks, read now: each is one small file, and a
     /// badge should show within one poll of the hook that set it. The lock is held while a
-    /// new list is read, so viewers that ask together share one query.
+    /// new list is read, so viewers that ask together share one query, and while the marks
+    /// are set on the cached reports.
     async fn list(&self, reveal: &Reveal) -> Result<serde_json::Value, ApiError> {
         let mut cached = self.list.lock().await;
         let mut listed = match cached.take() {
