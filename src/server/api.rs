@@ -18,13 +18,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Serialize};
 
 use super::mask::Reveal;
-use super::{blocking, product_name, App};
+use super::{blocking, segment, App, Product};
 use crate::error;
 use crate::lifecycle::{control, resume};
 use crate::query;
@@ -42,14 +44,17 @@ pub fn json<T: Serialize>(value: &T) -> Response {
 }
 
 /// A failed request: the status, and the message and exit code the CLI would have given.
+/// Built only by [`ApiError::refused`], [`ApiError::internal`] or from an error, so that the
+/// exit code always fits the status.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-    pub exit_code: u8,
+    status: StatusCode,
+    message: String,
+    exit_code: u8,
 }
 
 impl ApiError {
+    /// The server failed: a 500, with the CLI's exit code for a failure.
     pub fn internal(message: String) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,10 +63,12 @@ impl ApiError {
         }
     }
 
-    pub fn not_found(message: String) -> ApiError {
+    /// A request refused for what it asks or lacks (no such product, no login, another
+    /// site's origin or host): `status`, with the CLI's exit code for bad input.
+    pub fn refused(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status: StatusCode::NOT_FOUND,
-            message,
+            status,
+            message: message.into(),
             exit_code: error::USAGE,
         }
     }
@@ -105,25 +112,23 @@ pub async fn products(
     State(app): State<Arc<App>>,
     Query(reveal): Query<Reveal>,
 ) -> Result<Response, ApiError> {
-    Ok(json(&reveal.apply(&app.list().await?)?))
+    Ok(json(&app.list(&reveal).await?))
 }
 
 pub async fn product(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
+    Product(name): Product,
     Query(reveal): Query<Reveal>,
 ) -> Result<Response, ApiError> {
-    let name = product_name(&app, &name)?;
     let mut reports = app.reports(Some(name)).await?;
     Ok(json(&reveal.apply(&reports.remove(0))?))
 }
 
 pub async fn events(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
+    Product(name): Product,
     Query(reveal): Query<Reveal>,
 ) -> Result<Response, ApiError> {
-    let name = product_name(&app, &name)?;
     let paths = app.paths.clone();
     let events = blocking(move || query::log::events(&paths, &name)).await?;
     Ok(json(&reveal.apply(&events)?))
@@ -147,8 +152,10 @@ struct Done {
     line: String,
 }
 
-/// What `POST /api/products/{p}/{action}` may ask for.
-#[derive(Debug, Clone, Copy)]
+/// What `POST /api/products/{p}/{action}` may ask for: the path's last segment, by its
+/// lowercase name; any other is a 404.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Resume,
     Start,
@@ -156,30 +163,31 @@ pub enum Action {
     Restart,
 }
 
-impl std::str::FromStr for Action {
-    type Err = ApiError;
+impl<S: Send + Sync> FromRequestParts<S> for Action {
+    type Rejection = ApiError;
 
-    fn from_str(action: &str) -> Result<Action, ApiError> {
-        match action {
-            "resume" => Ok(Action::Resume),
-            "start" => Ok(Action::Start),
-            "stop" => Ok(Action::Stop),
-            "restart" => Ok(Action::Restart),
-            _ => Err(ApiError::not_found(format!(
-                "no action {}: resume, start, stop or restart",
-                error::quoted(action)
-            ))),
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Action, ApiError> {
+        let action = segment(parts, "action").await?;
+        let named: Result<Action, serde::de::value::Error> =
+            Action::deserialize(action.as_str().into_deserializer());
+        named.map_err(|_| {
+            ApiError::refused(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no action {}: resume, start, stop or restart",
+                    error::quoted(&action)
+                ),
+            )
+        })
     }
 }
 
 /// `POST /api/products/{p}/{action}`: resume, start, stop or restart.
 pub async fn act(
     State(app): State<Arc<App>>,
-    Path((name, action)): Path<(String, String)>,
+    Product(name): Product,
+    action: Action,
 ) -> Result<Response, ApiError> {
-    let name = product_name(&app, &name)?;
-    let action: Action = action.parse()?;
     let ctx = app.ctx().await;
     let step = match action {
         Action::Resume => {
@@ -203,4 +211,22 @@ pub async fn act(
     .await?;
     app.forget_list().await;
     Ok(json(&done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refusal_is_its_status_with_the_message_and_the_usage_exit_code() {
+        let response = ApiError::refused(StatusCode::FORBIDDEN, "not from here").into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(
+            body,
+            "{\n  \"error\": \"not from here\",\n  \"exit_code\": 2\n}\n"
+        );
+    }
 }

@@ -66,12 +66,7 @@ pub async fn host(State(app): State<Arc<App>>, request: Request, next: Next) -> 
         "this dashboard does not serve the host {}: open it as http://{HOST_NAME}:PORT/ or by its address, or start it with --allow-host NAME",
         quoted(host)
     );
-    ApiError {
-        status: StatusCode::MISDIRECTED_REQUEST,
-        message,
-        exit_code: crate::error::USAGE,
-    }
-    .into_response()
+    ApiError::refused(StatusCode::MISDIRECTED_REQUEST, message).into_response()
 }
 
 /// Whether `host` (a `Host` header: a name or address, and maybe a port) is one the server
@@ -150,12 +145,7 @@ pub fn secure(app: &App, headers: &HeaderMap) -> bool {
 /// JSON.
 pub async fn api(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     admit(&app, request, next, false, |refusal| {
-        let mut response = ApiError {
-            status: refusal.status(),
-            message: refusal.message().to_string(),
-            exit_code: crate::error::USAGE,
-        }
-        .into_response();
+        let mut response = ApiError::refused(refusal.status(), refusal.message()).into_response();
         if refusal.status() == StatusCode::UNAUTHORIZED {
             let bearer = HeaderValue::from_static("Bearer");
             response

@@ -29,11 +29,15 @@ mod pages;
 mod terminal;
 mod tls;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
@@ -41,7 +45,6 @@ use tokio::sync::Mutex;
 
 use crate::context::Ctx;
 use crate::error::quoted;
-use crate::identity::ActiveState;
 use crate::lifecycle::dashboard::Tls;
 use crate::login;
 use crate::paths::Paths;
@@ -49,6 +52,8 @@ use crate::product::ProductName;
 use crate::query;
 use crate::systemd::Systemd;
 use api::ApiError;
+use auth::Access;
+use mask::Reveal;
 
 /// How long one `list` answer serves every viewer: polling pages cost at most one list query
 /// per second, however many are open.
@@ -63,39 +68,57 @@ pub struct App {
     /// The certificate served with TLS: the names it covers are served too.
     leaf: Option<crate::tls::Leaf>,
     pages: pages::Pages,
-    list: Mutex<Option<(Instant, Arc<serde_json::Value>)>>,
+    list: Mutex<Option<Listed>>,
     systemd: Mutex<Option<Systemd>>,
     /// Whether browsers reach the server over TLS, so its cookie may be `Secure`.
     tls: bool,
 }
 
-impl App {
-    /// Every product's report, as `list --json` gives it, at most [`LIST_TTL`] old but for the
-    /// waiting marks, read now: each is one small file, and a badge should show within one
-    /// poll of the hook that set it.
-    async fn list(&self) -> Result<serde_json::Value, ApiError> {
-        let list = self.cached_list().await?;
-        let paths = self.paths.clone();
-        blocking(move || fresh_waiting(&paths, &list)).await
-    }
+/// Every product's report, as read at `at`.
+struct Listed {
+    at: Instant,
+    reports: Vec<query::status::Report>,
+}
 
-    /// Every product's report, at most [`LIST_TTL`] old. The lock is held while a new list is
-    /// read, so viewers that ask together share one query.
-    async fn cached_list(&self) -> Result<Arc<serde_json::Value>, ApiError> {
+impl App {
+    /// Every product's report, as `list --json` gives it and masked as `reveal` asks, at most
+    /// [`LIST_TTL`] old but for the waiting marks, read now: each is one small file, and a
+    /// badge should show within one poll of the hook that set it. The lock is held while a
+    /// new list is read, so viewers that ask together share one query, and while the marks
+    /// are set on the cached reports.
+    async fn list(&self, reveal: &Reveal) -> Result<serde_json::Value, ApiError> {
         let mut cached = self.list.lock().await;
-        if let Some((at, list)) = cached.as_ref() {
-            if at.elapsed() < LIST_TTL {
-                return Ok(list.clone());
+        let mut listed = match cached.take() {
+            Some(listed) if listed.at.elapsed() < LIST_TTL => listed,
+            _ => {
+                let reports = self.reports(None).await?;
+                Listed {
+                    at: Instant::now(),
+                    reports,
+                }
             }
-        }
-        let reports = self.reports(None).await?;
-        let list = Arc::new(
-            serde_json::to_value(reports)
-                .context("writing the product list as JSON")
-                .map_err(ApiError::from)?,
-        );
-        *cached = Some((Instant::now(), list.clone()));
-        Ok(list)
+        };
+        let asked: Vec<(String, bool)> = listed
+            .reports
+            .iter()
+            .map(|r| (r.product.clone(), r.active_state.is_running()))
+            .collect();
+        let paths = self.paths.clone();
+        let waiting = blocking(move || {
+            asked
+                .iter()
+                .map(|(name, running)| query::status::waiting(&paths, name, *running))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await;
+        let shown = waiting.and_then(|waiting| {
+            for (report, waiting) in listed.reports.iter_mut().zip(waiting) {
+                report.waiting = waiting;
+            }
+            reveal.apply(&listed.reports)
+        });
+        *cached = Some(listed);
+        shown
     }
 
     /// What `status --json` reports of the products `name` names (every product for `None`).
@@ -149,22 +172,6 @@ impl App {
     }
 }
 
-/// `list` with each running product's waiting mark read anew.
-fn fresh_waiting(paths: &Paths, list: &serde_json::Value) -> Result<serde_json::Value> {
-    let mut list = list.clone();
-    for report in list.as_array_mut().into_iter().flatten() {
-        let (Some(name), Some(state)) =
-            (report["product"].as_str(), report["active_state"].as_str())
-        else {
-            continue;
-        };
-        let running = state.parse::<ActiveState>().is_ok_and(|s| s.is_running());
-        let waiting = query::status::waiting(paths, name, running)?;
-        report["waiting"] = serde_json::to_value(waiting).context("writing a waiting mark")?;
-    }
-    Ok(list)
-}
-
 /// Runs `work` (a blocking query or lifecycle call) off the async workers.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
@@ -177,18 +184,41 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// `name` from a request path, when it names a product: a name sessctl would refuse, or one
-/// without a config, is a 404, so no path can reach anything but a product's own state.
-fn product_name(app: &App, name: &str) -> Result<ProductName, ApiError> {
-    if let Ok(name) = ProductName::parse(name) {
-        if app.paths.product_file(&name).is_file() {
-            return Ok(name);
+/// The product a request's `{product}` segment names. For a request that may see the
+/// products, a name sessctl would refuse, or one without a config, is a 404, so no path can
+/// reach anything but a product's own state. A page's shell (see `auth`) takes any name
+/// sessctl accepts: whether such a product exists is for the key's holder to learn.
+pub struct Product(pub ProductName);
+
+impl FromRequestParts<Arc<App>> for Product {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Product, ApiError> {
+        let name = segment(parts, "product").await?;
+        if parts.extensions.get::<Access>() == Some(&Access::Shell) {
+            return Ok(Product(ProductName::parse(&name)?));
+        }
+        match ProductName::parse(&name) {
+            Ok(name) if app.paths.product_file(&name).is_file() => Ok(Product(name)),
+            _ => Err(ApiError::refused(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no product {}; `sessctl list` shows the products",
+                    quoted(&name)
+                ),
+            )),
         }
     }
-    Err(ApiError::not_found(format!(
-        "no product {}; `sessctl list` shows the products",
-        quoted(name)
-    )))
+}
+
+/// The request path's `{name}` segment, decoded.
+async fn segment(parts: &mut Parts, name: &str) -> Result<String, ApiError> {
+    let Path(mut segments) = Path::<HashMap<String, String>>::from_request_parts(parts, &())
+        .await
+        .map_err(|rejection| ApiError::refused(rejection.status(), rejection.body_text()))?;
+    segments
+        .remove(name)
+        .ok_or_else(|| ApiError::internal(format!("the route has no {{{name}}} segment")))
 }
 
 /// Serves the dashboard until SIGTERM or Ctrl-C: on the socket systemd hands over

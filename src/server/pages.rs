@@ -9,30 +9,35 @@ use anyhow::{Context, Result};
 use std::net::IpAddr;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use axum::Form;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tera::{Tera, Value};
 
 use super::api::ApiError;
 use super::auth::{self, Access, Refusal};
 use super::guard::{self, Source};
 use super::mask::Reveal;
-use super::{blocking, product_name, App};
+use super::{blocking, App, Product};
 use crate::identity;
 use crate::login;
-use crate::product::ProductName;
 use crate::query;
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("assets/base.html")),
     ("buttons.html", include_str!("assets/buttons.html")),
     ("list.html", include_str!("assets/list.html")),
     ("product.html", include_str!("assets/product.html")),
     ("login.html", include_str!("assets/login.html")),
     ("done.html", include_str!("assets/done.html")),
+    // Not HTML, so not escaped: it names the icons by their versioned URLs too.
+    (
+        "manifest.webmanifest",
+        include_str!("assets/manifest.webmanifest"),
+    ),
 ];
 
 /// The files under `/static/`: name, content type, bytes.
@@ -82,14 +87,13 @@ const ASSETS: [(&str, &str, &[u8]); 10] = [
     ),
 ];
 
-const MANIFEST: &str = include_str!("assets/manifest.webmanifest");
-
 /// How many of a product's events its page shows, newest first.
 const EVENTS_SHOWN: usize = 50;
 
-/// The compiled templates.
+/// The compiled templates, and each asset's version.
 pub struct Pages {
     tera: Tera,
+    versions: Versions,
 }
 
 impl Pages {
@@ -98,14 +102,53 @@ impl Pages {
         tera.add_raw_templates(TEMPLATES)
             .context("compiling the dashboard's templates")?;
         tera.register_filter("duration", duration);
-        Ok(Pages { tera })
+        let versions = Versions(
+            ASSETS
+                .iter()
+                .map(|(name, _, bytes)| (*name, version(bytes)))
+                .collect(),
+        );
+        tera.register_function("asset", versions.clone());
+        Ok(Pages { tera, versions })
     }
 
     fn render(&self, name: &str, ctx: &tera::Context) -> Result<Html<String>, ApiError> {
+        self.text(name, ctx).map(Html)
+    }
+
+    fn text(&self, name: &str, ctx: &tera::Context) -> Result<String, ApiError> {
         self.tera
             .render(name, ctx)
-            .map(Html)
             .map_err(|err| ApiError::internal(format!("rendering {name}: {err:?}")))
+    }
+}
+
+/// Each asset's version: a digest of its bytes, taken once at start. Pages ask for an asset by
+/// it (`asset(name="app.js")` in a template gives `/static/app.js?v=VERSION`), so a browser
+/// that cached an asset of the server before an upgrade, or of another build, asks anew.
+#[derive(Clone)]
+struct Versions(HashMap<&'static str, String>);
+
+/// The first 12 hex digits of the SHA-256 of `bytes`: enough to tell two builds' assets apart.
+fn version(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl tera::Function for Versions {
+    fn call(&self, args: &HashMap<String, Value>) -> tera::Result<Value> {
+        let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
+        match self.0.get(name) {
+            Some(version) => Ok(Value::String(format!("/static/{name}?v={version}"))),
+            None => Err(format!("asset(name={name:?}): no such asset under /static/").into()),
+        }
+    }
+
+    /// The URL is made of an asset's name and hex digits only.
+    fn is_safe(&self) -> bool {
+        true
     }
 }
 
@@ -135,7 +178,7 @@ pub async fn list(
 ) -> Result<Html<String>, ApiError> {
     let mut ctx = context(&access);
     if access != Access::Shell {
-        ctx.insert("products", &reveal.apply(&app.list().await?)?);
+        ctx.insert("products", &app.list(&reveal).await?);
     }
     app.pages.render("list.html", &ctx)
 }
@@ -144,17 +187,15 @@ pub async fn list(
 pub async fn product(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
-    Path(name): Path<String>,
+    Product(name): Product,
     Query(reveal): Query<Reveal>,
 ) -> Result<Html<String>, ApiError> {
     let mut ctx = context(&access);
     if access == Access::Shell {
-        // Whether such a product exists is for the key's holder to learn.
-        ProductName::parse(&name).map_err(ApiError::from)?;
+        // `name` may name no product (see `Product`): the shell shows nothing of it.
         ctx.insert("product", &name);
         return app.pages.render("product.html", &ctx);
     }
-    let name = product_name(&app, &name)?;
     let report = app.reports(Some(name.clone())).await?.remove(0);
     let work = app.ctx().await;
     let events_of = name.clone();
@@ -293,26 +334,40 @@ pub async fn logout(
     Ok(response)
 }
 
-/// `/static/{file}`: the embedded assets; nothing secret, so no login.
-pub async fn asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, kind, bytes)) => (
-            [
-                (header::CONTENT_TYPE, *kind),
-                (header::CACHE_CONTROL, "max-age=3600"),
-            ],
-            *bytes,
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+/// The query of an asset's URL: `?v=VERSION`.
+#[derive(Deserialize)]
+pub struct AssetQuery {
+    v: Option<String>,
+}
+
+/// `/static/{file}?v=VERSION`: the embedded assets; nothing secret, so no login. The version
+/// the pages ask for may be cached. Another version (a page of the server before an upgrade
+/// that had not loaded it yet) or none gets the current bytes too, since they fit the API
+/// that now answers, but uncached: a browser must not keep them under a URL that meant other
+/// bytes.
+pub async fn asset(
+    State(app): State<Arc<App>>,
+    Path(file): Path<String>,
+    Query(query): Query<AssetQuery>,
+) -> Response {
+    let Some((name, kind, bytes)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = ([(header::CONTENT_TYPE, *kind)], *bytes).into_response();
+    if query.v.as_ref() == app.pages.versions.0.get(name) {
+        let cached = HeaderValue::from_static("max-age=3600");
+        response.headers_mut().insert(header::CACHE_CONTROL, cached);
     }
+    response
 }
 
 /// `/manifest.webmanifest`: what a phone needs to add the dashboard to its home screen.
-pub async fn manifest() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/manifest+json")],
-        MANIFEST,
-    )
-        .into_response()
+pub async fn manifest(State(app): State<Arc<App>>) -> Response {
+    match app
+        .pages
+        .text("manifest.webmanifest", &tera::Context::new())
+    {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/manifest+json")], text).into_response(),
+        Err(err) => err.into_response(),
+    }
 }

@@ -13,14 +13,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use tokio::io::unix::AsyncFd;
 
 use super::api::ApiError;
-use super::{auth, blocking, product_name, App};
+use super::{auth, blocking, App, Product};
 use crate::lifecycle::terminal::{self, Opened, Size, Viewer};
 
 /// The close code for a product whose session is not running (4000-4999 are the
@@ -54,23 +55,15 @@ struct Frame {
     resize: Option<(u16, u16)>,
 }
 
+/// Axum extracts in the order of the arguments: the origin is checked before the product, so
+/// another site's page learns nothing of which products exist.
 pub async fn open(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
     Query(open): Query<Open>,
-    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
+    _: SameOrigin,
+    Product(name): Product,
 ) -> Result<Response, ApiError> {
-    // A page of another site can open a WebSocket with the user's cookie: only the
-    // dashboard's own pages may.
-    if !same_origin(&headers) {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            message: "a terminal opens only from the dashboard's own pages (the Origin header must be this server)".to_string(),
-            exit_code: crate::error::USAGE,
-        });
-    }
-    let name = product_name(&app, &name)?;
     let paths = app.paths.clone();
     let write = open.write == 1;
     let size = Size {
@@ -96,13 +89,25 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-/// Whether the request's `Origin` is the host it was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(origin), Some(host)) = (value(header::ORIGIN), value(header::HOST)) else {
-        return false;
-    };
-    origin == format!("http://{host}") || origin == format!("https://{host}")
+/// A request whose `Origin` is the host it was sent to. A page of another site can open a
+/// WebSocket with the user's cookie: only the dashboard's own pages may.
+pub struct SameOrigin;
+
+impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<SameOrigin, ApiError> {
+        let value = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        if let (Some(origin), Some(host)) = (value(header::ORIGIN), value(header::HOST)) {
+            if origin == format!("http://{host}") || origin == format!("https://{host}") {
+                return Ok(SameOrigin);
+            }
+        }
+        Err(ApiError::refused(
+            StatusCode::FORBIDDEN,
+            "a terminal opens only from the dashboard's own pages (the Origin header must be this server)",
+        ))
+    }
 }
 
 /// Sends the history, then relays until either side ends, then ends the tmux client (never

@@ -5,6 +5,7 @@
 //! The sessions here run a stand-in agent (`sleep`): what is tested is the dashboard, systemd
 //! and tmux, none of which depends on what the agent is.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::support::http::{Client, Reply};
 use crate::support::{manager, status_json, tmux, wait_for, Env, SESSCTL};
@@ -696,4 +698,166 @@ fn env_values_are_masked_in_every_answer_unless_asked_for() {
     // Asked for, the answer is the CLI's.
     let revealed = ok(c.get("/api/doctor?reveal=env", &login.headers()));
     assert_eq!(steady(revealed), steady(cli));
+}
+
+/// Every `/static/` URL `body` (a page or the manifest) names, as `(name, version)`.
+fn asset_urls(body: &str) -> BTreeSet<(String, String)> {
+    body.match_indices("/static/")
+        .map(|(at, _)| {
+            let url = &body[at + "/static/".len()..];
+            let url = &url[..url.find('"').unwrap_or(url.len())];
+            let (name, version) = url.split_once("?v=").unwrap_or((url, ""));
+            (name.to_string(), version.to_string())
+        })
+        .collect()
+}
+
+/// The URL `body` names the asset `name` by.
+pub fn asset_url(body: &str, name: &str) -> String {
+    let (_, version) = asset_urls(body)
+        .into_iter()
+        .find(|(named, _)| named == name)
+        .unwrap_or_else(|| panic!("no /static/{name} in {body}"));
+    format!("/static/{name}?v={version}")
+}
+
+#[test]
+fn pages_name_each_asset_by_a_digest_of_its_bytes_and_only_that_url_is_cached() {
+    let env = Env::offline();
+    let served = serve(&env);
+    let c = &served.client;
+    let login = log_in(c, &token(&env), "test");
+    let cookie = [("cookie", login.cookie.as_str())];
+    let mut named = BTreeSet::new();
+    for (what, reply) in [
+        ("list", c.get("/", &login.headers())),
+        ("a product's shell", c.get("/p/web", &cookie)),
+        ("login", c.get("/login", &[])),
+        ("manifest", c.get("/manifest.webmanifest", &[])),
+    ] {
+        assert_eq!(reply.status, 200, "{what}: {reply:?}");
+        named.extend(asset_urls(&reply.body));
+    }
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server/assets");
+    let files = [
+        "app.css",
+        "app.js",
+        "session.js",
+        "icon.svg",
+        "icon-192.png",
+        "icon-512.png",
+        "terminal.js",
+        "vendor/xterm.js",
+        "vendor/xterm.css",
+        "vendor/addon-fit.js",
+    ];
+    let digests: BTreeSet<(String, String)> = files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(assets.join(file)).expect("an asset");
+            let digest = Sha256::digest(&bytes)[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (file.trim_start_matches("vendor/").to_string(), digest)
+        })
+        .collect();
+    // Every asset is named, each by the digest of its bytes, so a new build's pages ask anew.
+    assert_eq!(named, digests);
+    for (name, version) in &named {
+        let reply = c.get(&format!("/static/{name}?v={version}"), &[]);
+        assert_eq!(
+            (reply.status, reply.header("cache-control")),
+            (200, Some("max-age=3600")),
+            "{name}"
+        );
+    }
+    // Another version (a page of the server before an upgrade), or none: today's bytes, which
+    // fit today's API, but never cached under that URL.
+    let script = std::fs::read_to_string(assets.join("app.js")).expect("app.js");
+    for url in ["/static/app.js?v=0123456789ab", "/static/app.js"] {
+        let reply = c.get(url, &[]);
+        assert_eq!(
+            (reply.status, reply.header("cache-control")),
+            (200, Some("no-store")),
+            "{url}"
+        );
+        assert_eq!(reply.body, script, "{url}");
+    }
+    assert_eq!(c.get("/static/nothing.js", &[]).status, 404);
+}
+
+#[test]
+fn a_path_naming_no_product_or_no_action_is_refused_alike_on_every_route() {
+    let env = Env::offline();
+    let products = env.config_home().join("sessctl/products");
+    std::fs::create_dir_all(&products).expect("the products' folder");
+    std::fs::write(products.join("web.toml"), "").expect("a product's config");
+    let served = serve(&env);
+    let c = &served.client;
+    let login = log_in(c, &token(&env), "test");
+    let h = login.headers();
+    let refused = |error: &str| format!("{{\n  \"error\": \"{error}\",\n  \"exit_code\": 2\n}}\n");
+    let origin = format!("http://{}", served.addr);
+    let upgrade = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let socket = [&upgrade[..], &h[..], &[("origin", origin.as_str())]].concat();
+    for name in ["nope", "a%20b"] {
+        let shown = name.replace("%20", " ");
+        let none = refused(&format!(
+            "no product \\\"{shown}\\\"; `sessctl list` shows the products"
+        ));
+        for (what, reply) in [
+            ("status", c.get(&format!("/api/products/{name}"), &h)),
+            ("events", c.get(&format!("/api/products/{name}/events"), &h)),
+            (
+                "start",
+                c.post(&format!("/api/products/{name}/start"), &h, None),
+            ),
+            (
+                "no action",
+                c.post(&format!("/api/products/{name}/x"), &h, None),
+            ),
+            (
+                "terminal",
+                c.get(&format!("/api/products/{name}/terminal"), &socket),
+            ),
+            ("page", c.get(&format!("/p/{name}"), &h)),
+        ] {
+            assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (404, none.as_str()),
+                "{name} {what}"
+            );
+        }
+    }
+    // Another site's page learns nothing of which products exist.
+    let foreign = [&upgrade[..], &h[..], &[("origin", "http://evil.example")]].concat();
+    let reply = c.get("/api/products/nope/terminal", &foreign);
+    assert_eq!(reply.status, 403, "{reply:?}");
+    // A page's shell is for any name sessctl accepts, and refuses others as the CLI does.
+    let cookie = [("cookie", login.cookie.as_str())];
+    assert_eq!(c.get("/p/nope", &cookie).status, 200);
+    let bad = c.get("/p/a%20b", &cookie);
+    assert_eq!(
+        (bad.status, bad.json()["exit_code"].as_u64()),
+        (400, Some(2)),
+        "{bad:?}"
+    );
+    // Actions are named in lowercase, as the pages post them.
+    for action in ["bogus", "Start"] {
+        let reply = c.post(&format!("/api/products/web/{action}"), &h, None);
+        let none = refused(&format!(
+            "no action \\\"{action}\\\": resume, start, stop or restart"
+        ));
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (404, none.as_str()),
+            "{action}"
+        );
+    }
 }

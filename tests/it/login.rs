@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::dashboard::{link_path, log_in, login_of, serve, serve_with, token, Login};
+use crate::dashboard::{asset_url, link_path, log_in, login_of, serve, serve_with, token, Login};
 use crate::support::http::{raw, Reply};
 use crate::support::Env;
 
@@ -368,6 +368,11 @@ fn every_answer_carries_the_guarding_headers_and_other_host_names_are_refused() 
     let token = token(&env);
     let login: Login = log_in(c, &token, PHONE);
     let auth = bearer(&token);
+    let list = c.get("/", &login.headers());
+    let (script, session) = (
+        asset_url(&list.body, "app.js"),
+        asset_url(&list.body, "session.js"),
+    );
     let answers = [
         ("login page", c.get("/login", &[]), false),
         ("login done", c.get("/login/done", &[]), false),
@@ -384,10 +389,11 @@ fn every_answer_carries_the_guarding_headers_and_other_host_names_are_refused() 
         ),
         ("page redirect", c.get("/", &[]), false),
         ("shell", c.get("/", &[("cookie", &login.cookie)]), false),
-        ("list", c.get("/", &login.headers()), false),
+        ("list", list, false),
         ("manifest", c.get("/manifest.webmanifest", &[]), false),
-        ("script", c.get("/static/app.js", &[]), true),
-        ("session script", c.get("/static/session.js", &[]), true),
+        ("script", c.get(&script, &[]), true),
+        ("session script", c.get(&session, &[]), true),
+        ("unversioned script", c.get("/static/app.js", &[]), false),
     ];
     for (what, reply, cached) in &answers {
         assert_guarded(what, reply, *cached);
