@@ -297,7 +297,8 @@ fn pin_first(
         return Pin::load(file);
     }
     if let Some(state) = file.parent() {
-        let event = Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id));
+        let event =
+            Event::new(EventKind::Repin, None).did(moved.how.as_str(), Some(&moved.session_id));
         state::append(state, &event);
     }
     Ok(Some(pin))

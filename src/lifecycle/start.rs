@@ -98,7 +98,7 @@ pub fn follow(paths: &Paths, product: &Product, env: &AgentEnv) -> Result<Option
     pin.save(&file)?;
     state::append(
         &paths.state_dir(&product.name),
-        &Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id)),
+        &Event::new(EventKind::Repin, None).did(moved.how.as_str(), Some(&moved.session_id)),
     );
     Ok(Some(moved.session_id))
 }
