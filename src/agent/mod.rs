@@ -414,6 +414,13 @@ mod tests {
         assert_eq!(Agent::detect("/usr/bin/sleep").name(), "generic");
     }
 
+    /// The repin event records how the pin moved in these words; scripts read them.
+    #[test]
+    fn how_a_pin_moved_keeps_its_words() {
+        assert_eq!(Found::Followed.as_str(), "followed");
+        assert_eq!(Found::Discovered.as_str(), "discovered");
+    }
+
     /// The servers that run other sessions' conversations, as the real clients start them
     /// (tests/it/real_codex.rs, real_claude.rs), and the agents' own sessions, which are none.
     #[test]
