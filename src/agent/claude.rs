@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::{AgentEnv, Moved, Profile, RetentionRisk};
+use super::{AgentEnv, Found, Moved, Profile, RetentionRisk};
 use crate::store;
 
 pub struct Claude;
@@ -114,7 +114,7 @@ impl Profile for Claude {
         };
         Ok(successor(env, pinned)?.map(|session_id| Moved {
             session_id,
-            how: "followed",
+            how: Found::Followed,
             reason: "the agent continued the conversation in a new file",
         }))
     }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::{AgentEnv, Moved, Profile};
+use super::{AgentEnv, Found, Moved, Profile};
 
 pub struct Codex;
 
@@ -89,7 +89,7 @@ impl Profile for Codex {
         }
         Ok(newest_session(env, dir)?.map(|session_id| Moved {
             session_id,
-            how: "discovered",
+            how: Found::Discovered,
             reason: "the agent's first conversation",
         }))
     }
@@ -285,7 +285,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (moved.session_id.as_str(), moved.how),
-            (FIRST, "discovered")
+            (FIRST, Found::Discovered)
         );
         assert_eq!(
             Codex.transcript(&home.env(), FIRST).unwrap(),

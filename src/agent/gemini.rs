@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{AgentEnv, Moved, Profile, RetentionRisk};
+use super::{AgentEnv, Found, Moved, Profile, RetentionRisk};
 use crate::store;
 
 pub struct Gemini;
@@ -89,7 +89,7 @@ impl Profile for Gemini {
         }
         Ok(best.map(|(_, session_id)| Moved {
             session_id,
-            how: "discovered",
+            how: Found::Discovered,
             reason: "the agent's first conversation",
         }))
     }
@@ -534,7 +534,10 @@ mod tests {
             .successor(&h.env, "/work/web", None)
             .unwrap()
             .unwrap();
-        assert_eq!((moved.session_id.as_str(), moved.how), (id, "discovered"));
+        assert_eq!(
+            (moved.session_id.as_str(), moved.how),
+            (id, Found::Discovered)
+        );
         assert_eq!(
             Gemini.successor(&h.env, "/work/web", Some(id)).unwrap(),
             None

@@ -139,12 +139,30 @@ pub trait Profile: Sync {
     }
 }
 
+/// How sessctl found the conversation an agent went on with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// A new file continues the pinned one.
+    Followed,
+    /// The newest conversation begun in the product's folder, with no pin to follow.
+    Discovered,
+}
+
+impl Found {
+    /// The word the repin event records: `followed` or `discovered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Found::Followed => "followed",
+            Found::Discovered => "discovered",
+        }
+    }
+}
+
 /// A conversation the agent went on with: the new id and how sessctl found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Moved {
     pub session_id: String,
-    /// `followed` (a new file continues the pinned one) or `discovered` (the first one).
-    pub how: &'static str,
+    pub how: Found,
     /// Why the pin moves, for the pin's history.
     pub reason: &'static str,
 }
@@ -394,6 +412,13 @@ mod tests {
         assert_eq!(Agent::detect("/usr/bin/aider").name(), "aider");
         assert_eq!(Agent::detect("/usr/bin/gemini").name(), "gemini");
         assert_eq!(Agent::detect("/usr/bin/sleep").name(), "generic");
+    }
+
+    /// The repin event records how the pin moved in these words; scripts read them.
+    #[test]
+    fn how_a_pin_moved_keeps_its_words() {
+        assert_eq!(Found::Followed.as_str(), "followed");
+        assert_eq!(Found::Discovered.as_str(), "discovered");
     }
 
     /// The servers that run other sessions' conversations, as the real clients start them

@@ -302,7 +302,7 @@ fn pin_first(
     if !pin.create(own)? {
         return Pin::load(file);
     }
-    let event = Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id));
+    let event = Event::new(EventKind::Repin, None).did(moved.how.as_str(), Some(&moved.session_id));
     state::append(own, &event);
     Ok(Some(pin))
 }

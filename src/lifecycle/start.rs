@@ -99,7 +99,7 @@ pub fn follow(lock: &Locked, product: &Product, env: &AgentEnv) -> Result<Option
     pin.save(lock)?;
     state::append(
         lock,
-        &Event::new(EventKind::Repin, None).did(moved.how, Some(&moved.session_id)),
+        &Event::new(EventKind::Repin, None).did(moved.how.as_str(), Some(&moved.session_id)),
     );
     Ok(Some(moved.session_id))
 }

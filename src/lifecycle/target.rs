@@ -12,7 +12,7 @@ use crate::error::{quoted, usage};
 use crate::pin::Pin;
 use crate::product::{self, Product};
 
-use crate::transcript::{Finding, Report, Severity};
+use crate::transcript::{Finding, FindingId, Report, Severity};
 
 /// A transcript file, and the product pinned to it when the target named a product.
 pub struct Target {
@@ -78,7 +78,7 @@ pub fn missing(product: &Product, pin: &Pin, env: &AgentEnv) -> Report {
         chain_length: 0,
         api_messages: 0,
         findings: vec![Finding {
-            id: "missing-transcript",
+            id: FindingId::MissingTranscript,
             severity: Severity::Error,
             line: 0,
             uuid: None,

@@ -237,7 +237,7 @@ fn repair_and_pin(ctx: &Ctx, lock: &Locked, allow_loss: bool, restarted: bool) -
     let dropped = log
         .changes
         .iter()
-        .filter(|c| c.kind == "drop-record")
+        .filter(|c| c.kind == transcript::ChangeKind::DropRecord)
         .count();
     if dropped > 0 && !allow_loss {
         return Err(usage(format!(
@@ -281,7 +281,7 @@ fn refuse_fork(
     }
     let named: std::collections::HashSet<&str> = changes
         .iter()
-        .filter(|c| c.kind == "drop-record")
+        .filter(|c| c.kind == transcript::ChangeKind::DropRecord)
         .filter_map(|c| c.uuid.as_deref())
         .collect();
     let unnamed: Vec<String> = transcript::lost_records(original, copy)

@@ -12,7 +12,7 @@ use crate::lifecycle::target::{missing, resolve, Target};
 use crate::paths::Paths;
 use crate::product::{Product, ProductName};
 use crate::snapshot::{self, Snapshot};
-use crate::transcript::{self, Finding, Report, Severity};
+use crate::transcript::{self, Finding, FindingId, Report, Severity};
 
 /// `transcript check`: the report on `target`, with what only a product adds (a missing or
 /// empty transcript, retention). Reads the file once, in bounded memory.
@@ -28,7 +28,7 @@ pub fn check(ctx: &Ctx, target: &str) -> Result<Report> {
     if target.product.is_some() {
         if report.records == 0 && target.file.is_some() {
             report.findings.push(Finding {
-                id: "empty-transcript",
+                id: FindingId::EmptyTranscript,
                 severity: Severity::Error,
                 line: 0,
                 uuid: None,
@@ -57,7 +57,7 @@ fn retention(target: &Target) -> Result<Vec<Finding>> {
         .profile()
         .retention_risk(&target.env)?
         .map(|risk| Finding {
-            id: "retention",
+            id: FindingId::Retention,
             severity: Severity::Warning,
             line: 0,
             uuid: None,

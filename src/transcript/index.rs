@@ -11,7 +11,7 @@ use std::sync::{mpsc, Mutex};
 use anyhow::{Context, Result};
 
 use super::record::{Id, Kind, Raw, RawId};
-use super::{Finding, Severity};
+use super::{Finding, FindingId, Severity};
 
 /// One record: what the chain walk and the pairing need, nothing more.
 #[derive(Debug, Clone, Copy, Default)]
@@ -468,7 +468,7 @@ impl std::fmt::Debug for Index {
 pub fn about(
     index: &Index,
     node: usize,
-    id: &'static str,
+    id: FindingId,
     severity: Severity,
     detail: String,
 ) -> Finding {

@@ -50,14 +50,75 @@ use serde::Serialize;
 pub use index::Node;
 use index::{about, Index};
 pub use record::{Id, Kind};
-pub use repair::{copy_as, write_fork, Change};
+pub use repair::{copy_as, write_fork, Change, ChangeKind};
 
 pub use crate::error::Severity;
+
+/// What a finding is about, closed so that a typo does not compile and repair's and the
+/// guard's matches see every kind. Its spelling ([`FindingId::as_str`]) is the stable `id`
+/// of `transcript check --json`, listed in `transcript check --help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingId {
+    /// A parent not in the file and nothing written in the 5 s before: history is dropped.
+    BrokenChain,
+    /// A parent not in the file, linked by the client to the record written just before.
+    RelinkedParent,
+    /// A line that is not JSON: the client skips it.
+    UnparseableLine,
+    /// The last line was cut off mid-write.
+    PartialLastLine,
+    /// A tool call with no result.
+    DanglingToolUse,
+    /// A tool result with no call before it.
+    OrphanToolResult,
+    /// The parentUuid chain loops.
+    ChainCycle,
+    /// A pinned product's conversation has no transcript.
+    MissingTranscript,
+    /// A pinned product's transcript holds no conversation.
+    EmptyTranscript,
+    /// A compaction boundary with no summary after it.
+    BoundaryWithoutSummary,
+    /// The agent's own retention will delete the pinned transcript.
+    Retention,
+}
+
+impl FindingId {
+    /// The id as `transcript check` prints it, in kebab case: `broken-chain`.
+    pub fn as_str(self) -> &'static str {
+        use FindingId::*;
+        match self {
+            BrokenChain => "broken-chain",
+            RelinkedParent => "relinked-parent",
+            UnparseableLine => "unparseable-line",
+            PartialLastLine => "partial-last-line",
+            DanglingToolUse => "dangling-tool-use",
+            OrphanToolResult => "orphan-tool-result",
+            ChainCycle => "chain-cycle",
+            MissingTranscript => "missing-transcript",
+            EmptyTranscript => "empty-transcript",
+            BoundaryWithoutSummary => "boundary-without-summary",
+            Retention => "retention",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FindingId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// One problem in a transcript.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub id: &'static str,
+    pub id: FindingId,
     pub severity: Severity,
     /// 1-based line number in the file.
     pub line: u64,
@@ -70,7 +131,10 @@ impl Finding {
     /// is and the API refuses. Only these block a start (the crash-loop guard).
     pub fn blocks_resume(&self) -> bool {
         self.severity == Severity::Error
-            && matches!(self.id, "dangling-tool-use" | "orphan-tool-result")
+            && matches!(
+                self.id,
+                FindingId::DanglingToolUse | FindingId::OrphanToolResult
+            )
     }
 }
 
@@ -231,9 +295,9 @@ pub fn analyze(path: &Path) -> Result<Analysis> {
 fn unparseable(line: u64, complete: bool, bytes: usize, err: &serde_json::Error) -> Finding {
     Finding {
         id: if complete {
-            "unparseable-line"
+            FindingId::UnparseableLine
         } else {
-            "partial-last-line"
+            FindingId::PartialLastLine
         },
         severity: if complete {
             Severity::Error
@@ -308,11 +372,11 @@ fn missing_parent(
     let then = index.node(before).time;
     let linked = (node.time != 0 && node.time - then <= LINK_WINDOW).then_some(before);
     findings.push(match linked {
-        Some(p) => about(index, i, "relinked-parent", Severity::Warning, format!(
+        Some(p) => about(index, i, FindingId::RelinkedParent, Severity::Warning, format!(
             "parentUuid {parent} is not in the file; the client links the record to {} (line {}), written just before",
             index.name(index.node(p).uuid), index.node(p).line
         )),
-        None => about(index, i, "broken-chain", Severity::Error, format!(
+        None => about(index, i, FindingId::BrokenChain, Severity::Error, format!(
             "parentUuid {parent} is not in the file and no record was written in the 5 s before: the client drops everything before line {} (2.1.332 says \"Earlier messages in this session weren't loaded\"); `sessctl transcript repair` relinks it",
             node.line
         )),
@@ -347,7 +411,7 @@ fn cycles(index: &Index) -> Vec<Finding> {
         .into_iter()
         .map(|i| {
             let detail = "the parentUuid chain loops back on itself: the client drops the records of the loop and what lies after it";
-            about(index, i, "chain-cycle", Severity::Error, detail.into())
+            about(index, i, FindingId::ChainCycle, Severity::Error, detail.into())
         })
         .collect()
 }
@@ -503,7 +567,7 @@ fn boundary_findings(index: &Index, chain: &[u32], findings: &mut Vec<Finding>) 
         findings.push(about(
             index,
             first as usize,
-            "boundary-without-summary",
+            FindingId::BoundaryWithoutSummary,
             Severity::Warning,
             detail.into(),
         ));
@@ -695,7 +759,7 @@ fn pairing_findings(
                 Client::Legacy => Severity::Error,
                 Client::Current | Client::Interrupting => Severity::Warning,
             };
-            let kind = if u.dangling { "dangling-tool-use" } else { "orphan-tool-result" };
+            let kind = if u.dangling { FindingId::DanglingToolUse } else { FindingId::OrphanToolResult };
             about(index, u.node, kind, severity, detail)
         })
         .collect()
@@ -734,7 +798,36 @@ mod tests {
     }
 
     fn ids(analysis: &Analysis) -> Vec<&'static str> {
-        analysis.report.findings.iter().map(|f| f.id).collect()
+        analysis
+            .report
+            .findings
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect()
+    }
+
+    /// Only a pair the API refuses blocks a resume: a dangling call or an orphan result
+    /// judged an error (a 1.0.x transcript); the same ids as warnings, or another error, do
+    /// not. The id keeps its spelling in JSON.
+    #[test]
+    fn only_unpaired_errors_block_a_resume() {
+        let finding = |id, severity| Finding {
+            id,
+            severity,
+            line: 1,
+            uuid: None,
+            detail: String::new(),
+        };
+        for id in [FindingId::DanglingToolUse, FindingId::OrphanToolResult] {
+            assert!(finding(id, Severity::Error).blocks_resume(), "{id}");
+            assert!(!finding(id, Severity::Warning).blocks_resume(), "{id}");
+        }
+        for id in [FindingId::BrokenChain, FindingId::ChainCycle] {
+            assert!(!finding(id, Severity::Error).blocks_resume(), "{id}");
+        }
+        let json = serde_json::to_value(finding(FindingId::BrokenChain, Severity::Error))
+            .expect("a finding as JSON");
+        assert_eq!(json["id"], "broken-chain");
     }
 
     /// The tail of a conversation from its second prompt on: the file's first record names a

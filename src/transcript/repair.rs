@@ -9,12 +9,61 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{Analysis, Kind};
+use super::{Analysis, FindingId, Kind};
+
+/// What a repair did to a line, closed so that what counts as a loss (`adopt` refuses a copy
+/// with [`ChangeKind::DropRecord`]) is matched, not spelled. Its spelling
+/// ([`ChangeKind::as_str`]) is the `kind` of the sidecar log and of `transcript repair --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A cut-off last line left out.
+    DropPartialLine,
+    /// A line that is not JSON left out.
+    DropUnparseableLine,
+    /// The copy ends before a looping chain.
+    Truncate,
+    /// A record lost with the cut: the one change that loses conversation.
+    DropRecord,
+    /// An error result written for a tool call that never got one.
+    InsertErrorResult,
+    /// A record whose parent was never written linked to the record before it.
+    Relink,
+    /// A result without a call turned into a note.
+    OrphanResultToNote,
+}
+
+impl ChangeKind {
+    /// The kind as the sidecar log spells it, in kebab case: `drop-record`.
+    pub fn as_str(self) -> &'static str {
+        use ChangeKind::*;
+        match self {
+            DropPartialLine => "drop-partial-line",
+            DropUnparseableLine => "drop-unparseable-line",
+            Truncate => "truncate",
+            DropRecord => "drop-record",
+            InsertErrorResult => "insert-error-result",
+            Relink => "relink",
+            OrphanResultToNote => "orphan-result-to-note",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ChangeKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// One change a repair made, for the sidecar log.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
-    pub kind: &'static str,
+    pub kind: ChangeKind,
     /// The original's line the change concerns.
     pub line: u64,
     pub uuid: Option<String>,
@@ -79,7 +128,7 @@ fn plan_drops(analysis: &Analysis, plan: &mut Plan) {
             line,
             Edit::Drop,
             Change {
-                kind: "drop-partial-line",
+                kind: ChangeKind::DropPartialLine,
                 line,
                 uuid: None,
                 detail: "dropped the cut-off last line".into(),
@@ -87,12 +136,15 @@ fn plan_drops(analysis: &Analysis, plan: &mut Plan) {
         );
     }
     let findings = &analysis.report.findings;
-    for f in findings.iter().filter(|f| f.id == "unparseable-line") {
+    for f in findings
+        .iter()
+        .filter(|f| f.id == FindingId::UnparseableLine)
+    {
         plan.edit(
             f.line,
             Edit::Drop,
             Change {
-                kind: "drop-unparseable-line",
+                kind: ChangeKind::DropUnparseableLine,
                 line: f.line,
                 uuid: None,
                 detail: format!("dropped line {}, which is not JSON", f.line),
@@ -101,12 +153,12 @@ fn plan_drops(analysis: &Analysis, plan: &mut Plan) {
     }
     plan.cut = findings
         .iter()
-        .filter(|f| f.id == "chain-cycle")
+        .filter(|f| f.id == FindingId::ChainCycle)
         .map(|f| f.line)
         .min();
     let Some(cut) = plan.cut else { return };
     plan.changes.push(Change {
-        kind: "truncate",
+        kind: ChangeKind::Truncate,
         line: cut,
         uuid: None,
         detail: format!("cut the conversation before line {cut}, where its chain loops"),
@@ -114,7 +166,7 @@ fn plan_drops(analysis: &Analysis, plan: &mut Plan) {
     for n in analysis.nodes().filter(|n| u64::from(n.line) >= cut) {
         let uuid = analysis.name(n.uuid);
         plan.changes.push(Change {
-            kind: "drop-record",
+            kind: ChangeKind::DropRecord,
             line: u64::from(n.line),
             detail: format!("dropped record {uuid} (line {}) with the cut", n.line),
             uuid: Some(uuid),
@@ -154,7 +206,7 @@ fn plan_missing_results(analysis: &Analysis, plan: &mut Plan) -> Result<()> {
                 .push(edit);
         }
         plan.changes.push(Change {
-            kind: "insert-error-result",
+            kind: ChangeKind::InsertErrorResult,
             line: u64::from(call.line),
             uuid: Some(new_uuid.clone()),
             detail: format!(
@@ -174,7 +226,7 @@ fn plan_relinks(analysis: &Analysis, plan: &mut Plan) {
         .report
         .findings
         .iter()
-        .filter(|f| f.id == "broken-chain")
+        .filter(|f| f.id == FindingId::BrokenChain)
     {
         let Some(i) = analysis.at_line(f.line) else {
             continue;
@@ -186,7 +238,7 @@ fn plan_relinks(analysis: &Analysis, plan: &mut Plan) {
         let Some(previous) = previous else { continue };
         let name = analysis.name(previous.uuid);
         let change = Change {
-            kind: "relink",
+            kind: ChangeKind::Relink,
             line: f.line,
             uuid: f.uuid.clone(),
             detail: format!(
@@ -210,7 +262,7 @@ fn plan_orphans(analysis: &Analysis, plan: &mut Plan) {
     for (i, orphans) in orphans_by_node {
         let line = u64::from(analysis.node(i).line);
         let change = Change {
-            kind: "orphan-result-to-note",
+            kind: ChangeKind::OrphanResultToNote,
             line,
             uuid: Some(analysis.name(analysis.node(i).uuid)),
             detail: format!(
@@ -389,4 +441,64 @@ fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(uuid: &str, parent: &str, kind: &str, second: u32) -> String {
+        format!(
+            "{{\"type\":\"{kind}\",\"uuid\":\"{uuid}\",\"parentUuid\":{parent},\"sessionId\":\"s1\",\"timestamp\":\"2026-12-07T00:00:{second:02}.000Z\",\"version\":\"2.1.332\",\"message\":{{\"role\":\"{kind}\",\"content\":\"x\"}}}}\n"
+        )
+    }
+
+    /// The findings of `text` as a file, and the changes a repair makes for them.
+    fn repaired(text: &[String]) -> (Vec<FindingId>, Vec<Change>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (original, fork) = (dir.path().join("t.jsonl"), dir.path().join("f.jsonl"));
+        std::fs::write(&original, text.concat()).expect("writing the transcript");
+        let analysis = super::super::analyze(&original).expect("analysing it");
+        let found = analysis.report.findings.iter().map(|f| f.id).collect();
+        let changes = write_fork(&original, &analysis, "s2", &fork).expect("repairing it");
+        (found, changes)
+    }
+
+    /// Each finding repair acts on, told apart by its id, gets its own change: a line that is
+    /// not JSON is dropped, a record whose parent was never written is relinked, a loop is cut
+    /// and every record cut is named as lost (`drop-record`, what adopt counts).
+    #[test]
+    fn each_finding_it_mends_gets_its_change_by_id() {
+        let (found, changes) = repaired(&[
+            record("u1", "null", "user", 1),
+            record("a1", "\"u1\"", "assistant", 2),
+            "not json\n".to_string(),
+            record("u2", "\"gone\"", "user", 30),
+            record("a2", "\"u2\"", "assistant", 31),
+        ]);
+        assert_eq!(found, [FindingId::UnparseableLine, FindingId::BrokenChain]);
+        let kinds: Vec<_> = changes.iter().map(|c| (c.kind, c.line)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ChangeKind::DropUnparseableLine, 3),
+                (ChangeKind::Relink, 4)
+            ]
+        );
+
+        let (found, changes) = repaired(&[
+            record("u1", "null", "user", 1),
+            record("a1", "\"u1\"", "assistant", 2),
+            record("c1", "\"c2\"", "user", 3),
+            record("c2", "\"c1\"", "assistant", 4),
+        ]);
+        assert_eq!(found, [FindingId::ChainCycle]);
+        let kinds: Vec<_> = changes.iter().map(|c| (c.kind, c.line)).collect();
+        assert_eq!(
+            kinds,
+            [(ChangeKind::Truncate, 4), (ChangeKind::DropRecord, 4)]
+        );
+        let json = serde_json::to_value(&changes[1]).expect("a change as JSON");
+        assert_eq!(json["kind"], "drop-record");
+    }
 }

@@ -1,6 +1,6 @@
 //! The docs say what the code does: every command's help line and usage in docs/commands.md,
 //! every flag the docs show after `sessctl <command>`, the exit codes, the journal's MESSAGE_IDs,
-//! doctor's finding ids, the links between the markdown files, and the README's length.
+//! doctor's and `transcript check`'s finding ids, the links between the markdown files, and the README's length.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -261,8 +261,8 @@ fn the_docs_list_every_message_id() {
     }
 }
 
-/// The finding ids in doctor's source: the spellings `FindingId::as_str` gives its variants,
-/// one `Variant => "id",` arm each. Its `match` is exhaustive, so every variant has one.
+/// The finding ids in a source file (doctor's, the transcript model's): the spellings
+/// `FindingId::as_str` gives its variants, one `Variant => "id",` arm each. Its `match` is exhaustive, so every variant has one.
 fn finding_ids(source: &str) -> BTreeSet<String> {
     let body = source
         .split("pub fn as_str(self) -> &'static str {")
@@ -323,6 +323,43 @@ fn the_findings_table_lists_exactly_the_ids_doctor_has() {
         undocumented.is_empty() && unknown.is_empty(),
         "docs/troubleshooting.md lacks {undocumented:?} and lists ids doctor does not have: \
          {unknown:?}"
+    );
+}
+
+/// The finding ids `transcript check --help` describes: each paragraph that opens with ids and
+/// a severity, `broken-chain (error): ...` or `missing-transcript, empty-transcript (error): ...`.
+fn transcript_check_help_ids() -> BTreeSet<String> {
+    let mut cli = Cli::command();
+    let check = cli
+        .find_subcommand_mut("transcript")
+        .and_then(|t| t.find_subcommand_mut("check"))
+        .expect("a transcript check command");
+    let help = check
+        .get_long_about()
+        .expect("transcript check's long help");
+    let opening = Regex::new(r"(?m)^([a-z][a-z0-9-]*(?:, [a-z][a-z0-9-]*)*) \((?:error|warning)")
+        .expect("a regex");
+    opening
+        .captures_iter(&help.to_string())
+        .flat_map(|c| c[1].split(", ").map(String::from).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn transcript_check_help_lists_exactly_the_ids_it_has() {
+    let code = finding_ids(&read("src/transcript/mod.rs"));
+    assert!(
+        code.len() > 8,
+        "only {} ids found in the transcript model: {code:?}",
+        code.len()
+    );
+    let help = transcript_check_help_ids();
+    let undocumented: Vec<_> = code.difference(&help).collect();
+    let unknown: Vec<_> = help.difference(&code).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "`transcript check --help` (src/cli.rs) lacks {undocumented:?} and describes ids \
+         transcript::FindingId does not have: {unknown:?}"
     );
 }
 
