@@ -13,7 +13,8 @@ use super::client::CODEX;
 use super::fake_api::{FakeApi, Request};
 use super::fake_openai::OPENAI;
 use super::pane::{Keyboard, Pane};
-use super::{manager, Env};
+use super::session::{self, Started};
+use super::Env;
 
 /// A model Codex has no metadata for: it warns, and works. A model it knows may be one it
 /// offers to migrate from, with a dialog at start that eats the keys typed then.
@@ -38,20 +39,16 @@ pub struct Codex {
 /// `None` (with the reason printed) when either is missing outside CI; under `CI` a missing
 /// one fails the test.
 pub fn setup(label: &str) -> Option<Codex> {
-    let binary = CODEX.require(CODEX.newest())?;
-    let env = manager(label)?;
-    let api = FakeApi::serve(
-        env.bed.as_ref().expect("a manager").netns(),
-        &env.scratch.join("api.jsonl"),
-        OPENAI,
-    );
-    let home = env.scratch.join("codex-home");
-    let project = env.scratch.join("project");
-    fs::create_dir_all(&project).expect("the project dir");
-    let codex = Codex {
+    let Started {
         env,
         api,
-        home,
+        project,
+        binary,
+    } = session::start(CODEX, CODEX.newest(), label, OPENAI)?;
+    let codex = Codex {
+        home: env.scratch.join("codex-home"),
+        env,
+        api,
         project,
         binary,
     };
@@ -102,30 +99,13 @@ impl Codex {
         fs::write(self.config(), config).expect("writing config.toml");
     }
 
-    /// The `--env` arguments of a product that runs the client offline.
-    pub fn env_args(&self) -> Vec<String> {
-        [
+    /// Enables `product` in `dir` running the client offline.
+    pub fn enable(&self, product: &str, dir: &Path) {
+        let vars = [
             format!("CODEX_HOME={}", self.home.display()),
             format!("OPENAI_API_KEY={API_KEY}"),
-            "TERM=xterm-256color".into(),
-        ]
-        .into_iter()
-        .flat_map(|v| ["--env".to_string(), v])
-        .collect()
-    }
-
-    /// Enables `product` in `dir` running the client, with no flags of the test's own: the
-    /// profile adds what every start needs.
-    pub fn enable(&self, product: &str, dir: &Path) {
-        self.env
-            .sessctl()
-            .args(["enable", product, "--dir"])
-            .arg(dir)
-            .args(self.env_args())
-            .arg("--")
-            .arg(&self.binary)
-            .stdout_read()
-            .run();
+        ];
+        session::enable(&self.env, product, dir, &vars, &[self.binary.as_os_str()]);
     }
 
     /// `product`'s pane, driven as Codex takes keys.
