@@ -5,15 +5,15 @@
 //! ../shared/notes/research/claude-code-2.1-observed.md.
 
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::client::CLAUDE;
-use super::fake_api::{FakeApi, Request, ANTHROPIC};
+use super::fake_api::{Request, ANTHROPIC};
 use super::pane::{Keyboard, Pane};
 use super::session::{self, running, Started};
-use super::Env;
 
 /// Any key of the right shape: the fake API accepts every key.
 const API_KEY: &str = "sk-ant-api03-sessctl-test-key-0000000000000000000000000000000000";
@@ -46,15 +46,20 @@ impl Pin {
 
 /// A product `web` running the real Claude Code on a private manager, with the fake API.
 pub struct Claude {
-    pub env: Env,
-    pub api: FakeApi,
+    base: Started,
     /// The product's `CLAUDE_CONFIG_DIR`.
     pub config_dir: PathBuf,
-    /// The product's working directory.
-    pub project: PathBuf,
-    pub binary: PathBuf,
     /// The client's version, as pinned.
     pub version: &'static str,
+}
+
+/// A test reads `c.env`, `c.api`, `c.project` and `c.binary` whichever client it runs.
+impl Deref for Claude {
+    type Target = Started;
+
+    fn deref(&self) -> &Started {
+        &self.base
+    }
 }
 
 /// A private manager, the fake API in its network namespace and Claude Code `version`
@@ -63,18 +68,10 @@ pub struct Claude {
 /// the version, so the runs of one test at two versions never share a name.
 pub fn setup(label: &str, version: &'static str) -> Option<Claude> {
     let label = format!("{label}-{}", version.replace('.', ""));
-    let Started {
-        env,
-        api,
-        project,
-        binary,
-    } = session::start(CLAUDE, version, &label, ANTHROPIC)?;
+    let base = session::start(CLAUDE, version, &label, ANTHROPIC)?;
     let claude = Claude {
-        config_dir: env.scratch.join("claude-config"),
-        env,
-        api,
-        project,
-        binary,
+        config_dir: base.env.scratch.join("claude-config"),
+        base,
         version,
     };
     claude.configure(&claude.project);

@@ -5,16 +5,16 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::client::CODEX;
-use super::fake_api::{FakeApi, Request};
+use super::fake_api::Request;
 use super::fake_openai::OPENAI;
 use super::pane::{Keyboard, Pane};
 use super::session::{self, Started};
-use super::Env;
 
 /// A model Codex has no metadata for: it warns, and works. A model it knows may be one it
 /// offers to migrate from, with a dialog at start that eats the keys typed then.
@@ -26,31 +26,28 @@ const API_KEY: &str = "sk-sessctl-test-key";
 /// The real Codex CLI on a private manager, with the fake API in its network namespace and a
 /// `CODEX_HOME` every product of the test shares.
 pub struct Codex {
-    pub env: Env,
-    pub api: FakeApi,
+    base: Started,
     /// The products' `CODEX_HOME`.
     pub home: PathBuf,
-    /// The first product's working directory.
-    pub project: PathBuf,
-    pub binary: PathBuf,
+}
+
+/// A test reads `c.env`, `c.api`, `c.project` and `c.binary` whichever client it runs.
+impl Deref for Codex {
+    type Target = Started;
+
+    fn deref(&self) -> &Started {
+        &self.base
+    }
 }
 
 /// A private manager, the fake API in its network namespace and a configured client, or
 /// `None` (with the reason printed) when either is missing outside CI; under `CI` a missing
 /// one fails the test.
 pub fn setup(label: &str) -> Option<Codex> {
-    let Started {
-        env,
-        api,
-        project,
-        binary,
-    } = session::start(CODEX, CODEX.newest(), label, OPENAI)?;
+    let base = session::start(CODEX, CODEX.newest(), label, OPENAI)?;
     let codex = Codex {
-        home: env.scratch.join("codex-home"),
-        env,
-        api,
-        project,
-        binary,
+        home: base.env.scratch.join("codex-home"),
+        base,
     };
     codex.configure();
     codex.trust(&codex.project);

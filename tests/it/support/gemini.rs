@@ -7,17 +7,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde_json::json;
 
 use super::client::GEMINI;
-use super::fake_api::{FakeApi, Request};
+use super::fake_api::Request;
 use super::fake_gemini::GEMINI_API;
 use super::pane::{Keyboard, Pane};
 use super::session::{self, Started};
-use super::Env;
 
 /// Any key: the fake API accepts every key.
 const API_KEY: &str = "sessctl-test-gemini-key";
@@ -27,34 +27,31 @@ const READY: &str = "Type your message or @path/to/file";
 
 /// Products running the real Gemini CLI on a private manager, with the fake API.
 pub struct Gemini {
-    pub env: Env,
-    pub api: FakeApi,
+    base: Started,
     /// The products' shared `GEMINI_CLI_HOME`; the client's data is in its `.gemini/`.
     pub home: PathBuf,
-    /// The first product's working directory.
-    pub project: PathBuf,
-    pub binary: PathBuf,
     /// The last prompt typed into each product: what its client shows in the conversation
     /// once it is ready for the next one, resumed or not.
     last_prompt: RefCell<HashMap<String, String>>,
+}
+
+/// A test reads `c.env`, `c.api`, `c.project` and `c.binary` whichever client it runs.
+impl Deref for Gemini {
+    type Target = Started;
+
+    fn deref(&self) -> &Started {
+        &self.base
+    }
 }
 
 /// A private manager, the fake API in its network namespace and a configured client, or
 /// `None` (with the reason printed) when either is missing outside CI; under `CI` that fails
 /// the test.
 pub fn setup(label: &str) -> Option<Gemini> {
-    let Started {
-        env,
-        api,
-        project,
-        binary,
-    } = session::start(GEMINI, GEMINI.newest(), label, GEMINI_API)?;
+    let base = session::start(GEMINI, GEMINI.newest(), label, GEMINI_API)?;
     let gemini = Gemini {
-        home: env.scratch.join("gemini-home"),
-        env,
-        api,
-        project,
-        binary,
+        home: base.env.scratch.join("gemini-home"),
+        base,
         last_prompt: RefCell::default(),
     };
     gemini.configure();
