@@ -2,33 +2,17 @@
 //! fake API, as the agent of a product on the private manager: `transcript repair --adopt` of a
 //! live session loses no turn, and `transcript check` says what this client then sends.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use serde_json::Value;
 use sessctl::identity::Identity;
 
-use crate::support::claude::{self, hold, Claude, Pin};
+use crate::support::claude::{self, lose_parent, records, write_records, Claude, Pin};
 use crate::support::fake_api::Request;
-use crate::support::session::{self, finding_ids, running};
+use crate::support::session::{self, assert_carries, finding_ids};
 
-const UNIT: &str = "sessctl-web.service";
-
-/// [`claude::setup`] with the newest pinned client.
+/// [`claude::enabled`] with the newest pinned client.
 fn newest(label: &str) -> Option<Claude> {
-    claude::setup(label, Pin::Newest.version())
-}
-
-fn transcript(c: &Claude) -> PathBuf {
-    let status = crate::support::status_json(&c.env);
-    PathBuf::from(
-        status["conversation"]["transcript"]
-            .as_str()
-            .expect("a transcript"),
-    )
+    claude::enabled(label, Pin::Newest.version())
 }
 
 fn identity(c: &Claude) -> Identity {
@@ -38,44 +22,6 @@ fn identity(c: &Claude) -> Identity {
 fn sessctl_ok(c: &Claude, args: &[&str]) -> String {
     let out = c.env.sessctl().args(args).stdout_read().run();
     String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-/// `transcript check <target> --json`, with the exit status it must have.
-fn check(c: &Claude, target: &str, status: i32) -> Value {
-    let out = c
-        .env
-        .sessctl()
-        .args(["transcript", "check", target, "--json"])
-        .status(status)
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("check JSON")
-}
-
-fn records(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .expect("the transcript")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-fn write_records(path: &Path, records: &[Value]) {
-    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
-    fs::write(path, text).expect("writing the transcript");
-}
-
-/// Moves the timestamp of every record before `until` back by `seconds`.
-fn age_before(records: &mut [Value], until: usize, seconds: i64) {
-    for record in &mut records[..until] {
-        let Some(time) = record["timestamp"].as_str() else {
-            continue;
-        };
-        let ms = sessctl::transcript::parse_time(time).expect("a timestamp") - seconds * 1000;
-        let when = std::time::UNIX_EPOCH + Duration::from_millis(ms as u64);
-        let text = sessctl::state::rfc3339(when).replace('Z', &format!(".{:03}Z", ms % 1000));
-        record["timestamp"] = text.into();
-    }
 }
 
 /// Copies the client's project folders to `$SESSCTL_KEEP_TRANSCRIPTS/<label>` when that is
@@ -94,14 +40,6 @@ fn keep(c: &Claude, label: &str) {
     assert!(status.success(), "copying the transcripts to {dest:?}");
 }
 
-#[track_caller]
-fn assert_carries(request: &Request, prompts: &[&str]) {
-    assert_eq!(request.status, 200, "the fake API refused the request");
-    let text = request.text();
-    let missing: Vec<&&str> = prompts.iter().filter(|p| !text.contains(**p)).collect();
-    assert!(missing.is_empty(), "turns dropped: {missing:?}\n{text}");
-}
-
 /// A live session whose conversation needs a repair (a parent lost 120 s before: the client
 /// loads only what follows it), adopted while the agent runs and writes: every turn before,
 /// during and after the adoption reaches the next request after a restart.
@@ -110,20 +48,18 @@ fn repair_adopt_of_a_live_session_keeps_every_turn() {
     let Some(c) = newest("cc-adopt") else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE first turn");
     c.prompt("PROMPT-TWO second turn");
-    let path = transcript(&c);
+    let path = c.transcript();
     sessctl_ok(&c, &["stop", "web"]);
     let mut all = records(&path);
     let second = all
         .iter()
         .position(|r| r["message"]["content"] == "PROMPT-TWO second turn")
         .expect("the second prompt");
-    all[second]["parentUuid"] = "00000000-0000-4000-8000-00000000dead".into();
-    age_before(&mut all, second, 120);
+    lose_parent(&mut all, second, 120);
     write_records(&path, &all);
-    assert!(finding_ids(&check(&c, "web", 5)).contains(&"broken-chain".to_string()));
+    assert!(finding_ids(&c.check("web", 5)).contains(&"broken-chain".to_string()));
 
     sessctl_ok(&c, &["start", "web"]);
     let live = c.prompt("PROMPT-THREE live after the damage");
@@ -138,7 +74,7 @@ fn repair_adopt_of_a_live_session_keeps_every_turn() {
 
     let out = sessctl_ok(&c, &["transcript", "repair", "web", "--adopt"]);
     assert!(out.contains("repaired into"), "{out}");
-    let pinned = crate::support::status_json(&c.env)["conversation"]["session_id"].clone();
+    let pinned = session::status(&c.env, "web")["conversation"]["session_id"].clone();
     assert!(
         out.contains(&format!(
             "pinned to {}",
@@ -169,7 +105,7 @@ fn repair_adopt_of_a_live_session_keeps_every_turn() {
             "PROMPT-FIVE",
         ],
     );
-    let report = check(&c, "web", 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
     keep(&c, "adopt");
 }
@@ -206,40 +142,12 @@ fn newest_client_keeps_a_call_cut_by_a_crash_as_check_says() {
     let Some(c) = newest("cc-interrupted") else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE remember this");
-    c.send(&format!("RUN: {}", hold(1000)));
-    c.pane().wait("the Bash tool running sleep", || {
-        running(&["sleep", "1000"]).then_some(())
-    });
-    c.pane().wait("the Bash call in the transcript", || {
-        let text = fs::read_to_string(transcript(&c)).ok()?;
-        text.lines()
-            .any(|l| l.contains("\"type\":\"tool_use\"") && l.contains("sleep 1000"))
-            .then_some(())
-    });
-    let before = identity(&c);
-    let agent = before.agent_pid.expect("an agent PID");
-    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-    let restarted = sessctl::poll::until(Duration::from_secs(15), || {
-        let now = identity(&c);
-        Ok((now.is_live() && now.invocation_id != before.invocation_id).then_some(()))
-    });
-    assert!(matches!(restarted, Ok(Some(()))), "{UNIT} did not restart");
+    c.cut_a_call(1000);
 
     // The transcript as the crash left it: the snapshot taken before the restart.
-    let out = sessctl_ok(&c, &["transcript", "snapshots", "web", "--json"]);
-    let snapshots: Value = serde_json::from_str(&out).expect("snapshots JSON");
-    let crashed = snapshots
-        .as_array()
-        .expect("snapshots")
-        .iter()
-        .filter_map(|s| s["transcript"].as_str())
-        .filter(|t| fs::read_to_string(t).is_ok_and(|text| text.contains("sleep 1000")))
-        .min()
-        .expect("a snapshot taken after the crash")
-        .to_string();
-    let report = check(&c, &crashed, 6);
+    let crashed = c.snapshot_holding("sleep 1000");
+    let report = c.check(&crashed, 6);
     assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
     let detail = report["findings"][0]["detail"].as_str().expect("a detail");
     assert!(detail.contains("interrupted"), "{detail}");
@@ -252,7 +160,7 @@ fn newest_client_keeps_a_call_cut_by_a_crash_as_check_says() {
         "check said the call is kept with an interrupted result; the client sent: {:#}",
         next.body["messages"]
     );
-    let report = check(&c, "web", 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
     keep(&c, "interrupted");
 }
@@ -265,28 +173,21 @@ fn newest_client_transcripts_check_clean_through_tools_and_compaction() {
     let Some(c) = newest("cc-newest-clean") else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE before everything");
     c.prompt("RUN: echo alpha RUN: echo beta");
-    let report = check(&c, "web", 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
     sessctl_ok(&c, &["restart", "web"]);
     let after_restart = c.prompt("PROMPT-TWO after the restart");
     assert_carries(&after_restart, &["PROMPT-ONE", "alpha", "beta"]);
-    c.send("/compact");
-    c.pane().wait("the compaction", || {
-        fs::read_to_string(transcript(&c))
-            .ok()?
-            .contains("compact_boundary")
-            .then_some(())
-    });
+    c.compact();
     c.prompt("PROMPT-THREE after the compaction");
-    let report = check(&c, "web", 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
     sessctl_ok(&c, &["restart", "web"]);
     let after = c.prompt("PROMPT-FOUR after the compaction and a restart");
     assert_carries(&after, &[crate::support::fake_api::SUMMARY, "PROMPT-THREE"]);
-    let report = check(&c, "web", 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
     keep(&c, "clean");
 }

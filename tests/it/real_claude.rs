@@ -7,15 +7,13 @@
 use std::fs;
 use std::path::PathBuf;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use rstest::rstest;
 use serde_json::Value;
 use sessctl::identity::Identity;
 
-use crate::support::claude::{self, hold, Claude, Pin};
+use crate::support::claude::{self, lose_parent, records, write_records, Claude, Pin};
 use crate::support::fake_api::SUMMARY;
-use crate::support::session::{self, finding_ids, running};
+use crate::support::session::{self, assert_carries, finding_ids, kill_agent, restart, stop};
 use crate::support::{assert_lost_and_recovered, log_json, resume_any, tmux};
 
 const UNIT: &str = "sessctl-web.service";
@@ -26,31 +24,6 @@ fn status(c: &Claude) -> Value {
 
 fn identity(c: &Claude) -> Identity {
     session::identity(&c.env, "web")
-}
-
-#[track_caller]
-fn wait_restarted(c: &Claude, old: &Identity) -> Identity {
-    session::wait_restarted(&c.env, "web", old, || c.pane().screen())
-}
-
-fn transcript(c: &Claude) -> PathBuf {
-    PathBuf::from(
-        status(c)["conversation"]["transcript"]
-            .as_str()
-            .expect("a transcript"),
-    )
-}
-
-/// `transcript check web --json`, with the exit status it must have.
-fn check(c: &Claude, status: i32) -> Value {
-    let out = c
-        .env
-        .sessctl()
-        .args(["transcript", "check", "web", "--json"])
-        .status(status)
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("check JSON")
 }
 
 /// The `exit` events of the log: (signal, status) of each.
@@ -96,69 +69,20 @@ fn assert_cut_off_call_sent(pin: Pin, request: &Value, command: &str) {
 fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history(
     #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
 ) {
-    let Some(c) = claude::setup("cc-crash", pin.version()) else {
+    let Some(c) = claude::enabled("cc-crash", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE remember this");
-    let command = hold(1000);
-    c.send(&format!("RUN: {command}"));
-    c.pane().wait("the Bash tool running sleep", || {
-        running(&["sleep", "1000"]).then_some(())
-    });
-    // The client may start the tool before it has written the call: the crash must come
-    // after the call is in the transcript, or there is no cut-off call to speak of.
-    c.pane().wait("the Bash call in the transcript", || {
-        let text = fs::read_to_string(transcript(&c)).ok()?;
-        text.lines()
-            .any(|l| l.contains("\"type\":\"tool_use\"") && l.contains("sleep 1000"))
-            .then_some(())
-    });
-    let before = identity(&c);
-    let agent = before.agent_pid.expect("an agent PID");
-    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-
     // Nothing else is done: systemd brings the session back on the same conversation.
-    wait_restarted(&c, &before);
+    let command = c.cut_a_call(1000);
     let next = c.prompt("PROMPT-THREE after the crash");
-    assert_eq!(
-        next.status, 200,
-        "the fake API refused the resumed conversation"
-    );
-    let text = next.text();
-    assert!(
-        text.contains("PROMPT-ONE remember this"),
-        "history lost: {text}"
-    );
-    assert!(text.contains(&command), "history lost: {text}");
+    assert_carries(&next, &["PROMPT-ONE remember this", &command]);
     assert_cut_off_call_sent(pin, &next.body, &command);
 
     // The conversation as the crash left it, snapshotted before the restart: the call never
     // got its result. Each client resumes it (above), so it is a warning, never a reason to
     // refuse the start.
-    let out = c
-        .env
-        .sessctl()
-        .args(["transcript", "snapshots", "web", "--json"])
-        .stdout_read()
-        .run();
-    let snapshots: Value = serde_json::from_slice(&out.stdout).expect("snapshots JSON");
-    let crashed = snapshots
-        .as_array()
-        .expect("snapshots")
-        .iter()
-        .filter_map(|s| s["transcript"].as_str())
-        .filter(|t| fs::read_to_string(t).is_ok_and(|text| text.contains("sleep 1000")))
-        .min()
-        .expect("a snapshot taken after the crash");
-    let out = c
-        .env
-        .sessctl()
-        .args(["transcript", "check", crashed, "--json"])
-        .status(6)
-        .stdout_read()
-        .run();
-    let report: Value = serde_json::from_slice(&out.stdout).expect("check JSON");
+    let report = c.check(&c.snapshot_holding("sleep 1000"), 6);
     assert_eq!(finding_ids(&report), ["dangling-tool-use"], "{report:#}");
 
     // The next click says what happened, once.
@@ -175,10 +99,9 @@ fn a_crash_in_the_middle_of_a_tool_call_resumes_with_the_whole_history(
 
 #[rstest]
 fn exit_ends_the_session_and_systemd_leaves_it_ended(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
-    let Some(c) = claude::setup("cc-exit", pin.version()) else {
+    let Some(c) = claude::enabled("cc-exit", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE before the exit");
     c.pane().type_line("/exit");
     let systemd = c.env.systemd();
@@ -208,18 +131,14 @@ fn exit_ends_the_session_and_systemd_leaves_it_ended(#[values(Pin::Oldest, Pin::
 /// keeps a restart from coming up).
 #[test]
 fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back() {
-    let Some(c) = claude::setup("cc-loop", Pin::Newest.version()) else {
+    let Some(c) = claude::enabled("cc-loop", Pin::Newest.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE before the crash loop");
     let systemd = c.env.systemd();
     // The unit allows six starts within 120 s (StartLimitBurst=6): the enable's start and
     // five restarts; after the sixth kill systemd refuses the restart and leaves it failed.
-    let kills = session::crash_until_start_limit(&c.env, "web", |before| {
-        let agent = before.agent_pid.expect("an agent PID");
-        kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-    });
+    let kills = session::crash_until_start_limit(&c.env, "web", kill_agent);
     assert_eq!(kills, 6, "{:?}", systemd.details(UNIT));
     let deaths = exits(&c);
     assert_eq!(
@@ -244,23 +163,18 @@ fn a_crash_loop_stops_at_the_start_limit_and_one_resume_brings_the_session_back(
 
 #[rstest]
 fn parallel_tool_calls_check_clean_and_resume_paired(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
-    let Some(c) = claude::setup("cc-parallel", pin.version()) else {
+    let Some(c) = claude::enabled("cc-parallel", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("RUN: echo alpha RUN: echo beta");
-    let text = fs::read_to_string(transcript(&c)).expect("the transcript");
+    let text = fs::read_to_string(c.transcript()).expect("the transcript");
     assert!(
         text.contains("sourceToolAssistantUUID"),
         "not a parallel-call transcript"
     );
-    let report = check(&c, 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
-    c.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&c.env, "web");
     let next = c.prompt("PROMPT-TWO after the restart");
     assert_eq!(next.status, 200);
     let sent = next.text();
@@ -269,60 +183,40 @@ fn parallel_tool_calls_check_clean_and_resume_paired(#[values(Pin::Oldest, Pin::
 
 #[rstest]
 fn restart_and_compact_keep_the_conversation(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
-    let Some(c) = claude::setup("cc-compact", pin.version()) else {
+    let Some(c) = claude::enabled("cc-compact", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE before everything");
-    c.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&c.env, "web");
     let after_restart = c.prompt("PROMPT-TWO after the restart");
     assert!(
         after_restart.text().contains("PROMPT-ONE"),
         "{}",
         after_restart.text()
     );
-    c.send("/compact");
-    c.pane().wait("the compaction", || {
-        fs::read_to_string(transcript(&c))
-            .ok()?
-            .contains("compact_boundary")
-            .then_some(())
-    });
-    c.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    c.compact();
+    restart(&c.env, "web");
     let after = c.prompt("PROMPT-THREE after the compaction");
     assert!(after.text().contains(SUMMARY), "{}", after.text());
-    let report = check(&c, 0);
+    let report = c.check("web", 0);
     assert_eq!(finding_ids(&report), Vec::<String>::new(), "{report:#}");
 }
 
 #[rstest]
 fn a_new_dir_carries_the_conversation(#[values(Pin::Oldest, Pin::Newest)] pin: Pin) {
-    let Some(c) = claude::setup("cc-dir", pin.version()) else {
+    let Some(c) = claude::enabled("cc-dir", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE in the first directory");
-    let old = transcript(&c);
+    let old = c.transcript();
     let moved = c.env.scratch.join("moved here");
     fs::create_dir_all(&moved).expect("the new dir");
     c.configure(&moved);
     c.enable(&moved);
-    c.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&c.env, "web");
     let next = c.prompt("PROMPT-TWO in the new directory");
     assert!(next.text().contains("PROMPT-ONE"), "{}", next.text());
-    let new = transcript(&c);
+    let new = c.transcript();
     assert_ne!(
         new.parent(),
         old.parent(),
@@ -337,24 +231,19 @@ fn a_new_dir_carries_the_conversation(#[values(Pin::Oldest, Pin::Newest)] pin: P
     // And back: the copy left in the first directory is stale, and is brought up to date
     // rather than resumed as it was.
     c.enable(&c.project);
-    c.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&c.env, "web");
     let back = c.prompt("PROMPT-THREE back in the first directory");
     assert!(back.text().contains("PROMPT-TWO"), "{}", back.text());
-    assert_eq!(transcript(&c).parent(), old.parent());
+    assert_eq!(c.transcript().parent(), old.parent());
 }
 
 #[rstest]
 fn status_and_check_answer_the_same_from_a_shell_without_the_products_environment(
     #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
 ) {
-    let Some(c) = claude::setup("cc-env", pin.version()) else {
+    let Some(c) = claude::enabled("cc-env", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE hello");
     let elsewhere = c.env.scratch.join("another-home");
     fs::create_dir_all(&elsewhere).expect("another home");
@@ -383,37 +272,10 @@ fn status_and_check_answer_the_same_from_a_shell_without_the_products_environmen
     assert_eq!(report["file"].as_str(), Some(file), "{report:#}");
 }
 
-/// The records of a transcript, one JSON value a line.
-fn records(path: &PathBuf) -> Vec<Value> {
-    fs::read_to_string(path)
-        .expect("the transcript")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-fn write_records(path: &PathBuf, records: &[Value]) {
-    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
-    fs::write(path, text).expect("writing the transcript");
-}
-
 fn prompt_of(record: &Value) -> Option<&str> {
     (record["type"] == "user")
         .then(|| record["message"]["content"].as_str())
         .flatten()
-}
-
-/// Shifts the timestamp of every record before line `until` by `seconds`.
-fn shift_before(records: &mut [Value], until: usize, seconds: i64) {
-    for record in &mut records[..until] {
-        let Some(time) = record["timestamp"].as_str() else {
-            continue;
-        };
-        let ms = sessctl::transcript::parse_time(time).expect("a timestamp") + seconds * 1000;
-        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);
-        let text = sessctl::state::rfc3339(when).replace('Z', &format!(".{:03}Z", ms % 1000));
-        record["timestamp"] = text.into();
-    }
 }
 
 /// A damaged shape, made from a real two-turn transcript.
@@ -443,36 +305,24 @@ fn checks_verdict_is_what_the_client_sends(
     #[case] history_kept: bool,
     #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
 ) {
-    let Some(c) = claude::setup("cc-shape", pin.version()) else {
+    let Some(c) = claude::enabled("cc-shape", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE first turn");
     if matches!(shape, Shape::OrphanResult) {
         c.prompt("RUN: echo orphaned");
     }
     c.prompt("PROMPT-TWO second turn");
-    let path = transcript(&c);
-    c.env
-        .sessctl()
-        .args(["stop", "web"])
-        .stdout("sessctl-web.service: stopped\n")
-        .run();
+    let path = c.transcript();
+    stop(&c.env, "web");
     let mut all = records(&path);
     let second = all
         .iter()
         .position(|r| prompt_of(r) == Some("PROMPT-TWO second turn"))
         .expect("the second prompt");
     match shape {
-        Shape::MissingParentSoon | Shape::MissingParentLate => {
-            all[second]["parentUuid"] = "00000000-0000-4000-8000-00000000dead".into();
-            let gap = if matches!(shape, Shape::MissingParentLate) {
-                -120
-            } else {
-                -2
-            };
-            shift_before(&mut all, second, gap);
-        }
+        Shape::MissingParentSoon => lose_parent(&mut all, second, 2),
+        Shape::MissingParentLate => lose_parent(&mut all, second, 120),
         Shape::PartialLastLine => {}
         Shape::OrphanResult => {
             let call = all
@@ -494,7 +344,7 @@ fn checks_verdict_is_what_the_client_sends(
         fs::write(&path, text).expect("cutting the last line");
     }
 
-    let report = check(&c, exit);
+    let report = c.check("web", exit);
     assert!(
         finding_ids(&report).contains(&finding.to_string()),
         "{report:#}"
@@ -525,10 +375,9 @@ fn checks_verdict_is_what_the_client_sends(
 fn a_finished_response_marks_the_product_waiting_until_the_next_prompt(
     #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
 ) {
-    let Some(c) = claude::setup("cc-waiting", pin.version()) else {
+    let Some(c) = claude::enabled("cc-waiting", pin.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.pane().wait_ready();
     assert_eq!(status(&c)["waiting"], Value::Null);
     // The client says when it waits: no silence monitor guesses for it.
@@ -544,10 +393,7 @@ fn a_finished_response_marks_the_product_waiting_until_the_next_prompt(
     });
     assert!(waiting["since"].is_string(), "{waiting}");
     // A long tool call keeps the next turn open: the mark is gone while the agent works.
-    c.send(&format!("RUN: {}", hold(1001)));
-    c.pane().wait("the Bash tool running sleep", || {
-        running(&["sleep", "1001"]).then_some(())
-    });
+    c.hold_a_call(1001);
     assert_eq!(status(&c)["waiting"], Value::Null);
 }
 
@@ -577,20 +423,15 @@ fn processes_with(needle: &str) -> Vec<(u32, String)> {
 /// newest only.)
 #[test]
 fn the_agent_view_key_keeps_the_conversation_pinned_and_in_the_unit() {
-    let Some(c) = claude::setup("cc-agents", Pin::Newest.version()) else {
+    let Some(c) = claude::enabled("cc-agents", Pin::Newest.version()) else {
         return;
     };
-    c.enable(&c.project);
     c.prompt("PROMPT-ONE before the agent view key");
     // What a user who follows the footer's hint does: ← for agents, then the next prompt.
     // With the agent view off the key does nothing at an empty prompt. (Escape back out of
     // the view is no better: the session it returns to is the fork.)
     c.pane().keys(&["Left"]);
-    let command = hold(1000);
-    c.send(&format!("RUN: {command}"));
-    c.pane().wait("the Bash tool running sleep", || {
-        running(&["sleep", "1000"]).then_some(())
-    });
+    let command = c.hold_a_call(1000);
     let manager = c.env.bed.as_ref().expect("a manager").name.clone();
     for (pid, cgroup) in processes_with("sleep 1000")
         .into_iter()
@@ -611,9 +452,8 @@ fn the_agent_view_key_keeps_the_conversation_pinned_and_in_the_unit() {
     }
 
     let before = identity(&c);
-    let agent = before.agent_pid.expect("an agent PID");
-    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-    wait_restarted(&c, &before);
+    kill_agent(&before);
+    session::wait_restarted(&c.env, "web", &before, || c.pane().screen());
     let next = c.prompt("PROMPT-THREE after the crash");
     assert!(
         next.text().contains(&command),

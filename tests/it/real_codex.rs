@@ -6,15 +6,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde_json::Value;
 use sessctl::identity::Identity;
 
 use crate::support::codex::{self, Codex};
 use crate::support::fake_api::Request;
 use crate::support::fake_openai::history_initialization;
-use crate::support::session;
+use crate::support::session::{self, assert_carries, kill_agent, restart, running, sigkill, stop};
 use crate::support::{assert_lost_and_recovered, cmdline, log_json, resume_any};
 
 fn status(c: &Codex, product: &str) -> Value {
@@ -43,11 +41,7 @@ fn pinned(c: &Codex, product: &str) -> Option<String> {
 /// Asserts that `request` went on with the conversation that holds every one of `before`.
 #[track_caller]
 fn assert_history(request: &Request, before: &[&str]) {
-    assert_eq!(request.status, 200, "the fake API refused the request");
-    let text = request.text();
-    for prompt in before {
-        assert!(text.contains(prompt), "history lost, no {prompt:?}: {text}");
-    }
+    assert_carries(request, before);
     assert_eq!(history_initialization(request), "cold_resume");
 }
 
@@ -84,10 +78,6 @@ fn native_client(agent: u32) -> u32 {
                 .is_some_and(|p| p.ends_with("/bin/codex"))
         })
         .unwrap_or_else(|| panic!("no native codex under the launcher {agent}: {children:?}"))
-}
-
-fn sigkill(pid: u32) {
-    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("SIGKILL");
 }
 
 /// One product from first start to the start limit, on its first conversation throughout:
@@ -127,11 +117,7 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
     }
 
     // A restart resumes it, from a start that keeps the app-server in the unit.
-    c.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&c.env, "web");
     let agent = identity(&c, "web").agent_pid.expect("an agent PID");
     let argv = cmdline(agent);
     assert!(
@@ -143,7 +129,7 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
 
     // A SIGKILL: systemd brings it back on the same conversation.
     let before = identity(&c, "web");
-    sigkill(before.agent_pid.expect("an agent PID"));
+    kill_agent(&before);
     wait_restarted(&c, "web", &before);
     let third = c.prompt("web", "PROMPT-THREE after the kill");
     assert_history(
@@ -153,9 +139,7 @@ fn restart_crashes_and_the_start_limit_keep_the_pinned_conversation() {
 
     // A crash loop: each kill is restarted until the unit meets StartLimitBurst (6 starts in
     // 120 s, the ones above included) and systemd leaves it failed.
-    let kills = session::crash_until_start_limit(&c.env, "web", |before| {
-        sigkill(before.agent_pid.expect("an agent PID"))
-    });
+    let kills = session::crash_until_start_limit(&c.env, "web", kill_agent);
     let deaths = log_json(&c.env, "web")
         .iter()
         .filter(|e| e["event"] == "exit" && e["signal"] == "SIGKILL")
@@ -213,19 +197,6 @@ fn processes_in(cgroup: &str) -> Vec<u32> {
         .collect()
 }
 
-/// The PID of a process that runs exactly `argv`.
-fn running(argv: &[&str]) -> Option<u32> {
-    fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|&pid| {
-            let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let words: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
-            words.len() == argv.len() && words.iter().zip(argv).all(|(w, a)| *w == a.as_bytes())
-        })
-}
-
 /// Two products on one `CODEX_HOME`, in two directories: each runs its turns and tools in its
 /// own unit, and stopping one leaves the other answering.
 #[test]
@@ -269,18 +240,9 @@ fn two_products_sharing_a_codex_home_stay_independent() {
     }
     c.wait_turn("docs", "RUN: sleep 1234", turns);
 
-    c.env
-        .sessctl()
-        .args(["stop", "web"])
-        .stdout("sessctl-web.service: stopped\n")
-        .run();
+    stop(&c.env, "web");
     let after = c.prompt("docs", "PROMPT-B2 with web stopped");
-    assert_eq!(after.status, 200);
-    assert!(
-        after.text().contains("PROMPT-B in docs"),
-        "{}",
-        after.text()
-    );
+    assert_carries(&after, &["PROMPT-B in docs"]);
     assert!(
         !after.text().contains("PROMPT-A in web"),
         "{}",

@@ -6,14 +6,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde_json::{json, Value};
 use sessctl::identity::Identity;
 
-use crate::support::fake_api::Request;
 use crate::support::gemini::{self, Gemini};
-use crate::support::session;
+use crate::support::session::{self, assert_carries, kill_agent, restart, stop};
 use crate::support::{assert_lost_and_recovered, doctor_json, resume_any};
 
 fn status(g: &Gemini, product: &str) -> Value {
@@ -39,22 +36,6 @@ fn pinned(g: &Gemini, product: &str) -> String {
     })
 }
 
-/// SIGKILLs the unit's agent: the parent `node` of the two Gemini CLI runs (it relaunches
-/// itself as a child).
-fn kill_agent(before: &Identity) {
-    let agent = before.agent_pid.expect("an agent PID");
-    kill(Pid::from_raw(agent as i32), Signal::SIGKILL).expect("SIGKILL");
-}
-
-#[track_caller]
-fn assert_carries(request: &Request, wanted: &[&str]) {
-    assert_eq!(request.status, 200, "the fake API refused the request");
-    let text = request.text();
-    for w in wanted {
-        assert!(text.contains(w), "history lost, no {w:?}: {text}");
-    }
-}
-
 /// A kill right after the first prompt, before any sessctl call, then `restart`, then a crash
 /// loop past systemd's start limit and one `resume`: every start after the first is on the
 /// first conversation, and the next request carries all of it.
@@ -66,7 +47,8 @@ fn kills_restarts_and_a_crash_loop_keep_the_first_conversation() {
     g.enable("web", &g.project);
     g.prompt("web", "PROMPT-ONE remember this");
 
-    // Nothing but the unit's own processes has seen the conversation yet.
+    // Nothing but the unit's own processes has seen the conversation yet. The agent killed is
+    // the parent `node` of the two Gemini CLI runs (it relaunches itself as a child).
     let before = identity(&g, "web");
     kill_agent(&before);
     wait_restarted(&g, &before);
@@ -74,11 +56,7 @@ fn kills_restarts_and_a_crash_loop_keep_the_first_conversation() {
     let next = g.prompt("web", "PROMPT-TWO after the kill");
     assert_carries(&next, &["PROMPT-ONE remember this"]);
 
-    g.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&g.env, "web");
     let next = g.prompt("web", "PROMPT-THREE after the restart");
     assert_carries(&next, &["PROMPT-ONE", "PROMPT-TWO"]);
 
@@ -114,11 +92,7 @@ fn products_sharing_a_home_stay_apart_and_status_and_doctor_read_the_clients_fil
     assert_ne!(web, api);
 
     // A restart resumes the conversation, and Gemini CLI writes its stray resume record.
-    g.env
-        .sessctl()
-        .args(["restart", "web"])
-        .stdout("sessctl-web.service: restarted\n")
-        .run();
+    restart(&g.env, "web");
     let next = g.prompt("web", "WEB-TWO after the restart");
     assert_carries(&next, &["WEB-ONE first"]);
     assert!(!next.text().contains("API-ONE"), "{}", next.text());
@@ -148,11 +122,7 @@ fn products_sharing_a_home_stay_apart_and_status_and_doctor_read_the_clients_fil
         "{shown:#}"
     );
 
-    g.env
-        .sessctl()
-        .args(["stop", "api"])
-        .stdout("sessctl-api.service: stopped\n")
-        .run();
+    stop(&g.env, "api");
     let next = g.prompt("web", "WEB-THREE with api stopped");
     assert_carries(&next, &["WEB-ONE", "WEB-TWO"]);
 

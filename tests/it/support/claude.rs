@@ -5,14 +5,15 @@
 //! ../shared/notes/research/claude-code-2.1-observed.md.
 
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::client::CLAUDE;
-use super::fake_api::{FakeApi, Request};
+use super::fake_api::{Request, ANTHROPIC};
 use super::pane::{Keyboard, Pane};
-use super::{manager, Env};
+use super::session::{self, running, Started};
 
 /// Any key of the right shape: the fake API accepts every key.
 const API_KEY: &str = "sk-ant-api03-sessctl-test-key-0000000000000000000000000000000000";
@@ -45,15 +46,20 @@ impl Pin {
 
 /// A product `web` running the real Claude Code on a private manager, with the fake API.
 pub struct Claude {
-    pub env: Env,
-    pub api: FakeApi,
+    base: Started,
     /// The product's `CLAUDE_CONFIG_DIR`.
     pub config_dir: PathBuf,
-    /// The product's working directory.
-    pub project: PathBuf,
-    pub binary: PathBuf,
     /// The client's version, as pinned.
     pub version: &'static str,
+}
+
+/// A test reads `c.env`, `c.api`, `c.project` and `c.binary` whichever client it runs.
+impl Deref for Claude {
+    type Target = Started;
+
+    fn deref(&self) -> &Started {
+        &self.base
+    }
 }
 
 /// A private manager, the fake API in its network namespace and Claude Code `version`
@@ -61,24 +67,21 @@ pub struct Claude {
 /// outside CI. Under `CI`, a client that is missing fails the test. The manager's label names
 /// the version, so the runs of one test at two versions never share a name.
 pub fn setup(label: &str, version: &'static str) -> Option<Claude> {
-    let binary = CLAUDE.require(version)?;
-    let env = manager(&format!("{label}-{}", version.replace('.', "")))?;
-    let api = FakeApi::start(
-        env.bed.as_ref().expect("a manager").netns(),
-        &env.scratch.join("api.jsonl"),
-    );
-    let config_dir = env.scratch.join("claude-config");
-    let project = env.scratch.join("project");
-    fs::create_dir_all(&project).expect("the project dir");
+    let label = format!("{label}-{}", version.replace('.', ""));
+    let base = session::start(CLAUDE, version, &label, ANTHROPIC)?;
     let claude = Claude {
-        env,
-        api,
-        config_dir,
-        project,
-        binary,
+        config_dir: base.env.scratch.join("claude-config"),
+        base,
         version,
     };
-    claude.configure(&claude.project.clone());
+    claude.configure(&claude.project);
+    Some(claude)
+}
+
+/// [`setup`], with product `web` enabled in the project directory.
+pub fn enabled(label: &str, version: &'static str) -> Option<Claude> {
+    let claude = setup(label, version)?;
+    claude.enable(&claude.project);
     Some(claude)
 }
 
@@ -117,32 +120,16 @@ impl Claude {
             .expect("writing settings.json");
     }
 
-    /// The `--env` arguments of a product that runs the client offline.
-    pub fn env_args(&self) -> Vec<String> {
-        [
+    /// Enables product `web` in `dir` running the client offline.
+    pub fn enable(&self, dir: &Path) {
+        let vars = [
             format!("CLAUDE_CONFIG_DIR={}", self.config_dir.display()),
             format!("ANTHROPIC_BASE_URL={}", self.api.base_url()),
             format!("ANTHROPIC_API_KEY={API_KEY}"),
             "DISABLE_AUTOUPDATER=1".into(),
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1".into(),
-            "TERM=xterm-256color".into(),
-        ]
-        .into_iter()
-        .flat_map(|v| ["--env".to_string(), v])
-        .collect()
-    }
-
-    /// Enables product `web` in `dir` running the client.
-    pub fn enable(&self, dir: &Path) {
-        self.env
-            .sessctl()
-            .args(["enable", "web", "--dir"])
-            .arg(dir)
-            .args(self.env_args())
-            .arg("--")
-            .arg(&self.binary)
-            .stdout_read()
-            .run();
+        ];
+        session::enable(&self.env, "web", dir, &vars, &[self.binary.as_os_str()]);
     }
 
     /// The product's pane, driven as Claude Code takes keys.
@@ -194,6 +181,125 @@ impl Claude {
     #[track_caller]
     pub fn send(&self, text: &str) -> Request {
         self.pane().send(text)
+    }
+
+    /// Sends `/compact`, and waits until the transcript holds its boundary.
+    #[track_caller]
+    pub fn compact(&self) {
+        self.send("/compact");
+        self.pane().wait("the compaction", || {
+            fs::read_to_string(self.transcript())
+                .ok()?
+                .contains("compact_boundary")
+                .then_some(())
+        });
+    }
+
+    /// The transcript `status` names.
+    pub fn transcript(&self) -> PathBuf {
+        let status = session::status(&self.env, "web");
+        PathBuf::from(
+            status["conversation"]["transcript"]
+                .as_str()
+                .expect("a transcript"),
+        )
+    }
+
+    /// `transcript check TARGET --json` (the product, or a file), with the exit status it
+    /// must have.
+    pub fn check(&self, target: &str, status: i32) -> Value {
+        let out = self
+            .env
+            .sessctl()
+            .args(["transcript", "check", target, "--json"])
+            .status(status)
+            .stdout_read()
+            .run();
+        serde_json::from_slice(&out.stdout).expect("check JSON")
+    }
+
+    /// Sends a Bash call of [`hold`]`(seconds)` and waits until its `sleep` runs; returns the
+    /// command.
+    #[track_caller]
+    pub fn hold_a_call(&self, seconds: u32) -> String {
+        let command = hold(seconds);
+        self.send(&format!("RUN: {command}"));
+        let seconds = seconds.to_string();
+        self.pane().wait("the Bash tool running sleep", || {
+            running(&["sleep", &seconds]).map(drop)
+        });
+        command
+    }
+
+    /// A crash in the middle of a tool call: [`Claude::hold_a_call`], a SIGKILL of the agent
+    /// once the call is in the transcript, and systemd's restart of the session, on the same
+    /// conversation. Returns the command the crash cut off.
+    #[track_caller]
+    pub fn cut_a_call(&self, seconds: u32) -> String {
+        let command = self.hold_a_call(seconds);
+        // The client may start the tool before it has written the call: the crash must come
+        // after the call is in the transcript, or there is no cut-off call to speak of.
+        let sleep = format!("sleep {seconds}");
+        self.pane().wait("the Bash call in the transcript", || {
+            let text = fs::read_to_string(self.transcript()).ok()?;
+            text.lines()
+                .any(|l| l.contains("\"type\":\"tool_use\"") && l.contains(&sleep))
+                .then_some(())
+        });
+        let before = session::identity(&self.env, "web");
+        session::kill_agent(&before);
+        session::wait_restarted(&self.env, "web", &before, || self.pane().screen());
+        command
+    }
+
+    /// The first snapshot (they are named by time) of the transcript that holds `text`: after
+    /// a crash, the transcript as the crash left it.
+    pub fn snapshot_holding(&self, text: &str) -> String {
+        let out = self
+            .env
+            .sessctl()
+            .args(["transcript", "snapshots", "web", "--json"])
+            .stdout_read()
+            .run();
+        let snapshots: Value = serde_json::from_slice(&out.stdout).expect("snapshots JSON");
+        snapshots
+            .as_array()
+            .expect("snapshots")
+            .iter()
+            .filter_map(|s| s["transcript"].as_str())
+            .filter(|t| fs::read_to_string(t).is_ok_and(|body| body.contains(text)))
+            .min()
+            .unwrap_or_else(|| panic!("no snapshot holds {text:?}: {snapshots:#}"))
+            .to_string()
+    }
+}
+
+/// The records of a transcript, one JSON value a line.
+pub fn records(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .expect("the transcript")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+pub fn write_records(path: &Path, records: &[Value]) {
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(path, text).expect("writing the transcript");
+}
+
+/// Damages `records`: the parent of record `at` was never written, `seconds` after the records
+/// before it (their timestamps move back by that much).
+pub fn lose_parent(records: &mut [Value], at: usize, seconds: i64) {
+    records[at]["parentUuid"] = "00000000-0000-4000-8000-00000000dead".into();
+    for record in &mut records[..at] {
+        let Some(time) = record["timestamp"].as_str() else {
+            continue;
+        };
+        let ms = sessctl::transcript::parse_time(time).expect("a timestamp") - seconds * 1000;
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);
+        let text = sessctl::state::rfc3339(when).replace('Z', &format!(".{:03}Z", ms % 1000));
+        record["timestamp"] = text.into();
     }
 }
 

@@ -5,15 +5,16 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::client::CODEX;
-use super::fake_api::{FakeApi, Request};
+use super::fake_api::Request;
 use super::fake_openai::OPENAI;
 use super::pane::{Keyboard, Pane};
-use super::{manager, Env};
+use super::session::{self, Started};
 
 /// A model Codex has no metadata for: it warns, and works. A model it knows may be one it
 /// offers to migrate from, with a dialog at start that eats the keys typed then.
@@ -25,35 +26,28 @@ const API_KEY: &str = "sk-sessctl-test-key";
 /// The real Codex CLI on a private manager, with the fake API in its network namespace and a
 /// `CODEX_HOME` every product of the test shares.
 pub struct Codex {
-    pub env: Env,
-    pub api: FakeApi,
+    base: Started,
     /// The products' `CODEX_HOME`.
     pub home: PathBuf,
-    /// The first product's working directory.
-    pub project: PathBuf,
-    pub binary: PathBuf,
+}
+
+/// A test reads `c.env`, `c.api`, `c.project` and `c.binary` whichever client it runs.
+impl Deref for Codex {
+    type Target = Started;
+
+    fn deref(&self) -> &Started {
+        &self.base
+    }
 }
 
 /// A private manager, the fake API in its network namespace and a configured client, or
 /// `None` (with the reason printed) when either is missing outside CI; under `CI` a missing
 /// one fails the test.
 pub fn setup(label: &str) -> Option<Codex> {
-    let binary = CODEX.require(CODEX.newest())?;
-    let env = manager(label)?;
-    let api = FakeApi::serve(
-        env.bed.as_ref().expect("a manager").netns(),
-        &env.scratch.join("api.jsonl"),
-        OPENAI,
-    );
-    let home = env.scratch.join("codex-home");
-    let project = env.scratch.join("project");
-    fs::create_dir_all(&project).expect("the project dir");
+    let base = session::start(CODEX, CODEX.newest(), label, OPENAI)?;
     let codex = Codex {
-        env,
-        api,
-        home,
-        project,
-        binary,
+        home: base.env.scratch.join("codex-home"),
+        base,
     };
     codex.configure();
     codex.trust(&codex.project);
@@ -102,30 +96,13 @@ impl Codex {
         fs::write(self.config(), config).expect("writing config.toml");
     }
 
-    /// The `--env` arguments of a product that runs the client offline.
-    pub fn env_args(&self) -> Vec<String> {
-        [
+    /// Enables `product` in `dir` running the client offline.
+    pub fn enable(&self, product: &str, dir: &Path) {
+        let vars = [
             format!("CODEX_HOME={}", self.home.display()),
             format!("OPENAI_API_KEY={API_KEY}"),
-            "TERM=xterm-256color".into(),
-        ]
-        .into_iter()
-        .flat_map(|v| ["--env".to_string(), v])
-        .collect()
-    }
-
-    /// Enables `product` in `dir` running the client, with no flags of the test's own: the
-    /// profile adds what every start needs.
-    pub fn enable(&self, product: &str, dir: &Path) {
-        self.env
-            .sessctl()
-            .args(["enable", product, "--dir"])
-            .arg(dir)
-            .args(self.env_args())
-            .arg("--")
-            .arg(&self.binary)
-            .stdout_read()
-            .run();
+        ];
+        session::enable(&self.env, product, dir, &vars, &[self.binary.as_os_str()]);
     }
 
     /// `product`'s pane, driven as Codex takes keys.

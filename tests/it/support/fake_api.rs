@@ -115,12 +115,6 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
-    /// The Messages API on 127.0.0.1 in network namespace `netns`, logging requests to
-    /// `log_file` too.
-    pub fn start(netns: BorrowedFd<'_>, log_file: &Path) -> FakeApi {
-        FakeApi::serve(netns, log_file, ANTHROPIC)
-    }
-
     /// `vendor`'s API on 127.0.0.1 in network namespace `netns`, logging requests to `log_file`.
     pub fn serve(netns: BorrowedFd<'_>, log_file: &Path, vendor: Vendor) -> FakeApi {
         // A socket belongs to the namespace of the thread that made it: bind on a thread that

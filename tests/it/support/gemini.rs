@@ -5,17 +5,19 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde_json::json;
 
 use super::client::GEMINI;
-use super::fake_api::{FakeApi, Request};
+use super::fake_api::Request;
 use super::fake_gemini::GEMINI_API;
 use super::pane::{Keyboard, Pane};
-use super::{manager, Env};
+use super::session::{self, Started};
 
 /// Any key: the fake API accepts every key.
 const API_KEY: &str = "sessctl-test-gemini-key";
@@ -25,38 +27,31 @@ const READY: &str = "Type your message or @path/to/file";
 
 /// Products running the real Gemini CLI on a private manager, with the fake API.
 pub struct Gemini {
-    pub env: Env,
-    pub api: FakeApi,
+    base: Started,
     /// The products' shared `GEMINI_CLI_HOME`; the client's data is in its `.gemini/`.
     pub home: PathBuf,
-    /// The first product's working directory.
-    pub project: PathBuf,
-    pub binary: PathBuf,
     /// The last prompt typed into each product: what its client shows in the conversation
     /// once it is ready for the next one, resumed or not.
     last_prompt: RefCell<HashMap<String, String>>,
+}
+
+/// A test reads `c.env`, `c.api`, `c.project` and `c.binary` whichever client it runs.
+impl Deref for Gemini {
+    type Target = Started;
+
+    fn deref(&self) -> &Started {
+        &self.base
+    }
 }
 
 /// A private manager, the fake API in its network namespace and a configured client, or
 /// `None` (with the reason printed) when either is missing outside CI; under `CI` that fails
 /// the test.
 pub fn setup(label: &str) -> Option<Gemini> {
-    let binary = GEMINI.require(GEMINI.newest())?;
-    let env = manager(label)?;
-    let api = FakeApi::serve(
-        env.bed.as_ref().expect("a manager").netns(),
-        &env.scratch.join("api.jsonl"),
-        GEMINI_API,
-    );
-    let home = env.scratch.join("gemini-home");
-    let project = env.scratch.join("project");
-    fs::create_dir_all(&project).expect("the project dir");
+    let base = session::start(GEMINI, GEMINI.newest(), label, GEMINI_API)?;
     let gemini = Gemini {
-        env,
-        api,
-        home,
-        project,
-        binary,
+        home: base.env.scratch.join("gemini-home"),
+        base,
         last_prompt: RefCell::default(),
     };
     gemini.configure();
@@ -85,32 +80,16 @@ impl Gemini {
             .expect("writing settings.json");
     }
 
-    /// The `--env` arguments of a product that runs the client offline.
-    pub fn env_args(&self) -> Vec<String> {
-        [
+    /// Enables `product` in `dir` running the client offline. `--yolo` approves its tool
+    /// calls, the cued shell commands among them, with no dialog.
+    pub fn enable(&self, product: &str, dir: &Path) {
+        let vars = [
             format!("GEMINI_CLI_HOME={}", self.home.display()),
             format!("GOOGLE_GEMINI_BASE_URL={}", self.api.base_url()),
             format!("GEMINI_API_KEY={API_KEY}"),
-            "TERM=xterm-256color".into(),
-        ]
-        .into_iter()
-        .flat_map(|v| ["--env".to_string(), v])
-        .collect()
-    }
-
-    /// Enables `product` in `dir` running the client. `--yolo` approves its tool calls, the
-    /// cued shell commands among them, with no dialog.
-    pub fn enable(&self, product: &str, dir: &Path) {
-        self.env
-            .sessctl()
-            .args(["enable", product, "--dir"])
-            .arg(dir)
-            .args(self.env_args())
-            .arg("--")
-            .arg(&self.binary)
-            .arg("--yolo")
-            .stdout_read()
-            .run();
+        ];
+        let agent = [self.binary.as_os_str(), OsStr::new("--yolo")];
+        session::enable(&self.env, product, dir, &vars, &agent);
     }
 
     /// `product`'s pane, driven as Gemini CLI takes keys.

@@ -533,12 +533,7 @@ pub fn doctor_run(env: &Env) -> (i32, serde_json::Value) {
 
 /// `status web --json`, parsed.
 pub fn status_json(env: &Env) -> serde_json::Value {
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .stdout_read()
-        .run();
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    session::status(env, "web")
 }
 
 /// How long any command a test runs may take: far beyond a stop's 30 s grace period.

@@ -1,13 +1,105 @@
-//! What every real-client test asks of a product's session, whichever agent runs in it: its
-//! status, its identity, systemd's restart of it, and the processes it runs.
+//! What every real-client test asks of a product's session, whichever agent runs in it: the
+//! setup and `enable` every client starts from, its status, its identity, systemd's restart of
+//! it, and the processes it runs.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 use sessctl::identity::Identity;
 
-use super::Env;
+use super::client::Client;
+use super::fake_api::{FakeApi, Request, Vendor};
+use super::{manager, Env};
+
+/// What every real client's setup starts from.
+pub struct Started {
+    pub env: Env,
+    /// The fake API, in the manager's network namespace.
+    pub api: FakeApi,
+    /// The first product's working directory, made.
+    pub project: PathBuf,
+    pub binary: PathBuf,
+}
+
+/// `client` at `version`, a private manager labelled `label`, and `vendor`'s fake API in its
+/// network namespace; or `None` (with the reason printed) when the client or the manager is
+/// missing outside CI. Under `CI` a missing one fails the test.
+pub fn start(client: Client, version: &str, label: &str, vendor: Vendor) -> Option<Started> {
+    let binary = client.require(version)?;
+    let env = manager(label)?;
+    let api = FakeApi::serve(
+        env.bed.as_ref().expect("a manager").netns(),
+        &env.scratch.join("api.jsonl"),
+        vendor,
+    );
+    let project = env.scratch.join("project");
+    fs::create_dir_all(&project).expect("the project dir");
+    Some(Started {
+        env,
+        api,
+        project,
+        binary,
+    })
+}
+
+/// Enables `product` in `dir` running `agent` (the client and its flags, none of them the
+/// test's own: the profile adds what every start needs), with `vars` and a terminal every
+/// client draws on in its environment.
+pub fn enable(env: &Env, product: &str, dir: &Path, vars: &[String], agent: &[&OsStr]) {
+    let vars = vars
+        .iter()
+        .map(String::as_str)
+        .chain(["TERM=xterm-256color"]);
+    env.sessctl()
+        .args(["enable", product, "--dir"])
+        .arg(dir)
+        .args(vars.flat_map(|v| ["--env", v]))
+        .arg("--")
+        .args(agent)
+        .stdout_read()
+        .run();
+}
+
+/// `sessctl restart PRODUCT`, which must say it restarted the unit.
+pub fn restart(env: &Env, product: &str) {
+    env.sessctl()
+        .args(["restart", product])
+        .stdout(&format!("{}: restarted\n", unit(product)))
+        .run();
+}
+
+/// `sessctl stop PRODUCT`, which must say it stopped the unit.
+pub fn stop(env: &Env, product: &str) {
+    env.sessctl()
+        .args(["stop", product])
+        .stdout(&format!("{}: stopped\n", unit(product)))
+        .run();
+}
+
+/// SIGKILLs `pid`.
+pub fn sigkill(pid: u32) {
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("SIGKILL");
+}
+
+/// SIGKILLs the agent of the session `before` names.
+pub fn kill_agent(before: &Identity) {
+    sigkill(before.agent_pid.expect("an agent PID"));
+}
+
+/// Asserts that the fake API answered `request`, and that it carries every one of `wanted`:
+/// the conversation went on with its history.
+#[track_caller]
+pub fn assert_carries(request: &Request, wanted: &[&str]) {
+    assert_eq!(request.status, 200, "the fake API refused the request");
+    let text = request.text();
+    let missing: Vec<&&str> = wanted.iter().filter(|w| !text.contains(**w)).collect();
+    assert!(missing.is_empty(), "history lost, no {missing:?}: {text}");
+}
 
 pub fn unit(product: &str) -> String {
     format!("sessctl-{product}.service")
@@ -55,13 +147,14 @@ pub fn wait_restarted(
     }
 }
 
-/// Whether some process runs exactly `argv`.
-pub fn running(argv: &[&str]) -> bool {
+/// The PID of a process that runs exactly `argv`.
+pub fn running(argv: &[&str]) -> Option<u32> {
     fs::read_dir("/proc")
         .expect("/proc")
         .flatten()
-        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
-        .any(|raw| {
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| {
+            let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let words: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
             words.len() == argv.len() && words.iter().zip(argv).all(|(w, a)| *w == a.as_bytes())
         })
