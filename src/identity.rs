@@ -59,11 +59,7 @@ impl ActiveState {
     }
 }
 
-impl std::fmt::Display for ActiveState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+spelled_as_str!(ActiveState);
 
 impl std::str::FromStr for ActiveState {
     type Err = anyhow::Error;

@@ -48,6 +48,26 @@ macro_rules! out {
     };
 }
 
+/// `Display` for closed sets whose one spelling is their `as_str`, and with `serialize`,
+/// `Serialize` too: the text, the JSON and a test's list of names can never disagree.
+macro_rules! spelled_as_str {
+    ($($name:ty),+) => {$(
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+    (serialize: $($name:ty),+) => {$(
+        spelled_as_str!($name);
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    )+};
+}
+
 /// `eprintln!` that never panics: a diagnostic with nowhere to go (a closed stderr) is dropped,
 /// since the operation it describes must not fail for it.
 macro_rules! errln {

@@ -144,11 +144,7 @@ impl UnitFileDrift {
     }
 }
 
-impl std::fmt::Display for UnitFileDrift {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+spelled_as_str!(UnitFileDrift);
 
 /// A resume's verdict and the session it proved, as the event log recorded it.
 #[derive(Debug, Serialize)]

@@ -103,17 +103,7 @@ impl FindingId {
     }
 }
 
-impl std::fmt::Display for FindingId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for FindingId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
+spelled_as_str!(serialize: FindingId);
 
 /// One problem in a transcript.
 #[derive(Debug, Clone, Serialize)]

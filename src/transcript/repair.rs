@@ -48,17 +48,7 @@ impl ChangeKind {
     }
 }
 
-impl std::fmt::Display for ChangeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for ChangeKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
+spelled_as_str!(serialize: ChangeKind);
 
 /// One change a repair made, for the sidecar log.
 #[derive(Debug, Clone, Serialize)]

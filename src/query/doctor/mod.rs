@@ -127,17 +127,7 @@ impl FindingId {
     }
 }
 
-impl std::fmt::Display for FindingId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for FindingId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
+spelled_as_str!(serialize: FindingId);
 
 /// One problem: what it is, the evidence, and the exact fix. Its JSON form is documented.
 /// Every finding is made by [`Finding::new`], then [`Finding::on`] when it concerns a product
