@@ -772,7 +772,7 @@ impl Tls {
 ///
 /// `sessctl dashboard enable` installs the dashboard on 127.0.0.1:7878, started at login, and
 /// `sessctl dashboard url` prints a one-time link: open it, and the browser stays logged in for
-/// 30 days. The Debian package also ships the units in /usr/lib/systemd/user/, so `systemctl
+/// 30 days (`sessctl dashboard pair` shows one as a QR code for a phone to scan). The Debian package also ships the units in /usr/lib/systemd/user/, so `systemctl
 /// --user enable --now sessctl-dashboard.socket` works as well for the default address.
 #[derive(Debug, Subcommand)]
 pub enum Dashboard {
@@ -810,6 +810,18 @@ pub enum Dashboard {
     /// history. It is http://sessctl.localhost:7878/login?code=... (https:// with TLS; put the
     /// host name your certificate names in place of 0.0.0.0).
     Url,
+    /// Log a phone in with one scan: print a QR code of a one-time login link, valid for two
+    /// minutes and one use.
+    ///
+    /// The link is `sessctl dashboard url`'s, with a shorter life: the code is on a screen, so
+    /// it need not outlive the scan. Point the phone's camera at it; the phone opens the link
+    /// and gets a login session of its own, listed by `sessctl dashboard sessions`. The link is
+    /// printed under the code too, for copying. On a terminal the code is painted black on
+    /// white whatever the terminal's colours, which every camera reads; piped, or with
+    /// NO_COLOR set, it is plain text, its blocks the dark modules. The phone must reach the
+    /// link's address: with the default loopback address, through `tailscale serve` or an SSH
+    /// tunnel (guide.md, "From a phone").
+    Pair,
     /// List the browsers logged in: id, device, when logged in, last seen, when it expires.
     Sessions(Json),
     /// Log browsers out: one login session by its id (`sessctl dashboard sessions`), or all.

@@ -27,6 +27,9 @@ use crate::uuid;
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a login link of `sessctl dashboard url` may wait to be opened.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// How long the link of `sessctl dashboard pair` may wait: it is shown on a screen, for a
+/// phone held up to it, so it need not outlive the scan, and a glimpse of it soon goes stale.
+pub const PAIR_LIFETIME: Duration = Duration::from_secs(2 * 60);
 /// At most this many sessions are kept; a new login beyond it ends the one least recently
 /// seen, so that a script logging in in a loop cannot grow the file without bound.
 const MAX_SESSIONS: usize = 64;
@@ -257,12 +260,12 @@ pub fn revoke(paths: &Paths, token: &str, which: Which) -> Result<usize> {
     Ok(ended)
 }
 
-/// A new one-time login code, good for [`CODE_LIFETIME`].
-pub fn new_code(paths: &Paths, token: &str) -> Result<String> {
+/// A new one-time login code, good for `lifetime` ([`CODE_LIFETIME`], [`PAIR_LIFETIME`]).
+pub fn new_code(paths: &Paths, token: &str, lifetime: Duration) -> Result<String> {
     let code = uuid::secret()?;
     let entry = Code {
         code: digest(&code),
-        expires: rfc3339(SystemTime::now() + CODE_LIFETIME),
+        expires: rfc3339(SystemTime::now() + lifetime),
         token: token_mark(token),
     };
     change(paths, token, |logins| logins.codes.push(entry))?;
@@ -326,9 +329,12 @@ mod tests {
     fn a_code_is_spent_once_and_revoke_names_what_it_cannot_find() {
         let (_dir, paths) = paths();
         let token = token(&paths).unwrap();
-        let code = new_code(&paths, &token).unwrap();
+        let code = new_code(&paths, &token, PAIR_LIFETIME).unwrap();
         assert!(spend_code(&paths, &token, &code).unwrap());
         assert!(!spend_code(&paths, &token, &code).unwrap());
+        // A code whose lifetime has passed opens nothing: with none, it expires as it is made.
+        let stale = new_code(&paths, &token, Duration::ZERO).unwrap();
+        assert!(!spend_code(&paths, &token, &stale).unwrap());
         create(&paths, &token, "x").unwrap();
         let id = load(&paths).unwrap().sessions[0].id.clone();
         let err = revoke(&paths, &token, Which::One("nope")).unwrap_err();

@@ -1,12 +1,16 @@
 //! `sessctl dashboard`: install or remove the dashboard's user service, log browsers in and
-//! out of it.
+//! out of it, and pair a phone with a QR code (`qr`).
+
+mod qr;
+
+use std::io::IsTerminal;
 
 use anyhow::Result;
 
 use crate::cli::{Dashboard, Revoke};
 use crate::context::Ctx;
 use crate::lifecycle::dashboard;
-use crate::login::Which;
+use crate::login::{Which, CODE_LIFETIME, PAIR_LIFETIME};
 use crate::paths::Paths;
 use crate::query::dashboard::{sessions, LoginSession};
 
@@ -22,7 +26,8 @@ pub fn run(ctx: &Ctx, command: Dashboard) -> Result<()> {
         Dashboard::Disable => dashboard::disable(ctx)?,
         Dashboard::Token { new: false } => vec![dashboard::token(paths)?],
         Dashboard::Token { new: true } => vec![dashboard::new_token(paths)?],
-        Dashboard::Url => vec![dashboard::login_link(paths)?],
+        Dashboard::Url => vec![dashboard::login_link(paths, CODE_LIFETIME)?],
+        Dashboard::Pair => pairing(paths)?,
         Dashboard::Sessions(args) if args.json => {
             outln!("{}", serde_json::to_string_pretty(&sessions(paths)?)?);
             return Ok(());
@@ -34,6 +39,17 @@ pub fn run(ctx: &Ctx, command: Dashboard) -> Result<()> {
         outln!("{line}");
     }
     Ok(())
+}
+
+/// The pairing link as a QR code, then the link itself, for copying, and how long it lasts.
+fn pairing(paths: &Paths) -> Result<Vec<String>> {
+    let link = dashboard::login_link(paths, PAIR_LIFETIME)?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let mut lines = qr::lines(&link, std::io::stdout().is_terminal() && !no_color)?;
+    lines.push(link);
+    let minutes = PAIR_LIFETIME.as_secs() / 60;
+    lines.push(format!("valid for {minutes} minutes, once"));
+    Ok(lines)
 }
 
 fn revoked(paths: &Paths, revoke: Revoke) -> Result<String> {

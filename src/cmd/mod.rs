@@ -98,7 +98,10 @@ fn changes(command: &Command) -> bool {
         Command::Transcript(cmd) => {
             !matches!(cmd, Transcript::Check { .. } | Transcript::Snapshots { .. })
         }
-        Command::Dashboard(cmd) => !matches!(cmd, Dashboard::Url | Dashboard::Sessions(_)),
+        Command::Dashboard(cmd) => !matches!(
+            cmd,
+            Dashboard::Url | Dashboard::Pair | Dashboard::Sessions(_)
+        ),
         _ => true,
     }
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -155,13 +156,14 @@ pub fn url(paths: &Paths) -> Result<Option<String>> {
     Ok(Some(served_url(listen, service.contains(" --tls-cert "))))
 }
 
-/// A one-time login link to the installed dashboard (else to one on [`DEFAULT_LISTEN`]).
-pub fn login_link(paths: &Paths) -> Result<String> {
+/// A one-time login link to the installed dashboard (else to one on [`DEFAULT_LISTEN`]),
+/// good for `lifetime`: `sessctl dashboard url`'s and `pair`'s differ only in that.
+pub fn login_link(paths: &Paths, lifetime: Duration) -> Result<String> {
     let at = url(paths)?.unwrap_or_else(|| served_url(DEFAULT_LISTEN, false));
     let token = login::token(paths)?;
     Ok(format!(
         "{at}login?code={}",
-        login::new_code(paths, &token)?
+        login::new_code(paths, &token, lifetime)?
     ))
 }
 
