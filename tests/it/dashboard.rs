@@ -281,6 +281,31 @@ pub fn link_path(env: &Env, base: &str) -> String {
     path.to_string()
 }
 
+/// Opens a one-time login link's `path` as a browser whose `User-Agent` is `agent`: it moves
+/// on to a clean URL with a new login session.
+pub fn open_link(client: &Client, path: &str, agent: &str) -> Login {
+    let reply = client.get(path, &[("user-agent", agent)]);
+    assert_eq!(
+        (reply.status, reply.header("location")),
+        (303, Some("/login/done")),
+        "{reply:?}"
+    );
+    login_of(&reply)
+}
+
+/// Opens a spent or expired login link's `path`: refused, and told so.
+pub fn refused_link(client: &Client, path: &str) {
+    let again = client.get(path, &[]);
+    assert_eq!(again.status, 401, "{again:?}");
+    assert!(
+        again
+            .body
+            .contains("this login link was used or has expired"),
+        "{}",
+        again.body
+    );
+}
+
 /// A browser's login session: the cookie it sends everywhere, and the key its pages send.
 pub struct Login {
     /// `sessctl_session=SECRET`, as a `Cookie` header holds it.

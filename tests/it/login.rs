@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::dashboard::{asset_url, link_path, log_in, login_of, serve, serve_with, token, Login};
+use crate::dashboard::{
+    asset_url, link_path, log_in, open_link, refused_link, serve, serve_with, token, Login,
+};
 use crate::support::http::{raw, Reply};
 use crate::support::Env;
 
@@ -203,23 +205,9 @@ fn a_login_link_is_spent_once_and_moves_on_to_a_clean_url() {
     let served = serve(&env);
     let c = &served.client;
     let path = link_path(&env, "http://sessctl.localhost:7878");
-    let first = c.get(&path, &[("user-agent", PHONE)]);
-    assert_eq!(
-        (first.status, first.header("location")),
-        (303, Some("/login/done")),
-        "{first:?}"
-    );
-    let login = login_of(&first);
+    let login = open_link(c, &path, PHONE);
     assert_eq!(c.get("/api/products", &login.headers()).status, 200);
-    let again = c.get(&path, &[]);
-    assert_eq!(again.status, 401, "{again:?}");
-    assert!(
-        again
-            .body
-            .contains("this login link was used or has expired"),
-        "{}",
-        again.body
-    );
+    refused_link(c, &path);
     // The token link works too, and moves on the same way: the page that stays open, and its
     // history entry, hold neither the token nor the code.
     let with_token = c.get(&format!("/login?token={}", token(&env)), &[]);

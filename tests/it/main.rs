@@ -22,6 +22,7 @@ mod limits;
 mod login;
 mod output;
 mod package;
+mod pair;
 mod readme;
 mod real_adopt;
 mod real_claude;
