@@ -817,7 +817,7 @@ pub enum Dashboard {
     /// it need not outlive the scan. Point the phone's camera at it; the phone opens the link
     /// and gets a login session of its own, listed by `sessctl dashboard sessions`. The link is
     /// printed under the code too, for copying. On a terminal the code is painted black on
-    /// white whatever the terminal's colours, which every camera reads; piped, or with
+    /// white whatever the terminal's colours, as cameras read codes; piped, or with
     /// NO_COLOR set, it is plain text, its blocks the dark modules. The phone must reach the
     /// link's address: with the default loopback address, through `tailscale serve` or an SSH
     /// tunnel (guide.md, "From a phone").
