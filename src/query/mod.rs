@@ -17,6 +17,7 @@ pub mod log;
 pub mod names;
 pub mod status;
 pub mod transcript;
+pub mod triage;
 
 use anyhow::Result;
 

@@ -3,7 +3,7 @@
 //!
 //! | route | the CLI |
 //! |---|---|
-//! | `GET /api/products` | `sessctl list --json` |
+//! | `GET /api/products` | `sessctl list --json`, waiting and troubled products first (`query::triage`) |
 //! | `GET /api/products/{p}` | `sessctl status p --json` |
 //! | `POST /api/products/{p}/resume` | `sessctl resume p --no-attach --json` |
 //! | `POST /api/products/{p}/start`, `stop`, `restart` | `sessctl start p` and so on, as `{product, step, line}` |
@@ -11,7 +11,8 @@
 //! | `GET /api/doctor` | `sessctl doctor --json` |
 //!
 //! The dashboard masks `--env` values in every answer unless asked with `?reveal=env` (see
-//! `mask`); with it, each answer is byte for byte the CLI's.
+//! `mask`); with it, each answer is byte for byte the CLI's (the list's reports in their own
+//! order).
 //!
 //! Every verdict of a resume is a 200: the verdict is the answer, in the body. An error is
 //! `{"error", "exit_code"}` with the status its exit code maps to (see [`ApiError`]).

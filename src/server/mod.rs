@@ -81,7 +81,8 @@ struct Listed {
 }
 
 impl App {
-    /// Every product's report, as `list --json` gives it and masked as `reveal` asks, at most
+    /// Every product's report, as `list --json` gives it but in the dashboard's order
+    /// (`query::triage`) and masked as `reveal` asks, at most
     /// [`LIST_TTL`] old but for the waiting marks, read now: each is one small file, and a
     /// badge should show within one poll of the hook that set it. The lock is held while a
     /// new list is read, so viewers that ask together share one query, and while the marks
@@ -115,6 +116,8 @@ impl App {
             for (report, waiting) in listed.reports.iter_mut().zip(waiting) {
                 report.waiting = waiting;
             }
+            // Sorted after the marks are set: a wait moves its product to the top.
+            query::triage::sort(&mut listed.reports);
             reveal.apply(&listed.reports)
         });
         *cached = Some(listed);

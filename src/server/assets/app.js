@@ -159,6 +159,39 @@ for (const end of ["pointerup", "pointercancel"]) {
   document.addEventListener(end, () => { pressed = false; });
 }
 
+// --- Filter: the list shows the products whose name holds what is typed, in any case (a
+// phone's keyboard capitalizes). The box is outside the live part, so a refresh keeps what is
+// typed and the focus; the cards a refresh brings are filtered before they are compared. ---
+
+const filter = document.getElementById("filter");
+const noMatch = document.getElementById("no-match");
+
+function filterCards(root) {
+  if (!filter) return;
+  const typed = filter.value.trim().toLowerCase();
+  for (const card of root.querySelectorAll("section.card[data-product]")) {
+    card.hidden = !card.dataset.product.toLowerCase().includes(typed);
+  }
+}
+
+// Says so when products are listed but none matches.
+function showMatches() {
+  if (!noMatch) return;
+  const cards = [...live.querySelectorAll("section.card")];
+  noMatch.hidden = cards.length === 0 || cards.some((card) => !card.hidden);
+}
+
+function applyFilter() {
+  filterCards(live);
+  showMatches();
+}
+
+// A browser may restore what was typed when the page comes back (the back button).
+if (filter) {
+  filter.addEventListener("input", applyFilter);
+  applyFilter();
+}
+
 // --- Refresh ---
 
 // Replaces the live part's children that changed (a product's card), and only those.
@@ -174,11 +207,12 @@ function update(fresh) {
   });
 }
 
-// The fresh live part as this page shows it: local times, masked values, busy buttons, and
-// the whole of each clipped note in its title.
+// The fresh live part as this page shows it: local times, masked values, the filter, busy
+// buttons, and the whole of each clipped note in its title.
 function prepare(fresh) {
   localize(fresh);
   mask(fresh);
+  filterCards(fresh);
   for (const note of fresh.querySelectorAll(".line.note")) {
     if (note.textContent) note.title = note.textContent;
   }
@@ -235,6 +269,7 @@ async function load() {
     prepare(fresh);
     if (pressed) return undefined;
     update(fresh);
+    showMatches();
     return null;
   } catch (err) {
     return abort.signal.aborted
