@@ -46,13 +46,15 @@ const LAYERS: [(&str, &[&str]); 11] = [
 ];
 
 /// External crates and the one module (or folder, ending in `/`) that may name each.
-const OWNERS: [(&str, &str); 4] = [
+const OWNERS: [(&str, &str); 5] = [
     ("zbus", "systemd/"),
     // The certificate and the server configuration; the handshake on the server's runtime is
     // `server/tls`'s.
     ("rustls", "tls"),
     ("tokio_rustls", "server/tls"),
     ("libsystemd", "journal"),
+    // Drawing a pairing link for a phone's camera.
+    ("qrcode", "cmd/dashboard/qr"),
 ];
 
 /// Programs run with `Command::new` (a literal, or a variable of that name) and the one
