@@ -11,6 +11,7 @@ mod churn;
 mod completions;
 mod conversation;
 mod dashboard;
+mod dashboard_create;
 mod demo;
 mod doctor;
 mod errors;
