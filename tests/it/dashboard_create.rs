@@ -163,7 +163,8 @@ fn the_product_runs_as_if_enabled(
     assert_eq!(config("web"), config("cli").replace("\"cli\"", "\"web\""));
 }
 
-/// On a phone, the "New product" form creates a product that then shows on the list.
+/// On a phone, the "New product" form says how to turn it on while no root is set; then it
+/// creates a product that shows on the list.
 #[test]
 fn a_product_created_from_the_phone_shows_on_the_list() {
     let Some(env) = manager("dashboard-create-phone") else {
@@ -171,13 +172,17 @@ fn a_product_created_from_the_phone_shows_on_the_list() {
     };
     let root = made(&env, "root");
     made(&env, "root/app");
-    enable_roots(&env, &[&root]);
+    enable_roots(&env, &[]);
     let Some(driver) = browser::driver(&env) else {
         return;
     };
     let link = link_path(&env, BASE);
     driver.run(Viewport::Phone, async |c: &Client| {
         log_in(c, &link).await;
+        tap(c, "#create summary").await;
+        assert_eq!(browser::text(c, "#create-off").await, OFF);
+        enable_roots(&env, &[&root]);
+        c.refresh().await.expect("reloading the page");
         tap(c, "#create summary").await;
         fill(c, "#create-name", "phone").await;
         fill(c, "#create-sub", "app").await;
