@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::control::{self, Request, Step};
+use crate::agent::Agent;
 use crate::context::Ctx;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
@@ -71,6 +72,11 @@ pub fn read(paths: &Paths) -> Result<Vec<String>> {
     let roots: Option<Roots> = store::read_json(&file)
         .with_context(|| format!("reading the dashboard's roots in {}", file.display()))?;
     Ok(roots.map(|r| r.roots).unwrap_or_default())
+}
+
+/// The agent profiles a new product may have, by name.
+pub fn agents() -> Vec<&'static str> {
+    Agent::all().map(Agent::name).collect()
 }
 
 /// Creates the product `request` asks for, as `sessctl enable` would, if its directory,

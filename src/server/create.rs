@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{json, ApiError};
 use super::{blocking, App};
-use crate::agent::Agent;
 use crate::lifecycle::control::{Request, Step};
 use crate::lifecycle::roots;
 use crate::product;
@@ -92,6 +91,6 @@ pub async fn offer(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     Ok(json(&Offer {
         off: roots.is_empty().then_some(roots::OFF),
         roots,
-        agents: Agent::all().map(Agent::name).collect(),
+        agents: roots::agents(),
     }))
 }
