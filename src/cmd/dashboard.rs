@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, command: Dashboard) -> Result<()> {
             // A bad --root is refused before anything is installed.
             let creating = dashboard_roots::set(paths, &roots)?;
             let mut lines = dashboard::enable(ctx, listen, tls, &hosts.allow_host)?;
-            lines.push(creating);
+            lines.extend(creating);
             lines.push("log in: open the link `sessctl dashboard url` prints".to_string());
             lines
         }

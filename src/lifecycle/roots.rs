@@ -26,24 +26,26 @@ struct Roots {
     roots: Vec<String>,
 }
 
-/// Replaces the roots with `dirs`, each made canonical (none turns creating off); what it did,
-/// as a line.
-pub fn set(paths: &Paths, dirs: &[PathBuf]) -> Result<String> {
+/// Replaces the roots with `dirs`, each made canonical (none turns creating off); what it
+/// changed, as a line, but nothing while creating stays off.
+pub fn set(paths: &Paths, dirs: &[PathBuf]) -> Result<Option<String>> {
     let roots = dirs
         .iter()
         .map(|dir| canonical(dir))
         .collect::<Result<Vec<_>>>()?;
     let file = paths.dashboard_roots();
     if roots.is_empty() {
+        let was_on = file.exists();
         store::remove_file(&file)?;
-        return Ok("creating products from the dashboard: off (no --root)".to_string());
+        let line = "creating products from the dashboard: off (no --root)";
+        return Ok(was_on.then(|| line.to_string()));
     }
     let line = format!(
         "creating products from the dashboard: under {}",
         roots.join(", ")
     );
     store::write_json(&file, &Roots { roots }, "the dashboard's roots")?;
-    Ok(line)
+    Ok(Some(line))
 }
 
 /// A `--root` made canonical, or a one-line refusal naming it.

@@ -128,6 +128,11 @@ fn products_are_created_from_the_dashboard_only_under_its_roots_as_enable_create
         .client
         .get("/api/roots", &[("authorization", &bearer)]);
     assert_eq!(offer.json()["roots"], json!([text(&other)]));
+    // And none turn creating off again.
+    let said = enable_roots(&env, &[]);
+    let line = "creating products from the dashboard: off (no --root)";
+    assert!(said.lines().any(|l| l == line), "{said}");
+    refused(&server, &bearer, asked("web2", &other), OFF);
 }
 
 /// `asked` creates product `web` in `proj`: it runs in its own unit, and its config is what
