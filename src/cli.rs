@@ -790,6 +790,15 @@ pub enum Dashboard {
         tls: Tls,
         #[command(flatten)]
         hosts: Hosts,
+        /// A directory under which the dashboard's page may create products; repeat for more.
+        ///
+        /// The page's "New product" form then runs `sessctl enable` for a directory that is
+        /// one of these or under one, symlinks resolved; any other is refused. Each must exist
+        /// and is stored canonical, in $XDG_CONFIG_HOME/sessctl/dashboard-roots.json. Running
+        /// enable again replaces the roots with the ones it is given: without --root, creating
+        /// products from the page is off.
+        #[arg(long = "root", value_name = "DIR")]
+        roots: Vec<PathBuf>,
     },
     /// Stop the dashboard, disable its socket and remove both units; no session is touched.
     ///

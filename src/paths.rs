@@ -193,6 +193,11 @@ impl Paths {
         self.config_home.join("sessctl/dashboard.token")
     }
 
+    /// The directories the dashboard may create products under (`dashboard enable --root`).
+    pub fn dashboard_roots(&self) -> PathBuf {
+        self.config_home.join("sessctl/dashboard-roots.json")
+    }
+
     /// The dashboard's login sessions and one-time codes (digests only), in a 0700 folder.
     pub fn login_sessions(&self) -> PathBuf {
         self.state_root().join("dashboard/logins.json")

@@ -10,6 +10,7 @@ use anyhow::Result;
 use crate::cli::{Dashboard, Revoke};
 use crate::context::Ctx;
 use crate::lifecycle::dashboard;
+use crate::lifecycle::roots as dashboard_roots;
 use crate::login::{Which, CODE_LIFETIME, PAIR_LIFETIME};
 use crate::paths::Paths;
 use crate::query::dashboard::{sessions, LoginSession};
@@ -17,9 +18,17 @@ use crate::query::dashboard::{sessions, LoginSession};
 pub fn run(ctx: &Ctx, command: Dashboard) -> Result<()> {
     let paths = &ctx.paths;
     let lines = match command {
-        Dashboard::Enable { listen, tls, hosts } => {
+        Dashboard::Enable {
+            listen,
+            tls,
+            hosts,
+            roots,
+        } => {
             let tls = tls.files().map(dashboard::Tls::from);
+            // A bad --root is refused before anything is installed.
+            let creating = dashboard_roots::set(paths, &roots)?;
             let mut lines = dashboard::enable(ctx, listen, tls, &hosts.allow_host)?;
+            lines.extend(creating);
             lines.push("log in: open the link `sessctl dashboard url` prints".to_string());
             lines
         }

@@ -30,6 +30,7 @@ pub(crate) mod host;
 pub(crate) mod intent;
 pub mod observe;
 pub(crate) mod resume;
+pub(crate) mod roots;
 pub(crate) mod start;
 pub(crate) mod target;
 pub(crate) mod terminal;

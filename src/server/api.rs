@@ -4,6 +4,7 @@
 //! | route | the CLI |
 //! |---|---|
 //! | `GET /api/products` | `sessctl list --json`, waiting and troubled products first (`query::triage`) |
+//! | `POST /api/products` | `sessctl enable`, under the roots only (see `create`) |
 //! | `GET /api/products/{p}` | `sessctl status p --json` |
 //! | `POST /api/products/{p}/resume` | `sessctl resume p --no-attach --json` |
 //! | `POST /api/products/{p}/start`, `stop`, `restart` | `sessctl start p` and so on, as `{product, step, line}` |

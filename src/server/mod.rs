@@ -22,6 +22,7 @@
 mod api;
 mod auth;
 mod conn;
+mod create;
 mod guard;
 mod listen;
 mod mask;
@@ -251,7 +252,8 @@ pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>, hosts: Vec<Stri
 
 fn router(app: Arc<App>) -> Router {
     let api = Router::new()
-        .route("/api/products", get(api::products))
+        .route("/api/products", get(api::products).post(create::create))
+        .route("/api/roots", get(create::offer))
         .route("/api/products/{product}", get(api::product))
         .route("/api/products/{product}/events", get(api::events))
         .route("/api/products/{product}/terminal", get(terminal::open))

@@ -41,7 +41,7 @@ const TEMPLATES: [(&str, &str); 7] = [
 ];
 
 /// The files under `/static/`: name, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 10] = [
+const ASSETS: [(&str, &str, &[u8]); 11] = [
     ("app.css", "text/css", include_bytes!("assets/app.css")),
     (
         "session.js",
@@ -49,6 +49,11 @@ const ASSETS: [(&str, &str, &[u8]); 10] = [
         include_bytes!("assets/session.js"),
     ),
     ("app.js", "text/javascript", include_bytes!("assets/app.js")),
+    (
+        "create.js",
+        "text/javascript",
+        include_bytes!("assets/create.js"),
+    ),
     (
         "icon.svg",
         "image/svg+xml",

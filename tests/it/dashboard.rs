@@ -767,6 +767,7 @@ fn pages_name_each_asset_by_a_digest_of_its_bytes_and_only_that_url_is_cached() 
     let files = [
         "app.css",
         "app.js",
+        "create.js",
         "session.js",
         "icon.svg",
         "icon-192.png",

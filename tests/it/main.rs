@@ -11,6 +11,7 @@ mod churn;
 mod completions;
 mod conversation;
 mod dashboard;
+mod dashboard_create;
 mod dashboard_list;
 mod demo;
 mod doctor;

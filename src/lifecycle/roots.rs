@@ -1,0 +1,135 @@
+//! The directories under which the dashboard may create products (`sessctl dashboard enable
+//! --root`), and the product it creates there with the very checks of `sessctl enable`.
+//!
+//! The roots live in their own small file in sessctl's config directory
+//! (`Paths::dashboard_roots`), not on the server unit's command line: the server reads them
+//! on every request, so a change needs no restart, and a path needs no unit-file quoting.
+//! They are stored canonical, so a root later replaced by a symlink moves nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::control::{self, Request, Step};
+use crate::agent::Agent;
+use crate::context::Ctx;
+use crate::error::{quoted, usage};
+use crate::paths::Paths;
+use crate::store;
+
+/// What the page and the API say while no root is set.
+pub const OFF: &str = "creating products from the dashboard is off: turn it on with `sessctl dashboard enable --root DIR`, DIR the directory the new products' directories are under";
+
+#[derive(Serialize, Deserialize)]
+struct Roots {
+    roots: Vec<String>,
+}
+
+/// Replaces the roots with `dirs`, each made canonical (none turns creating off); what it
+/// changed, as a line, but nothing while creating stays off.
+pub fn set(paths: &Paths, dirs: &[PathBuf]) -> Result<Option<String>> {
+    let roots = dirs
+        .iter()
+        .map(|dir| canonical(dir))
+        .collect::<Result<Vec<_>>>()?;
+    let file = paths.dashboard_roots();
+    if roots.is_empty() {
+        let was_on = file.exists();
+        store::remove_file(&file)?;
+        let line = "creating products from the dashboard: off (no --root)";
+        return Ok(was_on.then(|| line.to_string()));
+    }
+    let line = format!(
+        "creating products from the dashboard: under {}",
+        roots.join(", ")
+    );
+    store::write_json(&file, &Roots { roots }, "the dashboard's roots")?;
+    Ok(Some(line))
+}
+
+/// A `--root` made canonical, or a one-line refusal naming it.
+fn canonical(dir: &Path) -> Result<String> {
+    let shown = quoted(&dir.to_string_lossy());
+    let resolved = dir.canonicalize().map_err(|err| {
+        usage(format!(
+            "--root {shown} cannot be resolved ({err}); give an existing directory"
+        ))
+    })?;
+    if !resolved.is_dir() {
+        return Err(usage(format!(
+            "--root {shown} is not a directory; give a directory"
+        )));
+    }
+    resolved.into_os_string().into_string().map_err(|raw| {
+        usage(format!(
+            "--root {raw:?} is not valid UTF-8; give another directory"
+        ))
+    })
+}
+
+/// The roots, canonical; none when creating is off.
+pub fn read(paths: &Paths) -> Result<Vec<String>> {
+    let file = paths.dashboard_roots();
+    let roots: Option<Roots> = store::read_json(&file)
+        .with_context(|| format!("reading the dashboard's roots in {}", file.display()))?;
+    Ok(roots.map(|r| r.roots).unwrap_or_default())
+}
+
+/// The agent profiles a new product may have, by name.
+pub fn agents() -> Vec<&'static str> {
+    Agent::all().map(Agent::name).collect()
+}
+
+/// Creates the product `request` asks for, as `sessctl enable` would, if its directory,
+/// symlinks resolved, is under one of the roots; the steps `enable` took.
+pub fn create(ctx: &Ctx, request: &Request) -> Result<Vec<Step>> {
+    let roots = read(&ctx.paths)?;
+    if roots.is_empty() {
+        return Err(usage(OFF));
+    }
+    match &request.dir {
+        Some(dir) if dir.is_absolute() => {}
+        // Relative to what? The server's working directory means nothing to the page.
+        other => {
+            let shown = other.as_deref().unwrap_or(Path::new("")).to_string_lossy();
+            return Err(usage(format!(
+                "directory {} is not an absolute path; give one under {}",
+                quoted(&shown),
+                roots.join(", ")
+            )));
+        }
+    }
+    let wanted = control::wanted(request)?;
+    check_under(&roots, &wanted.dir)?;
+    control::enable(ctx, &wanted, false)
+}
+
+/// Refuses `dir` (canonical) unless it is a root or under one, compared by whole components.
+fn check_under(roots: &[String], dir: &str) -> Result<()> {
+    if roots.iter().any(|root| Path::new(dir).starts_with(root)) {
+        return Ok(());
+    }
+    Err(usage(format!(
+        // In full, however long: the path is the canonical one the user must recognise.
+        "directory {dir:?} is not under the dashboard's roots ({}); choose one under them, or add its root with `sessctl dashboard enable --root DIR`",
+        roots.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_is_under_a_root_by_whole_components() {
+        let roots = ["/srv/work".to_string(), "/home/u/src".to_string()];
+        for dir in ["/srv/work", "/srv/work/a", "/home/u/src/x/y"] {
+            assert!(check_under(&roots, dir).is_ok(), "{dir}");
+        }
+        for dir in ["/srv/workshop", "/srv", "/home/u", "/"] {
+            let err = check_under(&roots, dir).unwrap_err().to_string();
+            assert!(err.contains("is not under the dashboard's roots"), "{err}");
+        }
+    }
+}
