@@ -24,6 +24,7 @@ mod output;
 mod package;
 mod readme;
 mod real_adopt;
+mod real_approve;
 mod real_claude;
 mod real_codex;
 mod real_gemini;
