@@ -27,10 +27,10 @@ fn asking(label: &str, vars: &[&str]) -> Option<(Claude, crate::dashboard::Serve
     Some((c, served))
 }
 
-/// A command outside the allowed list, and the file it makes.
+/// A command outside the allowed list, and the file it makes in the project directory (the
+/// client's working directory). The name is relative: a long line wraps on the pane.
 fn touching(dir: &Path, name: &str) -> (String, std::path::PathBuf) {
-    let file = dir.join(name);
-    (format!("touch {}", file.display()), file)
+    (format!("touch {name}"), dir.join(name))
 }
 
 /// Sends a Bash call of `command` and waits until `status` shows its question, exactly.
