@@ -2,10 +2,12 @@
 //! permission mode (2.1.332 otherwise decides alone, and asks nothing): the client's own
 //! `PermissionRequest` hook carries the answer, and no key is typed into the pane. Each
 //! answer is in `sessctl log` with who gave it; a question nobody answers stays in the
-//! terminal.
+//! terminal. Approve and Deny run with both pinned clients; the unanswered question, whose
+//! point is sessctl's own wait, with the newest.
 
 use std::path::Path;
 
+use rstest::rstest;
 use serde_json::{json, Value};
 
 use crate::dashboard::{log_in, serve, token};
@@ -20,8 +22,8 @@ const ASKING: [&str; 2] = ["--permission-mode", "default"];
 
 /// Product `web` with the client asking permission, and the dashboard, or `None` when a part
 /// is missing (see `claude::setup`). `vars` go to the unit's environment.
-fn asking(label: &str, vars: &[&str]) -> Option<(Claude, crate::dashboard::Served)> {
-    let c = claude::setup(label, Pin::Newest.version())?;
+fn asking(label: &str, pin: Pin, vars: &[&str]) -> Option<(Claude, crate::dashboard::Served)> {
+    let c = claude::setup(label, pin.version())?;
     c.enable_with(&c.project, vars, &ASKING);
     let served = serve(&c.env);
     Some((c, served))
@@ -91,9 +93,11 @@ fn permission_events(c: &Claude) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn approve_from_the_dashboard_runs_the_call_and_logs_the_login_session() {
-    let Some((c, served)) = asking("cc-approve", &[]) else {
+#[rstest]
+fn approve_from_the_dashboard_runs_the_call_and_logs_the_login_session(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some((c, served)) = asking("cc-approve", pin, &[]) else {
         return;
     };
     let (command, file) = touching(&c.project, "approved");
@@ -135,9 +139,11 @@ fn approve_from_the_dashboard_runs_the_call_and_logs_the_login_session() {
     assert!(events.iter().any(|(v, _)| v == "asked"), "{events:?}");
 }
 
-#[test]
-fn deny_from_the_dashboard_keeps_the_call_from_running_and_logs_the_token() {
-    let Some((c, served)) = asking("cc-deny", &[]) else {
+#[rstest]
+fn deny_from_the_dashboard_keeps_the_call_from_running_and_logs_the_token(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some((c, served)) = asking("cc-deny", pin, &[]) else {
         return;
     };
     let (command, file) = touching(&c.project, "denied");
@@ -171,7 +177,11 @@ fn deny_from_the_dashboard_keeps_the_call_from_running_and_logs_the_token() {
 /// from the unit's `SESSCTL_TEST_PERMISSION_WAIT`, so this test waits two seconds.
 #[test]
 fn a_question_nobody_answers_stays_in_the_terminal() {
-    let Some((c, _served)) = asking("cc-unanswered", &["SESSCTL_TEST_PERMISSION_WAIT=2"]) else {
+    let Some((c, _served)) = asking(
+        "cc-unanswered",
+        Pin::Newest,
+        &["SESSCTL_TEST_PERMISSION_WAIT=2"],
+    ) else {
         return;
     };
     let (command, file) = touching(&c.project, "unanswered");
