@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{SigSet, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::agent::{Agent, AgentEnv, Hooks};
 use crate::error::usage;
@@ -480,13 +481,31 @@ pub fn permission(state: &Path, wait: u64) -> Result<()> {
         .take(1 << 20)
         .read_to_string(&mut input)
         .context("reading the permission hook's input")
-        .and_then(|_| permission::ask(&UnitClaim::new(state), &input, Duration::from_secs(wait)));
+        .and_then(|_| ended_by_signal())
+        .and_then(|signals| {
+            let ended = || signals.read_signal().ok().flatten().is_some();
+            let wait = Duration::from_secs(wait);
+            permission::ask(&UnitClaim::new(state), &input, wait, ended)
+        });
     match asked {
         Ok(Some(answer)) => println!("{answer}"),
         Ok(None) => {}
         Err(err) => eprintln!("sessctl: permission question left to the terminal: {err:#}"),
     }
     Ok(())
+}
+
+/// The signals that end a hook (the client's, when the question is settled without it), held
+/// for the hook to read without blocking, so that it closes its question before it goes.
+fn ended_by_signal() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        mask.add(signal);
+    }
+    mask.thread_block()
+        .context("blocking the permission hook's signals")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("reading the permission hook's signals")
 }
 
 /// `command` with `args` right after its program.

@@ -7,7 +7,7 @@
 //!
 //! Both sides log: the question (`permission asked`), who answered what (`permission allowed`
 //! / `denied`, naming the login session or the token), and a question left to the terminal
-//! (`permission unanswered`).
+//! (`permission unanswered`), or one the client took back (`permission withdrawn`).
 //!
 //! May import: `state`, `context`, `poll`, `product`, `error`.
 
@@ -66,27 +66,43 @@ pub fn hook_output(behavior: Behavior) -> String {
 }
 
 /// Asks the dashboard the question the hook's stdin `input` holds, and waits up to `wait`
-/// for its answer: the hook's output, or `None` to leave the dialog in the terminal.
-pub fn ask(own: &impl Writer, input: &str, wait: Duration) -> Result<Option<String>> {
+/// for its answer: the hook's output, or `None` to leave the dialog in the terminal. It stops
+/// waiting early once `ended` says the client ended the hook (the question was answered in
+/// the terminal), so no stale question stays on the dashboard.
+pub fn ask(
+    own: &impl Writer,
+    input: &str,
+    wait: Duration,
+    mut ended: impl FnMut() -> bool,
+) -> Result<Option<String>> {
     let (tool_name, tool_input) = parse_hook_input(input)?;
     let asked = Asked::new(tool_name, tool_input)?;
     asked.save(own)?;
     log(own, "asked", describe(&asked));
-    let answer = Waiting::record(own, "permission")
-        .and_then(|_| poll::until(wait, || Decision::load(own.dir().0, &asked.id)));
+    let answer = Waiting::record(own, "permission").and_then(|_| {
+        poll::until(wait, || match ended() {
+            true => Ok(Some(None)),
+            false => Ok(Decision::load(own.dir().0, &asked.id)?.map(Some)),
+        })
+    });
     asked.close(own)?;
     match answer? {
-        Some(decision) => {
+        Some(Some(decision)) => {
             // The agent has its answer and works on: it no longer waits.
             Waiting::clear(own)?;
             Ok(Some(hook_output(decision.behavior)))
         }
-        None => {
+        Some(None) => {
             log(
                 own,
-                "unanswered",
-                format!("{}; left to the terminal", describe(&asked)),
+                "withdrawn",
+                format!("{}; the client ended the hook", describe(&asked)),
             );
+            Ok(None)
+        }
+        None => {
+            let reason = format!("{}; left to the terminal", describe(&asked));
+            log(own, "unanswered", reason);
             Ok(None)
         }
     }
@@ -162,11 +178,24 @@ mod tests {
         assert!(parse_hook_input(&input.replace("PermissionRequest", "Stop")).is_err());
         assert_eq!(
             hook_output(Behavior::Allow),
-            r#"{"hookSpecificOutput":{"decision":{"behavior":"allow"},"hookEventName":"PermissionRequest"}}"#
+            r#"{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}}"#
         );
         let deny: Value = serde_json::from_str(&hook_output(Behavior::Deny)).unwrap();
         assert_eq!(deny["hookSpecificOutput"]["decision"]["behavior"], "deny");
         assert!(deny["hookSpecificOutput"]["decision"]["message"].is_string());
+    }
+
+    #[test]
+    fn a_hook_the_client_ends_closes_its_question_and_says_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("web");
+        let own = crate::state::UnitClaim::new(&state);
+        let input = r#"{"hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":"ls"}}"#;
+        let answer = ask(&own, input, Duration::from_secs(60), || true).unwrap();
+        assert_eq!(answer, None);
+        assert_eq!(Asked::pending(&state).unwrap(), Vec::new());
+        let log = std::fs::read_to_string(state.join("events.jsonl")).unwrap();
+        assert!(log.contains("\"withdrawn\""), "{log}");
     }
 
     #[test]
