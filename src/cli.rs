@@ -911,6 +911,16 @@ pub enum Internal {
         #[arg(long)]
         on_waiting: Option<String>,
     },
+    /// The agent's PermissionRequest hook: show the tool call on the dashboard, and print its
+    /// answer in the hook's words, or nothing (the dialog stays in the terminal).
+    Permission {
+        /// The product's state directory.
+        #[arg(long)]
+        state: PathBuf,
+        /// Seconds to wait for an answer.
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+    },
     /// The --on-waiting command's ExecStopPost: log a failed run.
     OnWaitingEnded {
         #[arg(long)]

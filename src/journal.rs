@@ -41,11 +41,13 @@ pub enum EventKind {
     Repin,
     Restore,
     Gc,
+    /// The agent asked permission for a tool call, and how it was answered.
+    Permission,
 }
 
 impl EventKind {
     /// Every kind, for the table of MESSAGE_IDs in docs/files.md.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Enable,
         EventKind::Start,
         EventKind::Resume,
@@ -63,6 +65,7 @@ impl EventKind {
         EventKind::Repin,
         EventKind::Restore,
         EventKind::Gc,
+        EventKind::Permission,
     ];
 
     /// The kind as the log writes it (its serde name).
@@ -85,6 +88,7 @@ impl EventKind {
             EventKind::Repin => "repin",
             EventKind::Restore => "restore",
             EventKind::Gc => "gc",
+            EventKind::Permission => "permission",
         }
     }
 
@@ -109,6 +113,7 @@ impl EventKind {
             EventKind::Repin => "d487f623afb945be9c95c588004d7ddb",
             EventKind::Restore => "deebf4b8e6364f17a2fc6c32f1524135",
             EventKind::Gc => "f89800d93f5f4bfe868012f75aed50df",
+            EventKind::Permission => "e6f28c81646f4a2b982199ad2b94fb20",
         }
     }
 }

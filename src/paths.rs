@@ -385,6 +385,11 @@ impl<'a> StateDir<'a> {
         self.0.join(format!("{LOSS_PREFIX}{invocation_id}"))
     }
 
+    /// The agent's open questions for permission, and their answers.
+    pub fn permissions(self) -> PathBuf {
+        self.0.join("permissions")
+    }
+
     /// A change under way.
     pub fn intent(self) -> PathBuf {
         self.0.join("intent.json")

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::{AgentEnv, Found, Moved, Profile, RetentionRisk};
+use super::{AgentEnv, Found, Hooks, Moved, Profile, RetentionRisk};
 use crate::store;
 
 pub struct Claude;
@@ -97,13 +97,20 @@ impl Profile for Claude {
     /// A `--settings` JSON (the flag adds to the user's own settings, never replaces them)
     /// whose hooks record the wait: `Stop` when a response is done, `Notification` when the
     /// client asks for something, and `UserPromptSubmit`, before the next prompt is sent,
-    /// clears it. The pinned client runs these hooks (tests/it/real_claude.rs).
-    fn waiting_args(&self, notify: &str) -> Result<Vec<String>> {
+    /// clears it. `PermissionRequest` runs beside the permission dialog and may answer it
+    /// (`{"hookSpecificOutput": {"decision": {"behavior": ...}}}` on stdout); a hook that
+    /// prints nothing leaves the dialog to the terminal. Both pinned clients run these hooks
+    /// (tests/it/real_claude.rs, tests/it/real_approve.rs).
+    fn waiting_args(&self, hooks: &Hooks) -> Result<Vec<String>> {
         let hook = |command: String| json!([{"hooks": [{"type": "command", "command": command}]}]);
+        let notify = &hooks.notify;
+        let permission = json!([{"hooks": [{"type": "command", "command": hooks.permission,
+                                             "timeout": hooks.permission_timeout}]}]);
         let settings = json!({"hooks": {
             "Stop": hook(format!("{notify} stop")),
             "Notification": hook(format!("{notify} notification")),
             "UserPromptSubmit": hook(format!("{notify} --clear")),
+            "PermissionRequest": permission,
         }});
         Ok(vec!["--settings".to_string(), settings.to_string()])
     }

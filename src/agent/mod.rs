@@ -34,6 +34,18 @@ agents! {
     generic::Generic,
 }
 
+/// The shell commands an agent's hooks run (`Profile::waiting_args`).
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// Records a wait: `<notify> KIND`, or `<notify> --clear`.
+    pub notify: String,
+    /// Asks the dashboard whether a tool call may run; prints the answer in the
+    /// `PermissionRequest` hook's words, or nothing.
+    pub permission: String,
+    /// Seconds the agent gives the permission command before it ends it.
+    pub permission_timeout: u64,
+}
+
 /// What sessctl knows of one agent. Every method but the names has the answer of an agent
 /// that keeps no conversation sessctl can find.
 pub trait Profile: Sync {
@@ -99,11 +111,12 @@ pub trait Profile: Sync {
         &[]
     }
 
-    /// Arguments that make the agent say when it waits for its human, given `notify`, the
-    /// shell command that records it (`<notify> stop`, `<notify> notification`, and
-    /// `<notify> --clear` at the next prompt). Empty for an agent that cannot; tmux's silence
-    /// monitor is left for those.
-    fn waiting_args(&self, _notify: &str) -> Result<Vec<String>> {
+    /// Arguments that make the agent say when it waits for its human, given the [`Hooks`]
+    /// that record it (`<notify> stop`, `<notify> notification`, and `<notify> --clear` at the
+    /// next prompt), and that ask the dashboard about a tool call where the agent can take an
+    /// answer from a hook. Empty for an agent that cannot; tmux's silence monitor is left for
+    /// those, and their permission prompts stay in the terminal.
+    fn waiting_args(&self, _hooks: &Hooks) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 

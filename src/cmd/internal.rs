@@ -44,6 +44,7 @@ pub fn run(cmd: Internal) -> Result<()> {
             ..
         } => host::notify(&state, kind.as_deref(), on_waiting.as_deref()),
         Internal::OnWaitingEnded { state } => host::on_waiting_ended(&state),
+        Internal::Permission { state, wait } => host::permission(&state, wait),
     }
 }
 

@@ -10,9 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{SigSet, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::agent::{Agent, AgentEnv};
+use crate::agent::{Agent, AgentEnv, Hooks};
 use crate::error::usage;
+use crate::lifecycle::permission;
 use crate::paths::{Paths, StateDir};
 use crate::pin::Pin;
 use crate::poll;
@@ -66,7 +68,9 @@ pub fn host(host: Host) -> Result<Infallible> {
         Some((file, agent)) => {
             let agent = agent.parse::<Agent>().map_err(usage)?;
             let command = pinned_command(file, host.keep_snapshots, agent, host.command)?;
-            let hooks = agent.profile().waiting_args(&notify)?;
+            let hooks = agent
+                .profile()
+                .waiting_args(&hooks_of(&host.state, &notify)?)?;
             let has_hooks = !hooks.is_empty();
             (after_program(command, hooks), has_hooks)
         }
@@ -435,6 +439,73 @@ fn notify_command(state: &Path, on_waiting: Option<&str>) -> Result<String> {
         command.push_str(&format!(" --on-waiting {}", shell_quote(on_waiting)));
     }
     Ok(command)
+}
+
+/// The commands the agent's hooks run: `notify`, and the permission question of state
+/// directory `state`, waiting [`permission::WAIT`] for an answer.
+fn hooks_of(state: &Path, notify: &str) -> Result<Hooks> {
+    let wait = permission_wait();
+    Ok(Hooks {
+        notify: notify.to_string(),
+        permission: format!(
+            "{} internal permission --state {} --wait {}",
+            shell_quote(&own_path()?),
+            shell_quote(utf8(state)?),
+            wait.as_secs()
+        ),
+        permission_timeout: (wait + permission::HOOK_MARGIN).as_secs(),
+    })
+}
+
+/// [`permission::WAIT`]; a test build (feature `testbed`) takes a shorter wait from the
+/// unit's `SESSCTL_TEST_PERMISSION_WAIT` (seconds), so a test of an unanswered question
+/// need not wait five minutes.
+fn permission_wait() -> Duration {
+    #[cfg(feature = "testbed")]
+    if let Some(seconds) = std::env::var("SESSCTL_TEST_PERMISSION_WAIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return Duration::from_secs(seconds);
+    }
+    permission::WAIT
+}
+
+/// The agent's `PermissionRequest` hook: asks the dashboard about the tool call its stdin
+/// names and prints the answer, waiting at most `wait` seconds. It never fails the hook (a
+/// failing hook must not decide for the human): on any error the dialog stays in the
+/// terminal, and the error goes to the unit's journal.
+pub fn permission(state: &Path, wait: u64) -> Result<()> {
+    let mut input = String::new();
+    let asked = std::io::stdin()
+        .take(1 << 20)
+        .read_to_string(&mut input)
+        .context("reading the permission hook's input")
+        .and_then(|_| ended_by_signal())
+        .and_then(|signals| {
+            let ended = || signals.read_signal().ok().flatten().is_some();
+            let wait = Duration::from_secs(wait);
+            permission::ask(&UnitClaim::new(state), &input, wait, ended)
+        });
+    match asked {
+        Ok(Some(answer)) => println!("{answer}"),
+        Ok(None) => {}
+        Err(err) => eprintln!("sessctl: permission question left to the terminal: {err:#}"),
+    }
+    Ok(())
+}
+
+/// The signals that end a hook (the client's, when the question is settled without it), held
+/// for the hook to read without blocking, so that it closes its question before it goes.
+fn ended_by_signal() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        mask.add(signal);
+    }
+    mask.thread_block()
+        .context("blocking the permission hook's signals")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("reading the permission hook's signals")
 }
 
 /// `command` with `args` right after its program.

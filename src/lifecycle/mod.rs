@@ -28,6 +28,7 @@ pub(crate) mod gc;
 pub(crate) mod guard;
 pub(crate) mod host;
 pub(crate) mod intent;
+pub(crate) mod permission;
 pub mod observe;
 pub(crate) mod resume;
 pub(crate) mod roots;

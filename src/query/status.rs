@@ -14,7 +14,7 @@ use crate::lifecycle::{guard, intent, observe, unit_file};
 use crate::paths::Paths;
 use crate::pin::Pin;
 use crate::product::{Product, ProductName};
-use crate::state::{self, LastExit, Waiting};
+use crate::state::{self, Asked, LastExit, Waiting};
 use crate::store;
 use crate::systemd::{ActiveState, Core, SubState, Systemd, UnitView};
 use crate::unit;
@@ -118,6 +118,10 @@ pub struct Report {
     /// Since when, and why, the agent waits for its human; null when it does not (or cannot
     /// say), and always null for a session that is not running.
     pub waiting: Option<Waiting>,
+    /// The agent's open questions for permission to run a tool, oldest first, which the
+    /// dashboard answers (`lifecycle::permission`); left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Asked>,
 }
 
 /// How the product's unit file on disk compares with a fresh render of its config.
@@ -247,6 +251,9 @@ fn report(
     report.missing = product.missing_line();
     report.conversation = conversation(paths, &product, &env)?;
     report.waiting = waiting(paths, name, running)?;
+    if running {
+        report.permissions = Asked::pending(&paths.state_dir(name))?;
+    }
     report.needs_repair = match running {
         true => None,
         false => guard::remembered(paths, &product, &env)?,
@@ -295,6 +302,7 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         missing: None,
         last_resume: last_resume(paths, name)?,
         waiting: None,
+        permissions: Vec::new(),
     })
 }
 

@@ -9,6 +9,7 @@
 //! | `POST /api/products/{p}/resume` | `sessctl resume p --no-attach --json` |
 //! | `POST /api/products/{p}/start`, `stop`, `restart` | `sessctl start p` and so on, as `{product, step, line}` |
 //! | `GET /api/products/{p}/events` | `sessctl log p --json` |
+//! | `POST /api/products/{p}/permission` | none: the answer to the agent's question (`permission`) |
 //! | `GET /api/doctor` | `sessctl doctor --json` |
 //!
 //! The dashboard masks `--env` values in every answer unless asked with `?reveal=env` (see

@@ -27,6 +27,7 @@ mod guard;
 mod listen;
 mod mask;
 mod pages;
+mod permission;
 mod terminal;
 mod tls;
 
@@ -257,6 +258,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/products/{product}", get(api::product))
         .route("/api/products/{product}/events", get(api::events))
         .route("/api/products/{product}/terminal", get(terminal::open))
+        .route(
+            "/api/products/{product}/permission",
+            post(permission::answer),
+        )
         .route("/api/products/{product}/{action}", post(api::act))
         .route("/api/doctor", get(api::doctor))
         .route("/logout", post(pages::logout))

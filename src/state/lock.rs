@@ -6,9 +6,9 @@
 //!   session record, the change under way, the config, a pin replaced) takes `&Locked`.
 //! - [`UnitClaim`]: the unit's own processes. They cannot take the lock: `sessctl stop` holds
 //!   it while the unit ends, which is when the unit writes its last exit. They are the session,
-//!   and write only its own account (events, waiting marks, its end, the first pin, which is
-//!   link-or-fail, and snapshots of its own transcript). Only `lifecycle::host` makes one; the
-//!   architecture test holds it to that.
+//!   and write only its own account (events, waiting marks, permission questions, its end,
+//!   the first pin, which is link-or-fail, and snapshots of its own transcript). Only
+//!   `lifecycle::host` makes one; the architecture test holds it to that.
 //!
 //! What both write takes any [`Writer`].
 //!

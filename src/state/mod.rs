@@ -8,13 +8,14 @@
 //! ([`lock`]): the product's lock, held, or the unit's own claim. The product, where a record
 //! needs it (the journal), is the directory's last component.
 //!
-//! Records layer. May import: `error`, `identity`, `paths`, `store`, and `journal`, where every
+//! Records layer. May import: `error`, `identity`, `paths`, `store`, `uuid`, and `journal`, where every
 //! product event also goes.
 
 mod events;
 mod intent;
 mod last_exit;
 mod lock;
+mod permission;
 mod record;
 mod time;
 mod waiting;
@@ -23,6 +24,7 @@ pub use events::{append, append_or_warn, events, last_resume, Event, EventKind, 
 pub use intent::{Action, Intent};
 pub use last_exit::LastExit;
 pub use lock::{Locked, UnitClaim, Writer};
+pub use permission::{Asked, Behavior, Decision};
 pub use record::{claim_loss, forget, load_record, remember, save_record, Record};
 pub use time::rfc3339;
 pub use waiting::Waiting;

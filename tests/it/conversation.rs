@@ -231,9 +231,17 @@ fn a_claude_product_keeps_its_conversation() {
         &fs::read_to_string(env.scratch.join("claude.settings")).expect("claude.settings"),
     )
     .expect("the settings are JSON");
+    // And the hook that asks the dashboard about a tool call: 5 minutes, and a margin.
+    let permission = format!(
+        "{} internal permission --state {} --wait 300",
+        sessctl::product::shell_quote(crate::support::SESSCTL),
+        sessctl::product::shell_quote(state.to_str().expect("utf-8"))
+    );
+    let permission =
+        json!([{"hooks": [{"type": "command", "command": permission, "timeout": 330}]}]);
     assert_eq!(
         hooks,
-        json!({"hooks": {"Stop": hook("stop"), "Notification": hook("notification"), "UserPromptSubmit": hook("--clear")}})
+        json!({"hooks": {"Stop": hook("stop"), "Notification": hook("notification"), "UserPromptSubmit": hook("--clear"), "PermissionRequest": permission}})
     );
 
     env.sessctl()

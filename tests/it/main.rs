@@ -27,6 +27,7 @@ mod package;
 mod pair;
 mod readme;
 mod real_adopt;
+mod real_approve;
 mod real_claude;
 mod real_codex;
 mod real_gemini;

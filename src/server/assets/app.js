@@ -141,9 +141,33 @@ async function act(button) {
   }
 }
 
+// An answer to the agent's question for permission: it goes to the client's own hook, never
+// to the terminal.
+async function decide(button) {
+  const { product, question, decision } = button.dataset;
+  button.disabled = true;
+  try {
+    const response = await sessctlFetch(
+      `/api/products/${encodeURIComponent(product)}/permission`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ id: question, decision }),
+      });
+    const body = await response.json().catch(() => ({ error: response.statusText }));
+    say(body.error || `${product}: ${body.tool_name} ${decision === "allow" ? "approved" : "denied"}`,
+      !response.ok);
+  } catch (err) {
+    say(`${decision} ${product}: ${err}`, true);
+  } finally {
+    await refresh();
+  }
+}
+
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (button) act(button);
+  const answer = event.target.closest("button[data-decision]");
+  if (answer) decide(answer);
   const secret = event.target.closest("button[data-reveal]");
   if (secret) {
     revealed.add(secret.dataset.reveal);

@@ -122,14 +122,24 @@ impl Claude {
 
     /// Enables product `web` in `dir` running the client offline.
     pub fn enable(&self, dir: &Path) {
-        let vars = [
+        self.enable_with(dir, &[], &[]);
+    }
+
+    /// [`Claude::enable`], with more `--env` assignments `more_vars` and the client's
+    /// arguments `args`.
+    pub fn enable_with(&self, dir: &Path, more_vars: &[&str], args: &[&str]) {
+        let mut vars = vec![
             format!("CLAUDE_CONFIG_DIR={}", self.config_dir.display()),
             format!("ANTHROPIC_BASE_URL={}", self.api.base_url()),
             format!("ANTHROPIC_API_KEY={API_KEY}"),
             "DISABLE_AUTOUPDATER=1".into(),
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1".into(),
         ];
-        session::enable(&self.env, "web", dir, &vars, &[self.binary.as_os_str()]);
+        vars.extend(more_vars.iter().map(|v| v.to_string()));
+        let agent: Vec<&std::ffi::OsStr> = std::iter::once(self.binary.as_os_str())
+            .chain(args.iter().map(std::ffi::OsStr::new))
+            .collect();
+        session::enable(&self.env, "web", dir, &vars, &agent);
     }
 
     /// The product's pane, driven as Claude Code takes keys.
