@@ -92,6 +92,7 @@ mod tests {
             missing: None,
             last_resume: None,
             waiting: None,
+            permissions: Vec::new(),
         }
     }
 
