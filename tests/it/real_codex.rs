@@ -216,7 +216,7 @@ fn two_products_sharing_a_codex_home_stay_independent() {
     // The tool docs runs lives in docs' unit, and no process of web's unit works for docs.
     let turns = c.turns_ended();
     docs.send("RUN: sleep 1234");
-    let tool = docs.wait("docs' tool running", || running(&["sleep", "1234"]));
+    let tool = docs.wait("docs' tool running", || running(&c.env, &["sleep", "1234"]));
     let cgroup_of = |product: &str| -> String {
         status(&c, product)["cgroup"]
             .as_str()

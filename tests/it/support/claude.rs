@@ -236,7 +236,7 @@ impl Claude {
         self.send(&format!("RUN: {command}"));
         let seconds = seconds.to_string();
         self.pane().wait("the Bash tool running sleep", || {
-            running(&["sleep", &seconds]).map(drop)
+            running(&self.env, &["sleep", &seconds]).map(drop)
         });
         command
     }

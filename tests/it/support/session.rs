@@ -147,12 +147,16 @@ pub fn wait_restarted(
     }
 }
 
-/// The PID of a process that runs exactly `argv`.
-pub fn running(argv: &[&str]) -> Option<u32> {
+/// The PID of a process of `env`'s private manager that runs exactly `argv`. Only its own:
+/// another suite on the machine runs the same test, and the same command, at the same time.
+pub fn running(env: &Env, argv: &[&str]) -> Option<u32> {
+    let bed = env.bed.as_ref().expect("a private manager");
+    let own = format!("/{}/", bed.name);
     fs::read_dir("/proc")
         .expect("/proc")
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| sessctl::procfs::cgroup(pid).is_some_and(|g| g.starts_with(&own)))
         .find(|&pid| {
             let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let words: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
