@@ -28,7 +28,9 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ("model", &["unit", "identity", "transcript"]),
     (
         "adapters",
-        &["systemd", "session", "procfs", "agent", "tls", "journal"],
+        &[
+            "systemd", "session", "procfs", "agent", "tls", "journal", "push",
+        ],
     ),
     (
         "records",
@@ -46,7 +48,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
 ];
 
 /// External crates and the one module (or folder, ending in `/`) that may name each.
-const OWNERS: [(&str, &str); 5] = [
+const OWNERS: [(&str, &str); 7] = [
     ("zbus", "systemd/"),
     // The certificate and the server configuration; the handshake on the server's runtime is
     // `server/tls`'s.
@@ -55,6 +57,9 @@ const OWNERS: [(&str, &str); 5] = [
     ("libsystemd", "journal"),
     // Drawing a pairing link for a phone's camera.
     ("qrcode", "cmd/dashboard/qr"),
+    // Web Push: the message's encryption, the VAPID token and the POST to a push service.
+    ("web_push_native", "push"),
+    ("ureq", "push"),
 ];
 
 /// Programs run with `Command::new` (a literal, or a variable of that name) and the one
@@ -156,7 +161,13 @@ fn forbidden(module: &str, layer: &str, (target_layer, top): (&str, &str), targe
         // The dashboard reads through query and changes through lifecycle, as the CLI does. It
         // owns a runtime, so it holds the one connection that runtime drives (and awaits the
         // batch reading of its list on it), and the TLS it speaks.
-        ("server", "adapters") => !matches!((top, target), ("systemd", "Systemd") | ("tls", _)),
+        // It sends Web Push too, and only it: `push` holds the key that signs for the server.
+        ("server", "adapters") => !matches!(
+            (top, target),
+            ("systemd", "Systemd") | ("tls", _) | ("push", _)
+        ),
+        // Of `push`, the login sessions keep a device's subscription, as data.
+        (_, "adapters") if top == "push" => !(module == "login" && target == "Subscription"),
         ("server", "testbed") => true,
         // The private manager is for the tests and the demo only.
         (_, "testbed") => module != "demo",
@@ -854,7 +865,7 @@ fn the_layer_tables_of_the_docs_are_the_tests() {
 /// Each rule, broken once in a source held in memory, is reported.
 #[test]
 fn the_checker_reports_each_rule_broken() {
-    let cases: [(&[(&str, &str)], &str); 14] = [
+    let cases: [(&[(&str, &str)], &str); 16] = [
         (
             &[("cmd/x", "use crate::{agent, paths};")],
             "cmd/x (commands) imports crate::agent:: (adapters)",
@@ -918,6 +929,14 @@ fn the_checker_reports_each_rule_broken() {
         (
             &[("lifecycle/x", "fn f() { state::append(&UnitClaim::new(dir), &e) }")],
             "lifecycle/x claims the unit's right to write without the product's lock; take `state::Locked`",
+        ),
+        (
+            &[("lifecycle/x", "use crate::push;")],
+            "lifecycle/x (lifecycle) imports crate::push:: (adapters)",
+        ),
+        (
+            &[("login", "fn f() { crate::push::send(k, s, m) }")],
+            "login (records) imports crate::push::send (adapters)",
         ),
         (
             &[("query/x", "use crate::state::Locked;")],

@@ -665,6 +665,7 @@ pub mod fake_openai;
 pub mod gemini;
 pub mod http;
 pub mod pane;
+pub mod push_service;
 pub mod session;
 
 #[test]
