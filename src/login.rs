@@ -7,7 +7,11 @@
 //! SHA-256 digests are written here, so this file opens nothing by itself. Each session and
 //! code records which token made it: a new token ends them all, even one written by hand.
 //!
-//! Records layer. May import: `paths`, `store`, `uuid`, `error`, `state` (its time format).
+//! Each session may hold its device's Web Push subscription (`push::Subscription`, data only:
+//! the endpoint and the device's public keys), so it is listed and revoked with the session.
+//!
+//! Records layer. May import: `paths`, `store`, `uuid`, `error`, `state` (its time format),
+//! and of the adapters `push::Subscription`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -19,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
+use crate::push::Subscription;
 use crate::state::rfc3339;
 use crate::store::{self, Lock};
 use crate::uuid;
@@ -108,6 +113,9 @@ pub struct Session {
     #[serde(rename = "key_sha256")]
     key: String,
     token: String,
+    /// The device's Web Push subscription (`POST /api/push`); none until it subscribes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<Subscription>,
 }
 
 /// A one-time login link's code, waiting to be opened.
@@ -212,6 +220,7 @@ pub fn create(paths: &Paths, token: &str, device: &str) -> Result<Made> {
         cookie: digest(&cookie),
         key: digest(&key),
         token: token_mark(token),
+        push: None,
     };
     change(paths, token, |logins| {
         logins.sessions.push(session);
@@ -231,6 +240,38 @@ pub fn seen(paths: &Paths, token: &str, session: &Session) -> Result<()> {
     change(paths, token, |logins| {
         if let Some(s) = logins.sessions.iter_mut().find(|s| s.id == session.id) {
             s.last_seen = rfc3339(now);
+        }
+    })
+}
+
+/// Gives session `id` the Web Push subscription `push`, replacing its old one (`None`: it
+/// has none). An endpoint is one device's: another session holding it loses it, so that a
+/// device logged in twice gets each notice once.
+pub fn set_push(paths: &Paths, token: &str, id: &str, push: Option<Subscription>) -> Result<()> {
+    change(paths, token, |logins| {
+        for session in &mut logins.sessions {
+            if session.id == id {
+                session.push = push.clone();
+            } else if session.push.as_ref().map(|p| &p.endpoint)
+                == push.as_ref().map(|p| &p.endpoint)
+            {
+                session.push = None;
+            }
+        }
+    })
+}
+
+/// Drops the subscription to `endpoint` from every session: its push service said it ended.
+pub fn drop_push(paths: &Paths, token: &str, endpoint: &str) -> Result<()> {
+    change(paths, token, |logins| {
+        for session in &mut logins.sessions {
+            if session
+                .push
+                .as_ref()
+                .is_some_and(|p| p.endpoint == endpoint)
+            {
+                session.push = None;
+            }
         }
     })
 }

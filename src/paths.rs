@@ -7,7 +7,8 @@
 //! - `locks/<name>.lock`: the per-product locks, never removed while the product exists;
 //! - `snapshots/`: snapshots of transcripts repaired by file, with no product;
 //! - `gc.jsonl`: gc's own log;
-//! - `dashboard/logins.json`: the dashboard's login sessions.
+//! - `dashboard/logins.json`: the dashboard's login sessions; `dashboard/push-vapid.pem`: its
+//!   Web Push key pair.
 //!
 //! Under `$XDG_RUNTIME_DIR/sessctl/`: `<name>/tmux.sock`, a product's tmux socket, and
 //! `start-slot`, the start stagger's slot file shared by every product.
@@ -201,6 +202,11 @@ impl Paths {
     /// The dashboard's login sessions and one-time codes (digests only), in a 0700 folder.
     pub fn login_sessions(&self) -> PathBuf {
         self.state_root().join("dashboard/logins.json")
+    }
+
+    /// The dashboard's VAPID key pair, which signs its Web Push messages (0600, PEM).
+    pub fn push_key(&self) -> PathBuf {
+        self.state_root().join("dashboard/push-vapid.pem")
     }
 
     /// Serialises changes to [`Paths::login_sessions`]. Product names start with a letter or a
@@ -558,6 +564,7 @@ mod tests {
         vec![
             paths.gc_log(),
             paths.login_sessions(),
+            paths.push_key(),
             paths.login_lock(),
             paths.layout_lock(),
             paths.dashboard_lock(),

@@ -163,6 +163,12 @@ impl Subscription {
         Ok(subscription)
     }
 
+    /// Where its push service is, for a log line: the endpoint's origin (the rest of an
+    /// endpoint is the device's secret address).
+    pub fn service(&self) -> String {
+        origin(&self.endpoint).unwrap_or_else(|_| quoted(&shown(&self.endpoint)))
+    }
+
     /// Refuses an endpoint that is neither https nor http on loopback, and keys that do
     /// not decode.
     pub fn check(&self) -> Result<()> {

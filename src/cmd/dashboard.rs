@@ -79,13 +79,14 @@ fn table(list: &[LoginSession]) -> Vec<String> {
         return vec!["no browser is logged in".to_string()];
     }
     let mut lines = vec![format!(
-        "{:<12}  {:<20}  {:<20}  {:<20}  {}",
-        "ID", "LAST SEEN", "LOGGED IN", "EXPIRES", "DEVICE"
+        "{:<12}  {:<20}  {:<20}  {:<20}  {:<4}  {}",
+        "ID", "LAST SEEN", "LOGGED IN", "EXPIRES", "PUSH", "DEVICE"
     )];
     lines.extend(list.iter().map(|s| {
+        let push = if s.push { "yes" } else { "no" };
         format!(
-            "{:<12}  {:<20}  {:<20}  {:<20}  {}",
-            s.id, s.last_seen, s.created, s.expires, s.device
+            "{:<12}  {:<20}  {:<20}  {:<20}  {:<4}  {}",
+            s.id, s.last_seen, s.created, s.expires, push, s.device
         )
     }));
     lines

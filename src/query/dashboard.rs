@@ -14,6 +14,8 @@ pub struct LoginSession {
     pub created: String,
     pub last_seen: String,
     pub expires: String,
+    /// Whether the device gets Web Push notices (it subscribed on the dashboard's page).
+    pub push: bool,
 }
 
 /// The login sessions that can still log a browser in: made with the current token and not
@@ -35,6 +37,7 @@ pub fn sessions(paths: &Paths) -> Result<Vec<LoginSession>> {
             created: s.created,
             last_seen: s.last_seen,
             expires: s.expires,
+            push: s.push.is_some(),
         })
         .collect();
     live.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));

@@ -11,6 +11,7 @@
 //! `observe::judge_loss`, `guard::remembered`, `intent`'s readings, `unit_file`'s rendering,
 //! `target`), and the adapters, records and base modules.
 
+pub mod alerts;
 pub mod dashboard;
 pub mod doctor;
 pub mod log;

@@ -94,6 +94,13 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+/// Its message, as a log line of the server's own work (the notifier) says it.
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         #[derive(Serialize)]

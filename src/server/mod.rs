@@ -14,10 +14,11 @@
 //! never cross a network in clear text. On loopback it is served as `sessctl.localhost`.
 //! Every request passes `guard` (the host name, the login of `auth`, the headers every answer
 //! carries), and every connection is bounded by `conn` (header timeout, a cap on connections).
+//! Beside the requests, `notify` sends Web Push notices to the devices subscribed in `push`.
 //!
 //! Server layer. May import: `query`, `lifecycle`, and the records, model and base modules;
-//! of the adapters only `systemd::Systemd` (the connection its runtime drives) and `tls`;
-//! never `cmd` or `cli`.
+//! of the adapters only `systemd::Systemd` (the connection its runtime drives), `tls` and
+//! `push` (Web Push, which only the server sends); never `cmd` or `cli`.
 
 mod api;
 mod auth;
@@ -26,8 +27,10 @@ mod create;
 mod guard;
 mod listen;
 mod mask;
+mod notify;
 mod pages;
 mod permission;
+mod push;
 mod terminal;
 mod tls;
 
@@ -248,6 +251,7 @@ pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>, hosts: Vec<Stri
         .enable_all()
         .build()
         .context("starting the server's runtime")?;
+    runtime.spawn(notify::run(app.clone()));
     runtime.block_on(listen::run(router(app), listen, tls, config))
 }
 
@@ -264,6 +268,12 @@ fn router(app: Arc<App>) -> Router {
         )
         .route("/api/products/{product}/{action}", post(api::act))
         .route("/api/doctor", get(api::doctor))
+        .route(
+            "/api/push",
+            get(push::show)
+                .post(push::subscribe)
+                .delete(push::unsubscribe),
+        )
         .route("/logout", post(pages::logout))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard::api));
     let pages = Router::new()
