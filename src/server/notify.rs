@@ -234,7 +234,7 @@ pub async fn run(app: Arc<App>) {
                 let before = was.get(name).cloned().unwrap_or_default();
                 let event = change(report, &before, &seen[name]);
                 let slot = slots.entry(name.clone()).or_default();
-                if let Some(notice) = limit(slot, now, event, gap()) {
+                if let Some(notice) = limit(slot, now, event, GAP) {
                     send(&app, &keys, &devices, notice);
                 }
             }
@@ -252,20 +252,6 @@ pub async fn run(app: Arc<App>) {
             }
         }
     }
-}
-
-/// [`GAP`]; a test build (feature `testbed`) takes a shorter one from
-/// `SESSCTL_TEST_PUSH_GAP` (milliseconds), so that a test of the held notice need not wait
-/// twenty seconds.
-fn gap() -> Duration {
-    #[cfg(feature = "testbed")]
-    if let Some(ms) = std::env::var("SESSCTL_TEST_PUSH_GAP")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return Duration::from_millis(ms);
-    }
-    GAP
 }
 
 /// The subscriptions of the live login sessions.

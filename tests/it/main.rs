@@ -25,6 +25,7 @@ mod login;
 mod output;
 mod package;
 mod pair;
+mod push;
 mod readme;
 mod real_adopt;
 mod real_approve;
