@@ -114,8 +114,9 @@ pub struct Session {
     key: String,
     token: String,
     /// The device's Web Push subscription (`POST /api/push`); none until it subscribes.
+    /// Boxed: most sessions have none, and a session is passed around with every request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub push: Option<Subscription>,
+    pub push: Option<Box<Subscription>>,
 }
 
 /// A one-time login link's code, waiting to be opened.
@@ -251,7 +252,7 @@ pub fn set_push(paths: &Paths, token: &str, id: &str, push: Option<Subscription>
     change(paths, token, |logins| {
         for session in &mut logins.sessions {
             if session.id == id {
-                session.push = push.clone();
+                session.push = push.clone().map(Box::new);
             } else if session.push.as_ref().map(|p| &p.endpoint)
                 == push.as_ref().map(|p| &p.endpoint)
             {

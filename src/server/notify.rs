@@ -264,7 +264,7 @@ async fn devices(app: &Arc<App>) -> Result<Vec<Subscription>, super::api::ApiErr
             .sessions
             .into_iter()
             .filter(|s| s.is_live(&mark, now))
-            .filter_map(|s| s.push)
+            .filter_map(|s| s.push.map(|p| *p))
             .collect())
     })
     .await
@@ -356,8 +356,8 @@ mod tests {
         let mut sent = Vec::new();
         for tick in 0..240u64 {
             let at = Duration::from_millis(tick * 500);
-            let wait =
-                (at.as_millis() % 6000 == 0 && at < Duration::from_secs(60)).then(|| at.as_secs());
+            let wait = (at.as_millis().is_multiple_of(6000) && at < Duration::from_secs(60))
+                .then_some(at.as_secs());
             if let Some(which) = limit(&mut slot, start + at, wait, GAP) {
                 sent.push((at.as_secs(), which));
             }
