@@ -831,11 +831,11 @@ pub enum Dashboard {
     /// link's address: with the default loopback address, through `tailscale serve` or an SSH
     /// tunnel (guide.md, "From a phone").
     Pair,
-    /// List the browsers logged in: id, device, when logged in, last seen, when it expires,
-    /// and whether it gets Web Push notices (PUSH; `push` in --json).
+    /// List the browsers logged in: id, device, when logged in, last seen, when it expires
     ///
-    /// A device gets notices once it turns them on on the dashboard's page; revoking its
-    /// session ends them with it.
+    /// PUSH (`push` in --json) says whether the device gets Web Push notices: it gets them
+    /// once it turns them on on the dashboard's page, and revoking its session ends them with
+    /// it (guide.md, "Notifications on your phone").
     Sessions(Json),
     /// Log browsers out: one login session by its id (`sessctl dashboard sessions`), or all.
     ///
