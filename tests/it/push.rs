@@ -234,6 +234,16 @@ fn a_wait_reaches_each_subscribed_device_once_and_waits_in_a_row_are_held_to_one
     assert_eq!(ended.received().len(), 1);
     // Eleven waits of web in some twenty seconds made two notices, and no more came.
     assert_eq!(notices(&service, "phone", "web").len(), 2);
+
+    // A new server takes what is so as its baseline: web, still waiting, is not sent again,
+    // while docs's wait, which begins after it started, is.
+    drop(served);
+    let _served = serve(&env);
+    enable(&env, "docs");
+    notify(&env, "docs", Some("stop"));
+    let got = nth_notice(&service, "phone", "docs", 1);
+    assert_notice(&got, "docs", "waiting", "docs waits for you", DONE);
+    assert_eq!(notices(&service, "phone", "web").len(), 2);
 }
 
 /// The id `sessctl dashboard sessions --json` gives the session of `device`.
@@ -290,6 +300,16 @@ fn bad_endpoints_and_keys_are_refused_with_their_fix() {
     );
     // Nothing was kept; the token, which names no device, cannot subscribe.
     assert_eq!(pushes(&env), [("Chrome on Android".to_string(), false)]);
+    assert_eq!(subscribe(&served, &phone, &good), (204, String::new()));
+    let table = env
+        .sessctl()
+        .args(["dashboard", "sessions"])
+        .stdout_read()
+        .run();
+    let table = String::from_utf8(table.stdout).expect("utf-8");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("  PUSH  DEVICE"), "{table}");
+    assert!(lines[1].ends_with("  yes   Chrome on Android"), "{table}");
     let bearer = format!("Bearer {token}");
     let headers = [
         ("authorization", bearer.as_str()),
@@ -299,6 +319,7 @@ fn bad_endpoints_and_keys_are_refused_with_their_fix() {
         .client
         .post("/api/push", &headers, Some(&good.to_string()));
     assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(reply.body.contains("the token names none"), "{reply:?}");
 }
 
 #[test]
