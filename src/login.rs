@@ -368,6 +368,43 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_belongs_to_one_session_and_an_ended_one_is_dropped() {
+        let (_dir, paths) = paths();
+        let token = token(&paths).unwrap();
+        create(&paths, &token, "a").unwrap();
+        create(&paths, &token, "b").unwrap();
+        let ids: Vec<String> = load(&paths)
+            .unwrap()
+            .sessions
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        let push: Subscription = serde_json::from_value(serde_json::json!({
+            "endpoint": "https://push.example/1",
+            "keys": {"p256dh": "x", "auth": "y"},
+        }))
+        .unwrap();
+        let pushes = || -> Vec<bool> {
+            load(&paths)
+                .unwrap()
+                .sessions
+                .iter()
+                .map(|s| s.push.is_some())
+                .collect()
+        };
+        set_push(&paths, &token, &ids[0], Some(push.clone())).unwrap();
+        assert_eq!(pushes(), [true, false]);
+        // The same device, logged in again: the endpoint moves to the new session.
+        set_push(&paths, &token, &ids[1], Some(push.clone())).unwrap();
+        assert_eq!(pushes(), [false, true]);
+        drop_push(&paths, &token, &push.endpoint).unwrap();
+        assert_eq!(pushes(), [false, false]);
+        set_push(&paths, &token, &ids[0], Some(push)).unwrap();
+        set_push(&paths, &token, &ids[0], None).unwrap();
+        assert_eq!(pushes(), [false, false]);
+    }
+
+    #[test]
     fn a_code_is_spent_once_and_revoke_names_what_it_cannot_find() {
         let (_dir, paths) = paths();
         let token = token(&paths).unwrap();

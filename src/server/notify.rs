@@ -12,7 +12,7 @@
 //! Never a storm: each product's notices share one Topic (a push service keeps only the
 //! newest undelivered one) and pass [`limit`]: at most one notice per product per [`GAP`];
 //! what happens inside the gap is held, the newest replacing older ones, and sent once when
-//! the gap ends. So ten waits of one product in a minute make at most three notices in that
+//! the gap ends, unless it was a wait that ended meanwhile. So ten waits of one product in a minute make at most three notices in that
 //! minute, and the newest one more when its gap ends.
 //!
 //! Each device is sent to on the blocking pool on its own, so a slow or failing push service
@@ -39,7 +39,7 @@ const EVERY: Duration = Duration::from_millis(500);
 const IDLE: Duration = Duration::from_secs(5);
 /// At most one notice per product per this long.
 pub const GAP: Duration = Duration::from_secs(20);
-/// How much of a tool's input a notice shows: a push message holds at most 4 KB.
+/// How many bytes of a tool's input a notice shows: a push message holds at most 4 KB.
 const INPUT_SHOWN: usize = 1000;
 
 /// One notice, as the service worker reads it (`event.data.json()`).
@@ -133,9 +133,9 @@ fn change(report: &Report, before: &Seen, now: &Seen) -> Option<Notice> {
             Some(command) => command.to_string(),
             None => asked.tool_input.to_string(),
         };
-        let input: String = match input.char_indices().nth(INPUT_SHOWN) {
-            Some((end, _)) => format!("{}…", &input[..end]),
-            None => input,
+        let input = match input.len() > INPUT_SHOWN {
+            true => format!("{}…", cut(&input, INPUT_SHOWN)),
+            false => input,
         };
         let body = format!("It asks permission for {}: {input}", asked.tool_name);
         return Some(waiting(name, body));
@@ -160,6 +160,21 @@ fn change(report: &Report, before: &Seen, now: &Seen) -> Option<Notice> {
         ));
     }
     None
+}
+
+/// The longest start of `text` that fits in `bytes` bytes and ends on a character.
+fn cut(text: &str, bytes: usize) -> &str {
+    let end = (0..=bytes.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[..end]
+}
+
+/// Whether a notice held through its product's gap still says what is so when it can go: a
+/// wait that ended meanwhile is not sent.
+fn still_so(notice: &Notice, now: &Seen) -> bool {
+    notice.kind != "waiting" || now.waiting.is_some() || !now.asked.is_empty()
 }
 
 fn waiting(name: &str, body: String) -> Notice {
@@ -234,7 +249,8 @@ pub async fn run(app: Arc<App>) {
                 let before = was.get(name).cloned().unwrap_or_default();
                 let event = change(report, &before, &seen[name]);
                 let slot = slots.entry(name.clone()).or_default();
-                if let Some(notice) = limit(slot, now, event, GAP) {
+                let due = limit(slot, now, event, GAP);
+                if let Some(notice) = due.filter(|n| still_so(n, &seen[name])) {
                     send(&app, &keys, &devices, notice);
                 }
             }
@@ -367,6 +383,22 @@ mod tests {
         // The last wait (at 54 s) goes when its gap ends, and nothing after it.
         assert_eq!(sent.len(), 4);
         assert_eq!(sent[3], (60, 54));
+    }
+
+    #[test]
+    fn a_held_wait_that_ended_is_not_sent_and_a_long_input_is_cut_on_a_character() {
+        let wait = waiting("web", "It asks you something.".to_string());
+        let lost = Notice::new("web", "lost", "web is lost".to_string(), String::new());
+        let waits = Seen {
+            waiting: Some("2026-01-01T00:00:00Z".to_string()),
+            ..Seen::default()
+        };
+        assert!(still_so(&wait, &waits));
+        assert!(!still_so(&wait, &Seen::default()));
+        assert!(still_so(&lost, &Seen::default()));
+        assert_eq!(cut("aé", 2), "a");
+        assert_eq!(cut("aé", 3), "aé");
+        assert_eq!(cut("ab", 9), "ab");
     }
 
     #[test]
