@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
+use super::api::ApiError;
 use super::{blocking, App};
 use crate::identity::ActiveState;
 use crate::login;
@@ -214,53 +215,17 @@ fn limit<T>(slot: &mut Slot<T>, now: Instant, event: Option<T>, gap: Duration) -
 
 /// Runs the notifier until the server ends.
 pub async fn run(app: Arc<App>) {
-    let mut before: Option<HashMap<String, Seen>> = None;
-    let mut slots: HashMap<String, Slot<Notice>> = HashMap::new();
-    let mut keys: Option<Arc<Keys>> = None;
+    let mut notifier = Notifier::default();
     let mut complaint = String::new();
-    let mut last_read: Option<Instant> = None;
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let round = async {
-            let devices = devices(&app).await?;
-            if devices.is_empty() && last_read.is_some_and(|at| at.elapsed() < IDLE) {
-                return Ok(());
-            }
-            last_read = Some(Instant::now());
-            let (reports, seen) = read(&app).await?;
-            let was = before.replace(seen.clone());
-            let (Some(was), false) = (was, devices.is_empty()) else {
-                return Ok(());
-            };
-            let keys = match &keys {
-                Some(keys) => keys.clone(),
-                None => {
-                    let file = app.paths.push_key();
-                    let made = Arc::new(blocking(move || Keys::load_or_create(&file)).await?);
-                    keys.insert(made).clone()
-                }
-            };
-            let now = Instant::now();
-            slots.retain(|name, _| seen.contains_key(name));
-            for report in &reports {
-                let name = &report.product;
-                let before = was.get(name).cloned().unwrap_or_default();
-                let event = change(report, &before, &seen[name]);
-                let slot = slots.entry(name.clone()).or_default();
-                let due = limit(slot, now, event, GAP);
-                if let Some(notice) = due.filter(|n| still_so(n, &seen[name])) {
-                    send(&app, &keys, &devices, notice);
-                }
-            }
-            Ok::<(), super::api::ApiError>(())
-        };
         // A failure is said once, not every round, until it changes.
-        match round.await {
+        match notifier.round(&app).await {
             Ok(()) => complaint.clear(),
             Err(err) => {
-                let said = format!("{err}");
+                let said = err.to_string();
                 if said != complaint {
                     errln!("sessctl: the notifier failed a round: {said}");
                     complaint = said;
@@ -270,8 +235,58 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
+/// What the notifier keeps from one round to the next.
+#[derive(Default)]
+struct Notifier {
+    /// The last reading; none before the first, which is only a baseline.
+    before: Option<HashMap<String, Seen>>,
+    slots: HashMap<String, Slot<Notice>>,
+    keys: Option<Arc<Keys>>,
+    last_read: Option<Instant>,
+}
+
+impl Notifier {
+    /// One reading, and the notices it makes.
+    async fn round(&mut self, app: &Arc<App>) -> Result<(), ApiError> {
+        let devices = devices(app).await?;
+        if devices.is_empty() && self.last_read.is_some_and(|at| at.elapsed() < IDLE) {
+            return Ok(());
+        }
+        self.last_read = Some(Instant::now());
+        let (reports, seen) = read(app).await?;
+        let was = self.before.replace(seen.clone());
+        let (Some(was), false) = (was, devices.is_empty()) else {
+            return Ok(());
+        };
+        let keys = self.keys(app).await?;
+        let now = Instant::now();
+        self.slots.retain(|name, _| seen.contains_key(name));
+        for report in &reports {
+            let name = &report.product;
+            let before = was.get(name).cloned().unwrap_or_default();
+            let event = change(report, &before, &seen[name]);
+            let slot = self.slots.entry(name.clone()).or_default();
+            let due = limit(slot, now, event, GAP);
+            if let Some(notice) = due.filter(|n| still_so(n, &seen[name])) {
+                send(app, &keys, &devices, notice);
+            }
+        }
+        Ok(())
+    }
+
+    /// The server's VAPID key pair, read (or made) on first use.
+    async fn keys(&mut self, app: &Arc<App>) -> Result<Arc<Keys>, ApiError> {
+        if let Some(keys) = &self.keys {
+            return Ok(keys.clone());
+        }
+        let file = app.paths.push_key();
+        let keys = Arc::new(blocking(move || Keys::load_or_create(&file)).await?);
+        Ok(self.keys.insert(keys).clone())
+    }
+}
+
 /// The subscriptions of the live login sessions.
-async fn devices(app: &Arc<App>) -> Result<Vec<Subscription>, super::api::ApiError> {
+async fn devices(app: &Arc<App>) -> Result<Vec<Subscription>, ApiError> {
     let mark = login::token_mark(&app.gate.token()?);
     let paths = app.paths.clone();
     blocking(move || {
@@ -287,9 +302,7 @@ async fn devices(app: &Arc<App>) -> Result<Vec<Subscription>, super::api::ApiErr
 }
 
 /// Every product's report, and what the notifier keeps of each.
-async fn read(
-    app: &Arc<App>,
-) -> Result<(Vec<Report>, HashMap<String, Seen>), super::api::ApiError> {
+async fn read(app: &Arc<App>) -> Result<(Vec<Report>, HashMap<String, Seen>), ApiError> {
     let reports = app.reports(None).await?;
     let failed: Vec<String> = reports
         .iter()
