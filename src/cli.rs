@@ -778,10 +778,10 @@ impl Tls {
 pub enum Dashboard {
     /// Install the dashboard as a socket-activated user service, started at login.
     ///
-    /// Writes sessctl-dashboard.socket and sessctl-dashboard.service, enables the socket and
-    /// starts it; the first connection starts the server. Running it again with another
-    /// --listen or other TLS files moves the socket or restarts the server. No session is
-    /// touched.
+    /// Writes sessctl-dashboard.socket and sessctl-dashboard.service, enables both and starts
+    /// them: the server runs from login on, not only from the first connection, so that it
+    /// sends push notices after a reboot. Running it again with another --listen or other TLS
+    /// files moves the socket or restarts the server. No session is touched.
     Enable {
         /// The address and port the socket listens on: loopback, unless with TLS.
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]

@@ -102,6 +102,7 @@ pub fn enable(
         lines.push(format!("{DASHBOARD_SOCKET}: written and reloaded"));
     }
     systemd.enable(DASHBOARD_SOCKET)?;
+    systemd.enable(DASHBOARD_SERVICE)?;
     let running = systemd.active_state(DASHBOARD_SOCKET)?.is_running();
     if running && socket_changed {
         // A socket cannot change its address in place; the server goes with it, the
@@ -113,6 +114,8 @@ pub fn enable(
     } else {
         systemd.start(DASHBOARD_SOCKET)?;
     }
+    // The server runs from now on, not from the first visit: it sends the push notices.
+    systemd.start(DASHBOARD_SERVICE)?;
     lines.push(format!(
         "{DASHBOARD_SOCKET}: enabled, listening on {listen}; open {}",
         served_url(listen, tls.is_some())
@@ -129,8 +132,10 @@ pub fn disable(ctx: &Ctx) -> Result<Lines> {
             systemd.stop(unit)?;
         }
     }
-    if file(paths, DASHBOARD_SOCKET).exists() {
-        systemd.disable(DASHBOARD_SOCKET)?;
+    for unit in [DASHBOARD_SOCKET, DASHBOARD_SERVICE] {
+        if file(paths, unit).exists() {
+            systemd.disable(unit)?;
+        }
     }
     for unit in [DASHBOARD_SOCKET, DASHBOARD_SERVICE] {
         store::remove_file(&file(paths, unit))?;

@@ -92,6 +92,13 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
              log in: open the link `sessctl dashboard url` prints\n",
         )
         .run();
+    // The server runs before anyone connects, and starts at login too: it sends push notices.
+    let systemd = env.systemd();
+    assert_ne!(systemd.status(DASHBOARD).expect("status").main_pid, 0);
+    assert_eq!(
+        systemd.unit_file(DASHBOARD).expect("its unit file").unit_file_state,
+        sessctl::systemd::UnitFileState::Enabled
+    );
     // The socket listens in the private manager's network namespace: the client joins it.
     let netns = env.bed.as_ref().expect("a manager").netns();
     let client = Client::new(
@@ -157,7 +164,6 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
     assert_eq!(restarted["line"], "sessctl-web.service: restarted");
 
     // The dashboard runs in a unit of its own, outside the session's.
-    let systemd = env.systemd();
     let server = systemd.details(DASHBOARD).expect("the dashboard's unit");
     assert!(
         server
@@ -205,6 +211,8 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
         .run();
     let units = env.config_home().join("systemd/user");
     assert!(!units.join(SOCKET).exists() && !units.join(DASHBOARD).exists());
+    // Nor is anything left to start it at the next login.
+    assert!(!units.join("default.target.wants").join(DASHBOARD).exists());
     assert_eq!(identity(&env), before);
 }
 
