@@ -18,7 +18,7 @@ use crate::support::log_json;
 use crate::support::session;
 
 /// The client's flag for its default mode, where a Bash call outside the allowed list asks.
-const ASKING: [&str; 2] = ["--permission-mode", "default"];
+pub const ASKING: [&str; 2] = ["--permission-mode", "default"];
 
 /// Product `web` with the client asking permission, and the dashboard, or `None` when a part
 /// is missing (see `claude::setup`). `vars` go to the unit's environment.
@@ -31,13 +31,13 @@ fn asking(label: &str, pin: Pin, vars: &[&str]) -> Option<(Claude, crate::dashbo
 
 /// A command outside the allowed list, and the file it makes in the project directory (the
 /// client's working directory). The name is relative: a long line wraps on the pane.
-fn touching(dir: &Path, name: &str) -> (String, std::path::PathBuf) {
+pub fn touching(dir: &Path, name: &str) -> (String, std::path::PathBuf) {
     (format!("touch {name}"), dir.join(name))
 }
 
 /// Sends a Bash call of `command` and waits until `status` shows its question, exactly.
 #[track_caller]
-fn ask(c: &Claude, command: &str) -> Value {
+pub fn ask(c: &Claude, command: &str) -> Value {
     c.send(&format!("RUN: {command}"));
     c.pane().wait("the question on the dashboard", || {
         let status = session::status(&c.env, "web");
@@ -58,7 +58,7 @@ fn answer(served: &crate::dashboard::Served, headers: &[(&str, &str)], body: Val
 
 /// The conversation request that carries the result of the call of `command`, and that result.
 #[track_caller]
-fn result_of(c: &Claude, command: &str) -> (Request, Value) {
+pub fn result_of(c: &Claude, command: &str) -> (Request, Value) {
     c.pane().wait("the call's result at the API", || {
         c.api.conversation().into_iter().find_map(|request| {
             let messages = request.body["messages"].as_array()?.clone();
@@ -82,7 +82,7 @@ fn result_of(c: &Claude, command: &str) -> (Request, Value) {
 }
 
 /// The `permission` events of the log: (verdict, reason).
-fn permission_events(c: &Claude) -> Vec<(String, String)> {
+pub fn permission_events(c: &Claude) -> Vec<(String, String)> {
     log_json(&c.env, "web")
         .iter()
         .filter(|e| e["event"] == "permission")
