@@ -6,6 +6,7 @@
 //! point is sessctl's own wait, with the newest.
 
 use std::path::Path;
+use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
@@ -205,4 +206,61 @@ fn a_question_nobody_answers_stays_in_the_terminal() {
         .iter()
         .any(|r| r.body.to_string().contains("tool_result"));
     assert!(!answered, "the call was answered");
+}
+
+/// Answers the dialog in the pane with `key`, as its user does. 2.1.332 drops a key that
+/// comes as its dialog shows (observed: the dialog stays, its first choice selected), so a key
+/// the dialog did not take within a few seconds is pressed again, as the user would.
+fn in_pane(c: &Claude, key: &str) {
+    let pane = c.pane();
+    let shown = || pane.screen().contains("proceed");
+    pane.wait("the dialog on screen", || shown().then_some(()));
+    pane.wait("the dialog answered in the pane", || {
+        pane.keys(&[key]);
+        let gone = sessctl::poll::until(Duration::from_secs(3), || Ok((!shown()).then_some(())));
+        gone.ok().flatten()
+    });
+}
+
+/// Waits until `status` shows no open question, and returns the last `permission` event.
+#[track_caller]
+fn closed(c: &Claude) -> (String, String) {
+    c.pane().wait("the question gone from status", || {
+        let status = session::status(&c.env, "web");
+        status["permissions"].is_null().then_some(())
+    });
+    permission_events(c).pop().expect("a permission event")
+}
+
+/// A question answered in the terminal leaves the dashboard at once, not after the hook's
+/// five-minute wait. On Yes the client lets the hook run on, and the hook sees the call
+/// settled in the transcript; on Esc it ends the hook, which closes its question.
+#[rstest]
+fn a_question_answered_in_the_terminal_leaves_the_dashboard(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some((c, _served)) = asking("cc-in-pane", pin, &[]) else {
+        return;
+    };
+    let (command, file) = touching(&c.project, "in-pane");
+    ask(&c, &command);
+    in_pane(&c, "1");
+    let (_, result) = result_of(&c, &command);
+    assert_ne!(result["is_error"], true, "{result}");
+    assert!(
+        file.exists(),
+        "the call approved in the terminal did not run"
+    );
+    let (verdict, reason) = closed(&c);
+    assert_eq!(verdict, "answered-in-terminal", "{reason}");
+    assert!(reason.contains(&command), "{reason}");
+
+    let (command, file) = touching(&c.project, "refused-in-pane");
+    ask(&c, &command);
+    in_pane(&c, "Escape");
+    // Esc interrupts the turn, and the client ends the hook (observed with both pins).
+    let (verdict, reason) = closed(&c);
+    assert_eq!(verdict, "withdrawn", "{reason}");
+    assert!(reason.contains(&command), "{reason}");
+    assert!(!file.exists(), "the call refused in the terminal ran");
 }
