@@ -264,3 +264,29 @@ fn a_question_answered_in_the_terminal_leaves_the_dashboard(
     assert!(reason.contains(&command), "{reason}");
     assert!(!file.exists(), "the call refused in the terminal ran");
 }
+
+/// A question whose hook is gone without a word (killed) is no longer open: `status` drops it,
+/// and an answer to it is refused rather than logged as given to nobody.
+#[test]
+fn a_question_whose_hook_was_killed_is_closed() {
+    let Some((c, served)) = asking("cc-hook-killed", Pin::Newest, &[]) else {
+        return;
+    };
+    let (command, _) = touching(&c.project, "orphaned");
+    let asked = ask(&c, &command);
+    let hook = asked["hook_pid"].as_u64().expect("the hook's PID") as u32;
+    session::sigkill(hook);
+    c.pane().wait("the question gone from status", || {
+        let status = session::status(&c.env, "web");
+        status["permissions"].is_null().then_some(())
+    });
+    let bearer = format!("Bearer {}", token(&c.env));
+    let reply = answer(
+        &served,
+        &[("authorization", &bearer)],
+        json!({"id": asked["id"], "decision": "allow"}),
+    );
+    assert_eq!(reply.status, 409, "{reply:?}");
+    let events = permission_events(&c);
+    assert!(!events.iter().any(|(v, _)| v == "allowed"), "{events:?}");
+}
