@@ -15,6 +15,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+/// How far back from its end the transcript is first read: the call the question is about was
+/// written just before the hook ran, and a long conversation's whole transcript is not read
+/// for each question.
+const TAIL: u64 = 1 << 20;
+
 /// A transcript followed for the calls of one tool with one input.
 pub struct Follow {
     path: PathBuf,
@@ -87,21 +92,38 @@ impl Follow {
         }
     }
 
-    /// The whole lines appended since the last call; a line still being written waits.
+    /// The whole lines appended since the last call (at first, those of the last [`TAIL`]
+    /// bytes); a line still being written waits.
     fn new_lines(&mut self) -> Vec<String> {
         let mut bytes = Vec::new();
+        let first = !self.began;
         let read = std::fs::File::open(&self.path).and_then(|mut file| {
+            if first {
+                self.offset = file.metadata()?.len().saturating_sub(TAIL);
+            }
             file.seek(SeekFrom::Start(self.offset))?;
             file.read_to_end(&mut bytes)
         });
         if read.is_err() {
             return Vec::new();
         }
-        let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
+        // A start inside the file may be inside a line: the next one is the first whole one.
+        let start = match first && self.offset > 0 {
+            true => bytes
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |at| at + 1),
+            false => 0,
+        };
+        let Some(end) = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .filter(|&end| end >= start)
+        else {
             return Vec::new();
         };
         self.offset += end as u64 + 1;
-        String::from_utf8_lossy(&bytes[..end])
+        String::from_utf8_lossy(&bytes[start..end])
             .lines()
             .map(str::to_string)
             .collect()
@@ -147,6 +169,29 @@ mod tests {
         write!(file, "{head}").unwrap();
         assert!(!follow.settled());
         write!(file, "{tail}").unwrap();
+        assert!(follow.settled());
+    }
+
+    #[test]
+    fn a_long_transcript_is_first_read_from_its_last_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let input = json!({"command": "ls"});
+        let mut file = std::fs::File::create(&path).unwrap();
+        // An old call never settled, out of reach; then more than the tail of other records.
+        let use_of = |id: &str| {
+            record(json!([{"type": "tool_use", "id": id, "name": "Bash", "input": input}]))
+        };
+        write!(file, "{}", use_of("old")).unwrap();
+        let filler = record(json!([{"type": "text", "text": "x".repeat(1000)}]));
+        for _ in 0..(TAIL as usize / filler.len() + 2) {
+            write!(file, "{filler}").unwrap();
+        }
+        write!(file, "{}", use_of("new")).unwrap();
+        let mut follow = Follow::new(path, "Bash", &input);
+        assert!(!follow.settled());
+        let result = record(json!([{"type": "tool_result", "tool_use_id": "new"}]));
+        write!(file, "{result}").unwrap();
         assert!(follow.settled());
     }
 }
