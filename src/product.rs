@@ -242,12 +242,7 @@ pub fn resolve_program(program: &str) -> Result<String> {
             .ok()
             .filter(|p| is_executable(p))
     } else {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .filter(|dir| dir.is_absolute())
-                .map(|dir| dir.join(program))
-                .find(|p| is_executable(p))
-        })
+        std::env::var_os("PATH").and_then(|path| find_in_path(program, &path))
     };
     let found = found.ok_or_else(|| {
         usage(format!(
@@ -258,6 +253,15 @@ pub fn resolve_program(program: &str) -> Result<String> {
         .into_os_string()
         .into_string()
         .map_err(|raw| usage(format!("command path {raw:?} is not valid UTF-8")))
+}
+
+/// Bare `program`'s executable in the first directory of `path` (a PATH) that has one;
+/// relative directories are skipped, as they mean nothing to a unit.
+pub fn find_in_path(program: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {

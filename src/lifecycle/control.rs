@@ -74,6 +74,9 @@ impl Step {
     }
 }
 
+/// The agent `enable` runs when given no command.
+pub const DEFAULT_PROGRAM: &str = "claude";
+
 /// What `enable` asks for, as the user typed it.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -102,7 +105,7 @@ pub fn wanted(request: &Request) -> Result<Product> {
         None => product::resolve_dir(&product::default_dir()?)?,
     };
     let mut command = if request.command.is_empty() {
-        vec!["claude".to_string()]
+        vec![DEFAULT_PROGRAM.to_string()]
     } else {
         request.command.clone()
     };

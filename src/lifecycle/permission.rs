@@ -6,11 +6,15 @@
 //! the dialog stays in the terminal as before. Nothing is ever typed into the pane.
 //!
 //! Both sides log: the question (`permission asked`), who answered what (`permission allowed`
-//! / `denied`, naming the login session or the token), and a question left to the terminal
-//! (`permission unanswered`), or one the client took back (`permission withdrawn`).
+//! / `denied`, naming the login session or the token), a question left to the terminal
+//! (`permission unanswered`), one answered there (`permission answered-in-terminal`), or one
+//! the client took back (`permission withdrawn`).
 //!
 //! May import: `state`, `context`, `poll`, `product`, `error`.
 
+mod follow;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -23,6 +27,7 @@ use crate::poll;
 use crate::product::ProductName;
 use crate::state::{self, Asked, Behavior, Decision, Event, EventKind, EventVerdict, Locked};
 use crate::state::{Waiting, Writer};
+use follow::Follow;
 
 /// How long a question waits for an answer from the dashboard before it is left to the
 /// terminal alone: five minutes, long enough to reach for a phone, short of Claude Code's
@@ -35,15 +40,18 @@ pub const HOOK_MARGIN: Duration = Duration::from_secs(30);
 
 /// The part of the `PermissionRequest` hook's input sessctl reads.
 #[derive(Debug, Deserialize)]
-struct HookInput {
+pub struct HookInput {
     hook_event_name: String,
-    tool_name: String,
+    pub tool_name: String,
     #[serde(default)]
-    tool_input: Value,
+    pub tool_input: Value,
+    /// The conversation's transcript, where an answer given in the terminal shows.
+    #[serde(default)]
+    pub transcript_path: Option<PathBuf>,
 }
 
-/// The tool and its exact input from the hook's stdin `input`.
-pub fn parse_hook_input(input: &str) -> Result<(String, Value)> {
+/// The tool, its exact input and the transcript from the hook's stdin `input`.
+pub fn parse_hook_input(input: &str) -> Result<HookInput> {
     let hook: HookInput =
         serde_json::from_str(input).context("reading the PermissionRequest hook's input")?;
     if hook.hook_event_name != "PermissionRequest" {
@@ -52,7 +60,17 @@ pub fn parse_hook_input(input: &str) -> Result<(String, Value)> {
             quoted(&hook.hook_event_name)
         );
     }
-    Ok((hook.tool_name, hook.tool_input))
+    Ok(hook)
+}
+
+/// How a question's wait ended, short of the time running out.
+enum Settled {
+    /// The dashboard answered.
+    Answered(Decision),
+    /// The client ended the hook.
+    Ended,
+    /// The call was answered in the terminal: its result is in the transcript.
+    InTerminal,
 }
 
 /// The hook's stdout that gives the client `behavior`.
@@ -67,45 +85,46 @@ pub fn hook_output(behavior: Behavior) -> String {
 
 /// Asks the dashboard the question the hook's stdin `input` holds, and waits up to `wait`
 /// for its answer: the hook's output, or `None` to leave the dialog in the terminal. It stops
-/// waiting early once `ended` says the client ended the hook (the question was answered in
-/// the terminal), so no stale question stays on the dashboard.
+/// waiting early once the question was answered in the terminal (its transcript shows the
+/// call settled; see `follow`), or `ended` says the client ended the hook, so no stale
+/// question stays on the dashboard.
 pub fn ask(
     own: &impl Writer,
     input: &str,
     wait: Duration,
     mut ended: impl FnMut() -> bool,
 ) -> Result<Option<String>> {
-    let (tool_name, tool_input) = parse_hook_input(input)?;
-    let asked = Asked::new(tool_name, tool_input)?;
+    let hook = parse_hook_input(input)?;
+    let mut follow = (hook.transcript_path.clone())
+        .map(|path| Follow::new(path, &hook.tool_name, &hook.tool_input));
+    let asked = Asked::new(hook.tool_name, hook.tool_input)?;
     asked.save(own)?;
     log(own, "asked", describe(&asked));
     let answer = Waiting::record(own, "permission").and_then(|_| {
-        poll::until(wait, || match ended() {
-            true => Ok(Some(None)),
-            false => Ok(Decision::load(own.dir().0, &asked.id)?.map(Some)),
+        poll::until(wait, || {
+            if ended() {
+                return Ok(Some(Settled::Ended));
+            }
+            if let Some(decision) = Decision::load(own.dir().0, &asked.id)? {
+                return Ok(Some(Settled::Answered(decision)));
+            }
+            let in_terminal = follow.as_mut().is_some_and(Follow::settled);
+            Ok(in_terminal.then_some(Settled::InTerminal))
         })
     });
     asked.close(own)?;
-    match answer? {
-        Some(Some(decision)) => {
+    let (verdict, why) = match answer? {
+        Some(Settled::Answered(decision)) => {
             // The agent has its answer and works on: it no longer waits.
             Waiting::clear(own)?;
-            Ok(Some(hook_output(decision.behavior)))
+            return Ok(Some(hook_output(decision.behavior)));
         }
-        Some(None) => {
-            log(
-                own,
-                "withdrawn",
-                format!("{}; the client ended the hook", describe(&asked)),
-            );
-            Ok(None)
-        }
-        None => {
-            let reason = format!("{}; left to the terminal", describe(&asked));
-            log(own, "unanswered", reason);
-            Ok(None)
-        }
-    }
+        Some(Settled::Ended) => ("withdrawn", "the client ended the hook"),
+        Some(Settled::InTerminal) => ("answered-in-terminal", "answered in the terminal"),
+        None => ("unanswered", "left to the terminal"),
+    };
+    log(own, verdict, format!("{}; {why}", describe(&asked)));
+    Ok(None)
 }
 
 /// Answers question `id` of product `name` with `behavior`, given `by` (a login session, or
@@ -169,12 +188,13 @@ mod tests {
     #[test]
     fn the_hook_reads_the_tool_and_its_input_and_answers_in_the_clients_words() {
         let input = r#"{"session_id":"s","transcript_path":"/t","cwd":"/w","hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":"rm -rf x","description":"d"},"permission_suggestions":[]}"#;
-        let (tool, tool_input) = parse_hook_input(input).unwrap();
-        assert_eq!(tool, "Bash");
+        let hook = parse_hook_input(input).unwrap();
+        assert_eq!(hook.tool_name, "Bash");
         assert_eq!(
-            tool_input,
+            hook.tool_input,
             json!({"command": "rm -rf x", "description": "d"})
         );
+        assert_eq!(hook.transcript_path, Some(PathBuf::from("/t")));
         assert!(parse_hook_input(&input.replace("PermissionRequest", "Stop")).is_err());
         assert_eq!(
             hook_output(Behavior::Allow),

@@ -4,7 +4,9 @@
 //! The roots live in their own small file in sessctl's config directory
 //! (`Paths::dashboard_roots`), not on the server unit's command line: the server reads them
 //! on every request, so a change needs no restart, and a path needs no unit-file quoting.
-//! They are stored canonical, so a root later replaced by a symlink moves nothing.
+//! They are stored canonical, so a root later replaced by a symlink moves nothing. The page's
+//! command runs in the user manager's environment, so its program is found in the manager's
+//! PATH, not the server's.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,7 @@ use crate::agent::Agent;
 use crate::context::Ctx;
 use crate::error::{quoted, usage};
 use crate::paths::Paths;
+use crate::product;
 use crate::store;
 
 /// What the page and the API say while no root is set.
@@ -88,8 +91,8 @@ pub fn create(ctx: &Ctx, request: &Request) -> Result<Vec<Step>> {
     if roots.is_empty() {
         return Err(usage(OFF));
     }
-    match &request.dir {
-        Some(dir) if dir.is_absolute() => {}
+    let dir = match &request.dir {
+        Some(dir) if dir.is_absolute() => dir,
         // Relative to what? The server's working directory means nothing to the page.
         other => {
             let shown = other.as_deref().unwrap_or(Path::new("")).to_string_lossy();
@@ -99,22 +102,95 @@ pub fn create(ctx: &Ctx, request: &Request) -> Result<Vec<Step>> {
                 roots.join(", ")
             )));
         }
-    }
-    let wanted = control::wanted(request)?;
+    };
+    check_within(&roots, dir)?;
+    let mut request = request.clone();
+    request.command = in_managers_path(ctx, &request.command)?;
+    let wanted = control::wanted(&request)?;
+    // Again on the directory `enable` resolved: it may have been made, or moved, since.
     check_under(&roots, &wanted.dir)?;
     control::enable(ctx, &wanted, false)
 }
 
-/// Refuses `dir` (canonical) unless it is a root or under one, compared by whole components.
-fn check_under(roots: &[String], dir: &str) -> Result<()> {
-    if roots.iter().any(|root| Path::new(dir).starts_with(root)) {
+/// Refuses `dir` (absolute) unless the part of it that exists, symlinks resolved, is under a
+/// root. A directory that does not exist is judged by its nearest ancestor that does, so a
+/// path outside the roots gets the roots refusal whether it exists or not: the page learns
+/// nothing of the files outside them, and is told the one thing it must change. Inside the
+/// roots, `enable`'s own checks say what is wrong (it does not exist, it is a file).
+fn check_within(roots: &[String], dir: &Path) -> Result<()> {
+    let Some((found, existing)) = dir
+        .ancestors()
+        .find_map(|d| Some((d, d.canonicalize().ok()?)))
+    else {
+        // Not even `/` resolves: `enable` says why.
+        return Ok(());
+    };
+    let shown = match found == dir {
+        true => existing.to_string_lossy(),
+        false => dir.to_string_lossy(),
+    };
+    if under(roots, &existing) {
         return Ok(());
     }
-    Err(usage(format!(
+    Err(outside(roots, &shown))
+}
+
+/// The command with its program, when a bare name, found in the user manager's PATH: the
+/// unit runs in the manager's environment, and the server that asks may not (`sessctl serve`
+/// from a shell), so its own PATH proves nothing. A relative path is refused: it would be
+/// relative to the server's working directory.
+fn in_managers_path(ctx: &Ctx, command: &[String]) -> Result<Vec<String>> {
+    let mut command = match command.is_empty() {
+        true => vec![control::DEFAULT_PROGRAM.to_string()],
+        false => command.to_vec(),
+    };
+    let program = &command[0];
+    if program.starts_with('/') {
+        return Ok(command);
+    }
+    if program.contains('/') {
+        return Err(usage(format!(
+            "command {} is a relative path; give its absolute path, or a name the user manager's PATH finds",
+            quoted(program)
+        )));
+    }
+    let environment = ctx.systemd()?.environment()?;
+    let path = environment
+        .iter()
+        .find_map(|var| var.strip_prefix("PATH="))
+        .unwrap_or_default();
+    let found = product::find_in_path(program, std::ffi::OsStr::new(path)).ok_or_else(|| {
+        usage(format!(
+            "command {} was not found in the user manager's PATH ({path}), which the product's unit runs with; give its absolute path (`command -v {program}` prints it)",
+            quoted(program)
+        ))
+    })?;
+    command[0] = found
+        .into_os_string()
+        .into_string()
+        .map_err(|raw| usage(format!("command path {raw:?} is not valid UTF-8")))?;
+    Ok(command)
+}
+
+/// Refuses `dir` (canonical) unless it is a root or under one.
+fn check_under(roots: &[String], dir: &str) -> Result<()> {
+    match under(roots, Path::new(dir)) {
+        true => Ok(()),
+        false => Err(outside(roots, dir)),
+    }
+}
+
+/// Whether `dir` is a root or under one, compared by whole components.
+fn under(roots: &[String], dir: &Path) -> bool {
+    roots.iter().any(|root| dir.starts_with(root))
+}
+
+fn outside(roots: &[String], dir: &str) -> anyhow::Error {
+    usage(format!(
         // In full, however long: the path is the canonical one the user must recognise.
         "directory {dir:?} is not under the dashboard's roots ({}); choose one under them, or add its root with `sessctl dashboard enable --root DIR`",
         roots.join(", ")
-    )))
+    ))
 }
 
 #[cfg(test)]
@@ -130,6 +206,31 @@ mod tests {
         for dir in ["/srv/workshop", "/srv", "/home/u", "/"] {
             let err = check_under(&roots, dir).unwrap_err().to_string();
             assert!(err.contains("is not under the dashboard's roots"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_directory_is_judged_by_what_of_it_exists() {
+        let scratch = tempfile::tempdir().unwrap();
+        let base = scratch.path().canonicalize().unwrap();
+        let (root, elsewhere) = (base.join("root"), base.join("elsewhere"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
+        let roots = [root.to_string_lossy().into_owned()];
+        for inside in [root.join("new/deeper"), root.join("new/../also-new")] {
+            assert!(check_within(&roots, &inside).is_ok(), "{inside:?}");
+        }
+        let escapes = [
+            elsewhere.join("new"),
+            base.join("no/such/dir"),
+            root.join("../new"),
+            root.join("link/new"),
+        ];
+        for outside in escapes {
+            let err = check_within(&roots, &outside).unwrap_err().to_string();
+            let shown = format!("directory {:?} is not under", outside.to_string_lossy());
+            assert!(err.starts_with(&shown), "{err}");
         }
     }
 }

@@ -29,7 +29,8 @@ pub struct NewProduct {
     /// `None`: detected from the command, as `enable` does.
     #[serde(default)]
     agent: Option<String>,
-    /// Empty: `claude`, as `enable` does.
+    /// Empty: `claude`, as `enable` does; a bare program name is looked up in the user
+    /// manager's PATH (`lifecycle::roots`).
     #[serde(default)]
     command: Vec<String>,
 }

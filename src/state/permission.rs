@@ -4,7 +4,7 @@
 //! lock; `status` shows the questions open. Each question has its own file, so questions
 //! asked together never overwrite each other.
 //!
-//! May import: `paths`, `store`, `uuid`, and `lock` and `time` of this module.
+//! May import: `paths`, `procfs`, `store`, `uuid`, and `lock` and `time` of this module.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::Writer;
 use super::time::rfc3339;
 use crate::paths::StateDir;
+use crate::procfs;
 use crate::store;
 
 /// A question the agent asks: may it run `tool_name` with exactly `tool_input`?
@@ -27,6 +28,13 @@ pub struct Asked {
     pub tool_input: serde_json::Value,
     /// UTC, RFC 3339.
     pub since: String,
+    /// The hook process that waits for the answer, and its start time (`procfs::start_ticks`):
+    /// a question whose hook is gone (killed with the unit, say) is not open, whatever its
+    /// file says, so no answer is taken, and logged, that nobody will read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_start: Option<u64>,
 }
 
 /// What the human answered.
@@ -57,14 +65,26 @@ pub struct Decision {
 }
 
 impl Asked {
-    /// A new question, now, with a random id.
+    /// A new question, now, with a random id, asked by this process.
     pub fn new(tool_name: String, tool_input: serde_json::Value) -> Result<Asked> {
+        let pid = std::process::id();
         Ok(Asked {
             id: crate::uuid::new_v4()?,
             tool_name,
             tool_input,
             since: rfc3339(SystemTime::now()),
+            hook_pid: Some(pid),
+            hook_start: procfs::start_ticks(pid),
         })
+    }
+
+    /// Whether the hook that asked still waits. A question written without its hook's start
+    /// time cannot tell, and counts as open until its hook closes it.
+    fn waited_for(&self) -> bool {
+        match (self.hook_pid, self.hook_start) {
+            (Some(pid), Some(start)) => procfs::start_ticks(pid) == Some(start),
+            _ => true,
+        }
     }
 
     /// The questions open in state directory `dir`, oldest first.
@@ -81,7 +101,7 @@ impl Asked {
                 .path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.ends_with(".json") && !name.ends_with(".decision.json") {
-                asked.extend(store::read_json::<Asked>(&path)?);
+                asked.extend(store::read_json::<Asked>(&path)?.filter(Asked::waited_for));
             }
         }
         asked.sort_by(|a, b| (&a.since, &a.id).cmp(&(&b.since, &b.id)));
@@ -90,7 +110,7 @@ impl Asked {
 
     /// The open question `id` of state directory `dir`, if it is open.
     pub fn load(dir: &Path, id: &str) -> Result<Option<Asked>> {
-        store::read_json(&question(dir, id))
+        Ok(store::read_json::<Asked>(&question(dir, id))?.filter(Asked::waited_for))
     }
 
     pub fn save(&self, writer: &impl Writer) -> Result<()> {
@@ -167,5 +187,20 @@ mod tests {
         asked.close(&own).unwrap();
         assert_eq!(Asked::pending(dir.path()).unwrap(), Vec::new());
         assert_eq!(Decision::load(dir.path(), &asked.id).unwrap(), None);
+    }
+
+    #[test]
+    fn a_question_whose_hook_is_gone_is_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = UnitClaim::new(dir.path());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let start = procfs::start_ticks(pid);
+        child.wait().unwrap();
+        let mut asked = Asked::new("Bash".into(), serde_json::json!({"command": "ls"})).unwrap();
+        (asked.hook_pid, asked.hook_start) = (Some(pid), start.or(Some(1)));
+        asked.save(&own).unwrap();
+        assert_eq!(Asked::pending(dir.path()).unwrap(), Vec::new());
+        assert_eq!(Asked::load(dir.path(), &asked.id).unwrap(), None);
     }
 }

@@ -97,6 +97,10 @@ fn products_are_created_from_the_dashboard_only_under_its_roots_as_enable_create
             env.scratch.canonicalize().expect("the scratch dir"),
         ),
         (escape, outside.clone()),
+        // A directory that does not exist is judged by what of it does: it is outside all
+        // the same, and nothing says whether it exists.
+        (outside.join("new"), outside.join("new")),
+        (root.join("../elsewhere/new"), root.join("../elsewhere/new")),
     ];
     for (dir, resolved) in resolved {
         let error = format!(
@@ -106,6 +110,14 @@ fn products_are_created_from_the_dashboard_only_under_its_roots_as_enable_create
         refused(&server, &bearer, asked("out", &dir), &error);
     }
     assert!(!env.product_file("out").exists());
+    // Under a root, it is `enable`'s own refusal (which clips a long path).
+    let (status, answer) = create(&server, &bearer, asked("out", &root.join("new")));
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        error.ends_with(" does not exist; pass an existing directory with --dir"),
+        "{error}"
+    );
 
     // A bad name: the CLI's own error.
     let cli = env
@@ -223,4 +235,52 @@ async fn pick(c: &Client, css: &str, value: &str) {
         .select_by_value(value)
         .await
         .unwrap_or_else(|err| panic!("choosing {value} in {css}: {err}"));
+}
+
+/// The page's command runs in the user manager's environment, not the server's: a bare name is
+/// looked up in the manager's PATH, and one only the server's PATH finds is refused, naming
+/// the manager's PATH; its absolute path is taken.
+#[test]
+fn a_bare_command_is_found_in_the_managers_path_not_the_servers() {
+    let Some(mut env) = manager("dashboard-create-path") else {
+        return;
+    };
+    let bin = made(&env, "bin");
+    let agent = bin.join("my-agent");
+    std::fs::write(&agent, "#!/bin/sh\nexec sleep 1000\n").expect("writing the agent");
+    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        text(&bin),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set("PATH", Some(std::ffi::OsStr::new(&path)));
+    let root = made(&env, "root");
+    enable_roots(&env, &[&root]);
+    let server = serve(&env);
+    let bearer = format!("Bearer {}", token(&env));
+    let asked = |command: &[&str]| json!({"name": "web", "dir": root, "agent": "generic", "command": command});
+
+    let environment = env
+        .systemd()
+        .environment()
+        .expect("the manager's environment");
+    let managers = environment
+        .iter()
+        .find_map(|v| v.strip_prefix("PATH="))
+        .unwrap_or_default();
+    assert!(!managers.contains(text(&bin)), "{managers}");
+    let error = format!(
+        "command \"my-agent\" was not found in the user manager's PATH ({managers}), which the product's unit runs with; give its absolute path (`command -v my-agent` prints it)"
+    );
+    refused(&server, &bearer, asked(&["my-agent"]), &error);
+    let error = "command \"bin/my-agent\" is a relative path; give its absolute path, or a name the user manager's PATH finds";
+    refused(&server, &bearer, asked(&["bin/my-agent"]), error);
+    assert!(!env.product_file("web").exists());
+
+    let (status, answer) = create(&server, &bearer, asked(&[text(&agent)]));
+    assert_eq!(status, 200, "{answer}");
+    let config = std::fs::read_to_string(env.product_file("web")).expect("a config");
+    assert!(config.contains(&format!("{:?}", text(&agent))), "{config}");
 }

@@ -29,6 +29,7 @@ mod push;
 mod readme;
 mod real_adopt;
 mod real_approve;
+mod real_approve_browser;
 mod real_claude;
 mod real_codex;
 mod real_gemini;

@@ -6,6 +6,7 @@
 //! point is sessctl's own wait, with the newest.
 
 use std::path::Path;
+use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
@@ -18,7 +19,7 @@ use crate::support::log_json;
 use crate::support::session;
 
 /// The client's flag for its default mode, where a Bash call outside the allowed list asks.
-const ASKING: [&str; 2] = ["--permission-mode", "default"];
+pub const ASKING: [&str; 2] = ["--permission-mode", "default"];
 
 /// Product `web` with the client asking permission, and the dashboard, or `None` when a part
 /// is missing (see `claude::setup`). `vars` go to the unit's environment.
@@ -31,13 +32,13 @@ fn asking(label: &str, pin: Pin, vars: &[&str]) -> Option<(Claude, crate::dashbo
 
 /// A command outside the allowed list, and the file it makes in the project directory (the
 /// client's working directory). The name is relative: a long line wraps on the pane.
-fn touching(dir: &Path, name: &str) -> (String, std::path::PathBuf) {
+pub fn touching(dir: &Path, name: &str) -> (String, std::path::PathBuf) {
     (format!("touch {name}"), dir.join(name))
 }
 
 /// Sends a Bash call of `command` and waits until `status` shows its question, exactly.
 #[track_caller]
-fn ask(c: &Claude, command: &str) -> Value {
+pub fn ask(c: &Claude, command: &str) -> Value {
     c.send(&format!("RUN: {command}"));
     c.pane().wait("the question on the dashboard", || {
         let status = session::status(&c.env, "web");
@@ -58,7 +59,7 @@ fn answer(served: &crate::dashboard::Served, headers: &[(&str, &str)], body: Val
 
 /// The conversation request that carries the result of the call of `command`, and that result.
 #[track_caller]
-fn result_of(c: &Claude, command: &str) -> (Request, Value) {
+pub fn result_of(c: &Claude, command: &str) -> (Request, Value) {
     c.pane().wait("the call's result at the API", || {
         c.api.conversation().into_iter().find_map(|request| {
             let messages = request.body["messages"].as_array()?.clone();
@@ -82,7 +83,7 @@ fn result_of(c: &Claude, command: &str) -> (Request, Value) {
 }
 
 /// The `permission` events of the log: (verdict, reason).
-fn permission_events(c: &Claude) -> Vec<(String, String)> {
+pub fn permission_events(c: &Claude) -> Vec<(String, String)> {
     log_json(&c.env, "web")
         .iter()
         .filter(|e| e["event"] == "permission")
@@ -205,4 +206,87 @@ fn a_question_nobody_answers_stays_in_the_terminal() {
         .iter()
         .any(|r| r.body.to_string().contains("tool_result"));
     assert!(!answered, "the call was answered");
+}
+
+/// Answers the dialog in the pane with `key`, as its user does. 2.1.332 drops a key that
+/// comes as its dialog shows (observed: the dialog stays, its first choice selected), so a key
+/// the dialog did not take within a few seconds is pressed again, as the user would.
+fn in_pane(c: &Claude, key: &str) {
+    let pane = c.pane();
+    let shown = || pane.screen().contains("proceed");
+    pane.wait("the dialog on screen", || shown().then_some(()));
+    pane.wait("the dialog answered in the pane", || {
+        pane.keys(&[key]);
+        let gone = sessctl::poll::until(Duration::from_secs(3), || Ok((!shown()).then_some(())));
+        gone.ok().flatten()
+    });
+}
+
+/// Waits until `status` shows no open question, and returns the last `permission` event.
+#[track_caller]
+fn closed(c: &Claude) -> (String, String) {
+    c.pane().wait("the question gone from status", || {
+        let status = session::status(&c.env, "web");
+        status["permissions"].is_null().then_some(())
+    });
+    permission_events(c).pop().expect("a permission event")
+}
+
+/// A question answered in the terminal leaves the dashboard at once, not after the hook's
+/// five-minute wait. On Yes the client lets the hook run on, and the hook sees the call
+/// settled in the transcript; on Esc it ends the hook, which closes its question.
+#[rstest]
+fn a_question_answered_in_the_terminal_leaves_the_dashboard(
+    #[values(Pin::Oldest, Pin::Newest)] pin: Pin,
+) {
+    let Some((c, _served)) = asking("cc-in-pane", pin, &[]) else {
+        return;
+    };
+    let (command, file) = touching(&c.project, "in-pane");
+    ask(&c, &command);
+    in_pane(&c, "1");
+    let (_, result) = result_of(&c, &command);
+    assert_ne!(result["is_error"], true, "{result}");
+    assert!(
+        file.exists(),
+        "the call approved in the terminal did not run"
+    );
+    let (verdict, reason) = closed(&c);
+    assert_eq!(verdict, "answered-in-terminal", "{reason}");
+    assert!(reason.contains(&command), "{reason}");
+
+    let (command, file) = touching(&c.project, "refused-in-pane");
+    ask(&c, &command);
+    in_pane(&c, "Escape");
+    // Esc interrupts the turn, and the client ends the hook (observed with both pins).
+    let (verdict, reason) = closed(&c);
+    assert_eq!(verdict, "withdrawn", "{reason}");
+    assert!(reason.contains(&command), "{reason}");
+    assert!(!file.exists(), "the call refused in the terminal ran");
+}
+
+/// A question whose hook is gone without a word (killed) is no longer open: `status` drops it,
+/// and an answer to it is refused rather than logged as given to nobody.
+#[test]
+fn a_question_whose_hook_was_killed_is_closed() {
+    let Some((c, served)) = asking("cc-hook-killed", Pin::Newest, &[]) else {
+        return;
+    };
+    let (command, _) = touching(&c.project, "orphaned");
+    let asked = ask(&c, &command);
+    let hook = asked["hook_pid"].as_u64().expect("the hook's PID") as u32;
+    session::sigkill(hook);
+    c.pane().wait("the question gone from status", || {
+        let status = session::status(&c.env, "web");
+        status["permissions"].is_null().then_some(())
+    });
+    let bearer = format!("Bearer {}", token(&c.env));
+    let reply = answer(
+        &served,
+        &[("authorization", &bearer)],
+        json!({"id": asked["id"], "decision": "allow"}),
+    );
+    assert_eq!(reply.status, 409, "{reply:?}");
+    let events = permission_events(&c);
+    assert!(!events.iter().any(|(v, _)| v == "allowed"), "{events:?}");
 }

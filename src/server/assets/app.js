@@ -141,11 +141,26 @@ async function act(button) {
   }
 }
 
+// The questions answered from this page, or being answered: their cards stay gone, even from
+// a refresh that comes before the client's hook has taken the answer and closed the question,
+// so no second tap answers again. A question the server no longer shows is forgotten.
+const answered = new Set();
+
+function hideAnswered(root) {
+  const open = new Set();
+  for (const card of root.querySelectorAll(".permission[data-question]")) {
+    open.add(card.dataset.question);
+    if (answered.has(card.dataset.question)) card.remove();
+  }
+  for (const id of answered) if (!open.has(id)) answered.delete(id);
+}
+
 // An answer to the agent's question for permission: it goes to the client's own hook, never
 // to the terminal.
 async function decide(button) {
   const { product, question, decision } = button.dataset;
-  button.disabled = true;
+  answered.add(question);
+  hideAnswered(live);
   try {
     const response = await sessctlFetch(
       `/api/products/${encodeURIComponent(product)}/permission`, {
@@ -157,6 +172,8 @@ async function decide(button) {
     say(body.error || `${product}: ${body.tool_name} ${decision === "allow" ? "approved" : "denied"}`,
       !response.ok);
   } catch (err) {
+    // Not sent: the card comes back with the next refresh, to answer again.
+    answered.delete(question);
     say(`${decision} ${product}: ${err}`, true);
   } finally {
     await refresh();
@@ -236,6 +253,7 @@ function update(fresh) {
 function prepare(fresh) {
   localize(fresh);
   mask(fresh);
+  hideAnswered(fresh);
   filterCards(fresh);
   for (const note of fresh.querySelectorAll(".line.note")) {
     if (note.textContent) note.title = note.textContent;
