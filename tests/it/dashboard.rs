@@ -96,7 +96,10 @@ fn the_socket_activated_dashboard_mirrors_the_cli_and_its_restarts_touch_no_sess
     let systemd = env.systemd();
     assert_ne!(systemd.status(DASHBOARD).expect("status").main_pid, 0);
     assert_eq!(
-        systemd.unit_file(DASHBOARD).expect("its unit file").unit_file_state,
+        systemd
+            .unit_file(DASHBOARD)
+            .expect("its unit file")
+            .unit_file_state,
         sessctl::systemd::UnitFileState::Enabled
     );
     // The socket listens in the private manager's network namespace: the client joins it.
