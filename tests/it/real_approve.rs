@@ -210,14 +210,16 @@ fn a_question_nobody_answers_stays_in_the_terminal() {
 
 /// Answers the dialog in the pane with `key`, as its user does. 2.1.332 drops a key that
 /// comes as its dialog shows (observed: the dialog stays, its first choice selected), so a key
-/// the dialog did not take within a few seconds is pressed again, as the user would.
+/// the dialog did not take is pressed again, as the user would. "Did not take" is ten seconds
+/// of the dialog still shown: long enough that a key taken on a loaded machine is not pressed
+/// twice (a second Esc would open the client's rewind menu).
 fn in_pane(c: &Claude, key: &str) {
     let pane = c.pane();
     let shown = || pane.screen().contains("proceed");
     pane.wait("the dialog on screen", || shown().then_some(()));
     pane.wait("the dialog answered in the pane", || {
         pane.keys(&[key]);
-        let gone = sessctl::poll::until(Duration::from_secs(3), || Ok((!shown()).then_some(())));
+        let gone = sessctl::poll::until(Duration::from_secs(10), || Ok((!shown()).then_some(())));
         gone.ok().flatten()
     });
 }

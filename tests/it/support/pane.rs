@@ -52,7 +52,13 @@ impl<'a> Pane<'a> {
 
     /// What the pane shows now.
     pub fn screen(&self) -> String {
-        tmux(&self.socket, &["capture-pane", "-p", "-t", "main"]).unwrap_or_default()
+        self.capture().unwrap_or_default()
+    }
+
+    /// What the pane shows now, or None when there is no pane (its session or its tmux server
+    /// gone).
+    fn capture(&self) -> Option<String> {
+        tmux(&self.socket, &["capture-pane", "-p", "-t", "main"])
     }
 
     /// What the pane shows now, with tmux's escape sequences for the cells' styles.
@@ -69,7 +75,10 @@ impl<'a> Pane<'a> {
             _ => panic!(
                 "timed out waiting for {what}\n--- screen of {}\n{}\n--- requests\n{:#?}",
                 self.product,
-                self.screen(),
+                // An empty screen and no screen at all (the pane, its session or its tmux
+                // server gone) call for different searches.
+                self.capture()
+                    .unwrap_or_else(|| "(no pane: tmux capture-pane failed)".to_string()),
                 (self.api.requests().iter())
                     .map(|r| (&r.method, &r.path, r.status))
                     .collect::<Vec<_>>()
