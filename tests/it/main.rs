@@ -25,6 +25,7 @@ mod login;
 mod output;
 mod package;
 mod pair;
+mod push_browser;
 mod readme;
 mod real_adopt;
 mod real_approve;
