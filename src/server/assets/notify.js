@@ -12,12 +12,14 @@ const sessctlWorker = "serviceWorker" in navigator
   const toggle = document.getElementById("notify-switch");
   const state = document.getElementById("notify-state");
   if (!toggle) return;
+  const SUBSCRIBE_WITHIN = 20000;
 
   function show(name, text) {
     state.dataset.state = name;
     state.textContent = text;
     state.title = text;
-    toggle.checked = name === "on";
+    // While busy, the switch stays where the finger put it.
+    if (name !== "busy") toggle.checked = name === "on";
     toggle.disabled = name === "unsupported" || name === "denied" || name === "busy";
   }
 
@@ -82,7 +84,20 @@ const sessctlWorker = "serviceWorker" in navigator
     if (held && !(heldKey && new Uint8Array(heldKey).join() === serverKey.join())) {
       await held.unsubscribe();
     }
-    return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey });
+    // A browser whose push service cannot be reached never answers (Chromium offline, or
+    // without Google's services): after a while the switch says so instead of spinning.
+    let timer;
+    const silence = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(
+        `this browser's push service did not answer within ${SUBSCRIBE_WITHIN / 1000} s`)),
+      SUBSCRIBE_WITHIN);
+    });
+    const asked = registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey });
+    try {
+      return await Promise.race([asked, silence]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function turnOn() {
