@@ -9,7 +9,10 @@
 //! service); the message is built here in the shape the interface with the server fixes (the
 //! server's own builder is not in this tree). No DevTools command taps an OS notification:
 //! the stand-in for the tap is the worker's own `notificationclick` handler, dispatched in the
-//! worker on the real notification it showed (see [`tap_the_notification`]).
+//! worker on the real notification it showed (see [`tap_the_notification`]). The one answer
+//! of the server's the page needs here, `GET /api/push`'s key, is handed to it through
+//! DevTools too (see [`a_push_service_that_never_answers_is_said`]), so the test needs none of
+//! the server's push API.
 
 use fantoccini::Client;
 use serde_json::{json, Value};
