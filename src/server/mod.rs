@@ -287,6 +287,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/login/done", get(pages::login_done))
         .route("/static/{file}", get(pages::asset))
         .route("/manifest.webmanifest", get(pages::manifest))
+        .route("/sw.js", get(pages::service_worker))
         // A list of 200 products is some 250 KB of HTML, and a phone's link may be slow:
         // gzip takes it to a tenth. (WebSocket upgrades pass through untouched.)
         .layer(tower_http::compression::CompressionLayer::new())

@@ -41,8 +41,13 @@ const TEMPLATES: [(&str, &str); 7] = [
 ];
 
 /// The files under `/static/`: name, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 11] = [
+const ASSETS: [(&str, &str, &[u8]); 12] = [
     ("app.css", "text/css", include_bytes!("assets/app.css")),
+    (
+        "notify.js",
+        "text/javascript",
+        include_bytes!("assets/notify.js"),
+    ),
     (
         "session.js",
         "text/javascript",
@@ -375,4 +380,18 @@ pub async fn manifest(State(app): State<Arc<App>>) -> Response {
         Ok(text) => ([(header::CONTENT_TYPE, "application/manifest+json")], text).into_response(),
         Err(err) => err.into_response(),
     }
+}
+
+/// `/sw.js`: the service worker, at the root so that its scope is the whole dashboard. Nothing
+/// secret, so no login; revalidated on every check, so that an upgrade's worker reaches a phone
+/// at its next visit.
+pub async fn service_worker() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_bytes!("assets/sw.js").as_slice(),
+    )
+        .into_response()
 }

@@ -779,6 +779,7 @@ fn pages_name_each_asset_by_a_digest_of_its_bytes_and_only_that_url_is_cached() 
         "app.css",
         "app.js",
         "create.js",
+        "notify.js",
         "session.js",
         "icon.svg",
         "icon-192.png",

@@ -26,6 +26,7 @@ mod output;
 mod package;
 mod pair;
 mod push;
+mod push_browser;
 mod readme;
 mod real_adopt;
 mod real_approve;

@@ -319,3 +319,157 @@ pub async fn screenshot(c: &Client, viewport: Viewport, name: &str) -> PathBuf {
     std::fs::write(&path, png).expect("writing a screenshot");
     path
 }
+
+/// A connection to one target of the browser (a page, a service worker) over Chrome's own
+/// DevTools protocol, for what WebDriver cannot do: grant a permission, deliver a push
+/// message, watch a service worker. chromedriver answers CDP commands but streams no events,
+/// so this talks to the browser's DevTools websocket itself. Made on [`Driver::run`]'s
+/// thread, so its socket is in the manager's network namespace, where the browser listens.
+pub struct Cdp {
+    socket: tungstenite::WebSocket<std::net::TcpStream>,
+    sent: u64,
+    /// Events read while waiting for something else, oldest first.
+    events: std::collections::VecDeque<Value>,
+}
+
+/// How long a DevTools answer or event may take.
+const CDP_WAIT: Duration = Duration::from_secs(60);
+
+impl Cdp {
+    /// Connects to the first target of `kind` (`page`, `service_worker`) whose URL starts
+    /// with `url`, among those of `c`'s browser.
+    pub fn connect(c: &Client, kind: &str, url: &str) -> Cdp {
+        let address = debugger_address(c);
+        let targets = devtools_get(&address, "/json/list");
+        let target = targets
+            .as_array()
+            .and_then(|all| {
+                all.iter().find(|t| {
+                    t["type"] == kind && t["url"].as_str().is_some_and(|u| u.starts_with(url))
+                })
+            })
+            .unwrap_or_else(|| panic!("no {kind} target at {url} in {targets:#}"));
+        let ws = target["webSocketDebuggerUrl"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a target without a websocket: {target}"));
+        let stream = std::net::TcpStream::connect(&address)
+            .unwrap_or_else(|err| panic!("connecting to DevTools at {address}: {err}"));
+        stream
+            .set_read_timeout(Some(CDP_WAIT))
+            .expect("a read timeout");
+        let (socket, _) = tungstenite::client(ws, stream)
+            .unwrap_or_else(|err| panic!("opening DevTools' websocket {ws}: {err}"));
+        Cdp {
+            socket,
+            sent: 0,
+            events: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Sends `method` with `params` and returns its result; an error answer fails the test.
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.sent += 1;
+        let id = self.sent;
+        let message = json!({"id": id, "method": method, "params": params}).to_string();
+        self.socket
+            .send(tungstenite::Message::text(message))
+            .unwrap_or_else(|err| panic!("sending {method}: {err}"));
+        let deadline = std::time::Instant::now() + CDP_WAIT;
+        loop {
+            let message = self.next(method, deadline);
+            if message["id"] == id {
+                if let Some(error) = message.get("error") {
+                    panic!("{method} {params}: {error}");
+                }
+                return message["result"].clone();
+            }
+            self.events.push_back(message);
+        }
+    }
+
+    /// Waits for the first event `method` (one already read included) for which `wanted`
+    /// holds, takes it and returns its parameters; the other events stay for later calls.
+    pub fn event(&mut self, method: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let fits = |event: &Value| event["method"] == method && wanted(&event["params"]);
+        if let Some(at) = self.events.iter().position(fits) {
+            return self
+                .events
+                .remove(at)
+                .map_or(Value::Null, |e| e["params"].clone());
+        }
+        let deadline = std::time::Instant::now() + CDP_WAIT;
+        loop {
+            let event = self.next(method, deadline);
+            if fits(&event) {
+                return event["params"].clone();
+            }
+            self.events.push_back(event);
+        }
+    }
+
+    /// The next message, read before `deadline`.
+    fn next(&mut self, awaited: &str, deadline: std::time::Instant) -> Value {
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {awaited} from DevTools within {CDP_WAIT:?}"
+            );
+            let message = self
+                .socket
+                .read()
+                .unwrap_or_else(|err| panic!("waiting for {awaited} from DevTools: {err}"));
+            if let tungstenite::Message::Text(text) = message {
+                return serde_json::from_str(text.as_str())
+                    .unwrap_or_else(|err| panic!("DevTools sent no JSON ({err}): {text}"));
+            }
+        }
+    }
+}
+
+/// Where the browser of `c`'s session serves DevTools: `HOST:PORT`, as chromedriver reports it.
+fn debugger_address(c: &Client) -> String {
+    let caps = c.capabilities().expect("the session's capabilities");
+    caps.get("goog:chromeOptions")
+        .and_then(|options| options["debuggerAddress"].as_str())
+        .unwrap_or_else(|| panic!("no goog:chromeOptions.debuggerAddress in {caps:?}"))
+        .to_string()
+}
+
+/// GETs `path` of DevTools' HTTP endpoint at `address`, as JSON. (It answers HTTP/1.1 only,
+/// and keeps the connection open: the body is as long as its `Content-Length` says.)
+fn devtools_get(address: &str, path: &str) -> Value {
+    use std::io::{Read, Write};
+    let failed =
+        |err: std::io::Error| -> ! { panic!("GET {path} of DevTools at {address}: {err}") };
+    let mut stream = std::net::TcpStream::connect(address).unwrap_or_else(|err| failed(err));
+    stream
+        .set_read_timeout(Some(CDP_WAIT))
+        .unwrap_or_else(|err| failed(err));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")
+        .unwrap_or_else(|err| failed(err));
+    let mut reply = BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reply.read_line(&mut line).unwrap_or_else(|err| failed(err));
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a Content-Length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reply
+        .read_exact(&mut body)
+        .unwrap_or_else(|err| failed(err));
+    serde_json::from_slice(&body).unwrap_or_else(|err| {
+        panic!(
+            "DevTools' {path} is no JSON ({err}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    })
+}
