@@ -9,13 +9,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use serde_json::Value;
-
 use crate::dashboard::{
     asset_url, link_path, log_in, open_link, refused_link, serve, serve_with, token, Login,
 };
 use crate::support::http::{raw, Reply};
-use crate::support::Env;
+use crate::support::{login_sessions, Env};
 
 const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36";
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
@@ -223,14 +221,7 @@ fn a_login_link_is_spent_once_and_moves_on_to_a_clean_url() {
 
 /// The id of each login session `sessctl dashboard sessions --json` lists, with its device.
 fn sessions(env: &Env) -> Vec<(String, String)> {
-    let out = env
-        .sessctl()
-        .args(["dashboard", "sessions", "--json"])
-        .stdout_read()
-        .run();
-    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    list.as_array()
-        .expect("a list")
+    login_sessions(env)
         .iter()
         .map(|s| {
             let field = |k: &str| s[k].as_str().expect("a string").to_string();

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dashboard::{log_in, serve, token, Login, Served};
 use crate::support::push_service::{PushService, Received};
-use crate::support::{manager, wait_for, Env};
+use crate::support::{login_sessions, manager, wait_for, Env};
 
 const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36";
 const TABLET: &str = "Mozilla/5.0 (iPad; CPU OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1";
@@ -61,15 +61,7 @@ fn subscribe(served: &Served, login: &Login, body: &Value) -> (u16, String) {
 
 /// The `push` field `sessctl dashboard sessions --json` gives each device.
 fn pushes(env: &Env) -> Vec<(String, bool)> {
-    let out = env
-        .sessctl()
-        .args(["dashboard", "sessions", "--json"])
-        .stdout_read()
-        .run();
-    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let mut pushes: Vec<(String, bool)> = list
-        .as_array()
-        .expect("a list")
+    let mut pushes: Vec<(String, bool)> = login_sessions(env)
         .iter()
         .map(|s| {
             let device = s["device"].as_str().expect("a device").to_string();
@@ -248,18 +240,11 @@ fn a_wait_reaches_each_subscribed_device_once_and_waits_in_a_row_are_held_to_one
 
 /// The id `sessctl dashboard sessions --json` gives the session of `device`.
 fn session_id(env: &Env, device: &str) -> String {
-    let out = env
-        .sessctl()
-        .args(["dashboard", "sessions", "--json"])
-        .stdout_read()
-        .run();
-    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    list.as_array()
-        .expect("a list")
-        .iter()
+    let list = login_sessions(env);
+    list.iter()
         .find(|s| s["device"] == device)
         .and_then(|s| s["id"].as_str())
-        .unwrap_or_else(|| panic!("no session of {device}: {list}"))
+        .unwrap_or_else(|| panic!("no session of {device}: {list:?}"))
         .to_string()
 }
 

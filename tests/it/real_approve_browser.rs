@@ -12,6 +12,7 @@ use crate::dashboard::link_path;
 use crate::real_approve::{ask, permission_events, result_of, touching, ASKING};
 use crate::support::browser::{self, log_in, tap, text, until, Driver, Viewport, BASE};
 use crate::support::claude::{self, Claude, Pin};
+use crate::support::login_sessions;
 
 /// Product `web` with the client asking permission, the socket-activated dashboard, and a
 /// browser; `None` when a part is missing here.
@@ -64,16 +65,9 @@ async fn said(b: &Client, what: &str) {
 
 /// The one login session `sessctl dashboard sessions --json` lists: the phone's.
 fn the_login_session(c: &Claude) -> String {
-    let out = c
-        .env
-        .sessctl()
-        .args(["dashboard", "sessions", "--json"])
-        .stdout_read()
-        .run();
-    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    match list.as_array().map(Vec::as_slice) {
-        Some([one]) => one["id"].as_str().expect("an id").to_string(),
-        _ => panic!("not one login session: {list}"),
+    match login_sessions(&c.env).as_slice() {
+        [one] => one["id"].as_str().expect("an id").to_string(),
+        list => panic!("not one login session: {list:?}"),
     }
 }
 

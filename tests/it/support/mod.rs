@@ -485,6 +485,18 @@ pub fn log_json(env: &Env, product: &str) -> Vec<serde_json::Value> {
     log.as_array().expect("an array of events").clone()
 }
 
+/// `dashboard sessions --json`, parsed: the browsers logged in, each an object.
+pub fn login_sessions(env: &Env) -> Vec<serde_json::Value> {
+    let out = env
+        .sessctl()
+        .args(["dashboard", "sessions", "--json"])
+        .stdout_read()
+        .run();
+    let list: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("dashboard sessions --json is JSON");
+    list.as_array().expect("an array of sessions").clone()
+}
+
 /// `resume PRODUCT --no-attach --json`, which must exit 0, parsed.
 pub fn resume_json(env: &Env, product: &str) -> serde_json::Value {
     let out = env
