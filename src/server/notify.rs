@@ -12,8 +12,9 @@
 //! Never a storm: each product's notices share one Topic (a push service keeps only the
 //! newest undelivered one) and pass [`limit`]: at most one notice per product per [`GAP`];
 //! what happens inside the gap is held, the newest replacing older ones, and sent once when
-//! the gap ends, unless it was a wait that ended meanwhile. So ten waits of one product in a minute make at most three notices in that
-//! minute, and the newest one more when its gap ends.
+//! the gap ends, unless it was a wait that ended meanwhile. So ten waits of one product in a
+//! minute make at most three notices in that minute, and the newest one more when its gap
+//! ends.
 //!
 //! Each device is sent to on the blocking pool on its own, so a slow or failing push service
 //! delays no other device and no reading; a failure is logged on stderr (the dashboard
