@@ -17,8 +17,12 @@
 //! - The tap: no DevTools command taps an OS notification; the worker's own
 //!   `notificationclick` handler is dispatched in the worker on the real notification it
 //!   showed (see [`tap_the_notification`]).
+//! - The browser's subscription, for the switch's off path: `PushManager.getSubscription` is
+//!   made to answer the one the server holds (see
+//!   [`switching_off_ends_the_servers_subscription`]).
 //!
-//! The switch's path to the server is real: `GET /api/push` gives the server's key.
+//! The switch's paths to the server are real: `GET /api/push` gives the server's key, and
+//! `DELETE /api/push` ends this session's subscription.
 
 use fantoccini::Client;
 use serde_json::{json, Value};
@@ -88,7 +92,8 @@ fn a_wait_is_pushed_to_the_phone_which_shows_it_and_a_tap_opens_the_products_pag
         let mut page = Cdp::connect(c, "page", BASE);
         let registration = worker_registration(&mut page);
         the_switch_says_what_this_browser_can_do(c, &mut page).await;
-        subscribe_this_login(c, &service.subscribe("phone")).await;
+        let subscription = service.subscribe("phone");
+        subscribe_this_login(c, &subscription).await;
         assert_eq!(notifications(c, 0).await, json!([]));
         // Read by the page only once DevTools' log says it was displayed: here, a notice read
         // while the worker was still showing it was seen lost (1 run in 8).
@@ -124,6 +129,8 @@ fn a_wait_is_pushed_to_the_phone_which_shows_it_and_a_tap_opens_the_products_pag
         assert_eq!(service.received().len(), 1, "{:#?}", service.received());
         tap_the_notification(c).await;
         assert_eq!(notifications(c, 0).await, json!([]));
+        let endpoint = subscription["endpoint"].as_str().expect("an endpoint");
+        switching_off_ends_the_servers_subscription(c, &mut page, endpoint).await;
     });
 }
 
@@ -140,6 +147,38 @@ async fn subscribe_this_login(c: &Client, subscription: &Value) {
         .await
         .expect("subscribing from the page");
     assert_eq!(answered, json!([204, subscription["endpoint"]]));
+}
+
+/// Switched off, the page ends this browser's subscription and the server's, through the
+/// real `DELETE /api/push`. The browser holds none here (see the header), so its
+/// `PushManager.getSubscription` is made to answer the one the server holds (`endpoint`)
+/// until the page ends it: the switch then says On, as in a subscribed browser.
+async fn switching_off_ends_the_servers_subscription(c: &Client, page: &mut Cdp, endpoint: &str) {
+    let endpoint = Value::String(endpoint.to_string());
+    let held = page.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": format!("const held = {{endpoint: {endpoint}, options: {{}}, \
+            unsubscribe: () => {{ held.ended = true; return Promise.resolve(true); }}}}; \
+            PushManager.prototype.getSubscription = () => Promise.resolve(held.ended ? null : held);")}),
+    );
+    c.goto(&format!("{BASE}/")).await.expect("opening the list");
+    let on = "On: this device is told when a product waits for you or is in trouble.";
+    switch_state(c, "on", on).await;
+    tap(c, "#notify-switch").await;
+    switch_state(c, "off", "Off: this device is not notified.").await;
+    page.call("Page.removeScriptToEvaluateOnNewDocument", held);
+    assert_eq!(
+        text(c, "#flash.good").await,
+        "Notifications are off for this device."
+    );
+    let shown = c
+        .execute(
+            "return sessctlFetch('/api/push').then((got) => got.json());",
+            vec![],
+        )
+        .await
+        .expect("asking the server for this session's subscription");
+    assert_eq!(shown["endpoint"], Value::Null, "{shown}");
 }
 
 /// The id of the service worker's registration at the dashboard's root, once its worker is
@@ -234,10 +273,10 @@ async fn switch_state(c: &Client, state: &str, says: &str) {
         )
         .await
         .expect("reading the switch");
-    let tappable = state == "off";
+    let tappable = state == "off" || state == "on";
     assert_eq!(
         switch,
-        json!([false, !tappable]),
+        json!([state == "on", !tappable]),
         "the switch in state {state}"
     );
 }
