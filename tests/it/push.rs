@@ -34,7 +34,7 @@ fn state_dir(env: &Env, product: &str) -> PathBuf {
 }
 
 /// Marks `product`'s agent as waiting for `kind` (or clears the mark), as its hooks do.
-fn notify(env: &Env, product: &str, kind: Option<&str>) {
+pub fn notify(env: &Env, product: &str, kind: Option<&str>) {
     env.sessctl()
         .args(["internal", "notify", "--state"])
         .arg(state_dir(env, product))
@@ -83,7 +83,7 @@ fn notices(service: &PushService, device: &str, product: &str) -> Vec<Received> 
 
 /// Waits until `device` holds `count` notices of `product`; returns the last.
 #[track_caller]
-fn nth_notice(service: &PushService, device: &str, product: &str, count: usize) -> Received {
+pub fn nth_notice(service: &PushService, device: &str, product: &str, count: usize) -> Received {
     wait_for(&format!("notice {count} of {product} on {device}"), || {
         let got = notices(service, device, product);
         assert!(got.len() <= count, "more notices than expected: {got:#?}");
@@ -93,7 +93,7 @@ fn nth_notice(service: &PushService, device: &str, product: &str, count: usize) 
 
 /// A notice, checked as a push service and a service worker see it.
 #[track_caller]
-fn assert_notice(got: &Received, product: &str, kind: &str, title: &str, body: &str) {
+pub fn assert_notice(got: &Received, product: &str, kind: &str, title: &str, body: &str) {
     assert_eq!(got.vapid, Ok(()), "{got:#?}");
     let topic =
         &Base64UrlUnpadded::encode_string(&Sha256::digest(format!("sessctl:{product}").as_bytes()))
@@ -126,7 +126,7 @@ fn assert_notice(got: &Received, product: &str, kind: &str, title: &str, body: &
     );
 }
 
-const DONE: &str = "It finished and waits for your next prompt.";
+pub const DONE: &str = "It finished and waits for your next prompt.";
 
 #[test]
 fn a_wait_reaches_each_subscribed_device_once_and_waits_in_a_row_are_held_to_one_more() {

@@ -1,38 +1,38 @@
-//! Web Push's browser side: the dashboard is an installable app whose service worker
-//! (`/sw.js`) shows what sessctl pushes and opens the product's page when a notice is tapped,
-//! and the list's "Notify me on this device" switch says truthfully what this browser can do.
+//! Web Push end to end: a product starts waiting, the server pushes a notice to the devices
+//! subscribed, and the dashboard's service worker (`/sw.js`, the installable app's) shows it and
+//! opens the product's page when it is tapped; and the list's "Notify me on this device"
+//! switch says truthfully what this browser can do.
 //!
 //! In a real browser (Debian's chromium at a phone's viewport) on a real, socket-activated
-//! `sessctl serve` in a private manager. Chromium cannot subscribe offline (`subscribe()` waits
-//! for Google's push service), so the test hands the service worker its push message itself,
-//! through Chrome's DevTools protocol (`ServiceWorker.deliverPushMessage`, which needs no push
-//! service); the message is built here in the shape the interface with the server fixes (the
-//! server's own builder is not in this tree). No DevTools command taps an OS notification:
-//! the stand-in for the tap is the worker's own `notificationclick` handler, dispatched in the
-//! worker on the real notification it showed (see [`tap_the_notification`]). The one answer
-//! of the server's the page needs here, `GET /api/push`'s key, is handed to it through
-//! DevTools too (see [`a_push_service_that_never_answers_is_said`]), so the test needs none of
-//! the server's push API.
+//! `sessctl serve` in a private manager. The browser's own login session subscribes through the
+//! server's real `POST /api/push`, with an endpoint and keys of the tests' fake push service
+//! (`support/push_service.rs`, on loopback in the manager's network namespace), which checks
+//! the VAPID token of what the server sends and decrypts it with its own RFC 8291 code. What
+//! stands in for what cannot run here:
+//! - The browser's push service. Chromium cannot subscribe offline (`subscribe()` waits for
+//!   Google's push service and never settles, which the switch's test relies on), so the
+//!   subscription is the fake service's, and the message it received, decrypted, is handed to
+//!   the service worker byte for byte through Chrome's DevTools protocol
+//!   (`ServiceWorker.deliverPushMessage`, which needs no push service).
+//! - The tap: no DevTools command taps an OS notification; the worker's own
+//!   `notificationclick` handler is dispatched in the worker on the real notification it
+//!   showed (see [`tap_the_notification`]).
+//! - The browser's subscription, for the switch's off path: `PushManager.getSubscription` is
+//!   made to answer the one the server holds (see
+//!   [`switching_off_ends_the_servers_subscription`]).
+//!
+//! The switch's paths to the server are real: `GET /api/push` gives the server's key, and
+//! `DELETE /api/push` ends this session's subscription.
 
 use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::browser::dashboard;
 use crate::dashboard::{link_path, serve};
+use crate::push::{assert_notice, notify, nth_notice, DONE};
 use crate::support::browser::{log_in, tap, text, until, Cdp, Viewport, BASE};
+use crate::support::push_service::PushService;
 use crate::support::Env;
-
-/// The message sessctl pushes when product `web` waits for an answer.
-fn waiting_message() -> Value {
-    json!({
-        "product": "web",
-        "kind": "waiting",
-        "title": "web is waiting for you",
-        "body": "a question: Which database should I use?",
-        "url": "/p/web",
-        "tag": "sessctl-web",
-    })
-}
 
 #[test]
 fn the_service_worker_and_the_manifest_make_an_installable_app() {
@@ -75,10 +75,11 @@ fn the_service_worker_and_the_manifest_make_an_installable_app() {
 }
 
 #[test]
-fn a_push_shows_its_notification_and_a_tap_opens_the_products_page() {
-    let Some((env, driver)) = dashboard("push-browser", &[]) else {
+fn a_wait_is_pushed_to_the_phone_which_shows_it_and_a_tap_opens_the_products_page() {
+    let Some((env, driver)) = dashboard("push-browser", &["--silence", "0"]) else {
         return;
     };
+    let service = PushService::serve(Some(env.bed.as_ref().expect("a manager").netns()));
     let link = link_path(&env, BASE);
     driver.run(Viewport::Phone, async |c: &Client| {
         log_in(c, &link).await;
@@ -91,16 +92,23 @@ fn a_push_shows_its_notification_and_a_tap_opens_the_products_page() {
         let mut page = Cdp::connect(c, "page", BASE);
         let registration = worker_registration(&mut page);
         the_switch_says_what_this_browser_can_do(c, &mut page).await;
+        let subscription = service.subscribe("phone");
+        subscribe_this_login(c, &subscription).await;
         assert_eq!(notifications(c, 0).await, json!([]));
         // Read by the page only once DevTools' log says it was displayed: here, a notice read
         // while the worker was still showing it was seen lost (1 run in 8).
         for call in ["BackgroundService.startObserving", "BackgroundService.setRecording"] {
             page.call(call, json!({"service": "notifications", "shouldRecord": true}));
         }
+
+        notify(&env, "web", Some("stop"));
+        let sent = nth_notice(&service, "phone", "web", 1);
+        assert_notice(&sent, "web", "waiting", "web waits for you", DONE);
+        let plaintext = sent.plaintext.clone().expect("the decrypted message");
+        let data = String::from_utf8(plaintext).expect("a UTF-8 message");
         page.call(
             "ServiceWorker.deliverPushMessage",
-            json!({"origin": BASE, "registrationId": registration,
-                "data": waiting_message().to_string()}),
+            json!({"origin": BASE, "registrationId": registration, "data": data}),
         );
         page.event("BackgroundService.backgroundServiceEventReceived", |p| {
             let event = &p["backgroundServiceEvent"];
@@ -110,17 +118,67 @@ fn a_push_shows_its_notification_and_a_tap_opens_the_products_page() {
         assert_eq!(
             shown,
             json!([{
-                "title": "web is waiting for you",
-                "body": "a question: Which database should I use?",
+                "title": "web waits for you",
+                "body": DONE,
                 "tag": "sessctl-web",
                 "renotify": true,
                 "url": format!("{BASE}/p/web"),
                 "icon": format!("{BASE}/static/icon-192.png"),
             }])
         );
+        assert_eq!(service.received().len(), 1, "{:#?}", service.received());
         tap_the_notification(c).await;
         assert_eq!(notifications(c, 0).await, json!([]));
+        let endpoint = subscription["endpoint"].as_str().expect("an endpoint");
+        switching_off_ends_the_servers_subscription(c, &mut page, endpoint).await;
     });
+}
+
+/// Subscribes this browser's login session as its page does, through the real
+/// `POST /api/push`, with `subscription` (a `PushSubscription.toJSON()`); the server's
+/// `GET /api/push` then names its endpoint as this session's.
+async fn subscribe_this_login(c: &Client, subscription: &Value) {
+    let script = "const post = {method: 'POST', headers: {'Content-Type': 'application/json'}, \
+            body: arguments[0]}; \
+        return sessctlFetch('/api/push', post).then((posted) => sessctlFetch('/api/push') \
+            .then((got) => got.json()).then((shown) => [posted.status, shown.endpoint]));";
+    let answered = c
+        .execute(script, vec![json!(subscription.to_string())])
+        .await
+        .expect("subscribing from the page");
+    assert_eq!(answered, json!([204, subscription["endpoint"]]));
+}
+
+/// Switched off, the page ends this browser's subscription and the server's, through the
+/// real `DELETE /api/push`. The browser holds none here (see the header), so its
+/// `PushManager.getSubscription` is made to answer the one the server holds (`endpoint`)
+/// until the page ends it: the switch then says On, as in a subscribed browser.
+async fn switching_off_ends_the_servers_subscription(c: &Client, page: &mut Cdp, endpoint: &str) {
+    let endpoint = Value::String(endpoint.to_string());
+    let held = page.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": format!("const held = {{endpoint: {endpoint}, options: {{}}, \
+            unsubscribe: () => {{ held.ended = true; return Promise.resolve(true); }}}}; \
+            PushManager.prototype.getSubscription = () => Promise.resolve(held.ended ? null : held);")}),
+    );
+    c.goto(&format!("{BASE}/")).await.expect("opening the list");
+    let on = "On: this device is told when a product waits for you or is in trouble.";
+    switch_state(c, "on", on).await;
+    tap(c, "#notify-switch").await;
+    switch_state(c, "off", "Off: this device is not notified.").await;
+    page.call("Page.removeScriptToEvaluateOnNewDocument", held);
+    assert_eq!(
+        text(c, "#flash.good").await,
+        "Notifications are off for this device."
+    );
+    let shown = c
+        .execute(
+            "return sessctlFetch('/api/push').then((got) => got.json());",
+            vec![],
+        )
+        .await
+        .expect("asking the server for this session's subscription");
+    assert_eq!(shown["endpoint"], Value::Null, "{shown}");
 }
 
 /// The id of the service worker's registration at the dashboard's root, once its worker is
@@ -182,37 +240,14 @@ async fn the_switch_says_what_this_browser_can_do(c: &Client, page: &mut Cdp) {
     page.call("Browser.setPermission", permission("granted"));
     c.refresh().await.expect("reloading the list");
     switch_state(c, "off", "Off: this device is not notified.").await;
-    a_push_service_that_never_answers_is_said(c, page).await;
+    a_push_service_that_never_answers_is_said(c).await;
 }
 
-/// The server's key as `GET /api/push` gives it: P-256's base point, uncompressed, in
-/// base64url; any point of the curve is a key the browser takes.
-const SERVER_KEY: &str =
-    "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
-
-/// Switched on, the page asks the server for its key and the browser's push service for a
-/// subscription; Chromium's (Google's) is out of reach here, and never answers: the switch
-/// says so after its bound and is off again. The key is handed to the page through DevTools,
-/// so the test needs no `/api/push` of the server's.
-async fn a_push_service_that_never_answers_is_said(c: &Client, page: &mut Cdp) {
-    page.call(
-        "Fetch.enable",
-        json!({"patterns": [{"urlPattern": "*/api/push"}]}),
-    );
+/// Switched on, the page asks the server for its key (the real `GET /api/push`) and the
+/// browser's push service for a subscription; Chromium's (Google's) is out of reach here, and
+/// never answers: the switch says so after its bound and is off again.
+async fn a_push_service_that_never_answers_is_said(c: &Client) {
     tap(c, "#notify-switch").await;
-    let asked = page.event("Fetch.requestPaused", |p| p["request"]["method"] == "GET");
-    let body = json!({"key": SERVER_KEY, "endpoint": null}).to_string();
-    let encoded = page.call(
-        "Runtime.evaluate",
-        json!({"expression": format!("btoa({})", Value::String(body)), "returnByValue": true}),
-    );
-    page.call(
-        "Fetch.fulfillRequest",
-        json!({"requestId": asked["requestId"], "responseCode": 200,
-            "responseHeaders": [{"name": "Content-Type", "value": "application/json"}],
-            "body": encoded["result"]["value"]}),
-    );
-    page.call("Fetch.disable", json!({}));
     assert_eq!(text(c, "#notify-state").await, "Turning on…");
     switch_state(c, "off", "Off: this device is not notified.").await;
     assert_eq!(
@@ -238,10 +273,10 @@ async fn switch_state(c: &Client, state: &str, says: &str) {
         )
         .await
         .expect("reading the switch");
-    let tappable = state == "off";
+    let tappable = state == "off" || state == "on";
     assert_eq!(
         switch,
-        json!([false, !tappable]),
+        json!([state == "on", !tappable]),
         "the switch in state {state}"
     );
 }

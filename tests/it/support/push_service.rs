@@ -35,7 +35,10 @@ pub struct Received {
     pub device: String,
     /// `Err` names what was wrong with the VAPID token.
     pub vapid: Result<(), String>,
-    /// The decrypted JSON, or what failed.
+    /// The decrypted bytes, exactly as a browser's push service hands them to the service
+    /// worker, or what failed.
+    pub plaintext: Result<Vec<u8>, String>,
+    /// [`Received::plaintext`] read as JSON, or what failed.
     pub payload: Result<Value, String>,
     pub topic: Option<String>,
     pub urgency: Option<String>,
@@ -159,19 +162,21 @@ async fn receive(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let payload = match shared.devices.iter().find(|d| d.name == device) {
+    let plaintext = match shared.devices.iter().find(|d| d.name == device) {
         None => Err(format!("no device {device}")),
         Some(_) if header("content-encoding").as_deref() != Some("aes128gcm") => {
             Err("the content encoding is not aes128gcm".to_string())
         }
-        Some(d) => decrypt(&body, &d.secret, &d.auth).and_then(|plain| {
-            serde_json::from_slice(&plain).map_err(|err| format!("not JSON: {err}"))
-        }),
+        Some(d) => decrypt(&body, &d.secret, &d.auth),
     };
+    let payload = plaintext
+        .clone()
+        .and_then(|plain| serde_json::from_slice(&plain).map_err(|err| format!("not JSON: {err}")));
     let vapid = check_vapid(header("authorization").as_deref(), &shared.origin);
     shared.received.push(Received {
         device,
         vapid,
+        plaintext,
         payload,
         topic: header("topic"),
         urgency: header("urgency"),
