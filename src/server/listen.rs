@@ -20,11 +20,14 @@ use crate::tls::ServerConfig;
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Serves `router` on the socket systemd passed, else on `listen`; over TLS with `config`.
+/// `listening` runs once the server listens and has said so: what it starts may speak only
+/// after that line, which whoever started the server waits for.
 pub async fn run(
     router: Router,
     listen: SocketAddr,
     tls: Option<Tls>,
     config: Option<Arc<ServerConfig>>,
+    listening: impl FnOnce(),
 ) -> Result<()> {
     let listener = listener(listen, tls.as_ref()).await?;
     let addr = listener
@@ -34,6 +37,7 @@ pub async fn run(
         "sessctl: dashboard on {} (`sessctl dashboard url` prints the login link)",
         served_url(addr, config.is_some())
     );
+    listening();
     let connections = Connections::new(conn::cap());
     accept(listener, router, config.map(TlsAcceptor::from), connections).await;
     Ok(())

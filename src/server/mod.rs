@@ -251,8 +251,10 @@ pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>, hosts: Vec<Stri
         .enable_all()
         .build()
         .context("starting the server's runtime")?;
-    runtime.spawn(notify::run(app.clone()));
-    runtime.block_on(listen::run(router(app), listen, tls, config))
+    let notifier = notify::run(app.clone());
+    runtime.block_on(listen::run(router(app), listen, tls, config, || {
+        tokio::spawn(notifier);
+    }))
 }
 
 fn router(app: Arc<App>) -> Router {

@@ -4,20 +4,9 @@
 //! binary's `--version`, `man sessctl`, the bash completions and `sessctl demo`. The host's
 //! own `/usr` is never written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::{manager_with, Env, Options};
-
-/// The package `./test` built (`SESSCTL_TEST_DEB`). Under `CI` a missing one fails the test:
-/// CI runs `./test`, which always builds it.
-fn package() -> Option<PathBuf> {
-    match std::env::var_os("SESSCTL_TEST_DEB") {
-        Some(deb) => Some(PathBuf::from(deb)),
-        None => crate::support::skip(format_args!(
-            "no package: SESSCTL_TEST_DEB is not set; ./test builds it and sets it"
-        )),
-    }
-}
+use crate::support::{manager_with, package, Env, Options};
 
 /// Runs `program ARGS` in the throwaway root; it must succeed. Its stdout.
 fn inside(env: &Env, program: &str, args: &[&str]) -> String {

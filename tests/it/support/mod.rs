@@ -485,6 +485,31 @@ pub fn log_json(env: &Env, product: &str) -> Vec<serde_json::Value> {
     log.as_array().expect("an array of events").clone()
 }
 
+/// The package `./test` built (`SESSCTL_TEST_DEB`). Under `CI` a missing one fails the test:
+/// CI runs `./test`, which always builds it.
+pub fn package() -> Option<PathBuf> {
+    match std::env::var_os("SESSCTL_TEST_DEB") {
+        Some(deb) => Some(PathBuf::from(deb)),
+        None => skip(format_args!(
+            "no package: SESSCTL_TEST_DEB is not set; ./test builds it and sets it"
+        )),
+    }
+}
+
+/// The sessctl binary of the package `./test` built, unpacked into `dir`: the build users
+/// run (release, stripped), for what is measured of it.
+pub fn packaged_sessctl(dir: &Path) -> Option<PathBuf> {
+    let deb = package()?;
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(dir)
+        .status()
+        .expect("running dpkg-deb");
+    assert!(status.success(), "dpkg-deb -x {} failed", deb.display());
+    Some(dir.join("usr/bin/sessctl"))
+}
+
 /// `dashboard sessions --json`, parsed: the browsers logged in, each an object.
 pub fn login_sessions(env: &Env) -> Vec<serde_json::Value> {
     let out = env
