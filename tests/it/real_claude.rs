@@ -211,6 +211,10 @@ fn a_new_dir_carries_the_conversation(#[values(Pin::Oldest, Pin::Newest)] pin: P
     let old = c.transcript();
     let moved = c.env.scratch.join("moved here");
     fs::create_dir_all(&moved).expect("the new dir");
+    // The new folder is trusted while no client runs: a running client writes its own
+    // .claude.json back over ours (seen on a loaded machine: the trust lost, and the new
+    // session stuck at the folder's trust dialog).
+    stop(&c.env, "web");
     c.configure(&moved);
     c.enable(&moved);
     restart(&c.env, "web");
