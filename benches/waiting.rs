@@ -40,6 +40,9 @@ use median::{heading, median, row, TABLE_HEAD};
 const RUNS: usize = 10;
 /// The notifier's gap between two notices of one product (src/server/notify.rs), and a second.
 const GAP: Duration = Duration::from_secs(21);
+/// How often the notifier reads the products while a device is subscribed
+/// (src/server/notify.rs's EVERY).
+const READING: Duration = Duration::from_millis(500);
 /// How long the notifier may sleep between readings while no device is subscribed
 /// (src/server/notify.rs's IDLE), and a second: waited once after subscribing.
 const IDLE: Duration = Duration::from_secs(6);
@@ -129,7 +132,10 @@ fn run() -> anyhow::Result<()> {
         let since = UNIX_EPOCH + Duration::from_nanos(ran_at);
         runs.on_waiting
             .push(ms(since.duration_since(answered_at).unwrap_or_default()));
-        std::thread::sleep((notice.at + GAP).saturating_duration_since(Instant::now()));
+        // The next run starts a step later in the notifier's 500 ms reading cycle, so that
+        // the runs sample the whole cycle rather than one point of it.
+        let phase = READING * (round as u32 + 1) / RUNS as u32;
+        std::thread::sleep((notice.at + GAP + phase).saturating_duration_since(Instant::now()));
     }
     let report = write_report(&runs)?;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/waiting.md");
@@ -226,7 +232,7 @@ fn write_report(runs: &Runs) -> anyhow::Result<String> {
     let m = median(&runs.badge);
     let mut r = heading(
         "waiting",
-        "the real Claude Code (pinned in `tests/claude-code.version`) in a product's session on a private `systemd --user`, offline against the tests' fake Messages API; `sessctl serve` polled every 10 ms, one device subscribed to it through `POST /api/push` with the tests' fake push service, and the product's `--on-waiting` command recording when it ran; runs 21 s apart (the notifier's gap).",
+        "the real Claude Code (pinned in `tests/claude-code.version`) in a product's session on a private `systemd --user`, offline against the tests' fake Messages API; `sessctl serve` polled every 10 ms, one device subscribed to it through `POST /api/push` with the tests' fake push service, and the product's `--on-waiting` command recording when it ran; runs 21 s apart (the notifier's gap), each a tenth of the notifier's 500 ms reading cycle later than the one before.",
     );
     r.push_str(TABLE_HEAD);
     r.push_str(&row(
