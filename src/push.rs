@@ -10,7 +10,8 @@
 //! web-push-native encrypts and builds the request; the VAPID token is signed here with its
 //! jwt-simple, because its own signer drops the endpoint's port from the token's audience
 //! (RFC 8292 says the audience is the push resource's origin, port included), which a push
-//! service on a port of its own (a self-hosted one, the tests') refuses. ureq posts it.
+//! service on a port of its own (a self-hosted one, the tests') refuses. ureq posts it,
+//! trusting the system's certificate roots ([`AGENT`]).
 //!
 //! Adapters layer: the only module that names web_push_native, jwt-simple and ureq. May
 //! import: `store`, `error`.
@@ -18,12 +19,14 @@
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use ureq::tls::{RootCerts, TlsConfig};
 use web_push_native::jwt_simple::prelude::{
     Claims, ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair,
 };
@@ -200,6 +203,23 @@ impl Subscription {
     }
 }
 
+/// What posts to push services: one for the process, so that the trusted roots are read once
+/// and a push service's connection is kept between messages. It trusts the system's roots,
+/// not a list built into sessctl: a self-hosted push service with a private certificate
+/// authority is trusted as the user's other programs trust it (the system store, or
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, read as OpenSSL reads them).
+static AGENT: LazyLock<ureq::Agent> = LazyLock::new(|| {
+    let tls = TlsConfig::builder()
+        .root_certs(RootCerts::PlatformVerifier)
+        .build();
+    ureq::Agent::config_builder()
+        .timeout_global(Some(POST_TIMEOUT))
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .into()
+});
+
 /// The Topic header for `product`'s notices: the first 32 characters of
 /// base64url(SHA-256("sessctl:" + product)), inside RFC 8030's limit whatever the name.
 pub fn topic(product: &str) -> String {
@@ -237,12 +257,7 @@ pub fn send(keys: &Keys, subscription: &Subscription, message: &Message) -> Resu
         }
         .to_string(),
     )?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(POST_TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let answer = agent
+    let answer = AGENT
         .run(request)
         .with_context(|| format!("posting a push message to {origin}"))?;
     match answer.status().as_u16() {

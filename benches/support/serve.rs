@@ -33,10 +33,12 @@ pub fn serve(mut command: Command) -> anyhow::Result<Server> {
         base: String::new(),
     };
     BufReader::new(stderr.ok_or_else(|| anyhow::anyhow!("no stderr"))?).read_line(&mut line)?;
+    // It names itself sessctl.localhost, which not every resolver knows; it serves its
+    // address too.
     server.base = line
-        .strip_prefix("sessctl: dashboard on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(|url| url.trim_end_matches('/').to_string())
+        .strip_prefix("sessctl: dashboard on http://sessctl.localhost:")
+        .and_then(|rest| rest.split('/').next())
+        .map(|port| format!("http://127.0.0.1:{port}"))
         .ok_or_else(|| anyhow::anyhow!("the server did not start: {line}"))?;
     Ok(server)
 }

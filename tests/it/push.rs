@@ -3,13 +3,18 @@
 //! VAPID token and decrypts it with the device's private key. A product's wait, loss,
 //! recovery and crash loop each reach the devices as one notice naming it; waits in a row
 //! are held to one notice per product per gap (20 s); an unsubscribed, revoked or ended
-//! (410) subscription gets nothing more. Bad endpoints are refused with their fix.
+//! (410) subscription gets nothing more. Bad endpoints are refused with their fix. Over
+//! https, a push service whose certificate authority the server is told to trust
+//! (`SSL_CERT_FILE`) gets its notice, and one it does not trust gets none, and the server's
+//! log names it.
 //!
 //! The server is `sessctl serve` run by the test, so the push service listens on 127.0.0.1
 //! in the test's own network namespace, where the server runs. The agents are stand-ins
 //! (`sleep`): what is tested is the notifier and the push.
 
+use std::fs::File;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -20,8 +25,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::dashboard::{log_in, serve, token, Login, Served};
+use crate::support::http::Client;
 use crate::support::push_service::{PushService, Received};
-use crate::support::{login_sessions, manager, wait_for, Env};
+use crate::support::{login_sessions, manager, wait_for, Env, SESSCTL};
 
 const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36";
 const TABLET: &str = "Mozilla/5.0 (iPad; CPU OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1";
@@ -51,11 +57,14 @@ fn enable(env: &Env, product: &str) {
 
 /// `POST /api/push` with `body` as `login`: the status and the answer.
 fn subscribe(served: &Served, login: &Login, body: &Value) -> (u16, String) {
+    subscribe_on(&served.client, login, body)
+}
+
+/// [`subscribe`] through `client`.
+fn subscribe_on(client: &Client, login: &Login, body: &Value) -> (u16, String) {
     let [cookie, key] = login.headers();
     let headers = [cookie, key, ("content-type", "application/json")];
-    let reply = served
-        .client
-        .post("/api/push", &headers, Some(&body.to_string()));
+    let reply = client.post("/api/push", &headers, Some(&body.to_string()));
     (reply.status, reply.body)
 }
 
@@ -385,4 +394,99 @@ fn resume(env: &Env) -> Value {
         .status_any()
         .run();
     serde_json::from_slice(&out.stdout).expect("resume's JSON")
+}
+
+/// `sessctl serve` with `SSL_CERT_FILE` set and its stderr (the dashboard unit's journal)
+/// kept in a file; killed when dropped.
+struct Logged {
+    child: Child,
+    client: Client,
+    log: PathBuf,
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Logged {
+    fn start(env: &Env, cert_file: &std::path::Path) -> Logged {
+        let log = env.scratch.join("serve.log");
+        let child = Command::new(SESSCTL)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .envs(env.vars())
+            .env("SSL_CERT_FILE", cert_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("the server's log"))
+            .spawn()
+            .expect("spawning sessctl serve");
+        let port = wait_for("the server's address", || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            let rest = text.strip_prefix("sessctl: dashboard on http://sessctl.localhost:")?;
+            Some(rest.split('/').next()?.to_string())
+        });
+        Logged {
+            child,
+            client: Client::new(&format!("http://127.0.0.1:{port}"), None),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("the server's log")
+    }
+}
+
+#[test]
+fn over_https_a_push_service_of_a_trusted_private_ca_gets_its_notice_and_an_untrusted_one_none() {
+    let Some(env) = manager("push-tls") else {
+        return;
+    };
+    let (trusted, ca) = PushService::serve_tls(None);
+    let (untrusted, _) = PushService::serve_tls(None);
+    let ca_file = env.scratch.join("push-ca.pem");
+    std::fs::write(&ca_file, ca).expect("writing the CA's certificate");
+    let served = Logged::start(&env, &ca_file);
+    let token = token(&env);
+    let (phone, tablet) = (
+        log_in(&served.client, &token, PHONE),
+        log_in(&served.client, &token, TABLET),
+    );
+    let on_phone = trusted.subscribe("phone");
+    let on_tablet = untrusted.subscribe("tablet");
+    let endpoint = on_tablet["endpoint"].as_str().expect("an endpoint");
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    let origin = endpoint.trim_end_matches("/push/tablet").to_string();
+    for (login, subscription) in [(&phone, on_phone), (&tablet, on_tablet)] {
+        assert_eq!(
+            subscribe_on(&served.client, login, &subscription),
+            (204, String::new())
+        );
+    }
+
+    enable(&env, "web");
+    notify(&env, "web", Some("stop"));
+    let got = nth_notice(&trusted, "phone", "web", 1);
+    assert_notice(&got, "web", "waiting", "web waits for you", DONE);
+    let line = wait_for("the untrusted service's error in the log", || {
+        served
+            .log()
+            .lines()
+            .find(|l| l.starts_with(&format!("sessctl: sending web's notice to {origin}: ")))
+            .map(str::to_string)
+    });
+    assert!(line.contains("UnknownIssuer"), "{line}");
+    assert_eq!(untrusted.received().len(), 0);
+    // The subscription is kept: the service is not known to have ended it.
+    assert_eq!(
+        pushes(&env),
+        [
+            ("Chrome on Android".to_string(), true),
+            ("Safari on iPad".to_string(), true)
+        ]
+    );
 }

@@ -128,6 +128,18 @@ impl Claude {
     /// [`Claude::enable`], with more `--env` assignments `more_vars` and the client's
     /// arguments `args`.
     pub fn enable_with(&self, dir: &Path, more_vars: &[&str], args: &[&str]) {
+        self.enable_with_options(dir, more_vars, &[], args);
+    }
+
+    /// [`Claude::enable_with`], with more options of `sessctl enable` `options` (such as
+    /// `--on-waiting CMD`).
+    pub fn enable_with_options(
+        &self,
+        dir: &Path,
+        more_vars: &[&str],
+        options: &[&str],
+        args: &[&str],
+    ) {
         let mut vars = vec![
             format!("CLAUDE_CONFIG_DIR={}", self.config_dir.display()),
             format!("ANTHROPIC_BASE_URL={}", self.api.base_url()),
@@ -139,7 +151,7 @@ impl Claude {
         let agent: Vec<&std::ffi::OsStr> = std::iter::once(self.binary.as_os_str())
             .chain(args.iter().map(std::ffi::OsStr::new))
             .collect();
-        session::enable(&self.env, "web", dir, &vars, &agent);
+        session::enable_with_options(&self.env, "web", dir, &vars, options, &agent);
     }
 
     /// The product's pane, driven as Claude Code takes keys.

@@ -8,11 +8,14 @@
 //! and shown right on RFC 8291's worked example; sessctl encrypts with web-push-native, so a
 //! mistake shared by both is unlikely to hide.
 //!
-//! It listens on 127.0.0.1 in the network namespace the server runs in.
+//! It listens on 127.0.0.1 in the network namespace the server runs in, over http, or over
+//! https with a certificate from a certificate authority of its own ([`PushService::serve_tls`]),
+//! as a self-hosted push service with a private CA does.
 
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce};
@@ -22,9 +25,12 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Router;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hkdf::Hkdf;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use nix::sched::{setns, CloneFlags};
 use p256::ecdsa::signature::Verifier;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -43,6 +49,12 @@ pub struct Received {
     pub topic: Option<String>,
     pub urgency: Option<String>,
     pub ttl: Option<String>,
+    /// When it arrived.
+    #[allow(
+        dead_code,
+        reason = "benches/waiting.rs times the notices; the tests do not"
+    )]
+    pub at: Instant,
 }
 
 /// A device's half of a subscription: its private key and auth secret.
@@ -70,6 +82,42 @@ pub struct PushService {
 impl PushService {
     /// A service on 127.0.0.1 in network namespace `netns` (the test's own when `None`).
     pub fn serve(netns: Option<BorrowedFd<'_>>) -> PushService {
+        PushService::start(netns, None)
+    }
+
+    /// [`PushService::serve`] over https, with a certificate for 127.0.0.1 issued by a new
+    /// certificate authority; also that CA's certificate (PEM), for the server to trust.
+    pub fn serve_tls(netns: Option<BorrowedFd<'_>>) -> (PushService, String) {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // A name of its own: a certificate verifier finds an issuer by its name.
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "sessctl tests' push service CA {}",
+            MADE.fetch_add(1, Ordering::Relaxed)
+        );
+        ca.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).expect("the CA certificate");
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("the service's certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .expect("a TLS config");
+        (PushService::start(netns, Some(Arc::new(config))), ca.pem())
+    }
+
+    fn start(netns: Option<BorrowedFd<'_>>, tls: Option<Arc<rustls::ServerConfig>>) -> PushService {
         let listener = std::thread::scope(|s| {
             s.spawn(|| {
                 if let Some(netns) = netns {
@@ -88,13 +136,21 @@ impl PushService {
             .build()
             .expect("a tokio runtime");
         let shared = Arc::new(Mutex::new(Shared {
-            origin: format!("http://127.0.0.1:{port}"),
+            origin: format!(
+                "{}://127.0.0.1:{port}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
             ..Shared::default()
         }));
         let app = Router::new().fallback(receive).with_state(shared.clone());
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let _ = axum::serve(listener, app).await;
+            match tls {
+                None => {
+                    let _ = axum::serve(listener, app).await;
+                }
+                Some(config) => serve_https(listener, app, config.into()).await,
+            }
         });
         PushService {
             shared,
@@ -148,12 +204,33 @@ impl PushService {
     }
 }
 
+/// Answers each connection on `listener` over TLS; one whose handshake fails (a client that
+/// does not trust the certificate) is dropped, as a real push service drops it.
+async fn serve_https(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .await;
+        });
+    }
+}
+
 async fn receive(
     State(shared): State<Arc<Mutex<Shared>>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let at = Instant::now();
     let mut shared = shared.lock().expect("the push service");
     let device = uri.path().rsplit('/').next().unwrap_or("").to_string();
     let header = |name: &str| {
@@ -181,6 +258,7 @@ async fn receive(
         topic: header("topic"),
         urgency: header("urgency"),
         ttl: header("ttl"),
+        at,
     });
     shared.answer.unwrap_or(StatusCode::CREATED)
 }

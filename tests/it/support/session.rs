@@ -51,6 +51,18 @@ pub fn start(client: Client, version: &str, label: &str, vendor: Vendor) -> Opti
 /// test's own: the profile adds what every start needs), with `vars` and a terminal every
 /// client draws on in its environment.
 pub fn enable(env: &Env, product: &str, dir: &Path, vars: &[String], agent: &[&OsStr]) {
+    enable_with_options(env, product, dir, vars, &[], agent);
+}
+
+/// [`enable`], with more options of `sessctl enable` (such as `--on-waiting CMD`).
+pub fn enable_with_options(
+    env: &Env,
+    product: &str,
+    dir: &Path,
+    vars: &[String],
+    options: &[&str],
+    agent: &[&OsStr],
+) {
     let vars = vars
         .iter()
         .map(String::as_str)
@@ -59,6 +71,7 @@ pub fn enable(env: &Env, product: &str, dir: &Path, vars: &[String], agent: &[&O
         .args(["enable", product, "--dir"])
         .arg(dir)
         .args(vars.flat_map(|v| ["--env", v]))
+        .args(options)
         .arg("--")
         .args(agent)
         .stdout_read()
