@@ -8,7 +8,9 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -226,6 +228,15 @@ pub struct Served {
     pub client: Client,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// What the server wrote to stderr after its first line (its journal, as a unit).
+    log: Arc<Mutex<String>>,
+}
+
+impl Served {
+    /// The server's stderr after the "dashboard on" line, so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("the server's log").clone()
+    }
 }
 
 impl Drop for Served {
@@ -242,8 +253,13 @@ pub fn serve(env: &Env) -> Served {
 /// `sessctl serve ARGS` on an ephemeral loopback port. It says it is served by its own host
 /// name; the tests reach it by its address, which it serves too.
 pub fn serve_with(env: &Env, args: &[&str]) -> Served {
+    serve_with_vars(env, args, &[])
+}
+
+/// [`serve_with`], the server's environment having `vars` too.
+pub fn serve_with_vars(env: &Env, args: &[&str], vars: &[(&str, &Path)]) -> Served {
     let args = [&["--listen", "127.0.0.1:0"][..], args].concat();
-    let (child, base) = spawn_server(env, &args);
+    let (child, base, log) = spawn_server(env, &args, vars);
     let port = base
         .strip_prefix("http://sessctl.localhost:")
         .unwrap_or_else(|| panic!("not served as sessctl.localhost: {base}"));
@@ -252,16 +268,23 @@ pub fn serve_with(env: &Env, args: &[&str]) -> Served {
         child,
         client: Client::new(&format!("http://{addr}"), None),
         addr,
+        log,
     }
 }
 
-/// `sessctl serve ARGS`, and where it says it is served (`http://HOST:PORT`).
-fn spawn_server(env: &Env, args: &[&str]) -> (Child, String) {
+/// `sessctl serve ARGS` with `vars` in its environment; where it says it is served
+/// (`http://HOST:PORT`), and the rest of its stderr as it comes.
+fn spawn_server(
+    env: &Env,
+    args: &[&str],
+    vars: &[(&str, &Path)],
+) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(SESSCTL)
         .arg("serve")
         .args(args)
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .envs(env.vars())
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -269,14 +292,25 @@ fn spawn_server(env: &Env, args: &[&str]) -> (Child, String) {
         .expect("spawning sessctl serve");
     // The server says where it listens once it does; a server that fails says why and exits.
     let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    stderr
         .read_line(&mut line)
         .expect("reading the server's first line");
     let base = line
         .strip_prefix("sessctl: dashboard on ")
         .map(|rest| rest.split('/').take(3).collect::<Vec<_>>().join("/"))
         .unwrap_or_else(|| panic!("the server did not start: {line}"));
-    (child, base)
+    // Read on, so the server never writes into a closed pipe and a test can read its log.
+    let log = Arc::new(Mutex::new(String::new()));
+    let kept = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let mut kept = kept.lock().expect("the server's log");
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    (child, base, log)
 }
 
 /// The path of the one-time login link `sessctl dashboard url` prints, which must begin with
@@ -398,7 +432,7 @@ fn certificate(env: &Env) -> (String, String, Vec<u8>) {
 fn with_tls_the_dashboard_listens_beyond_loopback_speaks_only_https_and_its_cookie_is_secure() {
     let env = Env::offline();
     let (cert, key, der) = certificate(&env);
-    let (child, base) = spawn_server(
+    let (child, base, log) = spawn_server(
         &env,
         &[
             "--listen",
@@ -408,11 +442,13 @@ fn with_tls_the_dashboard_listens_beyond_loopback_speaks_only_https_and_its_cook
             "--tls-key",
             &key,
         ],
+        &[],
     );
     let served = Served {
         child,
         client: Client::new(&base, None),
         addr: String::new(),
+        log,
     };
     let port = base
         .strip_prefix("https://0.0.0.0:")

@@ -12,9 +12,7 @@
 //! in the test's own network namespace, where the server runs. The agents are stand-ins
 //! (`sleep`): what is tested is the notifier and the push.
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -24,10 +22,9 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::dashboard::{log_in, serve, token, Login, Served};
-use crate::support::http::Client;
+use crate::dashboard::{log_in, serve, serve_with_vars, token, Login, Served};
 use crate::support::push_service::{PushService, Received};
-use crate::support::{login_sessions, manager, wait_for, Env, SESSCTL};
+use crate::support::{login_sessions, manager, wait_for, Env};
 
 const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36";
 const TABLET: &str = "Mozilla/5.0 (iPad; CPU OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1";
@@ -57,14 +54,11 @@ fn enable(env: &Env, product: &str) {
 
 /// `POST /api/push` with `body` as `login`: the status and the answer.
 fn subscribe(served: &Served, login: &Login, body: &Value) -> (u16, String) {
-    subscribe_on(&served.client, login, body)
-}
-
-/// [`subscribe`] through `client`.
-fn subscribe_on(client: &Client, login: &Login, body: &Value) -> (u16, String) {
     let [cookie, key] = login.headers();
     let headers = [cookie, key, ("content-type", "application/json")];
-    let reply = client.post("/api/push", &headers, Some(&body.to_string()));
+    let reply = served
+        .client
+        .post("/api/push", &headers, Some(&body.to_string()));
     (reply.status, reply.body)
 }
 
@@ -396,51 +390,6 @@ fn resume(env: &Env) -> Value {
     serde_json::from_slice(&out.stdout).expect("resume's JSON")
 }
 
-/// `sessctl serve` with `SSL_CERT_FILE` set and its stderr (the dashboard unit's journal)
-/// kept in a file; killed when dropped.
-struct Logged {
-    child: Child,
-    client: Client,
-    log: PathBuf,
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Logged {
-    fn start(env: &Env, cert_file: &std::path::Path) -> Logged {
-        let log = env.scratch.join("serve.log");
-        let child = Command::new(SESSCTL)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .envs(env.vars())
-            .env("SSL_CERT_FILE", cert_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("the server's log"))
-            .spawn()
-            .expect("spawning sessctl serve");
-        let port = wait_for("the server's address", || {
-            let text = std::fs::read_to_string(&log).ok()?;
-            let rest = text.strip_prefix("sessctl: dashboard on http://sessctl.localhost:")?;
-            Some(rest.split('/').next()?.to_string())
-        });
-        Logged {
-            child,
-            client: Client::new(&format!("http://127.0.0.1:{port}"), None),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).expect("the server's log")
-    }
-}
-
 #[test]
 fn over_https_a_push_service_of_a_trusted_private_ca_gets_its_notice_and_an_untrusted_one_none() {
     let Some(env) = manager("push-tls") else {
@@ -450,7 +399,7 @@ fn over_https_a_push_service_of_a_trusted_private_ca_gets_its_notice_and_an_untr
     let (untrusted, _) = PushService::serve_tls(None);
     let ca_file = env.scratch.join("push-ca.pem");
     std::fs::write(&ca_file, ca).expect("writing the CA's certificate");
-    let served = Logged::start(&env, &ca_file);
+    let served = serve_with_vars(&env, &[], &[("SSL_CERT_FILE", &ca_file)]);
     let token = token(&env);
     let (phone, tablet) = (
         log_in(&served.client, &token, PHONE),
@@ -463,7 +412,7 @@ fn over_https_a_push_service_of_a_trusted_private_ca_gets_its_notice_and_an_untr
     let origin = endpoint.trim_end_matches("/push/tablet").to_string();
     for (login, subscription) in [(&phone, on_phone), (&tablet, on_tablet)] {
         assert_eq!(
-            subscribe_on(&served.client, login, &subscription),
+            subscribe(&served, login, &subscription),
             (204, String::new())
         );
     }

@@ -23,8 +23,9 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
-use nix::sched::{setns, CloneFlags};
 use serde_json::{json, Value};
+
+use super::loopback::{self, Loopback};
 
 /// The text every compaction summary holds.
 pub const SUMMARY: &str = "FAKE-COMPACT-SUMMARY";
@@ -111,43 +112,23 @@ struct Shared {
 pub struct FakeApi {
     pub port: u16,
     shared: Shared,
-    runtime: Option<tokio::runtime::Runtime>,
+    _server: Loopback,
 }
 
 impl FakeApi {
     /// `vendor`'s API on 127.0.0.1 in network namespace `netns`, logging requests to `log_file`.
     pub fn serve(netns: BorrowedFd<'_>, log_file: &Path, vendor: Vendor) -> FakeApi {
-        // A socket belongs to the namespace of the thread that made it: bind on a thread that
-        // joined `netns`, then serve from the runtime's own threads.
-        let listener = std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(netns, CloneFlags::CLONE_NEWNET).expect("joining the manager's netns");
-                std::net::TcpListener::bind("127.0.0.1:0").expect("binding the fake API")
-            })
-            .join()
-            .expect("the binding thread")
-        });
-        let port = listener.local_addr().expect("local address").port();
-        listener.set_nonblocking(true).expect("non-blocking");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
         let shared = Shared {
             log: Arc::default(),
             file: log_file.to_path_buf(),
             vendor,
         };
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = loopback::serve("the fake API", Some(netns), app, None);
         FakeApi {
-            port,
+            port: server.port,
             shared,
-            runtime: Some(runtime),
+            _server: server,
         }
     }
 
@@ -165,14 +146,6 @@ impl FakeApi {
             .into_iter()
             .filter(self.shared.vendor.is_conversation)
             .collect()
-    }
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

@@ -701,6 +701,7 @@ pub mod fake_gemini;
 pub mod fake_openai;
 pub mod gemini;
 pub mod http;
+pub mod loopback;
 pub mod pane;
 pub mod push_service;
 pub mod session;

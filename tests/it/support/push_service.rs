@@ -25,14 +25,13 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Router;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hkdf::Hkdf;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
-use nix::sched::{setns, CloneFlags};
 use p256::ecdsa::signature::Verifier;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use super::loopback::{self, Loopback};
 
 /// One message the service received, as checked and decrypted.
 #[derive(Debug, Clone)]
@@ -76,7 +75,7 @@ struct Shared {
 /// A running fake push service; it stops when dropped.
 pub struct PushService {
     shared: Arc<Mutex<Shared>>,
-    _runtime: tokio::runtime::Runtime,
+    _server: Loopback,
 }
 
 impl PushService {
@@ -118,43 +117,16 @@ impl PushService {
     }
 
     fn start(netns: Option<BorrowedFd<'_>>, tls: Option<Arc<rustls::ServerConfig>>) -> PushService {
-        let listener = std::thread::scope(|s| {
-            s.spawn(|| {
-                if let Some(netns) = netns {
-                    setns(netns, CloneFlags::CLONE_NEWNET).expect("joining the manager's netns");
-                }
-                std::net::TcpListener::bind("127.0.0.1:0").expect("binding the push service")
-            })
-            .join()
-            .expect("the binding thread")
-        });
-        let port = listener.local_addr().expect("local address").port();
-        listener.set_nonblocking(true).expect("non-blocking");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let shared = Arc::new(Mutex::new(Shared {
-            origin: format!(
-                "{}://127.0.0.1:{port}",
-                if tls.is_some() { "https" } else { "http" }
-            ),
-            ..Shared::default()
-        }));
+        let shared = Arc::new(Mutex::new(Shared::default()));
         let app = Router::new().fallback(receive).with_state(shared.clone());
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            match tls {
-                None => {
-                    let _ = axum::serve(listener, app).await;
-                }
-                Some(config) => serve_https(listener, app, config.into()).await,
-            }
-        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = loopback::serve("the push service", netns, app, tls);
+        // Nothing reaches the service before a device has its endpoint, which names this.
+        shared.lock().expect("the push service").origin =
+            format!("{scheme}://127.0.0.1:{}", server.port);
         PushService {
             shared,
-            _runtime: runtime,
+            _server: server,
         }
     }
 
@@ -201,26 +173,6 @@ impl PushService {
     /// Answers every POST from now on with `status` (410: the subscription is gone).
     pub fn answer(&self, status: StatusCode) {
         self.shared.lock().expect("the push service").answer = Some(status);
-    }
-}
-
-/// Answers each connection on `listener` over TLS; one whose handshake fails (a client that
-/// does not trust the certificate) is dropped, as a real push service drops it.
-async fn serve_https(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    acceptor: tokio_rustls::TlsAcceptor,
-) {
-    while let Ok((tcp, _)) = listener.accept().await {
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-                .await;
-        });
     }
 }
 
