@@ -663,6 +663,7 @@ pub mod fake_api;
 pub mod fake_gemini;
 pub mod fake_openai;
 pub mod gemini;
+pub mod hosts;
 pub mod http;
 pub mod pane;
 pub mod push_service;
