@@ -81,6 +81,12 @@ impl Lan {
         if !Path::new(SSHD).exists() {
             bail!("{SSHD} is not installed; apt-get install openssh-server");
         }
+        if hosts.len() > 254 {
+            bail!(
+                "{} hosts do not fit in 10.25.1-254.0/30; ask for fewer",
+                hosts.len()
+            );
+        }
         let dir = desk.root.join("lan");
         fs::DirBuilder::new()
             .mode(0o700)
@@ -123,11 +129,12 @@ impl Lan {
         Ok(lan)
     }
 
+    /// The hosts, `h1` first.
     pub fn hosts(&self) -> &[Host] {
         &self.hosts
     }
 
-    /// Each host's listening sshd, in host order.
+    /// Each host's listening sshd, in host order (its logins are its children).
     pub fn sshd_pids(&self) -> Vec<u32> {
         self.sshd.iter().map(Child::id).collect()
     }
