@@ -21,6 +21,8 @@
 //! Dropping the testbed asks the manager to exit, kills whatever is left in its cgroups,
 //! removes the cgroups depth-first and deletes its directories, also when a test panics.
 //!
+//! [`lan`] joins several testbeds into hosts on a private network, each with its own sshd.
+//!
 //! Compiled only with the `testbed` feature. May import: `poll`, `systemd`; only the tests and `demo` use it.
 
 use std::ffi::{CString, OsString};
@@ -41,6 +43,8 @@ use nix::unistd::Pid;
 
 use crate::poll;
 use crate::systemd::Systemd;
+
+pub mod lan;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +68,10 @@ pub struct Testbed {
     pub state_home: PathBuf,
     pub home: PathBuf,
     cgroups: Vec<PathBuf>,
+    /// Siblings of `cgroups` holding what [`Testbed::spawn_aside`] started: beside the
+    /// manager's, because on cgroup2 a cgroup whose controllers are delegated to the manager
+    /// refuses processes of its own.
+    aside: Vec<PathBuf>,
     /// Kept open so the namespace outlives manager restarts.
     netns: File,
     options: Options,
@@ -100,6 +108,7 @@ impl Testbed {
             root,
             name,
             cgroups: Vec::new(),
+            aside: Vec::new(),
             netns: loopback_only_netns()?,
             options,
             journald: None,
@@ -153,15 +162,7 @@ impl Testbed {
 
     /// The cgroups' `cgroup.procs`, opened before a fork so that the child only writes.
     fn cgroup_procs(&self) -> Result<Vec<File>> {
-        self.cgroups
-            .iter()
-            .map(|cgroup| {
-                OpenOptions::new()
-                    .write(true)
-                    .open(cgroup.join("cgroup.procs"))
-                    .with_context(|| format!("opening {}/cgroup.procs", cgroup.display()))
-            })
-            .collect()
+        procs_files(&self.cgroups)
     }
 
     /// Starts systemd-journald in the testbed's cgroups and a mount namespace of its own, made
@@ -373,6 +374,71 @@ impl Testbed {
         self.netns.as_fd()
     }
 
+    /// The manager's network namespace as a path other programs can open while this process
+    /// lives: `ip link … netns PATH` moves a link into it.
+    pub fn netns_path(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            self.netns.as_raw_fd()
+        ))
+    }
+
+    /// Starts `cmd` beside the manager, as a daemon of this host would run (a test's sshd):
+    /// in the testbed's network namespace, the test's own mount namespace, and a cgroup next
+    /// to the manager's that [`Testbed::kill_aside`] and the drop empty. Its output goes to
+    /// `log` in the testbed's directory.
+    pub fn spawn_aside(&mut self, mut cmd: Command, log: &str) -> Result<Child> {
+        if self.aside.is_empty() {
+            let aside: Vec<PathBuf> = (self.cgroups.iter())
+                .map(|cgroup| cgroup.with_file_name(format!("{}-aside", self.name)))
+                .collect();
+            for cgroup in &aside {
+                fs::create_dir(cgroup)
+                    .with_context(|| format!("creating cgroup {}", cgroup.display()))?;
+            }
+            self.aside = aside;
+        }
+        let procs = procs_files(&self.aside)?;
+        let path = self.root.join(log);
+        let out = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let netns = self.netns.as_raw_fd();
+        // Safety: only system calls on descriptors opened before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                for file in &procs {
+                    nix::unistd::write(file.as_fd(), b"0")?;
+                }
+                Ok(setns(
+                    BorrowedFd::borrow_raw(netns),
+                    CloneFlags::CLONE_NEWNET,
+                )?)
+            });
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone().context("duplicating the log")?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {:?} beside the manager", cmd.get_program()))
+    }
+
+    /// SIGKILLs everything [`Testbed::spawn_aside`] started and what it forked since: the
+    /// host's daemon dies as in a crash, with every connection it served.
+    pub fn kill_aside(&self) -> Result<()> {
+        for cgroup in &self.aside {
+            let emptied = poll::until(EXIT_TIMEOUT, || {
+                let pids = fs::read_to_string(cgroup.join("cgroup.procs"))
+                    .with_context(|| format!("reading {}/cgroup.procs", cgroup.display()))?;
+                for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                Ok(pids.trim().is_empty().then_some(()))
+            })?;
+            emptied.with_context(|| format!("{} did not empty in time", cgroup.display()))?;
+        }
+        Ok(())
+    }
+
     /// A fresh connection to this manager.
     pub fn connect(&self) -> Result<Systemd> {
         Systemd::connect_at(&self.runtime_dir)
@@ -429,6 +495,19 @@ impl Testbed {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Each of `cgroups`' `cgroup.procs`, open for writing.
+fn procs_files(cgroups: &[PathBuf]) -> Result<Vec<File>> {
+    cgroups
+        .iter()
+        .map(|cgroup| {
+            OpenOptions::new()
+                .write(true)
+                .open(cgroup.join("cgroup.procs"))
+                .with_context(|| format!("opening {}/cgroup.procs", cgroup.display()))
+        })
+        .collect()
 }
 
 /// One step of making the manager's mount namespace, prepared before the fork so that the
@@ -540,7 +619,7 @@ impl Drop for Testbed {
             let _ = journald.kill();
             let _ = journald.wait();
         }
-        for cgroup in &self.cgroups {
+        for cgroup in self.aside.iter().chain(&self.cgroups) {
             remove_cgroup(cgroup);
         }
         let _ = fs::remove_dir_all(&self.runtime_dir);

@@ -18,6 +18,7 @@ mod doctor;
 mod errors;
 mod gc;
 mod journal;
+mod lan;
 mod layout;
 mod lifecycle;
 mod limits;

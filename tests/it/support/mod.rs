@@ -700,6 +700,7 @@ pub mod fake_api;
 pub mod fake_gemini;
 pub mod fake_openai;
 pub mod gemini;
+pub mod hosts;
 pub mod http;
 pub mod loopback;
 pub mod pane;
