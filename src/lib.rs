@@ -13,7 +13,7 @@
 //! | lifecycle | `lifecycle` | every change to a session, under the product's lock |
 //! | testbed | `testbed` | a private systemd --user (feature `testbed` only) |
 //! | records | `paths`, `product`, `state`, `pin`, `snapshot`, `stagger`, `login`, `context` | sessctl's own files; a command's context |
-//! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal`, `push` | one external system each |
+//! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal`, `push`, `remote` | one external system each |
 //! | model | `unit`, `identity`, `transcript` | data and the rules on it |
 //! | base | `error`, `fault`, `output`, `poll`, `store`, `uuid` | the exit codes, stdout, files, locks |
 
@@ -38,6 +38,7 @@ pub mod procfs;
 pub mod product;
 pub(crate) mod push;
 pub(crate) mod query;
+pub mod remote;
 mod server;
 pub mod session;
 pub(crate) mod snapshot;

@@ -29,7 +29,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     (
         "adapters",
         &[
-            "systemd", "session", "procfs", "agent", "tls", "journal", "push",
+            "systemd", "session", "procfs", "agent", "tls", "journal", "push", "remote",
         ],
     ),
     (
