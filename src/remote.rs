@@ -260,6 +260,11 @@ impl Link {
         &self.control
     }
 
+    /// Where it connects.
+    pub fn dest(&self) -> &Dest {
+        &self.dest
+    }
+
     /// ssh's arguments for `sessctl ARGS` there: batch (no prompt, no terminal, for a call
     /// whose output is read) or with a terminal (for a human at this one).
     fn argv(&self, batch: bool, args: &[String]) -> Vec<OsString> {
@@ -517,6 +522,7 @@ fn quote_program(program: &str) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
+    use std::os::unix::fs::MetadataExt;
 
     #[rstest]
     #[case("box", None, "box", None)]
@@ -569,5 +575,173 @@ mod tests {
         let dest = Dest::parse("alice@box:2222").expect("dest");
         assert_eq!(dest.ssh_args(), ["-p", "2222", "--", "alice@box"]);
         assert_eq!(Dest::parse("box").expect("dest").ssh_args(), ["--", "box"]);
+    }
+
+    /// Shell words a remote argument may hold, each to arrive as written.
+    const NASTY: [&str; 11] = [
+        "it's",
+        "$(touch /tmp/sessctl-quote-pwned)",
+        "`id`",
+        "a b",
+        "line\nbreak",
+        "~",
+        "~/x",
+        "\"dq\" \\",
+        "*",
+        "",
+        "'';'",
+    ];
+
+    /// What `sh -c` makes of `words`, one argument each.
+    fn through_sh(words: &str, home: &str) -> Vec<String> {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {words}"))
+            .env("HOME", home)
+            .output()
+            .expect("running sh");
+        assert!(out.status.success(), "{out:?}");
+        let out = String::from_utf8(out.stdout).expect("utf-8");
+        out.split_terminator('\0').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn quoted_words_reach_a_remote_shell_as_written() {
+        let words: Vec<String> = NASTY.iter().map(|word| quote(word)).collect();
+        assert_eq!(through_sh(&words.join(" "), "/home/h"), NASTY);
+        assert_eq!(quote_program("~/bin/it's"), r"~/'bin/it'\''s'");
+        assert_eq!(
+            through_sh(&quote_program("~/bin/it's"), "/home/h"),
+            ["/home/h/bin/it's"]
+        );
+        assert_eq!(through_sh(&quote_program("~x/$y"), "/home/h"), ["~x/$y"]);
+    }
+
+    fn link(ssh: &str, dir: &Path, dest: &str, program: Option<&str>) -> Link {
+        let dest = Dest::parse(dest).expect("dest");
+        Link::with_ssh(ssh.into(), dir, dest, program).expect("a link")
+    }
+
+    #[test]
+    fn ssh_gets_the_shared_connection_the_mode_the_destination_then_quoted_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let control = dir.path().join("ssh");
+        let link = link("ssh", &control, "alice@box:2222", Some("~/bin/sessctl"));
+        let name = "6da0079e10a6333d";
+        assert_eq!(link.control(), control.join(name));
+        let shared = [
+            "-o".to_string(),
+            "ControlMaster=auto".to_string(),
+            "-o".to_string(),
+            format!("ControlPath={}", link.control().display()),
+            "-o".to_string(),
+            "ControlPersist=600".to_string(),
+        ];
+        let tail = "-p 2222 -- alice@box ~/'bin/sessctl' 'internal' 'call' '--' 'list' 'a b'";
+        let args = ["list".to_string(), "a b".to_string()];
+        for (batch, mode) in [(true, "-o BatchMode=yes -T"), (false, "-t")] {
+            let expected: Vec<String> = (shared.iter().cloned())
+                .chain(mode.split(' ').map(str::to_string))
+                .chain(tail.split(' ').map(str::to_string))
+                .collect();
+            let mut expected: Vec<OsString> = expected.into_iter().map(OsString::from).collect();
+            // The one argument with a space, split above.
+            let last = expected.len() - 2;
+            expected.splice(last.., [OsString::from("'a b'")]);
+            assert_eq!(link.argv(batch, &args), expected, "batch {batch}");
+        }
+        let mode = std::fs::metadata(&control).expect("the control dir").mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_control_socket_path_too_long_for_ssh_is_refused_naming_it() {
+        let dir = Path::new("/run/user").join("d".repeat(64));
+        let dest = Dest::parse("box").expect("dest");
+        let err = Link::with_ssh("ssh".into(), &dir, dest, None).expect_err("refused");
+        let path = dir.join("26f8567f25691822");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the ssh control socket {} would be 91 bytes, more than the 90 ssh can bind; \
+                 set XDG_RUNTIME_DIR to a shorter directory",
+                path.display()
+            )
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::USAGE);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn hello_is_one_line_of_this_sessctls_version_and_protocols() {
+        let line = serde_json::to_string(&Hello::ours()).expect("json");
+        assert_eq!(
+            line,
+            format!(
+                r#"{{"sessctl":"{}","protocol":1,"oldest":1}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+
+    /// A port on 127.0.0.1 that nothing listens on: bound, then let go.
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+        listener.local_addr().expect("its address").port()
+    }
+
+    #[test]
+    fn a_refused_connection_is_unreachable_exit_3_naming_sshs_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = format!("127.0.0.1:{}", closed_port());
+        let link = link("ssh", dir.path(), &dest, None);
+        let failure = link
+            .call(&["list".to_string()], Duration::from_secs(30))
+            .expect_err("nothing listens");
+        let port = &dest[10..];
+        let line = format!("ssh: connect to host 127.0.0.1 port {port}: Connection refused");
+        assert_eq!(failure, Failure::Unreachable(line.clone()));
+        let err = failure.error(&dest, link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!("host {dest}: cannot be reached ({line}); `ssh {dest} true` shows why")
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::NO_MANAGER);
+    }
+
+    #[test]
+    fn a_host_that_accepts_but_never_speaks_is_silent_exit_3() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The kernel accepts the connection; no one ever sends ssh's banner.
+        let mute = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+        let dest = format!("127.0.0.1:{}", mute.local_addr().expect("address").port());
+        let link = link("ssh", dir.path(), &dest, None);
+        let within = Duration::from_millis(300);
+        let failure = link.call(&[], within).expect_err("no hello");
+        assert_eq!(failure, Failure::Silent(within));
+        let err = failure.error("mute", link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!("host mute ({dest}): did not answer within 0.3 s; `ssh {dest} true` shows why")
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::NO_MANAGER);
+    }
+
+    #[test]
+    fn an_ssh_that_cannot_run_is_exit_2_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = link("/nonexistent/ssh", dir.path(), "box", None);
+        let failure = link.call(&[], Duration::from_secs(30)).expect_err("no ssh");
+        let why = "/nonexistent/ssh: No such file or directory (os error 2)";
+        assert_eq!(failure, Failure::NoSsh(why.to_string()));
+        let err = failure.error("box", link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "host box: cannot run ssh ({why}); install openssh-client, or set SESSCTL_SSH \
+                 to your ssh"
+            )
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::USAGE);
     }
 }
