@@ -2,6 +2,7 @@
 //!
 //! Imports nothing of sessctl; only `cmd` and the root read it.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -27,8 +28,8 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 an operation failed, 2 invalid usage or input, 3 the systemd user
-manager could not be reached, 4 a session was lost, 5 a conversation needs repair, 6 a check
-found something to act on.
+manager, or with --host the host, could not be reached, 4 a session was lost, 5 a conversation
+needs repair, 6 a check found something to act on.
 
 Environment: XDG_CONFIG_HOME (products and units), XDG_STATE_HOME (state), XDG_RUNTIME_DIR
 (tmux sockets, user bus), DBUS_SESSION_BUS_ADDRESS (user bus).";
@@ -937,6 +938,13 @@ pub enum Internal {
         state: PathBuf,
         #[arg(long)]
         unit: String,
+    },
+    /// What `sessctl --host` runs on the other host, through ssh: prints this sessctl's hello
+    /// line (version and protocol, for the caller to check), then becomes `sessctl ARGS`, so
+    /// the output, exit code and signals are that command's own.
+    Call {
+        #[arg(last = true)]
+        args: Vec<OsString>,
     },
 }
 

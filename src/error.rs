@@ -7,7 +7,7 @@
 //! | 0 | success: the session survived or started, doctor found nothing, a transcript is clean |
 //! | 1 | an operation failed (a systemd job, a file, tmux), or doctor could not run |
 //! | 2 | invalid usage or input: a bad name, directory, command or flag, an unknown product, no terminal |
-//! | 3 | the systemd user manager could not be reached |
+//! | 3 | the systemd user manager, or with --host the host, could not be reached |
 //! | 4 | a session was lost: `resume`, `attach` or `verify` found it gone or replaced |
 //! | 5 | a conversation needs repair: the client cannot resume it (no transcript where one existed, an unreadable file, a shape the API refuses; `transcript check`'s errors) |
 //! | 6 | a check found something to act on: doctor's errors and warnings, `transcript check`'s warnings |
@@ -128,6 +128,16 @@ impl std::error::Error for Exit {}
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     Exit {
         code: USAGE,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Something sessctl needs could not be reached (the user manager, another host): says what
+/// and how to find out why, exits with [`NO_MANAGER`].
+pub fn unreached(message: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code: NO_MANAGER,
         message: message.into(),
     }
     .into()

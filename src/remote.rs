@@ -2,13 +2,57 @@
 //! destination as ssh takes it ([`Dest`]); sessctl sets only what it must and leaves users,
 //! ports, keys, jumps and known hosts to the user's ssh configuration.
 //!
+//! A [`Link`] runs `sessctl internal call -- ARGS` there through one shared connection per
+//! host (OpenSSH's ControlMaster). The remote half answers with a [`Hello`] line first, so the
+//! caller knows it reached a sessctl, and which, before it reads the command's own output;
+//! what went wrong on the way is a [`Failure`], and [`Failure::error`] is how the user hears it.
+//!
 //! May import: base modules and `session` (an adapter of its own layer, for a pty).
 
+use std::ffi::OsString;
 use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::error::{quoted, usage};
+use crate::error::{quoted, unreached, usage};
+
+/// The version of what `internal call` and the commands it runs promise their caller: raised
+/// only when an argument or a JSON shape the calling side relies on changes incompatibly.
+pub const PROTOCOL: u32 = 1;
+/// The oldest protocol this sessctl still understands, as the caller of another host.
+pub const OLDEST_PROTOCOL: u32 = 1;
+
+/// The first line `sessctl internal call` prints: who answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Its version (`CARGO_PKG_VERSION`).
+    pub sessctl: String,
+    /// The protocol it speaks.
+    pub protocol: u32,
+    /// The oldest protocol it still understands as a caller.
+    pub oldest: u32,
+}
+
+impl Hello {
+    /// This sessctl's own.
+    pub fn ours() -> Hello {
+        Hello {
+            sessctl: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: PROTOCOL,
+            oldest: OLDEST_PROTOCOL,
+        }
+    }
+}
 
 /// Where ssh connects: `[user@]host[:port]`, or `[user@][v6addr]:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +149,380 @@ impl fmt::Display for Dest {
     }
 }
 
+/// The longest control socket path: a socket address holds 108 bytes, and ssh binds its
+/// master to the path plus a 17-byte temporary suffix before renaming it.
+const MAX_CONTROL_PATH: usize = 90;
+
+/// How long an idle master lives on after its last call, in seconds: a second call within it
+/// costs one round trip instead of a handshake.
+const PERSIST_SECONDS: u32 = 600;
+
+/// The ssh program: `$SESSCTL_SSH` (as git's `GIT_SSH`), else `ssh` on PATH.
+pub fn ssh_from_env() -> OsString {
+    std::env::var_os("SESSCTL_SSH")
+        .filter(|ssh| !ssh.is_empty())
+        .unwrap_or_else(|| "ssh".into())
+}
+
+/// One host's sessctl, reached through ssh's shared connection to it.
+#[derive(Debug, Clone)]
+pub struct Link {
+    ssh: OsString,
+    dest: Dest,
+    control: PathBuf,
+    program: String,
+}
+
+/// What the remote command did, after a compatible hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub hello: Hello,
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// How a call failed before the remote command could answer, or while it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// ssh itself could not run: the program and why.
+    NoSsh(String),
+    /// The host refused the key (ssh's exit 255, "Permission denied"): ssh's last line.
+    Refused(String),
+    /// The host's key is unknown or changed: ssh's last line.
+    HostKey(String),
+    /// No connection (refused, timed out, no route, no such name): ssh's last line.
+    Unreachable(String),
+    /// No hello within this long; the link's master was dropped.
+    Silent(Duration),
+    /// The remote shell found no such program (126 or 127): the program asked for.
+    NoProgram(String),
+    /// The remote sessctl is too old: its hello, or none when it predates `internal call`.
+    TooOld(Option<Hello>),
+    /// The remote sessctl no longer speaks this one's protocol: its hello.
+    TooNew(Hello),
+    /// ssh failed (255) after the hello: the connection broke; ssh's last line.
+    Broke(String),
+    /// What answered is not sessctl's `internal call`: what it said instead.
+    Stranger(String),
+}
+
+/// One call's raw outcome: the first line of stdout, the rest, stderr and how ssh ended.
+struct Exchange {
+    first: Vec<u8>,
+    rest: Vec<u8>,
+    stderr: Vec<u8>,
+    status: ExitStatus,
+}
+
+impl Link {
+    /// A link to `dest`, with the ssh of [`ssh_from_env`]. See [`Link::with_ssh`].
+    pub fn new(control_dir: &Path, dest: Dest, program: Option<&str>) -> Result<Link> {
+        Link::with_ssh(ssh_from_env(), control_dir, dest, program)
+    }
+
+    /// A link to `dest` through the program `ssh`, running `program` there (default
+    /// `sessctl`; a leading `~/` is the remote home). Its master's socket is in `control_dir`,
+    /// made 0700 when missing, named after `dest` as written. A socket path too long for ssh
+    /// is refused (exit 2).
+    pub fn with_ssh(
+        ssh: OsString,
+        control_dir: &Path,
+        dest: Dest,
+        program: Option<&str>,
+    ) -> Result<Link> {
+        let digest = Sha256::digest(dest.to_string().as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let control = control_dir.join(name);
+        let length = control.as_os_str().len();
+        if length > MAX_CONTROL_PATH {
+            return Err(usage(format!(
+                "the ssh control socket {} would be {length} bytes, more than the \
+                 {MAX_CONTROL_PATH} ssh can bind; set XDG_RUNTIME_DIR to a shorter directory",
+                control.display()
+            )));
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(control_dir)
+            .with_context(|| format!("creating {}", control_dir.display()))?;
+        Ok(Link {
+            ssh,
+            dest,
+            control,
+            program: program.unwrap_or("sessctl").to_string(),
+        })
+    }
+
+    /// Where the shared connection's socket is.
+    pub fn control(&self) -> &Path {
+        &self.control
+    }
+
+    /// Where it connects.
+    pub fn dest(&self) -> &Dest {
+        &self.dest
+    }
+
+    /// ssh's arguments for `sessctl ARGS` there: batch (no prompt, no terminal, for a call
+    /// whose output is read) or with a terminal (for a human at this one).
+    fn argv(&self, batch: bool, args: &[String]) -> Vec<OsString> {
+        // ssh expands `%` tokens in the path; a literal one is `%%`.
+        let control = self.control.to_string_lossy().replace('%', "%%");
+        [
+            "-o".to_string(),
+            "ControlMaster=auto".to_string(),
+            "-o".to_string(),
+            format!("ControlPath={control}"),
+            "-o".to_string(),
+            format!("ControlPersist={PERSIST_SECONDS}"),
+        ]
+        .into_iter()
+        .chain(match batch {
+            true => vec![
+                "-o".to_string(),
+                "BatchMode=yes".to_string(),
+                "-T".to_string(),
+            ],
+            false => vec!["-t".to_string()],
+        })
+        .chain(self.dest.ssh_args())
+        .chain([quote_program(&self.program)])
+        .chain(["internal", "call", "--"].into_iter().map(quote))
+        .chain(args.iter().map(|arg| quote(arg)))
+        .map(OsString::from)
+        .collect()
+    }
+
+    /// Runs `sessctl ARGS` there and reads its answer: the hello within `hello_within` (else
+    /// ssh is killed and the master dropped), then the command's output and exit code.
+    pub fn call(&self, args: &[String], hello_within: Duration) -> Result<Answer, Failure> {
+        let ssh = &self.ssh;
+        let mut command = Command::new(ssh);
+        command
+            .args(self.argv(true, args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let failed = |err: io::Error| Failure::NoSsh(format!("{}: {err}", ssh.to_string_lossy()));
+        let child = command.spawn().map_err(failed)?;
+        match exchange(child, hello_within).map_err(failed)? {
+            Some(exchange) => self.judge(exchange),
+            None => {
+                self.close();
+                Err(Failure::Silent(hello_within))
+            }
+        }
+    }
+
+    /// What an exchange means: the answer, or how it failed.
+    fn judge(&self, exchange: Exchange) -> Result<Answer, Failure> {
+        let code = exchange.status.code().unwrap_or_else(|| {
+            // ssh killed by a signal, as a shell reports it.
+            128 + exchange.status.signal().unwrap_or(0)
+        });
+        let stderr = String::from_utf8_lossy(&exchange.stderr).into_owned();
+        let last = last_line(&stderr);
+        let hello = (exchange.first.ends_with(b"\n"))
+            .then(|| serde_json::from_slice::<Hello>(&exchange.first).ok())
+            .flatten();
+        let Some(hello) = hello else {
+            return Err(match code {
+                255 if stderr.contains("Permission denied") => Failure::Refused(last),
+                255 if stderr.contains("Host key verification failed")
+                    || stderr.contains("IDENTIFICATION HAS CHANGED") =>
+                {
+                    Failure::HostKey(last)
+                }
+                255 => Failure::Unreachable(last),
+                126 | 127 => Failure::NoProgram(self.program.clone()),
+                // clap's word for a subcommand it does not know: `internal call`.
+                _ if stderr.contains("unrecognized subcommand") => Failure::TooOld(None),
+                _ => Failure::Stranger(match exchange.first.is_empty() {
+                    true => format!("exit {code}, {}", quoted(&last)),
+                    false => quoted(String::from_utf8_lossy(&exchange.first).trim_end()),
+                }),
+            });
+        };
+        // sessctl's own codes are 0-6: 255 is ssh's.
+        if code == 255 {
+            return Err(Failure::Broke(last));
+        }
+        if hello.protocol < OLDEST_PROTOCOL {
+            return Err(Failure::TooOld(Some(hello)));
+        }
+        if PROTOCOL < hello.oldest {
+            return Err(Failure::TooNew(hello));
+        }
+        Ok(Answer {
+            hello,
+            code,
+            stdout: exchange.rest,
+            stderr,
+        })
+    }
+
+    /// Runs `sessctl ARGS` there on a terminal (`ssh -t`), with this process's stdin, stdout
+    /// and stderr, for attach and resume; returns the exit code.
+    pub fn interactive(&self, args: &[String]) -> Result<i32> {
+        let ssh = &self.ssh;
+        let status = Command::new(ssh)
+            .args(self.argv(false, args))
+            .status()
+            .with_context(|| format!("running {}", ssh.to_string_lossy()))?;
+        Ok(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
+
+    /// Ends the shared connection (`ssh -O exit`), so the next call makes a new one: a master
+    /// on a cut link hangs every call through it.
+    pub fn close(&self) {
+        let ssh = &self.ssh;
+        let control = self.control.to_string_lossy().replace('%', "%%");
+        // Nothing to do on failure: it fails when no master runs, which is what was asked,
+        // and a master that cannot be told dies on its own after ControlPersist.
+        let _ = Command::new(ssh)
+            .args(["-o", &format!("ControlPath={control}"), "-O", "exit"])
+            .args(self.dest.ssh_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Reads `child`'s first line of stdout within `hello_within`, then the rest, its stderr and
+/// its end; `None` when the first line did not come in time (the child is killed).
+fn exchange(mut child: Child, hello_within: Duration) -> io::Result<Option<Exchange>> {
+    let missing = || io::Error::other("ssh was started without pipes");
+    let out = child.stdout.take().ok_or_else(missing)?;
+    let err = child.stderr.take().ok_or_else(missing)?;
+    thread::scope(|scope| {
+        let (said, heard) = mpsc::channel();
+        let reading = scope.spawn(move || -> io::Result<(Vec<u8>, Vec<u8>)> {
+            let mut out = BufReader::new(out);
+            let mut first = Vec::new();
+            out.read_until(b'\n', &mut first)?;
+            // The caller may have given up waiting; then no one listens.
+            let _ = said.send(());
+            let mut rest = Vec::new();
+            out.read_to_end(&mut rest)?;
+            Ok((first, rest))
+        });
+        let errors = scope.spawn(move || {
+            let mut stderr = Vec::new();
+            BufReader::new(err).read_to_end(&mut stderr).map(|_| stderr)
+        });
+        let in_time = heard.recv_timeout(hello_within) != Err(RecvTimeoutError::Timeout);
+        if !in_time {
+            child.kill()?;
+        }
+        let status = child.wait()?;
+        let panicked = |_| io::Error::other("a reader of ssh's output panicked");
+        let (first, rest) = reading.join().map_err(panicked)??;
+        let stderr = errors.join().map_err(panicked)??;
+        Ok(in_time.then_some(Exchange {
+            first,
+            rest,
+            stderr,
+            status,
+        }))
+    })
+}
+
+/// The last line of ssh's stderr with words in it: the one that says what failed.
+fn last_line(stderr: &str) -> String {
+    (stderr.lines().map(str::trim))
+        .rfind(|line| !line.is_empty())
+        .unwrap_or("no message")
+        .to_string()
+}
+
+impl Failure {
+    /// The one-line error the user sees for this failure on host `name` (a hosts.toml name,
+    /// or the destination as written) at `dest`: what happened, and the fix; exit 3 when the
+    /// host could not be reached, else 2.
+    pub fn error(&self, name: &str, dest: &Dest) -> anyhow::Error {
+        let host = match dest.to_string() == name {
+            true => format!("host {dest}"),
+            false => format!("host {name} ({dest})"),
+        };
+        let ssh = |line: &str| format!("ssh: {}", line.trim_start_matches("ssh: "));
+        match self {
+            Failure::NoSsh(why) => usage(format!(
+                "{host}: cannot run ssh ({why}); install openssh-client, or set SESSCTL_SSH to \
+                 your ssh"
+            )),
+            Failure::Refused(line) => unreached(format!(
+                "{host}: the key was refused ({}); ssh-copy-id {dest}, or ssh-add the key",
+                ssh(line)
+            )),
+            Failure::HostKey(line) => unreached(format!(
+                "{host}: its host key is unknown or changed ({}); run `ssh {dest}` once to \
+                 check it",
+                ssh(line)
+            )),
+            Failure::Unreachable(line) => unreached(format!(
+                "{host}: cannot be reached ({}); `ssh {dest} true` shows why",
+                ssh(line)
+            )),
+            Failure::Silent(within) => unreached(format!(
+                "{host}: did not answer within {} s; `ssh {dest} true` shows why",
+                within.as_secs_f64()
+            )),
+            Failure::Broke(line) => unreached(format!(
+                "{host}: the connection broke during the call ({}); `sessctl --host {name} \
+                 status` shows what happened",
+                ssh(line)
+            )),
+            Failure::NoProgram(program) => usage(format!(
+                "{host}: cannot run {program} there: it is not on the PATH of ssh logins, or no \
+                 such file; install sessctl there, or give its path: `sessctl host add {name} \
+                 {dest} --sessctl PATH`"
+            )),
+            Failure::TooOld(None) => usage(format!(
+                "{host}: its sessctl is older than `sessctl --host` (no `internal call`): \
+                 upgrade sessctl on {name}"
+            )),
+            Failure::TooOld(Some(hello)) => usage(format!(
+                "{host}: sessctl there is {} (protocol {}); this one needs protocol >= \
+                 {OLDEST_PROTOCOL}: upgrade sessctl on {name}",
+                hello.sessctl, hello.protocol
+            )),
+            Failure::TooNew(hello) => usage(format!(
+                "{host}: sessctl there is {} (protocol {}, for callers of protocol >= {}); this \
+                 one speaks protocol {PROTOCOL}: upgrade sessctl here",
+                hello.sessctl, hello.protocol, hello.oldest
+            )),
+            Failure::Stranger(said) => usage(format!(
+                "{host}: what runs as sessctl there did not answer as sessctl does ({said}); \
+                 check that it is sessctl, and that the login prints nothing for a command"
+            )),
+        }
+    }
+}
+
+/// `word` as one word for a POSIX shell: single-quoted, each `'` as `'\''`.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The program as the remote shell gets it: quoted, but a leading `~/` left for the shell to
+/// expand to the remote home.
+fn quote_program(program: &str) -> String {
+    match program.strip_prefix("~/") {
+        Some(rest) => format!("~/{}", quote(rest)),
+        None => quote(program),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+    use std::os::unix::fs::MetadataExt;
 
     #[rstest]
     #[case("box", None, "box", None)]
@@ -161,5 +575,173 @@ mod tests {
         let dest = Dest::parse("alice@box:2222").expect("dest");
         assert_eq!(dest.ssh_args(), ["-p", "2222", "--", "alice@box"]);
         assert_eq!(Dest::parse("box").expect("dest").ssh_args(), ["--", "box"]);
+    }
+
+    /// Shell words a remote argument may hold, each to arrive as written.
+    const NASTY: [&str; 11] = [
+        "it's",
+        "$(touch /tmp/sessctl-quote-pwned)",
+        "`id`",
+        "a b",
+        "line\nbreak",
+        "~",
+        "~/x",
+        "\"dq\" \\",
+        "*",
+        "",
+        "'';'",
+    ];
+
+    /// What `sh -c` makes of `words`, one argument each.
+    fn through_sh(words: &str, home: &str) -> Vec<String> {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {words}"))
+            .env("HOME", home)
+            .output()
+            .expect("running sh");
+        assert!(out.status.success(), "{out:?}");
+        let out = String::from_utf8(out.stdout).expect("utf-8");
+        out.split_terminator('\0').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn quoted_words_reach_a_remote_shell_as_written() {
+        let words: Vec<String> = NASTY.iter().map(|word| quote(word)).collect();
+        assert_eq!(through_sh(&words.join(" "), "/home/h"), NASTY);
+        assert_eq!(quote_program("~/bin/it's"), r"~/'bin/it'\''s'");
+        assert_eq!(
+            through_sh(&quote_program("~/bin/it's"), "/home/h"),
+            ["/home/h/bin/it's"]
+        );
+        assert_eq!(through_sh(&quote_program("~x/$y"), "/home/h"), ["~x/$y"]);
+    }
+
+    fn link(ssh: &str, dir: &Path, dest: &str, program: Option<&str>) -> Link {
+        let dest = Dest::parse(dest).expect("dest");
+        Link::with_ssh(ssh.into(), dir, dest, program).expect("a link")
+    }
+
+    #[test]
+    fn ssh_gets_the_shared_connection_the_mode_the_destination_then_quoted_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let control = dir.path().join("ssh");
+        let link = link("ssh", &control, "alice@box:2222", Some("~/bin/sessctl"));
+        let name = "6da0079e10a6333d";
+        assert_eq!(link.control(), control.join(name));
+        let shared = [
+            "-o".to_string(),
+            "ControlMaster=auto".to_string(),
+            "-o".to_string(),
+            format!("ControlPath={}", link.control().display()),
+            "-o".to_string(),
+            "ControlPersist=600".to_string(),
+        ];
+        let tail = "-p 2222 -- alice@box ~/'bin/sessctl' 'internal' 'call' '--' 'list' 'a b'";
+        let args = ["list".to_string(), "a b".to_string()];
+        for (batch, mode) in [(true, "-o BatchMode=yes -T"), (false, "-t")] {
+            let expected: Vec<String> = (shared.iter().cloned())
+                .chain(mode.split(' ').map(str::to_string))
+                .chain(tail.split(' ').map(str::to_string))
+                .collect();
+            let mut expected: Vec<OsString> = expected.into_iter().map(OsString::from).collect();
+            // The one argument with a space, split above.
+            let last = expected.len() - 2;
+            expected.splice(last.., [OsString::from("'a b'")]);
+            assert_eq!(link.argv(batch, &args), expected, "batch {batch}");
+        }
+        let mode = std::fs::metadata(&control).expect("the control dir").mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_control_socket_path_too_long_for_ssh_is_refused_naming_it() {
+        let dir = Path::new("/run/user").join("d".repeat(64));
+        let dest = Dest::parse("box").expect("dest");
+        let err = Link::with_ssh("ssh".into(), &dir, dest, None).expect_err("refused");
+        let path = dir.join("26f8567f25691822");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the ssh control socket {} would be 91 bytes, more than the 90 ssh can bind; \
+                 set XDG_RUNTIME_DIR to a shorter directory",
+                path.display()
+            )
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::USAGE);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn hello_is_one_line_of_this_sessctls_version_and_protocols() {
+        let line = serde_json::to_string(&Hello::ours()).expect("json");
+        assert_eq!(
+            line,
+            format!(
+                r#"{{"sessctl":"{}","protocol":1,"oldest":1}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+
+    /// A port on 127.0.0.1 that nothing listens on: bound, then let go.
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+        listener.local_addr().expect("its address").port()
+    }
+
+    #[test]
+    fn a_refused_connection_is_unreachable_exit_3_naming_sshs_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = format!("127.0.0.1:{}", closed_port());
+        let link = link("ssh", dir.path(), &dest, None);
+        let failure = link
+            .call(&["list".to_string()], Duration::from_secs(30))
+            .expect_err("nothing listens");
+        let port = &dest[10..];
+        let line = format!("ssh: connect to host 127.0.0.1 port {port}: Connection refused");
+        assert_eq!(failure, Failure::Unreachable(line.clone()));
+        let err = failure.error(&dest, link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!("host {dest}: cannot be reached ({line}); `ssh {dest} true` shows why")
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::NO_MANAGER);
+    }
+
+    #[test]
+    fn a_host_that_accepts_but_never_speaks_is_silent_exit_3() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The kernel accepts the connection; no one ever sends ssh's banner.
+        let mute = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+        let dest = format!("127.0.0.1:{}", mute.local_addr().expect("address").port());
+        let link = link("ssh", dir.path(), &dest, None);
+        let within = Duration::from_millis(300);
+        let failure = link.call(&[], within).expect_err("no hello");
+        assert_eq!(failure, Failure::Silent(within));
+        let err = failure.error("mute", link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!("host mute ({dest}): did not answer within 0.3 s; `ssh {dest} true` shows why")
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::NO_MANAGER);
+    }
+
+    #[test]
+    fn an_ssh_that_cannot_run_is_exit_2_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = link("/nonexistent/ssh", dir.path(), "box", None);
+        let failure = link.call(&[], Duration::from_secs(30)).expect_err("no ssh");
+        let why = "/nonexistent/ssh: No such file or directory (os error 2)";
+        assert_eq!(failure, Failure::NoSsh(why.to_string()));
+        let err = failure.error("box", link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "host box: cannot run ssh ({why}); install openssh-client, or set SESSCTL_SSH \
+                 to your ssh"
+            )
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::USAGE);
     }
 }

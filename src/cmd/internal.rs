@@ -1,10 +1,17 @@
 //! `sessctl internal`: the steps the rendered unit runs inside the service, and the ones its
-//! tmux server runs for it; each is `lifecycle::host`'s.
+//! tmux server runs for it; each is `lifecycle::host`'s. Also the remote half of `--host`
+//! (`internal call`), which says the hello `remote` reads and becomes the command asked for.
 
-use anyhow::Result;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use anyhow::{anyhow, Context, Result};
 
 use crate::cli::{AgentLaunch, Internal};
 use crate::lifecycle::host::{self, Host, Launch};
+use crate::remote::Hello;
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
@@ -45,7 +52,21 @@ pub fn run(cmd: Internal) -> Result<()> {
         } => host::notify(&state, kind.as_deref(), on_waiting.as_deref()),
         Internal::OnWaitingEnded { state } => host::on_waiting_ended(&state),
         Internal::Permission { state, wait } => host::permission(&state, wait),
+        Internal::Call { args } => call(args),
     }
+}
+
+/// Prints the hello line, then execs this same program with `args`: no process stays between
+/// ssh and the command, so its output, exit code and signals reach the caller untouched.
+fn call(args: Vec<OsString>) -> Result<()> {
+    let hello = serde_json::to_string(&Hello::ours()).context("writing the hello line")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{hello}")
+        .and_then(|()| stdout.flush())
+        .context("writing the hello line")?;
+    let exe = std::env::current_exe().context("finding this sessctl's own program")?;
+    let err = Command::new(&exe).args(args).exec();
+    Err(anyhow!("running {}: {err}", exe.display()))
 }
 
 fn launch_of(args: AgentLaunch) -> Launch {

@@ -64,7 +64,11 @@ const OWNERS: [(&str, &str); 7] = [
 
 /// Programs run with `Command::new` (a literal, or a variable of that name) and the one
 /// module that may run each.
-const PROGRAMS: [(&str, &str); 2] = [("tmux", "session"), ("journalctl", "journal")];
+const PROGRAMS: [(&str, &str); 3] = [
+    ("tmux", "session"),
+    ("journalctl", "journal"),
+    ("ssh", "remote"),
+];
 
 /// The modules that may open a connection to the user manager: the context every command
 /// is given (`context`), and what runs without one: the unit's own host and pane processes,
@@ -157,6 +161,13 @@ fn forbidden(module: &str, layer: &str, (target_layer, top): (&str, &str), targe
         ("cli", _) => true,
         (_, "cli") => !matches!(layer, "commands" | "root"),
         // A command parses, calls lifecycle or query, and formats: never an adapter itself.
+        // But `internal call`, the remote half of `--host`, says the hello `remote` reads: one
+        // definition of it for both halves, as data.
+        ("commands", "adapters")
+            if module == "cmd/internal" && (top, target) == ("remote", "Hello") =>
+        {
+            false
+        }
         ("commands", "adapters") | ("commands", "testbed") => module.starts_with("cmd"),
         // The dashboard reads through query and changes through lifecycle, as the CLI does. It
         // owns a runtime, so it holds the one connection that runtime drives (and awaits the
