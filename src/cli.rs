@@ -136,6 +136,8 @@ pub enum Command {
     Serve(Serve),
     #[command(subcommand)]
     Dashboard(Dashboard),
+    #[command(subcommand)]
+    Host(HostCmd),
     Completions(Completions),
     Man(Man),
     #[command(subcommand, hide = true)]
@@ -851,6 +853,51 @@ pub struct Revoke {
     /// End every login session.
     #[arg(long)]
     pub all: bool,
+}
+
+/// Other hosts by name, for commands that reach a host over ssh.
+///
+/// A host is a machine where sessctl runs too, reached with your own `ssh` as
+/// `[user@]host[:port]`: your ssh configuration (keys, users, jumps, known hosts) applies as
+/// it is. A name saves typing the destination and says which sessctl to run there. The names
+/// are kept in $XDG_CONFIG_HOME/sessctl/hosts.toml, one table each:
+///
+///     [hosts.build]
+///     dest = "alice@build.lan:2222"
+///     sessctl = "~/.cargo/bin/sessctl"
+///
+/// sessctl is the program run on that host, `sessctl` when not set: an ssh login's PATH
+/// rarely holds ~/.cargo/bin. These commands only read and write that file; none connects.
+///
+/// Examples: `sessctl host add build alice@build.lan:2222 --sessctl ~/.cargo/bin/sessctl`,
+/// `sessctl host list`, `sessctl host remove build`.
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Name a host: NAME for the destination DEST, written to hosts.toml.
+    ///
+    /// NAME takes 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit; `all` is
+    /// reserved (it will mean every host). DEST is `[user@]host[:port]` or
+    /// `[user@][v6addr]:port`; a part starting with '-' is refused, as ssh would read it as an
+    /// option. Adding the same host again changes nothing; a name taken by another destination
+    /// is refused (exit 2): remove it first, then add it again.
+    Add {
+        /// The host's name, as commands will take it.
+        name: String,
+        /// Where ssh connects: [user@]host[:port].
+        dest: String,
+        /// The sessctl program on that host, as its login shell runs it [default: sessctl].
+        #[arg(long, value_name = "PATH")]
+        sessctl: Option<String>,
+    },
+    /// List the hosts of hosts.toml: name, destination, sessctl program.
+    ///
+    /// --json prints an array of {"name", "dest", "sessctl"} (sessctl null for the default).
+    List(Json),
+    /// Forget a host: remove its table from hosts.toml. Exit 2 when there is no such host.
+    Remove {
+        /// The host's name, as `sessctl host list` shows it.
+        name: String,
+    },
 }
 
 /// Commands the rendered unit runs; not for people.

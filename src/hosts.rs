@@ -105,6 +105,19 @@ mod dest_text {
     }
 }
 
+impl Host {
+    /// A host as `sessctl host add` is given it: its destination and its program checked.
+    pub fn parse(dest: &str, sessctl: Option<String>) -> Result<Host> {
+        if let Some(program) = &sessctl {
+            check_program(program)?;
+        }
+        Ok(Host {
+            dest: Dest::parse(dest)?,
+            sessctl,
+        })
+    }
+}
+
 /// Everything in hosts.toml.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hosts {
@@ -230,7 +243,7 @@ impl Hosts {
 
 /// Checks the `--sessctl` program: a command the remote login shell runs, so no whitespace,
 /// control character or leading `-`.
-pub fn check_program(program: &str) -> Result<()> {
+fn check_program(program: &str) -> Result<()> {
     let bad = program.is_empty()
         || program.starts_with('-')
         || program.chars().any(|c| c.is_whitespace() || c.is_control());
