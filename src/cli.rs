@@ -64,7 +64,10 @@ pub enum Command {
     /// manager stays away. Only calls whose repeat does no harm are made again: reads, Reload,
     /// the unit-file calls, StartUnit and StopUnit; never RestartUnit, which would end the
     /// session its first call started.
-    Start(ProductArg),
+    ///
+    /// --json prints {"product", "step", "line"}: step is what it did (started or already-active), line the text
+    /// form; the dashboard's POST /api/products/<product>/start answers the same.
+    Start(ProductJson),
     /// Stop a product's session: SIGTERM to every process of it, SIGKILL after 30 s.
     ///
     /// One StopUnit job, waited for as `start` waits. It works on a product whose config no
@@ -78,7 +81,10 @@ pub enum Command {
     ///
     /// On a full or read-only state disk, stop (as restart and `disable --purge`) still does
     /// what was asked and exits 0, with one warning line saying what it could not record.
-    Stop(ProductArg),
+    ///
+    /// --json prints {"product", "step", "line"}: step is what it did (stopped), line the text
+    /// form; the dashboard's POST /api/products/<product>/stop answers the same.
+    Stop(ProductJson),
     /// Restart a product's session; this ends the live agent and starts a new one.
     ///
     /// One RestartUnit job, waited for as `start` waits, and never repeated when the manager is
@@ -86,7 +92,10 @@ pub enum Command {
     /// `enable` changed under a live session ("restart pending"). A pinned agent resumes the
     /// same conversation. Refused (exit 2) while a `disable` of the product was cut short: run
     /// the disable again to finish it, or `sessctl enable` to take the product back.
-    Restart(ProductArg),
+    ///
+    /// --json prints {"product", "step", "line"}: step is what it did (restarted), line the text
+    /// form; the dashboard's POST /api/products/<product>/restart answers the same.
+    Restart(ProductJson),
     Resume(Resume),
     Verify(Verify),
     Status(Status),
