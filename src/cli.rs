@@ -65,7 +65,10 @@ pub enum Command {
     /// manager stays away. Only calls whose repeat does no harm are made again: reads, Reload,
     /// the unit-file calls, StartUnit and StopUnit; never RestartUnit, which would end the
     /// session its first call started.
-    Start(ProductArg),
+    ///
+    /// --json prints {"product", "step", "line"}: step is what it did (started or already-active), line the text
+    /// form; the dashboard's POST /api/products/<product>/start answers the same.
+    Start(ProductJson),
     /// Stop a product's session: SIGTERM to every process of it, SIGKILL after 30 s.
     ///
     /// One StopUnit job, waited for as `start` waits. It works on a product whose config no
@@ -79,7 +82,10 @@ pub enum Command {
     ///
     /// On a full or read-only state disk, stop (as restart and `disable --purge`) still does
     /// what was asked and exits 0, with one warning line saying what it could not record.
-    Stop(ProductArg),
+    ///
+    /// --json prints {"product", "step", "line"}: step is what it did (stopped), line the text
+    /// form; the dashboard's POST /api/products/<product>/stop answers the same.
+    Stop(ProductJson),
     /// Restart a product's session; this ends the live agent and starts a new one.
     ///
     /// One RestartUnit job, waited for as `start` waits, and never repeated when the manager is
@@ -87,7 +93,10 @@ pub enum Command {
     /// `enable` changed under a live session ("restart pending"). A pinned agent resumes the
     /// same conversation. Refused (exit 2) while a `disable` of the product was cut short: run
     /// the disable again to finish it, or `sessctl enable` to take the product back.
-    Restart(ProductArg),
+    ///
+    /// --json prints {"product", "step", "line"}: step is what it did (restarted), line the text
+    /// form; the dashboard's POST /api/products/<product>/restart answers the same.
+    Restart(ProductJson),
     Resume(Resume),
     Verify(Verify),
     Status(Status),
@@ -137,6 +146,8 @@ pub enum Command {
     Serve(Serve),
     #[command(subcommand)]
     Dashboard(Dashboard),
+    #[command(subcommand)]
+    Host(HostCmd),
     Completions(Completions),
     Man(Man),
     #[command(subcommand, hide = true)]
@@ -852,6 +863,51 @@ pub struct Revoke {
     /// End every login session.
     #[arg(long)]
     pub all: bool,
+}
+
+/// Other hosts by name, for commands that reach a host over ssh.
+///
+/// A host is a machine where sessctl runs too, reached with your own `ssh` as
+/// `[user@]host[:port]`: your ssh configuration (keys, users, jumps, known hosts) applies as
+/// it is. A name saves typing the destination and says which sessctl to run there. The names
+/// are kept in $XDG_CONFIG_HOME/sessctl/hosts.toml, one table each:
+///
+///     [hosts.build]
+///     dest = "alice@build.lan:2222"
+///     sessctl = "~/.cargo/bin/sessctl"
+///
+/// sessctl is the program run on that host, `sessctl` when not set: an ssh login's PATH
+/// rarely holds ~/.cargo/bin. These commands only read and write that file; none connects.
+///
+/// Examples: `sessctl host add build alice@build.lan:2222 --sessctl ~/.cargo/bin/sessctl`,
+/// `sessctl host list`, `sessctl host remove build`.
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Name a host: NAME for the destination DEST, written to hosts.toml.
+    ///
+    /// NAME takes 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit; `all` is
+    /// reserved (it will mean every host). DEST is `[user@]host[:port]` or
+    /// `[user@][v6addr]:port`; a part starting with '-' is refused, as ssh would read it as an
+    /// option. Adding the same host again changes nothing; a name taken by another destination
+    /// is refused (exit 2): remove it first, then add it again.
+    Add {
+        /// The host's name, as commands will take it.
+        name: String,
+        /// Where ssh connects: [user@]host[:port].
+        dest: String,
+        /// The sessctl program on that host, as its login shell runs it [default: sessctl].
+        #[arg(long, value_name = "PATH")]
+        sessctl: Option<String>,
+    },
+    /// List the hosts of hosts.toml: name, destination, sessctl program.
+    ///
+    /// --json prints an array of {"name", "dest", "sessctl"} (sessctl null for the default).
+    List(Json),
+    /// Forget a host: remove its table from hosts.toml. Exit 2 when there is no such host.
+    Remove {
+        /// The host's name, as `sessctl host list` shows it.
+        name: String,
+    },
 }
 
 /// Commands the rendered unit runs; not for people.

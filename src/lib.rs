@@ -12,7 +12,7 @@
 //! | query | `query` | read-only reports: no lock, no write |
 //! | lifecycle | `lifecycle` | every change to a session, under the product's lock |
 //! | testbed | `testbed` | a private systemd --user (feature `testbed` only) |
-//! | records | `paths`, `product`, `state`, `pin`, `snapshot`, `stagger`, `login`, `context` | sessctl's own files; a command's context |
+//! | records | `paths`, `product`, `state`, `pin`, `snapshot`, `stagger`, `login`, `hosts`, `context` | sessctl's own files; a command's context |
 //! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal`, `push`, `remote` | one external system each |
 //! | model | `unit`, `identity`, `transcript` | data and the rules on it |
 //! | base | `error`, `fault`, `output`, `poll`, `store`, `uuid` | the exit codes, stdout, files, locks |
@@ -27,6 +27,7 @@ pub(crate) mod context;
 mod demo;
 pub(crate) mod error;
 pub mod fault;
+pub mod hosts;
 pub mod identity;
 pub mod journal;
 pub mod lifecycle;

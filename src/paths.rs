@@ -10,8 +10,12 @@
 //! - `dashboard/logins.json`: the dashboard's login sessions; `dashboard/push-vapid.pem`: its
 //!   Web Push key pair.
 //!
-//! Under `$XDG_RUNTIME_DIR/sessctl/`: `<name>/tmux.sock`, a product's tmux socket, and
-//! `start-slot`, the start stagger's slot file shared by every product.
+//! Under `$XDG_RUNTIME_DIR/sessctl/`: `<name>/tmux.sock`, a product's tmux socket,
+//! `start-slot`, the start stagger's slot file shared by every product, and `ssh/`, the control
+//! sockets of ssh's shared connections to other hosts.
+//!
+//! Under `$XDG_CONFIG_HOME/sessctl/`: `products/<name>.toml`, `hosts.toml` (other hosts by
+//! name), the dashboard's token and roots.
 //!
 //! Every name in these trees is built here: [`Paths`] for what is reached from the XDG
 //! directories, [`StateDir`] for the entries of one product's state directory.
@@ -245,6 +249,21 @@ impl Paths {
         self.locks_dir().join(".dashboard.lock")
     }
 
+    /// Other hosts by name (`sessctl host add`), written by hand or by sessctl.
+    pub fn hosts_file(&self) -> PathBuf {
+        self.config_home.join("sessctl/hosts.toml")
+    }
+
+    /// Serialises changes to [`Paths::hosts_file`]; dotted, as no product's lock can be.
+    pub fn hosts_lock(&self) -> PathBuf {
+        self.locks_dir().join(".hosts.lock")
+    }
+
+    /// The control sockets of ssh's shared connections, one per host (`remote::Link`).
+    pub fn ssh_dir(&self) -> Result<PathBuf> {
+        Ok(self.runtime_root()?.join(SSH_DIR))
+    }
+
     /// sessctl's own root in the runtime directory: the products' sockets and the start slot.
     pub fn runtime_root(&self) -> Result<PathBuf> {
         match &self.runtime_dir {
@@ -354,6 +373,9 @@ pub const SOCKET: &str = "tmux.sock";
 /// The start slot's name beside the products' runtime directories, which a product of that
 /// name would collide with: [`check_name`] refuses it.
 const START_SLOT: &str = "start-slot";
+/// The folder of ssh's control sockets beside the products' runtime directories; a product of
+/// that name would collide with it: [`check_name`] refuses it.
+const SSH_DIR: &str = "ssh";
 
 /// The entries of a product's state directory ([`Paths::state_dir`]), by name. It takes the
 /// directory rather than the product because the unit's host is handed only the directory.
@@ -432,13 +454,18 @@ impl<'a> StateDir<'a> {
 
 const LOSS_PREFIX: &str = "lost.";
 
-/// Accepts `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`; the refusal suggests a valid name.
-pub fn check_name(name: &str) -> Result<()> {
-    let valid = name.len() <= 64
+/// Whether `name` is `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`: the names of products and of hosts.
+pub fn is_plain_name(name: &str) -> bool {
+    name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Accepts [`is_plain_name`]s but sessctl's own; the refusal suggests a valid name.
+pub fn check_name(name: &str) -> Result<()> {
+    let valid = is_plain_name(name);
     if valid && unit::unit_name(name) == unit::DASHBOARD_SERVICE {
         return Err(usage(format!(
             "product name {} is reserved: {} is the dashboard's own unit; choose another name",
@@ -452,6 +479,12 @@ pub fn check_name(name: &str) -> Result<()> {
             quoted(name)
         )));
     }
+    if name == SSH_DIR {
+        return Err(usage(format!(
+            "product name {} is reserved: $XDG_RUNTIME_DIR/sessctl/{SSH_DIR} holds ssh's shared connections; choose another name",
+            quoted(name)
+        )));
+    }
     if valid {
         return Ok(());
     }
@@ -462,7 +495,8 @@ pub fn check_name(name: &str) -> Result<()> {
     )))
 }
 
-fn suggest_name(name: &str) -> String {
+/// A plain name ([`is_plain_name`]) made of `name`'s letters, for a refusal to suggest.
+pub fn suggest_name(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() || "_.".contains(c) {
@@ -571,6 +605,9 @@ mod tests {
             paths.dashboard_token(),
             paths.loose_snapshots_dir(),
             paths.start_slot().unwrap(),
+            paths.hosts_file(),
+            paths.hosts_lock(),
+            paths.ssh_dir().unwrap(),
         ]
     }
 
@@ -594,6 +631,9 @@ mod tests {
             "gc.jsonl",
             "dashboard.token",
             "start-slot",
+            "ssh",
+            "hosts",
+            "hosts.toml",
             "tmux.sock",
             "pin.json",
             "lost.web",
@@ -605,8 +645,8 @@ mod tests {
             .filter(|n| check_name(n).is_ok())
             .collect();
         assert!(
-            !valid.contains(&"start-slot"),
-            "the start slot's name is reserved"
+            !valid.contains(&"start-slot") && !valid.contains(&"ssh"),
+            "the start slot's and the ssh folder's names are reserved"
         );
         for a in &valid {
             let mine = owned(&paths, a);

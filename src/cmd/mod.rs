@@ -16,6 +16,7 @@ mod disable;
 mod doctor;
 mod enable;
 mod gc;
+mod host;
 mod internal;
 mod log;
 mod render;
@@ -28,7 +29,7 @@ mod verify;
 use anyhow::Result;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, Dashboard, Transcript};
+use crate::cli::{Cli, Command, Dashboard, HostCmd, Transcript};
 use crate::context::Ctx;
 use crate::lifecycle;
 use crate::paths::Paths;
@@ -42,9 +43,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Enable(args) => enable::run(&ctx()?, args),
         Command::Disable(args) => disable::run(&ctx()?, args),
         Command::Render(args) => render::run(&ctx()?, &name(&args.product)?),
-        Command::Start(args) => control::start(&ctx()?, &name(&args.product)?),
-        Command::Stop(args) => control::stop(&ctx()?, &name(&args.product)?),
-        Command::Restart(args) => control::restart(&ctx()?, &name(&args.product)?),
+        Command::Start(args) => control::start(&ctx()?, &name(&args.product)?, args.json),
+        Command::Stop(args) => control::stop(&ctx()?, &name(&args.product)?, args.json),
+        Command::Restart(args) => control::restart(&ctx()?, &name(&args.product)?, args.json),
         Command::Resume(args) => resume::run(&ctx()?, args),
         Command::Verify(args) => verify::run(&ctx()?, args),
         Command::Log(args) => log::run(&ctx()?, &name(&args.product)?, args.json),
@@ -61,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo => crate::demo::run(),
         Command::Serve(args) => serve::run(paths_for(writes)?, args),
         Command::Dashboard(cmd) => dashboard::run(&ctx()?, cmd),
+        Command::Host(cmd) => host::run(&paths_for(writes)?, cmd),
         Command::Completions(args) => completions::completions(&command(), args.shell),
         Command::Man(args) => completions::man(command(), &args.subcommand),
         Command::Internal(cmd) => internal::run(cmd),
@@ -102,6 +104,7 @@ fn changes(command: &Command) -> bool {
             cmd,
             Dashboard::Url | Dashboard::Pair | Dashboard::Sessions(_)
         ),
+        Command::Host(cmd) => !matches!(cmd, HostCmd::List(_)),
         _ => true,
     }
 }

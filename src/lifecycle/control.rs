@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::guard;
 use super::intent;
@@ -24,7 +24,7 @@ use crate::systemd::{ActiveState, LoadState, Systemd, UnitFileState, UnitStatus}
 use crate::unit;
 
 /// One thing a change did to a product, in order; `cmd` words them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "kebab-case")]
 pub enum Step {
     /// A pinned agent got its conversation id before its first start.
@@ -70,6 +70,26 @@ impl Step {
             Step::Restarted => format!("{unit}: restarted"),
             Step::Removed => format!("{unit}: stopped, disabled and removed"),
             Step::Purged => format!("{product}: config and state removed"),
+        }
+    }
+}
+
+/// What `start`, `stop` or `restart` did, as `--json` prints it and the dashboard's API answers
+/// it: the product, the step (flattened: `"step": "started"`) and the line a person reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub product: String,
+    #[serde(flatten)]
+    pub step: Step,
+    pub line: String,
+}
+
+impl Done {
+    pub fn new(product: &ProductName, step: Step) -> Done {
+        Done {
+            line: step.line(product),
+            product: product.to_string(),
+            step,
         }
     }
 }
@@ -497,4 +517,25 @@ pub fn finish_interrupted(
         }
     }
     Ok(Some(found.action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A remote's `--json` answer parses back into what it printed, step fields included.
+    #[test]
+    fn done_round_trips_through_its_json() {
+        let web = ProductName::parse("web").unwrap();
+        for step in [
+            Step::Started,
+            Step::Pinned {
+                session_id: "0123".to_string(),
+            },
+        ] {
+            let done = Done::new(&web, step);
+            let text = serde_json::to_string(&done).unwrap();
+            assert_eq!(serde_json::from_str::<Done>(&text).unwrap(), done, "{text}");
+        }
+    }
 }

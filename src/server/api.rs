@@ -153,15 +153,6 @@ pub async fn doctor(
     Ok(json(&reveal.apply(&report)?))
 }
 
-/// What `start`, `stop` and `restart` did: the step as JSON, and the CLI's line.
-#[derive(Serialize)]
-struct Done {
-    product: String,
-    #[serde(flatten)]
-    step: control::Step,
-    line: String,
-}
-
 /// What `POST /api/products/{p}/{action}` may ask for: the path's last segment, by its
 /// lowercase name; any other is a 404.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -210,15 +201,7 @@ pub async fn act(
         Action::Stop => control::stop,
         Action::Restart => control::restart,
     };
-    let done = blocking(move || {
-        let step = step(&ctx, &name)?;
-        Ok(Done {
-            line: step.line(&name),
-            product: name.to_string(),
-            step,
-        })
-    })
-    .await?;
+    let done = blocking(move || Ok(control::Done::new(&name, step(&ctx, &name)?))).await?;
     app.forget_list().await;
     Ok(json(&done))
 }

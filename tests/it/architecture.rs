@@ -35,7 +35,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     (
         "records",
         &[
-            "paths", "product", "state", "pin", "snapshot", "stagger", "login", "context",
+            "paths", "product", "state", "pin", "snapshot", "stagger", "login", "hosts", "context",
         ],
     ),
     ("testbed", &["testbed"]),
@@ -76,14 +76,15 @@ const PROGRAMS: [(&str, &str); 3] = [
 const CONNECTORS: [&str; 5] = ["context", "systemd/", "lifecycle/host", "demo", "testbed"];
 
 /// The modules that take a lock of their own, each on sessctl's own files (the old layout's
-/// move, the start slot, the dashboard's logins and units). A product's lock is taken only
+/// move, the start slot, the dashboard's logins and units, hosts.toml). A product's lock is taken only
 /// as the value its writers must be given (`state::Locked`, made in `state/lock`).
-const LOCKERS: [&str; 5] = [
+const LOCKERS: [&str; 6] = [
     "state/lock",
     "paths",
     "stagger",
     "login",
     "lifecycle/dashboard",
+    "hosts",
 ];
 
 /// The one module that runs as the unit's own processes, which write their session's account
