@@ -117,6 +117,14 @@ fn a_link_reuses_its_master_and_names_a_missing_or_incompatible_sessctl_and_the_
         again, master,
         "the second call went through the first one's master"
     );
+    // Without a terminal ssh -t says it allocates none, and runs the command all the same.
+    let code = sessctl.interactive(&["status".into(), "nosuch".into()]);
+    assert_eq!(code.expect("ssh ran"), 2);
+    sessctl.close();
+    assert!(
+        !sessctl.control().exists(),
+        "the master ended with its socket"
+    );
 
     let missing = link(&lan, dir.path(), "h1", Some("/nonexistent/sessctl"));
     let failure = missing
