@@ -201,3 +201,41 @@ fn a_host_whose_sshd_was_killed_cannot_be_reached_exit_3() {
         )
     );
 }
+
+#[test]
+fn a_refused_key_and_an_unknown_host_key_are_exit_3_each_with_its_fix() {
+    let Some(lan) = hosts::lan("rauth", 1) else {
+        return;
+    };
+    let _desk = lan.net.enter().expect("entering the desk's netns");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The Lan's ssh with one setting of the user's changed: options given first win over
+    // its config file.
+    let wrapped = |name: &str, options: &str| {
+        let ssh = lan.net.ssh().display().to_string();
+        script(dir.path(), name, &format!("exec '{ssh}' {options} \"$@\""))
+    };
+    let cases = [
+        (
+            wrapped("nokey", "-o PubkeyAuthentication=no"),
+            "the key was refused (ssh: root@10.25.1.2: Permission denied (publickey).); \
+             ssh-copy-id h1, or ssh-add the key",
+        ),
+        (
+            wrapped("stranger", "-o UserKnownHostsFile=/dev/null"),
+            "its host key is unknown or changed (ssh: Host key verification failed.); run `ssh \
+             h1` once to check it",
+        ),
+    ];
+    for (i, (ssh, expected)) in cases.into_iter().enumerate() {
+        // A control directory of its own: a master made before would skip the check.
+        let control = dir.path().join(i.to_string());
+        let dest = Dest::parse("h1").expect("a destination");
+        let link = Link::with_ssh(ssh.into(), &control, dest, None).expect("a link");
+        let failure = link.call(&[], HELLO_WITHIN).expect_err("refused");
+        assert_eq!(
+            shown(failure, "h1"),
+            (format!("host h1: {expected}"), NO_MANAGER)
+        );
+    }
+}
