@@ -174,6 +174,21 @@ fn a_link_reuses_its_master_and_names_a_missing_or_incompatible_sessctl_and_the_
         assert!(message.contains("9.0.0"), "{message}");
         assert_eq!(code, USAGE);
     }
+
+    // A login that greets on stdout, before any command: the hello is not the first line.
+    let greeter = script(stand_ins.path(), "greeter", "echo 'Welcome to h1!'; exit 0");
+    let failure = link(&lan, dir.path(), "h1", Some(&greeter))
+        .call(&[], HELLO_WITHIN)
+        .expect_err("no hello");
+    assert_eq!(
+        shown(failure, "h1"),
+        (
+            "host h1: what runs as sessctl there did not answer as sessctl does (\"Welcome to \
+             h1!\"); check that it is sessctl, and that the login prints nothing for a command"
+                .to_string(),
+            USAGE
+        )
+    );
 }
 
 #[test]
