@@ -158,7 +158,7 @@ const MAX_CONTROL_PATH: usize = 90;
 const PERSIST_SECONDS: u32 = 600;
 
 /// The ssh program: `$SESSCTL_SSH` (as git's `GIT_SSH`), else `ssh` on PATH.
-pub fn ssh_from_env() -> OsString {
+fn ssh_from_env() -> OsString {
     std::env::var_os("SESSCTL_SSH")
         .filter(|ssh| !ssh.is_empty())
         .unwrap_or_else(|| "ssh".into())
