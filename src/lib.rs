@@ -25,7 +25,7 @@ pub mod cli;
 mod cmd;
 pub(crate) mod context;
 mod demo;
-pub(crate) mod error;
+pub mod error;
 pub mod fault;
 pub mod hosts;
 pub mod identity;

@@ -158,7 +158,7 @@ const MAX_CONTROL_PATH: usize = 90;
 const PERSIST_SECONDS: u32 = 600;
 
 /// The ssh program: `$SESSCTL_SSH` (as git's `GIT_SSH`), else `ssh` on PATH.
-pub fn ssh_from_env() -> OsString {
+fn ssh_from_env() -> OsString {
     std::env::var_os("SESSCTL_SSH")
         .filter(|ssh| !ssh.is_empty())
         .unwrap_or_else(|| "ssh".into())
@@ -436,7 +436,7 @@ fn exchange(mut child: Child, hello_within: Duration) -> io::Result<Option<Excha
 fn last_line(stderr: &str) -> String {
     (stderr.lines().map(str::trim))
         .rfind(|line| !line.is_empty())
-        .unwrap_or("no message")
+        .unwrap_or("it said nothing")
         .to_string()
 }
 
@@ -743,5 +743,32 @@ mod tests {
             )
         );
         assert_eq!(crate::error::code_of(&err), crate::error::USAGE);
+    }
+
+    /// How `judge` reads ssh's exit 255 after a good hello. Real ssh shows it only by cutting
+    /// a connection between the hello's arrival and the end, which no test can time without
+    /// a race, so the exchange is written here as ssh 9.2 ends such a call.
+    #[test]
+    fn exit_255_after_the_hello_is_a_broken_connection_exit_3() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = link("ssh", dir.path(), "build", None);
+        let said = "Connection to 10.25.1.2 closed by remote host.";
+        let exchange = Exchange {
+            first: (serde_json::to_string(&Hello::ours()).expect("json") + "\n").into_bytes(),
+            rest: b"[".to_vec(),
+            stderr: format!("{said}\n").into_bytes(),
+            status: ExitStatus::from_raw(255 << 8),
+        };
+        let failure = link.judge(exchange).expect_err("cut");
+        assert_eq!(failure, Failure::Broke(said.to_string()));
+        let err = failure.error("build", link.dest());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "host build: the connection broke during the call (ssh: {said}); `sessctl \
+                 --host build status` shows what happened"
+            )
+        );
+        assert_eq!(crate::error::code_of(&err), crate::error::NO_MANAGER);
     }
 }

@@ -877,7 +877,7 @@ fn the_layer_tables_of_the_docs_are_the_tests() {
 /// Each rule, broken once in a source held in memory, is reported.
 #[test]
 fn the_checker_reports_each_rule_broken() {
-    let cases: [(&[(&str, &str)], &str); 16] = [
+    let cases: [(&[(&str, &str)], &str); 18] = [
         (
             &[("cmd/x", "use crate::{agent, paths};")],
             "cmd/x (commands) imports crate::agent:: (adapters)",
@@ -953,6 +953,14 @@ fn the_checker_reports_each_rule_broken() {
         (
             &[("query/x", "use crate::state::Locked;")],
             "query/x names crate::state::Locked: a lock or a write",
+        ),
+        (
+            &[("cmd/internal", "use crate::remote::{Hello, Link};")],
+            "cmd/internal (commands) imports crate::remote::Link (adapters)",
+        ),
+        (
+            &[("lifecycle/x", "fn f() { Command::new(ssh) }")],
+            "lifecycle/x runs ssh, which only remote may",
         ),
     ];
     for (sources, expected) in cases {

@@ -35,6 +35,7 @@ mod real_approve_browser;
 mod real_claude;
 mod real_codex;
 mod real_gemini;
+mod remote;
 mod render;
 mod resume;
 mod transcript;
