@@ -903,7 +903,9 @@ pub enum HostCmd {
     ///
     /// --json prints an array of {"name", "dest", "sessctl"} (sessctl null for the default).
     List(Json),
-    /// Forget a host: remove its table from hosts.toml. Exit 2 when there is no such host.
+    /// Forget a host: remove its table from hosts.toml.
+    ///
+    /// Exit 2 when hosts.toml has no such host; `sessctl host list` shows them.
     Remove {
         /// The host's name, as `sessctl host list` shows it.
         name: String,

@@ -59,7 +59,7 @@ impl Verdict {
 }
 
 /// How bad a finding is, in doctor and in `transcript check`; the worst one decides the exit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Doctor: it can kill or lose a session. A transcript: the resumed conversation fails or

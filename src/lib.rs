@@ -57,6 +57,17 @@ pub(crate) mod uuid;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// What the `--json` of `list` and `status`, `resume --no-attach`, `log`, `doctor`, and
+/// `start`, `stop` and `restart` print, as types that parse it back: a sessctl reading another
+/// host's answer prints it with the same formatter. Fields unknown here are ignored.
+pub mod json {
+    pub use crate::lifecycle::control::Done;
+    pub use crate::lifecycle::resume::Outcome as Resume;
+    pub use crate::query::doctor::Report as Doctor;
+    pub use crate::query::status::Report as Status;
+    pub use crate::state::Event;
+}
+
 use clap::FromArgMatches;
 
 /// Runs sessctl with the process's arguments and maps the outcome to the documented exit code.

@@ -1,7 +1,7 @@
 //! Resuming a session and proving it survived: `resume`, `attach` and `verify` call it.
 
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::context::Ctx;
 pub use crate::error::Verdict;
@@ -18,7 +18,7 @@ use super::observe::{explain, identity as read, log_loss, loss_since_seen, Sight
 use super::start::{agent_env, follow, start_with};
 
 /// The proof a resume gives; its JSON form is the documented `resume --json` object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub product: String,
     pub unit: String,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use futures_util::future::try_join;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentEnv;
 use crate::context::Ctx;
@@ -78,7 +78,7 @@ pub fn reports(
 }
 
 /// One product's report; its JSON form is the documented `--json` schema.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub product: String,
     pub unit: String,
@@ -120,12 +120,12 @@ pub struct Report {
     pub waiting: Option<Waiting>,
     /// The agent's open questions for permission to run a tool, oldest first, which the
     /// dashboard answers (`lifecycle::permission`); left out when there are none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<Asked>,
 }
 
 /// How the product's unit file on disk compares with a fresh render of its config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnitFileDrift {
     /// The same as a fresh render.
@@ -151,7 +151,7 @@ impl UnitFileDrift {
 spelled_as_str!(UnitFileDrift);
 
 /// A resume's verdict and the session it proved, as the event log recorded it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LastResume {
     /// survived, started, lost, recovered (lost, and a new session runs on the same
     /// conversation) or needs-repair.
@@ -178,7 +178,7 @@ fn last_resume(paths: &Paths, name: &str) -> Result<Option<LastResume>> {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Conversation {
     pub session_id: String,
     /// Null until the agent has written it.

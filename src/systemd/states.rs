@@ -20,10 +20,11 @@ use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One closed-but-growing set of systemd's words: the enum, with `Other` for a word not listed,
-/// its spelling (`as_str`, `Display`, `Serialize`) and its parsing (`From<String>`, `FromStr`),
+/// its spelling (`as_str`, `Display`, `Serialize`) and its parsing (`From<String>`, `FromStr`,
+/// `Deserialize`),
 /// all from the one list of `Variant = "word"` pairs.
 macro_rules! words {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal,)* }) => {
@@ -73,6 +74,12 @@ macro_rules! words {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                String::deserialize(deserializer).map($name::from)
             }
         }
     };
@@ -172,12 +179,14 @@ mod tests {
     /// Parsed, printed and serialized, `word` comes back as it went in.
     fn round_trip<T>(word: &str) -> T
     where
-        T: FromStr<Err = Infallible> + fmt::Display + Serialize,
+        T: FromStr<Err = Infallible> + fmt::Display + Serialize + for<'de> Deserialize<'de>,
     {
         let Ok(parsed) = word.parse::<T>();
         assert_eq!(parsed.to_string(), word);
         let json = serde_json::to_string(&parsed).expect("serialize");
         assert_eq!(json, serde_json::to_string(word).expect("serialize"));
+        let back: T = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back.to_string(), word);
         parsed
     }
 

@@ -17,6 +17,7 @@ mod demo;
 mod doctor;
 mod errors;
 mod gc;
+mod hosts_records;
 mod journal;
 mod lan;
 mod layout;

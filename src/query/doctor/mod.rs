@@ -9,7 +9,7 @@ mod own_units;
 mod processes;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::context::Ctx;
 use crate::error::{code_of, USAGE};
@@ -23,7 +23,10 @@ pub use crate::error::Severity;
 
 /// What a finding is about: one per check, closed so that a typo or a duplicate does not
 /// compile. Its spelling ([`FindingId::as_str`]) is the stable `id` of `doctor --json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Parsed by serde's kebab-case names, which the `doctor --json` round trip holds to
+/// [`FindingId::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FindingId {
     /// `XDG_RUNTIME_DIR` is unset: neither the user bus nor the sockets can be found.
     RuntimeDirUnset,
@@ -132,7 +135,7 @@ spelled_as_str!(serialize: FindingId);
 /// One problem: what it is, the evidence, and the exact fix. Its JSON form is documented.
 /// Every finding is made by [`Finding::new`], then [`Finding::on`] when it concerns a product
 /// or a unit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub id: FindingId,
     pub severity: Severity,
@@ -177,7 +180,7 @@ impl Finding {
 }
 
 /// The `doctor --json` object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     /// No errors and no warnings (notes do not count).
     pub healthy: bool,
