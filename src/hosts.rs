@@ -468,7 +468,7 @@ mod tests {
         );
         assert_eq!(
             paths.ssh_dir().unwrap(),
-            PathBuf::from("/x/run/sessctl/ssh")
+            PathBuf::from("/x/run/sessctl/.ssh")
         );
     }
 }
