@@ -28,6 +28,8 @@ use crate::store;
 
 /// The name that means every host in hosts.toml, so no host may have it.
 pub const ALL: &str = "all";
+/// The remote program when hosts.toml names none: sessctl on the login's PATH.
+pub const DEFAULT_PROGRAM: &str = "sessctl";
 
 /// A host's name in hosts.toml: a product name's characters (`[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`),
 /// never `all`.
@@ -106,6 +108,11 @@ mod dest_text {
 }
 
 impl Host {
+    /// The program to run on the host.
+    pub fn program(&self) -> &str {
+        self.sessctl.as_deref().unwrap_or(DEFAULT_PROGRAM)
+    }
+
     /// A host as `sessctl host add` is given it: its destination and its program checked.
     pub fn parse(dest: &str, sessctl: Option<String>) -> Result<Host> {
         if let Some(program) = &sessctl {
@@ -136,6 +143,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The program to run on the host.
+    pub fn program(&self) -> &str {
+        self.sessctl.as_deref().unwrap_or(DEFAULT_PROGRAM)
+    }
+
     /// The host as messages name it: `build (alice@build.lan:2222)`, or the destination alone.
     pub fn label(&self) -> String {
         match &self.name {
@@ -405,11 +417,11 @@ mod tests {
         );
         let named = hosts.resolve("box").unwrap();
         assert_eq!(named.label(), "box (alice@box.lan:2222)");
-        assert_eq!(named.sessctl.as_deref(), Some("/opt/sessctl"));
+        assert_eq!(named.program(), "/opt/sessctl");
         let direct = hosts.resolve("bob@box:22").unwrap();
         assert_eq!(direct.name, None);
         assert_eq!(direct.label(), "bob@box:22");
-        assert_eq!(direct.sessctl, None);
+        assert_eq!(direct.program(), "sessctl");
         let err = hosts.resolve("-oProxyCommand=x").unwrap_err();
         assert_eq!(message(err), "\"-oProxyCommand=x\" is no host in hosts.toml (`sessctl host list`): invalid host \"-oProxyCommand=x\": a part starts with '-'; write [user@]host[:port], e.g. alice@build.lan:2222");
     }
@@ -456,7 +468,7 @@ mod tests {
         );
         assert_eq!(
             paths.ssh_dir().unwrap(),
-            PathBuf::from("/x/run/sessctl/ssh")
+            PathBuf::from("/x/run/sessctl/.ssh")
         );
     }
 }

@@ -11,7 +11,7 @@
 //!   Web Push key pair.
 //!
 //! Under `$XDG_RUNTIME_DIR/sessctl/`: `<name>/tmux.sock`, a product's tmux socket,
-//! `start-slot`, the start stagger's slot file shared by every product, and `ssh/`, the control
+//! `start-slot`, the start stagger's slot file shared by every product, and `.ssh/`, the control
 //! sockets of ssh's shared connections to other hosts.
 //!
 //! Under `$XDG_CONFIG_HOME/sessctl/`: `products/<name>.toml`, `hosts.toml` (other hosts by
@@ -373,9 +373,9 @@ pub const SOCKET: &str = "tmux.sock";
 /// The start slot's name beside the products' runtime directories, which a product of that
 /// name would collide with: [`check_name`] refuses it.
 const START_SLOT: &str = "start-slot";
-/// The folder of ssh's control sockets beside the products' runtime directories; a product of
-/// that name would collide with it: [`check_name`] refuses it.
-const SSH_DIR: &str = "ssh";
+/// The folder of ssh's control sockets beside the products' runtime directories: dotted, as no
+/// product's name can be, so it reserves no name a product may already have.
+const SSH_DIR: &str = ".ssh";
 
 /// The entries of a product's state directory ([`Paths::state_dir`]), by name. It takes the
 /// directory rather than the product because the unit's host is handed only the directory.
@@ -476,12 +476,6 @@ pub fn check_name(name: &str) -> Result<()> {
     if name == START_SLOT {
         return Err(usage(format!(
             "product name {} is reserved: $XDG_RUNTIME_DIR/sessctl/{START_SLOT} is the start stagger's own file; choose another name",
-            quoted(name)
-        )));
-    }
-    if name == SSH_DIR {
-        return Err(usage(format!(
-            "product name {} is reserved: $XDG_RUNTIME_DIR/sessctl/{SSH_DIR} holds ssh's shared connections; choose another name",
             quoted(name)
         )));
     }
@@ -645,8 +639,8 @@ mod tests {
             .filter(|n| check_name(n).is_ok())
             .collect();
         assert!(
-            !valid.contains(&"start-slot") && !valid.contains(&"ssh"),
-            "the start slot's and the ssh folder's names are reserved"
+            !valid.contains(&"start-slot"),
+            "the start slot's name is reserved"
         );
         for a in &valid {
             let mine = owned(&paths, a);

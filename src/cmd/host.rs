@@ -69,7 +69,7 @@ fn list(hosts: &Hosts, json: bool) -> Result<()> {
     let dest_w = width(|_, h| h.dest.to_string().len(), "DEST");
     outln!("{:<name_w$}  {:<dest_w$}  SESSCTL", "NAME", "DEST");
     for (name, host) in &hosts.hosts {
-        let program = host.sessctl.as_deref().unwrap_or("sessctl");
+        let program = host.program();
         outln!(
             "{:<name_w$}  {:<dest_w$}  {program}",
             name.as_str(),
