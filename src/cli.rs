@@ -22,6 +22,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "sessctl", version, disable_help_subcommand = true, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// Run the command on another host, through ssh and the sessctl installed there.
+    ///
+    /// HOST is a name from `sessctl host list`, or a destination as ssh takes it:
+    /// [user@]host[:port]; your ssh config (users, keys, jumps, known hosts) applies. list and
+    /// status take several (a comma list, or the option again; `all` is every host added);
+    /// the other commands take one. `sessctl stop web@build` is `sessctl --host build stop
+    /// web`. One ssh connection per host is kept for 10 minutes (ControlPersist), so a second
+    /// call costs a round trip, not a handshake. Exit codes are the remote command's; a host
+    /// that cannot be reached, or refuses the key, is exit 3; a missing or incompatible
+    /// sessctl there is exit 2.
+    #[arg(long, global = true, value_name = "HOST")]
+    pub host: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -9,6 +9,7 @@
 //! | commands | `cmd`, `demo` | parse, call one lifecycle or query function, format |
 //! | cli | `cli` | the command line as data (imports nothing of sessctl) |
 //! | server | `server` | the dashboard: HTTP pages and API over query and lifecycle |
+//! | fleet | `fleet` | other hosts' products, through the sessctl installed there |
 //! | query | `query` | read-only reports: no lock, no write |
 //! | lifecycle | `lifecycle` | every change to a session, under the product's lock |
 //! | testbed | `testbed` | a private systemd --user (feature `testbed` only) |
@@ -27,6 +28,7 @@ pub(crate) mod context;
 mod demo;
 pub mod error;
 pub mod fault;
+mod fleet;
 pub mod hosts;
 pub mod identity;
 pub mod journal;

@@ -10,8 +10,8 @@ use std::process::Command;
 use anyhow::{anyhow, Context, Result};
 
 use crate::cli::{AgentLaunch, Internal};
+use crate::fleet;
 use crate::lifecycle::host::{self, Host, Launch};
-use crate::remote::Hello;
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
@@ -59,7 +59,7 @@ pub fn run(cmd: Internal) -> Result<()> {
 /// Prints the hello line, then execs this same program with `args`: no process stays between
 /// ssh and the command, so its output, exit code and signals reach the caller untouched.
 fn call(args: Vec<OsString>) -> Result<()> {
-    let hello = serde_json::to_string(&Hello::ours()).context("writing the hello line")?;
+    let hello = fleet::hello_line()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{hello}")
         .and_then(|()| stdout.flush())

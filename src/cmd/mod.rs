@@ -19,6 +19,7 @@ mod gc;
 mod host;
 mod internal;
 mod log;
+mod relay;
 mod render;
 mod resume;
 mod serve;
@@ -31,15 +32,30 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, Dashboard, HostCmd, Transcript};
 use crate::context::Ctx;
+use crate::error::usage;
+use crate::fleet;
+use crate::hosts;
 use crate::lifecycle;
 use crate::paths::Paths;
 use crate::product::ProductName;
 use crate::query::{self, names};
 
 pub fn run(cli: Cli) -> Result<()> {
-    let writes = changes(&cli.command);
+    let product = product_of(&cli.command);
+    let at = hosts_of(product, &cli.host)?;
+    if at.is_empty() {
+        return here(cli.command);
+    }
+    let hosts = fleet::named(&Paths::from_env()?, &at)?;
+    let args = relay::args(product)?;
+    elsewhere(hosts, cli.command, &args)
+}
+
+/// Runs `command` on this machine.
+fn here(given: Command) -> Result<()> {
+    let writes = changes(&given);
     let ctx = || paths_for(writes).map(Ctx::new);
-    match cli.command {
+    match given {
         Command::Enable(args) => enable::run(&ctx()?, args),
         Command::Disable(args) => disable::run(&ctx()?, args),
         Command::Render(args) => render::run(&ctx()?, &name(&args.product)?),
@@ -66,6 +82,68 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completions(args) => completions::completions(&command(), args.shell),
         Command::Man(args) => completions::man(command(), &args.subcommand),
         Command::Internal(cmd) => internal::run(cmd),
+    }
+}
+
+/// Runs `command` on other hosts, whose sessctl gets `args`: `list` and `status` through
+/// their JSON (several hosts at once), `attach` and `resume` on this terminal, the rest
+/// relayed as they are. What only makes sense here is refused.
+fn elsewhere(hosts: Vec<fleet::Host>, command: Command, args: &[String]) -> Result<()> {
+    let terminal = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    let word = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map_or("", String::as_str);
+    match command {
+        Command::List(json) => status::on_hosts(&hosts, None, true, json.json),
+        Command::Status(args) => {
+            let product = args.product.as_deref().map(hosts::split_at).transpose()?;
+            status::on_hosts(&hosts, product.map(|(p, _)| p).as_ref(), false, args.json)
+        }
+        Command::Attach(_) if terminal => fleet::one(hosts, word)?.interactive(args),
+        Command::Resume(resume) if terminal && !resume.no_attach => {
+            fleet::one(hosts, word)?.interactive(args)
+        }
+        Command::Demo
+        | Command::Serve(_)
+        | Command::Dashboard(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Internal(_) => Err(usage(format!(
+            "sessctl {word} runs on this machine only; run it without --host"
+        ))),
+        _ => fleet::one(hosts, word)?.relay(args),
+    }
+}
+
+/// The product a command names, as written (`web`, or `web@build` for another host).
+fn product_of(command: &Command) -> Option<&str> {
+    match command {
+        Command::Render(a) | Command::Attach(a) => Some(&a.product),
+        Command::Start(a) | Command::Stop(a) | Command::Restart(a) => Some(&a.product),
+        Command::Enable(a) => Some(&a.product),
+        Command::Disable(a) => Some(&a.product),
+        Command::Resume(a) => Some(&a.product),
+        Command::Verify(a) => Some(&a.product),
+        Command::Log(a) => Some(&a.product),
+        Command::Status(a) => a.product.as_deref(),
+        _ => None,
+    }
+}
+
+/// The hosts a command runs on: `--host`'s, or the one its product names (`web@build`);
+/// none when it runs here.
+fn hosts_of(product: Option<&str>, given: &[String]) -> Result<Vec<String>> {
+    let named = product.map(hosts::split_at).transpose()?;
+    match (named.and_then(|(_, host)| host), given) {
+        (None, given) => Ok(given.to_vec()),
+        (Some(host), []) => Ok(vec![host]),
+        (Some(host), [one]) if *one == host => Ok(vec![host]),
+        (Some(host), given) => Err(usage(format!(
+            "{} names host {host} but --host says {}; give one of them",
+            product.unwrap_or_default(),
+            given.join(",")
+        ))),
     }
 }
 

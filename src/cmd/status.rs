@@ -4,19 +4,24 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::context::Ctx;
+use crate::error::{self, exit_with};
+use crate::fleet::{self, Host, Reply};
 use crate::identity;
 use crate::product::ProductName;
 use crate::query::status::{self, LastResume, Report};
 
 pub fn status(ctx: &Ctx, name: Option<&ProductName>, json: bool) -> Result<()> {
-    let reports = status::status(ctx, name)?;
+    print_status(&status::status(ctx, name)?, name, json)
+}
+
+fn print_status(reports: &[Report], name: Option<&ProductName>, json: bool) -> Result<()> {
     if json {
         match name {
             Some(_) => print_json(&reports[0])?,
             None => print_json(&reports)?,
         }
     } else {
-        for report in &reports {
+        for report in reports {
             print_long(report)?;
         }
     }
@@ -24,7 +29,10 @@ pub fn status(ctx: &Ctx, name: Option<&ProductName>, json: bool) -> Result<()> {
 }
 
 pub fn list(ctx: &Ctx, json: bool) -> Result<()> {
-    let reports = status::status(ctx, None)?;
+    print_list(&status::status(ctx, None)?, json)
+}
+
+fn print_list(reports: &[Report], json: bool) -> Result<()> {
     if json {
         return print_json(&reports);
     }
@@ -36,7 +44,7 @@ pub fn list(ctx: &Ctx, json: bool) -> Result<()> {
         "UPTIME",
         "RESTARTS"
     );
-    for r in &reports {
+    for r in reports {
         outln!(
             "{:<24} {:<22} {:>8} {:>10} {:>8}  {}",
             r.product,
@@ -53,6 +61,78 @@ pub fn list(ctx: &Ctx, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `list`, or `status [PRODUCT]` when `list` is false, of other hosts, asked at once. One
+/// host prints as it would there. Several print a section each, headed by the host and its
+/// sessctl (in JSON an object each, with the error of a host that failed); a host that failed
+/// says why on stderr, and the worst exit code is the command's.
+pub fn on_hosts(hosts: &[Host], name: Option<&ProductName>, list: bool, json: bool) -> Result<()> {
+    let print = |reports: &[Report]| match list {
+        true => print_list(reports, json),
+        false => print_status(reports, name, json),
+    };
+    let mut replies = fleet::each(hosts, |host| host.reports(name, list));
+    if replies.len() == 1 {
+        return print(&replies.remove(0)?.value);
+    }
+    let (mut worst, mut printed, mut sections) = (0, false, Vec::new());
+    for (host, reply) in hosts.iter().zip(replies) {
+        let section = match reply {
+            Ok(reply) => {
+                if !json {
+                    if printed {
+                        outln!("");
+                    }
+                    outln!("host {} (sessctl {})", host.name, reply.sessctl);
+                    print(&reply.value)?;
+                    printed = true;
+                }
+                Section::answered(host, reply)
+            }
+            Err(err) => {
+                errln!("sessctl: {err:#}");
+                worst = worst.max(error::code_of(&err));
+                Section::failed(host, &err)
+            }
+        };
+        sections.push(section);
+    }
+    if json {
+        print_json(&sections)?;
+    }
+    exit_with(worst)
+}
+
+/// One host's part of `--host A,B list --json`.
+#[derive(Serialize)]
+struct Section {
+    host: String,
+    /// The version of sessctl that answered; null when the host did not.
+    sessctl: Option<String>,
+    /// Why the host did not answer; null when it did.
+    error: Option<String>,
+    products: Vec<Report>,
+}
+
+impl Section {
+    fn answered(host: &Host, reply: Reply<Vec<Report>>) -> Section {
+        Section {
+            host: host.name.clone(),
+            sessctl: Some(reply.sessctl),
+            error: None,
+            products: reply.value,
+        }
+    }
+
+    fn failed(host: &Host, err: &anyhow::Error) -> Section {
+        Section {
+            host: host.name.clone(),
+            sessctl: None,
+            error: Some(format!("{err:#}")),
+            products: Vec::new(),
+        }
+    }
 }
 
 /// `survived at T (main PID 12, agent PID 34)`, with the reason of a loss.

@@ -130,12 +130,13 @@ fn the_lan_ends_the_desks_ssh_masters_and_the_hosts_end_every_sshd_and_login_als
             .enter()
             .expect("entering the desk's network namespace");
         let masters = [master(&lan, "h1"), master(&lan, "h2")];
-        remote = ["h1", "h2"].iter().flat_map(|h| sshd_on(&lan, h)).collect();
-        assert_eq!(
-            remote.len(),
-            4,
-            "a listener and a master's login on each host"
-        );
+        for host in ["h1", "h2"] {
+            let sshd = sshd_on(&lan, host);
+            // At least: a listener, and the master's login. Not exactly two: a connection's
+            // pre-authentication child can still be exiting when `ssh -f` returns.
+            assert!(sshd.len() >= 2, "sshd processes on {host}: {sshd:?}");
+            remote.extend(sshd);
+        }
         // A program a login left running on h1, as an agent's stray child would be.
         let stray = lan
             .ssh("h1")

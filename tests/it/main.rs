@@ -17,6 +17,7 @@ mod demo;
 mod doctor;
 mod errors;
 mod gc;
+mod hosts;
 mod hosts_records;
 mod journal;
 mod lan;

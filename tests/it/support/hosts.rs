@@ -29,11 +29,16 @@ pub fn lan(label: &str, hosts: usize) -> Option<Lan> {
         Ok((net, beds, desk))
     };
     match start() {
-        Ok((net, beds, desk)) => Some(Lan {
-            net,
-            hosts: beds.into_iter().map(Env::with_bed).collect(),
-            desk: Env::with_bed(desk),
-        }),
+        Ok((net, beds, desk)) => {
+            let mut desk = Env::with_bed(desk);
+            // The desk's sessctl reaches the hosts with the Lan's keys and known hosts.
+            desk.set("SESSCTL_SSH", Some(net.ssh().as_os_str()));
+            Some(Lan {
+                net,
+                hosts: beds.into_iter().map(Env::with_bed).collect(),
+                desk,
+            })
+        }
         Err(err) => skip(format_args!("no hosts with sshd: {err:#}")),
     }
 }

@@ -1,0 +1,180 @@
+//! Other hosts' products, through the sessctl installed on each ([`crate::remote`]): which
+//! hosts a command names, what it asks of each, and what the answer means here. A host's
+//! reports come back as JSON and are parsed into the local report types, so they print with
+//! the local formatters; every other command is relayed, its output and exit code the
+//! remote's. Nothing here locks or writes a local product's files.
+//!
+//! May import: base modules, `remote`, the records (`paths`, `hosts`, `product`) and `query`'s
+//! report types.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{exit_with, usage, Exit};
+use crate::hosts::{Entry, Hosts, ALL};
+use crate::paths::{Paths, ProductName};
+use crate::query::status::Report;
+use crate::remote::{Answer, Failure, Hello, Link};
+
+/// How long a command waits for a host's sessctl to say hello: the handshake of a first
+/// connection over a slow link fits, a host that swallows packets does not hang the shell.
+const HELLO_WITHIN: Duration = Duration::from_secs(15);
+
+/// The line `sessctl internal call` says first, for the calling sessctl's `remote` to read:
+/// this sessctl's version and the protocols it speaks.
+pub fn hello_line() -> Result<String> {
+    serde_json::to_string(&Hello::ours()).context("writing the hello line")
+}
+
+/// One host, as a command named it, and the shared connection to it.
+pub struct Host {
+    /// The name or destination as written: the heading of its section.
+    pub name: String,
+    link: Link,
+}
+
+/// The hosts `--host` names: each value may be a comma list; `all` is every host in
+/// hosts.toml. Empty when the command runs here.
+pub fn named(paths: &Paths, values: &[String]) -> Result<Vec<Host>> {
+    let hosts = Hosts::load(paths)?;
+    let mut names = Vec::new();
+    for value in values.iter().flat_map(|v| v.split(',')) {
+        match value {
+            ALL => names.extend(hosts.hosts.keys().map(|name| name.as_str().to_string())),
+            name => names.push(name.to_string()),
+        }
+    }
+    names.dedup();
+    names
+        .iter()
+        .map(|name| Host::open(paths, hosts.resolve(name)?, name))
+        .collect()
+}
+
+impl Host {
+    fn open(paths: &Paths, entry: Entry, name: &str) -> Result<Host> {
+        let link = Link::new(
+            &paths.ssh_dir()?,
+            entry.dest.clone(),
+            entry.sessctl.as_deref(),
+        )?;
+        Ok(Host {
+            name: name.to_string(),
+            link,
+        })
+    }
+
+    /// Runs `args` there; a connection that failed is the error, as the user should see it.
+    fn call(&self, args: &[String]) -> Result<Answer> {
+        self.link
+            .call(args, HELLO_WITHIN)
+            .map_err(|failure: Failure| failure.error(&self.name, self.link.dest()))
+    }
+
+    /// Runs `args` there and prints what it printed; its exit code is this one's.
+    pub fn relay(&self, args: &[String]) -> Result<()> {
+        let answer = self.call(args)?;
+        out!("{}", String::from_utf8_lossy(&answer.stdout));
+        {
+            use std::io::Write as _;
+            // As for errln!: a closed stderr leaves nowhere to say anything.
+            let _ = std::io::stderr().write_all(answer.stderr.as_bytes());
+        }
+        exit_with(exit_code(answer.code))
+    }
+
+    /// The reports of `sessctl list --json`, or of `status [PRODUCT] --json`, run there.
+    pub fn reports(&self, product: Option<&ProductName>, list: bool) -> Result<Reply<Vec<Report>>> {
+        let mut args = vec![if list { "list" } else { "status" }.to_string()];
+        args.extend(product.map(ProductName::to_string));
+        args.push("--json".to_string());
+        match product {
+            // One product's status is one report, not a list of one.
+            Some(_) => self.json::<Report>(&args).map(|one| Reply {
+                sessctl: one.sessctl,
+                value: vec![one.value],
+            }),
+            None => self.json(&args),
+        }
+    }
+
+    /// Runs `args` (a command given `--json`) there and parses its answer as `T`, with the
+    /// version of the sessctl that made it. A command that failed there is the error, with
+    /// what it said and its exit code.
+    fn json<T: DeserializeOwned>(&self, args: &[String]) -> Result<Reply<T>> {
+        let answer = self.call(args)?;
+        if answer.code != 0 {
+            // Said as it said it, and main prefixes "sessctl: " again.
+            let said = answer.stderr.trim_end();
+            return Err(Exit {
+                code: exit_code(answer.code),
+                message: said.strip_prefix("sessctl: ").unwrap_or(said).to_string(),
+            }
+            .into());
+        }
+        let value = serde_json::from_slice(&answer.stdout).map_err(|err| {
+            anyhow::anyhow!(
+                "reading the answer of sessctl {} on host {}: {err}",
+                answer.hello.sessctl,
+                self.name
+            )
+        })?;
+        Ok(Reply {
+            sessctl: answer.hello.sessctl,
+            value,
+        })
+    }
+
+    /// Runs `args` there on this terminal (`ssh -t`); its exit code is this one's.
+    pub fn interactive(&self, args: &[String]) -> Result<()> {
+        // A first call in batch mode makes the shared connection and checks the version, so
+        // a refused key or an old sessctl is a one-line error, not a prompt or a usage dump.
+        self.call(&["--version".to_string()])?;
+        let code = self.link.interactive(args)?;
+        exit_with(exit_code(code))
+    }
+}
+
+/// What a host answered, and which sessctl answered it.
+#[derive(Debug, Serialize)]
+pub struct Reply<T> {
+    pub sessctl: String,
+    pub value: T,
+}
+
+/// A remote's exit code as this process's: sessctl's own are 0-6; anything else (a crash
+/// there) still fails here.
+fn exit_code(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(crate::error::FAILURE)
+}
+
+/// A command with one product and a `--host` naming another host, or several hosts for a
+/// command that runs on one.
+pub fn one(hosts: Vec<Host>, command: &str) -> Result<Host> {
+    let count = hosts.len();
+    let mut hosts = hosts.into_iter();
+    match (hosts.next(), count) {
+        (Some(host), 1) => Ok(host),
+        _ => Err(usage(format!(
+            "sessctl {command} runs on one host, not {count}; give one --host (only list and status take several)"
+        ))),
+    }
+}
+
+/// `ask` of each host at once: a slow host delays the answer by its own time, not the sum.
+pub fn each<T: Send>(hosts: &[Host], ask: impl Fn(&Host) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let asked: Vec<_> = (hosts.iter())
+            .map(|host| scope.spawn(|| ask(host)))
+            .collect();
+        (asked.into_iter())
+            .map(|thread| match thread.join() {
+                Ok(answer) => answer,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
