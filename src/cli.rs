@@ -44,8 +44,9 @@ Exit codes: 0 success, 1 an operation failed, 2 invalid usage or input, 3 the sy
 manager, or with --host the host, could not be reached, 4 a session was lost, 5 a conversation
 needs repair, 6 a check found something to act on.
 
-Environment: XDG_CONFIG_HOME (products and units), XDG_STATE_HOME (state), XDG_RUNTIME_DIR
-(tmux sockets, user bus), DBUS_SESSION_BUS_ADDRESS (user bus).";
+Environment: XDG_CONFIG_HOME (products, units, hosts.toml), XDG_STATE_HOME (state),
+XDG_RUNTIME_DIR (tmux sockets, user bus, ssh control sockets), DBUS_SESSION_BUS_ADDRESS (user
+bus), SESSCTL_SSH (the ssh program for --host; default ssh).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -899,7 +900,7 @@ pub enum HostCmd {
     /// Name a host: NAME for the destination DEST, written to hosts.toml.
     ///
     /// NAME takes 1 to 64 of A-Z a-z 0-9 _ . - starting with a letter or digit; `all` is
-    /// reserved (it will mean every host). DEST is `[user@]host[:port]` or
+    /// reserved (`--host all` means every host). DEST is `[user@]host[:port]` or
     /// `[user@][v6addr]:port`; a part starting with '-' is refused, as ssh would read it as an
     /// option. Adding the same host again changes nothing; a name taken by another destination
     /// is refused (exit 2): remove it first, then add it again.
@@ -916,7 +917,8 @@ pub enum HostCmd {
     ///
     /// --json prints an array of {"name", "dest", "sessctl"} (sessctl null for the default).
     List(Json),
-    /// Forget a host: remove its table from hosts.toml.
+    /// Forget a host: remove its table from hosts.toml, and end sessctl's shared ssh
+    /// connection to it.
     ///
     /// Exit 2 when hosts.toml has no such host; `sessctl host list` shows them.
     Remove {

@@ -17,11 +17,21 @@ use crate::error::{exit_with, usage, Exit};
 use crate::hosts::{Entry, Hosts, ALL};
 use crate::paths::{Paths, ProductName};
 use crate::query::status::Report;
-use crate::remote::{Answer, Failure, Hello, Link};
+use crate::remote::{Answer, Dest, Failure, Hello, Link};
 
 /// How long a command waits for a host's sessctl to say hello: the handshake of a first
 /// connection over a slow link fits, a host that swallows packets does not hang the shell.
 const HELLO_WITHIN: Duration = Duration::from_secs(15);
+
+/// Ends the shared connection to `dest` when one is up: a host removed from hosts.toml
+/// keeps nothing running.
+pub fn disconnect(paths: &Paths, dest: Dest) -> Result<()> {
+    let link = Link::new(&paths.ssh_dir()?, dest, None)?;
+    if link.control().exists() {
+        link.close();
+    }
+    Ok(())
+}
 
 /// The line `sessctl internal call` says first, for the calling sessctl's `remote` to read:
 /// this sessctl's version and the protocols it speaks.
@@ -56,11 +66,7 @@ pub fn named(paths: &Paths, values: &[String]) -> Result<Vec<Host>> {
 
 impl Host {
     fn open(paths: &Paths, entry: Entry, name: &str) -> Result<Host> {
-        let link = Link::new(
-            &paths.ssh_dir()?,
-            entry.dest.clone(),
-            entry.sessctl.as_deref(),
-        )?;
+        let link = Link::new(&paths.ssh_dir()?, entry.dest.clone(), Some(entry.program()))?;
         Ok(Host {
             name: name.to_string(),
             link,

@@ -147,14 +147,6 @@ impl Entry {
     pub fn program(&self) -> &str {
         self.sessctl.as_deref().unwrap_or(DEFAULT_PROGRAM)
     }
-
-    /// The host as messages name it: `build (alice@build.lan:2222)`, or the destination alone.
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(name) => format!("{name} ({})", self.dest),
-            None => self.dest.to_string(),
-        }
-    }
 }
 
 /// What `add` did.
@@ -416,11 +408,9 @@ mod tests {
             host("alice@box.lan:2222", Some("/opt/sessctl")),
         );
         let named = hosts.resolve("box").unwrap();
-        assert_eq!(named.label(), "box (alice@box.lan:2222)");
         assert_eq!(named.program(), "/opt/sessctl");
         let direct = hosts.resolve("bob@box:22").unwrap();
         assert_eq!(direct.name, None);
-        assert_eq!(direct.label(), "bob@box:22");
         assert_eq!(direct.program(), "sessctl");
         let err = hosts.resolve("-oProxyCommand=x").unwrap_err();
         assert_eq!(message(err), "\"-oProxyCommand=x\" is no host in hosts.toml (`sessctl host list`): invalid host \"-oProxyCommand=x\": a part starts with '-'; write [user@]host[:port], e.g. alice@build.lan:2222");

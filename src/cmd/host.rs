@@ -1,9 +1,11 @@
-//! `sessctl host add|list|remove`: other hosts by name, in hosts.toml. Offline: none connects.
+//! `sessctl host add|list|remove`: other hosts by name, in hosts.toml. None connects; `remove`
+//! ends the shared connection to the host it removes.
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::HostCmd;
+use crate::fleet;
 use crate::hosts::{Added, Host, HostName, Hosts};
 use crate::paths::Paths;
 
@@ -34,6 +36,7 @@ pub fn run(paths: &Paths, command: HostCmd) -> Result<()> {
         HostCmd::List(args) => list(&Hosts::load(paths)?, args.json)?,
         HostCmd::Remove { name } => {
             let (name, host) = Hosts::remove(paths, &name)?;
+            fleet::disconnect(paths, host.dest.clone())?;
             outln!("host {name}: removed ({})", host.dest);
         }
     }

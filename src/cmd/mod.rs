@@ -1,12 +1,13 @@
-//! The subcommands: each parses its arguments, calls one `query` or `lifecycle` function and
-//! formats what it returns. None imports another.
+//! The subcommands: each parses its arguments, calls one `query` or `lifecycle` function (or,
+//! for another host, `fleet`) and formats what it returns. None imports another. `run` first
+//! decides where a command runs: here, or on the hosts `--host` or `product@host` name.
 //!
 //! Before a command runs, `run` resolves the paths; a command that changes things first moves
 //! state of the layout before 0.2 (`lifecycle::move_old_layout`), a read-only one notes that
 //! it waits (`query::old_layout`).
 //!
-//! May import: `cli`, `query`, `lifecycle`, `server`, and the records and base modules for
-//! their types; never an adapter.
+//! May import: `cli`, `query`, `lifecycle`, `fleet`, `server`, and the records and base
+//! modules for their types; never an adapter.
 
 mod attach;
 mod completions;

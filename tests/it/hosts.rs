@@ -241,3 +241,57 @@ fn a_host_that_cannot_be_reached_or_named_is_a_one_line_error_with_its_fix() {
         "{err}"
     );
 }
+
+/// The shared connections' sockets in the desk's runtime folder.
+fn control_sockets(lan: &Lan) -> Vec<std::path::PathBuf> {
+    let dir = lan.desk.var("XDG_RUNTIME_DIR").join("sessctl/.ssh");
+    (std::fs::read_dir(&dir).into_iter().flatten().flatten())
+        .map(|entry| entry.path())
+        .collect()
+}
+
+#[test]
+fn a_named_host_shares_one_connection_and_removing_it_ends_that_connection() {
+    let Some(lan) = hosts::lan("hn", 1) else {
+        return;
+    };
+    enable(lan.host("h1"), "web");
+    let _desk = lan.net.enter().expect("entering the desk's network");
+    lan.desk
+        .sessctl()
+        .args(["host", "add", "build", "h1"])
+        .stdout("host build: added (h1)\n")
+        .run();
+    let local = printed(lan.host("h1").sessctl().arg("list"));
+    for _ in 0..2 {
+        assert_eq!(
+            printed(lan.desk.sessctl().args(["--host", "build", "list"])),
+            local
+        );
+    }
+    assert_eq!(
+        printed(lan.desk.sessctl().args(["status", "web@build", "--json"])),
+        printed(lan.host("h1").sessctl().args(["status", "web", "--json"]))
+    );
+    let sockets = control_sockets(&lan);
+    assert_eq!(sockets.len(), 1, "one shared connection: {sockets:?}");
+    // `all` is every host added.
+    let (all, _, code) = printed(lan.desk.sessctl().args(["--host", "all", "list"]));
+    assert_eq!((all, code), (local.0.clone(), 0));
+
+    lan.desk
+        .sessctl()
+        .args(["host", "remove", "build"])
+        .stdout("host build: removed (h1)\n")
+        .run();
+    assert_eq!(control_sockets(&lan), Vec::<std::path::PathBuf>::new());
+    // Now `build` is only a name ssh cannot resolve (its words for that vary by resolver).
+    let (_, err, code) = printed(lan.desk.sessctl().args(["stop", "web@build"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.starts_with(
+            "sessctl: host build: cannot be reached (ssh: Could not resolve hostname build: "
+        ) && err.ends_with("; `ssh build true` shows why\n"),
+        "{err}"
+    );
+}
