@@ -161,6 +161,22 @@ fn command_lines(code: &str) -> Vec<Vec<String>> {
 /// The subcommand path `words` begins with, and the long flags after it (`--env` of
 /// `--env=K=V`).
 fn path_and_flags(words: &[String]) -> (Vec<String>, Vec<String>) {
+    // `--host HOST` goes anywhere, before the subcommand too (it is global): its value is no
+    // subcommand, and the flag is checked in the help like the others.
+    let mut global = Vec::new();
+    let mut rest = words.iter();
+    let mut kept = Vec::new();
+    while let Some(word) = rest.next() {
+        match word.as_str() {
+            "--host" => {
+                rest.next();
+                global.push(word.clone());
+            }
+            _ if word.starts_with("--host=") => global.push("--host".to_string()),
+            _ => kept.push(word.clone()),
+        }
+    }
+    let words = &kept[..];
     let mut cmd = Cli::command();
     let mut path = Vec::new();
     for word in words {
@@ -173,9 +189,9 @@ fn path_and_flags(words: &[String]) -> (Vec<String>, Vec<String>) {
         }
     }
     let flag = Regex::new(r"^--[a-z][a-z0-9-]*").expect("a regex");
-    let flags = words[path.len()..]
-        .iter()
+    let flags = (words[path.len()..].iter())
         .filter_map(|w| flag.find(w).map(|m| m.as_str().to_string()))
+        .chain(global)
         .collect();
     (path, flags)
 }
