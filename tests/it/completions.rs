@@ -177,7 +177,10 @@ fn the_completions_name_every_subcommand_and_flag_and_the_products() {
         }
     }
     let resume = bash_complete(&env, "sessctl resume ''");
-    assert_eq!(resume, ["api", "web", "--no-attach", "--json", "--help"]);
+    assert_eq!(
+        resume,
+        ["api", "web", "--no-attach", "--host", "--json", "--help"]
+    );
     assert_eq!(bash_complete(&env, "sessctl transcript check w"), ["web"]);
     for shell in ["bash", "zsh", "fish"] {
         let script = env
