@@ -1,30 +1,6 @@
 //! `sessctl attach` from a real terminal: an outer tmux server plays the user's terminal.
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::support::{manager, tmux, wait_for, TmuxServer, SESSCTL};
-
-/// The user's terminal: a tmux server of the test's own running `argv` with `env`.
-fn terminal(
-    socket: &Path,
-    env: &[(std::ffi::OsString, std::ffi::OsString)],
-    argv: &[&str],
-) -> TmuxServer {
-    let mut cmd = Command::new("tmux");
-    cmd.arg("-S")
-        .arg(socket)
-        .args(["new-session", "-d", "-x", "100", "-y", "30"]);
-    for (k, v) in env {
-        let mut pair = k.clone();
-        pair.push("=");
-        pair.push(v);
-        cmd.arg("-e").arg(pair);
-    }
-    cmd.arg("--").args(argv);
-    assert!(cmd.status().expect("starting the terminal").success());
-    TmuxServer(socket.to_path_buf())
-}
+use crate::support::{manager, terminal, tmux, wait_for, SESSCTL};
 
 #[test]
 fn attach_starts_a_stopped_session_and_attaches_with_a_terminal() {

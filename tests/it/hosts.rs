@@ -3,15 +3,12 @@
 //! the desk. What a remote command prints and how it exits is compared with the same command
 //! run on that host itself.
 
-use std::path::Path;
-use std::process::Command;
-
 use regex::Regex;
 use serde_json::Value;
 
 use crate::support::hosts::{self, Lan};
 use crate::support::{
-    alive, assert_lost_and_recovered, tmux, wait_for, Env, Test, TmuxServer, SESSCTL,
+    alive, assert_lost_and_recovered, resume_any, terminal, tmux, wait_for, Env, Test, SESSCTL,
 };
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -108,21 +105,6 @@ fn list_and_status_on_a_host_print_and_exit_as_they_do_there() {
     assert_eq!(hosts, [("h1", VERSION, 1), ("h2", VERSION, 1)]);
 }
 
-/// `resume PRODUCT --no-attach --json` run from the desk: the report and the exit code.
-fn resume(lan: &Lan, target: &str) -> (Value, i32) {
-    let out = lan
-        .desk
-        .sessctl()
-        .args(["resume", target, "--no-attach", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    (
-        serde_json::from_slice(&out.stdout).expect("resume --json is JSON"),
-        out.status.code().expect("an exit code"),
-    )
-}
-
 #[test]
 fn resume_on_a_host_proves_survival_recovers_a_killed_session_and_stop_stops_it_there() {
     let Some(lan) = hosts::lan("hr", 1) else {
@@ -131,7 +113,7 @@ fn resume_on_a_host_proves_survival_recovers_a_killed_session_and_stop_stops_it_
     enable(lan.host("h1"), "web");
     let _desk = lan.net.enter().expect("entering the desk's network");
 
-    let (first, code) = resume(&lan, "web@h1");
+    let (first, code) = resume_any(&lan.desk, "web@h1");
     assert_eq!(
         (first["verdict"].as_str(), code),
         (Some("survived"), 0),
@@ -145,7 +127,7 @@ fn resume_on_a_host_proves_survival_recovers_a_killed_session_and_stop_stops_it_
     )
     .expect("killing the agent");
     wait_for("the agent gone", || (!alive(agent as u32)).then_some(()));
-    let (lost, code) = resume(&lan, "web@h1");
+    let (lost, code) = resume_any(&lan.desk, "web@h1");
     assert_lost_and_recovered(&lost, code);
 
     lan.desk
@@ -167,23 +149,6 @@ fn resume_on_a_host_proves_survival_recovers_a_killed_session_and_stop_stops_it_
         .run();
 }
 
-/// The user's terminal on the desk: a tmux server of the test's own running `argv`.
-fn terminal(socket: &Path, env: &Env, argv: &[&str]) -> TmuxServer {
-    let mut cmd = Command::new("tmux");
-    cmd.arg("-S")
-        .arg(socket)
-        .args(["new-session", "-d", "-x", "100", "-y", "30"]);
-    for (k, v) in env.vars() {
-        let mut pair = k.clone();
-        pair.push("=");
-        pair.push(v);
-        cmd.arg("-e").arg(pair);
-    }
-    cmd.arg("--").args(argv);
-    assert!(cmd.status().expect("starting the terminal").success());
-    TmuxServer(socket.to_path_buf())
-}
-
 #[test]
 fn attach_on_a_host_shows_its_pane_in_the_desks_terminal_and_detaching_leaves_it_running() {
     let Some(lan) = hosts::lan("ha", 1) else {
@@ -201,7 +166,10 @@ fn attach_on_a_host_shows_its_pane_in_the_desks_terminal_and_detaching_leaves_it
     )
     .expect("writing the terminal's script");
     let script = script.to_string_lossy().into_owned();
-    let _terminal = terminal(&outer, &lan.desk, &["sh", &script]);
+    let desk: Vec<_> = (lan.desk.vars())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let _terminal = terminal(&outer, &desk, &["sh", &script]);
 
     wait_for("the agent's pane in the desk's terminal", || {
         tmux(&outer, &["capture-pane", "-p"]).filter(|s| s.contains("agent-ready"))

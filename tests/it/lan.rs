@@ -12,15 +12,7 @@ use crate::support::{alive, wait_for, Test};
 
 /// `list --json` as printed by `test`, without the one field that changes by the second.
 fn list(test: Test) -> Value {
-    let out = test.args(["list", "--json"]).stdout_read().run();
-    let mut list: Value = serde_json::from_slice(&out.stdout).expect("list --json is JSON");
-    for product in list.as_array_mut().expect("an array").iter_mut() {
-        product
-            .as_object_mut()
-            .expect("a product")
-            .remove("uptime_seconds");
-    }
-    list
+    hosts::list_json(&test.args(["list", "--json"]).stdout_read().run().stdout)
 }
 
 fn names(list: &Value) -> Vec<&str> {

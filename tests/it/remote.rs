@@ -7,29 +7,16 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 use sessctl::error::{code_of, NO_MANAGER, USAGE};
 use sessctl::remote::{Dest, Failure, Hello, Link};
 
-use crate::support::hosts::{self, Lan};
+use crate::support::hosts::{self, list_json, Lan};
 
 const HELLO_WITHIN: Duration = Duration::from_secs(30);
 
 /// This sessctl's hello line, as `internal call` prints it.
 fn hello_line() -> String {
     serde_json::to_string(&Hello::ours()).expect("the hello as JSON") + "\n"
-}
-
-/// A `list --json` without the one field that changes by the second.
-fn list(json: &[u8]) -> Value {
-    let mut list: Value = serde_json::from_slice(json).expect("list --json is JSON");
-    for product in list.as_array_mut().expect("an array").iter_mut() {
-        product
-            .as_object_mut()
-            .expect("a product")
-            .remove("uptime_seconds");
-    }
-    list
 }
 
 #[test]
@@ -49,8 +36,8 @@ fn internal_call_on_a_host_prints_the_hello_then_that_hosts_own_command_and_code
     let (hello, rest) = out.split_at(hello_line().len());
     assert_eq!(String::from_utf8_lossy(hello), hello_line());
     let local = h1.sessctl().args(["list", "--json"]).stdout_read().run();
-    assert_eq!(list(rest), list(&local.stdout));
-    assert_eq!(list(rest)[0]["product"], "web");
+    assert_eq!(list_json(rest), list_json(&local.stdout));
+    assert_eq!(list_json(rest)[0]["product"], "web");
     // The command's own code and words, through the exec and sshd.
     let local = h1
         .sessctl()

@@ -674,6 +674,27 @@ pub fn write_unit(env: &Env, name: &str, service: &str) {
 
 /// A tmux server the test started itself (a stand-in terminal, a stray server), killed with
 /// its sessions when dropped.
+/// The user's terminal: a tmux server of the test's own running `argv` with `env`.
+pub fn terminal(
+    socket: &Path,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    argv: &[&str],
+) -> TmuxServer {
+    let mut cmd = Command::new("tmux");
+    cmd.arg("-S")
+        .arg(socket)
+        .args(["new-session", "-d", "-x", "100", "-y", "30"]);
+    for (k, v) in env {
+        let mut pair = k.clone();
+        pair.push("=");
+        pair.push(v);
+        cmd.arg("-e").arg(pair);
+    }
+    cmd.arg("--").args(argv);
+    assert!(cmd.status().expect("starting the terminal").success());
+    TmuxServer(socket.to_path_buf())
+}
+
 pub struct TmuxServer(pub PathBuf);
 
 impl Drop for TmuxServer {
