@@ -59,17 +59,21 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     };
     enable(lan.host("h1"), "web");
     enable(lan.host("h2"), "api");
-    for host in ["h1", "h2"] {
+    let add = |host: &str| {
         lan.desk
             .sessctl()
             .args(["host", "add", host, host])
             .stdout_read()
             .run();
-    }
+    };
+    add("h1");
     let _desk = lan.net.enter().expect("entering the desk's network");
     let served = serve(&lan.desk);
     let client = &served.client;
     let login = log_in(client, &token(&lan.desk), "hosts-dashboard-test");
+    // A host added while the server runs is watched too: hosts.toml is read again.
+    assert_eq!(states(&hosts_of(client, &login))[0].0, "h1");
+    add("h2");
 
     let both = wait_for("both hosts to answer the dashboard", || {
         let shown = states(&hosts_of(client, &login));
@@ -116,6 +120,20 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
     assert_eq!(there["last_resume"]["verdict"], "survived");
     assert_eq!(there["main_pid"], resumed["after"]["main_pid"]);
+
+    // A stop there answers as a local stop, and h2's manager stopped it.
+    let stopped = client.post("/api/products/api@h2/stop", &login.headers(), None);
+    assert_eq!(stopped.status, 200, "{stopped:?}");
+    assert_eq!(stopped.json()["step"], "stopped");
+    let there = lan
+        .host("h2")
+        .sessctl()
+        .args(["status", "api", "--json"])
+        .status_any()
+        .stdout_read()
+        .run();
+    let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
+    assert_eq!(there["active_state"], "inactive", "{there:#}");
 
     // A host that is not in hosts.toml is refused, and nothing connects to it.
     let ssh_dir = lan.desk.var("XDG_RUNTIME_DIR").join("sessctl/.ssh");
