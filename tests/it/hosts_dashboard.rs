@@ -1,15 +1,18 @@
 //! The dashboard with other hosts (issue 25): the hosts of hosts.toml on the list, each with
 //! its state and products, actions on `product@host`, a host that stops answering shown as
 //! such while the others stay usable, and no host but hosts.toml's ever reached. On the real
-//! lan ([`crate::support::hosts`]): real ssh, real sshd, each host's own manager.
+//! lan ([`crate::support::hosts`]): real ssh, real sshd, each host's own manager; and the list
+//! in a real chromium at a phone's viewport.
 
 use std::path::Path;
 use std::time::Instant;
 
+use fantoccini::Client as BrowserClient;
 use serde_json::Value;
 
-use crate::dashboard::{log_in, serve, token, Login};
+use crate::dashboard::{link_path, log_in, serve, token, Login};
 use crate::hosts::enable;
+use crate::support::browser::{self, tap, until, Viewport, BASE};
 use crate::support::hosts;
 use crate::support::http::Client;
 use crate::support::wait_for;
@@ -171,4 +174,63 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     );
     let local = client.get("/api/products", &login.headers());
     assert_eq!(local.status, 200);
+}
+
+/// On a phone, the socket-activated dashboard of the desk shows a section per host, and a tap
+/// on a remote product's Resume resumes it there.
+#[test]
+fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_a_remote_product() {
+    let Some(lan) = hosts::lan("hb", 2) else {
+        return;
+    };
+    enable(lan.host("h1"), "web");
+    enable(lan.host("h2"), "api");
+    for host in ["h1", "h2"] {
+        lan.desk
+            .sessctl()
+            .args(["host", "add", host, host])
+            .stdout_read()
+            .run();
+    }
+    // The dashboard's unit reaches the hosts with the Lan's keys and known hosts, as the
+    // desk's commands do.
+    lan.desk
+        .shell("systemctl --user set-environment SESSCTL_SSH=\"$SESSCTL_SSH\"");
+    lan.desk
+        .sessctl()
+        .args(["dashboard", "enable"])
+        .stdout_read()
+        .run();
+    let Some(driver) = browser::driver(&lan.desk) else {
+        return;
+    };
+    let link = link_path(&lan.desk, BASE);
+    driver.run(Viewport::Phone, async |c: &BrowserClient| {
+        browser::log_in(c, &link).await;
+        until(
+            c,
+            "both hosts shown reachable",
+            "document.querySelectorAll('section.host .host-state.state-active').length === 2",
+        )
+        .await;
+        tap(
+            c,
+            r#"section.card[data-product="api@h2"] button[data-action="resume"]"#,
+        )
+        .await;
+        until(
+            c,
+            "the remote resume's verdict",
+            "document.getElementById('flash').textContent.includes('survived')",
+        )
+        .await;
+    });
+    let there = lan
+        .host("h2")
+        .sessctl()
+        .args(["status", "api", "--json"])
+        .stdout_read()
+        .run();
+    let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
+    assert_eq!(there["last_resume"]["verdict"], "survived", "{there:#}");
 }
