@@ -4,9 +4,10 @@
 //!
 //! Requests never wait for a remote: a host's task refreshes its snapshot every
 //! [`EVERY`] while a page asked in the last [`WATCHED_FOR`], on the blocking pool, each call
-//! waiting at most [`HELLO_WITHIN`] for the host's hello; the list answers with each host's
-//! latest snapshot and its age. So a host that stops answering shows as unreachable within
-//! `EVERY + HELLO_WITHIN` plus a call's own time (stated: 10 s), and slows no page.
+//! waiting at most [`HELLO_WITHIN`] for the host's hello and [`ANSWER_WITHIN`] for its list;
+//! the list answers with each host's latest snapshot and its age. So a host that stops
+//! answering shows as unreachable within `EVERY + ANSWER_WITHIN` (stated: 10 s), and slows no
+//! page.
 //! hosts.toml is read again when its modification time or size changes.
 //!
 //! May import: what the server may, and `fleet`.
@@ -34,6 +35,9 @@ use crate::state::rfc3339;
 /// How long a call waits for a host's hello: a first connection on a LAN takes well under a
 /// second; a host that swallows packets must not hold its snapshot past the stated bound.
 const HELLO_WITHIN: Duration = Duration::from_secs(3);
+/// How long a host has to give its whole list, hello included: one that said hello and then
+/// stalled must not hold its snapshot past the stated bound either.
+const ANSWER_WITHIN: Duration = Duration::from_secs(8);
 /// How often a watched host is asked while it answers.
 const EVERY: Duration = Duration::from_secs(2);
 /// How often while it does not: each try may hold a blocking thread for [`HELLO_WITHIN`].
@@ -180,10 +184,18 @@ async fn watch(watched: Arc<Watched>, asked: Arc<Mutex<Option<Instant>>>) {
         let wanted = lock(&asked).is_some_and(|at| at.elapsed() < WATCHED_FOR);
         if wanted {
             let host = watched.host.clone();
-            let answer = tokio::task::spawn_blocking(move || host.reports(None, true)).await;
-            let answer = answer
-                .map_err(|err| anyhow::anyhow!("the worker that asked failed: {err}"))
-                .and_then(|answer| answer);
+            let call = tokio::task::spawn_blocking(move || host.reports(None, true));
+            let answer = match tokio::time::timeout(ANSWER_WITHIN, call).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(err)) => Err(anyhow::anyhow!("the worker that asked failed: {err}")),
+                // The call goes on, on its blocking thread, until ssh gives up; the snapshot
+                // says so now.
+                Err(_) => Err(anyhow::anyhow!(
+                    "host {} gave no list within {} s",
+                    watched.host.name,
+                    ANSWER_WITHIN.as_secs()
+                )),
+            };
             watched.record(answer);
         }
         let pause = match lock(&watched.snap).reachable {
