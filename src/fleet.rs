@@ -4,8 +4,8 @@
 //! the local formatters; every other command is relayed, its output and exit code the
 //! remote's. Nothing here locks or writes a local product's files.
 //!
-//! May import: base modules, `remote`, the records (`paths`, `hosts`, `product`) and `query`'s
-//! report types.
+//! May import: base modules, `remote`, the records (`paths`, `hosts`, `product`), `query`'s
+//! report types and `lifecycle`'s answers (a resume's outcome, a start's or stop's step).
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::{exit_with, usage, Exit};
 use crate::hosts::{Entry, Hosts, ALL};
+use crate::lifecycle::{control::Done, resume::Outcome};
 use crate::paths::{Paths, ProductName};
 use crate::query::status::Report;
 use crate::remote::{Answer, Dest, Failure, Hello, Link};
@@ -44,6 +45,8 @@ pub struct Host {
     /// The name or destination as written: the heading of its section.
     pub name: String,
     link: Link,
+    /// How long a call waits for the host's hello.
+    hello_within: Duration,
 }
 
 /// The hosts `--host` names: each value may be a comma list; `all` is every host in
@@ -60,23 +63,42 @@ pub fn named(paths: &Paths, values: &[String]) -> Result<Vec<Host>> {
     names.dedup();
     names
         .iter()
-        .map(|name| Host::open(paths, hosts.resolve(name)?, name))
+        .map(|name| Host::open(paths, hosts.resolve(name)?, name, HELLO_WITHIN))
+        .collect()
+}
+
+/// Every host of hosts.toml, by its name there, each call waiting `hello_within` for a hello:
+/// the dashboard's, whose requests may name no other host.
+pub fn configured(paths: &Paths, hello_within: Duration) -> Result<Vec<Host>> {
+    let hosts = Hosts::load(paths)?;
+    (hosts.hosts.keys())
+        .map(|name| {
+            let name = name.as_str();
+            Host::open(paths, hosts.resolve(name)?, name, hello_within)
+        })
         .collect()
 }
 
 impl Host {
-    fn open(paths: &Paths, entry: Entry, name: &str) -> Result<Host> {
+    fn open(paths: &Paths, entry: Entry, name: &str, hello_within: Duration) -> Result<Host> {
         let link = Link::new(&paths.ssh_dir()?, entry.dest.clone(), Some(entry.program()))?;
         Ok(Host {
             name: name.to_string(),
             link,
+            hello_within,
         })
+    }
+
+    /// Where it connects, as ssh is told: two hosts of one name but another destination are
+    /// two hosts.
+    pub fn dest(&self) -> String {
+        self.link.dest().to_string()
     }
 
     /// Runs `args` there; a connection that failed is the error, as the user should see it.
     fn call(&self, args: &[String]) -> Result<Answer> {
         self.link
-            .call(args, HELLO_WITHIN)
+            .call(args, self.hello_within)
             .map_err(|failure: Failure| failure.error(&self.name, self.link.dest()))
     }
 
@@ -107,11 +129,35 @@ impl Host {
         }
     }
 
+    /// `resume PRODUCT --no-attach --json` there: its outcome whatever the verdict, as the
+    /// local resume's (a lost session exits non-zero, its outcome is the answer still).
+    pub fn resume(&self, product: &ProductName) -> Result<Reply<Outcome>> {
+        let args = ["resume", product.as_str(), "--no-attach", "--json"].map(String::from);
+        let answer = self.call(&args)?;
+        match serde_json::from_slice(&answer.stdout) {
+            Ok(value) => Ok(Reply {
+                sessctl: answer.hello.sessctl,
+                value,
+            }),
+            Err(_) => self.parse(answer),
+        }
+    }
+
+    /// `start`, `stop` or `restart` (`verb`) of `product` there, with `--json`: what it did.
+    pub fn control(&self, verb: &str, product: &ProductName) -> Result<Reply<Done>> {
+        self.json(&[verb, product.as_str(), "--json"].map(String::from))
+    }
+
     /// Runs `args` (a command given `--json`) there and parses its answer as `T`, with the
-    /// version of the sessctl that made it. A command that failed there is the error, with
-    /// what it said and its exit code.
+    /// version of the sessctl that made it.
     fn json<T: DeserializeOwned>(&self, args: &[String]) -> Result<Reply<T>> {
         let answer = self.call(args)?;
+        self.parse(answer)
+    }
+
+    /// `answer` parsed as `T`. A command that failed there is the error, with what it said and
+    /// its exit code.
+    fn parse<T: DeserializeOwned>(&self, answer: Answer) -> Result<Reply<T>> {
         if answer.code != 0 {
             // Said as it said it, and main prefixes "sessctl: " again.
             let said = answer.stderr.trim_end();

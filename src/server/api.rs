@@ -11,6 +11,10 @@
 //! | `GET /api/products/{p}/events` | `sessctl log p --json` |
 //! | `POST /api/products/{p}/permission` | none: the answer to the agent's question (`permission`) |
 //! | `GET /api/doctor` | `sessctl doctor --json` |
+//! | `GET /api/hosts` | each host of hosts.toml: its state and `list --json` there, as last read (see `hosts`) |
+//!
+//! `{p}` may be `PRODUCT@HOST` for a resume, start, stop or restart, HOST a hosts.toml name:
+//! the answer is the one that host's sessctl gives, in the same shape.
 //!
 //! The dashboard masks `--env` values in every answer unless asked with `?reveal=env` (see
 //! `mask`); with it, each answer is byte for byte the CLI's (the list's reports in their own
@@ -28,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
 
+use super::hosts::{self, Target};
 use super::mask::Reveal;
 use super::{blocking, segment, App, Product};
 use crate::error;
@@ -144,6 +149,13 @@ pub async fn events(
     Ok(json(&reveal.apply(&events)?))
 }
 
+pub async fn hosts(
+    State(app): State<Arc<App>>,
+    Query(reveal): Query<Reveal>,
+) -> Result<Response, ApiError> {
+    Ok(json(&app.fleet.shown(&reveal)?))
+}
+
 pub async fn doctor(
     State(app): State<Arc<App>>,
     Query(reveal): Query<Reveal>,
@@ -186,9 +198,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Action {
 /// `POST /api/products/{p}/{action}`: resume, start, stop or restart.
 pub async fn act(
     State(app): State<Arc<App>>,
-    Product(name): Product,
+    target: Target,
     action: Action,
 ) -> Result<Response, ApiError> {
+    let name = match target {
+        Target::Here(name) => name,
+        Target::There(name, host) => return hosts::act(host, name, action).await,
+    };
     let ctx = app.ctx().await;
     let step = match action {
         Action::Resume => {

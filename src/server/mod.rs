@@ -16,7 +16,10 @@
 //! carries), and every connection is bounded by `conn` (header timeout, a cap on connections).
 //! Beside the requests, `notify` sends Web Push notices to the devices subscribed in `push`.
 //!
-//! Server layer. May import: `query`, `lifecycle`, and the records, model and base modules;
+//! Other hosts' products are shown and acted on through `fleet`, for the hosts of hosts.toml
+//! only (`hosts`).
+//!
+//! Server layer. May import: `query`, `lifecycle`, `fleet`, and the records, model and base modules;
 //! of the adapters only `systemd::Systemd` (the connection its runtime drives), `tls` and
 //! `push` (Web Push, which only the server sends); never `cmd` or `cli`.
 
@@ -25,6 +28,7 @@ mod auth;
 mod conn;
 mod create;
 mod guard;
+mod hosts;
 mod listen;
 mod mask;
 mod notify;
@@ -74,6 +78,8 @@ pub struct App {
     leaf: Option<crate::tls::Leaf>,
     pages: pages::Pages,
     list: Mutex<Option<Listed>>,
+    /// The hosts of hosts.toml and what each last answered.
+    fleet: hosts::Fleet,
     systemd: Mutex<Option<Systemd>>,
     /// Whether browsers reach the server over TLS, so its cookie may be `Secure`.
     tls: bool,
@@ -239,13 +245,14 @@ pub fn serve(paths: Paths, listen: SocketAddr, tls: Option<Tls>, hosts: Vec<Stri
     login::token(&paths)?;
     let app = Arc::new(App {
         gate: auth::Gate::new(paths.clone()),
-        paths,
         hosts,
         leaf,
         pages: pages::Pages::new()?,
         list: Mutex::new(None),
+        fleet: hosts::Fleet::new(paths.clone()),
         systemd: Mutex::new(None),
         tls: config.is_some(),
+        paths,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -261,6 +268,7 @@ fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/api/products", get(api::products).post(create::create))
         .route("/api/roots", get(create::offer))
+        .route("/api/hosts", get(api::hosts))
         .route("/api/products/{product}", get(api::product))
         .route("/api/products/{product}/events", get(api::events))
         .route("/api/products/{product}/terminal", get(terminal::open))

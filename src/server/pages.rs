@@ -180,7 +180,8 @@ fn context(access: &Access) -> tera::Context {
     ctx
 }
 
-/// `/`: every product with its state, its last resume's proof and its buttons.
+/// `/`: every product with its state, its last resume's proof and its buttons, then each
+/// host of hosts.toml with its state and its products as last read.
 pub async fn list(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
@@ -189,6 +190,7 @@ pub async fn list(
     let mut ctx = context(&access);
     if access != Access::Shell {
         ctx.insert("products", &app.list(&reveal).await?);
+        ctx.insert("hosts", &app.fleet.shown(&reveal)?);
     }
     app.pages.render("list.html", &ctx)
 }

@@ -14,7 +14,7 @@ use crate::support::{
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Enables `product` on `env`'s host: a stand-in agent that says it is ready and sleeps.
-fn enable(env: &Env, product: &str) {
+pub fn enable(env: &Env, product: &str) {
     env.sessctl()
         .args(["enable", product, "--silence", "0", "--"])
         .args(["sh", "-c", "echo agent-ready; exec sleep 100000"])

@@ -18,6 +18,7 @@ mod doctor;
 mod errors;
 mod gc;
 mod hosts;
+mod hosts_dashboard;
 mod hosts_records;
 mod journal;
 mod lan;

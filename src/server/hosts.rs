@@ -1,0 +1,296 @@
+//! The other hosts on the dashboard: every host of hosts.toml, and only those (a request never
+//! makes the server ssh to a destination of its choosing), each watched by a task of its own
+//! through `fleet`, and the actions on their products (`web@build`).
+//!
+//! Requests never wait for a remote: a host's task refreshes its snapshot every
+//! [`EVERY`] while a page asked in the last [`WATCHED_FOR`], on the blocking pool, each call
+//! waiting at most [`HELLO_WITHIN`] for the host's hello and [`ANSWER_WITHIN`] for its list;
+//! the list answers with each host's latest snapshot and its age. So a host that stops
+//! answering shows as unreachable within `EVERY + ANSWER_WITHIN` (stated: 10 s), and slows no
+//! page.
+//! hosts.toml is read again when its modification time or size changes.
+//!
+//! May import: what the server may, and `fleet`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use super::api::{json, Action, ApiError};
+use super::mask::Reveal;
+use super::{blocking, segment, App, Product};
+use crate::error::quoted;
+use crate::fleet;
+use crate::paths::{Paths, ProductName};
+use crate::query;
+use crate::state::rfc3339;
+
+/// How long a call waits for a host's hello: a first connection on a LAN takes well under a
+/// second; a host that swallows packets must not hold its snapshot past the stated bound.
+const HELLO_WITHIN: Duration = Duration::from_secs(3);
+/// How long a host has to give its whole list, hello included: one that said hello and then
+/// stalled must not hold its snapshot past the stated bound either.
+const ANSWER_WITHIN: Duration = Duration::from_secs(8);
+/// How often a watched host is asked while it answers.
+const EVERY: Duration = Duration::from_secs(2);
+/// How often while it does not: each try may hold a blocking thread for [`HELLO_WITHIN`].
+const UNREACHABLE_EVERY: Duration = Duration::from_secs(10);
+/// How long after a page asked the hosts are still watched.
+const WATCHED_FOR: Duration = Duration::from_secs(30);
+
+/// The hosts of hosts.toml as last read, and when a page last asked for them.
+pub struct Fleet {
+    paths: Paths,
+    known: Mutex<Known>,
+    asked: Arc<Mutex<Option<Instant>>>,
+}
+
+/// hosts.toml as last read: its modification time and size, and its hosts with their tasks.
+#[derive(Default)]
+struct Known {
+    stamp: Option<(Option<SystemTime>, u64)>,
+    hosts: Vec<(Arc<Watched>, AbortHandle)>,
+}
+
+/// One host, its latest snapshot, and the bell that makes its task ask it now.
+pub struct Watched {
+    host: Arc<fleet::Host>,
+    snap: Mutex<Snapshot>,
+    wake: Notify,
+}
+
+/// What a host last answered.
+#[derive(Default)]
+struct Snapshot {
+    /// None until the first call ended.
+    reachable: Option<bool>,
+    sessctl: Option<String>,
+    last_contact: Option<SystemTime>,
+    error: Option<String>,
+    /// As of `last_contact`.
+    reports: Vec<query::status::Report>,
+    /// When the last call ended.
+    at: Option<Instant>,
+}
+
+/// A host as the list's JSON shows it.
+#[derive(Serialize)]
+pub struct Shown {
+    host: String,
+    dest: String,
+    /// null until the first call ended.
+    reachable: Option<bool>,
+    sessctl: Option<String>,
+    last_contact: Option<String>,
+    /// How old this snapshot is; null before the first call ended.
+    age_seconds: Option<u64>,
+    error: Option<String>,
+    /// Its products' reports (`list --json` there), as of `last_contact`.
+    products: serde_json::Value,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while a snapshot was written leaves a whole snapshot: its fields are set at once.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Fleet {
+    pub fn new(paths: Paths) -> Fleet {
+        Fleet {
+            paths,
+            known: Mutex::new(Known::default()),
+            asked: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Every host's latest snapshot, masked as `reveal` asks; the hosts are watched from now
+    /// for [`WATCHED_FOR`].
+    pub fn shown(&self, reveal: &Reveal) -> Result<Vec<Shown>, ApiError> {
+        let idle = lock(&self.asked).is_none_or(|at| at.elapsed() >= WATCHED_FOR);
+        *lock(&self.asked) = Some(Instant::now());
+        let hosts = self.current();
+        if idle {
+            hosts.iter().for_each(|watched| watched.wake.notify_one());
+        }
+        hosts.iter().map(|watched| watched.shown(reveal)).collect()
+    }
+
+    /// The host of hosts.toml named `name`.
+    fn host(&self, name: &str) -> Option<Arc<Watched>> {
+        self.current()
+            .into_iter()
+            .find(|watched| watched.host.name == name)
+    }
+
+    /// The hosts of hosts.toml, read again if it changed. A hosts.toml that cannot be read
+    /// leaves the hosts as they were, and the server says why once.
+    fn current(&self) -> Vec<Arc<Watched>> {
+        let mut known = lock(&self.known);
+        let stamp = std::fs::metadata(self.paths.hosts_file())
+            .map_or((None, 0), |meta| (meta.modified().ok(), meta.len()));
+        if known.stamp != Some(stamp) {
+            known.stamp = Some(stamp);
+            match fleet::configured(&self.paths, HELLO_WITHIN) {
+                Ok(hosts) => self.replace(&mut known, hosts),
+                Err(err) => errln!("sessctl: the dashboard keeps the hosts it had: {err:#}"),
+            }
+        }
+        known
+            .hosts
+            .iter()
+            .map(|(watched, _)| watched.clone())
+            .collect()
+    }
+
+    /// Watches `hosts` instead of `known`'s: a host of the same name and destination keeps
+    /// its task and snapshot.
+    fn replace(&self, known: &mut Known, hosts: Vec<fleet::Host>) {
+        let mut old = std::mem::take(&mut known.hosts);
+        for host in hosts {
+            let same = (old.iter()).position(|(watched, _)| {
+                watched.host.name == host.name && watched.host.dest() == host.dest()
+            });
+            let entry = match same {
+                Some(i) => old.swap_remove(i),
+                None => {
+                    let watched = Arc::new(Watched {
+                        host: Arc::new(host),
+                        snap: Mutex::new(Snapshot::default()),
+                        wake: Notify::new(),
+                    });
+                    let task = tokio::spawn(watch(watched.clone(), self.asked.clone()));
+                    (watched, task.abort_handle())
+                }
+            };
+            known.hosts.push(entry);
+        }
+        old.iter().for_each(|(_, task)| task.abort());
+    }
+}
+
+/// Asks `watched`'s host for its list while a page asked in the last [`WATCHED_FOR`]; rings
+/// of its bell ask at once.
+async fn watch(watched: Arc<Watched>, asked: Arc<Mutex<Option<Instant>>>) {
+    loop {
+        let wanted = lock(&asked).is_some_and(|at| at.elapsed() < WATCHED_FOR);
+        if wanted {
+            let host = watched.host.clone();
+            let call = tokio::task::spawn_blocking(move || host.reports(None, true));
+            let answer = match tokio::time::timeout(ANSWER_WITHIN, call).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(err)) => Err(anyhow::anyhow!("the worker that asked failed: {err}")),
+                // The call goes on, on its blocking thread, until ssh gives up; the snapshot
+                // says so now.
+                Err(_) => Err(anyhow::anyhow!(
+                    "host {} gave no list within {} s",
+                    watched.host.name,
+                    ANSWER_WITHIN.as_secs()
+                )),
+            };
+            watched.record(answer);
+        }
+        let pause = match lock(&watched.snap).reachable {
+            Some(false) => UNREACHABLE_EVERY,
+            _ => EVERY,
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = watched.wake.notified() => {}
+        }
+    }
+}
+
+impl Watched {
+    /// Keeps what a call answered: the reports, or why there are none now.
+    fn record(&self, answer: anyhow::Result<fleet::Reply<Vec<query::status::Report>>>) {
+        let mut snap = lock(&self.snap);
+        snap.at = Some(Instant::now());
+        match answer {
+            Ok(reply) => {
+                let mut reports = reply.value;
+                query::triage::sort(&mut reports);
+                snap.reachable = Some(true);
+                snap.sessctl = Some(reply.sessctl);
+                snap.last_contact = Some(SystemTime::now());
+                snap.error = None;
+                snap.reports = reports;
+            }
+            Err(err) => {
+                snap.reachable = Some(false);
+                snap.error = Some(format!("{err:#}"));
+            }
+        }
+    }
+
+    fn shown(&self, reveal: &Reveal) -> Result<Shown, ApiError> {
+        let snap = lock(&self.snap);
+        Ok(Shown {
+            host: self.host.name.clone(),
+            dest: self.host.dest(),
+            reachable: snap.reachable,
+            sessctl: snap.sessctl.clone(),
+            last_contact: snap.last_contact.map(rfc3339),
+            age_seconds: snap.at.map(|at| at.elapsed().as_secs()),
+            error: snap.error.clone(),
+            products: reveal.apply(&snap.reports)?,
+        })
+    }
+}
+
+/// The product a request's `{product}` segment names: one here ([`Product`]), or
+/// `PRODUCT@HOST` for a host of hosts.toml. Any other host is a 404, and nothing is asked of
+/// it.
+pub enum Target {
+    Here(ProductName),
+    There(ProductName, Arc<Watched>),
+}
+
+impl FromRequestParts<Arc<App>> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Target, ApiError> {
+        let name = segment(parts, "product").await?;
+        let Some((product, host)) = name.split_once('@') else {
+            let Product(product) = Product::from_request_parts(parts, app).await?;
+            return Ok(Target::Here(product));
+        };
+        let not_found = |what: String| ApiError::refused(StatusCode::NOT_FOUND, what);
+        let product = ProductName::parse(product)
+            .map_err(|err| not_found(format!("no product {}: {err:#}", quoted(&name))))?;
+        let watched = app.fleet.host(host).ok_or_else(|| {
+            not_found(format!(
+                "no host {} in hosts.toml; `sessctl host add NAME DEST` adds one",
+                quoted(host)
+            ))
+        })?;
+        Ok(Target::There(product, watched))
+    }
+}
+
+/// `action` of `product` on `watched`'s host, answered as the local action answers; its
+/// host is asked for its list at once after.
+pub async fn act(
+    watched: Arc<Watched>,
+    product: ProductName,
+    action: Action,
+) -> Result<Response, ApiError> {
+    let host = watched.host.clone();
+    let answer = blocking(move || match action {
+        Action::Resume => Ok(json(&host.resume(&product)?.value)),
+        Action::Start => Ok(json(&host.control("start", &product)?.value)),
+        Action::Stop => Ok(json(&host.control("stop", &product)?.value)),
+        Action::Restart => Ok(json(&host.control("restart", &product)?.value)),
+    })
+    .await;
+    watched.wake.notify_one();
+    answer
+}

@@ -1,0 +1,236 @@
+//! The dashboard with other hosts (issue 25): the hosts of hosts.toml on the list, each with
+//! its state and products, actions on `product@host`, a host that stops answering shown as
+//! such while the others stay usable, and no host but hosts.toml's ever reached. On the real
+//! lan ([`crate::support::hosts`]): real ssh, real sshd, each host's own manager; and the list
+//! in a real chromium at a phone's viewport.
+
+use std::path::Path;
+use std::time::Instant;
+
+use fantoccini::Client as BrowserClient;
+use serde_json::Value;
+
+use crate::dashboard::{link_path, log_in, serve, token, Login};
+use crate::hosts::enable;
+use crate::support::browser::{self, tap, until, Viewport, BASE};
+use crate::support::hosts;
+use crate::support::http::Client;
+use crate::support::wait_for;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `GET /api/hosts`: one object per host.
+fn hosts_of(client: &Client, login: &Login) -> Vec<Value> {
+    let reply = client.get("/api/hosts", &login.headers());
+    assert_eq!(reply.status, 200, "{reply:?}");
+    match reply.json() {
+        Value::Array(hosts) => hosts,
+        other => panic!("not a list of hosts: {other:#}"),
+    }
+}
+
+/// `{host, reachable, sessctl, products' names}` of each host.
+fn states(hosts: &[Value]) -> Vec<(String, Value, Value, Vec<String>)> {
+    (hosts.iter())
+        .map(|h| {
+            let products = (h["products"].as_array().expect("products").iter())
+                .map(|p| p["product"].as_str().expect("a product name").to_string())
+                .collect();
+            (
+                h["host"].as_str().expect("host").to_string(),
+                h["reachable"].clone(),
+                h["sessctl"].clone(),
+                products,
+            )
+        })
+        .collect()
+}
+
+/// The names in the desk's folder of ssh control sockets.
+fn sockets(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = (std::fs::read_dir(dir).expect("the ssh folder").flatten())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unreachable() {
+    let Some(lan) = hosts::lan("hd", 2) else {
+        return;
+    };
+    enable(lan.host("h1"), "web");
+    enable(lan.host("h2"), "api");
+    let add = |host: &str| {
+        lan.desk
+            .sessctl()
+            .args(["host", "add", host, host])
+            .stdout_read()
+            .run();
+    };
+    add("h1");
+    let _desk = lan.net.enter().expect("entering the desk's network");
+    let served = serve(&lan.desk);
+    let client = &served.client;
+    let login = log_in(client, &token(&lan.desk), "hosts-dashboard-test");
+    // A host added while the server runs is watched too: hosts.toml is read again.
+    assert_eq!(states(&hosts_of(client, &login))[0].0, "h1");
+    add("h2");
+
+    let both = wait_for("both hosts to answer the dashboard", || {
+        let shown = states(&hosts_of(client, &login));
+        (shown.iter().all(|h| h.1 == Value::Bool(true))).then_some(shown)
+    });
+    let version = Value::from(VERSION);
+    assert_eq!(
+        both,
+        [
+            (
+                "h1".into(),
+                true.into(),
+                version.clone(),
+                vec!["web".into()]
+            ),
+            ("h2".into(), true.into(), version, vec!["api".into()]),
+        ]
+    );
+    // The local list keeps its shape: the desk has no products.
+    let local = client.get("/api/products", &login.headers());
+    assert_eq!((local.status, local.body.as_str()), (200, "[]\n"));
+    // The page shows a section per host and its products as product@host.
+    let page = client.get("/", &login.headers());
+    for shown in [
+        "data-host=\"h1\"",
+        "data-host=\"h2\"",
+        "data-product=\"web@h1\"",
+        "data-product=\"api@h2\"",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+
+    // A resume of h2's product answers as a local resume, and h2 itself records it.
+    let resumed = client.post("/api/products/api@h2/resume", &login.headers(), None);
+    assert_eq!(resumed.status, 200, "{resumed:?}");
+    let resumed = resumed.json();
+    assert_eq!(resumed["verdict"], "survived", "{resumed:#}");
+    let there = lan
+        .host("h2")
+        .sessctl()
+        .args(["status", "api", "--json"])
+        .stdout_read()
+        .run();
+    let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
+    assert_eq!(there["last_resume"]["verdict"], "survived");
+    assert_eq!(there["main_pid"], resumed["after"]["main_pid"]);
+
+    // A stop there answers as a local stop, and h2's manager stopped it.
+    let stopped = client.post("/api/products/api@h2/stop", &login.headers(), None);
+    assert_eq!(stopped.status, 200, "{stopped:?}");
+    assert_eq!(stopped.json()["step"], "stopped");
+    let there = lan
+        .host("h2")
+        .sessctl()
+        .args(["status", "api", "--json"])
+        .status_any()
+        .stdout_read()
+        .run();
+    let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
+    assert_eq!(there["active_state"], "inactive", "{there:#}");
+
+    // A host that is not in hosts.toml is refused, and nothing connects to it.
+    let ssh_dir = lan.desk.var("XDG_RUNTIME_DIR").join("sessctl/.ssh");
+    let before = sockets(&ssh_dir);
+    let refused = client.post("/api/products/web@10.25.1.2/resume", &login.headers(), None);
+    assert_eq!(
+        (refused.status, refused.json()["error"].clone()),
+        (
+            404,
+            Value::from(
+                "no host \"10.25.1.2\" in hosts.toml; `sessctl host add NAME DEST` adds one"
+            )
+        )
+    );
+    assert_eq!(sockets(&ssh_dir), before);
+
+    // h2's sshd ends: h2 shows unreachable, h1's products stay usable, the local list answers.
+    let bed = lan.host("h2").bed.as_ref().expect("h2's manager");
+    bed.kill_aside().expect("killing h2's sshd");
+    let killed = Instant::now();
+    let gone = wait_for("h2 to show unreachable", || {
+        let shown = hosts_of(client, &login);
+        (shown[1]["reachable"] == Value::Bool(false)).then_some(shown)
+    });
+    eprintln!("h2 shown unreachable after {:?}", killed.elapsed());
+    assert_eq!(gone[0]["reachable"], true, "{gone:#?}");
+    assert!(
+        gone[1]["error"].as_str().is_some_and(|e| e.contains("h2")),
+        "{gone:#?}"
+    );
+    let resumed = client.post("/api/products/web@h1/resume", &login.headers(), None);
+    assert_eq!(
+        (resumed.status, resumed.json()["verdict"].clone()),
+        (200, Value::from("survived"))
+    );
+    let local = client.get("/api/products", &login.headers());
+    assert_eq!(local.status, 200);
+}
+
+/// On a phone, the socket-activated dashboard of the desk shows a section per host, and a tap
+/// on a remote product's Resume resumes it there.
+#[test]
+fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_a_remote_product() {
+    let Some(lan) = hosts::lan("hb", 2) else {
+        return;
+    };
+    enable(lan.host("h1"), "web");
+    enable(lan.host("h2"), "api");
+    for host in ["h1", "h2"] {
+        lan.desk
+            .sessctl()
+            .args(["host", "add", host, host])
+            .stdout_read()
+            .run();
+    }
+    // The dashboard's unit reaches the hosts with the Lan's keys and known hosts, as the
+    // desk's commands do.
+    lan.desk
+        .shell("systemctl --user set-environment SESSCTL_SSH=\"$SESSCTL_SSH\"");
+    lan.desk
+        .sessctl()
+        .args(["dashboard", "enable"])
+        .stdout_read()
+        .run();
+    let Some(driver) = browser::driver(&lan.desk) else {
+        return;
+    };
+    let link = link_path(&lan.desk, BASE);
+    driver.run(Viewport::Phone, async |c: &BrowserClient| {
+        browser::log_in(c, &link).await;
+        until(
+            c,
+            "both hosts shown reachable",
+            "document.querySelectorAll('section.host .host-state.state-active').length === 2",
+        )
+        .await;
+        tap(
+            c,
+            r#"section.card[data-product="api@h2"] button[data-action="resume"]"#,
+        )
+        .await;
+        until(
+            c,
+            "the remote resume's verdict",
+            "document.getElementById('flash').textContent.includes('survived')",
+        )
+        .await;
+    });
+    let there = lan
+        .host("h2")
+        .sessctl()
+        .args(["status", "api", "--json"])
+        .stdout_read()
+        .run();
+    let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
+    assert_eq!(there["last_resume"]["verdict"], "survived", "{there:#}");
+}
