@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::dashboard::{link_path, log_in, serve, token, Login};
 use crate::hosts::enable;
 use crate::support::browser::{self, tap, until, Viewport, BASE};
-use crate::support::hosts;
+use crate::support::hosts::{self, Lan};
 use crate::support::http::Client;
 use crate::support::wait_for;
 
@@ -46,6 +46,15 @@ fn states(hosts: &[Value]) -> Vec<(String, Value, Value, Vec<String>)> {
         .collect()
 }
 
+/// Names the lan's host `host` by its own name in the desk's hosts.toml.
+fn add(lan: &Lan, host: &str) {
+    lan.desk
+        .sessctl()
+        .args(["host", "add", host, host])
+        .stdout_read()
+        .run();
+}
+
 /// The names in the desk's folder of ssh control sockets.
 fn sockets(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = (std::fs::read_dir(dir).expect("the ssh folder").flatten())
@@ -62,21 +71,14 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     };
     enable(lan.host("h1"), "web");
     enable(lan.host("h2"), "api");
-    let add = |host: &str| {
-        lan.desk
-            .sessctl()
-            .args(["host", "add", host, host])
-            .stdout_read()
-            .run();
-    };
-    add("h1");
+    add(&lan, "h1");
     let _desk = lan.net.enter().expect("entering the desk's network");
     let served = serve(&lan.desk);
     let client = &served.client;
     let login = log_in(client, &token(&lan.desk), "hosts-dashboard-test");
     // A host added while the server runs is watched too: hosts.toml is read again.
     assert_eq!(states(&hosts_of(client, &login))[0].0, "h1");
-    add("h2");
+    add(&lan, "h2");
 
     let both = wait_for("both hosts to answer the dashboard", || {
         let shown = states(&hosts_of(client, &login));
@@ -186,11 +188,7 @@ fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_a_remote_product() {
     enable(lan.host("h1"), "web");
     enable(lan.host("h2"), "api");
     for host in ["h1", "h2"] {
-        lan.desk
-            .sessctl()
-            .args(["host", "add", host, host])
-            .stdout_read()
-            .run();
+        add(&lan, host);
     }
     // The dashboard's unit reaches the hosts with the Lan's keys and known hosts, as the
     // desk's commands do.
