@@ -884,11 +884,8 @@ pub struct Revoke {
 /// A host is a machine where sessctl runs too, reached with your own `ssh` as
 /// `[user@]host[:port]`: your ssh configuration (keys, users, jumps, known hosts) applies as
 /// it is. A name saves typing the destination and says which sessctl to run there. The names
-/// are kept in $XDG_CONFIG_HOME/sessctl/hosts.toml, one table each:
-///
-///     [hosts.build]
-///     dest = "alice@build.lan:2222"
-///     sessctl = "~/.cargo/bin/sessctl"
+/// are kept in $XDG_CONFIG_HOME/sessctl/hosts.toml, one table each: `[hosts.build]` with
+/// `dest = "alice@build.lan:2222"` and, optionally, `sessctl = "~/.cargo/bin/sessctl"`.
 ///
 /// sessctl is the program run on that host, `sessctl` when not set: an ssh login's PATH
 /// rarely holds ~/.cargo/bin. These commands only read and write that file; none connects.
