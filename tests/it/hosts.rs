@@ -210,14 +210,6 @@ fn a_host_that_cannot_be_reached_or_named_is_a_one_line_error_with_its_fix() {
     );
 }
 
-/// The shared connections' sockets in the desk's runtime folder.
-fn control_sockets(lan: &Lan) -> Vec<std::path::PathBuf> {
-    let dir = lan.desk.var("XDG_RUNTIME_DIR").join("sessctl/.ssh");
-    (std::fs::read_dir(&dir).into_iter().flatten().flatten())
-        .map(|entry| entry.path())
-        .collect()
-}
-
 #[test]
 fn a_named_host_shares_one_connection_and_removing_it_ends_that_connection() {
     let Some(lan) = hosts::lan("hn", 1) else {
@@ -241,7 +233,7 @@ fn a_named_host_shares_one_connection_and_removing_it_ends_that_connection() {
         printed(lan.desk.sessctl().args(["status", "web@build", "--json"])),
         printed(lan.host("h1").sessctl().args(["status", "web", "--json"]))
     );
-    let sockets = control_sockets(&lan);
+    let sockets = lan.control_sockets();
     assert_eq!(sockets.len(), 1, "one shared connection: {sockets:?}");
     // `all` is every host added.
     let (all, _, code) = printed(lan.desk.sessctl().args(["--host", "all", "list"]));
@@ -252,7 +244,7 @@ fn a_named_host_shares_one_connection_and_removing_it_ends_that_connection() {
         .args(["host", "remove", "build"])
         .stdout("host build: removed (h1)\n")
         .run();
-    assert_eq!(control_sockets(&lan), Vec::<std::path::PathBuf>::new());
+    assert_eq!(lan.control_sockets(), Vec::<std::path::PathBuf>::new());
     // Now `build` is only a name ssh cannot resolve (its words for that vary by resolver).
     let (_, err, code) = printed(lan.desk.sessctl().args(["stop", "web@build"]));
     assert_eq!(code, 3, "{err}");

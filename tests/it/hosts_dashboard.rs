@@ -4,7 +4,6 @@
 //! lan ([`crate::support::hosts`]): real ssh, real sshd, each host's own manager; and the list
 //! in a real chromium at a phone's viewport.
 
-use std::path::Path;
 use std::time::Instant;
 
 use fantoccini::Client as BrowserClient;
@@ -53,15 +52,6 @@ fn add(lan: &Lan, host: &str) {
         .args(["host", "add", host, host])
         .stdout_read()
         .run();
-}
-
-/// The names in the desk's folder of ssh control sockets.
-fn sockets(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = (std::fs::read_dir(dir).expect("the ssh folder").flatten())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -141,8 +131,7 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     assert_eq!(there["active_state"], "inactive", "{there:#}");
 
     // A host that is not in hosts.toml is refused, and nothing connects to it.
-    let ssh_dir = lan.desk.var("XDG_RUNTIME_DIR").join("sessctl/.ssh");
-    let before = sockets(&ssh_dir);
+    let before = lan.control_sockets();
     let refused = client.post("/api/products/web@10.25.1.2/resume", &login.headers(), None);
     assert_eq!(
         (refused.status, refused.json()["error"].clone()),
@@ -153,7 +142,7 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
             )
         )
     );
-    assert_eq!(sockets(&ssh_dir), before);
+    assert_eq!(lan.control_sockets(), before);
 
     // h2's sshd ends: h2 shows unreachable, h1's products stay usable, the local list answers.
     let bed = lan.host("h2").bed.as_ref().expect("h2's manager");

@@ -52,6 +52,16 @@ impl Lan {
         test
     }
 
+    /// The sockets of the desk's shared ssh connections (in its runtime folder), sorted.
+    pub fn control_sockets(&self) -> Vec<std::path::PathBuf> {
+        let dir = self.desk.var("XDG_RUNTIME_DIR").join("sessctl/.ssh");
+        let mut sockets: Vec<_> = (std::fs::read_dir(&dir).into_iter().flatten().flatten())
+            .map(|entry| entry.path())
+            .collect();
+        sockets.sort();
+        sockets
+    }
+
     /// The [`Env`] of the host named `name` (`h1`, `h2`, …) in the Lan's ssh config.
     pub fn host(&self, name: &str) -> &Env {
         let i = (self.net.hosts().iter())
