@@ -1,5 +1,7 @@
 //! Resuming a session and proving it survived: `resume`, `attach` and `verify` call it.
 
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +9,7 @@ use crate::context::Ctx;
 pub use crate::error::Verdict;
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
+use crate::poll;
 use crate::product::{Product, ProductName};
 use crate::session;
 use crate::state::{self, Event, EventKind, Locked};
@@ -210,7 +213,8 @@ fn start_unless_guarded(
     if let Some(why) = needs_repair(paths, &settings, &env)? {
         return Ok(Err(why));
     }
-    start_with(lock, paths, systemd, &settings, &env, status)?;
+    let status = settled(systemd, status)?;
+    start_with(lock, paths, systemd, &settings, &env, &status)?;
     crate::fault::point("resume:after-start-job");
     let (after, status) = read(systemd, &status.unit)?;
     if !after.is_live() {
@@ -218,6 +222,28 @@ fn start_unless_guarded(
         bail!("{}", explain(systemd, &status, why)?);
     }
     Ok(Ok(after))
+}
+
+/// How long a start waits for a unit on its way between two states: one whose session ended
+/// stops within a second or so (its ExecStopPost is `sessctl internal stopped`) and is
+/// restarted by systemd 2 s later (RestartSec); one starting has its session within the
+/// stagger.
+const SETTLE_WITHIN: Duration = Duration::from_secs(15);
+
+/// The unit's status once it has a live session or has ended. In between, a start job is
+/// the wrong question: on a unit still active around a session that ended it does nothing
+/// (and the resume would find no session), and on one stopping or waiting to be restarted it
+/// waits on, or is merged into, what systemd does next. After [`SETTLE_WITHIN`] the status
+/// is taken as it is.
+fn settled(systemd: &Systemd, status: &UnitStatus) -> Result<UnitStatus> {
+    let probe = || {
+        let (now, status) = read(systemd, &status.unit)?;
+        Ok((now.is_live() || now.active_state.is_down()).then_some(status))
+    };
+    match poll::until(SETTLE_WITHIN, probe)? {
+        Some(status) => Ok(status),
+        None => Ok(read(systemd, &status.unit)?.1),
+    }
 }
 
 /// Judges the session against `before` (the identity a resume proved) after an attach

@@ -263,6 +263,31 @@ fn wait_restarted(env: &Env, old_invocation: &Value) -> Value {
     status_json(env)
 }
 
+/// A resume the moment the agent died finds the unit still active, its session ending: it
+/// waits for the unit to stop and starts it again, rather than ask an active unit to start
+/// (which does nothing) and fail on the session it cannot find. Several rounds, each one a
+/// try at the window between the agent's end and its unit's.
+#[test]
+fn a_resume_right_after_the_agent_was_killed_recovers_the_session() {
+    let Some(env) = manager("killed-now") else {
+        return;
+    };
+    enable(&env, &[]);
+    let (mut last, _) = resume(&env);
+    for round in 0..4 {
+        let agent = last["after"]["agent_pid"].as_u64().expect("an agent") as i32;
+        kill(Pid::from_raw(agent), Signal::SIGKILL).expect("killing the agent");
+        let (v, code) = resume(&env);
+        assert_lost_and_recovered(&v, code);
+        assert_ne!(
+            v["after"]["invocation_id"], last["after"]["invocation_id"],
+            "round {round}: {v:#}"
+        );
+        assert!(v["after"]["agent_pid"].is_u64(), "round {round}: {v:#}");
+        last = v;
+    }
+}
+
 #[test]
 fn a_killed_agent_is_restarted_by_systemd_and_one_resume_reports_it() {
     let Some(env) = manager("killed") else {

@@ -539,11 +539,17 @@ pub fn resume_any(env: &Env, product: &str) -> (serde_json::Value, i32) {
         .args(["resume", product, "--no-attach", "--json"])
         .status_any()
         .stdout_read()
+        .stderr_read()
         .run();
-    (
-        serde_json::from_slice(&out.stdout).expect("resume --json is JSON"),
-        out.status.code().expect("an exit code"),
-    )
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "resume --json is not JSON ({err}), {}: {:?}; stderr {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out.status.code().expect("an exit code"))
 }
 
 /// `doctor --json`, whatever its exit status, parsed.
