@@ -1016,6 +1016,15 @@ pub enum Internal {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
+    /// What another host's dashboard runs through `ssh -t` to show a product's session: the
+    /// pane's history for this terminal's size, then a tmux client of the session on this
+    /// terminal. Exits 4 at once, printing nothing, when no session runs.
+    View {
+        product: String,
+        /// Let keys reach the agent; without it the client is read-only.
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 /// How the pane starts the agent.

@@ -8,7 +8,7 @@
 //! | 1 | an operation failed (a systemd job, a file, tmux), or doctor could not run |
 //! | 2 | invalid usage or input: a bad name, directory, command or flag, an unknown product, no terminal |
 //! | 3 | the systemd user manager, or with --host the host, could not be reached |
-//! | 4 | a session was lost: `resume`, `attach` or `verify` found it gone or replaced |
+//! | 4 | a session was lost: `resume`, `attach` or `verify` found it gone or replaced; `internal view` (another host's dashboard) found none to show |
 //! | 5 | a conversation needs repair: the client cannot resume it (no transcript where one existed, an unreadable file, a shape the API refuses; `transcript check`'s errors) |
 //! | 6 | a check found something to act on: doctor's errors and warnings, `transcript check`'s warnings |
 //!

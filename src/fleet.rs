@@ -17,8 +17,13 @@ use crate::error::{exit_with, usage, Exit};
 use crate::hosts::{Entry, Hosts, ALL};
 use crate::lifecycle::{control::Done, resume::Outcome};
 use crate::paths::{Paths, ProductName};
+use crate::pty::Size;
 use crate::query::status::Report;
+pub use crate::remote::Terminal;
 use crate::remote::{Answer, Dest, Failure, Hello, Link};
+
+/// How `sessctl internal view` ends when the product has no session to show.
+pub const VIEW_NOT_RUNNING: i32 = crate::error::LOST as i32;
 
 /// How long a command waits for a host's sessctl to say hello: the handshake of a first
 /// connection over a slow link fits, a host that swallows packets does not hang the shell.
@@ -60,7 +65,9 @@ pub fn named(paths: &Paths, values: &[String]) -> Result<Vec<Host>> {
             name => names.push(name.to_string()),
         }
     }
-    names.dedup();
+    // A host named twice (`--host h1,h2,h1`, or a name and `all`) is asked once.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
     names
         .iter()
         .map(|name| Host::open(paths, hosts.resolve(name)?, name, HELLO_WITHIN))
@@ -178,6 +185,21 @@ impl Host {
             sessctl: answer.hello.sessctl,
             value,
         })
+    }
+
+    /// A terminal on `product`'s session there, of `size`, typing when `write`: what
+    /// `sessctl internal view` shows there, for the dashboard. Its client exits
+    /// [`VIEW_NOT_RUNNING`] when no session runs there.
+    pub fn terminal(&self, product: &ProductName, write: bool, size: Size) -> Result<Terminal> {
+        let mut args = ["internal", "view", product.as_str()]
+            .map(String::from)
+            .to_vec();
+        if write {
+            args.push("--write".to_string());
+        }
+        (self.link)
+            .terminal(&args, size, self.hello_within)
+            .map_err(|failure| failure.error(&self.name, self.link.dest()))
     }
 
     /// Runs `args` there on this terminal (`ssh -t`); its exit code is this one's.

@@ -16,7 +16,7 @@
 //! | records | `paths`, `product`, `state`, `pin`, `snapshot`, `stagger`, `login`, `hosts`, `context` | sessctl's own files; a command's context |
 //! | adapters | `systemd`, `session`, `procfs`, `agent`, `tls`, `journal`, `push`, `remote` | one external system each |
 //! | model | `unit`, `identity`, `transcript` | data and the rules on it |
-//! | base | `error`, `fault`, `output`, `poll`, `store`, `uuid` | the exit codes, stdout, files, locks |
+//! | base | `error`, `fault`, `output`, `poll`, `pty`, `store`, `uuid` | the exit codes, stdout, files, locks, pseudo-terminals |
 
 // First, so that its macros are in scope in every module after it.
 #[macro_use]
@@ -39,6 +39,7 @@ pub(crate) mod pin;
 pub mod poll;
 pub mod procfs;
 pub mod product;
+mod pty;
 pub(crate) mod push;
 pub(crate) mod query;
 pub mod remote;

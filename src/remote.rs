@@ -7,24 +7,29 @@
 //! caller knows it reached a sessctl, and which, before it reads the command's own output;
 //! what went wrong on the way is a [`Failure`], and [`Failure::error`] is how the user hears it.
 //!
-//! May import: base modules and `session` (an adapter of its own layer, for a pty).
+//! May import: base modules.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{quoted, unreached, usage};
+use crate::poll;
+use crate::pty::{self, Size, Viewer};
 
 /// The version of what `internal call` and the commands it runs promise their caller: raised
 /// only when an argument or a JSON shape the calling side relies on changes incompatibly.
@@ -157,6 +162,9 @@ const MAX_CONTROL_PATH: usize = 90;
 /// costs one round trip instead of a handshake.
 const PERSIST_SECONDS: u32 = 600;
 
+/// How long [`Link::close`] waits for the master to remove its socket.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
 /// The ssh program: `$SESSCTL_SSH` (as git's `GIT_SSH`), else `ssh` on PATH.
 fn ssh_from_env() -> OsString {
     std::env::var_os("SESSCTL_SSH")
@@ -215,6 +223,37 @@ struct Exchange {
     status: ExitStatus,
 }
 
+/// How ssh runs the remote command.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// No prompt and no terminal: a call whose output is read.
+    Call,
+    /// On this process's terminal, for a human at it.
+    Human,
+    /// On a terminal for the dashboard: no prompt either, since no one could answer it, and no
+    /// escape character, since the keys are a browser's, where `~.` is text.
+    Viewer,
+}
+
+impl Mode {
+    fn ssh_args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Call => &["-o", "BatchMode=yes", "-T"],
+            Mode::Human => &["-t"],
+            // -tt: a terminal there although ssh's own stdin is no terminal it recognises as
+            // a user's.
+            Mode::Viewer => &["-o", "BatchMode=yes", "-tt", "-e", "none"],
+        }
+    }
+}
+
+/// A terminal on another host's sessctl: the pseudo-terminal ssh runs on, and what the remote
+/// command wrote right after its hello, the start of its output.
+pub struct Terminal {
+    pub viewer: Viewer,
+    pub early: Vec<u8>,
+}
+
 impl Link {
     /// A link to `dest`, with the ssh of [`ssh_from_env`]. See [`Link::with_ssh`].
     pub fn new(control_dir: &Path, dest: Dest, program: Option<&str>) -> Result<Link> {
@@ -265,9 +304,8 @@ impl Link {
         &self.dest
     }
 
-    /// ssh's arguments for `sessctl ARGS` there: batch (no prompt, no terminal, for a call
-    /// whose output is read) or with a terminal (for a human at this one).
-    fn argv(&self, batch: bool, args: &[String]) -> Vec<OsString> {
+    /// ssh's arguments for `sessctl ARGS` there, in `mode`.
+    fn argv(&self, mode: Mode, args: &[String]) -> Vec<OsString> {
         // ssh expands `%` tokens in the path; a literal one is `%%`.
         let control = self.control.to_string_lossy().replace('%', "%%");
         [
@@ -279,14 +317,7 @@ impl Link {
             format!("ControlPersist={PERSIST_SECONDS}"),
         ]
         .into_iter()
-        .chain(match batch {
-            true => vec![
-                "-o".to_string(),
-                "BatchMode=yes".to_string(),
-                "-T".to_string(),
-            ],
-            false => vec!["-t".to_string()],
-        })
+        .chain(mode.ssh_args().iter().map(|arg| arg.to_string()))
         .chain(self.dest.ssh_args())
         .chain([quote_program(&self.program)])
         .chain(["internal", "call", "--"].into_iter().map(quote))
@@ -301,7 +332,7 @@ impl Link {
         let ssh = &self.ssh;
         let mut command = Command::new(ssh);
         command
-            .args(self.argv(true, args))
+            .args(self.argv(Mode::Call, args))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -349,12 +380,7 @@ impl Link {
         if code == 255 {
             return Err(Failure::Broke(last));
         }
-        if hello.protocol < OLDEST_PROTOCOL {
-            return Err(Failure::TooOld(Some(hello)));
-        }
-        if PROTOCOL < hello.oldest {
-            return Err(Failure::TooNew(hello));
-        }
+        let hello = compatible(hello)?;
         Ok(Answer {
             hello,
             code,
@@ -363,12 +389,97 @@ impl Link {
         })
     }
 
+    /// Runs `sessctl ARGS` there on a new pseudo-terminal of `size`, for the dashboard to show
+    /// and type into; returns once the remote sessctl said its hello within `hello_within`.
+    pub fn terminal(
+        &self,
+        args: &[String],
+        size: Size,
+        hello_within: Duration,
+    ) -> Result<Terminal, Failure> {
+        let argv = self.argv(Mode::Viewer, args);
+        let argv: Vec<&OsStr> = argv.iter().map(AsRef::as_ref).collect();
+        let mut viewer = pty::spawn(&self.ssh, &argv, None, Stdio::piped(), size)
+            .map_err(|err| Failure::NoSsh(format!("{err:#}")))?;
+        let deadline = Instant::now() + hello_within;
+        let line_feed = |read: &[u8]| read.iter().position(|&b| b == b'\n');
+        let (mut first, mut ended) =
+            read_until(&viewer.master, deadline, |r| line_feed(r).is_some());
+        let hello = line_feed(&first)
+            .and_then(|end| Some((serde_json::from_slice::<Hello>(&first[..end]).ok()?, end)));
+        let Some((hello, end)) = hello else {
+            if !ended {
+                // Something else answered: what it says until it ends tells what it is.
+                let (more, end) = read_until(&viewer.master, deadline, |_| false);
+                first.extend_from_slice(&more);
+                ended = end;
+            }
+            return Err(self.no_hello(viewer, first, ended, hello_within));
+        };
+        match compatible(hello) {
+            Ok(_) => Ok(Terminal {
+                early: first[end + 1..].to_vec(),
+                viewer,
+            }),
+            Err(failure) => {
+                let _ = viewer.client.kill();
+                let _ = viewer.client.wait();
+                Err(failure)
+            }
+        }
+    }
+
+    /// Why a terminal's ssh gave no hello: what it and the remote said before it ended
+    /// (`ended`), or else what it said instead, or that it said nothing in time (then the
+    /// master is dropped). One that has not ended is killed.
+    fn no_hello(
+        &self,
+        mut viewer: Viewer,
+        first: Vec<u8>,
+        ended: bool,
+        within: Duration,
+    ) -> Failure {
+        if !ended {
+            let _ = viewer.client.kill();
+            let _ = viewer.client.wait();
+            let said = String::from_utf8_lossy(&first);
+            return match said.lines().map(str::trim).find(|line| !line.is_empty()) {
+                Some(line) => Failure::Stranger(quoted(line)),
+                None => {
+                    self.close();
+                    Failure::Silent(within)
+                }
+            };
+        }
+        let status = match viewer.client.wait() {
+            Ok(status) => status,
+            Err(err) => return Failure::Broke(format!("waiting for ssh: {err}")),
+        };
+        // ssh's own complaints are on its stderr; on a terminal the remote's are in its output.
+        let mut stderr = Vec::new();
+        if let Some(mut pipe) = viewer.client.stderr.take() {
+            let _ = pipe.read_to_end(&mut stderr);
+        }
+        stderr.extend_from_slice(&first);
+        let exchange = Exchange {
+            first,
+            rest: Vec::new(),
+            stderr,
+            status,
+        };
+        match self.judge(exchange) {
+            Err(failure) => failure,
+            // An answer needs a hello line, which the output did not start with.
+            Ok(answer) => Failure::Stranger(quoted(&String::from_utf8_lossy(&answer.stdout))),
+        }
+    }
+
     /// Runs `sessctl ARGS` there on a terminal (`ssh -t`), with this process's stdin, stdout
     /// and stderr, for attach and resume; returns the exit code.
     pub fn interactive(&self, args: &[String]) -> Result<i32> {
         let ssh = &self.ssh;
         let status = Command::new(ssh)
-            .args(self.argv(false, args))
+            .args(self.argv(Mode::Human, args))
             .status()
             .with_context(|| format!("running {}", ssh.to_string_lossy()))?;
         Ok(status
@@ -377,7 +488,8 @@ impl Link {
     }
 
     /// Ends the shared connection (`ssh -O exit`), so the next call makes a new one: a master
-    /// on a cut link hangs every call through it.
+    /// on a cut link hangs every call through it. Returns once its socket is gone (the master
+    /// removes it after it answered), or after [`CLOSE_WITHIN`].
     pub fn close(&self) {
         let ssh = &self.ssh;
         let control = self.control.to_string_lossy().replace('%', "%%");
@@ -390,7 +502,20 @@ impl Link {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        let gone = || Ok((!self.control.exists()).then_some(()));
+        let _ = poll::until(CLOSE_WITHIN, gone);
     }
+}
+
+/// `hello` when this sessctl and the one that said it speak a protocol both know.
+fn compatible(hello: Hello) -> Result<Hello, Failure> {
+    if hello.protocol < OLDEST_PROTOCOL {
+        return Err(Failure::TooOld(Some(hello)));
+    }
+    if PROTOCOL < hello.oldest {
+        return Err(Failure::TooNew(hello));
+    }
+    Ok(hello)
 }
 
 /// Reads `child`'s first line of stdout within `hello_within`, then the rest, its stderr and
@@ -430,6 +555,33 @@ fn exchange(mut child: Child, hello_within: Duration) -> io::Result<Option<Excha
             status,
         }))
     })
+}
+
+/// What a terminal shows until `enough` of it was read, it ended, or `deadline` passed: the
+/// bytes read, and whether it ended (its every other end closed, so it reads end of file or
+/// EIO).
+fn read_until(
+    master: &OwnedFd,
+    deadline: Instant,
+    enough: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, bool) {
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !enough(&read) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => return (read, false),
+            Err(Errno::EINTR) => continue,
+            Ok(_) | Err(_) => {}
+        }
+        match nix::unistd::read(master, &mut buf) {
+            Ok(0) | Err(_) => return (read, true),
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+    (read, false)
 }
 
 /// The last line of ssh's stderr with words in it: the one that says what failed.
@@ -522,7 +674,7 @@ fn quote_program(program: &str) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[rstest]
     #[case("box", None, "box", None)]
@@ -639,16 +791,20 @@ mod tests {
         ];
         let tail = "-p 2222 -- alice@box ~/'bin/sessctl' 'internal' 'call' '--' 'list' 'a b'";
         let args = ["list".to_string(), "a b".to_string()];
-        for (batch, mode) in [(true, "-o BatchMode=yes -T"), (false, "-t")] {
+        for (mode, words) in [
+            (Mode::Call, "-o BatchMode=yes -T"),
+            (Mode::Human, "-t"),
+            (Mode::Viewer, "-o BatchMode=yes -tt -e none"),
+        ] {
             let expected: Vec<String> = (shared.iter().cloned())
-                .chain(mode.split(' ').map(str::to_string))
+                .chain(words.split(' ').map(str::to_string))
                 .chain(tail.split(' ').map(str::to_string))
                 .collect();
             let mut expected: Vec<OsString> = expected.into_iter().map(OsString::from).collect();
             // The one argument with a space, split above.
             let last = expected.len() - 2;
             expected.splice(last.., [OsString::from("'a b'")]);
-            assert_eq!(link.argv(batch, &args), expected, "batch {batch}");
+            assert_eq!(link.argv(mode, &args), expected, "{mode:?}");
         }
         let mode = std::fs::metadata(&control).expect("the control dir").mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -770,5 +926,66 @@ mod tests {
             )
         );
         assert_eq!(crate::error::code_of(&err), crate::error::NO_MANAGER);
+    }
+
+    const SIZE: Size = Size { cols: 80, rows: 24 };
+
+    /// A link whose "ssh" is `script`: what a remote prints on a terminal, without a host.
+    fn scripted(dir: &Path, script: &str) -> Link {
+        let ssh = dir.join("ssh");
+        std::fs::write(&ssh, format!("#!/bin/sh\n{script}\n")).expect("writing the script");
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        link(ssh.to_str().expect("utf-8"), &dir.join("ctl"), "box", None)
+    }
+
+    #[test]
+    fn a_terminal_starts_after_the_hello_and_shows_what_followed_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hello = serde_json::to_string(&Hello::ours()).expect("json");
+        let link = scripted(
+            dir.path(),
+            &format!("printf '%s\\n' '{hello}'; printf history; sleep 30"),
+        );
+        let Terminal { viewer, early } = link
+            .terminal(&[], SIZE, Duration::from_secs(30))
+            .expect("a terminal");
+        let Viewer { master, mut client } = viewer;
+        // What followed the hello: in the read that took the hello, or in the next ones.
+        let mut shown = early;
+        while shown.len() < b"history".len() {
+            let mut buf = [0u8; 64];
+            let n = nix::unistd::read(&master, &mut buf).expect("reading the terminal");
+            shown.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(shown, b"history");
+        client.kill().expect("ending the script");
+        client.wait().expect("reaping it");
+    }
+
+    #[test]
+    fn a_terminal_without_a_hello_fails_as_a_call_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = scripted(dir.path(), "echo Welcome to box");
+        let failure = (link.terminal(&[], SIZE, Duration::from_secs(30)))
+            .err()
+            .expect("no hello");
+        assert_eq!(failure, Failure::Stranger("\"Welcome to box\"".to_string()));
+        let link = scripted(
+            dir.path(),
+            "echo 'ssh: connect to host box port 22: No route to host' >&2; exit 255",
+        );
+        let failure = (link.terminal(&[], SIZE, Duration::from_secs(30)))
+            .err()
+            .expect("no connection");
+        let line = "ssh: connect to host box port 22: No route to host";
+        assert_eq!(failure, Failure::Unreachable(line.to_string()));
+        // Silent, but for the `ssh -O exit` that drops the master after it.
+        let link = scripted(
+            dir.path(),
+            r#"case "$*" in *"-O exit"*) exit 0;; esac; exec sleep 30"#,
+        );
+        let within = Duration::from_millis(300);
+        let failure = (link.terminal(&[], SIZE, within)).err().expect("silent");
+        assert_eq!(failure, Failure::Silent(within));
     }
 }

@@ -7,19 +7,19 @@
 //! Every client call here passes `-N`, so a call that finds no server can never start a stray
 //! one in the caller's cgroup, where it would die with the caller.
 //!
-//! Adapter for tmux. May import: `poll`, `procfs`, `store`.
+//! Adapter for tmux. May import: `poll`, `procfs`, `pty`, `store`.
 
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use nix::pty::Winsize;
 
 use crate::poll;
+use crate::pty;
 use crate::store;
 
 /// The one tmux session each product's server hosts.
@@ -203,19 +203,7 @@ pub fn attach(tmux: &Path, socket: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A terminal's size in character cells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size {
-    pub cols: u16,
-    pub rows: u16,
-}
-
-/// A tmux client of a product's session in a pseudo-terminal of its own: the dashboard's live
-/// terminal. Its output is read, and keys written, through `master`.
-pub struct Viewer {
-    pub master: OwnedFd,
-    pub client: Child,
-}
+pub use crate::pty::{resize, Size, Viewer};
 
 /// The pane's history: the lines that scrolled off its screen, oldest first, wrapped lines
 /// joined, with the escape sequences of their colours (`capture-pane -e -J`); empty while
@@ -269,55 +257,38 @@ fn split_first_line(text: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// Starts a [`Viewer`]. `-N` as every client here, so it never starts a server of its own;
-/// `-r` unless `write`, so tmux itself ignores its keys. `setsid --ctty` makes the pty the
-/// client's controlling terminal, so a [`resize`] reaches it as SIGWINCH. The client's
-/// complaints (a session that ended meanwhile) go nowhere: the terminal shows the session and
-/// nothing but the session.
+/// `-r` unless `write`, so tmux itself ignores its keys. The client's complaints (a session
+/// that ended meanwhile) go nowhere: the terminal shows the session and nothing but the
+/// session.
 pub fn viewer(tmux: &Path, socket: &Path, write: bool, size: Size) -> Result<Viewer> {
-    let pty = nix::pty::openpty(Some(&winsize(size)), None).context("opening a pseudo-terminal")?;
-    let slave = |pty: &nix::pty::OpenptyResult| {
-        pty.slave.try_clone().context("sharing the pseudo-terminal")
-    };
-    let mut cmd = Command::new("setsid");
-    cmd.arg("--ctty")
-        .arg(tmux)
-        .arg("-N")
-        .arg("-S")
-        .arg(socket)
-        .args(["attach-session", "-t", SESSION]);
-    if !write {
-        cmd.arg("-r");
-    }
-    let client = cmd
+    let args = viewer_args(socket, write);
+    let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+    pty::spawn(
+        tmux.as_os_str(),
+        &args,
+        Some(VIEWER_TERM),
+        Stdio::null(),
+        size,
+    )
+}
+
+/// Becomes a viewer's tmux client on this process's own terminal: another host's dashboard
+/// shows this one's session through ssh (`sessctl internal view`). Returns only on failure.
+pub fn view_here(tmux: &Path, socket: &Path, write: bool) -> Result<Infallible> {
+    let err = Command::new(tmux)
+        .args(viewer_args(socket, write))
         .env("TERM", VIEWER_TERM)
-        .stdin(slave(&pty)?)
-        .stdout(slave(&pty)?)
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("running setsid {} attach-session", tmux.display()))?;
-    Ok(Viewer {
-        master: pty.master,
-        client,
-    })
+        .exec();
+    Err(err).with_context(|| format!("executing {} attach-session", tmux.display()))
 }
 
-nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, Winsize);
-
-/// Gives a viewer's terminal a new size; the kernel tells its client with SIGWINCH.
-pub fn resize(master: BorrowedFd<'_>, size: Size) -> Result<()> {
-    // SAFETY: TIOCSWINSZ reads one `Winsize` through the pointer, which outlives the call, and
-    // `master` is an open pseudo-terminal.
-    unsafe { set_winsize(master.as_raw_fd(), &winsize(size)) }.context("resizing the terminal")?;
-    Ok(())
-}
-
-fn winsize(size: Size) -> Winsize {
-    Winsize {
-        ws_row: size.rows,
-        ws_col: size.cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
+fn viewer_args(socket: &Path, write: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-N".into(), "-S".into(), socket.into()].into();
+    args.extend(["attach-session", "-t", SESSION].map(OsString::from));
+    if !write {
+        args.push("-r".into());
     }
+    args
 }
 
 /// `tmux -V` as (major, minor), e.g. "tmux 3.3a" is (3, 3); `None` for a version string

@@ -10,8 +10,11 @@ use std::process::Command;
 use anyhow::{anyhow, Context, Result};
 
 use crate::cli::{AgentLaunch, Internal};
+use crate::error::{exit_with, LOST};
 use crate::fleet;
 use crate::lifecycle::host::{self, Host, Launch};
+use crate::lifecycle::terminal;
+use crate::paths::{Paths, ProductName};
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
@@ -53,6 +56,7 @@ pub fn run(cmd: Internal) -> Result<()> {
         Internal::OnWaitingEnded { state } => host::on_waiting_ended(&state),
         Internal::Permission { state, wait } => host::permission(&state, wait),
         Internal::Call { args } => call(args),
+        Internal::View { product, write } => view(&ProductName::parse(&product)?, write),
     }
 }
 
@@ -67,6 +71,20 @@ fn call(args: Vec<OsString>) -> Result<()> {
     let exe = std::env::current_exe().context("finding this sessctl's own program")?;
     let err = Command::new(&exe).args(args).exec();
     Err(anyhow!("running {}: {err}", exe.display()))
+}
+
+/// Shows `name`'s session on this terminal for another host's dashboard: its history, then
+/// its tmux client in this process's place.
+fn view(name: &ProductName, write: bool) -> Result<()> {
+    let Some(here) = terminal::here(&Paths::from_env()?, name)? else {
+        return exit_with(LOST);
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&here.history)
+        .and_then(|()| stdout.flush())
+        .context("writing the pane's history")?;
+    here.show(write).map(|never| match never {})
 }
 
 fn launch_of(args: AgentLaunch) -> Launch {

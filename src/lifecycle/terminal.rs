@@ -1,14 +1,18 @@
 //! A live terminal on a product's session, for the dashboard: a tmux client of the product's
 //! own server, read-only unless typing is asked for, and the pane's history to show above the
-//! client's first screen. It takes no lock: like `attach`, a viewer holds nothing any other
-//! call waits for, and it can never start a session (tmux -N).
+//! client's first screen; and the same on this process's own terminal, which another host's
+//! dashboard shows through ssh. It takes no lock: like `attach`, a viewer holds nothing any
+//! other call waits for, and it can never start a session (tmux -N).
 
-use std::path::Path;
+use std::convert::Infallible;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::paths::Paths;
 use crate::product::{Product, ProductName};
+use crate::pty;
 use crate::session;
 pub use crate::session::{resize, Size, Viewer};
 
@@ -24,20 +28,55 @@ pub enum Opened {
 
 /// A viewer of product `name`'s session, `write` when its keys are to reach the agent.
 pub fn open(paths: &Paths, name: &ProductName, write: bool, size: Size) -> Result<Opened> {
-    let product = Product::load(paths, name)?;
-    let socket = paths.socket(name)?;
-    let tmux = Path::new(&product.tmux);
-    if !session::has_session(tmux, &socket)? {
+    let Some(here) = running(paths, name, size)? else {
         return Ok(Opened::NotRunning);
-    }
+    };
     // The session may end between these calls: then its client ends at once, and the
     // browser hears that it ended.
-    let lines = session::history(tmux, &socket).unwrap_or_default();
-    let viewer = session::viewer(tmux, &socket, write, size)?;
+    let viewer = session::viewer(&here.tmux, &here.socket, write, size)?;
     Ok(Opened::Running {
         viewer,
-        history: scrolled_off(&lines, size),
+        history: here.history,
     })
+}
+
+/// A running session to show on this process's own terminal, and what to write first.
+pub struct Here {
+    tmux: PathBuf,
+    socket: PathBuf,
+    /// As [`Opened::Running`]'s, for this terminal's size.
+    pub history: Vec<u8>,
+}
+
+/// Product `name`'s running session for this process's terminal (stdout); `None` when none
+/// runs.
+pub fn here(paths: &Paths, name: &ProductName) -> Result<Option<Here>> {
+    // Without a size (not a terminal) the history is shaped for a common one.
+    let size = pty::size_of(std::io::stdout().as_fd()).unwrap_or(Size { cols: 80, rows: 24 });
+    running(paths, name, size)
+}
+
+/// Product `name`'s running session, its history shaped for `size`; `None` when none runs.
+fn running(paths: &Paths, name: &ProductName, size: Size) -> Result<Option<Here>> {
+    let product = Product::load(paths, name)?;
+    let socket = paths.socket(name)?;
+    let tmux = PathBuf::from(&product.tmux);
+    if !session::has_session(&tmux, &socket)? {
+        return Ok(None);
+    }
+    let lines = session::history(&tmux, &socket).unwrap_or_default();
+    Ok(Some(Here {
+        history: scrolled_off(&lines, size),
+        tmux,
+        socket,
+    }))
+}
+
+impl Here {
+    /// Becomes its tmux client, read-only unless `write`; returns only on failure.
+    pub fn show(self, write: bool) -> Result<Infallible> {
+        session::view_here(&self.tmux, &self.socket, write)
+    }
 }
 
 /// `lines` (the pane's history, one line per `\n`) as a terminal of `size` takes them: each

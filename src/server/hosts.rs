@@ -20,14 +20,17 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::api::{json, Action, ApiError};
+use super::auth::Access;
 use super::mask::Reveal;
 use super::{blocking, segment, App, Product};
 use crate::error::quoted;
 use crate::fleet;
+use crate::hosts::{self, HostName};
+use crate::lifecycle::terminal::Size;
 use crate::paths::{Paths, ProductName};
 use crate::query;
 use crate::state::rfc3339;
@@ -59,11 +62,18 @@ struct Known {
     hosts: Vec<(Arc<Watched>, AbortHandle)>,
 }
 
-/// One host, its latest snapshot, and the bell that makes its task ask it now.
+/// How many terminals the dashboard keeps open on one host at once: each is a session on the
+/// shared connection, and sshd allows 10 by default (MaxSessions); the list and the actions
+/// need the rest.
+const TERMINALS: usize = 6;
+
+/// One host, its latest snapshot, the bell that makes its task ask it now, and the permits of
+/// its open terminals.
 pub struct Watched {
     host: Arc<fleet::Host>,
     snap: Mutex<Snapshot>,
     wake: Notify,
+    terminals: Arc<Semaphore>,
 }
 
 /// What a host last answered.
@@ -115,13 +125,20 @@ impl Fleet {
     /// Every host's latest snapshot, masked as `reveal` asks; the hosts are watched from now
     /// for [`WATCHED_FOR`].
     pub fn shown(&self, reveal: &Reveal) -> Result<Vec<Shown>, ApiError> {
+        let hosts = self.watch();
+        hosts.iter().map(|watched| watched.shown(reveal)).collect()
+    }
+
+    /// The hosts, watched from now for [`WATCHED_FOR`]: hosts no page asked for lately are
+    /// asked at once.
+    fn watch(&self) -> Vec<Arc<Watched>> {
         let idle = lock(&self.asked).is_none_or(|at| at.elapsed() >= WATCHED_FOR);
         *lock(&self.asked) = Some(Instant::now());
         let hosts = self.current();
         if idle {
             hosts.iter().for_each(|watched| watched.wake.notify_one());
         }
-        hosts.iter().map(|watched| watched.shown(reveal)).collect()
+        hosts
     }
 
     /// The host of hosts.toml named `name`.
@@ -166,6 +183,7 @@ impl Fleet {
                         host: Arc::new(host),
                         snap: Mutex::new(Snapshot::default()),
                         wake: Notify::new(),
+                        terminals: Arc::new(Semaphore::new(TERMINALS)),
                     });
                     let task = tokio::spawn(watch(watched.clone(), self.asked.clone()));
                     (watched, task.abort_handle())
@@ -210,6 +228,11 @@ async fn watch(watched: Arc<Watched>, asked: Arc<Mutex<Option<Instant>>>) {
 }
 
 impl Watched {
+    /// The host's name in hosts.toml.
+    pub fn name(&self) -> &str {
+        &self.host.name
+    }
+
     /// Keeps what a call answered: the reports, or why there are none now.
     fn record(&self, answer: anyhow::Result<fleet::Reply<Vec<query::status::Report>>>) {
         let mut snap = lock(&self.snap);
@@ -276,6 +299,62 @@ impl FromRequestParts<Arc<App>> for Target {
     }
 }
 
+/// The product a page names. A page's shell (see `auth`) looks nothing up, here or in
+/// hosts.toml, as [`Product`] does: it takes any name sessctl accepts.
+pub enum Page {
+    Shell(String),
+    Shown(Target),
+}
+
+impl FromRequestParts<Arc<App>> for Page {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Page, ApiError> {
+        if parts.extensions.get::<Access>() != Some(&Access::Shell) {
+            return Ok(Page::Shown(Target::from_request_parts(parts, app).await?));
+        }
+        let name = segment(parts, "product").await?;
+        let (product, host) = hosts::split_at(&name)?;
+        let name = match host {
+            Some(host) => format!("{product}@{}", HostName::parse(&host)?.as_str()),
+            None => product.to_string(),
+        };
+        Ok(Page::Shell(name))
+    }
+}
+
+impl Fleet {
+    /// `product`'s report in `watched`'s latest snapshot, and the host as shown, masked as
+    /// `reveal` asks; the hosts are watched from now, as for the list. A product the host did
+    /// not list is a 404.
+    pub fn product(
+        &self,
+        watched: &Watched,
+        product: &ProductName,
+        reveal: &Reveal,
+    ) -> Result<(serde_json::Value, Shown), ApiError> {
+        self.watch();
+        let shown = watched.shown(reveal)?;
+        let snap = lock(&watched.snap);
+        let report = (snap.reports.iter())
+            .find(|report| report.product == product.as_str())
+            .ok_or_else(|| {
+                ApiError::refused(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "host {} listed no product {product}{}",
+                        watched.host.name,
+                        match snap.reachable {
+                            Some(true) => "",
+                            _ => " (it does not answer now)",
+                        }
+                    ),
+                )
+            })?;
+        Ok((reveal.apply(report)?, shown))
+    }
+}
+
 /// `action` of `product` on `watched`'s host, answered as the local action answers; its
 /// host is asked for its list at once after.
 pub async fn act(
@@ -293,4 +372,26 @@ pub async fn act(
     .await;
     watched.wake.notify_one();
     answer
+}
+
+/// A terminal on `product`'s session on `watched`'s host, and the permit it holds while open.
+/// More than [`TERMINALS`] at once are refused (503), before sshd would refuse them.
+pub async fn terminal(
+    watched: &Watched,
+    product: ProductName,
+    write: bool,
+    size: Size,
+) -> Result<(fleet::Terminal, OwnedSemaphorePermit), ApiError> {
+    let permit = watched.terminals.clone().try_acquire_owned().map_err(|_| {
+        ApiError::refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{TERMINALS} terminals are open on host {} already; close one",
+                watched.host.name
+            ),
+        )
+    })?;
+    let host = watched.host.clone();
+    let terminal = blocking(move || host.terminal(&product, write, size)).await?;
+    Ok((terminal, permit))
 }

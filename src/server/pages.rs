@@ -20,8 +20,9 @@ use tera::{Tera, Value};
 use super::api::ApiError;
 use super::auth::{self, Access, Refusal};
 use super::guard::{self, Source};
+use super::hosts::{Page, Target};
 use super::mask::Reveal;
-use super::{blocking, App, Product};
+use super::{blocking, App};
 use crate::identity;
 use crate::login;
 use crate::query;
@@ -195,19 +196,30 @@ pub async fn list(
     app.pages.render("list.html", &ctx)
 }
 
-/// `/p/{product}`: its status, conversation, events and doctor's findings.
+/// `/p/{product}`: its status, conversation, events and doctor's findings; for another
+/// host's product (`/p/web@build`) its status as the host last listed it, and the host's.
 pub async fn product(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
-    Product(name): Product,
+    page: Page,
     Query(reveal): Query<Reveal>,
 ) -> Result<Html<String>, ApiError> {
     let mut ctx = context(&access);
-    if access == Access::Shell {
-        // `name` may name no product (see `Product`): the shell shows nothing of it.
-        ctx.insert("product", &name);
-        return app.pages.render("product.html", &ctx);
-    }
+    let name = match page {
+        Page::Shell(name) => {
+            // `name` may name no product (see `Page`): the shell shows nothing of it.
+            ctx.insert("product", &name);
+            return app.pages.render("product.html", &ctx);
+        }
+        Page::Shown(Target::There(name, watched)) => {
+            let (report, host) = app.fleet.product(&watched, &name, &reveal)?;
+            ctx.insert("product", &format!("{name}@{}", watched.name()));
+            ctx.insert("p", &report);
+            ctx.insert("host", &host);
+            return app.pages.render("product.html", &ctx);
+        }
+        Page::Shown(Target::Here(name)) => name,
+    };
     let report = app.reports(Some(name.clone())).await?.remove(0);
     let work = app.ctx().await;
     let events_of = name.clone();

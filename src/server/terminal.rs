@@ -1,5 +1,8 @@
 //! `GET /api/products/{p}/terminal`: a WebSocket onto a tmux client of the product's session
-//! (see `lifecycle::terminal`). Each viewer is a client of its own, sized to its browser.
+//! (see `lifecycle::terminal`). Each viewer is a client of its own, sized to its browser. For
+//! another host's product (`web@build`) the same client runs there, on the terminal ssh gives
+//! `sessctl internal view` over the host's shared connection (`fleet::Host::terminal`), and
+//! window sizes travel as ssh's window changes.
 //!
 //! The socket is answered with the subprotocol `sessctl` (the page offers it, and its login key
 //! as a second one). The browser sends text frames, `{"input": "..."}` for keys and
@@ -21,7 +24,9 @@ use serde::Deserialize;
 use tokio::io::unix::AsyncFd;
 
 use super::api::ApiError;
-use super::{auth, blocking, App, Product};
+use super::hosts::{self, Target};
+use super::{auth, blocking, App};
+use crate::fleet;
 use crate::lifecycle::terminal::{self, Opened, Size, Viewer};
 
 /// The close code for a product whose session is not running (4000-4999 are the
@@ -56,30 +61,53 @@ struct Frame {
 }
 
 /// Axum extracts in the order of the arguments: the origin is checked before the product, so
-/// another site's page learns nothing of which products exist.
+/// another site's page learns nothing of which products exist. A product of another host
+/// (`web@build`) is shown through ssh: its sessctl there runs the same client on the
+/// terminal ssh gives it.
 pub async fn open(
     State(app): State<Arc<App>>,
     Query(open): Query<Open>,
     upgrade: WebSocketUpgrade,
     _: SameOrigin,
-    Product(name): Product,
+    target: Target,
 ) -> Result<Response, ApiError> {
-    let paths = app.paths.clone();
     let write = open.write == 1;
     let size = Size {
         cols: open.cols.clamp(10, 500),
         rows: open.rows.clamp(5, 200),
     };
-    let opened = blocking(move || terminal::open(&paths, &name, write, size)).await?;
     let upgrade = upgrade.protocols([auth::PROTOCOL]);
+    let name = match target {
+        Target::Here(name) => name,
+        Target::There(name, watched) => {
+            let (shown, permit) = hosts::terminal(&watched, name, write, size).await?;
+            let fleet::Terminal { viewer, early } = shown;
+            return Ok(upgrade.on_upgrade(move |socket| async move {
+                pump(socket, viewer, early, write, Client::Remote).await;
+                drop(permit);
+            }));
+        }
+    };
+    let paths = app.paths.clone();
+    let opened = blocking(move || terminal::open(&paths, &name, write, size)).await?;
     Ok(match opened {
         Opened::Running { viewer, history } => {
-            upgrade.on_upgrade(move |socket| pump(socket, viewer, history, write))
+            upgrade.on_upgrade(move |socket| pump(socket, viewer, history, write, Client::Local))
         }
         Opened::NotRunning => upgrade.on_upgrade(|mut socket| async move {
             let _ = socket.send(close(NOT_RUNNING, "session not running")).await;
         }),
     })
+}
+
+/// Which program runs on a viewer's terminal, so what its end means.
+#[derive(Clone, Copy)]
+enum Client {
+    /// The session's own tmux client: it ends when the session ends, or is detached.
+    Local,
+    /// ssh to the sessctl of another host, which ends [`fleet::VIEW_NOT_RUNNING`] when it
+    /// found no session there.
+    Remote,
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
@@ -110,21 +138,37 @@ impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
     }
 }
 
-/// Sends the history, then relays until either side ends, then ends the tmux client (never
-/// the session).
-async fn pump(mut socket: WebSocket, viewer: Viewer, history: Vec<u8>, write: bool) {
-    let Viewer { master, mut client } = viewer;
+/// Sends the history, then relays until either side ends, then ends the client (never the
+/// session) and says why it ended.
+async fn pump(
+    mut socket: WebSocket,
+    viewer: Viewer,
+    history: Vec<u8>,
+    write: bool,
+    client: Client,
+) {
+    let Viewer {
+        master,
+        client: mut child,
+    } = viewer;
     let sent = history.is_empty() || socket.send(Message::Binary(history.into())).await.is_ok();
-    if let (true, Ok(master)) = (sent, nonblocking(master)) {
-        let last = match relay(&mut socket, &master, write).await {
-            true => close(ENDED, "session ended"),
-            false => Message::Close(None),
-        };
-        let _ = socket.send(last).await;
-    }
-    // The client only shows the session; killing it ends nothing else.
-    let _ = client.kill();
-    let _ = tokio::task::spawn_blocking(move || client.wait()).await;
+    let ended = match (sent, nonblocking(master)) {
+        (true, Ok(master)) => relay(&mut socket, &master, write).await,
+        _ => false,
+    };
+    // The client only shows the session; killing it ends nothing else. One that ended on its
+    // own is a zombie the kill leaves as it was, with its exit code.
+    let _ = child.kill();
+    let status = tokio::task::spawn_blocking(move || child.wait()).await;
+    let code = status.ok().and_then(Result::ok).and_then(|s| s.code());
+    let last = match (ended, client, code) {
+        (false, _, _) => Message::Close(None),
+        (true, Client::Remote, Some(fleet::VIEW_NOT_RUNNING)) => {
+            close(NOT_RUNNING, "session not running")
+        }
+        (true, _, _) => close(ENDED, "session ended"),
+    };
+    let _ = socket.send(last).await;
 }
 
 /// Copies the terminal's output to the browser and the browser's keys to the terminal until

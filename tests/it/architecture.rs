@@ -23,7 +23,7 @@ use std::path::Path;
 const LAYERS: [(&str, &[&str]); 12] = [
     (
         "base",
-        &["error", "fault", "output", "poll", "store", "uuid"],
+        &["error", "fault", "output", "poll", "pty", "store", "uuid"],
     ),
     ("model", &["unit", "identity", "transcript"]),
     (

@@ -22,10 +22,12 @@ pub fn enable(env: &Env, product: &str) {
         .run();
 }
 
-/// What `test` printed and its exit code, with uptimes (which move by the second) replaced.
+/// What `test` printed and its exit code, with uptimes (which move by the second, as text or
+/// as JSON's `uptime_seconds`) replaced.
 fn printed(test: Test) -> (String, String, i32) {
     let out = test.status_any().stdout_read().stderr_read().run();
-    let uptime = Regex::new(r"\b\d+[smhd]( \d+[smhd])*\b").expect("a regex");
+    let uptime =
+        Regex::new(r#"\b\d+[smhd]( \d+[smhd])*\b|"uptime_seconds": \d+"#).expect("a regex");
     let text = |bytes: &[u8]| {
         let text = String::from_utf8_lossy(bytes);
         uptime.replace_all(&text, "[up]").into_owned()
@@ -89,7 +91,8 @@ fn list_and_status_on_a_host_print_and_exit_as_they_do_there() {
     let out = lan
         .desk
         .sessctl()
-        .args(["--host", "h1,h2", "list", "--json"])
+        // A host named twice is asked once.
+        .args(["--host", "h1,h2", "--host", "h1", "list", "--json"])
         .stdout_read()
         .run();
     let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");

@@ -14,7 +14,7 @@ use crate::hosts::enable;
 use crate::support::browser::{self, tap, until, Viewport, BASE};
 use crate::support::hosts::{self, Lan};
 use crate::support::http::Client;
-use crate::support::wait_for;
+use crate::support::{tmux, wait_for};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -158,6 +158,14 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
         gone[1]["error"].as_str().is_some_and(|e| e.contains("h2")),
         "{gone:#?}"
     );
+    // An action on the host that does not answer fails at once, naming it.
+    let refused = client.post("/api/products/api@h2/resume", &login.headers(), None);
+    assert_eq!(refused.status, 503, "{refused:?}");
+    let error = refused.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.starts_with("host h2"), "{error}");
     let resumed = client.post("/api/products/web@h1/resume", &login.headers(), None);
     assert_eq!(
         (resumed.status, resumed.json()["verdict"].clone()),
@@ -167,15 +175,20 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     assert_eq!(local.status, 200);
 }
 
-/// On a phone, the socket-activated dashboard of the desk shows a section per host, and a tap
-/// on a remote product's Resume resumes it there.
+/// On a phone, the socket-activated dashboard of the desk shows a section per host; a tap on
+/// a remote product's Resume resumes it there, and its page's terminal, over ssh, shows its
+/// session and types into it, and says when it stopped.
 #[test]
-fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_a_remote_product() {
+fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_and_types_into_a_remote_product() {
     let Some(lan) = hosts::lan("hb", 2) else {
         return;
     };
     enable(lan.host("h1"), "web");
-    enable(lan.host("h2"), "api");
+    // A shell, so that what the phone types runs and shows.
+    (lan.host("h2").sessctl())
+        .args(["enable", "api", "--silence", "0", "--", "sh"])
+        .stdout_read()
+        .run();
     for host in ["h1", "h2"] {
         add(&lan, host);
     }
@@ -211,6 +224,7 @@ fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_a_remote_product() {
             "document.getElementById('flash').textContent.includes('survived')",
         )
         .await;
+        type_into_the_remote_terminal(&lan, c).await;
     });
     let there = lan
         .host("h2")
@@ -220,4 +234,47 @@ fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_a_remote_product() {
         .run();
     let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
     assert_eq!(there["last_resume"]["verdict"], "survived", "{there:#}");
+}
+
+/// `api@h2`'s page: its terminal is h2's session, read-only until "Tap to type"; a line typed
+/// runs there; a stop there is "not running" here.
+async fn type_into_the_remote_terminal(lan: &Lan, c: &BrowserClient) {
+    let state = |want: &str| {
+        format!("document.getElementById('terminal-state').textContent.startsWith('{want}')")
+    };
+    tap(c, r#"section.card[data-product="api@h2"] a.name"#).await;
+    until(
+        c,
+        "the host's line on the page",
+        "document.querySelector('.host-line .host-state').textContent === 'reachable'",
+    )
+    .await;
+    until(c, "the read-only terminal", &state("read-only")).await;
+    tap(c, "#type-toggle").await;
+    until(c, "the typing terminal", &state("typing")).await;
+    browser::element(c, ".xterm-helper-textarea")
+        .await
+        .send_keys("echo typed-on-h2\u{E007}")
+        .await
+        .expect("typing into the terminal");
+    until(
+        c,
+        "the command's output on screen",
+        "[...document.querySelectorAll('#terminal .xterm-rows > div')].some(r => r.textContent.trim() === 'typed-on-h2')",
+    )
+    .await;
+    let pane = tmux(
+        &lan.host("h2").socket("api"),
+        &["capture-pane", "-p", "-t", "main"],
+    )
+    .expect("h2's pane");
+    assert!(
+        pane.lines().any(|l| l.trim_end() == "typed-on-h2"),
+        "{pane}"
+    );
+    (lan.host("h2").sessctl())
+        .args(["stop", "api"])
+        .stdout_read()
+        .run();
+    until(c, "the stopped session said", &state("session not running")).await;
 }
