@@ -1016,6 +1016,19 @@ pub enum Internal {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
+    /// What another host's dashboard runs through ssh to answer a product's question for
+    /// permission here: prints the question answered as JSON, or `null` when it is not open
+    /// (answered, or left to the terminal).
+    Decide {
+        product: String,
+        /// The question's id.
+        id: String,
+        #[arg(value_parser = ["allow", "deny"])]
+        decision: String,
+        /// Who answered, for the event log: the login session there, and where.
+        #[arg(long)]
+        by: String,
+    },
     /// What another host's dashboard runs through `ssh -t` to show a product's session: the
     /// pane's history for this terminal's size, then a tmux client of the session on this
     /// terminal. Exits 4 at once, printing nothing, when no session runs.

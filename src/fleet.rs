@@ -4,8 +4,9 @@
 //! the local formatters; every other command is relayed, its output and exit code the
 //! remote's. Nothing here locks or writes a local product's files.
 //!
-//! May import: base modules, `remote`, the records (`paths`, `hosts`, `product`), `query`'s
-//! report types and `lifecycle`'s answers (a resume's outcome, a start's or stop's step).
+//! May import: base modules, `remote`, the records (`paths`, `hosts`, `product`, `state`'s
+//! questions), `query`'s report types and `lifecycle`'s answers (a resume's outcome, a start's
+//! or stop's step).
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::pty::Size;
 use crate::query::status::Report;
 pub use crate::remote::Terminal;
 use crate::remote::{Answer, Dest, Failure, Hello, Link};
+use crate::state::{Asked, Behavior};
 
 /// How `sessctl internal view` ends when the product has no session to show.
 pub const VIEW_NOT_RUNNING: i32 = crate::error::LOST as i32;
@@ -185,6 +187,27 @@ impl Host {
             sessctl: answer.hello.sessctl,
             value,
         })
+    }
+
+    /// Answers `product`'s question `id` there with `behavior`, given `by`: the question
+    /// answered, or `None` when it is not open there.
+    pub fn decide(
+        &self,
+        product: &ProductName,
+        id: &str,
+        behavior: Behavior,
+        by: &str,
+    ) -> Result<Reply<Option<Asked>>> {
+        let args = [
+            "internal",
+            "decide",
+            product.as_str(),
+            id,
+            behavior.as_str(),
+            "--by",
+            by,
+        ];
+        self.json(&args.map(String::from))
     }
 
     /// A terminal on `product`'s session there, of `size`, typing when `write`: what

@@ -240,8 +240,8 @@ impl Mode {
         match self {
             Mode::Call => &["-o", "BatchMode=yes", "-T"],
             Mode::Human => &["-t"],
-            // -tt: a terminal there although ssh's own stdin is no terminal it recognises as
-            // a user's.
+            // -tt: a terminal there whatever ssh makes of its own stdin: without one the
+            // remote tmux client cannot run.
             Mode::Viewer => &["-o", "BatchMode=yes", "-tt", "-e", "none"],
         }
     }

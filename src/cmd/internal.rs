@@ -10,11 +10,13 @@ use std::process::Command;
 use anyhow::{anyhow, Context, Result};
 
 use crate::cli::{AgentLaunch, Internal};
+use crate::context::Ctx;
 use crate::error::{exit_with, LOST};
 use crate::fleet;
 use crate::lifecycle::host::{self, Host, Launch};
-use crate::lifecycle::terminal;
+use crate::lifecycle::{permission, terminal};
 use crate::paths::{Paths, ProductName};
+use crate::state::Behavior;
 
 pub fn run(cmd: Internal) -> Result<()> {
     match cmd {
@@ -57,6 +59,12 @@ pub fn run(cmd: Internal) -> Result<()> {
         Internal::Permission { state, wait } => host::permission(&state, wait),
         Internal::Call { args } => call(args),
         Internal::View { product, write } => view(&ProductName::parse(&product)?, write),
+        Internal::Decide {
+            product,
+            id,
+            decision,
+            by,
+        } => decide(&ProductName::parse(&product)?, &id, &decision, &by),
     }
 }
 
@@ -85,6 +93,21 @@ fn view(name: &ProductName, write: bool) -> Result<()> {
         .and_then(|()| stdout.flush())
         .context("writing the pane's history")?;
     here.show(write).map(|never| match never {})
+}
+
+/// Answers `name`'s question `id` for another host's dashboard, and prints what it answered.
+fn decide(name: &ProductName, id: &str, decision: &str, by: &str) -> Result<()> {
+    let behavior = match decision {
+        "allow" => Behavior::Allow,
+        _ => Behavior::Deny,
+    };
+    let ctx = Ctx::new(Paths::from_env()?);
+    let asked = permission::decide(&ctx, name, id, behavior, by)?;
+    out!(
+        "{}",
+        serde_json::to_string(&asked).context("writing the answer")?
+    );
+    Ok(())
 }
 
 fn launch_of(args: AgentLaunch) -> Launch {

@@ -33,7 +33,7 @@ use crate::hosts::{self, HostName};
 use crate::lifecycle::terminal::Size;
 use crate::paths::{Paths, ProductName};
 use crate::query;
-use crate::state::rfc3339;
+use crate::state::{rfc3339, Asked, Behavior};
 
 /// How long a call waits for a host's hello: a first connection on a LAN takes well under a
 /// second; a host that swallows packets must not hold its snapshot past the stated bound.
@@ -394,4 +394,19 @@ pub async fn terminal(
     let host = watched.host.clone();
     let terminal = blocking(move || host.terminal(&product, write, size)).await?;
     Ok((terminal, permit))
+}
+
+/// Answers `product`'s question `id` on `watched`'s host (see [`fleet::Host::decide`]); its
+/// host is asked for its list at once after.
+pub async fn decide(
+    watched: &Watched,
+    product: ProductName,
+    id: String,
+    behavior: Behavior,
+    by: String,
+) -> Result<Option<Asked>, ApiError> {
+    let host = watched.host.clone();
+    let decided = blocking(move || Ok(host.decide(&product, &id, behavior, &by)?.value)).await;
+    watched.wake.notify_one();
+    decided
 }

@@ -1,7 +1,9 @@
 //! `POST /api/products/{p}/permission`: the answer to the agent's question for permission to
 //! run a tool (`lifecycle::permission`), `{"id", "decision": "allow" | "deny"}`. It is logged
 //! with who gave it: the login session by its id (`sessctl dashboard sessions`), or `token`.
-//! A question no longer open is a 409, so a late tap never answers a later question.
+//! A question no longer open is a 409, so a late tap never answers a later question. Another
+//! host's product (`web@build`) is answered there, through its sessctl (`internal decide`),
+//! logged there with the login session and this machine's name.
 
 use std::sync::Arc;
 
@@ -13,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{json, ApiError};
 use super::auth::Access;
-use super::{blocking, App, Product};
+use super::hosts::{self, Target};
+use super::{blocking, App};
 use crate::error::quoted;
 use crate::lifecycle::permission;
 use crate::state::{Asked, Behavior};
@@ -39,7 +42,7 @@ struct Answered {
 pub async fn answer(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
-    Product(name): Product,
+    target: Target,
     Json(answer): Json<Answer>,
 ) -> Result<Response, ApiError> {
     let by = match access {
@@ -52,11 +55,22 @@ pub async fn answer(
             ))
         }
     };
-    let ctx = app.ctx().await;
-    let product = name.to_string();
     let answer_id = answer.id.clone();
-    let (id, decision, who) = (answer.id, answer.decision, by.clone());
-    let decided = blocking(move || permission::decide(&ctx, &name, &id, decision, &who)).await?;
+    let (id, decision) = (answer.id, answer.decision);
+    let (product, decided) = match target {
+        Target::Here(name) => {
+            let ctx = app.ctx().await;
+            let (product, who) = (name.to_string(), by.clone());
+            let decided = blocking(move || permission::decide(&ctx, &name, &id, decision, &who));
+            (product, decided.await?)
+        }
+        Target::There(name, watched) => {
+            let product = format!("{name}@{}", watched.name());
+            let who = format!("{by} of the dashboard on {}", this_host());
+            let decided = hosts::decide(&watched, name, id, decision, who).await?;
+            (product, decided)
+        }
+    };
     let Some(asked) = decided else {
         return Err(ApiError::refused(
             StatusCode::CONFLICT,
@@ -73,4 +87,12 @@ pub async fn answer(
         by,
         asked,
     }))
+}
+
+/// This machine's name, as another host's event log names where an answer came from.
+fn this_host() -> String {
+    nix::unistd::gethostname().map_or_else(
+        |_| "an unnamed host".to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }

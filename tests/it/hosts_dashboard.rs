@@ -130,6 +130,8 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     let there: Value = serde_json::from_slice(&there.stdout).expect("h2's status");
     assert_eq!(there["active_state"], "inactive", "{there:#}");
 
+    answer_a_question_of_a_remote_product(&lan, client, &login);
+
     // A host that is not in hosts.toml is refused, and nothing connects to it.
     let before = lan.control_sockets();
     let refused = client.post("/api/products/web@10.25.1.2/resume", &login.headers(), None);
@@ -277,4 +279,86 @@ async fn type_into_the_remote_terminal(lan: &Lan, c: &BrowserClient) {
         .stdout_read()
         .run();
     until(c, "the stopped session said", &state("session not running")).await;
+}
+
+/// web@h1's agent asks permission (its PermissionRequest hook there, run as the client runs
+/// it: a stand-in for Claude Code, whose hook the real_approve tests prove): the question
+/// shows in h1's products on the dashboard; Approve reaches the hook there, which answers
+/// allow; h1's event log names the login session and this machine; a second answer is a 409.
+fn answer_a_question_of_a_remote_product(lan: &Lan, client: &Client, login: &Login) {
+    let h1 = lan.host("h1");
+    let state = h1.var("XDG_STATE_HOME").join("sessctl/products/web");
+    let mut hook = std::process::Command::new(crate::support::SESSCTL)
+        .args(["internal", "permission", "--wait", "60", "--state"])
+        .arg(&state)
+        .envs(h1.vars())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the hook on h1");
+    let input = serde_json::json!({
+        "hook_event_name": "PermissionRequest",
+        "tool_name": "Bash",
+        "tool_input": {"command": "make deploy"},
+    });
+    {
+        use std::io::Write as _;
+        let mut stdin = hook.stdin.take().expect("the hook's stdin");
+        stdin
+            .write_all(input.to_string().as_bytes())
+            .expect("the hook's input");
+    }
+    let id = wait_for("h1's question on the dashboard", || {
+        let shown = hosts_of(client, login);
+        let web = &shown[0]["products"][0];
+        web["permissions"][0]["id"].as_str().map(str::to_string)
+    });
+    // Its page shows the question with its buttons, as a local product's page does.
+    let page = client.get("/p/web@h1", &login.headers());
+    assert_eq!(page.status, 200, "{page:?}");
+    for shown in [
+        "make deploy".to_string(),
+        format!(r#"data-product="web@h1" data-question="{id}" data-decision="allow""#),
+        format!(r#"data-product="web@h1" data-question="{id}" data-decision="deny""#),
+    ] {
+        assert!(page.body.contains(&shown), "{shown} in {}", page.body);
+    }
+    let body = serde_json::json!({"id": id, "decision": "allow"}).to_string();
+    let [cookie, key] = login.headers();
+    let headers = [cookie, key, ("content-type", "application/json")];
+    let answered = client.post("/api/products/web@h1/permission", &headers, Some(&body));
+    assert_eq!(answered.status, 200, "{answered:?}");
+    let answered = answered.json();
+    assert_eq!(
+        (
+            answered["product"].as_str(),
+            answered["decision"].as_str(),
+            answered["tool_name"].as_str()
+        ),
+        (Some("web@h1"), Some("allow"), Some("Bash")),
+        "{answered:#}"
+    );
+    let out = hook.wait_with_output().expect("the hook's answer");
+    let said: Value = serde_json::from_slice(&out.stdout).expect("the hook's JSON");
+    assert_eq!(
+        said["hookSpecificOutput"]["decision"]["behavior"], "allow",
+        "{said:#}"
+    );
+    let log = h1
+        .sessctl()
+        .args(["log", "web", "--json"])
+        .stdout_read()
+        .run();
+    let log: Value = serde_json::from_slice(&log.stdout).expect("h1's log");
+    let by = answered["by"].as_str().expect("who answered");
+    let logged = format!("by {by} of the dashboard on ");
+    let allowed = (log.as_array().expect("events").iter()).find(|e| {
+        (e.as_object().expect("an event").values()).any(|v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("make deploy") && t.contains(&logged))
+        })
+    });
+    assert!(allowed.is_some(), "{logged} in {log:#}");
+    let again = client.post("/api/products/web@h1/permission", &headers, Some(&body));
+    assert_eq!(again.status, 409, "{again:?}");
 }
