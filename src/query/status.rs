@@ -78,7 +78,7 @@ pub fn reports(
 }
 
 /// One product's report; its JSON form is the documented `--json` schema.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub product: String,
     pub unit: String,
@@ -151,7 +151,7 @@ impl UnitFileDrift {
 spelled_as_str!(UnitFileDrift);
 
 /// A resume's verdict and the session it proved, as the event log recorded it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastResume {
     /// survived, started, lost, recovered (lost, and a new session runs on the same
     /// conversation) or needs-repair.
@@ -178,7 +178,7 @@ fn last_resume(paths: &Paths, name: &str) -> Result<Option<LastResume>> {
     )
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conversation {
     pub session_id: String,
     /// Null until the agent has written it.

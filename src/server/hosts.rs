@@ -129,6 +129,26 @@ impl Fleet {
         hosts.iter().map(|watched| watched.shown(reveal)).collect()
     }
 
+    /// Every host's products as its task last listed them, named `product@host`, for the
+    /// notifier. With `keep` the hosts are watched from now, as for a page: a subscribed
+    /// device is a page that is never closed.
+    pub fn latest(&self, keep: bool) -> Vec<query::status::Report> {
+        let hosts = match keep {
+            true => self.watch(),
+            false => self.current(),
+        };
+        let named = |watched: &Arc<Watched>| {
+            let snap = lock(&watched.snap);
+            (snap.reports.iter())
+                .map(|report| query::status::Report {
+                    product: format!("{}@{}", report.product, watched.host.name),
+                    ..report.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        hosts.iter().flat_map(named).collect()
+    }
+
     /// The hosts, watched from now for [`WATCHED_FOR`]: hosts no page asked for lately are
     /// asked at once.
     fn watch(&self) -> Vec<Arc<Watched>> {

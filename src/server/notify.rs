@@ -4,8 +4,9 @@
 //! systemd's start limit after a crash loop.
 //!
 //! Every [`EVERY`] it reads the products as the list does (`App::reports`, plus
-//! `query::alerts` for a failed unit), never writing and never locking, and compares the
-//! reading with the one before. The first reading after the server starts is only a
+//! `query::alerts` for a failed unit), and the other hosts' products as their tasks last
+//! listed them (`product@host`; a subscribed device keeps the hosts watched), never writing
+//! and never locking, and compares the reading with the one before. The first reading after the server starts is only a
 //! baseline: a restart of the server sends nothing old. While no device is subscribed it
 //! reads every [`IDLE`] only, to keep that baseline fresh for the first device.
 //!
@@ -254,7 +255,7 @@ impl Notifier {
             return Ok(());
         }
         self.last_read = Some(Instant::now());
-        let (reports, seen) = read(app).await?;
+        let (reports, seen) = read(app, !devices.is_empty()).await?;
         let was = self.before.replace(seen.clone());
         let (Some(was), false) = (was, devices.is_empty()) else {
             return Ok(());
@@ -264,7 +265,13 @@ impl Notifier {
         self.slots.retain(|name, _| seen.contains_key(name));
         for report in &reports {
             let name = &report.product;
-            let before = was.get(name).cloned().unwrap_or_default();
+            // Another host's product first seen (its host just answered for the first time)
+            // is a baseline, as every product is at the server's start.
+            let before = match was.get(name) {
+                Some(before) => before.clone(),
+                None if name.contains('@') => seen[name].clone(),
+                None => Seen::default(),
+            };
             let event = change(report, &before, &seen[name]);
             let slot = self.slots.entry(name.clone()).or_default();
             let due = limit(slot, now, event, GAP);
@@ -302,9 +309,13 @@ async fn devices(app: &Arc<App>) -> Result<Vec<Subscription>, ApiError> {
     .await
 }
 
-/// Every product's report, and what the notifier keeps of each.
-async fn read(app: &Arc<App>) -> Result<(Vec<Report>, HashMap<String, Seen>), ApiError> {
-    let reports = app.reports(None).await?;
+/// Every product's report, other hosts' as their tasks last read them (`product@host`), and
+/// what the notifier keeps of each; with `keep` the hosts are kept watched.
+async fn read(
+    app: &Arc<App>,
+    keep: bool,
+) -> Result<(Vec<Report>, HashMap<String, Seen>), ApiError> {
+    let mut reports = app.reports(None).await?;
     let failed: Vec<String> = reports
         .iter()
         .filter(|r| r.active_state == ActiveState::Failed)
@@ -324,7 +335,7 @@ async fn read(app: &Arc<App>) -> Result<(Vec<Report>, HashMap<String, Seen>), Ap
             .await?
         }
     };
-    let seen = reports
+    let mut seen = reports
         .iter()
         .map(|r| {
             let stopped = failed
@@ -333,7 +344,15 @@ async fn read(app: &Arc<App>) -> Result<(Vec<Report>, HashMap<String, Seen>), Ap
                 .any(|(unit, hit)| *hit && unit == &r.unit);
             (r.product.clone(), Seen::of(r, stopped))
         })
-        .collect();
+        .collect::<HashMap<_, _>>();
+    // A start limit is read from this machine's manager only: another host's is not asked.
+    let remote = app.fleet.latest(keep);
+    seen.extend(
+        remote
+            .iter()
+            .map(|r| (r.product.clone(), Seen::of(r, false))),
+    );
+    reports.extend(remote);
     Ok((reports, seen))
 }
 

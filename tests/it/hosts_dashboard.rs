@@ -11,9 +11,11 @@ use serde_json::Value;
 
 use crate::dashboard::{link_path, log_in, serve, token, Login};
 use crate::hosts::enable;
+use crate::push;
 use crate::support::browser::{self, tap, until, Viewport, BASE};
 use crate::support::hosts::{self, Lan};
 use crate::support::http::Client;
+use crate::support::push_service::PushService;
 use crate::support::{tmux, wait_for};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -131,6 +133,7 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
     assert_eq!(there["active_state"], "inactive", "{there:#}");
 
     answer_a_question_of_a_remote_product(&lan, client, &login);
+    a_remote_wait_reaches_a_subscribed_device(&lan, client, &login);
 
     // A host that is not in hosts.toml is refused, and nothing connects to it.
     let before = lan.control_sockets();
@@ -361,4 +364,31 @@ fn answer_a_question_of_a_remote_product(lan: &Lan, client: &Client, login: &Log
     assert!(allowed.is_some(), "{logged} in {log:#}");
     let again = client.post("/api/products/web@h1/permission", &headers, Some(&body));
     assert_eq!(again.status, 409, "{again:?}");
+}
+
+/// A device subscribed on the desk's dashboard gets a notice when web@h1 starts waiting, named
+/// `web@h1` and opening its page there, as a local product's notice is (the notifier reads
+/// each host's latest list, and a subscribed device keeps the hosts watched).
+fn a_remote_wait_reaches_a_subscribed_device(lan: &Lan, client: &Client, login: &Login) {
+    // The question answered above is gone from h1's list before the device subscribes, so
+    // the first notice can only be the wait below.
+    wait_for("web@h1 neither asking nor waiting", || {
+        let web = &hosts_of(client, login)[0]["products"][0];
+        (web["permissions"].is_null() && web["waiting"].is_null()).then_some(())
+    });
+    let service = PushService::serve(None);
+    let [cookie, key] = login.headers();
+    let headers = [cookie, key, ("content-type", "application/json")];
+    let body = service.subscribe("phone").to_string();
+    let subscribed = client.post("/api/push", &headers, Some(&body));
+    assert_eq!(subscribed.status, 204, "{subscribed:?}");
+    push::notify(lan.host("h1"), "web", Some("notification"));
+    let got = push::nth_notice(&service, "phone", "web@h1", 1);
+    push::assert_notice(
+        &got,
+        "web@h1",
+        "waiting",
+        "web@h1 waits for you",
+        "It asks you something.",
+    );
 }
