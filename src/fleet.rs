@@ -141,8 +141,23 @@ impl Host {
     /// `resume PRODUCT --no-attach --json` there: its outcome whatever the verdict, as the
     /// local resume's (a lost session exits non-zero, its outcome is the answer still).
     pub fn resume(&self, product: &ProductName) -> Result<Reply<Outcome>> {
-        let args = ["resume", product.as_str(), "--no-attach", "--json"].map(String::from);
-        let answer = self.call(&args)?;
+        self.whatever_code(&["resume", product.as_str(), "--no-attach", "--json"])
+    }
+
+    /// `log PRODUCT --json` there: its events, oldest first, as JSON.
+    pub fn events(&self, product: &ProductName) -> Result<Reply<serde_json::Value>> {
+        self.json(&["log", product.as_str(), "--json"].map(String::from))
+    }
+
+    /// `doctor PRODUCT --json` there: its findings, whether or not there are any (exit 6).
+    pub fn doctor(&self, product: &ProductName) -> Result<Reply<serde_json::Value>> {
+        self.whatever_code(&["doctor", product.as_str(), "--json"])
+    }
+
+    /// Runs `args` there and parses what it printed as `T`, whatever its exit code; what
+    /// does not parse is the error [`Host::parse`] says.
+    fn whatever_code<T: DeserializeOwned>(&self, args: &[&str]) -> Result<Reply<T>> {
+        let answer = self.call(&args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>())?;
         match serde_json::from_slice(&answer.stdout) {
             Ok(value) => Ok(Reply {
                 sessctl: answer.hello.sessctl,

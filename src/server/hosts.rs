@@ -430,3 +430,31 @@ pub async fn decide(
     watched.wake.notify_one();
     decided
 }
+
+/// `product`'s events (newest first, at most `shown`) and doctor's findings on `watched`'s
+/// host, asked at once, each within [`ANSWER_WITHIN`]; `None` while the host does not answer,
+/// so a page never waits on a host known to be gone.
+pub async fn details(
+    watched: &Watched,
+    product: &ProductName,
+    shown: usize,
+) -> Option<(serde_json::Value, serde_json::Value)> {
+    if lock(&watched.snap).reachable != Some(true) {
+        return None;
+    }
+    let (host, name) = (watched.host.clone(), product.clone());
+    let events = blocking(move || Ok(host.events(&name)?.value));
+    let (host, name) = (watched.host.clone(), product.clone());
+    let doctor = blocking(move || Ok(host.doctor(&name)?.value));
+    let both = async { tokio::join!(events, doctor) };
+    let (Ok(events), Ok(doctor)) = tokio::time::timeout(ANSWER_WITHIN, both).await.ok()? else {
+        return None;
+    };
+    let mut events = match events {
+        serde_json::Value::Array(events) => events,
+        _ => return None,
+    };
+    events.reverse();
+    events.truncate(shown);
+    Some((serde_json::Value::Array(events), doctor))
+}

@@ -20,7 +20,7 @@ use tera::{Tera, Value};
 use super::api::ApiError;
 use super::auth::{self, Access, Refusal};
 use super::guard::{self, Source};
-use super::hosts::{Page, Target};
+use super::hosts::{self, Page, Target};
 use super::mask::Reveal;
 use super::{blocking, App};
 use crate::identity;
@@ -197,7 +197,8 @@ pub async fn list(
 }
 
 /// `/p/{product}`: its status, conversation, events and doctor's findings; for another
-/// host's product (`/p/web@build`) its status as the host last listed it, and the host's.
+/// host's product (`/p/web@build`) its status as the host last listed it, the host's, and
+/// its events and findings asked of the host while it answers.
 pub async fn product(
     State(app): State<Arc<App>>,
     Extension(access): Extension<Access>,
@@ -213,6 +214,10 @@ pub async fn product(
         }
         Page::Shown(Target::There(name, watched)) => {
             let (report, host) = app.fleet.product(&watched, &name, &reveal)?;
+            if let Some((events, doctor)) = hosts::details(&watched, &name, EVENTS_SHOWN).await {
+                ctx.insert("events", &reveal.apply(&events)?);
+                ctx.insert("doctor", &reveal.apply(&doctor)?);
+            }
             ctx.insert("product", &format!("{name}@{}", watched.name()));
             ctx.insert("p", &report);
             ctx.insert("host", &host);

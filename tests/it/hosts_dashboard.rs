@@ -251,7 +251,7 @@ async fn type_into_the_remote_terminal(lan: &Lan, c: &BrowserClient) {
     until(
         c,
         "the host's line on the page",
-        "document.querySelector('.host-line .host-state').textContent === 'reachable'",
+        "document.querySelector('.host-line .host-state')?.textContent === 'reachable'",
     )
     .await;
     until(c, "the read-only terminal", &state("read-only")).await;
@@ -362,6 +362,14 @@ fn answer_a_question_of_a_remote_product(lan: &Lan, client: &Client, login: &Log
         })
     });
     assert!(allowed.is_some(), "{logged} in {log:#}");
+    // Its page shows h1's events, the answer among them, and h1's doctor.
+    let page = wait_for("web@h1's page without the question", || {
+        let page = client.get("/p/web@h1", &login.headers());
+        (!page.body.contains("data-decision")).then_some(page)
+    });
+    for shown in ["<h2>Doctor</h2>", "<h2>Events</h2>", &logged] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
     let again = client.post("/api/products/web@h1/permission", &headers, Some(&body));
     assert_eq!(again.status, 409, "{again:?}");
 }
