@@ -112,18 +112,25 @@ pub fn ask(
             Ok(in_terminal.then_some(Settled::InTerminal))
         })
     });
-    asked.close(own)?;
-    let (verdict, why) = match answer? {
-        Some(Settled::Answered(decision)) => {
+    let (verdict, why) = match answer {
+        Ok(Some(Settled::Answered(decision))) => {
+            asked.close(own)?;
             // The agent has its answer and works on: it no longer waits.
             Waiting::clear(own)?;
             return Ok(Some(hook_output(decision.behavior)));
         }
-        Some(Settled::Ended) => ("withdrawn", "the client ended the hook"),
-        Some(Settled::InTerminal) => ("answered-in-terminal", "answered in the terminal"),
-        None => ("unanswered", "left to the terminal"),
+        Ok(Some(Settled::Ended)) => ("withdrawn", "the client ended the hook"),
+        Ok(Some(Settled::InTerminal)) => ("answered-in-terminal", "answered in the terminal"),
+        Ok(None) => ("unanswered", "left to the terminal"),
+        Err(err) => {
+            asked.close(own)?;
+            return Err(err);
+        }
     };
+    // Logged before the question closes: whoever sees it gone finds why in the log (the
+    // real_approve tests read the log as soon as status shows no question).
     log(own, verdict, format!("{}; {why}", describe(&asked)));
+    asked.close(own)?;
     Ok(None)
 }
 

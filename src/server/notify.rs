@@ -35,6 +35,7 @@ use crate::login;
 use crate::push::{self, Keys, Sent, Subscription, Urgency};
 use crate::query;
 use crate::query::status::Report;
+use crate::state::rfc3339;
 
 /// How often the products are read.
 const EVERY: Duration = Duration::from_millis(500);
@@ -101,6 +102,25 @@ impl Seen {
                 .filter(|r| r.verdict == "recovered")
                 .map(|r| r.at.clone()),
             start_limit,
+        }
+    }
+}
+
+impl Seen {
+    /// What of `report` began before `started` (RFC 3339, compared as text: both are UTC to
+    /// the second): the baseline of a product first read after the server's first reading.
+    /// A loss, which has no time, counts as old.
+    fn before(report: &Report, started: &str) -> Seen {
+        let old = |at: &String| at.as_str() < started;
+        let now = Seen::of(report, false);
+        Seen {
+            waiting: now.waiting.filter(old),
+            asked: (report.permissions.iter())
+                .filter(|asked| old(&asked.since))
+                .map(|asked| asked.id.clone())
+                .collect(),
+            recovered: now.recovered.filter(old),
+            ..now
         }
     }
 }
@@ -217,7 +237,10 @@ fn limit<T>(slot: &mut Slot<T>, now: Instant, event: Option<T>, gap: Duration) -
 
 /// Runs the notifier until the server ends.
 pub async fn run(app: Arc<App>) {
-    let mut notifier = Notifier::default();
+    let mut notifier = Notifier {
+        started: rfc3339(std::time::SystemTime::now()),
+        ..Notifier::default()
+    };
     let mut complaint = String::new();
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -240,6 +263,8 @@ pub async fn run(app: Arc<App>) {
 /// What the notifier keeps from one round to the next.
 #[derive(Default)]
 struct Notifier {
+    /// When it started (RFC 3339): what began before is old.
+    started: String,
     /// The last reading; none before the first, which is only a baseline.
     before: Option<HashMap<String, Seen>>,
     slots: HashMap<String, Slot<Notice>>,
@@ -265,11 +290,11 @@ impl Notifier {
         self.slots.retain(|name, _| seen.contains_key(name));
         for report in &reports {
             let name = &report.product;
-            // Another host's product first seen (its host just answered for the first time)
-            // is a baseline, as every product is at the server's start.
+            // Another host's product first seen (its host answered after the baseline) is
+            // a baseline of what began before the server started, as every product here is.
             let before = match was.get(name) {
                 Some(before) => before.clone(),
-                None if name.contains('@') => seen[name].clone(),
+                None if name.contains('@') => Seen::before(report, &self.started),
                 None => Seen::default(),
             };
             let event = change(report, &before, &seen[name]);
@@ -432,6 +457,33 @@ mod tests {
         assert_eq!(cut("aé", 2), "a");
         assert_eq!(cut("aé", 3), "aé");
         assert_eq!(cut("ab", 9), "ab");
+    }
+
+    /// Another host's product first read after the server started: what began before the
+    /// start is its baseline, what began after is news.
+    #[test]
+    fn a_remote_products_first_reading_is_old_only_before_the_start() {
+        let started = "2026-12-07T17:00:00Z";
+        let report = |since: &str| -> Report {
+            serde_json::from_value(serde_json::json!({
+                "product": "web@h1", "unit": "sessctl-web.service",
+                "active_state": "active", "sub_state": "running",
+                "main_pid": 1, "n_restarts": 0, "unit_file": "current", "cgroup": "",
+                "invocation_id": "",
+                "need_daemon_reload": false, "restart_pending": false,
+                "waiting": {"since": since, "kind": "notification"},
+            }))
+            .expect("a report")
+        };
+        let old = report("2026-12-07T16:59:59Z");
+        let before = Seen::before(&old, started);
+        assert_eq!(before, Seen::of(&old, false));
+        assert!(change(&old, &before, &Seen::of(&old, false)).is_none());
+        let new = report("2026-12-07T17:00:01Z");
+        let before = Seen::before(&new, started);
+        assert_eq!(before.waiting, None);
+        let notice = change(&new, &before, &Seen::of(&new, false)).expect("a notice");
+        assert_eq!((notice.kind, notice.url.as_str()), ("waiting", "/p/web@h1"));
     }
 
     #[test]
