@@ -273,6 +273,12 @@ pub fn split_at(arg: &str) -> Result<(ProductName, Option<String>)> {
     }
 }
 
+/// `product` on `host` as the dashboard and the notices name it: `web@build`, what
+/// [`split_at`] splits.
+pub fn join_at(product: &str, host: &str) -> String {
+    format!("{product}@{host}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! A leaf of the base layer: imports nothing of sessctl.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
@@ -55,7 +55,7 @@ pub fn spawn(
 /// A new pseudo-terminal of `size`: its master and slave, both closed on exec. Another
 /// thread's child that inherited the slave would hold it open after the viewer's program
 /// ended, and its master would never read the end (openpty(3) sets no close-on-exec).
-fn open(size: Size) -> nix::Result<(OwnedFd, OwnedFd)> {
+fn open(size: Size) -> Result<(OwnedFd, OwnedFd)> {
     use nix::fcntl::OFlag;
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
     let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
@@ -65,8 +65,7 @@ fn open(size: Size) -> nix::Result<(OwnedFd, OwnedFd)> {
     let path = ptsname_r(&master)?;
     let slave = nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty())?;
     let master = OwnedFd::from(master);
-    // SAFETY: as in `resize`.
-    unsafe { set_winsize(master.as_raw_fd(), &winsize(size)) }?;
+    resize(master.as_fd(), size)?;
     Ok((master, slave))
 }
 

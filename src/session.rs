@@ -10,7 +10,7 @@
 //! Adapter for tmux. May import: `poll`, `procfs`, `pty`, `store`.
 
 use std::convert::Infallible;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -191,7 +191,7 @@ fn session_processes(tmux: &Path, socket: &Path) -> Result<Option<(u32, u32)>> {
 /// Attaches this terminal to the session until the user detaches or the session ends.
 pub fn attach(tmux: &Path, socket: &Path) -> Result<()> {
     let status = client(tmux, socket)
-        .args(["attach-session", "-t", SESSION])
+        .args(attach_args(true))
         .status()
         .with_context(|| format!("running {} attach-session", tmux.display()))?;
     if !status.success() {
@@ -261,8 +261,9 @@ fn split_first_line(text: &[u8]) -> (&[u8], &[u8]) {
 /// that ended meanwhile) go nowhere: the terminal shows the session and nothing but the
 /// session.
 pub fn viewer(tmux: &Path, socket: &Path, write: bool, size: Size) -> Result<Viewer> {
-    let args = viewer_args(socket, write);
-    let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+    let args: Vec<&OsStr> = (client_args(socket).into_iter())
+        .chain(attach_args(write).into_iter().map(OsStr::new))
+        .collect();
     pty::spawn(
         tmux.as_os_str(),
         &args,
@@ -275,18 +276,18 @@ pub fn viewer(tmux: &Path, socket: &Path, write: bool, size: Size) -> Result<Vie
 /// Becomes a viewer's tmux client on this process's own terminal: another host's dashboard
 /// shows this one's session through ssh (`sessctl internal view`). Returns only on failure.
 pub fn view_here(tmux: &Path, socket: &Path, write: bool) -> Result<Infallible> {
-    let err = Command::new(tmux)
-        .args(viewer_args(socket, write))
+    let err = client(tmux, socket)
+        .args(attach_args(write))
         .env("TERM", VIEWER_TERM)
         .exec();
     Err(err).with_context(|| format!("executing {} attach-session", tmux.display()))
 }
 
-fn viewer_args(socket: &Path, write: bool) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["-N".into(), "-S".into(), socket.into()].into();
-    args.extend(["attach-session", "-t", SESSION].map(OsString::from));
+/// A client's `attach-session`: read-only (`-r`) unless `write`.
+fn attach_args(write: bool) -> Vec<&'static str> {
+    let mut args = vec!["attach-session", "-t", SESSION];
     if !write {
-        args.push("-r".into());
+        args.push("-r");
     }
     args
 }
@@ -315,8 +316,13 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
 
 fn client(tmux: &Path, socket: &Path) -> Command {
     let mut cmd = Command::new(tmux);
-    cmd.arg("-N").arg("-S").arg(socket);
+    cmd.args(client_args(socket));
     cmd
+}
+
+/// What every client call here passes first: `-N` (never start a server) and the socket.
+fn client_args(socket: &Path) -> [&OsStr; 3] {
+    [OsStr::new("-N"), OsStr::new("-S"), socket.as_os_str()]
 }
 
 #[cfg(test)]

@@ -141,12 +141,42 @@ impl Fleet {
             let snap = lock(&watched.snap);
             (snap.reports.iter())
                 .map(|report| query::status::Report {
-                    product: format!("{}@{}", report.product, watched.host.name),
+                    product: hosts::join_at(&report.product, &watched.host.name),
                     ..report.clone()
                 })
                 .collect::<Vec<_>>()
         };
         hosts.iter().flat_map(named).collect()
+    }
+
+    /// `product`'s report in `watched`'s latest snapshot, and the host as shown, masked as
+    /// `reveal` asks; the hosts are watched from now, as for the list. A product the host did
+    /// not list is a 404.
+    pub fn product(
+        &self,
+        watched: &Watched,
+        product: &ProductName,
+        reveal: &Reveal,
+    ) -> Result<(serde_json::Value, Shown), ApiError> {
+        self.watch();
+        let shown = watched.shown(reveal)?;
+        let snap = lock(&watched.snap);
+        let report = (snap.reports.iter())
+            .find(|report| report.product == product.as_str())
+            .ok_or_else(|| {
+                ApiError::refused(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "host {} listed no product {product}{}",
+                        watched.host.name,
+                        match snap.reachable {
+                            Some(true) => "",
+                            _ => " (it does not answer now)",
+                        }
+                    ),
+                )
+            })?;
+        Ok((reveal.apply(report)?, shown))
     }
 
     /// The hosts, watched from now for [`WATCHED_FOR`]: hosts no page asked for lately are
@@ -336,42 +366,10 @@ impl FromRequestParts<Arc<App>> for Page {
         let name = segment(parts, "product").await?;
         let (product, host) = hosts::split_at(&name)?;
         let name = match host {
-            Some(host) => format!("{product}@{}", HostName::parse(&host)?.as_str()),
+            Some(host) => hosts::join_at(product.as_str(), HostName::parse(&host)?.as_str()),
             None => product.to_string(),
         };
         Ok(Page::Shell(name))
-    }
-}
-
-impl Fleet {
-    /// `product`'s report in `watched`'s latest snapshot, and the host as shown, masked as
-    /// `reveal` asks; the hosts are watched from now, as for the list. A product the host did
-    /// not list is a 404.
-    pub fn product(
-        &self,
-        watched: &Watched,
-        product: &ProductName,
-        reveal: &Reveal,
-    ) -> Result<(serde_json::Value, Shown), ApiError> {
-        self.watch();
-        let shown = watched.shown(reveal)?;
-        let snap = lock(&watched.snap);
-        let report = (snap.reports.iter())
-            .find(|report| report.product == product.as_str())
-            .ok_or_else(|| {
-                ApiError::refused(
-                    StatusCode::NOT_FOUND,
-                    format!(
-                        "host {} listed no product {product}{}",
-                        watched.host.name,
-                        match snap.reachable {
-                            Some(true) => "",
-                            _ => " (it does not answer now)",
-                        }
-                    ),
-                )
-            })?;
-        Ok((reveal.apply(report)?, shown))
     }
 }
 
@@ -382,16 +380,25 @@ pub async fn act(
     product: ProductName,
     action: Action,
 ) -> Result<Response, ApiError> {
-    let host = watched.host.clone();
-    let answer = blocking(move || match action {
+    changing(&watched, move |host| match action {
         Action::Resume => Ok(json(&host.resume(&product)?.value)),
         Action::Start => Ok(json(&host.control("start", &product)?.value)),
         Action::Stop => Ok(json(&host.control("stop", &product)?.value)),
         Action::Restart => Ok(json(&host.control("restart", &product)?.value)),
     })
-    .await;
+    .await
+}
+
+/// `work` on `watched`'s host, on the blocking pool; the host is asked for its list at once
+/// after, since the work changed what it lists.
+async fn changing<T: Send + 'static>(
+    watched: &Watched,
+    work: impl FnOnce(&fleet::Host) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let host = watched.host.clone();
+    let done = blocking(move || work(&host)).await;
     watched.wake.notify_one();
-    answer
+    done
 }
 
 /// A terminal on `product`'s session on `watched`'s host, and the permit it holds while open.
@@ -425,10 +432,10 @@ pub async fn decide(
     behavior: Behavior,
     by: String,
 ) -> Result<Option<Asked>, ApiError> {
-    let host = watched.host.clone();
-    let decided = blocking(move || Ok(host.decide(&product, &id, behavior, &by)?.value)).await;
-    watched.wake.notify_one();
-    decided
+    changing(watched, move |host| {
+        Ok(host.decide(&product, &id, behavior, &by)?.value)
+    })
+    .await
 }
 
 /// `product`'s events (newest first, at most `shown`) and doctor's findings on `watched`'s

@@ -6,9 +6,10 @@
 //! Every [`EVERY`] it reads the products as the list does (`App::reports`, plus
 //! `query::alerts` for a failed unit), and the other hosts' products as their tasks last
 //! listed them (`product@host`; a subscribed device keeps the hosts watched), never writing
-//! and never locking, and compares the reading with the one before. The first reading after the server starts is only a
-//! baseline: a restart of the server sends nothing old. While no device is subscribed it
-//! reads every [`IDLE`] only, to keep that baseline fresh for the first device.
+//! and never locking, and compares the reading with the one before. The first reading after
+//! the server starts is only a baseline: a restart of the server sends nothing old. While no
+//! device is subscribed it reads every [`IDLE`] only, to keep that baseline fresh for the
+//! first device.
 //!
 //! Never a storm: each product's notices share one Topic (a push service keeps only the
 //! newest undelivered one) and pass [`limit`]: at most one notice per product per [`GAP`];

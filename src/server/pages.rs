@@ -23,6 +23,7 @@ use super::guard::{self, Source};
 use super::hosts::{self, Page, Target};
 use super::mask::Reveal;
 use super::{blocking, App};
+use crate::hosts::join_at;
 use crate::identity;
 use crate::login;
 use crate::query;
@@ -218,7 +219,7 @@ pub async fn product(
                 ctx.insert("events", &reveal.apply(&events)?);
                 ctx.insert("doctor", &reveal.apply(&doctor)?);
             }
-            ctx.insert("product", &format!("{name}@{}", watched.name()));
+            ctx.insert("product", &join_at(name.as_str(), watched.name()));
             ctx.insert("p", &report);
             ctx.insert("host", &host);
             return app.pages.render("product.html", &ctx);

@@ -18,6 +18,7 @@ use super::auth::Access;
 use super::hosts::{self, Target};
 use super::{blocking, App};
 use crate::error::quoted;
+use crate::hosts::join_at;
 use crate::lifecycle::permission;
 use crate::state::{Asked, Behavior};
 
@@ -65,7 +66,7 @@ pub async fn answer(
             (product, decided.await?)
         }
         Target::There(name, watched) => {
-            let product = format!("{name}@{}", watched.name());
+            let product = join_at(name.as_str(), watched.name());
             let who = format!("{by} of the dashboard on {}", this_host());
             let decided = hosts::decide(&watched, name, id, decision, who).await?;
             (product, decided)
