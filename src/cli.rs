@@ -675,7 +675,8 @@ pub struct ProductArg {
 /// systemd's ActiveState and SubState. main_pid: the tmux server; 0 when not running. agent_pid:
 /// the agent (the one child of the pane's process); null when there is none. uptime_seconds:
 /// since the main process started; null when not running. n_restarts: the restarts systemd made
-/// (NRestarts). cgroup: the unit's control group. invocation_id: systemd's InvocationID (hex);
+/// (NRestarts). start_limit_hit: systemd's start limit stopped its restarts (Result
+/// start-limit-hit), the end of a crash loop; false once it runs again. cgroup: the unit's control group. invocation_id: systemd's InvocationID (hex);
 /// changes on every start.
 ///
 /// last_exit: how the agent last ended: status or signal, at, invocation_id, and requested (a

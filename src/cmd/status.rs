@@ -170,6 +170,12 @@ fn print_long(r: &Report) -> Result<()> {
             .map_or("-".to_string(), identity::human_duration)
     );
     outln!("  restarts         {}", r.n_restarts);
+    if r.start_limit_hit {
+        outln!(
+            "  start limit      hit: systemd stopped its restarts; `sessctl resume {}` starts it again",
+            r.product
+        );
+    }
     if let Some(end) = &r.last_exit {
         outln!("  last exit        {}", end.describe());
     }

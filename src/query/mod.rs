@@ -11,7 +11,6 @@
 //! `observe::judge_loss`, `guard::remembered`, `intent`'s readings, `unit_file`'s rendering,
 //! `target`), and the adapters, records and base modules.
 
-pub mod alerts;
 pub mod dashboard;
 pub mod doctor;
 pub mod log;

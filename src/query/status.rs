@@ -16,7 +16,7 @@ use crate::pin::Pin;
 use crate::product::{Product, ProductName};
 use crate::state::{self, Asked, LastExit, Waiting};
 use crate::store;
-use crate::systemd::{ActiveState, Core, SubState, Systemd, UnitView};
+use crate::systemd::{ActiveState, Core, ServiceResult, SubState, Systemd, UnitView};
 use crate::unit;
 
 /// The reports of the products `name` names: one, or every product when `None`.
@@ -99,6 +99,10 @@ pub struct Report {
     pub unit_file: UnitFileDrift,
     pub need_daemon_reload: bool,
     pub restart_pending: bool,
+    /// systemd's start limit stopped the unit's restarts: the end of a crash loop. Absent
+    /// from an older sessctl's JSON, which is read as false.
+    #[serde(default)]
+    pub start_limit_hit: bool,
     /// Why the session sessctl last saw is gone; null when it is not.
     pub lost: Option<String>,
     /// A stop, restart, enable or disable that is under way, or was interrupted, and how to
@@ -277,6 +281,7 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         sub_state,
         control_group,
         need_daemon_reload,
+        result,
     } = view;
     Ok(Report {
         product: name.to_string(),
@@ -293,6 +298,7 @@ fn unit_report(paths: &Paths, name: &str, now: &Identity, view: UnitView) -> Res
         unit_file: UnitFileDrift::Unknown,
         need_daemon_reload,
         restart_pending: false,
+        start_limit_hit: result == ServiceResult::StartLimitHit && !s.active_state.is_running(),
         lost: None,
         change: intent::pending(paths, name)?
             .map(|(found, running)| intent::describe(name, &found, running)),

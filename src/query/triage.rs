@@ -84,6 +84,7 @@ mod tests {
             unit_file: UnitFileDrift::Current,
             need_daemon_reload: false,
             restart_pending: false,
+            start_limit_hit: false,
             lost: None,
             change: None,
             conversation: None,

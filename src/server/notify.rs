@@ -3,9 +3,8 @@
 //! permission with its tool and exact input, or silence), is lost, recovers, or is stopped by
 //! systemd's start limit after a crash loop.
 //!
-//! Every [`EVERY`] it reads the products as the list does (`App::reports`, plus
-//! `query::alerts` for a failed unit), and the other hosts' products as their tasks last
-//! listed them (`product@host`; a subscribed device keeps the hosts watched), never writing
+//! Every [`EVERY`] it reads the products as the list does (`App::reports`), and the other
+//! hosts' products as their tasks last listed them (`product@host`; a subscribed device keeps the hosts watched), never writing
 //! and never locking, and compares the reading with the one before. The first reading after
 //! the server starts is only a baseline: a restart of the server sends nothing old. While no
 //! device is subscribed it reads every [`IDLE`] only, to keep that baseline fresh for the
@@ -31,10 +30,8 @@ use serde::Serialize;
 
 use super::api::ApiError;
 use super::{blocking, App};
-use crate::identity::ActiveState;
 use crate::login;
 use crate::push::{self, Keys, Sent, Subscription, Urgency};
-use crate::query;
 use crate::query::status::Report;
 use crate::state::rfc3339;
 
@@ -92,7 +89,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn of(report: &Report, start_limit: bool) -> Seen {
+    fn of(report: &Report) -> Seen {
         Seen {
             waiting: report.waiting.as_ref().map(|w| w.since.clone()),
             asked: report.permissions.iter().map(|a| a.id.clone()).collect(),
@@ -102,7 +99,7 @@ impl Seen {
                 .as_ref()
                 .filter(|r| r.verdict == "recovered")
                 .map(|r| r.at.clone()),
-            start_limit,
+            start_limit: report.start_limit_hit,
         }
     }
 }
@@ -113,7 +110,7 @@ impl Seen {
     /// A loss, which has no time, counts as old.
     fn before(report: &Report, started: &str) -> Seen {
         let old = |at: &String| at.as_str() < started;
-        let now = Seen::of(report, false);
+        let now = Seen::of(report);
         Seen {
             waiting: now.waiting.filter(old),
             asked: (report.permissions.iter())
@@ -342,43 +339,11 @@ async fn read(
     keep: bool,
 ) -> Result<(Vec<Report>, HashMap<String, Seen>), ApiError> {
     let mut reports = app.reports(None).await?;
-    let failed: Vec<String> = reports
+    reports.extend(app.fleet.latest(keep));
+    let seen = reports
         .iter()
-        .filter(|r| r.active_state == ActiveState::Failed)
-        .map(|r| r.unit.clone())
+        .map(|r| (r.product.clone(), Seen::of(r)))
         .collect();
-    let hit = match failed.is_empty() {
-        true => Vec::new(),
-        false => {
-            let systemd = app.systemd().await?;
-            let units = failed.clone();
-            blocking(move || {
-                units
-                    .iter()
-                    .map(|unit| query::alerts::start_limit_hit(&systemd, unit))
-                    .collect::<Result<Vec<bool>>>()
-            })
-            .await?
-        }
-    };
-    let mut seen = reports
-        .iter()
-        .map(|r| {
-            let stopped = failed
-                .iter()
-                .zip(&hit)
-                .any(|(unit, hit)| *hit && unit == &r.unit);
-            (r.product.clone(), Seen::of(r, stopped))
-        })
-        .collect::<HashMap<_, _>>();
-    // A start limit is read from this machine's manager only: another host's is not asked.
-    let remote = app.fleet.latest(keep);
-    seen.extend(
-        remote
-            .iter()
-            .map(|r| (r.product.clone(), Seen::of(r, false))),
-    );
-    reports.extend(remote);
     Ok((reports, seen))
 }
 
@@ -478,12 +443,12 @@ mod tests {
         };
         let old = report("2026-12-07T16:59:59Z");
         let before = Seen::before(&old, started);
-        assert_eq!(before, Seen::of(&old, false));
-        assert!(change(&old, &before, &Seen::of(&old, false)).is_none());
+        assert_eq!(before, Seen::of(&old));
+        assert!(change(&old, &before, &Seen::of(&old)).is_none());
         let new = report("2026-12-07T17:00:01Z");
         let before = Seen::before(&new, started);
         assert_eq!(before.waiting, None);
-        let notice = change(&new, &before, &Seen::of(&new, false)).expect("a notice");
+        let notice = change(&new, &before, &Seen::of(&new)).expect("a notice");
         assert_eq!((notice.kind, notice.url.as_str()), ("waiting", "/p/web@h1"));
     }
 

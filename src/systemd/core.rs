@@ -271,9 +271,10 @@ impl Core {
     pub async fn views(&self, units: &[String]) -> Result<Vec<UnitView>> {
         futures_util::future::try_join_all(units.iter().map(|unit| async move {
             let (u, s) = try_join(self.unit(unit), self.service(unit)).await?;
-            let (status, (sub_state, need_daemon_reload, control_group)) =
+            let (status, (sub_state, need_daemon_reload, (control_group, result))) =
                 try_join(self.status(unit), async {
-                    try_join3(u.sub_state(), u.need_daemon_reload(), s.control_group())
+                    let service = try_join(s.control_group(), s.result());
+                    try_join3(u.sub_state(), u.need_daemon_reload(), service)
                         .await
                         .with_context(|| format!("reading how {unit} runs"))
                 })
@@ -283,6 +284,7 @@ impl Core {
                 sub_state: sub_state.into(),
                 control_group,
                 need_daemon_reload,
+                result: result.into(),
             })
         }))
         .await

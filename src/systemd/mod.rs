@@ -60,6 +60,8 @@ pub struct UnitView {
     pub control_group: String,
     /// The unit's file changed since systemd read it.
     pub need_daemon_reload: bool,
+    /// How its last run ended (`success` while it runs).
+    pub result: ServiceResult,
 }
 
 /// One of sessctl's units as doctor judges it, read in one batch with every other one's:

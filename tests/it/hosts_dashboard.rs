@@ -16,7 +16,7 @@ use crate::support::browser::{self, tap, until, Viewport, BASE};
 use crate::support::hosts::{self, Lan};
 use crate::support::http::Client;
 use crate::support::push_service::PushService;
-use crate::support::{tmux, wait_for};
+use crate::support::{session, tmux, wait_for};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -384,6 +384,14 @@ fn a_remote_wait_reaches_a_subscribed_device(lan: &Lan, client: &Client, login: 
         let web = &hosts_of(client, login)[0]["products"][0];
         (web["permissions"].is_null() && web["waiting"].is_null()).then_some(())
     });
+    // A product of h1's that is listed before the device subscribes: the notices below come
+    // after a list with it running, so its crash loop is news.
+    enable(lan.host("h1"), "loop");
+    wait_for("loop@h1 on the list", || {
+        (hosts_of(client, login)[0]["products"].as_array())
+            .is_some_and(|listed| listed.iter().any(|p| p["product"] == "loop"))
+            .then_some(())
+    });
     let service = PushService::serve(None);
     let [cookie, key] = login.headers();
     let headers = [cookie, key, ("content-type", "application/json")];
@@ -398,5 +406,15 @@ fn a_remote_wait_reaches_a_subscribed_device(lan: &Lan, client: &Client, login: 
         "waiting",
         "web@h1 waits for you",
         "It asks you something.",
+    );
+    // Restarted over and over on h1, h1's start limit stops it: h1's list says so.
+    session::restart_until_start_limit(lan.host("h1"), "loop");
+    let got = push::notice_of_kind(&service, "phone", "loop@h1", "crash-loop");
+    push::assert_notice(
+        &got,
+        "loop@h1",
+        "crash-loop",
+        "loop@h1 stopped: it crashed again and again",
+        "systemd's start limit stopped its restarts; `sessctl status loop@h1` says why, `sessctl resume loop@h1` starts it again",
     );
 }

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dashboard::{log_in, serve, serve_with_vars, token, Login, Served};
 use crate::support::push_service::{PushService, Received};
+use crate::support::session;
 use crate::support::{login_sessions, manager, wait_for, Env};
 
 const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36";
@@ -96,6 +97,16 @@ pub fn nth_notice(service: &PushService, device: &str, product: &str, count: usi
 
 /// A notice, checked as a push service and a service worker see it.
 #[track_caller]
+/// The first notice of `product` on `device` of `kind`, once it came (a restart seen between
+/// two readings may make a notice of its own first).
+pub fn notice_of_kind(service: &PushService, device: &str, product: &str, kind: &str) -> Received {
+    wait_for(&format!("a {kind} notice of {product} on {device}"), || {
+        notices(service, device, product)
+            .into_iter()
+            .find(|r| r.payload.as_ref().is_ok_and(|p| p["kind"] == kind))
+    })
+}
+
 pub fn assert_notice(got: &Received, product: &str, kind: &str, title: &str, body: &str) {
     assert_eq!(got.vapid, Ok(()), "{got:#?}");
     let topic =
@@ -354,21 +365,8 @@ fn a_loss_its_recovery_and_a_crash_loop_each_send_their_notice() {
 
     // Restarted over and over, systemd's start limit stops it.
     enable(&env, "loop");
-    let systemd = env.systemd();
-    wait_for("the start limit", || {
-        let _ = systemd.restart("sessctl-loop.service");
-        (systemd
-            .details("sessctl-loop.service")
-            .expect("details")
-            .result
-            == sessctl::systemd::ServiceResult::StartLimitHit)
-            .then_some(())
-    });
-    let stopped = wait_for("the crash loop's notice", || {
-        notices(&service, "phone", "loop")
-            .into_iter()
-            .find(|r| r.payload.as_ref().is_ok_and(|p| p["kind"] == "crash-loop"))
-    });
+    session::restart_until_start_limit(&env, "loop");
+    let stopped = notice_of_kind(&service, "phone", "loop", "crash-loop");
     assert_notice(
         &stopped,
         "loop",

@@ -187,6 +187,18 @@ pub fn finding_ids(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Restarts `product`'s unit through its manager until systemd's start limit
+/// (6 starts in 120 s) refuses the next start.
+pub fn restart_until_start_limit(env: &Env, product: &str) {
+    let (systemd, unit) = (env.systemd(), unit(product));
+    super::wait_for("the start limit", || {
+        let _ = systemd.restart(&unit);
+        (systemd.details(&unit).expect("details").result
+            == sessctl::systemd::ServiceResult::StartLimitHit)
+            .then_some(())
+    });
+}
+
 /// SIGKILLs `product`'s agent with `kill`, again each time systemd brings it back, until the
 /// unit fails at its start limit; returns how many kills that took. Each wait is bounded by the
 /// 15 s promised to a user; more than 8 kills fail the test.
