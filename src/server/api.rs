@@ -52,8 +52,8 @@ pub fn json<T: Serialize>(value: &T) -> Response {
 }
 
 /// A failed request: the status, and the message and exit code the CLI would have given.
-/// Built only by [`ApiError::refused`], [`ApiError::internal`] or from an error, so that the
-/// exit code always fits the status.
+/// Built only by [`ApiError::refused`], [`ApiError::internal`], [`ApiError::timed_out`] or
+/// from an error, so that the exit code always fits the status.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -68,6 +68,16 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message,
             exit_code: error::FAILURE,
+        }
+    }
+
+    /// A host that did not finish what it was asked in time: a 504, with the CLI's exit code
+    /// for a host that does not answer.
+    pub fn timed_out(message: String) -> ApiError {
+        ApiError {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message,
+            exit_code: error::NO_MANAGER,
         }
     }
 
@@ -174,6 +184,18 @@ pub enum Action {
     Start,
     Stop,
     Restart,
+}
+
+impl Action {
+    /// Its name, the CLI's command.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Resume => "resume",
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Action {

@@ -41,6 +41,9 @@ const HELLO_WITHIN: Duration = Duration::from_secs(3);
 /// How long a host has to give its whole list, hello included: one that said hello and then
 /// stalled must not hold its snapshot past the stated bound either.
 const ANSWER_WITHIN: Duration = Duration::from_secs(8);
+/// How long a request waits for an action on a host (a resume there may wait 15 s for its
+/// session to settle, then start it and prove it): past it, the host goes on alone.
+const ACT_WITHIN: Duration = Duration::from_secs(60);
 /// How often a watched host is asked while it answers.
 const EVERY: Duration = Duration::from_secs(2);
 /// How often while it does not: each try may hold a blocking thread for [`HELLO_WITHIN`].
@@ -380,25 +383,52 @@ pub async fn act(
     product: ProductName,
     action: Action,
 ) -> Result<Response, ApiError> {
-    changing(&watched, move |host| match action {
-        Action::Resume => Ok(json(&host.resume(&product)?.value)),
-        Action::Start => Ok(json(&host.control("start", &product)?.value)),
-        Action::Stop => Ok(json(&host.control("stop", &product)?.value)),
-        Action::Restart => Ok(json(&host.control("restart", &product)?.value)),
+    let verb = action.as_str();
+    changing(&watched, format!("`{verb} {product}`"), move |host| {
+        Ok(match action {
+            Action::Resume => json(&host.resume(&product)?.value),
+            _ => json(&host.control(verb, &product)?.value),
+        })
     })
     .await
 }
 
-/// `work` on `watched`'s host, on the blocking pool; the host is asked for its list at once
-/// after, since the work changed what it lists.
+/// `work` (`what` it does, for the error) on `watched`'s host, on the blocking pool; the host
+/// is asked for its list at once after it ends. A request waits [`ACT_WITHIN`] for it.
 async fn changing<T: Send + 'static>(
-    watched: &Watched,
+    watched: &Arc<Watched>,
+    what: String,
     work: impl FnOnce(&fleet::Host) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let host = watched.host.clone();
-    let done = blocking(move || work(&host)).await;
-    watched.wake.notify_one();
-    done
+    let what = format!("host {} has not finished {what}", watched.host.name);
+    let watched = watched.clone();
+    let done = async move {
+        let host = watched.host.clone();
+        let done = blocking(move || work(&host)).await;
+        watched.wake.notify_one();
+        done
+    };
+    within(ACT_WITHIN, what, done).await
+}
+
+/// `work`'s result if it ends within `limit`; else a 504 saying `unfinished`, and `work` goes
+/// on to its end. A host's action cannot be taken back halfway, and a connection that broke
+/// after the hello leaves ssh waiting as long as TCP does: the answer must not.
+async fn within<T: Send + 'static>(
+    limit: Duration,
+    unfinished: String,
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(limit, tokio::spawn(work)).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(err)) => Err(ApiError::internal(format!(
+            "a request's worker failed: {err}"
+        ))),
+        Err(_) => Err(ApiError::timed_out(format!(
+            "{unfinished} within {} s; it goes on there, and the list shows how it ends",
+            limit.as_secs()
+        ))),
+    }
 }
 
 /// A terminal on `product`'s session on `watched`'s host, and the permit it holds while open.
@@ -426,13 +456,14 @@ pub async fn terminal(
 /// Answers `product`'s question `id` on `watched`'s host (see [`fleet::Host::decide`]); its
 /// host is asked for its list at once after.
 pub async fn decide(
-    watched: &Watched,
+    watched: &Arc<Watched>,
     product: ProductName,
     id: String,
     behavior: Behavior,
     by: String,
 ) -> Result<Option<Asked>, ApiError> {
-    changing(watched, move |host| {
+    let what = format!("the answer to {product}'s question {}", quoted(&id));
+    changing(watched, what, move |host| {
         Ok(host.decide(&product, &id, behavior, &by)?.value)
     })
     .await
@@ -464,4 +495,44 @@ pub async fn details(
     events.reverse();
     events.truncate(shown);
     Some((serde_json::Value::Array(events), doctor))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// What a request answers: its status and JSON body.
+    async fn answered(err: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        let body = serde_json::from_slice(&body.expect("the body")).expect("JSON");
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn an_action_past_its_limit_is_a_504_and_goes_on_to_its_end() {
+        let (go, gone) = oneshot::channel::<()>();
+        let (ended, end) = oneshot::channel();
+        let slow = async move {
+            let _ = gone.await;
+            let _ = ended.send(());
+            Ok(7)
+        };
+        let unfinished = "host h1 has not finished `resume web`".to_string();
+        let late = within(Duration::from_millis(10), unfinished, slow).await;
+        let (status, body) = answered(late.expect_err("no answer in time")).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(body["error"], "host h1 has not finished `resume web` within 0 s; it goes on there, and the list shows how it ends");
+        assert_eq!(body["exit_code"], 3);
+        // The request gave up; the action did not.
+        go.send(()).expect("the action still runs");
+        end.await.expect("the action ends");
+        let quick = async { Ok(7) };
+        let done = within(Duration::from_secs(60), String::new(), quick).await;
+        assert_eq!(done.expect("an answer"), 7);
+    }
 }

@@ -16,7 +16,7 @@ use crate::support::browser::{self, tap, until, Viewport, BASE};
 use crate::support::hosts::{self, Lan};
 use crate::support::http::Client;
 use crate::support::push_service::PushService;
-use crate::support::{session, tmux, wait_for};
+use crate::support::{session, tmux, wait_for, Env};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -182,7 +182,8 @@ fn the_dashboard_lists_each_host_acts_on_its_products_and_shows_a_dead_one_unrea
 
 /// On a phone, the socket-activated dashboard of the desk shows a section per host; a tap on
 /// a remote product's Resume resumes it there, and its page's terminal, over ssh, shows its
-/// session and types into it, and says when it stopped.
+/// session and types into it, and says when it stopped; a tap on Deny answers another remote
+/// product's question.
 #[test]
 fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_and_types_into_a_remote_product() {
     let Some(lan) = hosts::lan("hb", 2) else {
@@ -230,6 +231,7 @@ fn on_a_phone_the_list_shows_each_host_and_a_tap_resumes_and_types_into_a_remote
         )
         .await;
         type_into_the_remote_terminal(&lan, c).await;
+        deny_a_remote_question(&lan, c).await;
     });
     let there = lan
         .host("h2")
@@ -284,33 +286,34 @@ async fn type_into_the_remote_terminal(lan: &Lan, c: &BrowserClient) {
     until(c, "the stopped session said", &state("session not running")).await;
 }
 
+/// web@h1's question on its page at a phone's viewport: a tap on Deny, while the page
+/// refreshes, reaches the hook on h1, which denies the call, and the page says so.
+async fn deny_a_remote_question(lan: &Lan, c: &BrowserClient) {
+    c.goto(&format!("{BASE}/p/web@h1"))
+        .await
+        .expect("opening web@h1's page");
+    let hook = ask(lan.host("h1"), "web", "rm -r build");
+    tap(
+        c,
+        r#".permission button[data-product="web@h1"][data-decision="deny"]"#,
+    )
+    .await;
+    until(
+        c,
+        "the answer said",
+        "document.getElementById('flash').textContent === 'web@h1: Bash denied'",
+    )
+    .await;
+    assert_eq!(hook_said(hook), "deny");
+}
+
 /// web@h1's agent asks permission (its PermissionRequest hook there, run as the client runs
 /// it: a stand-in for Claude Code, whose hook the real_approve tests prove): the question
 /// shows in h1's products on the dashboard; Approve reaches the hook there, which answers
 /// allow; h1's event log names the login session and this machine; a second answer is a 409.
 fn answer_a_question_of_a_remote_product(lan: &Lan, client: &Client, login: &Login) {
     let h1 = lan.host("h1");
-    let state = h1.var("XDG_STATE_HOME").join("sessctl/products/web");
-    let mut hook = std::process::Command::new(crate::support::SESSCTL)
-        .args(["internal", "permission", "--wait", "60", "--state"])
-        .arg(&state)
-        .envs(h1.vars())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("running the hook on h1");
-    let input = serde_json::json!({
-        "hook_event_name": "PermissionRequest",
-        "tool_name": "Bash",
-        "tool_input": {"command": "make deploy"},
-    });
-    {
-        use std::io::Write as _;
-        let mut stdin = hook.stdin.take().expect("the hook's stdin");
-        stdin
-            .write_all(input.to_string().as_bytes())
-            .expect("the hook's input");
-    }
+    let hook = ask(h1, "web", "make deploy");
     let id = wait_for("h1's question on the dashboard", || {
         let shown = hosts_of(client, login);
         let web = &shown[0]["products"][0];
@@ -341,12 +344,7 @@ fn answer_a_question_of_a_remote_product(lan: &Lan, client: &Client, login: &Log
         (Some("web@h1"), Some("allow"), Some("Bash")),
         "{answered:#}"
     );
-    let out = hook.wait_with_output().expect("the hook's answer");
-    let said: Value = serde_json::from_slice(&out.stdout).expect("the hook's JSON");
-    assert_eq!(
-        said["hookSpecificOutput"]["decision"]["behavior"], "allow",
-        "{said:#}"
-    );
+    assert_eq!(hook_said(hook), "allow");
     let log = h1
         .sessctl()
         .args(["log", "web", "--json"])
@@ -372,6 +370,43 @@ fn answer_a_question_of_a_remote_product(lan: &Lan, client: &Client, login: &Log
     }
     let again = client.post("/api/products/web@h1/permission", &headers, Some(&body));
     assert_eq!(again.status, 409, "{again:?}");
+}
+
+/// `product`'s agent on `host` asks permission to run `command`: its PermissionRequest hook
+/// there, run as the client runs it (a stand-in for Claude Code, whose own hook the
+/// real_approve tests prove), waiting for the answer.
+fn ask(host: &Env, product: &str, command: &str) -> std::process::Child {
+    let state = host
+        .var("XDG_STATE_HOME")
+        .join("sessctl/products")
+        .join(product);
+    let mut hook = std::process::Command::new(crate::support::SESSCTL)
+        .args(["internal", "permission", "--wait", "60", "--state"])
+        .arg(&state)
+        .envs(host.vars())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the hook");
+    let input = serde_json::json!({
+        "hook_event_name": "PermissionRequest",
+        "tool_name": "Bash",
+        "tool_input": {"command": command},
+    });
+    let mut stdin = hook.stdin.take().expect("the hook's stdin");
+    std::io::Write::write_all(&mut stdin, input.to_string().as_bytes()).expect("the hook's input");
+    hook
+}
+
+/// The behavior the hook of [`ask`] answered the client with.
+fn hook_said(hook: std::process::Child) -> String {
+    let out = hook.wait_with_output().expect("the hook's answer");
+    let said: Value = serde_json::from_slice(&out.stdout).expect("the hook's JSON");
+    let behavior = &said["hookSpecificOutput"]["decision"]["behavior"];
+    behavior
+        .as_str()
+        .unwrap_or_else(|| panic!("{said:#}"))
+        .to_string()
 }
 
 /// A device subscribed on the desk's dashboard gets a notice when web@h1 starts waiting, named
