@@ -535,6 +535,20 @@ fn env_values_are_masked_until_asked_for() {
         let html = "return document.documentElement.outerHTML;";
         let page = c.execute(html, vec![]).await.expect("the page");
         assert!(!page.to_string().contains("hunter2"), "{page}");
+        // A wait that begins (here on purpose; tmux's silence mark, after 30 s) moves
+        // nothing on the page: a tap on its way lands where it aimed.
+        let at = "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+            return [r.x, r.y + window.scrollY];";
+        let button = vec![format!(".findings {masked}").into()];
+        let before = c.execute(at, button.clone()).await.expect("the button's place");
+        let state = env.var("XDG_STATE_HOME").join("sessctl/products/web");
+        (env.sessctl().args(["internal", "notify", "--state"]))
+            .arg(&state)
+            .arg("stop")
+            .run();
+        element(c, "#live dd .badge.waiting").await;
+        let now = c.execute(at, button).await.expect("the button's place");
+        same_layout(&before, &now, "waiting for its human");
         tap(c, &format!(".findings {masked}")).await;
         until(
             c,

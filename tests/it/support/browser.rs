@@ -307,7 +307,10 @@ pub async fn until(c: &Client, what: &str, script: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("timed out waiting for {what}");
+    // Whether the page was current says whether it or the server was slow.
+    let line = "return document.getElementById('updated')?.textContent ?? 'no updated line';";
+    let updated = c.execute(line, vec![]).await;
+    panic!("timed out waiting for {what}; the page says {updated:?}");
 }
 
 /// Saves the page as `<viewport>-<name>.png` under the test target's `screenshots/`.
