@@ -676,8 +676,8 @@ pub struct ProductArg {
 /// the agent (the one child of the pane's process); null when there is none. uptime_seconds:
 /// since the main process started; null when not running. n_restarts: the restarts systemd made
 /// (NRestarts). start_limit_hit: systemd's start limit stopped its restarts (Result
-/// start-limit-hit), the end of a crash loop; false once it runs again. cgroup: the unit's control group. invocation_id: systemd's InvocationID (hex);
-/// changes on every start.
+/// start-limit-hit), the end of a crash loop; false once it runs again. cgroup: the unit's
+/// control group. invocation_id: systemd's InvocationID (hex); changes on every start.
 ///
 /// last_exit: how the agent last ended: status or signal, at, invocation_id, and requested (a
 /// stop or restart asked for it); null before its first end. The text form shows it as "last

@@ -4,11 +4,11 @@
 //! systemd's start limit after a crash loop.
 //!
 //! Every [`EVERY`] it reads the products as the list does (`App::reports`), and the other
-//! hosts' products as their tasks last listed them (`product@host`; a subscribed device keeps the hosts watched), never writing
-//! and never locking, and compares the reading with the one before. The first reading after
-//! the server starts is only a baseline: a restart of the server sends nothing old. While no
-//! device is subscribed it reads every [`IDLE`] only, to keep that baseline fresh for the
-//! first device.
+//! hosts' products as their tasks last listed them (`product@host`; a subscribed device keeps
+//! the hosts watched), never writing and never locking, and compares the reading with the one
+//! before. The first reading after the server starts is only a baseline: a restart of the
+//! server sends nothing old. While no device is subscribed it reads every [`IDLE`] only, to
+//! keep that baseline fresh for the first device.
 //!
 //! Never a storm: each product's notices share one Topic (a push service keeps only the
 //! newest undelivered one) and pass [`limit`]: at most one notice per product per [`GAP`];
@@ -102,9 +102,7 @@ impl Seen {
             start_limit: report.start_limit_hit,
         }
     }
-}
 
-impl Seen {
     /// What of `report` began before `started` (RFC 3339, compared as text: both are UTC to
     /// the second): the baseline of a product first read after the server's first reading.
     /// A loss, which has no time, counts as old.

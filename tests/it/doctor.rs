@@ -10,8 +10,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::{
-    doctor_run as doctor, manager, session, tmux, unindent, wait_for, write_unit, Env, TmuxServer,
-    SESSCTL,
+    doctor_run as doctor, manager, session, status_json, tmux, unindent, wait_for, write_unit, Env,
+    TmuxServer, SESSCTL,
 };
 
 const UNIT: &str = "sessctl-web.service";
@@ -301,7 +301,7 @@ fn a_unit_at_its_start_limit() {
     session::restart_until_start_limit(&env, "web");
     let f = finds(&env, &["unit-start-limit"]);
     // Status says so too (the dashboard's notifier reads it there, for every host).
-    assert_eq!(start_limit_hit(&env), Value::Bool(true));
+    assert_eq!(status_json(&env)["start_limit_hit"], true);
     let text = env
         .sessctl()
         .args(["status", "web"])
@@ -311,19 +311,7 @@ fn a_unit_at_its_start_limit() {
     let hit = "  start limit      hit: systemd stopped its restarts; `sessctl resume web` starts it again\n";
     assert!(String::from_utf8_lossy(&text.stdout).contains(hit));
     fixed_by(&env, &f[0]);
-    assert_eq!(start_limit_hit(&env), Value::Bool(false));
-}
-
-/// `status web --json`'s start_limit_hit.
-fn start_limit_hit(env: &Env) -> Value {
-    let out = env
-        .sessctl()
-        .args(["status", "web", "--json"])
-        .status_any()
-        .stdout_read()
-        .run();
-    let status: Value = serde_json::from_slice(&out.stdout).expect("status's JSON");
-    status["start_limit_hit"].clone()
+    assert_eq!(status_json(&env)["start_limit_hit"], false);
 }
 
 #[test]

@@ -95,8 +95,6 @@ pub fn nth_notice(service: &PushService, device: &str, product: &str, count: usi
     })
 }
 
-/// A notice, checked as a push service and a service worker see it.
-#[track_caller]
 /// The first notice of `product` on `device` of `kind`, once it came (a restart seen between
 /// two readings may make a notice of its own first).
 pub fn notice_of_kind(service: &PushService, device: &str, product: &str, kind: &str) -> Received {
@@ -107,6 +105,8 @@ pub fn notice_of_kind(service: &PushService, device: &str, product: &str, kind: 
     })
 }
 
+/// A notice, checked as a push service and a service worker see it.
+#[track_caller]
 pub fn assert_notice(got: &Received, product: &str, kind: &str, title: &str, body: &str) {
     assert_eq!(got.vapid, Ok(()), "{got:#?}");
     let topic =
